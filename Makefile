@@ -1,0 +1,54 @@
+# Top-level entry points; the real build is CMake in build/.
+BUILD    ?= build
+ASANBUILD ?= build-asan
+FIXTURES ?= $(BUILD)/fixtures
+JOBS     ?= $(shell nproc)
+
+.PHONY: all deps check unit functional asan demo bench clean
+
+all: $(BUILD)/lapis
+
+$(BUILD)/Makefile: CMakeLists.txt
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+$(BUILD)/lapis: $(BUILD)/Makefile FORCE
+	cmake --build $(BUILD) -j $(JOBS)
+
+deps:
+	./scripts/install-deps
+
+# Everything: unit tests (cmocka via ctest) and functional tests (pytest).
+check: deps
+	$(MAKE) all
+	$(MAKE) unit functional
+
+unit: $(BUILD)/lapis
+	cd $(BUILD) && ctest --output-on-failure
+
+functional: $(BUILD)/lapis
+	tests/fixtures/build-repos $(FIXTURES)
+	LAPIS_BIN=$(abspath $(BUILD)/lapis) LAPIS_FIXTURES=$(abspath $(FIXTURES)) \
+	  python3 -m pytest -q tests/functional
+
+# Sanitizer build: unit tests plus the functional suite.
+asan: deps
+	cmake -S . -B $(ASANBUILD) -DCMAKE_BUILD_TYPE=Debug -DLAPIS_SANITIZE=ON
+	cmake --build $(ASANBUILD) -j $(JOBS)
+	cd $(ASANBUILD) && ctest --output-on-failure
+	tests/fixtures/build-repos $(FIXTURES)
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  LAPIS_BIN=$(abspath $(ASANBUILD)/lapis) LAPIS_FIXTURES=$(abspath $(FIXTURES)) \
+	  python3 -m pytest -q tests/functional
+
+demo: deps
+	$(MAKE) all
+	./scripts/demo
+
+bench: deps
+	$(MAKE) all
+	bench/run
+
+clean:
+	rm -rf $(BUILD) $(ASANBUILD)
+
+FORCE:

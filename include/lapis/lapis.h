@@ -1,0 +1,200 @@
+/*
+ * liblapis — the public API of the Lapis package manager library.
+ *
+ * One lapis_ctx holds everything a run needs: configuration, repositories,
+ * the libsolv pool and the last error. The CLI (and later the image composer
+ * and build system) only ever talk to this header.
+ *
+ * Error convention: functions return int, >= 0 on success, a negative errno
+ * or a negative LAPIS_E_* code on failure. The human-readable reason is kept
+ * on the context (lapis_ctx_error()); the library itself never prints.
+ */
+#ifndef LAPIS_LAPIS_H
+#define LAPIS_LAPIS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Lapis-specific error codes, above the errno range so they never collide. */
+enum lapis_error {
+    LAPIS_E_BASE = 1024,
+    LAPIS_E_CONFIG,      /* bad configuration file or option */
+    LAPIS_E_USAGE,       /* bad command-line usage */
+    LAPIS_E_REPO,        /* repository unusable (unreachable, bad layout) */
+    LAPIS_E_DOWNLOAD,    /* transfer failed on every mirror */
+    LAPIS_E_CHECKSUM,    /* size or digest does not match the metadata */
+    LAPIS_E_SIGNATURE,   /* OpenPGP signature missing, bad or by an unknown key */
+    LAPIS_E_METADATA,    /* metadata unreadable or malformed */
+    LAPIS_E_CACHE,       /* --cacheonly and nothing usable cached */
+    LAPIS_E_NOTFOUND,    /* no package matches */
+    LAPIS_E_SOLVE,       /* dependency problems */
+    LAPIS_E_UNSAFE,      /* metadata points outside the repository */
+};
+
+typedef struct lapis_ctx lapis_ctx;
+
+/* Log levels for the message callback (warnings, progress notes). */
+enum lapis_log_level { LAPIS_LOG_ERROR, LAPIS_LOG_WARNING, LAPIS_LOG_INFO, LAPIS_LOG_DEBUG };
+typedef void (*lapis_log_fn)(enum lapis_log_level level, const char *msg, void *userdata);
+
+/* ---- context ------------------------------------------------------------ */
+
+int lapis_ctx_new(lapis_ctx **ret);
+void lapis_ctx_free(lapis_ctx *ctx);
+const char *lapis_ctx_error(const lapis_ctx *ctx);
+void lapis_ctx_set_log(lapis_ctx *ctx, lapis_log_fn fn, void *userdata);
+
+/* Settings to apply before lapis_ctx_setup(). Strings are copied. */
+int lapis_ctx_set_installroot(lapis_ctx *ctx, const char *path);
+int lapis_ctx_set_config_file(lapis_ctx *ctx, const char *path);
+int lapis_ctx_set_releasever(lapis_ctx *ctx, const char *releasever);
+int lapis_ctx_set_arch(lapis_ctx *ctx, const char *arch);
+/* "KEY=VALUE" for [main] or "REPOID.KEY=VALUE" (REPOID may be a glob). */
+int lapis_ctx_setopt(lapis_ctx *ctx, const char *assignment);
+/* Applied in call order after the .repo files are read, like dnf. */
+int lapis_ctx_enable_repos(lapis_ctx *ctx, const char *glob_list);
+int lapis_ctx_disable_repos(lapis_ctx *ctx, const char *glob_list);
+void lapis_ctx_set_cacheonly(lapis_ctx *ctx, bool on);
+void lapis_ctx_set_nogpgcheck(lapis_ctx *ctx, bool on);
+
+/* Read lapis.conf and the .repo files; no network. */
+int lapis_ctx_setup(lapis_ctx *ctx);
+
+const char *lapis_ctx_installroot(const lapis_ctx *ctx); /* "/" when unset */
+const char *lapis_ctx_cachedir(const lapis_ctx *ctx);    /* resolved, host path */
+
+/* ---- repositories ------------------------------------------------------- */
+
+typedef struct lapis_repo lapis_repo;
+
+size_t lapis_repo_count(const lapis_ctx *ctx);
+lapis_repo *lapis_repo_at(lapis_ctx *ctx, size_t index);
+const char *lapis_repo_id(const lapis_repo *repo);
+const char *lapis_repo_name(const lapis_repo *repo);
+bool lapis_repo_enabled(const lapis_repo *repo);
+/* Newline-separated list of base URLs after variable substitution. */
+const char *lapis_repo_baseurl(const lapis_repo *repo);
+int lapis_repo_priority(const lapis_repo *repo);
+/* After loading: number of packages, repomd revision/timestamp, and whether it was skipped. */
+int lapis_repo_npackages(const lapis_repo *repo);
+long long lapis_repo_timestamp(const lapis_repo *repo);
+bool lapis_repo_skipped(const lapis_repo *repo);
+
+enum lapis_load_flags {
+    LAPIS_LOAD_REFRESH   = 1 << 0, /* treat cached metadata as expired (makecache --refresh) */
+    LAPIS_LOAD_FILELISTS = 1 << 1, /* also load filelists: full file paths are needed */
+    LAPIS_LOAD_NO_SYSTEM = 1 << 2, /* do not read the installroot's rpmdb */
+    LAPIS_LOAD_NO_REPOS  = 1 << 3, /* only the installed system */
+};
+
+/* Fetch (as needed), verify and load the enabled repositories and the rpmdb. */
+int lapis_load(lapis_ctx *ctx, unsigned flags);
+
+enum lapis_clean_what { LAPIS_CLEAN_METADATA = 1, LAPIS_CLEAN_PACKAGES = 2, LAPIS_CLEAN_ALL = 3 };
+/* Remove cached data of all configured repos; returns the number of files removed. */
+int lapis_clean(lapis_ctx *ctx, unsigned what);
+
+/* ---- packages ----------------------------------------------------------- */
+
+/* A package is a libsolv solvable id; 0 is "none". */
+typedef int lapis_pkg;
+
+typedef struct {
+    lapis_pkg *pkgs;
+    size_t count;
+} lapis_pkglist;
+
+void lapis_pkglist_free(lapis_pkglist *list);
+
+const char *lapis_pkg_name(lapis_ctx *ctx, lapis_pkg p);
+const char *lapis_pkg_arch(lapis_ctx *ctx, lapis_pkg p);
+/* evr split; epoch is "0" when absent. Returned strings live until the next call. */
+unsigned lapis_pkg_epoch(lapis_ctx *ctx, lapis_pkg p);
+const char *lapis_pkg_version(lapis_ctx *ctx, lapis_pkg p);
+const char *lapis_pkg_release(lapis_ctx *ctx, lapis_pkg p);
+const char *lapis_pkg_evr(lapis_ctx *ctx, lapis_pkg p);   /* [E:]V-R as rpm prints */
+const char *lapis_pkg_nevra(lapis_ctx *ctx, lapis_pkg p); /* N-[E:]V-R.A */
+const char *lapis_pkg_repoid(lapis_ctx *ctx, lapis_pkg p); /* "@System" for installed */
+bool lapis_pkg_installed(lapis_ctx *ctx, lapis_pkg p);
+const char *lapis_pkg_summary(lapis_ctx *ctx, lapis_pkg p);
+const char *lapis_pkg_description(lapis_ctx *ctx, lapis_pkg p);
+const char *lapis_pkg_url(lapis_ctx *ctx, lapis_pkg p);
+const char *lapis_pkg_license(lapis_ctx *ctx, lapis_pkg p);
+const char *lapis_pkg_sourcerpm(lapis_ctx *ctx, lapis_pkg p);
+const char *lapis_pkg_location(lapis_ctx *ctx, lapis_pkg p); /* href relative to the repo */
+unsigned long long lapis_pkg_downloadsize(lapis_ctx *ctx, lapis_pkg p);
+unsigned long long lapis_pkg_installsize(lapis_ctx *ctx, lapis_pkg p);
+unsigned long long lapis_pkg_buildtime(lapis_ctx *ctx, lapis_pkg p);
+
+enum lapis_dep_kind {
+    LAPIS_DEP_REQUIRES, LAPIS_DEP_PROVIDES, LAPIS_DEP_CONFLICTS, LAPIS_DEP_OBSOLETES,
+    LAPIS_DEP_RECOMMENDS, LAPIS_DEP_SUGGESTS, LAPIS_DEP_SUPPLEMENTS, LAPIS_DEP_ENHANCES,
+};
+/* NULL-terminated array of strings; free with lapis_strv_free(). */
+char **lapis_pkg_deps(lapis_ctx *ctx, lapis_pkg p, enum lapis_dep_kind kind);
+char **lapis_pkg_files(lapis_ctx *ctx, lapis_pkg p);
+void lapis_strv_free(char **strv);
+
+/* ---- queries ------------------------------------------------------------ */
+
+enum lapis_list_what {
+    LAPIS_LIST_ALL,       /* installed + available */
+    LAPIS_LIST_INSTALLED,
+    LAPIS_LIST_AVAILABLE, /* newest per name.arch, not installed */
+    LAPIS_LIST_UPGRADES,  /* newest upgrade per installed name.arch */
+};
+
+/* globs may be NULL/empty (everything). Matches name, name.arch, nevra. */
+int lapis_query_list(lapis_ctx *ctx, enum lapis_list_what what, char *const *globs,
+                     lapis_pkglist *ret);
+/* Every package (all versions) matching the globs, installed and available. */
+int lapis_query_all_versions(lapis_ctx *ctx, char *const *globs, bool installed, bool available,
+                             lapis_pkglist *ret);
+/* Substring search on name and summary (and description/url when all=true); all terms must match. */
+int lapis_query_search(lapis_ctx *ctx, char *const *terms, bool all, lapis_pkglist *ret);
+/* Packages providing a capability ("mta", "libfoo(abi) >= 1"), a file path or a glob of either. */
+int lapis_query_whatprovides(lapis_ctx *ctx, const char *spec, lapis_pkglist *ret);
+int lapis_query_whatrequires(lapis_ctx *ctx, const char *spec, lapis_pkglist *ret);
+/* Does spec look like it needs filelists (an absolute path)? */
+bool lapis_spec_needs_filelists(const char *spec);
+/* Sort by name, arch, evr (newest last), then repo. */
+void lapis_pkglist_sort(lapis_ctx *ctx, lapis_pkglist *list);
+
+/* ---- solving ------------------------------------------------------------ */
+
+enum lapis_action {
+    LAPIS_ACT_INSTALL, LAPIS_ACT_INSTALL_DEP, LAPIS_ACT_INSTALL_WEAK,
+    LAPIS_ACT_UPGRADE, LAPIS_ACT_DOWNGRADE, LAPIS_ACT_REINSTALL,
+    LAPIS_ACT_REMOVE, LAPIS_ACT_REMOVE_DEP, LAPIS_ACT_OBSOLETED, LAPIS_ACT_UPGRADED,
+};
+
+typedef struct {
+    enum lapis_action action;
+    lapis_pkg pkg;
+    lapis_pkg replaces; /* for upgrades/downgrades: the installed package, else 0 */
+} lapis_trans_item;
+
+typedef struct lapis_goal lapis_goal;
+
+int lapis_goal_new(lapis_ctx *ctx, lapis_goal **ret);
+void lapis_goal_free(lapis_goal *goal);
+/* Add "install SPEC": a name, glob, name-version, capability or file path. */
+int lapis_goal_install(lapis_goal *goal, const char *spec);
+/* Solve. On LAPIS_E_SOLVE, lapis_goal_problems() explains. */
+int lapis_goal_resolve(lapis_goal *goal);
+const lapis_trans_item *lapis_goal_items(const lapis_goal *goal, size_t *ret_count);
+/* NULL-terminated list of human-readable problem descriptions (owned by goal). */
+char *const *lapis_goal_problems(const lapis_goal *goal);
+
+const char *lapis_action_name(enum lapis_action action);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,38 @@
+/*
+ * Output helpers shared by every front end: aligned tables for people,
+ * cJSON package objects for scripts. Terminal text is sanitized (control
+ * characters from hostile metadata never reach the terminal raw).
+ */
+#ifndef LAPIS_OUTPUT_H
+#define LAPIS_OUTPUT_H
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+
+#include "lapis/lapis.h"
+
+typedef struct lapis_table lapis_table;
+
+lapis_table *lapis_table_new(size_t ncols);
+/* Right-align column col (sizes, counts). */
+void lapis_table_align_right(lapis_table *t, size_t col);
+/* Copies ncols cells; NULL cells print as empty. */
+void lapis_table_add(lapis_table *t, const char *const *cells);
+/* A full-width line inside the table (section headers like "Installing:"). */
+void lapis_table_add_line(lapis_table *t, const char *text);
+size_t lapis_table_rows(const lapis_table *t);
+void lapis_table_print(const lapis_table *t, FILE *out);
+void lapis_table_free(lapis_table *t);
+
+/* Replace control characters so metadata cannot drive the terminal. Returns a new string. */
+char *lapis_sanitize(const char *s);
+/* "1.2 MiB"; buf must hold 32 bytes. */
+const char *lapis_format_size(unsigned long long bytes, char buf[32]);
+
+/* {name, epoch, version, release, arch, repo} */
+cJSON *lapis_json_pkg(lapis_ctx *ctx, lapis_pkg p);
+cJSON *lapis_json_strv(char *const *v);
+/* Print exactly one JSON document followed by a newline. */
+void lapis_json_print(cJSON *doc, FILE *out);
+
+#endif

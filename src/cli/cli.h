@@ -1,0 +1,60 @@
+/*
+ * Shared CLI declarations: parsed options and the command table entries.
+ * The CLI uses only the public liblapis headers.
+ */
+#ifndef LAPIS_CLI_H
+#define LAPIS_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "lapis/lapis.h"
+#include "lapis/output.h"
+
+struct cli {
+    lapis_ctx *ctx;
+    bool json, quiet, verbose, assumeyes, assumeno, refresh, showduplicates;
+    /* command-specific flags */
+    bool all;                      /* search --all, repolist all */
+    bool q_requires, q_provides, q_location, q_info, q_files, q_installed, q_available, q_upgrades;
+    bool q_recommends, q_suggests, q_conflicts, q_obsoletes;
+    char *whatrequires, *whatprovides;
+    char **args;                   /* positional arguments after the command */
+    int nargs;
+};
+
+enum cmd_flags {
+    CMD_LOAD = 1 << 0,        /* needs repos + rpmdb loaded */
+    CMD_LOAD_NO_SYSTEM = 1 << 1,
+};
+
+struct cmd {
+    const char *name;
+    int (*run)(struct cli *c);
+    unsigned flags;
+    const char *help;
+};
+
+/* Exit codes (dnf's). */
+#define EXIT_UPDATES 100
+
+/* Print the context's error (and a JSON error document with --json); returns 1. */
+int cli_fail(struct cli *c, int r);
+/* Load with flags derived from options (refresh) plus extra. */
+int cli_load(struct cli *c, unsigned extra);
+void cli_json_out(struct cli *c, cJSON *doc);
+cJSON *cli_json_pkglist(struct cli *c, const lapis_pkglist *l);
+
+int cmd_repolist(struct cli *c);
+int cmd_makecache(struct cli *c);
+int cmd_clean(struct cli *c);
+int cmd_list(struct cli *c);
+int cmd_info(struct cli *c);
+int cmd_search(struct cli *c);
+int cmd_provides(struct cli *c);
+int cmd_repoquery(struct cli *c);
+int cmd_check_update(struct cli *c);
+int cmd_install(struct cli *c);
+
+#endif

@@ -1,0 +1,479 @@
+/*
+ * Query commands: list, info, search, provides, repoquery, check-update.
+ * Each loads the sack (file lists only when a path is asked about), runs a
+ * liblapis query and prints a table or one JSON document.
+ */
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+static bool any_needs_filelists(char *const *args, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (lapis_spec_needs_filelists(args[i]))
+            return true;
+    return false;
+}
+
+static void add_pkg_row(struct cli *c, lapis_table *t, lapis_pkg p)
+{
+    lapis_ctx *ctx = c->ctx;
+    char na[512];
+    snprintf(na, sizeof(na), "%s.%s", lapis_pkg_name(ctx, p), lapis_pkg_arch(ctx, p));
+    lapis_table_add(t, (const char *[]){ na, lapis_pkg_evr(ctx, p), lapis_pkg_repoid(ctx, p) });
+}
+
+static void print_section(struct cli *c, const char *title, lapis_pkglist *l)
+{
+    lapis_table *t;
+    if (l->count == 0)
+        return;
+    lapis_pkglist_sort(c->ctx, l);
+    t = lapis_table_new(3);
+    for (size_t i = 0; i < l->count; i++)
+        add_pkg_row(c, t, l->pkgs[i]);
+    printf("%s\n", title);
+    lapis_table_print(t, stdout);
+    lapis_table_free(t);
+}
+
+int cmd_list(struct cli *c)
+{
+    static const struct { const char *word; enum lapis_list_what what; } words[] = {
+        { "all", LAPIS_LIST_ALL }, { "installed", LAPIS_LIST_INSTALLED },
+        { "available", LAPIS_LIST_AVAILABLE }, { "updates", LAPIS_LIST_UPGRADES },
+        { "upgrades", LAPIS_LIST_UPGRADES },
+    };
+    enum lapis_list_what what = LAPIS_LIST_ALL;
+    char **globs = c->args;
+    lapis_pkglist inst = { 0 }, avail = { 0 };
+    int r;
+
+    if (c->nargs > 0)
+        for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+            if (strcmp(c->args[0], words[i].word) == 0) {
+                what = words[i].what;
+                globs++;
+                break;
+            }
+    if ((r = cli_load(c, what == LAPIS_LIST_INSTALLED ? LAPIS_LOAD_NO_REPOS : 0)) < 0)
+        return cli_fail(c, r);
+
+    if (what == LAPIS_LIST_ALL || what == LAPIS_LIST_INSTALLED)
+        lapis_query_list(c->ctx, LAPIS_LIST_INSTALLED, globs, &inst);
+    if (what == LAPIS_LIST_ALL || what == LAPIS_LIST_AVAILABLE || what == LAPIS_LIST_UPGRADES) {
+        if (c->showduplicates && what != LAPIS_LIST_UPGRADES)
+            lapis_query_all_versions(c->ctx, globs, false, true, &avail);
+        else
+            lapis_query_list(c->ctx, what == LAPIS_LIST_UPGRADES ? LAPIS_LIST_UPGRADES
+                                                               : LAPIS_LIST_AVAILABLE, globs, &avail);
+    }
+    if (c->json) {
+        cJSON *doc = cJSON_CreateObject();
+        cJSON_AddItemToObject(doc, "installed", cli_json_pkglist(c, &inst));
+        cJSON_AddItemToObject(doc, what == LAPIS_LIST_UPGRADES ? "upgrades" : "available",
+                              cli_json_pkglist(c, &avail));
+        cli_json_out(c, doc);
+    } else {
+        print_section(c, "Installed Packages", &inst);
+        print_section(c, what == LAPIS_LIST_UPGRADES ? "Available Upgrades" : "Available Packages",
+                      &avail);
+    }
+    r = 0;
+    if (inst.count + avail.count == 0 && globs[0]) {
+        fprintf(stderr, "lapis: error: no matching packages to list\n");
+        r = 1;
+    }
+    lapis_pkglist_free(&inst);
+    lapis_pkglist_free(&avail);
+    return r;
+}
+
+static cJSON *json_pkg_details(struct cli *c, lapis_pkg p)
+{
+    lapis_ctx *ctx = c->ctx;
+    cJSON *o = lapis_json_pkg(ctx, p);
+    cJSON_AddStringToObject(o, "summary", lapis_pkg_summary(ctx, p));
+    cJSON_AddStringToObject(o, "description", lapis_pkg_description(ctx, p));
+    cJSON_AddStringToObject(o, "url", lapis_pkg_url(ctx, p));
+    cJSON_AddStringToObject(o, "license", lapis_pkg_license(ctx, p));
+    cJSON_AddStringToObject(o, "sourcerpm", lapis_pkg_sourcerpm(ctx, p));
+    cJSON_AddNumberToObject(o, "downloadsize", (double)lapis_pkg_downloadsize(ctx, p));
+    cJSON_AddNumberToObject(o, "installsize", (double)lapis_pkg_installsize(ctx, p));
+    cJSON_AddNumberToObject(o, "buildtime", (double)lapis_pkg_buildtime(ctx, p));
+    if (!lapis_pkg_installed(ctx, p))
+        cJSON_AddStringToObject(o, "location", lapis_pkg_location(ctx, p));
+    return o;
+}
+
+static void print_info_field(const char *key, const char *value)
+{
+    char *clean = lapis_sanitize(value);
+    printf("%-13s: %s\n", key, clean);
+    free(clean);
+}
+
+static void print_info(struct cli *c, lapis_pkg p)
+{
+    lapis_ctx *ctx = c->ctx;
+    char buf[32], epoch[16];
+    snprintf(epoch, sizeof(epoch), "%u", lapis_pkg_epoch(ctx, p));
+    print_info_field("Name", lapis_pkg_name(ctx, p));
+    if (lapis_pkg_epoch(ctx, p))
+        print_info_field("Epoch", epoch);
+    print_info_field("Version", lapis_pkg_version(ctx, p));
+    print_info_field("Release", lapis_pkg_release(ctx, p));
+    print_info_field("Architecture", lapis_pkg_arch(ctx, p));
+    print_info_field("Size", lapis_format_size(lapis_pkg_installed(ctx, p)
+                                               ? lapis_pkg_installsize(ctx, p)
+                                               : lapis_pkg_downloadsize(ctx, p), buf));
+    print_info_field("Source", lapis_pkg_sourcerpm(ctx, p));
+    print_info_field("Repository", lapis_pkg_repoid(ctx, p));
+    print_info_field("Summary", lapis_pkg_summary(ctx, p));
+    print_info_field("URL", lapis_pkg_url(ctx, p));
+    print_info_field("License", lapis_pkg_license(ctx, p));
+    /* Description lines continue under the value column, as dnf prints them. */
+    char *desc = lapis_sanitize(lapis_pkg_description(ctx, p));
+    const char *d = lapis_pkg_description(ctx, p);
+    printf("%-13s: ", "Description");
+    for (size_t i = 0; d[i]; i++) {
+        if (d[i] == '\n')
+            printf("\n%-13s: ", "");
+        else
+            putchar(desc[i]);
+    }
+    printf("\n\n");
+    free(desc);
+}
+
+int cmd_info(struct cli *c)
+{
+    lapis_pkglist inst = { 0 }, avail = { 0 };
+    int r;
+
+    if ((r = cli_load(c, 0)) < 0)
+        return cli_fail(c, r);
+    lapis_query_list(c->ctx, LAPIS_LIST_INSTALLED, c->args, &inst);
+    if (c->showduplicates)
+        lapis_query_all_versions(c->ctx, c->args, false, true, &avail);
+    else
+        lapis_query_list(c->ctx, LAPIS_LIST_AVAILABLE, c->args, &avail);
+    lapis_pkglist_sort(c->ctx, &inst);
+    lapis_pkglist_sort(c->ctx, &avail);
+    if (c->json) {
+        cJSON *doc = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(doc, "packages");
+        for (size_t i = 0; i < inst.count; i++)
+            cJSON_AddItemToArray(a, json_pkg_details(c, inst.pkgs[i]));
+        for (size_t i = 0; i < avail.count; i++)
+            cJSON_AddItemToArray(a, json_pkg_details(c, avail.pkgs[i]));
+        cli_json_out(c, doc);
+    } else {
+        if (inst.count)
+            printf("Installed Packages\n");
+        for (size_t i = 0; i < inst.count; i++)
+            print_info(c, inst.pkgs[i]);
+        if (avail.count)
+            printf("Available Packages\n");
+        for (size_t i = 0; i < avail.count; i++)
+            print_info(c, avail.pkgs[i]);
+    }
+    r = 0;
+    if (inst.count + avail.count == 0) {
+        fprintf(stderr, "lapis: error: no matching packages to list\n");
+        r = 1;
+    }
+    lapis_pkglist_free(&inst);
+    lapis_pkglist_free(&avail);
+    return r;
+}
+
+int cmd_search(struct cli *c)
+{
+    lapis_pkglist l = { 0 };
+    int r;
+
+    if (c->nargs == 0) {
+        fprintf(stderr, "lapis: error: search needs at least one term\n");
+        return 1;
+    }
+    if ((r = cli_load(c, 0)) < 0)
+        return cli_fail(c, r);
+    lapis_query_search(c->ctx, c->args, c->all, &l);
+    lapis_pkglist_sort(c->ctx, &l);
+    if (c->json) {
+        cJSON *doc = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(doc, "packages");
+        for (size_t i = 0; i < l.count; i++) {
+            cJSON *o = lapis_json_pkg(c->ctx, l.pkgs[i]);
+            cJSON_AddStringToObject(o, "summary", lapis_pkg_summary(c->ctx, l.pkgs[i]));
+            cJSON_AddItemToArray(a, o);
+        }
+        cli_json_out(c, doc);
+    } else if (l.count) {
+        lapis_table *t = lapis_table_new(3);
+        for (size_t i = 0; i < l.count; i++) {
+            char na[512];
+            snprintf(na, sizeof(na), "%s.%s", lapis_pkg_name(c->ctx, l.pkgs[i]),
+                     lapis_pkg_arch(c->ctx, l.pkgs[i]));
+            lapis_table_add(t, (const char *[]){ na, ":", lapis_pkg_summary(c->ctx, l.pkgs[i]) });
+        }
+        lapis_table_print(t, stdout);
+        lapis_table_free(t);
+    }
+    if (l.count == 0 && !c->json)
+        fprintf(stderr, "No matches found.\n");
+    lapis_pkglist_free(&l);
+    return 0;
+}
+
+int cmd_provides(struct cli *c)
+{
+    cJSON *doc = NULL, *arr = NULL;
+    int r, status = 0;
+
+    if (c->nargs == 0) {
+        fprintf(stderr, "lapis: error: provides needs a capability or a file path\n");
+        return 1;
+    }
+    if ((r = cli_load(c, any_needs_filelists(c->args, c->nargs) ? LAPIS_LOAD_FILELISTS : 0)) < 0)
+        return cli_fail(c, r);
+    if (c->json) {
+        doc = cJSON_CreateObject();
+        arr = cJSON_AddArrayToObject(doc, "packages");
+    }
+    for (int i = 0; i < c->nargs; i++) {
+        lapis_pkglist l = { 0 };
+        lapis_query_whatprovides(c->ctx, c->args[i], &l);
+        lapis_pkglist_sort(c->ctx, &l);
+        if (l.count == 0) {
+            fprintf(stderr, "lapis: error: no package provides '%s'\n", c->args[i]);
+            status = 1;
+        }
+        for (size_t k = 0; k < l.count; k++) {
+            lapis_pkg p = l.pkgs[k];
+            if (arr) {
+                cJSON *o = lapis_json_pkg(c->ctx, p);
+                cJSON_AddStringToObject(o, "summary", lapis_pkg_summary(c->ctx, p));
+                cJSON_AddStringToObject(o, "matched", c->args[i]);
+                cJSON_AddItemToArray(arr, o);
+                continue;
+            }
+            char *sum = lapis_sanitize(lapis_pkg_summary(c->ctx, p));
+            printf("%s : %s\nRepo         : %s\nMatched from : %s\n\n", lapis_pkg_nevra(c->ctx, p),
+                   sum, lapis_pkg_repoid(c->ctx, p), c->args[i]);
+            free(sum);
+        }
+        lapis_pkglist_free(&l);
+    }
+    if (doc)
+        cli_json_out(c, doc);
+    return status;
+}
+
+/* ---- repoquery ---------------------------------------------------------- */
+
+static void print_nevra_epoch(struct cli *c, lapis_pkg p)
+{
+    lapis_ctx *ctx = c->ctx;
+    char *s;
+    if (asprintf(&s, "%s-%u:%s-%s.%s", lapis_pkg_name(ctx, p), lapis_pkg_epoch(ctx, p),
+                 lapis_pkg_version(ctx, p), lapis_pkg_release(ctx, p), lapis_pkg_arch(ctx, p)) < 0)
+        return;
+    char *clean = lapis_sanitize(s);
+    puts(clean);
+    free(clean);
+    free(s);
+}
+
+/* The location URL of an available package: its repo's first baseurl + href. */
+static char *location_url(struct cli *c, lapis_pkg p)
+{
+    const char *repoid = lapis_pkg_repoid(c->ctx, p);
+    for (size_t i = 0; i < lapis_repo_count(c->ctx); i++) {
+        lapis_repo *r = lapis_repo_at(c->ctx, i);
+        if (strcmp(lapis_repo_id(r), repoid) != 0)
+            continue;
+        const char *b = lapis_repo_baseurl(r);
+        size_t n = strcspn(b, "\n");
+        while (n > 0 && b[n - 1] == '/')
+            n--;
+        char *u;
+        if (asprintf(&u, "%.*s/%s", (int)n, b, lapis_pkg_location(c->ctx, p)) < 0)
+            return NULL;
+        return u;
+    }
+    return NULL;
+}
+
+static int dep_kind_selected(struct cli *c, enum lapis_dep_kind *ret)
+{
+    int n = 0;
+    if (c->q_requires) { *ret = LAPIS_DEP_REQUIRES; n++; }
+    if (c->q_provides) { *ret = LAPIS_DEP_PROVIDES; n++; }
+    if (c->q_recommends) { *ret = LAPIS_DEP_RECOMMENDS; n++; }
+    if (c->q_suggests) { *ret = LAPIS_DEP_SUGGESTS; n++; }
+    if (c->q_conflicts) { *ret = LAPIS_DEP_CONFLICTS; n++; }
+    if (c->q_obsoletes) { *ret = LAPIS_DEP_OBSOLETES; n++; }
+    return n;
+}
+
+/* Keep only packages in both lists. */
+static void intersect(lapis_pkglist *a, const lapis_pkglist *b)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < a->count; i++)
+        for (size_t k = 0; k < b->count; k++)
+            if (a->pkgs[i] == b->pkgs[k]) {
+                a->pkgs[w++] = a->pkgs[i];
+                break;
+            }
+    a->count = w;
+}
+
+static void repoquery_select(struct cli *c, lapis_pkglist *ret)
+{
+    bool inst = !c->q_available || c->q_installed, avail = !c->q_installed || c->q_available;
+    lapis_pkglist f = { 0 };
+
+    if (c->q_upgrades)
+        lapis_query_list(c->ctx, LAPIS_LIST_UPGRADES, c->args, ret);
+    else
+        lapis_query_all_versions(c->ctx, c->args, inst, avail, ret);
+    if (c->whatprovides) {
+        lapis_query_whatprovides(c->ctx, c->whatprovides, &f);
+        intersect(ret, &f);
+        lapis_pkglist_free(&f);
+    }
+    if (c->whatrequires) {
+        lapis_query_whatrequires(c->ctx, c->whatrequires, &f);
+        intersect(ret, &f);
+        lapis_pkglist_free(&f);
+    }
+    lapis_pkglist_sort(c->ctx, ret);
+}
+
+static int cmp_strp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int repoquery_deps(struct cli *c, const lapis_pkglist *l, enum lapis_dep_kind kind,
+                          cJSON *doc)
+{
+    char **all = calloc(1, sizeof(char *));
+    size_t n = 0;
+    for (size_t i = 0; i < l->count; i++) {
+        char **deps = lapis_pkg_deps(c->ctx, l->pkgs[i], kind);
+        for (size_t k = 0; deps[k]; k++) {
+            all = realloc(all, (n + 2) * sizeof(char *));
+            all[n++] = deps[k];
+            all[n] = NULL;
+            deps[k] = strdup("");
+        }
+        lapis_strv_free(deps);
+    }
+    qsort(all, n, sizeof(char *), cmp_strp);
+    cJSON *arr = doc ? cJSON_AddArrayToObject(doc, "deps") : NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0 && strcmp(all[i], all[i - 1]) == 0)
+            continue;
+        if (arr)
+            cJSON_AddItemToArray(arr, cJSON_CreateString(all[i]));
+        else {
+            char *clean = lapis_sanitize(all[i]);
+            puts(clean);
+            free(clean);
+        }
+    }
+    lapis_strv_free(all);
+    return 0;
+}
+
+int cmd_repoquery(struct cli *c)
+{
+    enum lapis_dep_kind kind = LAPIS_DEP_REQUIRES;
+    int ndep = dep_kind_selected(c, &kind);
+    unsigned flags = 0;
+    lapis_pkglist l = { 0 };
+    cJSON *doc = c->json ? cJSON_CreateObject() : NULL;
+    int r;
+
+    if (ndep > 1) {
+        cJSON_Delete(doc);
+        fprintf(stderr, "lapis: error: choose one of --requires, --provides, --recommends, "
+                        "--suggests, --conflicts, --obsoletes\n");
+        return 1;
+    }
+    if (c->q_files || any_needs_filelists(c->args, c->nargs) ||
+        lapis_spec_needs_filelists(c->whatprovides) || lapis_spec_needs_filelists(c->whatrequires))
+        flags |= LAPIS_LOAD_FILELISTS;
+    if ((r = cli_load(c, flags)) < 0) {
+        cJSON_Delete(doc);
+        return cli_fail(c, r);
+    }
+    repoquery_select(c, &l);
+    if (doc)
+        cJSON_AddItemToObject(doc, "packages", cli_json_pkglist(c, &l));
+    if (ndep) {
+        repoquery_deps(c, &l, kind, doc);
+    } else if (c->q_files) {
+        for (size_t i = 0; i < l.count; i++) {
+            char **files = lapis_pkg_files(c->ctx, l.pkgs[i]);
+            if (doc)
+                cJSON_AddItemToObject(cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "packages"), (int)i),
+                                      "files", lapis_json_strv(files));
+            else
+                for (size_t k = 0; files[k]; k++)
+                    puts(files[k]);
+            lapis_strv_free(files);
+        }
+    } else if (c->q_location) {
+        for (size_t i = 0; i < l.count; i++) {
+            if (lapis_pkg_installed(c->ctx, l.pkgs[i]))
+                continue;
+            char *u = location_url(c, l.pkgs[i]);
+            if (doc)
+                cJSON_AddStringToObject(cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "packages"), (int)i),
+                                        "location", u ? u : "");
+            else if (u)
+                puts(u);
+            free(u);
+        }
+    } else if (c->q_info && !doc) {
+        for (size_t i = 0; i < l.count; i++)
+            print_info(c, l.pkgs[i]);
+    } else if (!doc) {
+        for (size_t i = 0; i < l.count; i++)
+            print_nevra_epoch(c, l.pkgs[i]);
+    }
+    if (doc)
+        cli_json_out(c, doc);
+    lapis_pkglist_free(&l);
+    return 0;
+}
+
+int cmd_check_update(struct cli *c)
+{
+    lapis_pkglist l = { 0 };
+    int r;
+
+    if ((r = cli_load(c, 0)) < 0)
+        return cli_fail(c, r);
+    lapis_query_list(c->ctx, LAPIS_LIST_UPGRADES, c->args, &l);
+    lapis_pkglist_sort(c->ctx, &l);
+    if (c->json) {
+        cJSON *doc = cJSON_CreateObject();
+        cJSON_AddItemToObject(doc, "upgrades", cli_json_pkglist(c, &l));
+        cli_json_out(c, doc);
+    } else if (l.count) {
+        lapis_table *t = lapis_table_new(3);
+        for (size_t i = 0; i < l.count; i++)
+            add_pkg_row(c, t, l.pkgs[i]);
+        putchar('\n');
+        lapis_table_print(t, stdout);
+        lapis_table_free(t);
+    }
+    r = l.count ? EXIT_UPDATES : 0;
+    lapis_pkglist_free(&l);
+    return r;
+}

@@ -1,0 +1,284 @@
+/*
+ * lapis: command-line front end. Parses dnf-style global and command
+ * options (anywhere on the line, as dnf allows), configures the context,
+ * and dispatches through one static command table.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static const struct cmd commands[] = {
+    { "repolist",     cmd_repolist,     0,        "list configured repositories" },
+    { "makecache",    cmd_makecache,    0,        "download and cache repository metadata" },
+    { "clean",        cmd_clean,        0,        "remove cached data [all|metadata|packages]" },
+    { "list",         cmd_list,         CMD_LOAD, "list packages [installed|available|updates] [GLOB...]" },
+    { "info",         cmd_info,         CMD_LOAD, "show package details" },
+    { "search",       cmd_search,       CMD_LOAD, "search names and summaries" },
+    { "provides",     cmd_provides,     CMD_LOAD, "find packages providing a capability or file" },
+    { "whatprovides", cmd_provides,     CMD_LOAD, "alias of provides" },
+    { "repoquery",    cmd_repoquery,    CMD_LOAD, "query packages (--requires --provides --whatrequires ...)" },
+    { "check-update", cmd_check_update, CMD_LOAD, "list available upgrades; exit 100 if any" },
+    { "install",      cmd_install,      CMD_LOAD, "resolve an install (with --assumeno: show the transaction)" },
+};
+
+enum {
+    OPT_INSTALLROOT = 256, OPT_RELEASEVER, OPT_SETOPT, OPT_ENABLEREPO, OPT_DISABLEREPO, OPT_REPO,
+    OPT_ASSUMENO, OPT_NOGPGCHECK, OPT_JSON, OPT_REFRESH, OPT_FORCEARCH, OPT_VERSION,
+    OPT_SHOWDUP, OPT_ALL, OPT_REQUIRES, OPT_PROVIDES, OPT_WHATREQUIRES, OPT_WHATPROVIDES,
+    OPT_LOCATION, OPT_INFO, OPT_INSTALLED, OPT_AVAILABLE, OPT_UPGRADES, OPT_RECOMMENDS,
+    OPT_SUGGESTS, OPT_CONFLICTS, OPT_OBSOLETES,
+};
+
+static const struct option long_opts[] = {
+    { "installroot", required_argument, NULL, OPT_INSTALLROOT },
+    { "config", required_argument, NULL, 'c' },
+    { "releasever", required_argument, NULL, OPT_RELEASEVER },
+    { "setopt", required_argument, NULL, OPT_SETOPT },
+    { "enablerepo", required_argument, NULL, OPT_ENABLEREPO },
+    { "disablerepo", required_argument, NULL, OPT_DISABLEREPO },
+    { "repo", required_argument, NULL, OPT_REPO },
+    { "repoid", required_argument, NULL, OPT_REPO },
+    { "assumeyes", no_argument, NULL, 'y' },
+    { "assumeno", no_argument, NULL, OPT_ASSUMENO },
+    { "quiet", no_argument, NULL, 'q' },
+    { "verbose", no_argument, NULL, 'v' },
+    { "cacheonly", no_argument, NULL, 'C' },
+    { "nogpgcheck", no_argument, NULL, OPT_NOGPGCHECK },
+    { "json", no_argument, NULL, OPT_JSON },
+    { "refresh", no_argument, NULL, OPT_REFRESH },
+    { "forcearch", required_argument, NULL, OPT_FORCEARCH },
+    { "help", no_argument, NULL, 'h' },
+    { "version", no_argument, NULL, OPT_VERSION },
+    { "showduplicates", no_argument, NULL, OPT_SHOWDUP },
+    { "all", no_argument, NULL, OPT_ALL },
+    { "requires", no_argument, NULL, OPT_REQUIRES },
+    { "provides", no_argument, NULL, OPT_PROVIDES },
+    { "recommends", no_argument, NULL, OPT_RECOMMENDS },
+    { "suggests", no_argument, NULL, OPT_SUGGESTS },
+    { "conflicts", no_argument, NULL, OPT_CONFLICTS },
+    { "obsoletes", no_argument, NULL, OPT_OBSOLETES },
+    { "whatrequires", required_argument, NULL, OPT_WHATREQUIRES },
+    { "whatprovides", required_argument, NULL, OPT_WHATPROVIDES },
+    { "location", no_argument, NULL, OPT_LOCATION },
+    { "info", no_argument, NULL, OPT_INFO },
+    { "list", no_argument, NULL, 'l' },
+    { "installed", no_argument, NULL, OPT_INSTALLED },
+    { "available", no_argument, NULL, OPT_AVAILABLE },
+    { "upgrades", no_argument, NULL, OPT_UPGRADES },
+    { NULL, 0, NULL, 0 },
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: lapis [options] COMMAND [args...]\n\nCommands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(out, "  %-14s %s\n", commands[i].name, commands[i].help);
+    fprintf(out,
+            "\nOptions:\n"
+            "  --installroot=DIR     operate on the system in DIR\n"
+            "  -c, --config=FILE     configuration file (default /etc/lapis/lapis.conf)\n"
+            "  --releasever=VER      value of $releasever\n"
+            "  --setopt=KEY=VALUE    override a [main] option; REPOID.KEY=VALUE for a repo\n"
+            "  --enablerepo=GLOB     enable repositories (repeatable, comma list)\n"
+            "  --disablerepo=GLOB    disable repositories\n"
+            "  --repo=ID             use only these repositories\n"
+            "  -C, --cacheonly       use only cached metadata\n"
+            "  --refresh             treat cached metadata as expired\n"
+            "  --nogpgcheck          skip signature checks (explicit opt-out)\n"
+            "  -y, --assumeyes       answer yes    --assumeno  answer no (show only)\n"
+            "  --json                one JSON document on stdout\n"
+            "  -q, --quiet           only errors    -v, --verbose  more detail\n");
+}
+
+struct log_state {
+    bool quiet, verbose;
+};
+
+static void log_cb(enum lapis_log_level lvl, const char *msg, void *ud)
+{
+    struct log_state *ls = ud;
+    char *clean = lapis_sanitize(msg);
+    if (lvl == LAPIS_LOG_ERROR)
+        fprintf(stderr, "lapis: error: %s\n", clean);
+    else if (lvl == LAPIS_LOG_WARNING && !ls->quiet)
+        fprintf(stderr, "lapis: warning: %s\n", clean);
+    else if (lvl == LAPIS_LOG_INFO && !ls->quiet)
+        fprintf(stderr, "%s\n", clean);
+    else if (lvl == LAPIS_LOG_DEBUG && ls->verbose)
+        fprintf(stderr, "lapis: debug: %s\n", clean);
+    free(clean);
+}
+
+int cli_fail(struct cli *c, int r)
+{
+    const char *msg = lapis_ctx_error(c->ctx);
+    char *clean = lapis_sanitize(msg);
+    fprintf(stderr, "lapis: error: %s\n", clean);
+    free(clean);
+    if (c->json) {
+        cJSON *doc = cJSON_CreateObject();
+        cJSON *err = cJSON_AddObjectToObject(doc, "error");
+        cJSON_AddStringToObject(err, "message", msg);
+        cJSON_AddNumberToObject(err, "code", r);
+        lapis_json_print(doc, stdout);
+        cJSON_Delete(doc);
+    }
+    return 1;
+}
+
+static int usage_error(struct cli *c, const char *what, const char *arg)
+{
+    fprintf(stderr, "lapis: error: %s%s%s%s; see 'lapis --help'\n", what, arg ? " '" : "",
+            arg ? arg : "", arg ? "'" : "");
+    if (c->json) {
+        cJSON *doc = cJSON_CreateObject();
+        cJSON *err = cJSON_AddObjectToObject(doc, "error");
+        cJSON_AddStringToObject(err, "message", "usage error");
+        lapis_json_print(doc, stdout);
+        cJSON_Delete(doc);
+    }
+    return 1;
+}
+
+int cli_load(struct cli *c, unsigned extra)
+{
+    return lapis_load(c->ctx, extra | (c->refresh ? LAPIS_LOAD_REFRESH : 0));
+}
+
+void cli_json_out(struct cli *c, cJSON *doc)
+{
+    (void)c;
+    lapis_json_print(doc, stdout);
+    cJSON_Delete(doc);
+}
+
+cJSON *cli_json_pkglist(struct cli *c, const lapis_pkglist *l)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; i < l->count; i++)
+        cJSON_AddItemToArray(a, lapis_json_pkg(c->ctx, l->pkgs[i]));
+    return a;
+}
+
+/* Returns 0 to continue, 1 on a usage error, 2 when done (help/version). */
+static int parse_options(struct cli *c, int argc, char **argv)
+{
+    lapis_ctx *ctx = c->ctx;
+    int opt, r = 0;
+
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "+c:yqvChl", long_opts, NULL)) != -1 || optind < argc) {
+        if (opt == -1) {
+            /* A positional: keep it and continue parsing options after it (dnf style). */
+            c->args = realloc(c->args, (size_t)(c->nargs + 2) * sizeof(char *));
+            c->args[c->nargs++] = argv[optind++];
+            c->args[c->nargs] = NULL;
+            continue;
+        }
+        switch (opt) {
+        case OPT_INSTALLROOT: r = lapis_ctx_set_installroot(ctx, optarg); break;
+        case 'c': r = lapis_ctx_set_config_file(ctx, optarg); break;
+        case OPT_RELEASEVER: r = lapis_ctx_set_releasever(ctx, optarg); break;
+        case OPT_SETOPT: r = lapis_ctx_setopt(ctx, optarg); break;
+        case OPT_ENABLEREPO: r = lapis_ctx_enable_repos(ctx, optarg); break;
+        case OPT_DISABLEREPO: r = lapis_ctx_disable_repos(ctx, optarg); break;
+        case OPT_REPO:
+            if ((r = lapis_ctx_disable_repos(ctx, "*")) == 0)
+                r = lapis_ctx_enable_repos(ctx, optarg);
+            break;
+        case 'y': c->assumeyes = true; break;
+        case OPT_ASSUMENO: c->assumeno = true; break;
+        case 'q': c->quiet = true; break;
+        case 'v': c->verbose = true; break;
+        case 'C': lapis_ctx_set_cacheonly(ctx, true); break;
+        case OPT_NOGPGCHECK: lapis_ctx_set_nogpgcheck(ctx, true); break;
+        case OPT_JSON: c->json = true; break;
+        case OPT_REFRESH: c->refresh = true; break;
+        case OPT_FORCEARCH: r = lapis_ctx_set_arch(ctx, optarg); break;
+        case OPT_SHOWDUP: c->showduplicates = true; break;
+        case OPT_ALL: c->all = true; break;
+        case OPT_REQUIRES: c->q_requires = true; break;
+        case OPT_PROVIDES: c->q_provides = true; break;
+        case OPT_RECOMMENDS: c->q_recommends = true; break;
+        case OPT_SUGGESTS: c->q_suggests = true; break;
+        case OPT_CONFLICTS: c->q_conflicts = true; break;
+        case OPT_OBSOLETES: c->q_obsoletes = true; break;
+        case OPT_WHATREQUIRES: c->whatrequires = optarg; break;
+        case OPT_WHATPROVIDES: c->whatprovides = optarg; break;
+        case OPT_LOCATION: c->q_location = true; break;
+        case OPT_INFO: c->q_info = true; break;
+        case 'l': c->q_files = true; break;
+        case OPT_INSTALLED: c->q_installed = true; break;
+        case OPT_AVAILABLE: c->q_available = true; break;
+        case OPT_UPGRADES: c->q_upgrades = true; break;
+        case 'h': usage(stdout); return 2;
+        case OPT_VERSION: printf("lapis 0.1.0\n"); return 2;
+        case ':':
+            return usage_error(c, "this option needs a value:", argv[optind - 1]);
+        default:
+            return usage_error(c, "unknown option", argv[optind - 1]);
+        }
+        if (r < 0) {
+            cli_fail(c, r);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static const struct cmd *find_command(const char *name)
+{
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    struct cli c = { 0 };
+    struct log_state ls = { 0 };
+    const struct cmd *cmd;
+    int r;
+
+    lapis_ctx_new(&c.ctx);
+    c.args = calloc(1, sizeof(char *));
+    r = parse_options(&c, argc, argv);
+    if (r != 0) {
+        r = r == 2 ? 0 : r;
+        goto out;
+    }
+    ls.quiet = c.quiet;
+    ls.verbose = c.verbose;
+    lapis_ctx_set_log(c.ctx, log_cb, &ls);
+
+    if (c.nargs == 0) {
+        usage(stderr);
+        r = usage_error(&c, "no command given", NULL);
+        goto out;
+    }
+    cmd = find_command(c.args[0]);
+    if (!cmd) {
+        r = usage_error(&c, "unknown command", c.args[0]);
+        goto out;
+    }
+    /* Commands see their own arguments only. */
+    c.args++;
+    c.nargs--;
+    r = lapis_ctx_setup(c.ctx);
+    if (r < 0) {
+        r = cli_fail(&c, r);
+        c.args--;
+        goto out;
+    }
+    r = cmd->run(&c);
+    c.args--;
+out:
+    free(c.args);
+    lapis_ctx_free(c.ctx);
+    return r;
+}

@@ -1,0 +1,99 @@
+/*
+ * The metadata cache. Layout per repo (like dnf's):
+ *   <cachedir>/<id>-<urlhash>/repodata/   repomd.xml(.asc), primary/updateinfo/
+ *                                         filelists files, lapis-*.solv caches
+ *   <cachedir>/<id>-<urlhash>/packages/   downloaded packages
+ * The url hash makes a changed baseurl start from a clean cache. repodata/
+ * is replaced as a whole by an atomic directory exchange, so a reader never
+ * sees a mix of old and new files and a failed refresh leaves the old cache.
+ *
+ * .solv files end with a 64-byte cookie (hex digest of the repomd.xml they
+ * were made from and the cache format); a mismatch means "rebuild".
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "internal.h"
+#include <solv/repo_solv.h>
+#include <solv/repo_write.h>
+
+
+#define COOKIE_LEN 64
+
+char *lapis_cache_repo_dir(lapis_ctx *ctx, const struct lapis_repo *r)
+{
+    char hex[65];
+    const char *urls = lapis_repo_baseurl(r);
+    lapis_chk_buf(urls, strlen(urls), LAPIS_CHK_SHA256, hex, sizeof(hex));
+    hex[16] = '\0';
+    return xasprintf("%s/%s-%s", ctx->conf.cachedir, r->id, hex);
+}
+
+bool lapis_cache_expired(const char *repomd_path, long long max_age)
+{
+    struct stat st;
+    if (stat(repomd_path, &st) < 0)
+        return true;
+    if (max_age < 0)
+        return false;
+    return time(NULL) - st.st_mtime >= max_age;
+}
+
+int lapis_cache_solv_write(lapis_ctx *ctx, Repo *repo, Repodata *data, const char *path,
+                           const char *cookie)
+{
+    _cleanup_free_ char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
+    int fd, r = 0;
+    FILE *fp;
+
+    unlink(tmp);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0 || !(fp = fdopen(fd, "w"))) {
+        if (fd >= 0)
+            close(fd);
+        return 0; /* a cache we cannot write is only slower, not an error */
+    }
+    r = data ? repodata_write(data, fp) : repo_write(repo, fp);
+    if (r == 0 && fwrite(cookie, 1, COOKIE_LEN, fp) != COOKIE_LEN)
+        r = -1;
+    if (fflush(fp) != 0 || fsync(fileno(fp)) != 0)
+        r = -1;
+    if (fclose(fp) != 0)
+        r = -1;
+    if (r == 0 && rename(tmp, path) == 0)
+        return 0;
+    unlink(tmp);
+    lapis_log(ctx, LAPIS_LOG_DEBUG, "could not write solv cache %s", path);
+    return 0;
+}
+
+/* Returns 1 if loaded, 0 if absent or stale (caller rebuilds), <0 on error. */
+int lapis_cache_solv_read(lapis_ctx *ctx, Repo *repo, const char *path, const char *cookie,
+                          int flags)
+{
+    _cleanup_fclose_ FILE *fp = NULL;
+    char buf[COOKIE_LEN];
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+    if (fd < 0)
+        return 0;
+    fp = fdopen(fd, "r");
+    if (!fp) {
+        close(fd);
+        return 0;
+    }
+    if (fseek(fp, -COOKIE_LEN, SEEK_END) != 0 || fread(buf, 1, COOKIE_LEN, fp) != COOKIE_LEN ||
+        memcmp(buf, cookie, COOKIE_LEN) != 0)
+        return 0;
+    rewind(fp);
+    if (repo_add_solv(repo, fp, flags) != 0) {
+        if (!(flags & REPO_EXTEND_SOLVABLES))
+            repo_empty(repo, 1); /* drop a half-read cache before the rebuild */
+        lapis_log(ctx, LAPIS_LOG_DEBUG, "ignoring unreadable solv cache %s: %s", path,
+                  pool_errstr(repo->pool));
+        return 0;
+    }
+    return 1;
+}

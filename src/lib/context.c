@@ -1,0 +1,308 @@
+/*
+ * The context: command-line settings, then lapis_ctx_setup() which reads the
+ * configuration and repo files the way dnf does with --installroot (config
+ * and reposdir looked up inside the root first, cachedir inside the root
+ * unless given explicitly), then applies --setopt and --enablerepo/
+ * --disablerepo in order.
+ */
+#include <errno.h>
+#include <fnmatch.h>
+#include <string.h>
+#include <sys/utsname.h>
+
+#include <rpm/rpmlib.h>
+#include <solv/pool.h>
+
+#include "internal.h"
+
+bool lapis_repo_matches(const struct lapis_repo *r, const char *glob);
+int lapis_repo_opts_set(struct lapis_repo_opts *o, const char *key, const char *value);
+
+int lapis_ctx_new(lapis_ctx **ret)
+{
+    lapis_ctx *ctx = xcalloc(1, sizeof(*ctx));
+    lapis_config_defaults(&ctx->conf);
+    ctx->setopts_main = xcalloc(1, sizeof(char *));
+    ctx->setopts_repo = xcalloc(1, sizeof(char *));
+    ctx->repo_toggles = xcalloc(1, sizeof(char *));
+    *ret = ctx;
+    return 0;
+}
+
+void lapis_ctx_free(lapis_ctx *ctx)
+{
+    if (!ctx)
+        return;
+    for (size_t i = 0; i < ctx->nrepos; i++)
+        lapis_repo_free(ctx->repos[i]);
+    free(ctx->repos);
+    if (ctx->pool)
+        pool_free(ctx->pool);
+    lapis_config_clear(&ctx->conf);
+    lapis_strv_free(ctx->setopts_main);
+    lapis_strv_free(ctx->setopts_repo);
+    lapis_strv_free(ctx->repo_toggles);
+    free(ctx->installroot);
+    free(ctx->config_file);
+    free(ctx->releasever);
+    free(ctx->arch);
+    free(ctx->basearch);
+    free(ctx->errmsg);
+    free(ctx);
+}
+
+void lapis_ctx_set_log(lapis_ctx *ctx, lapis_log_fn fn, void *userdata)
+{
+    ctx->log_fn = fn;
+    ctx->log_data = userdata;
+}
+
+static int set_string(char **field, const char *value)
+{
+    free(*field);
+    *field = xstrdup(value);
+    return 0;
+}
+
+int lapis_ctx_set_installroot(lapis_ctx *ctx, const char *path)
+{
+    if (!path || !*path)
+        return lapis_err(ctx, LAPIS_E_USAGE, "--installroot needs a directory");
+    if (path[0] != '/') {
+        char cwd[4096];
+        if (!getcwd(cwd, sizeof(cwd)))
+            return lapis_err(ctx, -errno, "cannot resolve --installroot: %s", strerror(errno));
+        free(ctx->installroot);
+        ctx->installroot = path_join(cwd, path);
+        return 0;
+    }
+    return set_string(&ctx->installroot, path);
+}
+
+int lapis_ctx_set_config_file(lapis_ctx *ctx, const char *path)
+{
+    ctx->config_explicit = true;
+    return set_string(&ctx->config_file, path);
+}
+
+int lapis_ctx_set_releasever(lapis_ctx *ctx, const char *v)
+{
+    return set_string(&ctx->releasever, v);
+}
+
+int lapis_ctx_set_arch(lapis_ctx *ctx, const char *arch)
+{
+    return set_string(&ctx->arch, arch);
+}
+
+int lapis_ctx_setopt(lapis_ctx *ctx, const char *assignment)
+{
+    const char *eq = strchr(assignment, '=');
+    const char *dot;
+
+    if (!eq || eq == assignment)
+        return lapis_err(ctx, LAPIS_E_USAGE, "--setopt '%s': expected KEY=VALUE or REPOID.KEY=VALUE",
+                         assignment);
+    dot = memrchr(assignment, '.', (size_t)(eq - assignment));
+    strv_push(dot ? &ctx->setopts_repo : &ctx->setopts_main, xstrdup(assignment));
+    return 0;
+}
+
+static int add_toggles(lapis_ctx *ctx, char sign, const char *list)
+{
+    _cleanup_strv_ char **globs = strv_split(list, ", ");
+    if (!globs[0])
+        return lapis_err(ctx, LAPIS_E_USAGE, "%s needs a repo id",
+                         sign == '+' ? "--enablerepo" : "--disablerepo");
+    for (size_t i = 0; globs[i]; i++)
+        strv_push(&ctx->repo_toggles, xasprintf("%c%s", sign, globs[i]));
+    return 0;
+}
+
+int lapis_ctx_enable_repos(lapis_ctx *ctx, const char *list) { return add_toggles(ctx, '+', list); }
+int lapis_ctx_disable_repos(lapis_ctx *ctx, const char *list) { return add_toggles(ctx, '-', list); }
+void lapis_ctx_set_cacheonly(lapis_ctx *ctx, bool on) { ctx->cacheonly = on; }
+void lapis_ctx_set_nogpgcheck(lapis_ctx *ctx, bool on) { ctx->nogpgcheck = on; }
+
+const char *lapis_ctx_installroot(const lapis_ctx *ctx)
+{
+    return ctx->installroot ? ctx->installroot : "/";
+}
+
+const char *lapis_ctx_cachedir(const lapis_ctx *ctx)
+{
+    return ctx->conf.cachedir;
+}
+
+lapis_var *lapis_ctx_vars(lapis_ctx *ctx, size_t *ret_n)
+{
+    lapis_var *v = xcalloc(3, sizeof(*v));
+    size_t n = 0;
+    if (ctx->releasever)
+        v[n++] = (lapis_var){ "releasever", ctx->releasever };
+    v[n++] = (lapis_var){ "basearch", ctx->basearch };
+    v[n++] = (lapis_var){ "arch", ctx->arch };
+    *ret_n = n;
+    return v;
+}
+
+/* rpm's base architecture families for $basearch. */
+static const char *basearch_of(const char *arch)
+{
+    static const char *const map[][2] = {
+        { "i386", "i386" }, { "i486", "i386" }, { "i586", "i386" }, { "i686", "i386" },
+        { "athlon", "i386" }, { "x86_64", "x86_64" }, { "amd64", "x86_64" },
+        { "aarch64", "aarch64" }, { "armv7hl", "armhfp" }, { "ppc64le", "ppc64le" },
+        { "s390x", "s390x" }, { "riscv64", "riscv64" },
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(map); i++)
+        if (strcmp(arch, map[i][0]) == 0)
+            return map[i][1];
+    return arch;
+}
+
+/* Without --releasever, take VERSION_ID from the root's (then host's) os-release. */
+static void detect_releasever(lapis_ctx *ctx)
+{
+    _cleanup_free_ char *path = path_in_root(ctx->installroot, "/etc/os-release");
+    _cleanup_free_ char *buf = NULL;
+    char *line, *save = NULL;
+
+    if (read_file(path, 1 << 16, &buf, NULL) < 0 &&
+        read_file("/etc/os-release", 1 << 16, &buf, NULL) < 0)
+        return;
+    for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        if (!str_startswith(line, "VERSION_ID="))
+            continue;
+        char *v = line + 11;
+        size_t n = strlen(v);
+        if (n >= 2 && (v[0] == '"' || v[0] == '\'') && v[n - 1] == v[0]) {
+            v[n - 1] = '\0';
+            v++;
+        }
+        if (*v)
+            ctx->releasever = xstrdup(v);
+        return;
+    }
+}
+
+static int apply_setopts_main(lapis_ctx *ctx)
+{
+    for (size_t i = 0; ctx->setopts_main[i]; i++) {
+        _cleanup_free_ char *key = xstrdup(ctx->setopts_main[i]);
+        char *val = strchr(key, '=');
+        *val++ = '\0';
+        int r = lapis_config_set_main(&ctx->conf, strstrip(key), strstrip(val));
+        if (r == -ENOENT)
+            return lapis_err(ctx, LAPIS_E_USAGE, "--setopt: unknown option '%s'", key);
+        if (r < 0)
+            return lapis_err(ctx, LAPIS_E_USAGE, "--setopt: invalid value '%s' for '%s'", val, key);
+        if (strcmp(key, "reposdir") == 0)
+            ctx->reposdir_explicit = true;
+        if (strcmp(key, "cachedir") == 0)
+            ctx->cachedir_explicit = true;
+    }
+    return 0;
+}
+
+static int apply_setopts_repo(lapis_ctx *ctx)
+{
+    for (size_t i = 0; ctx->setopts_repo[i]; i++) {
+        _cleanup_free_ char *s = xstrdup(ctx->setopts_repo[i]);
+        char *eq = strchr(s, '=');
+        *eq = '\0';
+        char *dot = strrchr(s, '.');
+        *dot = '\0';
+        const char *glob = s, *key = dot + 1, *val = eq + 1;
+        bool matched = false;
+
+        for (size_t k = 0; k < ctx->nrepos; k++) {
+            if (!lapis_repo_matches(ctx->repos[k], glob))
+                continue;
+            matched = true;
+            int r = lapis_repo_set(ctx, ctx->repos[k], key, val);
+            if (r == -ENOENT)
+                return lapis_err(ctx, LAPIS_E_USAGE, "--setopt: unknown repo option '%s'", key);
+            if (r < 0)
+                return lapis_err(ctx, LAPIS_E_USAGE, "--setopt: invalid value '%s' for '%s.%s'",
+                                 val, glob, key);
+        }
+        if (!matched)
+            lapis_log(ctx, LAPIS_LOG_WARNING, "--setopt: no repo matches '%s'", glob);
+    }
+    return 0;
+}
+
+static int apply_toggles(lapis_ctx *ctx)
+{
+    for (size_t i = 0; ctx->repo_toggles[i]; i++) {
+        const char *t = ctx->repo_toggles[i];
+        bool matched = false;
+        for (size_t k = 0; k < ctx->nrepos; k++)
+            if (lapis_repo_matches(ctx->repos[k], t + 1)) {
+                ctx->repos[k]->enabled = t[0] == '+';
+                matched = true;
+            }
+        if (!matched && t[0] == '+' && !strpbrk(t + 1, "*?["))
+            return lapis_err(ctx, LAPIS_E_CONFIG,
+                             "unknown repo '%s'; 'lapis repolist all' shows the configured ones",
+                             t + 1);
+    }
+    return 0;
+}
+
+static int load_main_config(lapis_ctx *ctx)
+{
+    int r;
+
+    if (ctx->config_explicit)
+        return lapis_config_load_file(ctx, ctx->config_file, true);
+    if (ctx->installroot) {
+        _cleanup_free_ char *p = path_in_root(ctx->installroot, "/etc/lapis/lapis.conf");
+        r = lapis_config_load_file(ctx, p, false);
+        if (r != 0)
+            return r;
+    }
+    return lapis_config_load_file(ctx, "/etc/lapis/lapis.conf", false);
+}
+
+int lapis_ctx_setup(lapis_ctx *ctx)
+{
+    struct utsname u;
+    int r;
+
+    if (ctx->setup_done)
+        return 0;
+    if (!ctx->arch) {
+        if (uname(&u) < 0)
+            return lapis_err(ctx, -errno, "uname: %s", strerror(errno));
+        ctx->arch = xstrdup(u.machine);
+    }
+    ctx->basearch = xstrdup(basearch_of(ctx->arch));
+    if (!ctx->releasever)
+        detect_releasever(ctx);
+
+    if ((r = load_main_config(ctx)) < 0)
+        return r;
+    if ((r = apply_setopts_main(ctx)) < 0)
+        return r;
+    if (ctx->installroot && !ctx->cachedir_explicit) {
+        char *c = path_in_root(ctx->installroot, ctx->conf.cachedir);
+        free(ctx->conf.cachedir);
+        ctx->conf.cachedir = c;
+    }
+    if ((r = lapis_repos_read_dirs(ctx)) < 0)
+        return r;
+    if ((r = apply_setopts_repo(ctx)) < 0)
+        return r;
+    if ((r = apply_toggles(ctx)) < 0)
+        return r;
+    for (size_t i = 0; i < ctx->nrepos; i++) {
+        struct lapis_repo *repo = ctx->repos[i];
+        repo->cachedir = lapis_cache_repo_dir(ctx, repo);
+        if (ctx->nogpgcheck)
+            repo->opts.gpgcheck = repo->opts.repo_gpgcheck = 0;
+    }
+    ctx->setup_done = true;
+    return 0;
+}

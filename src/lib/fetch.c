@@ -1,0 +1,367 @@
+/*
+ * Parallel downloads with libcurl multi: up to max_parallel transfers across
+ * all jobs and mirrors, connection reuse by the multi handle, retries with
+ * backoff, failover to the next mirror on each failure.
+ *
+ * Every byte is written to "<dest>.part" (created O_EXCL|O_NOFOLLOW, so a
+ * planted symlink cannot redirect the write), hashed while it streams, and
+ * size-capped by the metadata; only a file whose size and digest match is
+ * renamed into place. An href that could leave the repository is refused
+ * before any request is made.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <curl/curl.h>
+
+#include "internal.h"
+#include "verify.h"
+
+#define DEFAULT_MAX_SIZE (256LL << 20) /* when the metadata states no size */
+
+struct xfer {
+    struct lapis_fetch_job *job;
+    CURL *easy;
+    int fd;
+    char *part;
+    char *url;
+    long long received;
+    long long cap;
+    lapis_hasher *hasher;
+    size_t mirror;      /* index into job->mirrors */
+    int attempts;       /* failed attempts so far (all mirrors) */
+    int permanent;      /* mirrors that gave a permanent error this round */
+    double not_before;  /* monotonic time before which not to retry */
+    bool active, done, oversize, write_err;
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+static double now_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void lapis_fetch_job_clear(struct lapis_fetch_job *job)
+{
+    free(job->error);
+    job->error = NULL;
+}
+
+static size_t write_cb(char *data, size_t size, size_t nmemb, void *ud)
+{
+    struct xfer *x = ud;
+    size_t len = size * nmemb;
+
+    if (x->received + (long long)len > x->cap) {
+        x->oversize = true;
+        return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
+    }
+    for (size_t off = 0; off < len;) {
+        ssize_t n = write(x->fd, data + off, len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            x->write_err = true;
+            snprintf(x->errbuf, sizeof(x->errbuf), "writing %s: %s", x->part, strerror(errno));
+            return 0;
+        }
+        off += (size_t)n;
+    }
+    lapis_hasher_update(x->hasher, data, len);
+    x->received += (long long)len;
+    return len;
+}
+
+static void fail_job(struct xfer *x, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void fail_job(struct xfer *x, int code, const char *fmt, ...)
+{
+    va_list ap;
+    char *msg = NULL;
+    va_start(ap, fmt);
+    if (vasprintf(&msg, fmt, ap) < 0)
+        msg = NULL;
+    va_end(ap);
+    free(x->job->error);
+    x->job->error = msg;
+    x->job->result = code;
+    x->done = true;
+}
+
+static void cleanup_attempt(struct xfer *x, bool keep_part)
+{
+    if (x->fd >= 0)
+        close(x->fd);
+    x->fd = -1;
+    if (x->part && !keep_part)
+        unlink(x->part);
+    lapis_hasher_free(x->hasher);
+    x->hasher = NULL;
+    free(x->url);
+    x->url = NULL;
+}
+
+static int start_xfer(CURLM *multi, struct xfer *x, const struct lapis_fetch_opts *o)
+{
+    struct lapis_fetch_job *j = x->job;
+    x->url = j->url ? xstrdup(j->url) : lapis_url_join(j->mirrors[x->mirror], j->href);
+    unlink(x->part);
+    x->fd = open(x->part, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (x->fd < 0) {
+        fail_job(x, LAPIS_E_DOWNLOAD, "%s: cannot create %s: %s", j->what, x->part, strerror(errno));
+        cleanup_attempt(x, false);
+        return -1;
+    }
+    x->received = 0;
+    x->oversize = x->write_err = false;
+    x->errbuf[0] = '\0';
+    x->hasher = j->chk_type != LAPIS_CHK_NONE ? lapis_hasher_new(j->chk_type) : NULL;
+
+    CURL *e = x->easy;
+    curl_easy_reset(e);
+    curl_easy_setopt(e, CURLOPT_URL, x->url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_FAILONERROR, 0L);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https,file");
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "lapis/" "0.1");
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, (long)o->timeout);
+    /* A stalled or trickling server (slow-loris) fails like dnf's minrate. */
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1000L);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)o->timeout);
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->cap);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, j->sslverify ? 1L : 0L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, j->sslverify ? 2L : 0L);
+    if (j->sslcacert)
+        curl_easy_setopt(e, CURLOPT_CAINFO, j->sslcacert);
+    x->active = true;
+    curl_multi_add_handle(multi, e);
+    return 0;
+}
+
+/* Classify a finished attempt: 0 ok, 1 absent (404 on optional), -1 transient, -2 permanent. */
+static int classify(struct xfer *x, CURLcode cc, char *msg, size_t msglen)
+{
+    struct lapis_fetch_job *j = x->job;
+    long code = 0;
+
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
+    if (x->oversize) {
+        snprintf(msg, msglen, "%s is larger than the %lld bytes the metadata allows",
+                 x->url, x->cap);
+        return -2;
+    }
+    if (x->write_err) {
+        snprintf(msg, msglen, "%s", x->errbuf);
+        return -2;
+    }
+    if (cc == CURLE_FILE_COULDNT_READ_FILE || (code == 404 || code == 410)) {
+        if (j->optional)
+            return 1;
+        snprintf(msg, msglen, "%s: not found", x->url);
+        return -2;
+    }
+    if (cc != CURLE_OK) {
+        snprintf(msg, msglen, "%s: %s", x->url, x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc));
+        return cc == CURLE_TOO_MANY_REDIRECTS || cc == CURLE_UNSUPPORTED_PROTOCOL ? -2 : -1;
+    }
+    if (lapis_url_is_remote(x->url) && code != 200) {
+        snprintf(msg, msglen, "%s: HTTP status %ld", x->url, code);
+        return code >= 400 && code < 500 && code != 408 && code != 429 ? -2 : -1;
+    }
+    if (j->expected_size >= 0 && x->received != j->expected_size) {
+        snprintf(msg, msglen, "%s: size %lld does not match the metadata's %lld", x->url,
+                 x->received, j->expected_size);
+        return -1;
+    }
+    if (x->hasher) {
+        char hex[129];
+        lapis_hasher_final_hex(x->hasher, hex, sizeof(hex));
+        if (strcasecmp(hex, j->chk_hex) != 0) {
+            snprintf(msg, msglen, "%s: %s checksum mismatch (expected %s, got %s)", x->url,
+                     lapis_chk_name(j->chk_type), j->chk_hex, hex);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void finish_attempt(struct xfer *x, CURLcode cc, const struct lapis_fetch_opts *o)
+{
+    struct lapis_fetch_job *j = x->job;
+    char msg[1024];
+    int k = classify(x, cc, msg, sizeof(msg));
+
+    x->active = false;
+    if (k >= 0 && x->fd >= 0 && (fsync(x->fd) < 0 || close(x->fd) < 0)) {
+        x->fd = -1;
+        snprintf(msg, sizeof(msg), "%s: writing %s: %s", j->what, x->part, strerror(errno));
+        k = -2;
+    } else if (k >= 0) {
+        x->fd = -1;
+    }
+    if (k == 0) {
+        if (rename(x->part, j->dest) < 0) {
+            fail_job(x, LAPIS_E_DOWNLOAD, "%s: cannot store %s: %s", j->what, j->dest,
+                     strerror(errno));
+            cleanup_attempt(x, false);
+            return;
+        }
+        cleanup_attempt(x, true);
+        j->result = 0;
+        x->done = true;
+        return;
+    }
+    cleanup_attempt(x, false);
+    if (k == 1) {
+        j->result = 1;
+        x->done = true;
+        return;
+    }
+    free(j->error);
+    j->error = xasprintf("%s: %s", j->what, msg);
+
+    size_t nmirrors = j->url ? 1 : strv_length(j->mirrors);
+    if (k == -2)
+        x->permanent++;
+    x->attempts++;
+    x->mirror = (x->mirror + 1) % nmirrors;
+    if (x->permanent >= (int)nmirrors || x->attempts > o->retries) {
+        j->result = LAPIS_E_DOWNLOAD;
+        x->done = true;
+        return;
+    }
+    /* Back off only once every mirror has been tried in this round. */
+    if (x->mirror == 0) {
+        double delay = 0.1 * (double)(1 << (x->attempts < 6 ? x->attempts : 6));
+        x->not_before = now_mono() + (delay > 5.0 ? 5.0 : delay);
+        x->permanent = 0;
+    }
+}
+
+static bool validate_job(struct xfer *x)
+{
+    struct lapis_fetch_job *j = x->job;
+    if (j->url) {
+        if (lapis_url_scheme_ok(j->url))
+            return true;
+        fail_job(x, LAPIS_E_UNSAFE, "%s: unsupported URL scheme in '%s'", j->what, j->url);
+        return false;
+    }
+    if (!j->mirrors || !j->mirrors[0]) {
+        fail_job(x, LAPIS_E_REPO, "%s: no base URL to download from", j->what);
+        return false;
+    }
+    if (!j->href || !lapis_href_is_safe(j->href)) {
+        fail_job(x, LAPIS_E_UNSAFE, "%s: refusing location '%s': it points outside the repository",
+                 j->what, j->href);
+        return false;
+    }
+    for (size_t m = 0; j->mirrors[m]; m++)
+        if (!lapis_url_scheme_ok(j->mirrors[m])) {
+            fail_job(x, LAPIS_E_UNSAFE, "%s: unsupported URL scheme in '%s'", j->what, j->mirrors[m]);
+            return false;
+        }
+    return true;
+}
+
+static size_t start_ready(CURLM *multi, struct xfer *xs, size_t n, size_t running,
+                          const struct lapis_fetch_opts *o, double *ret_wait)
+{
+    double t = now_mono();
+    *ret_wait = 1.0;
+    for (size_t i = 0; i < n && running < (size_t)o->max_parallel; i++) {
+        struct xfer *x = &xs[i];
+        if (x->done || x->active)
+            continue;
+        if (x->not_before > t) {
+            if (x->not_before - t < *ret_wait)
+                *ret_wait = x->not_before - t;
+            continue;
+        }
+        if (start_xfer(multi, x, o) == 0)
+            running++;
+    }
+    return running;
+}
+
+int lapis_fetch_run(lapis_ctx *ctx, struct lapis_fetch_job *jobs, size_t njobs,
+                    const struct lapis_fetch_opts *opts)
+{
+    struct lapis_fetch_opts o = *opts;
+    CURLM *multi = curl_multi_init();
+    struct xfer *xs = xcalloc(njobs, sizeof(*xs));
+    size_t pending = 0, running = 0;
+    int first_err = 0;
+
+    if (o.max_parallel < 1)
+        o.max_parallel = 1;
+    curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)o.max_parallel);
+    for (size_t i = 0; i < njobs; i++) {
+        struct xfer *x = &xs[i];
+        x->job = &jobs[i];
+        x->fd = -1;
+        jobs[i].result = 0;
+        x->part = xasprintf("%s.part", jobs[i].dest);
+        x->cap = jobs[i].expected_size >= 0 ? jobs[i].expected_size
+                 : jobs[i].max_size > 0   ? jobs[i].max_size
+                                          : DEFAULT_MAX_SIZE;
+        if (!validate_job(x))
+            continue;
+        x->easy = curl_easy_init();
+        pending++;
+    }
+
+    while (pending > 0) {
+        double wait;
+        int still = 0, nmsg;
+        CURLMsg *m;
+
+        running = start_ready(multi, xs, njobs, running, &o, &wait);
+        curl_multi_perform(multi, &still);
+        while ((m = curl_multi_info_read(multi, &nmsg))) {
+            struct xfer *x;
+            if (m->msg != CURLMSG_DONE)
+                continue;
+            curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+            CURLcode cc = m->data.result;
+            curl_multi_remove_handle(multi, m->easy_handle);
+            running--;
+            finish_attempt(x, cc, &o);
+            if (x->done)
+                pending--;
+        }
+        if (pending > 0)
+            curl_multi_poll(multi, NULL, 0, (int)(wait * 1000) + 1, NULL);
+    }
+
+    for (size_t i = 0; i < njobs; i++) {
+        if (xs[i].easy)
+            curl_easy_cleanup(xs[i].easy);
+        if (xs[i].fd >= 0)
+            close(xs[i].fd);
+        free(xs[i].part);
+        free(xs[i].url);
+        lapis_hasher_free(xs[i].hasher);
+        if (jobs[i].result < 0 && !first_err)
+            first_err = jobs[i].result;
+    }
+    free(xs);
+    curl_multi_cleanup(multi);
+    for (size_t i = 0; i < njobs && first_err; i++)
+        if (jobs[i].result < 0 && jobs[i].error) {
+            lapis_err(ctx, first_err, "%s", jobs[i].error);
+            break;
+        }
+    return first_err;
+}

@@ -1,0 +1,274 @@
+/*
+ * Private declarations shared by the liblapis source files: the context and
+ * repository structs, the option tables, and small utilities with
+ * __attribute__((cleanup)) helpers so early returns never leak.
+ */
+#ifndef LAPIS_INTERNAL_H
+#define LAPIS_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <solv/pool.h>
+#include <solv/repo.h>
+
+#include "lapis/lapis.h"
+
+/* ---- cleanup helpers ---------------------------------------------------- */
+
+static inline void freep(void *p) { free(*(void **)p); }
+static inline void fclosep(FILE **f) { if (*f) fclose(*f); }
+static inline void closep(int *fd) { if (*fd >= 0) close(*fd); }
+static inline void strvfreep(char ***v) { lapis_strv_free(*v); }
+#define _cleanup_(f) __attribute__((cleanup(f)))
+#define _cleanup_free_ _cleanup_(freep)
+#define _cleanup_fclose_ _cleanup_(fclosep)
+#define _cleanup_close_ _cleanup_(closep)
+#define _cleanup_strv_ _cleanup_(strvfreep)
+
+/* Hand ownership out of a cleanup variable. */
+#define TAKE_PTR(p) ({ __typeof__(p) _tp = (p); (p) = NULL; _tp; })
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- errors ------------------------------------------------------------- */
+
+/* Store a formatted message on ctx and return code (a negative value). */
+int lapis_err(lapis_ctx *ctx, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void lapis_log(lapis_ctx *ctx, enum lapis_log_level lvl, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+#define LAPIS_OOM(ctx) lapis_err((ctx), -12, "out of memory")
+
+/* ---- utilities (util.c) ------------------------------------------------- */
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t m);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+char *strstrip(char *s);
+bool str_startswith(const char *s, const char *prefix);
+bool str_endswith(const char *s, const char *suffix);
+/* Split on any of the separator chars, dropping empty items. */
+char **strv_split(const char *s, const char *seps);
+size_t strv_length(char *const *v);
+int strv_push(char ***v, char *item); /* takes ownership */
+char **strv_copy(char *const *v);
+bool strv_contains(char *const *v, const char *s);
+
+/* Path helpers. */
+char *path_join(const char *a, const char *b);
+/* Prefix root (may be NULL or "/") to an absolute path. */
+char *path_in_root(const char *root, const char *path);
+int mkdir_p(const char *path, mode_t mode);
+int rm_rf(const char *path, int *ret_count);
+bool path_exists(const char *path);
+/* Read a whole (small) file; max_size bounds it. */
+int read_file(const char *path, size_t max_size, char **ret_buf, size_t *ret_len);
+/* Write data atomically: temp file in the same dir, fsync, rename. */
+int write_file_atomic(const char *path, const void *data, size_t len);
+
+/* ---- ini.c -------------------------------------------------------------- */
+
+/* Called for each key; section is "" before the first [section]. Return <0 to stop. */
+typedef int (*lapis_ini_cb)(const char *section, const char *key, const char *value,
+                            int lineno, void *userdata);
+/* Returns 0, the callback's negative value, or -EINVAL with *ret_errline set. */
+int lapis_ini_parse(const char *buf, size_t len, lapis_ini_cb cb, void *userdata, int *ret_errline);
+
+/* ---- vars.c ------------------------------------------------------------- */
+
+typedef struct {
+    const char *name;
+    const char *value;
+} lapis_var;
+/* Substitute $name and ${name}; unknown variables are left as they are. */
+char *lapis_vars_subst(const char *s, const lapis_var *vars, size_t nvars);
+
+/* ---- url.c -------------------------------------------------------------- */
+
+/* Join base URL and a relative href with exactly one '/'. */
+char *lapis_url_join(const char *base, const char *href);
+/* An href is safe if it is a relative path that cannot leave its base. */
+bool lapis_href_is_safe(const char *href);
+/* file:// URL -> local path (percent-decoded); NULL if not a file URL. */
+char *lapis_url_to_path(const char *url);
+bool lapis_url_is_remote(const char *url);
+/* Scheme allowed for repositories and keys: http, https, file. */
+bool lapis_url_scheme_ok(const char *url);
+
+/* ---- options (config.c) ------------------------------------------------- */
+
+/* Options that a .repo section may override; [main] holds the defaults. */
+struct lapis_repo_opts {
+    int gpgcheck;
+    int repo_gpgcheck;
+    int skip_if_unavailable;
+    int sslverify;
+    long long metadata_expire; /* seconds, -1 = never */
+    char *sslcacert;
+    char **exclude;
+    long long timeout;         /* seconds */
+    int retries;
+};
+
+struct lapis_config {
+    struct lapis_repo_opts repo;
+    char **reposdir;
+    char *cachedir;
+    int max_parallel_downloads;
+    char **installonlypkgs;
+    int installonly_limit;
+    int install_weak_deps;
+    int keepcache;
+    int best;
+    int clean_requirements_on_remove;
+};
+
+int lapis_config_defaults(struct lapis_config *conf);
+void lapis_config_clear(struct lapis_config *conf);
+/* Apply KEY=VALUE for [main]; returns -ENOENT for unknown keys, -EINVAL for bad values. */
+int lapis_config_set_main(struct lapis_config *conf, const char *key, const char *value);
+int lapis_parse_bool(const char *s, int *ret);
+int lapis_parse_seconds(const char *s, long long *ret);
+int lapis_parse_int(const char *s, long long min, long long max, long long *ret);
+int lapis_config_load_file(lapis_ctx *ctx, const char *path, bool must_exist);
+
+/* ---- repositories (repo.c) ---------------------------------------------- */
+
+struct lapis_repo {
+    char *id;
+    char *name;
+    char **baseurls;
+    char *baseurl_text; /* newline-joined, for display */
+    char **gpgkeys;
+    char **includepkgs;
+    int enabled;
+    int priority;
+    int cost;
+    struct lapis_repo_opts opts;
+    char *source;       /* file the repo came from */
+
+    /* runtime */
+    char *cachedir;     /* <cachedir>/<id> */
+    Repo *solv;
+    int npackages;
+    long long timestamp;
+    bool skipped;
+    bool filelists_loaded;
+    char repomd_sha256[65];
+};
+
+struct lapis_repo *lapis_repo_new(const char *id, const struct lapis_repo_opts *defaults);
+void lapis_repo_free(struct lapis_repo *r);
+int lapis_repo_set(lapis_ctx *ctx, struct lapis_repo *r, const char *key, const char *value);
+bool lapis_repo_id_valid(const char *id);
+int lapis_repos_read_dirs(lapis_ctx *ctx);
+struct lapis_repo *lapis_repo_find(lapis_ctx *ctx, const char *id);
+void lapis_repo_opts_copy(struct lapis_repo_opts *dst, const struct lapis_repo_opts *src);
+void lapis_repo_opts_clear(struct lapis_repo_opts *o);
+
+/* ---- context ------------------------------------------------------------ */
+
+struct lapis_ctx {
+    char *errmsg;
+    lapis_log_fn log_fn;
+    void *log_data;
+
+    /* command-line settings */
+    char *installroot;      /* NULL = "/" */
+    char *config_file;      /* -c: host path */
+    bool config_explicit;
+    char *releasever;
+    char *arch;
+    char *basearch;
+    char **setopts_main;    /* "key=value" */
+    char **setopts_repo;    /* "glob.key=value" */
+    char **repo_toggles;    /* "+glob" / "-glob", in order */
+    bool cacheonly;
+    bool nogpgcheck;
+    bool cachedir_explicit;
+    bool reposdir_explicit;
+
+    struct lapis_config conf;
+    struct lapis_repo **repos;
+    size_t nrepos;
+    bool setup_done;
+
+    Pool *pool;
+    bool loaded;
+    char scratch[512];      /* returned-string buffer for evr splits */
+};
+
+lapis_var *lapis_ctx_vars(lapis_ctx *ctx, size_t *ret_n);
+
+/* ---- fetch.c ------------------------------------------------------------ */
+
+enum lapis_chk { LAPIS_CHK_NONE, LAPIS_CHK_SHA1, LAPIS_CHK_SHA256, LAPIS_CHK_SHA512 };
+
+struct lapis_fetch_job {
+    /* input */
+    char *const *mirrors;     /* base URLs, tried in order ... */
+    const char *href;         /* ... each joined with this relative href */
+    const char *url;          /* or: one full URL (keys); then mirrors/href are unused */
+    const char *dest;         /* final path; written via dest.part then renamed */
+    long long expected_size;  /* -1 unknown */
+    long long max_size;       /* hard cap on bytes accepted; 0 = default cap */
+    enum lapis_chk chk_type;
+    const char *chk_hex;
+    bool optional;            /* 404 is not an error (e.g. repomd.xml.asc) */
+    const char *what;         /* for messages: "repo main: repomd.xml" */
+    bool sslverify;
+    const char *sslcacert;
+    /* output */
+    int result;               /* 0 ok, 1 absent (optional 404), <0 error */
+    char *error;              /* message when result < 0 */
+};
+
+struct lapis_fetch_opts {
+    int max_parallel;
+    long long timeout;  /* connect and low-speed timeout, seconds */
+    int retries;
+};
+
+/* Run every job to completion; returns 0 if all succeeded, else the first error code. */
+int lapis_fetch_run(lapis_ctx *ctx, struct lapis_fetch_job *jobs, size_t njobs,
+                    const struct lapis_fetch_opts *opts);
+void lapis_fetch_job_clear(struct lapis_fetch_job *job);
+
+/* ---- verify.c ----------------------------------------------------------- */
+
+enum lapis_chk lapis_chk_from_name(const char *name);
+const char *lapis_chk_name(enum lapis_chk t);
+int lapis_chk_file(const char *path, enum lapis_chk t, char *ret_hex, size_t hexlen);
+int lapis_chk_buf(const void *buf, size_t len, enum lapis_chk t, char *ret_hex, size_t hexlen);
+/* Verify an armored detached signature over a file against armored keys. */
+int lapis_verify_detached(lapis_ctx *ctx, const char *what, const char *data_path,
+                          const char *sig_path, char *const *key_paths);
+
+/* ---- cache.c ------------------------------------------------------------ */
+
+char *lapis_cache_repo_dir(lapis_ctx *ctx, const struct lapis_repo *r);
+int lapis_cache_solv_write(lapis_ctx *ctx, Repo *repo, Repodata *data, const char *path,
+                           const char *cookie);
+int lapis_cache_solv_read(lapis_ctx *ctx, Repo *repo, const char *path, const char *cookie,
+                          int flags);
+bool lapis_cache_expired(const char *repomd_path, long long max_age);
+
+/* ---- metadata.c / sack.c ------------------------------------------------ */
+
+int lapis_metadata_load_all(lapis_ctx *ctx, unsigned flags);
+int lapis_metadata_load_filelists(lapis_ctx *ctx);
+int lapis_sack_init(lapis_ctx *ctx);
+int lapis_sack_load_system(lapis_ctx *ctx);
+void lapis_sack_finish(lapis_ctx *ctx);
+struct lapis_repo *lapis_sack_repo_of(lapis_ctx *ctx, Repo *repo);
+bool lapis_pkg_glob_match(Pool *pool, Solvable *s, const char *glob);
+
+#endif

@@ -1,0 +1,614 @@
+/*
+ * rpm-md metadata: decide which repos need refreshing, fetch repomd.xml (and
+ * its signature and keys) for all of them in one parallel batch, verify the
+ * signature before trusting a byte of it, then fetch the files it lists in a
+ * second batch with size and digest checks, parse them with libsolvext and
+ * only then swap the new metadata into the cache. Any failure leaves the
+ * previous cache exactly as it was.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "internal.h"
+#include <solv/chksum.h>
+#include <solv/repo_repomdxml.h>
+#include <solv/repo_rpmmd.h>
+#include <solv/repo_updateinfoxml.h>
+#include <solv/solv_xfopen.h>
+
+
+#define SOLV_FORMAT "lapis-solv-1"
+#define REPOMD_MAX (16LL << 20)
+#define KEY_MAX (1LL << 20)
+
+struct md_entry {
+    char *type;
+    char *href;
+    enum lapis_chk chk;
+    char hex[129];
+    long long size;
+};
+
+struct rstate {
+    struct lapis_repo *repo;
+    char *repodata;   /* <repo cache>/repodata */
+    char *staging;    /* <repo cache>/repodata.new-XXXXXX while refreshing */
+    struct md_entry *md;
+    size_t nmd;
+    bool refresh;
+    int err;          /* first error, 0 if fine */
+    char *errmsg;
+};
+
+static void md_free(struct md_entry *md, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(md[i].type);
+        free(md[i].href);
+    }
+    free(md);
+}
+
+static const struct md_entry *md_find(const struct rstate *s, const char *type)
+{
+    for (size_t i = 0; i < s->nmd; i++)
+        if (strcmp(s->md[i].type, type) == 0)
+            return &s->md[i];
+    return NULL;
+}
+
+/* Record a repo failure; the message already names the repo. */
+static void rstate_fail(struct rstate *s, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void rstate_fail(struct rstate *s, int code, const char *fmt, ...)
+{
+    va_list ap;
+    if (s->err)
+        return;
+    s->err = code < 0 ? code : -code;
+    va_start(ap, fmt);
+    if (vasprintf(&s->errmsg, fmt, ap) < 0)
+        s->errmsg = NULL;
+    va_end(ap);
+}
+
+/* Local name for a metadata file: "<type>.xml<compression suffix>", so
+ * solv_xfopen picks the decompressor and hostile hrefs never name local files. */
+static char *md_local_name(const struct md_entry *e)
+{
+    static const char *const sfx[] = { ".gz", ".xz", ".zst", ".bz2" };
+    for (size_t i = 0; i < ARRAY_SIZE(sfx); i++)
+        if (str_endswith(e->href, sfx[i]))
+            return xasprintf("%s.xml%s", e->type, sfx[i]);
+    return xasprintf("%s.xml", e->type);
+}
+
+static int parse_repomd(lapis_ctx *ctx, struct rstate *s, const char *path)
+{
+    Pool *pool = pool_create();
+    Repo *rp = repo_create(pool, "repomd");
+    Dataiterator di;
+    FILE *fp = fopen(path, "r");
+    int r = 0;
+
+    if (!fp) {
+        pool_free(pool);
+        return lapis_err(ctx, -errno, "repo %s: cannot open %s: %s", s->repo->id, path,
+                         strerror(errno));
+    }
+    if (repo_add_repomdxml(rp, fp, 0) != 0) {
+        r = lapis_err(ctx, LAPIS_E_METADATA, "repo %s: repomd.xml is malformed (%s); "
+                      "the repository or mirror is broken", s->repo->id, pool_errstr(pool));
+        fclose(fp);
+        pool_free(pool);
+        return r;
+    }
+    fclose(fp);
+    md_free(s->md, s->nmd);
+    s->md = NULL;
+    s->nmd = 0;
+    s->repo->timestamp = (long long)repo_lookup_num(rp, SOLVID_META, REPOSITORY_TIMESTAMP, 0);
+
+    dataiterator_init(&di, pool, rp, SOLVID_META, REPOSITORY_REPOMD_TYPE, 0, 0);
+    dataiterator_prepend_keyname(&di, REPOSITORY_REPOMD);
+    while (dataiterator_step(&di) && r == 0) {
+        Id chktype = 0;
+        dataiterator_setpos_parent(&di);
+        const char *type = pool_lookup_str(pool, SOLVID_POS, REPOSITORY_REPOMD_TYPE);
+        const char *loc = pool_lookup_str(pool, SOLVID_POS, REPOSITORY_REPOMD_LOCATION);
+        const unsigned char *chk = pool_lookup_bin_checksum(pool, SOLVID_POS,
+                                                            REPOSITORY_REPOMD_CHECKSUM, &chktype);
+        if (!type || !loc)
+            continue;
+        s->md = xrealloc(s->md, (s->nmd + 1) * sizeof(*s->md));
+        struct md_entry *e = &s->md[s->nmd++];
+        memset(e, 0, sizeof(*e));
+        e->type = xstrdup(type);
+        e->href = xstrdup(loc);
+        e->size = (long long)pool_lookup_num(pool, SOLVID_POS, REPOSITORY_REPOMD_SIZE, 0);
+        if (e->size == 0)
+            e->size = -1;
+        e->chk = lapis_chk_from_name(chk ? solv_chksum_type2str(chktype) : NULL);
+        if (chk)
+            solv_bin2hex(chk, solv_chksum_len(chktype), e->hex);
+    }
+    dataiterator_free(&di);
+    pool_free(pool);
+    return r;
+}
+
+/* Every file we are going to fetch must carry a digest and a safe href. */
+static int check_md_entry(lapis_ctx *ctx, struct rstate *s, const struct md_entry *e)
+{
+    if (!lapis_href_is_safe(e->href))
+        return lapis_err(ctx, LAPIS_E_UNSAFE, "repo %s: repomd.xml points %s at '%s', outside the "
+                         "repository; refusing it", s->repo->id, e->type, e->href);
+    if (e->chk == LAPIS_CHK_NONE)
+        return lapis_err(ctx, LAPIS_E_METADATA, "repo %s: repomd.xml gives no usable checksum for "
+                         "%s; cannot verify it", s->repo->id, e->type);
+    return 0;
+}
+
+static void fetch_opts_from(lapis_ctx *ctx, struct lapis_fetch_opts *o)
+{
+    *o = (struct lapis_fetch_opts){
+        .max_parallel = ctx->conf.max_parallel_downloads,
+        .timeout = ctx->conf.repo.timeout,
+        .retries = ctx->conf.repo.retries,
+    };
+}
+
+static struct lapis_fetch_job job_for(struct rstate *s, const char *href, const char *dest,
+                                      const char *what)
+{
+    return (struct lapis_fetch_job){
+        .mirrors = s->repo->baseurls,
+        .href = href,
+        .dest = dest,
+        .expected_size = -1,
+        .what = what,
+        .sslverify = s->repo->opts.sslverify,
+        .sslcacert = s->repo->opts.sslcacert,
+    };
+}
+
+/* ---- phase A: repomd.xml, signature, keys -------------------------------- */
+
+static int fetch_repomd_batch(lapis_ctx *ctx, struct rstate *st, size_t n)
+{
+    struct lapis_fetch_job *jobs = NULL;
+    char **owned = xcalloc(1, sizeof(char *));
+    size_t *owner = NULL, njobs = 0;
+    struct lapis_fetch_opts o;
+
+#define ADD_JOB(si, j) do { \
+        jobs = xrealloc(jobs, (njobs + 1) * sizeof(*jobs)); \
+        owner = xrealloc(owner, (njobs + 1) * sizeof(*owner)); \
+        jobs[njobs] = (j); owner[njobs++] = (si); } while (0)
+
+    for (size_t i = 0; i < n; i++) {
+        struct rstate *s = &st[i];
+        if (!s->refresh || s->err)
+            continue;
+        char *dest = path_join(s->staging, "repomd.xml");
+        char *what = xasprintf("repo %s: repomd.xml", s->repo->id);
+        strv_push(&owned, dest);
+        strv_push(&owned, what);
+        struct lapis_fetch_job j = job_for(s, "repodata/repomd.xml", dest, what);
+        j.max_size = REPOMD_MAX;
+        ADD_JOB(i, j);
+        if (!s->repo->opts.repo_gpgcheck)
+            continue;
+        dest = path_join(s->staging, "repomd.xml.asc");
+        strv_push(&owned, dest);
+        j = job_for(s, "repodata/repomd.xml.asc", dest, what);
+        j.max_size = KEY_MAX;
+        j.optional = true;
+        ADD_JOB(i, j);
+        for (size_t k = 0; s->repo->gpgkeys[k]; k++) {
+            char *kdest = xasprintf("%s/gpgkey-%zu.asc", s->staging, k);
+            char *kwhat = xasprintf("repo %s: gpgkey %s", s->repo->id, s->repo->gpgkeys[k]);
+            strv_push(&owned, kdest);
+            strv_push(&owned, kwhat);
+            j = job_for(s, NULL, kdest, kwhat);
+            j.url = s->repo->gpgkeys[k];
+            j.max_size = KEY_MAX;
+            ADD_JOB(i, j);
+        }
+    }
+#undef ADD_JOB
+    fetch_opts_from(ctx, &o);
+    if (njobs)
+        lapis_fetch_run(ctx, jobs, njobs, &o);
+    for (size_t k = 0; k < njobs; k++) {
+        struct rstate *s = &st[owner[k]];
+        if (jobs[k].result < 0)
+            rstate_fail(s, jobs[k].result, "%s", jobs[k].error);
+        lapis_fetch_job_clear(&jobs[k]);
+    }
+    lapis_strv_free(owned);
+    free(jobs);
+    free(owner);
+    return 0;
+}
+
+static int verify_repomd(lapis_ctx *ctx, struct rstate *s)
+{
+    _cleanup_free_ char *repomd = path_join(s->staging, "repomd.xml");
+    _cleanup_free_ char *asc = path_join(s->staging, "repomd.xml.asc");
+    _cleanup_strv_ char **keys = xcalloc(1, sizeof(char *));
+    _cleanup_free_ char *what = xasprintf("repo %s: repomd.xml", s->repo->id);
+
+    if (!s->repo->opts.repo_gpgcheck)
+        return 0;
+    if (!path_exists(asc))
+        return lapis_err(ctx, LAPIS_E_SIGNATURE, "repo %s: repomd.xml is not signed (no "
+                         "repomd.xml.asc) but repo_gpgcheck is on; refusing the repository",
+                         s->repo->id);
+    if (!s->repo->gpgkeys[0])
+        return lapis_err(ctx, LAPIS_E_SIGNATURE, "repo %s: repo_gpgcheck is on but no gpgkey is "
+                         "set; add gpgkey= to the repo", s->repo->id);
+    for (size_t k = 0; s->repo->gpgkeys[k]; k++)
+        strv_push(&keys, xasprintf("%s/gpgkey-%zu.asc", s->staging, k));
+    return lapis_verify_detached(ctx, what, repomd, asc, keys);
+}
+
+static bool same_file_digest(const char *a, const char *b)
+{
+    char ha[65], hb[65];
+    return lapis_chk_file(a, LAPIS_CHK_SHA256, ha, sizeof(ha)) == 0 &&
+           lapis_chk_file(b, LAPIS_CHK_SHA256, hb, sizeof(hb)) == 0 && strcmp(ha, hb) == 0;
+}
+
+/* After phase A: verify, and either keep the cache (unchanged) or plan phase B. */
+static void examine_repomd(lapis_ctx *ctx, struct rstate *s)
+{
+    _cleanup_free_ char *fresh = path_join(s->staging, "repomd.xml");
+    _cleanup_free_ char *cached = path_join(s->repodata, "repomd.xml");
+    int r;
+
+    if ((r = verify_repomd(ctx, s)) < 0 || (r = parse_repomd(ctx, s, fresh)) < 0) {
+        rstate_fail(s, r, "%s", lapis_ctx_error(ctx));
+        return;
+    }
+    if (!md_find(s, "primary")) {
+        rstate_fail(s, LAPIS_E_METADATA, "repo %s: repomd.xml lists no primary metadata",
+                    s->repo->id);
+        return;
+    }
+    for (size_t i = 0; i < s->nmd; i++) {
+        const char *t = s->md[i].type;
+        if (strcmp(t, "primary") && strcmp(t, "updateinfo") && strcmp(t, "filelists"))
+            continue;
+        if ((r = check_md_entry(ctx, s, &s->md[i])) < 0) {
+            rstate_fail(s, r, "%s", lapis_ctx_error(ctx));
+            return;
+        }
+    }
+    if (same_file_digest(fresh, cached)) {
+        /* Unchanged upstream: keep the cache, restart its expiry clock. */
+        utimensat(AT_FDCWD, cached, NULL, 0);
+        rm_rf(s->staging, NULL);
+        free(s->staging);
+        s->staging = NULL;
+        s->refresh = false;
+    }
+}
+
+/* ---- phase B: the metadata files ----------------------------------------- */
+
+static const char *const wanted_types[] = { "primary", "updateinfo", "filelists" };
+
+static void fetch_files_batch(lapis_ctx *ctx, struct rstate *st, size_t n, unsigned flags)
+{
+    struct lapis_fetch_job *jobs = NULL;
+    size_t *owner = NULL, njobs = 0;
+    _cleanup_strv_ char **owned = xcalloc(1, sizeof(char *));
+    struct lapis_fetch_opts o;
+
+    for (size_t i = 0; i < n; i++) {
+        struct rstate *s = &st[i];
+        if (!s->refresh || s->err)
+            continue;
+        for (size_t t = 0; t < ARRAY_SIZE(wanted_types); t++) {
+            const struct md_entry *e = md_find(s, wanted_types[t]);
+            if (!e || (t == 2 && !(flags & LAPIS_LOAD_FILELISTS)))
+                continue;
+            _cleanup_free_ char *local = md_local_name(e);
+            char *dest = path_join(s->staging, local);
+            char *what = xasprintf("repo %s: %s", s->repo->id, e->href);
+            strv_push(&owned, dest);
+            strv_push(&owned, what);
+            jobs = xrealloc(jobs, (njobs + 1) * sizeof(*jobs));
+            owner = xrealloc(owner, (njobs + 1) * sizeof(*owner));
+            jobs[njobs] = job_for(s, e->href, dest, what);
+            jobs[njobs].expected_size = e->size;
+            jobs[njobs].chk_type = e->chk;
+            jobs[njobs].chk_hex = e->hex;
+            owner[njobs++] = i;
+        }
+    }
+    fetch_opts_from(ctx, &o);
+    if (njobs)
+        lapis_fetch_run(ctx, jobs, njobs, &o);
+    for (size_t k = 0; k < njobs; k++) {
+        if (jobs[k].result < 0)
+            rstate_fail(&st[owner[k]], jobs[k].result, "%s", jobs[k].error);
+        lapis_fetch_job_clear(&jobs[k]);
+    }
+    free(jobs);
+    free(owner);
+}
+
+/* ---- parsing into the pool ----------------------------------------------- */
+
+static void solv_cookie(const char *repomd_path, const char *kind, char ret[65])
+{
+    char h[65] = "";
+    lapis_chk_file(repomd_path, LAPIS_CHK_SHA256, h, sizeof(h));
+    _cleanup_free_ char *s = xasprintf("%s:%s:%s", SOLV_FORMAT, h, kind);
+    lapis_chk_buf(s, strlen(s), LAPIS_CHK_SHA256, ret, 65);
+}
+
+static int add_xml(lapis_ctx *ctx, struct rstate *s, Repo *repo, const char *dir,
+                   const char *type, int flags)
+{
+    const struct md_entry *e = md_find(s, type);
+    _cleanup_free_ char *local = NULL, *path = NULL;
+    FILE *fp;
+    int r;
+
+    if (!e)
+        return 0;
+    local = md_local_name(e);
+    path = path_join(dir, local);
+    fp = solv_xfopen(path, "r");
+    if (!fp)
+        return lapis_err(ctx, LAPIS_E_CACHE, "repo %s: %s metadata missing from the cache; "
+                         "run 'lapis makecache'", s->repo->id, type);
+    if (strcmp(type, "updateinfo") == 0)
+        r = repo_add_updateinfoxml(repo, fp, flags);
+    else
+        r = repo_add_rpmmd(repo, fp, NULL, flags);
+    fclose(fp);
+    if (r != 0)
+        return lapis_err(ctx, LAPIS_E_METADATA, "repo %s: %s metadata is malformed: %s",
+                         s->repo->id, type, pool_errstr(ctx->pool));
+    return 0;
+}
+
+static Repo *create_solv_repo(lapis_ctx *ctx, struct lapis_repo *lr)
+{
+    Repo *repo = repo_create(ctx->pool, lr->id);
+    repo->appdata = lr;
+    /* dnf: a lower priority number wins; libsolv: a higher value wins. */
+    repo->priority = -lr->priority;
+    repo->subpriority = -lr->cost;
+    return repo;
+}
+
+/* Load a repo from dir (the cache or the staging dir), via .solv when fresh. */
+static int load_repo_dir(lapis_ctx *ctx, struct rstate *s, const char *dir)
+{
+    _cleanup_free_ char *repomd = path_join(dir, "repomd.xml");
+    _cleanup_free_ char *solv = path_join(dir, "lapis-main.solv");
+    char cookie[65];
+    Repo *repo;
+    int r;
+
+    if (!s->md && (r = parse_repomd(ctx, s, repomd)) < 0)
+        return r;
+    repo = create_solv_repo(ctx, s->repo);
+    solv_cookie(repomd, "main", cookie);
+    r = lapis_cache_solv_read(ctx, repo, solv, cookie, 0);
+    if (r == 0) {
+        if ((r = add_xml(ctx, s, repo, dir, "primary", 0)) < 0 ||
+            (r = add_xml(ctx, s, repo, dir, "updateinfo", 0)) < 0) {
+            repo_free(repo, 1);
+            return r;
+        }
+        lapis_cache_solv_write(ctx, repo, NULL, solv, cookie);
+    }
+    s->repo->solv = repo;
+    s->repo->npackages = 0;
+    Solvable *sv;
+    Id p;
+    FOR_REPO_SOLVABLES(repo, p, sv)
+        if (!str_startswith(pool_id2str(ctx->pool, sv->name), "patch:"))
+            s->repo->npackages++;
+    return 0;
+}
+
+static int load_filelists_dir(lapis_ctx *ctx, struct rstate *s, const char *dir)
+{
+    _cleanup_free_ char *repomd = path_join(dir, "repomd.xml");
+    _cleanup_free_ char *solv = path_join(dir, "lapis-filelists.solv");
+    Repo *repo = s->repo->solv;
+    char cookie[65];
+    int r;
+
+    solv_cookie(repomd, "filelists", cookie);
+    if (lapis_cache_solv_read(ctx, repo, solv, cookie, REPO_EXTEND_SOLVABLES) > 0)
+        goto done;
+    if ((r = add_xml(ctx, s, repo, dir, "filelists", REPO_EXTEND_SOLVABLES)) < 0)
+        return r;
+    if (md_find(s, "filelists"))
+        lapis_cache_solv_write(ctx, repo, repo_id2repodata(repo, repo->nrepodata - 1), solv,
+                               cookie);
+done:
+    s->repo->filelists_loaded = true;
+    return 0;
+}
+
+/* Swap staging into place; the old repodata (if any) ends up in staging and is removed. */
+static int commit_staging(lapis_ctx *ctx, struct rstate *s)
+{
+    if (path_exists(s->repodata)) {
+        if (renameat2(AT_FDCWD, s->staging, AT_FDCWD, s->repodata, RENAME_EXCHANGE) < 0)
+            return lapis_err(ctx, -errno, "repo %s: cannot update cache %s: %s", s->repo->id,
+                             s->repodata, strerror(errno));
+    } else if (rename(s->staging, s->repodata) < 0) {
+        return lapis_err(ctx, -errno, "repo %s: cannot update cache %s: %s", s->repo->id,
+                         s->repodata, strerror(errno));
+    }
+    rm_rf(s->staging, NULL);
+    free(s->staging);
+    s->staging = NULL;
+    return 0;
+}
+
+static void load_one(lapis_ctx *ctx, struct rstate *s, unsigned flags)
+{
+    const char *dir = s->staging ? s->staging : s->repodata;
+    int r = load_repo_dir(ctx, s, dir);
+
+    if (r == 0 && (flags & LAPIS_LOAD_FILELISTS) && md_find(s, "filelists"))
+        r = load_filelists_dir(ctx, s, dir);
+    if (r == 0 && s->staging)
+        r = commit_staging(ctx, s);
+    if (r < 0) {
+        if (s->repo->solv) {
+            repo_free(s->repo->solv, 1);
+            s->repo->solv = NULL;
+        }
+        rstate_fail(s, r, "%s", lapis_ctx_error(ctx));
+    }
+}
+
+/* ---- orchestration ------------------------------------------------------- */
+
+static int prepare_state(lapis_ctx *ctx, struct rstate *s, unsigned flags)
+{
+    struct lapis_repo *r = s->repo;
+    _cleanup_free_ char *repomd = NULL;
+    int k;
+
+    s->repodata = path_join(r->cachedir, "repodata");
+    repomd = path_join(s->repodata, "repomd.xml");
+    if (!r->baseurls[0])
+        return lapis_err(ctx, LAPIS_E_CONFIG, "repo %s has no baseurl; set one in %s",
+                         r->id, r->source ? r->source : "its .repo file");
+    if (ctx->cacheonly) {
+        if (!path_exists(repomd))
+            return lapis_err(ctx, LAPIS_E_CACHE, "repo %s: no cached metadata and --cacheonly "
+                             "given; run 'lapis makecache' first", r->id);
+        return 0;
+    }
+    s->refresh = (flags & LAPIS_LOAD_REFRESH) || lapis_cache_expired(repomd, r->opts.metadata_expire);
+    if (!s->refresh)
+        return 0;
+    if ((k = mkdir_p(r->cachedir, 0755)) < 0)
+        return lapis_err(ctx, k, "cannot create cache directory %s: %s", r->cachedir, strerror(-k));
+    s->staging = xasprintf("%s/repodata.new-XXXXXX", r->cachedir);
+    if (!mkdtemp(s->staging))
+        return lapis_err(ctx, -errno, "cannot create %s: %s", s->staging, strerror(errno));
+    chmod(s->staging, 0755); /* mkdtemp makes it 0700; the cache is world-readable like dnf's */
+    return 0;
+}
+
+static int finish_states(lapis_ctx *ctx, struct rstate *st, size_t n)
+{
+    int first = 0;
+    char *first_msg = NULL;
+
+    for (size_t i = 0; i < n; i++) {
+        struct rstate *s = &st[i];
+        if (s->staging) {
+            rm_rf(s->staging, NULL);
+            free(s->staging);
+        }
+        if (s->err && s->repo->opts.skip_if_unavailable) {
+            lapis_log(ctx, LAPIS_LOG_WARNING, "%s; skipping it (skip_if_unavailable=1)",
+                      s->errmsg ? s->errmsg : s->repo->id);
+            s->repo->skipped = true;
+        } else if (s->err && !first) {
+            first = s->err;
+            first_msg = s->errmsg;
+            s->errmsg = NULL;
+        }
+        free(s->errmsg);
+        free(s->repodata);
+        md_free(s->md, s->nmd);
+    }
+    if (first) {
+        lapis_err(ctx, first, "%s", first_msg ? first_msg : "repository failure");
+        free(first_msg);
+    }
+    return first;
+}
+
+int lapis_metadata_load_all(lapis_ctx *ctx, unsigned flags)
+{
+    struct rstate *st = xcalloc(ctx->nrepos, sizeof(*st));
+    size_t n = 0;
+    int r;
+
+    for (size_t i = 0; i < ctx->nrepos; i++) {
+        if (!ctx->repos[i]->enabled)
+            continue;
+        struct rstate *s = &st[n++];
+        s->repo = ctx->repos[i];
+        if ((r = prepare_state(ctx, s, flags)) < 0)
+            rstate_fail(s, r, "%s", lapis_ctx_error(ctx));
+    }
+    fetch_repomd_batch(ctx, st, n);
+    for (size_t i = 0; i < n; i++)
+        if (st[i].refresh && !st[i].err)
+            examine_repomd(ctx, &st[i]);
+    fetch_files_batch(ctx, st, n, flags);
+    for (size_t i = 0; i < n; i++)
+        if (!st[i].err)
+            load_one(ctx, &st[i], flags);
+    r = finish_states(ctx, st, n);
+    free(st);
+    return r;
+}
+
+/* Load filelists for every loaded repo, fetching them into the cache as needed. */
+int lapis_metadata_load_filelists(lapis_ctx *ctx)
+{
+    int first = 0;
+
+    for (size_t i = 0; i < ctx->nrepos; i++) {
+        struct lapis_repo *lr = ctx->repos[i];
+        struct rstate s = { .repo = lr };
+        _cleanup_free_ char *repomd = NULL, *local = NULL, *dest = NULL, *what = NULL;
+        const struct md_entry *e;
+        int r;
+
+        if (!lr->solv || lr->filelists_loaded)
+            continue;
+        s.repodata = path_join(lr->cachedir, "repodata");
+        repomd = path_join(s.repodata, "repomd.xml");
+        r = parse_repomd(ctx, &s, repomd);
+        e = r == 0 ? md_find(&s, "filelists") : NULL;
+        if (e && (r = check_md_entry(ctx, &s, e)) == 0) {
+            local = md_local_name(e);
+            dest = path_join(s.repodata, local);
+            what = xasprintf("repo %s: %s", lr->id, e->href);
+            if (!path_exists(dest) && ctx->cacheonly)
+                r = lapis_err(ctx, LAPIS_E_CACHE, "repo %s: file lists are not cached and "
+                              "--cacheonly given; run 'lapis makecache' first", lr->id);
+            else if (!path_exists(dest)) {
+                struct lapis_fetch_job j = job_for(&s, e->href, dest, what);
+                struct lapis_fetch_opts o;
+                j.expected_size = e->size;
+                j.chk_type = e->chk;
+                j.chk_hex = e->hex;
+                fetch_opts_from(ctx, &o);
+                r = lapis_fetch_run(ctx, &j, 1, &o);
+                lapis_fetch_job_clear(&j);
+            }
+        }
+        if (r == 0 && e)
+            r = load_filelists_dir(ctx, &s, s.repodata);
+        free(s.repodata);
+        md_free(s.md, s.nmd);
+        if (r < 0 && !first)
+            first = r;
+    }
+    return first;
+}

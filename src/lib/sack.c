@@ -1,0 +1,170 @@
+/*
+ * The package sack: one libsolv pool holding the installed system (read
+ * from the installroot's rpmdb through libsolvext) and every loaded repo,
+ * with excludes applied through the pool's "considered" map.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "internal.h"
+#include <solv/bitmap.h>
+#include <solv/poolarch.h>
+#include <solv/repo_rpmdb.h>
+
+
+int lapis_sack_init(lapis_ctx *ctx)
+{
+    if (ctx->pool)
+        return 0;
+    ctx->pool = pool_create();
+    pool_setdisttype(ctx->pool, DISTTYPE_RPM);
+    pool_setarch(ctx->pool, ctx->arch);
+    pool_set_flag(ctx->pool, POOL_FLAG_IMPLICITOBSOLETEUSESCOLORS, 1);
+    if (ctx->installroot)
+        pool_set_rootdir(ctx->pool, ctx->installroot);
+    return 0;
+}
+
+int lapis_sack_load_system(lapis_ctx *ctx)
+{
+    Repo *sys = repo_create(ctx->pool, "@System");
+    _cleanup_free_ char *dbdir = path_in_root(ctx->installroot, "/var/lib/rpm");
+
+    /* A fresh root has no rpmdb yet: that is an empty system, not an error. */
+    if (path_exists(dbdir) &&
+        repo_add_rpmdb_reffp(sys, NULL, REPO_USE_ROOTDIR | REPO_REUSE_REPODATA) != 0)
+        return lapis_err(ctx, LAPIS_E_REPO, "cannot read the rpm database in %s: %s",
+                         lapis_ctx_installroot(ctx), pool_errstr(ctx->pool));
+    pool_set_installed(ctx->pool, sys);
+    return 0;
+}
+
+struct lapis_repo *lapis_sack_repo_of(lapis_ctx *ctx, Repo *repo)
+{
+    return repo && repo != ctx->pool->installed ? repo->appdata : NULL;
+}
+
+static bool any_glob_matches(Pool *pool, Solvable *s, char *const *globs)
+{
+    for (size_t i = 0; globs && globs[i]; i++)
+        if (lapis_pkg_glob_match(pool, s, globs[i]))
+            return true;
+    return false;
+}
+
+/* exclude= (global and per repo) hides packages; includepkgs= hides all others. */
+static void apply_excludes(lapis_ctx *ctx)
+{
+    Pool *pool = ctx->pool;
+    bool any = ctx->conf.repo.exclude && ctx->conf.repo.exclude[0];
+    Id p;
+    Solvable *s;
+
+    for (size_t i = 0; i < ctx->nrepos && !any; i++)
+        any = (ctx->repos[i]->opts.exclude && ctx->repos[i]->opts.exclude[0]) ||
+              ctx->repos[i]->includepkgs;
+    if (!any)
+        return;
+    if (!pool->considered) {
+        pool->considered = xcalloc(1, sizeof(Map));
+        map_init(pool->considered, pool->nsolvables);
+        map_setall(pool->considered);
+    }
+    FOR_POOL_SOLVABLES(p) {
+        s = pool_id2solvable(pool, p);
+        struct lapis_repo *lr = lapis_sack_repo_of(ctx, s->repo);
+        if (!lr)
+            continue;
+        /* Per-repo exclude starts as a copy of the global one, so one check covers both. */
+        if (any_glob_matches(pool, s, lr->opts.exclude) ||
+            (lr->includepkgs && !any_glob_matches(pool, s, lr->includepkgs)))
+            MAPCLR(pool->considered, p);
+    }
+}
+
+void lapis_sack_finish(lapis_ctx *ctx)
+{
+    if (ctx->pool->considered) {
+        map_free(ctx->pool->considered);
+        free(ctx->pool->considered);
+        ctx->pool->considered = NULL;
+    }
+    apply_excludes(ctx);
+    pool_addfileprovides(ctx->pool);
+    pool_createwhatprovides(ctx->pool);
+}
+
+int lapis_load(lapis_ctx *ctx, unsigned flags)
+{
+    int r;
+
+    if ((r = lapis_ctx_setup(ctx)) < 0)
+        return r;
+    if (!ctx->pool) {
+        lapis_sack_init(ctx);
+        if (!(flags & LAPIS_LOAD_NO_SYSTEM) && (r = lapis_sack_load_system(ctx)) < 0)
+            return r;
+        if (!(flags & LAPIS_LOAD_NO_REPOS) && (r = lapis_metadata_load_all(ctx, flags)) < 0)
+            return r;
+    } else if ((flags & LAPIS_LOAD_FILELISTS) && (r = lapis_metadata_load_filelists(ctx)) < 0) {
+        return r;
+    }
+    lapis_sack_finish(ctx);
+    ctx->loaded = true;
+    return 0;
+}
+
+static int clean_repo_dir(const char *dir, unsigned what, int *count)
+{
+    int r = 0, k;
+    if (what & LAPIS_CLEAN_METADATA) {
+        DIR *d = opendir(dir);
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+            if (str_startswith(de->d_name, "repodata")) {
+                _cleanup_free_ char *p = path_join(dir, de->d_name);
+                if ((k = rm_rf(p, count)) < 0 && !r)
+                    r = k;
+            }
+        }
+        if (d)
+            closedir(d);
+    }
+    if (what & LAPIS_CLEAN_PACKAGES) {
+        _cleanup_free_ char *p = path_join(dir, "packages");
+        if ((k = rm_rf(p, count)) < 0 && !r)
+            r = k;
+    }
+    rmdir(dir); /* only succeeds once it is empty */
+    return r;
+}
+
+/* Clean every cache directory under cachedir (also those of repos no longer configured). */
+int lapis_clean(lapis_ctx *ctx, unsigned what)
+{
+    DIR *d;
+    struct dirent *de;
+    int count = 0, r = 0, k;
+
+    if ((r = lapis_ctx_setup(ctx)) < 0)
+        return r;
+    d = opendir(ctx->conf.cachedir);
+    if (!d)
+        return errno == ENOENT ? 0 : lapis_err(ctx, -errno, "cannot open %s: %s",
+                                               ctx->conf.cachedir, strerror(errno));
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        _cleanup_free_ char *p = path_join(ctx->conf.cachedir, de->d_name);
+        struct stat st;
+        if (lstat(p, &st) < 0 || !S_ISDIR(st.st_mode))
+            continue;
+        if ((k = clean_repo_dir(p, what, &count)) < 0 && !r)
+            r = lapis_err(ctx, k, "cannot clean %s: %s", p, strerror(-k));
+    }
+    closedir(d);
+    return r < 0 ? r : count;
+}

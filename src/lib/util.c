@@ -1,0 +1,300 @@
+/*
+ * Small utilities: allocation that aborts on OOM (a package manager cannot
+ * do anything useful without memory, and half-handled OOM paths are where
+ * bugs hide), string vectors, and careful file-system helpers.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "internal.h"
+
+static void oom(void)
+{
+    fputs("lapis: out of memory\n", stderr);
+    abort();
+}
+
+void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p)
+        oom();
+    return p;
+}
+
+void *xcalloc(size_t n, size_t m)
+{
+    void *p = calloc(n ? n : 1, m ? m : 1);
+    if (!p)
+        oom();
+    return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+    p = realloc(p, n ? n : 1);
+    if (!p)
+        oom();
+    return p;
+}
+
+char *xstrdup(const char *s)
+{
+    char *r;
+    if (!s)
+        return NULL;
+    r = strdup(s);
+    if (!r)
+        oom();
+    return r;
+}
+
+char *xstrndup(const char *s, size_t n)
+{
+    char *r = strndup(s, n);
+    if (!r)
+        oom();
+    return r;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+    va_list ap;
+    char *r;
+    va_start(ap, fmt);
+    if (vasprintf(&r, fmt, ap) < 0)
+        oom();
+    va_end(ap);
+    return r;
+}
+
+char *strstrip(char *s)
+{
+    char *e;
+    while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
+        s++;
+    e = s + strlen(s);
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
+        *--e = '\0';
+    return s;
+}
+
+bool str_startswith(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+bool str_endswith(const char *s, const char *suffix)
+{
+    size_t ls = strlen(s), lx = strlen(suffix);
+    return ls >= lx && strcmp(s + ls - lx, suffix) == 0;
+}
+
+size_t strv_length(char *const *v)
+{
+    size_t n = 0;
+    while (v && v[n])
+        n++;
+    return n;
+}
+
+int strv_push(char ***v, char *item)
+{
+    size_t n = strv_length(*v);
+    *v = xrealloc(*v, (n + 2) * sizeof(char *));
+    (*v)[n] = item;
+    (*v)[n + 1] = NULL;
+    return 0;
+}
+
+char **strv_split(const char *s, const char *seps)
+{
+    char **v = xcalloc(1, sizeof(char *));
+    const char *p = s;
+
+    while (p && *p) {
+        size_t n = strcspn(p, seps);
+        if (n > 0)
+            strv_push(&v, xstrndup(p, n));
+        p += n;
+        p += strspn(p, seps);
+    }
+    return v;
+}
+
+char **strv_copy(char *const *v)
+{
+    char **r = xcalloc(1, sizeof(char *));
+    for (size_t i = 0; v && v[i]; i++)
+        strv_push(&r, xstrdup(v[i]));
+    return r;
+}
+
+bool strv_contains(char *const *v, const char *s)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        if (strcmp(v[i], s) == 0)
+            return true;
+    return false;
+}
+
+void lapis_strv_free(char **v)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        free(v[i]);
+    free(v);
+}
+
+char *path_join(const char *a, const char *b)
+{
+    size_t la = strlen(a);
+    while (la > 1 && a[la - 1] == '/')
+        la--;
+    while (*b == '/')
+        b++;
+    if (la == 1 && a[0] == '/')
+        return xasprintf("/%s", b);
+    return xasprintf("%.*s/%s", (int)la, a, b);
+}
+
+char *path_in_root(const char *root, const char *path)
+{
+    if (!root || !*root || strcmp(root, "/") == 0)
+        return xstrdup(path);
+    return path_join(root, path);
+}
+
+bool path_exists(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+int mkdir_p(const char *path, mode_t mode)
+{
+    _cleanup_free_ char *p = xstrdup(path);
+
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        if (mkdir(p, mode) < 0 && errno != EEXIST)
+            return -errno;
+        *s = '/';
+    }
+    if (mkdir(p, mode) < 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+/* Remove a tree without following symlinks (a planted link must not send us elsewhere). */
+static int rm_rf_at(int parent, const char *name, int *count)
+{
+    struct stat st;
+    int r = 0;
+
+    if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return errno == ENOENT ? 0 : -errno;
+    if (S_ISDIR(st.st_mode)) {
+        int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        DIR *d;
+        struct dirent *de;
+        if (fd < 0)
+            return -errno;
+        d = fdopendir(fd);
+        if (!d) {
+            close(fd);
+            return -errno;
+        }
+        while ((de = readdir(d))) {
+            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                continue;
+            int k = rm_rf_at(dirfd(d), de->d_name, count);
+            if (k < 0 && r == 0)
+                r = k;
+        }
+        closedir(d);
+        if (unlinkat(parent, name, AT_REMOVEDIR) < 0 && r == 0)
+            r = -errno;
+    } else {
+        if (unlinkat(parent, name, 0) < 0)
+            return -errno;
+        if (count)
+            (*count)++;
+    }
+    return r;
+}
+
+int rm_rf(const char *path, int *ret_count)
+{
+    return rm_rf_at(AT_FDCWD, path, ret_count);
+}
+
+int read_file(const char *path, size_t max_size, char **ret_buf, size_t *ret_len)
+{
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+    _cleanup_free_ char *buf = NULL;
+    size_t len = 0, cap = 0;
+
+    if (fd < 0)
+        return -errno;
+    for (;;) {
+        if (len + 4096 + 1 > cap) {
+            cap = cap ? cap * 2 : 8192;
+            buf = xrealloc(buf, cap);
+        }
+        ssize_t n = read(fd, buf + len, cap - len - 1);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+        if (len > max_size)
+            return -EFBIG;
+    }
+    buf[len] = '\0';
+    *ret_buf = TAKE_PTR(buf);
+    if (ret_len)
+        *ret_len = len;
+    return 0;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len)
+{
+    _cleanup_free_ char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+    const char *p = data;
+
+    if (fd < 0)
+        return -errno;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int e = -errno;
+            close(fd);
+            unlink(tmp);
+            return e;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    if (fsync(fd) < 0 || close(fd) < 0) {
+        int e = -errno;
+        unlink(tmp);
+        return e;
+    }
+    if (rename(tmp, path) < 0) {
+        int e = -errno;
+        unlink(tmp);
+        return e;
+    }
+    return 0;
+}

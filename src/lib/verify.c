@@ -1,0 +1,272 @@
+/*
+ * Integrity and authenticity: file digests (OpenSSL EVP) and OpenPGP
+ * detached signatures (librpm's pgp API, the same verifier rpm uses for
+ * packages, so there is one OpenPGP implementation in the process).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <rpm/rpmkeyring.h>
+#include <rpm/rpmpgp.h>
+
+#include "internal.h"
+#include "verify.h"
+
+enum lapis_chk lapis_chk_from_name(const char *name)
+{
+    if (!name) return LAPIS_CHK_NONE;
+    if (strcmp(name, "sha256") == 0) return LAPIS_CHK_SHA256;
+    if (strcmp(name, "sha512") == 0) return LAPIS_CHK_SHA512;
+    if (strcmp(name, "sha1") == 0 || strcmp(name, "sha") == 0) return LAPIS_CHK_SHA1;
+    return LAPIS_CHK_NONE;
+}
+
+const char *lapis_chk_name(enum lapis_chk t)
+{
+    switch (t) {
+    case LAPIS_CHK_SHA1: return "sha1";
+    case LAPIS_CHK_SHA256: return "sha256";
+    case LAPIS_CHK_SHA512: return "sha512";
+    default: return "none";
+    }
+}
+
+static const EVP_MD *chk_md(enum lapis_chk t)
+{
+    switch (t) {
+    case LAPIS_CHK_SHA1: return EVP_sha1();
+    case LAPIS_CHK_SHA256: return EVP_sha256();
+    case LAPIS_CHK_SHA512: return EVP_sha512();
+    default: return NULL;
+    }
+}
+
+struct lapis_hasher {
+    EVP_MD_CTX *md;
+};
+
+lapis_hasher *lapis_hasher_new(enum lapis_chk t)
+{
+    const EVP_MD *md = chk_md(t);
+    lapis_hasher *h;
+    if (!md)
+        return NULL;
+    h = xcalloc(1, sizeof(*h));
+    h->md = EVP_MD_CTX_new();
+    if (!h->md || EVP_DigestInit_ex(h->md, md, NULL) != 1) {
+        lapis_hasher_free(h);
+        return NULL;
+    }
+    return h;
+}
+
+void lapis_hasher_update(lapis_hasher *h, const void *buf, size_t len)
+{
+    if (h)
+        EVP_DigestUpdate(h->md, buf, len);
+}
+
+int lapis_hasher_final_hex(lapis_hasher *h, char *ret_hex, size_t hexlen)
+{
+    unsigned char dig[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    if (!h || EVP_DigestFinal_ex(h->md, dig, &n) != 1 || hexlen < 2 * n + 1)
+        return -EINVAL;
+    for (unsigned i = 0; i < n; i++)
+        sprintf(ret_hex + 2 * i, "%02x", dig[i]);
+    return 0;
+}
+
+void lapis_hasher_free(lapis_hasher *h)
+{
+    if (!h)
+        return;
+    EVP_MD_CTX_free(h->md);
+    free(h);
+}
+
+int lapis_chk_buf(const void *buf, size_t len, enum lapis_chk t, char *ret_hex, size_t hexlen)
+{
+    lapis_hasher *h = lapis_hasher_new(t);
+    int r;
+    if (!h)
+        return -EINVAL;
+    lapis_hasher_update(h, buf, len);
+    r = lapis_hasher_final_hex(h, ret_hex, hexlen);
+    lapis_hasher_free(h);
+    return r;
+}
+
+int lapis_chk_file(const char *path, enum lapis_chk t, char *ret_hex, size_t hexlen)
+{
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+    lapis_hasher *h;
+    char buf[65536];
+    ssize_t n;
+    int r;
+
+    if (fd < 0)
+        return -errno;
+    if (!(h = lapis_hasher_new(t)))
+        return -EINVAL;
+    while ((n = read(fd, buf, sizeof(buf))) > 0)
+        lapis_hasher_update(h, buf, (size_t)n);
+    r = n < 0 ? -errno : lapis_hasher_final_hex(h, ret_hex, hexlen);
+    lapis_hasher_free(h);
+    return r;
+}
+
+/* ---- OpenPGP ------------------------------------------------------------- */
+
+static void keyring_freep(rpmKeyring *k) { if (*k) rpmKeyringFree(*k); }
+static void digparams_freep(pgpDigParams *p) { if (*p) pgpDigParamsFree(*p); }
+
+/* Add every armored public key block found in text (a file may hold several). */
+static int keyring_add_text(rpmKeyring keyring, const char *text)
+{
+    static const char begin[] = "-----BEGIN PGP PUBLIC KEY BLOCK-----";
+    static const char end[] = "-----END PGP PUBLIC KEY BLOCK-----";
+    int added = 0;
+
+    for (const char *p = strstr(text, begin); p; p = strstr(p, begin)) {
+        const char *e = strstr(p, end);
+        if (!e)
+            break;
+        _cleanup_free_ char *block = xstrndup(p, (size_t)(e - p) + sizeof(end) - 1);
+        uint8_t *pkt = NULL;
+        size_t pktlen = 0;
+        p = e;
+        if (pgpParsePkts(block, &pkt, &pktlen) != PGPARMOR_PUBKEY) {
+            free(pkt);
+            continue;
+        }
+        rpmPubkey key = rpmPubkeyNew(pkt, pktlen);
+        free(pkt);
+        if (!key)
+            continue;
+        if (rpmKeyringAddKey(keyring, key) >= 0)
+            added++;
+        int nsub = 0;
+        rpmPubkey *subs = rpmGetSubkeys(key, &nsub);
+        for (int i = 0; i < nsub; i++) {
+            rpmKeyringAddKey(keyring, subs[i]);
+            rpmPubkeyFree(subs[i]);
+        }
+        free(subs);
+        rpmPubkeyFree(key);
+    }
+    return added;
+}
+
+/* rpm's pgpParsePkts() only de-armors public keys, so signatures are
+ * de-armored here: the base64 body between the header block and the
+ * "=CRC" line. The CRC is not checked: the signature check covers it. */
+static int dearmor_signature(const char *text, uint8_t **ret, size_t *ret_len)
+{
+    const char *p = strstr(text, "-----BEGIN PGP SIGNATURE-----");
+    const char *body, *end;
+    _cleanup_free_ char *b64 = NULL;
+    size_t n = 0;
+
+    if (!p || !(body = strstr(p, "\n\n")) || !(end = strstr(body, "-----END PGP SIGNATURE-----")))
+        return -EINVAL;
+    b64 = xmalloc((size_t)(end - body) + 1);
+    for (const char *c = body + 2; c < end; c++) {
+        if (*c == '=' && (c == body + 2 || c[-1] == '\n'))
+            break; /* the CRC line */
+        if (*c != '\n' && *c != '\r' && *c != ' ')
+            b64[n++] = *c;
+    }
+    b64[n] = '\0';
+    if (n == 0 || n % 4 != 0)
+        return -EINVAL;
+    uint8_t *out = xmalloc(n / 4 * 3 + 1);
+    int len = EVP_DecodeBlock(out, (const unsigned char *)b64, (int)n);
+    if (len < 0) {
+        free(out);
+        return -EINVAL;
+    }
+    /* EVP_DecodeBlock counts padding as output bytes. */
+    for (size_t k = n; k > 0 && b64[k - 1] == '='; k--)
+        len--;
+    *ret = out;
+    *ret_len = (size_t)len;
+    return 0;
+}
+
+static int load_signature(lapis_ctx *ctx, const char *what, const char *sig_path,
+                          pgpDigParams *ret_sig)
+{
+    _cleanup_free_ char *text = NULL;
+    uint8_t *pkt = NULL;
+    size_t len = 0, pktlen = 0;
+    int r;
+
+    r = read_file(sig_path, 1 << 20, &text, &len);
+    if (r < 0)
+        return lapis_err(ctx, LAPIS_E_SIGNATURE, "%s: cannot read signature: %s", what, strerror(-r));
+    if (dearmor_signature(text, &pkt, &pktlen) < 0) {
+        /* Not armored: accept a binary signature packet as gpg --detach-sign writes it. */
+        pkt = xmalloc(len + 1);
+        memcpy(pkt, text, len);
+        pktlen = len;
+    }
+    r = pgpPrtParams(pkt, pktlen, PGPTAG_SIGNATURE, ret_sig);
+    free(pkt);
+    if (r != 0)
+        return lapis_err(ctx, LAPIS_E_SIGNATURE, "%s: signature file is not an OpenPGP signature", what);
+    return 0;
+}
+
+int lapis_verify_detached(lapis_ctx *ctx, const char *what, const char *data_path,
+                          const char *sig_path, char *const *key_paths)
+{
+    _cleanup_(keyring_freep) rpmKeyring keyring = rpmKeyringNew();
+    _cleanup_(digparams_freep) pgpDigParams sig = NULL;
+    _cleanup_close_ int fd = -1;
+    DIGEST_CTX dctx;
+    char buf[65536];
+    ssize_t n;
+    int nkeys = 0, r;
+    rpmRC rc;
+
+    rpmInitCrypto();
+    for (size_t i = 0; key_paths && key_paths[i]; i++) {
+        _cleanup_free_ char *text = NULL;
+        if (read_file(key_paths[i], 1 << 20, &text, NULL) == 0)
+            nkeys += keyring_add_text(keyring, text);
+    }
+    if (nkeys == 0)
+        return lapis_err(ctx, LAPIS_E_SIGNATURE, "%s: no usable OpenPGP public key in gpgkey; "
+                         "check the repo's gpgkey setting", what);
+    if ((r = load_signature(ctx, what, sig_path, &sig)) < 0)
+        return r;
+
+    fd = open(data_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return lapis_err(ctx, -errno, "%s: %s", what, strerror(errno));
+    dctx = rpmDigestInit(pgpDigParamsAlgo(sig, PGPVAL_HASHALGO), RPMDIGEST_NONE);
+    if (!dctx)
+        return lapis_err(ctx, LAPIS_E_SIGNATURE, "%s: unsupported signature hash algorithm", what);
+    while ((n = read(fd, buf, sizeof(buf))) > 0)
+        rpmDigestUpdate(dctx, buf, (size_t)n);
+    rc = rpmKeyringVerifySig(keyring, sig, dctx);
+    rpmDigestFinal(dctx, NULL, NULL, 0);
+
+    if (rc == RPMRC_OK)
+        return 0;
+    const uint8_t *id = pgpDigParamsSignID(sig);
+    char keyid[17] = "";
+    for (int i = 0; i < 8 && id; i++)
+        sprintf(keyid + 2 * i, "%02x", id[i]);
+    if (rc == RPMRC_NOKEY)
+        return lapis_err(ctx, LAPIS_E_SIGNATURE,
+                         "%s: signed by unknown key %s, not by the repo's gpgkey; "
+                         "refusing to trust it", what, keyid);
+    return lapis_err(ctx, LAPIS_E_SIGNATURE,
+                     "%s: BAD signature (key %s): the file was altered or the signature is forged",
+                     what, keyid);
+}
