@@ -210,12 +210,13 @@ int cmd_search(struct cli *c)
         }
         cli_json_out(c, doc);
     } else if (l.count) {
-        lapis_table *t = lapis_table_new(3);
+        lapis_table *t = lapis_table_new(2);
         for (size_t i = 0; i < l.count; i++) {
-            char na[512];
+            char na[512], sum[1024];
             snprintf(na, sizeof(na), "%s.%s", lapis_pkg_name(c->ctx, l.pkgs[i]),
                      lapis_pkg_arch(c->ctx, l.pkgs[i]));
-            lapis_table_add(t, (const char *[]){ na, ":", lapis_pkg_summary(c->ctx, l.pkgs[i]) });
+            snprintf(sum, sizeof(sum), ": %s", lapis_pkg_summary(c->ctx, l.pkgs[i]));
+            lapis_table_add(t, (const char *[]){ na, sum });
         }
         lapis_table_print(t, stdout);
         lapis_table_free(t);

@@ -88,7 +88,7 @@ static void fail_job(struct xfer *x, int code, const char *fmt, ...)
     va_end(ap);
     free(x->job->error);
     x->job->error = msg;
-    x->job->result = code;
+    x->job->result = code < 0 ? code : -code;
     x->done = true;
 }
 
@@ -149,7 +149,8 @@ static int start_xfer(CURLM *multi, struct xfer *x, const struct lapis_fetch_opt
     return 0;
 }
 
-/* Classify a finished attempt: 0 ok, 1 absent (404 on optional), -1 transient, -2 permanent. */
+/* Classify a finished attempt: 0 ok, 1 absent (404 on optional), -1 transient (retry the
+ * mirror after a backoff), -2 permanent for this mirror (move on to the next). */
 static int classify(struct xfer *x, CURLcode cc, char *msg, size_t msglen)
 {
     struct lapis_fetch_job *j = x->job;
@@ -157,8 +158,7 @@ static int classify(struct xfer *x, CURLcode cc, char *msg, size_t msglen)
 
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
     if (x->oversize) {
-        snprintf(msg, msglen, "%s is larger than the %lld bytes the metadata allows",
-                 x->url, x->cap);
+        snprintf(msg, msglen, "larger than the %lld bytes allowed", x->cap);
         return -2;
     }
     if (x->write_err) {
@@ -168,29 +168,29 @@ static int classify(struct xfer *x, CURLcode cc, char *msg, size_t msglen)
     if (cc == CURLE_FILE_COULDNT_READ_FILE || (code == 404 || code == 410)) {
         if (j->optional)
             return 1;
-        snprintf(msg, msglen, "%s: not found", x->url);
+        snprintf(msg, msglen, "not found");
         return -2;
     }
     if (cc != CURLE_OK) {
-        snprintf(msg, msglen, "%s: %s", x->url, x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc));
+        snprintf(msg, msglen, "%s", x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc));
         return cc == CURLE_TOO_MANY_REDIRECTS || cc == CURLE_UNSUPPORTED_PROTOCOL ? -2 : -1;
     }
     if (lapis_url_is_remote(x->url) && code != 200) {
-        snprintf(msg, msglen, "%s: HTTP status %ld", x->url, code);
+        snprintf(msg, msglen, "HTTP status %ld", code);
         return code >= 400 && code < 500 && code != 408 && code != 429 ? -2 : -1;
     }
     if (j->expected_size >= 0 && x->received != j->expected_size) {
-        snprintf(msg, msglen, "%s: size %lld does not match the metadata's %lld", x->url,
-                 x->received, j->expected_size);
-        return -1;
+        snprintf(msg, msglen, "size %lld does not match the metadata's %lld (truncated or "
+                 "stale mirror)", x->received, j->expected_size);
+        return -2; /* the same mirror will serve the same bytes again */
     }
     if (x->hasher) {
         char hex[129];
         lapis_hasher_final_hex(x->hasher, hex, sizeof(hex));
         if (strcasecmp(hex, j->chk_hex) != 0) {
-            snprintf(msg, msglen, "%s: %s checksum mismatch (expected %s, got %s)", x->url,
-                     lapis_chk_name(j->chk_type), j->chk_hex, hex);
-            return -1;
+            snprintf(msg, msglen, "%s checksum mismatch (expected %s, got %s): corrupt or "
+                     "tampered file", lapis_chk_name(j->chk_type), j->chk_hex, hex);
+            return -2;
         }
     }
     return 0;
@@ -203,12 +203,13 @@ static void finish_attempt(struct xfer *x, CURLcode cc, const struct lapis_fetch
     int k = classify(x, cc, msg, sizeof(msg));
 
     x->active = false;
-    if (k >= 0 && x->fd >= 0 && (fsync(x->fd) < 0 || close(x->fd) < 0)) {
+    if (k >= 0) {
+        int fd = x->fd;
         x->fd = -1;
-        snprintf(msg, sizeof(msg), "%s: writing %s: %s", j->what, x->part, strerror(errno));
-        k = -2;
-    } else if (k >= 0) {
-        x->fd = -1;
+        if (fsync(fd) < 0 || close(fd) < 0) {
+            snprintf(msg, sizeof(msg), "writing %s: %s", x->part, strerror(errno));
+            k = -2;
+        }
     }
     if (k == 0) {
         if (rename(x->part, j->dest) < 0) {
@@ -222,14 +223,14 @@ static void finish_attempt(struct xfer *x, CURLcode cc, const struct lapis_fetch
         x->done = true;
         return;
     }
+    free(j->error);
+    j->error = k == 1 ? NULL : xasprintf("%s: %s [%s]", j->what, msg, x->url);
     cleanup_attempt(x, false);
     if (k == 1) {
         j->result = 1;
         x->done = true;
         return;
     }
-    free(j->error);
-    j->error = xasprintf("%s: %s", j->what, msg);
 
     size_t nmirrors = j->url ? 1 : strv_length(j->mirrors);
     if (k == -2)
@@ -237,7 +238,7 @@ static void finish_attempt(struct xfer *x, CURLcode cc, const struct lapis_fetch
     x->attempts++;
     x->mirror = (x->mirror + 1) % nmirrors;
     if (x->permanent >= (int)nmirrors || x->attempts > o->retries) {
-        j->result = LAPIS_E_DOWNLOAD;
+        j->result = -LAPIS_E_DOWNLOAD;
         x->done = true;
         return;
     }

@@ -465,7 +465,8 @@ static void load_one(lapis_ctx *ctx, struct rstate *s, unsigned flags)
     const char *dir = s->staging ? s->staging : s->repodata;
     int r = load_repo_dir(ctx, s, dir);
 
-    if (r == 0 && (flags & LAPIS_LOAD_FILELISTS) && md_find(s, "filelists"))
+    /* Parse filelists fetched in this refresh before committing, so a bad one keeps the old cache. */
+    if (r == 0 && s->staging && (flags & LAPIS_LOAD_FILELISTS) && md_find(s, "filelists"))
         r = load_filelists_dir(ctx, s, dir);
     if (r == 0 && s->staging)
         r = commit_staging(ctx, s);
@@ -564,6 +565,8 @@ int lapis_metadata_load_all(lapis_ctx *ctx, unsigned flags)
             load_one(ctx, &st[i], flags);
     r = finish_states(ctx, st, n);
     free(st);
+    if (r == 0 && (flags & LAPIS_LOAD_FILELISTS))
+        r = lapis_metadata_load_filelists(ctx); /* repos whose cache was fresh */
     return r;
 }
 
@@ -600,6 +603,9 @@ int lapis_metadata_load_filelists(lapis_ctx *ctx)
                 j.chk_hex = e->hex;
                 fetch_opts_from(ctx, &o);
                 r = lapis_fetch_run(ctx, &j, 1, &o);
+                if (r < 0)
+                    r = lapis_err(ctx, r, "%s; the cached metadata may be older than the "
+                                  "repository: run 'lapis makecache --refresh'", j.error);
                 lapis_fetch_job_clear(&j);
             }
         }

@@ -217,8 +217,12 @@ static int read_repo_dir(lapis_ctx *ctx, const char *dir)
     _cleanup_strv_ char **files = xcalloc(1, sizeof(char *));
     int r = 0;
 
-    if (!d)
-        return 0; /* a missing reposdir is normal */
+    if (!d) {
+        /* A default reposdir may well be absent; one the user named should exist. */
+        if (ctx->reposdir_explicit)
+            lapis_log(ctx, LAPIS_LOG_WARNING, "reposdir %s: %s", dir, strerror(errno));
+        return 0;
+    }
     while ((de = readdir(d)))
         if (de->d_name[0] != '.' && str_endswith(de->d_name, ".repo"))
             strv_push(&files, path_join(dir, de->d_name));

@@ -13,6 +13,7 @@
 #include <solv/bitmap.h>
 #include <solv/poolarch.h>
 #include <solv/repo_rpmdb.h>
+#include <solv/solvable.h>
 
 
 int lapis_sack_init(lapis_ctx *ctx)
@@ -85,6 +86,34 @@ static void apply_excludes(lapis_ctx *ctx)
     }
 }
 
+/* A package whose location leaves its repository is refused at load time, so
+ * no later step (query, download) ever sees it. */
+static void hide_unsafe_locations(lapis_ctx *ctx, struct lapis_repo *lr)
+{
+    Pool *pool = ctx->pool;
+    Solvable *s;
+    Id p;
+    int bad = 0;
+
+    FOR_REPO_SOLVABLES(lr->solv, p, s) {
+        const char *loc = solvable_lookup_location(s, NULL);
+        if (!loc || lapis_href_is_safe(loc))
+            continue;
+        if (!pool->considered) {
+            pool->considered = xcalloc(1, sizeof(Map));
+            map_init(pool->considered, pool->nsolvables);
+            map_setall(pool->considered);
+        }
+        MAPCLR(pool->considered, p);
+        if (bad++ == 0)
+            lapis_log(ctx, LAPIS_LOG_WARNING, "repo %s: ignoring %s: its location '%s' points "
+                      "outside the repository", lr->id, pool_solvable2str(pool, s), loc);
+    }
+    if (bad > 1)
+        lapis_log(ctx, LAPIS_LOG_WARNING, "repo %s: %d packages ignored for unsafe locations",
+                  lr->id, bad);
+}
+
 void lapis_sack_finish(lapis_ctx *ctx)
 {
     if (ctx->pool->considered) {
@@ -93,6 +122,9 @@ void lapis_sack_finish(lapis_ctx *ctx)
         ctx->pool->considered = NULL;
     }
     apply_excludes(ctx);
+    for (size_t i = 0; i < ctx->nrepos; i++)
+        if (ctx->repos[i]->solv)
+            hide_unsafe_locations(ctx, ctx->repos[i]);
     pool_addfileprovides(ctx->pool);
     pool_createwhatprovides(ctx->pool);
 }

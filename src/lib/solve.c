@@ -11,6 +11,7 @@
 #include <solv/selection.h>
 #include <solv/solver.h>
 #include <solv/transaction.h>
+#include <solv/util.h>
 
 
 struct lapis_goal {
@@ -110,8 +111,12 @@ static enum lapis_action classify_install(lapis_goal *g, Id p)
     int reason = solver_describe_decision(g->solver, p, &info);
     if (reason == SOLVER_REASON_WEAKDEP)
         return LAPIS_ACT_INSTALL_WEAK;
-    if (reason == SOLVER_REASON_RESOLVE_JOB)
-        return LAPIS_ACT_INSTALL;
+    /* A job with one candidate is decided as a unit rule: ask which rule it was (as libdnf). */
+    if (reason == SOLVER_REASON_RESOLVE_JOB || reason == SOLVER_REASON_UNIT_RULE) {
+        int cls = solver_ruleclass(g->solver, info);
+        if (cls == SOLVER_RULE_JOB || cls == SOLVER_RULE_BEST)
+            return LAPIS_ACT_INSTALL;
+    }
     return LAPIS_ACT_INSTALL_DEP;
 }
 
@@ -156,6 +161,20 @@ static void build_items(lapis_goal *g)
     }
 }
 
+/* Display order: by action, then name, then arch (rpm's ordering is applied at run time). */
+static int cmp_items(const void *pa, const void *pb, void *dp)
+{
+    const lapis_trans_item *a = pa, *b = pb;
+    Pool *pool = dp;
+    Solvable *sa = pool_id2solvable(pool, a->pkg), *sb = pool_id2solvable(pool, b->pkg);
+    int r;
+    if (a->action != b->action)
+        return (int)a->action - (int)b->action;
+    if ((r = strcmp(pool_id2str(pool, sa->name), pool_id2str(pool, sb->name))))
+        return r;
+    return strcmp(pool_id2str(pool, sa->arch), pool_id2str(pool, sb->arch));
+}
+
 int lapis_goal_resolve(lapis_goal *g)
 {
     lapis_ctx *ctx = g->ctx;
@@ -174,6 +193,7 @@ int lapis_goal_resolve(lapis_goal *g)
     g->trans = solver_create_transaction(g->solver);
     transaction_order(g->trans, 0);
     build_items(g);
+    solv_sort(g->items, g->nitems, sizeof(*g->items), cmp_items, ctx->pool);
     return 0;
 }
 
