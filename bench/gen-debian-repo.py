@@ -17,7 +17,7 @@ No RPM files are produced: the repository is only good for metadata work
 Mapping (Debian -> rpm):
   Architecture amd64 -> x86_64, all -> noarch
   [epoch:]upstream[-debrev] -> epoch / version / release
-        release = debrev or "0"; '-' and ':' in upstream become '_'
+        release = debrev or "0"; in upstream "-" becomes "^", ":" "_"
   Provides                    -> Provides (plus the usual self-provide)
   Depends, Pre-Depends        -> Requires (Pre-Depends get pre="1")
   Conflicts, Breaks           -> Conflicts
@@ -123,16 +123,49 @@ def debver_cmp(a, b):
     return _verrevcmp(ra, rb)
 
 
+_SEP_TILDE = re.compile(r"([.+])~+")
+
+
+def _rpmify(s):
+    # rpm drops separators, so "4.0.0+~4.0.1" would compare like
+    # "4.0.0~4.0.1" (older than 4.0.0) while dpkg sorts it after 4.0.0:
+    # drop tildes that directly follow a separator.
+    s = _SEP_TILDE.sub(r"\1", s)
+    # rpm forbids '-' (and ':') in a version. dpkg sorts '-' after the end
+    # of the string and before '.', exactly like rpm's caret ("12^2021" is
+    # newer than "12" but older than "12.2"), so "12-20211113" -> "12^20211113".
+    return s.replace("-", "^").replace(":", "_")
+
+
 def rpm_evr(debver, release_default):
     """Debian version -> (epoch, version, release) for rpm.
 
-    release_default is "0" for package versions and None for dependency
-    versions (a dependency without a Debian revision compares the upstream
-    version only, in dpkg and rpm alike)."""
+    release_default is "0" for package versions and versioned relations:
+    dpkg treats a missing revision like "0", whereas rpm would ignore the
+    release altogether (so "libc6 (>> 2.36)" would not match 2.36-9).
+    None leaves the release out (= "any release")."""
     epoch, up, rev = split_debver(debver)
-    up = up.replace("-", "_").replace(":", "_")
-    rel = rev if rev else release_default
-    return epoch, up, rel
+    rel = _rpmify(rev) if rev else release_default
+    return epoch, _rpmify(up), rel
+
+
+_UPPER_JUNK = re.compile(r"^(.*[A-Za-z0-9])([.+~-]*)$")
+
+
+def dep_evr(flag, debver):
+    """Version of a versioned relation -> (rpm flag, evr tuple)."""
+    if flag in ("LT", "LE"):
+        # Upper-bound idioms: "<< 2.39.5-.", "<< 1.3.1.", "<< 1.2+",
+        # "<< 1.0.~", "<< 2.14.12-z" all mean "any revision of the base
+        # version, nothing newer". rpm ignores trailing separators, so
+        # express that as "<= base" (with no release unless base has one).
+        m = _UPPER_JUNK.match(debver)
+        if m and m.group(2) and not re.fullmatch(r"-?~*", m.group(2)):
+            return "LE", rpm_evr(m.group(1), None)
+        epoch, up, rev = split_debver(debver)
+        if rev and rev.isalpha():
+            return "LE", rpm_evr(debver.rsplit("-", 1)[0], None)
+    return flag, rpm_evr(debver, "0")
 
 
 def evr_str(epoch, ver, rel):
@@ -197,7 +230,8 @@ def parse_atom(s):
     name, op, ver = m.group(1), m.group(2), m.group(3)
     if op is None:
         return (name, None, None)
-    return (name, REL_MAP[op], rpm_evr(ver, None))
+    flag, evr = dep_evr(REL_MAP[op], ver)
+    return (name, flag, evr)
 
 
 def parse_relations(value):
@@ -341,7 +375,15 @@ def main(argv):
 
         provides = [(name, "EQ", (e, v, r))]
         for alts in parse_relations(st.get("Provides", "")):
-            provides.extend(alts)
+            for pname, pflag, pevr in alts:
+                # dpkg: an unversioned Provides never satisfies (or conflicts
+                # with) a versioned relation; rpm: it matches every version.
+                # Give it the providing package's version instead, so that
+                # "Breaks: perl-modules (<< 5.36.0~)" does not hit
+                # perl-modules-5.36 (Provides: perl-modules).
+                if pflag is None:
+                    pflag, pevr = "EQ", (e, v, r)
+                provides.append((pname, pflag, pevr))
         requires = dep_items(parse_relations(st.get("Depends", "")))
         prereq = dep_items(parse_relations(st.get("Pre-Depends", "")))
         conflicts = dep_items(parse_relations(st.get("Conflicts", "")) +

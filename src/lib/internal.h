@@ -268,6 +268,7 @@ int lapis_metadata_load_filelists(lapis_ctx *ctx);
 int lapis_sack_init(lapis_ctx *ctx);
 int lapis_sack_load_system(lapis_ctx *ctx);
 void lapis_sack_finish(lapis_ctx *ctx);
+void lapis_sack_mark_unsafe(lapis_ctx *ctx, Repo *repo);
 struct lapis_repo *lapis_sack_repo_of(lapis_ctx *ctx, Repo *repo);
 bool lapis_pkg_glob_match(Pool *pool, Solvable *s, const char *glob);
 

@@ -410,6 +410,7 @@ static int load_repo_dir(lapis_ctx *ctx, struct rstate *s, const char *dir)
             repo_free(repo, 1);
             return r;
         }
+        lapis_sack_mark_unsafe(ctx, repo);
         lapis_cache_solv_write(ctx, repo, NULL, solv, cookie);
     }
     s->repo->solv = repo;

@@ -86,18 +86,42 @@ static void apply_excludes(lapis_ctx *ctx)
     }
 }
 
-/* A package whose location leaves its repository is refused at load time, so
- * no later step (query, download) ever sees it. */
+#define UNSAFE_KEY "lapis:unsafe-location"
+
+/* Called once when a repo is parsed from XML (not on .solv loads): record the
+ * packages whose location leaves the repository in a meta key that is saved
+ * with the .solv cache, so the costly location scan is not repeated. */
+void lapis_sack_mark_unsafe(lapis_ctx *ctx, Repo *repo)
+{
+    Pool *pool = ctx->pool;
+    Id key = pool_str2id(pool, UNSAFE_KEY, 1);
+    Repodata *data = repo_last_repodata(repo);
+    Solvable *s;
+    Id p;
+
+    FOR_REPO_SOLVABLES(repo, p, s) {
+        const char *loc = solvable_lookup_location(s, NULL);
+        if (loc && !lapis_href_is_safe(loc))
+            repodata_add_idarray(data, SOLVID_META, key, p - repo->start + 1);
+    }
+    repodata_internalize(data);
+}
+
+/* Refuse packages recorded as unsafe: hidden, so no later step (query,
+ * download) ever sees them. */
 static void hide_unsafe_locations(lapis_ctx *ctx, struct lapis_repo *lr)
 {
     Pool *pool = ctx->pool;
-    Solvable *s;
-    Id p;
-    int bad = 0;
+    Id key = pool_str2id(pool, UNSAFE_KEY, 0);
+    Queue q;
 
-    FOR_REPO_SOLVABLES(lr->solv, p, s) {
-        const char *loc = solvable_lookup_location(s, NULL);
-        if (!loc || lapis_href_is_safe(loc))
+    if (!key)
+        return;
+    queue_init(&q);
+    repo_lookup_idarray(lr->solv, SOLVID_META, key, &q);
+    for (int i = 0; i < q.count; i++) {
+        Id p = lr->solv->start + q.elements[i] - 1;
+        if (p >= lr->solv->end)
             continue;
         if (!pool->considered) {
             pool->considered = xcalloc(1, sizeof(Map));
@@ -105,13 +129,15 @@ static void hide_unsafe_locations(lapis_ctx *ctx, struct lapis_repo *lr)
             map_setall(pool->considered);
         }
         MAPCLR(pool->considered, p);
-        if (bad++ == 0)
+        if (i < 3)
             lapis_log(ctx, LAPIS_LOG_WARNING, "repo %s: ignoring %s: its location '%s' points "
-                      "outside the repository", lr->id, pool_solvable2str(pool, s), loc);
+                      "outside the repository", lr->id, pool_solvable2str(pool, pool->solvables + p),
+                      solvable_lookup_location(pool->solvables + p, NULL));
     }
-    if (bad > 1)
+    if (q.count > 3)
         lapis_log(ctx, LAPIS_LOG_WARNING, "repo %s: %d packages ignored for unsafe locations",
-                  lr->id, bad);
+                  lr->id, q.count);
+    queue_free(&q);
 }
 
 void lapis_sack_finish(lapis_ctx *ctx)

@@ -1,0 +1,330 @@
+"""Shared fixtures for the Lapis functional suite.
+
+The suite drives the real `lapis` binary (LAPIS_BIN) against the signed test
+repositories built by tests/fixtures/build-repos (LAPIS_FIXTURES), over
+file:// and over http:// (tests/fixtures/httpserver.py, started once per
+session on 127.0.0.1).
+
+Every test gets its own install root (tmp_path/root) and cache directory
+(tmp_path/cache). The `lapis` fixture is parametrized over both transports;
+`lapis_file` and `lapis_http` pin one of them.
+"""
+
+import json as jsonlib
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+HERE = pathlib.Path(__file__).resolve().parent
+SRCROOT = HERE.parent.parent
+sys.path.insert(0, str(SRCROOT / "tests" / "fixtures"))
+
+import httpserver  # noqa: E402  (tests/fixtures/httpserver.py)
+
+LAPIS_BIN = os.path.abspath(os.environ.get("LAPIS_BIN") or SRCROOT / "build" / "lapis")
+FIXTURES = pathlib.Path(os.environ.get("LAPIS_FIXTURES") or SRCROOT / "build" / "fixtures").resolve()
+
+DEFAULT_REPOS = ("base", "updates")
+HOSTILE_REPOS = ("unsigned", "wrongkey", "tampered", "badhref", "badhref-abs", "badsig",
+                 "truncated", "corrupt", "badxml", "empty", "malformed-updateinfo")
+ALL_REPOS = DEFAULT_REPOS + HOSTILE_REPOS
+DEAD_URL = "http://127.0.0.1:1"   # nothing listens on port 1: connection refused
+
+# The rpmdb location Lapis (libsolv) reads inside the install root. Debian's
+# rpm defaults %_dbpath to ~/.rpmdb, so the rpm helpers below always pass it.
+RPMDB_PATH = "/var/lib/rpm"
+
+
+def pytest_configure(config):
+    if not os.access(LAPIS_BIN, os.X_OK):
+        pytest.exit("lapis binary not found: %s (set LAPIS_BIN or build first)" % LAPIS_BIN, 2)
+    if not (FIXTURES / ".stamp").exists():
+        if os.environ.get("LAPIS_FIXTURES"):
+            pytest.exit("LAPIS_FIXTURES=%s holds no fixtures; run tests/fixtures/build-repos" % FIXTURES, 2)
+        # Convenience for a bare `pytest tests/functional`: build them (idempotent).
+        subprocess.run([str(SRCROOT / "tests" / "fixtures" / "build-repos"), str(FIXTURES)], check=True)
+
+
+# --------------------------------------------------------------------------
+# Running lapis
+# --------------------------------------------------------------------------
+
+class Result:
+    """Outcome of one lapis invocation."""
+
+    def __init__(self, cmd, cp, elapsed=None):
+        self.cmd = cmd
+        self.rc = cp.returncode
+        self.out = cp.stdout
+        self.err = cp.stderr
+        self.elapsed = elapsed
+
+    def json(self):
+        try:
+            return jsonlib.loads(self.out)
+        except ValueError as e:
+            raise AssertionError("stdout is not one JSON document (%s):\n%s" % (e, self)) from None
+
+    @property
+    def error_lines(self):
+        return [l for l in self.err.splitlines() if l.startswith("lapis: error:")]
+
+    @property
+    def warning_lines(self):
+        return [l for l in self.err.splitlines() if l.startswith("lapis: warning:")]
+
+    @property
+    def out_lines(self):
+        return self.out.splitlines()
+
+    def __str__(self):
+        return "$ %s\n[rc=%s]\n--- stdout ---\n%s--- stderr ---\n%s" % (
+            " ".join(self.cmd), self.rc, self.out, self.err)
+
+    __repr__ = __str__
+
+
+def clean_env(home):
+    env = {k: v for k, v in os.environ.items()
+           if k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "ftp_proxy", "no_proxy")}
+    env["HOME"] = str(home)
+    env["LC_ALL"] = "C.UTF-8"
+    env["no_proxy"] = "*"
+    return env
+
+
+def run_cmd(cmd, env=None, timeout=60):
+    import time
+    t0 = time.monotonic()
+    cp = subprocess.run([str(c) for c in cmd], capture_output=True, text=True,
+                        timeout=timeout, env=env)
+    return Result([str(c) for c in cmd], cp, time.monotonic() - t0)
+
+
+class Lapis:
+    """One test's lapis environment: install root, cache, reposdir."""
+
+    def __init__(self, tmp_path, reposd, transport, baseurl):
+        self.tmp = tmp_path
+        self.root = tmp_path / "root"
+        self.cache = tmp_path / "cache"
+        self.reposd = pathlib.Path(reposd)
+        self.transport = transport
+        self.baseurl = baseurl          # prefix for repo ids: BASEURL/<id>
+        self.home = tmp_path / "home"
+        self.home.mkdir(exist_ok=True)
+        self.env = clean_env(self.home)
+
+    def argv(self, *args, reposd=None, cache=None, root=None):
+        return [LAPIS_BIN,
+                "--installroot=%s" % (root or self.root),
+                "--setopt=reposdir=%s" % (reposd or self.reposd),
+                "--setopt=cachedir=%s" % (cache or self.cache),
+                "--releasever=1"] + [str(a) for a in args]
+
+    def run(self, *args, reposd=None, cache=None, root=None, timeout=60):
+        return run_cmd(self.argv(*args, reposd=reposd, cache=cache, root=root),
+                       env=self.env, timeout=timeout)
+
+    def ok(self, *args, **kw):
+        """Run and assert exit code 0."""
+        r = self.run(*args, **kw)
+        assert r.rc == 0, r
+        return r
+
+    def json(self, *args, rc=0, **kw):
+        """Run with --json, assert the exit code, return the parsed document."""
+        r = self.run("--json", *args, **kw)
+        assert r.rc == rc, r
+        return r.json()
+
+    def cache_dirs(self, repoid):
+        if not self.cache.is_dir():
+            return []
+        return sorted(p for p in self.cache.iterdir()
+                      if p.is_dir() and p.name.rsplit("-", 1)[0] == repoid)
+
+    def cache_dir(self, repoid):
+        dirs = self.cache_dirs(repoid)
+        assert len(dirs) == 1, "expected one cache dir for %s, found %s" % (repoid, dirs)
+        return dirs[0]
+
+    # --- the install root's rpmdb, through the real rpm ---------------------
+    def rpm(self, *args):
+        return run_cmd(["rpm", "--root", self.root, "--dbpath", RPMDB_PATH] + list(args),
+                       env=self.env)
+
+    def rpm_install(self, *files):
+        self.root.mkdir(exist_ok=True)
+        r = self.rpm("--initdb")
+        assert r.rc == 0, r
+        r = self.rpm("-i", "--nodeps", "--noscripts", "--nosignature",
+                     *[FIXTURES / "rpms" / f for f in files])
+        assert r.rc == 0, r
+
+    def rpm_qa(self):
+        if not (self.root / RPMDB_PATH.lstrip("/")).exists():
+            return []
+        r = self.rpm("-qa")
+        assert r.rc == 0, r
+        return sorted(r.out.split())
+
+
+# --------------------------------------------------------------------------
+# Repo files
+# --------------------------------------------------------------------------
+
+def write_reposd(dest, baseurl, ids=ALL_REPOS, enabled=None):
+    """Write .repo files from FIXTURES/repos.d.tmpl with @BASEURL@ replaced."""
+    dest = pathlib.Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    for rid in ids:
+        text = (FIXTURES / "repos.d.tmpl" / ("%s.repo" % rid)).read_text()
+        text = text.replace("@BASEURL@", baseurl)
+        if enabled is not None:
+            text = text.replace("enabled=1", "enabled=0").replace(
+                "enabled=0", "enabled=%d" % (rid in enabled))
+        (dest / ("%s.repo" % rid)).write_text(text)
+    return dest
+
+
+def write_repo(dest, repoid, baseurls, **opts):
+    """Write one .repo file for REPOID (baseurls: str or list)."""
+    dest = pathlib.Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    if isinstance(baseurls, str):
+        baseurls = [baseurls]
+    o = {"name": "Test repo %s" % repoid, "enabled": "1", "gpgcheck": "1", "repo_gpgcheck": "1",
+         "gpgkey": "file://%s/keys/RPM-GPG-KEY-lapis-test" % FIXTURES}
+    o.update({k: str(v) for k, v in opts.items()})
+    lines = ["[%s]" % repoid, "baseurl=" + baseurls[0]]
+    lines += ["        " + u for u in baseurls[1:]]
+    lines += ["%s=%s" % kv for kv in o.items()]
+    (dest / ("%s.repo" % repoid)).write_text("\n".join(lines) + "\n")
+    return dest
+
+
+class Http:
+    def __init__(self, server, port):
+        self.server = server
+        self.port = port
+        self.url = "http://127.0.0.1:%d" % port
+
+    def repos_url(self, knobs=""):
+        """http://127.0.0.1:PORT[/KNOBS]/repos"""
+        k = "/" + knobs.strip("/") if knobs else ""
+        return "%s%s/repos" % (self.url, k)
+
+    def mark(self):
+        return len(self.server.log)
+
+    def since(self, mark):
+        with self.server.lock:
+            return list(self.server.log[mark:])
+
+    def reset(self):
+        httpserver.reset(self.server)
+
+
+@pytest.fixture(scope="session")
+def fixtures():
+    return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def http():
+    server, port = httpserver.start(str(FIXTURES))
+    yield Http(server, port)
+    httpserver.stop(server)
+
+
+@pytest.fixture(scope="session")
+def file_reposd():
+    return FIXTURES / "repos.d"
+
+
+@pytest.fixture(scope="session")
+def http_reposd(http, tmp_path_factory):
+    return write_reposd(tmp_path_factory.mktemp("http-repos.d"), http.repos_url())
+
+
+@pytest.fixture
+def make_reposd(tmp_path, http):
+    """make_reposd(knobs) -> a reposdir whose http baseurls carry KNOBS."""
+    n = [0]
+
+    def make(knobs="", ids=ALL_REPOS, enabled=None):
+        n[0] += 1
+        return write_reposd(tmp_path / ("repos.d-%d" % n[0]), http.repos_url(knobs), ids, enabled)
+    return make
+
+
+def _lapis_for(transport, tmp_path, request):
+    if transport == "file":
+        return Lapis(tmp_path, request.getfixturevalue("file_reposd"), "file",
+                     "file://%s/repos" % FIXTURES)
+    http = request.getfixturevalue("http")
+    return Lapis(tmp_path, request.getfixturevalue("http_reposd"), "http", http.repos_url())
+
+
+@pytest.fixture(params=["file", "http"])
+def transport(request):
+    return request.param
+
+
+@pytest.fixture
+def lapis(transport, tmp_path, request):
+    return _lapis_for(transport, tmp_path, request)
+
+
+@pytest.fixture
+def lapis_file(tmp_path, request):
+    return _lapis_for("file", tmp_path, request)
+
+
+@pytest.fixture
+def lapis_http(tmp_path, request):
+    return _lapis_for("http", tmp_path, request)
+
+
+# --------------------------------------------------------------------------
+# Small helpers used by several test modules
+# --------------------------------------------------------------------------
+
+def list_sections(text):
+    """Parse `list` output: {section title: [(name.arch, evr, repo), ...]}.
+    A line that does not split into exactly three fields is a title."""
+    secs, cur = {}, None
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        f = line.split()
+        if len(f) == 3 and cur is not None:
+            secs[cur].append(tuple(f))
+        else:
+            cur = line.strip()
+            secs.setdefault(cur, [])
+    return secs
+
+
+def nevra(p):
+    """name-[epoch:]version-release.arch of a JSON package object."""
+    e = "%d:" % p["epoch"] if p["epoch"] else ""
+    return "%s-%s%s-%s.%s" % (p["name"], e, p["version"], p["release"], p["arch"])
+
+
+def files_named(top, name):
+    found = []
+    for dirpath, dirnames, filenames in os.walk(top):
+        if name in filenames:
+            found.append(os.path.join(dirpath, name))
+    return found
+
+
+def copytree(src, dst):
+    shutil.copytree(src, dst, symlinks=True)
+    return dst

@@ -1,0 +1,256 @@
+"""makecache, the metadata cache, -C/--cacheonly, --refresh and clean."""
+
+import os
+import re
+import shutil
+
+import httpserver
+import pytest
+
+from conftest import FIXTURES, list_sections, write_repo, write_reposd
+
+EXPECTED_COUNTS = {"base": 26, "updates": 10}
+
+
+def cache_files(cache):
+    out = []
+    for dirpath, _dirs, files in os.walk(cache):
+        out += [os.path.join(dirpath, f) for f in files]
+    return sorted(out)
+
+
+def test_makecache_text(lapis):
+    r = lapis.ok("makecache")
+    lines = r.out.splitlines()
+    assert lines[-1] == "Metadata cache created.", r
+    for rid, n in EXPECTED_COUNTS.items():
+        assert any(l.startswith("Lapis test repository %s " % rid) and re.search(r"\b%d packages$" % n, l)
+                   for l in lines), r
+    assert r.error_lines == [], r
+
+
+def test_makecache_json(lapis):
+    doc = lapis.json("makecache")
+    assert set(doc) == {"repos"}
+    repos = {x["id"]: x for x in doc["repos"]}
+    assert sorted(repos) == sorted(EXPECTED_COUNTS)
+    for rid, x in repos.items():
+        assert x["skipped"] is False
+        assert x["packages"] == EXPECTED_COUNTS[rid]
+        assert isinstance(x["timestamp"], int) and x["timestamp"] > 1_700_000_000
+
+
+def test_makecache_cache_layout(lapis):
+    lapis.ok("makecache")
+    for rid, codec in (("base", "gz"), ("updates", "xz")):
+        d = lapis.cache_dir(rid)
+        assert re.fullmatch(r"%s-[0-9a-f]{8,64}" % re.escape(rid), d.name), d
+        rd = d / "repodata"
+        names = os.listdir(rd)
+        assert "repomd.xml" in names, names
+        assert "lapis-main.solv" in names, names
+        assert any(n.startswith("primary.xml") or n.endswith("primary.xml." + codec) for n in names), names
+        # The cached repomd.xml is the repository's own.
+        assert (rd / "repomd.xml").read_bytes() == (FIXTURES / "repos" / rid / "repodata" / "repomd.xml").read_bytes()
+    # Nothing is written into the install root when cachedir is explicit.
+    assert not (lapis.root / "var" / "cache").exists()
+
+
+def test_cache_dir_depends_on_baseurl(lapis_file, tmp_path):
+    """A different baseurl for the same repo id gets a different cache dir."""
+    lapis_file.ok("--repo=base", "makecache")
+    first = lapis_file.cache_dir("base")
+    rd = write_repo(tmp_path / "other.d", "base", "file://%s/repos/base/" % FIXTURES)
+    lapis_file.ok("--repo=base", "makecache", reposd=rd)
+    dirs = lapis_file.cache_dirs("base")
+    assert len(dirs) == 2 and first in dirs, dirs
+
+
+def test_filelists_are_fetched_lazily(lapis):
+    lapis.ok("makecache")
+    lapis.ok("list", "hello")
+    lapis.ok("repoquery", "--requires", "hello")
+    for rid in EXPECTED_COUNTS:
+        names = os.listdir(lapis.cache_dir(rid) / "repodata")
+        assert not any("filelists" in n for n in names), (rid, names)
+    r = lapis.ok("provides", "/usr/share/hello/data.txt")
+    assert "hello-1.0-1.x86_64" in r.out and "hello-2.1-1.x86_64" in r.out, r
+    for rid in EXPECTED_COUNTS:
+        names = os.listdir(lapis.cache_dir(rid) / "repodata")
+        assert any(n.startswith("filelists.xml") for n in names), (rid, names)
+
+
+def test_second_makecache_does_no_network_io(lapis_http, http):
+    lapis_http.ok("makecache")
+    mark = http.mark()
+    lapis_http.ok("makecache")
+    lapis_http.ok("list", "hello")
+    assert http.since(mark) == []
+
+
+def test_first_makecache_fetches_signed_repomd(lapis_http, http):
+    mark = http.mark()
+    lapis_http.ok("makecache")
+    paths = [e["path"] for e in http.since(mark)]
+    for rid in ("base", "updates"):
+        assert "/repos/%s/repodata/repomd.xml" % rid in paths, paths
+        assert "/repos/%s/repodata/repomd.xml.asc" % rid in paths, paths
+        assert any(re.fullmatch(r"/repos/%s/repodata/[0-9a-f]+-primary\.xml\.\w+" % rid, p) for p in paths), paths
+    assert not any("filelists" in p for p in paths), paths
+    assert all(e["status"] == 200 for e in http.since(mark)), http.since(mark)
+
+
+def test_refresh_refetches_repomd(lapis_http, http):
+    lapis_http.ok("makecache")
+    mark = http.mark()
+    lapis_http.ok("makecache", "--refresh")
+    paths = [e["path"] for e in http.since(mark)]
+    assert "/repos/base/repodata/repomd.xml" in paths, paths
+    assert "/repos/updates/repodata/repomd.xml" in paths, paths
+
+
+def test_metadata_expire_zero_refetches(lapis_http, http):
+    lapis_http.ok("makecache")
+    mark = http.mark()
+    lapis_http.ok("--setopt=metadata_expire=0", "makecache")
+    paths = [e["path"] for e in http.since(mark)]
+    assert "/repos/base/repodata/repomd.xml" in paths, paths
+
+
+def test_refresh_file_transport_keeps_cache_valid(lapis_file):
+    lapis_file.ok("makecache")
+    lapis_file.ok("makecache", "--refresh")
+    r = lapis_file.ok("-C", "list", "hello")
+    assert ("hello.x86_64", "2.1-1", "updates") in list_sections(r.out)["Available Packages"], r
+
+
+def test_cacheonly_without_cache_fails(lapis):
+    r = lapis.run("-C", "list")
+    assert r.rc == 1, r
+    assert "makecache" in r.err, r
+    assert len(r.error_lines) == 1, r
+    assert r.out == "", r
+    assert not lapis.cache_dirs("base") or not os.path.exists(lapis.cache_dir("base") / "repodata" / "repomd.xml")
+
+
+def test_cacheonly_works_offline(transport, tmp_path, lapis_file):
+    """makecache, then take the repositories away: -C (and a plain query
+    within metadata_expire) still answer from the cache."""
+    lapis = lapis_file
+    mirror = tmp_path / "mirror"
+    shutil.copytree(FIXTURES / "repos" / "base", mirror / "base")
+    shutil.copytree(FIXTURES / "repos" / "updates", mirror / "updates")
+    server = None
+    if transport == "http":
+        server, port = httpserver.start(str(mirror))
+        base = "http://127.0.0.1:%d" % port
+    else:
+        base = "file://%s" % mirror
+    rd = write_reposd(tmp_path / "mirror.d", base, ids=("base", "updates"))
+    try:
+        lapis.ok("makecache", reposd=rd)
+    finally:
+        if server:
+            httpserver.stop(server)
+    shutil.rmtree(mirror)
+    for args in (("-C", "list"), ("--cacheonly", "list"), ("list",)):
+        r = lapis.run(*args, reposd=rd)
+        assert r.rc == 0, r
+        avail = list_sections(r.out)["Available Packages"]
+        assert ("hello.x86_64", "2.1-1", "updates") in avail, r
+        assert ("epochpkg.noarch", "1:1.0-1", "base") in avail, r
+    # Only --refresh insists on the network, and then it fails.
+    r = lapis.run("--setopt=retries=1", "--refresh", "makecache", reposd=rd)
+    assert r.rc == 1, r
+
+
+def test_cacheonly_dead_port(lapis_file, tmp_path):
+    """The brief's variant: same baseurl, server now dead."""
+    server, port = httpserver.start(str(FIXTURES))
+    rd = write_reposd(tmp_path / "dead.d", "http://127.0.0.1:%d/repos" % port, ids=("base", "updates"))
+    try:
+        lapis_file.ok("makecache", reposd=rd)
+    finally:
+        httpserver.stop(server)
+    r = lapis_file.run("-C", "list", "hello", reposd=rd)
+    assert r.rc == 0, r
+    assert ("hello.x86_64", "2.1-1", "updates") in list_sections(r.out)["Available Packages"], r
+    r = lapis_file.run("-C", "--json", "repoquery", "hello", reposd=rd)
+    assert r.rc == 0, r
+    assert len(r.json()["packages"]) == 3
+
+
+def test_clean_all(lapis):
+    lapis.ok("makecache")
+    lapis.ok("provides", "/usr/bin/hello")  # also pull in filelists
+    before = cache_files(lapis.cache)
+    assert before
+    r = lapis.ok("clean", "all")
+    assert r.out.strip() == "%d files removed" % len(before), (r, before)
+    assert cache_files(lapis.cache) == []
+    r = lapis.run("-C", "list")
+    assert r.rc == 1 and "makecache" in r.err, r
+
+
+def test_clean_default_is_all(lapis):
+    lapis.ok("makecache")
+    n = len(cache_files(lapis.cache))
+    r = lapis.ok("clean")
+    assert r.out.strip() == "%d files removed" % n, r
+    assert cache_files(lapis.cache) == []
+
+
+def test_clean_metadata_json(lapis):
+    lapis.ok("makecache")
+    n = len(cache_files(lapis.cache))
+    doc = lapis.json("clean", "metadata")
+    assert doc == {"removed": n}
+    assert cache_files(lapis.cache) == []
+    assert lapis.json("clean", "metadata") == {"removed": 0}
+
+
+def test_clean_packages_keeps_metadata(lapis):
+    lapis.ok("makecache")
+    before = cache_files(lapis.cache)
+    r = lapis.ok("clean", "packages")
+    assert r.out.strip() == "0 files removed", r
+    assert cache_files(lapis.cache) == before
+    lapis.ok("-C", "list", "hello")
+
+
+def test_clean_packages_removes_downloaded_packages(lapis_file):
+    lapis_file.ok("makecache")
+    pkgdir = lapis_file.cache_dir("base") / "packages"
+    pkgdir.mkdir(exist_ok=True)
+    shutil.copy(FIXTURES / "rpms" / "pkga-1.0-1.noarch.rpm", pkgdir)
+    shutil.copy(FIXTURES / "rpms" / "pkgb-1.0-1.noarch.rpm", pkgdir)
+    r = lapis_file.ok("clean", "packages")
+    assert r.out.strip() == "2 files removed", r
+    assert not pkgdir.exists() or os.listdir(pkgdir) == []
+    lapis_file.ok("-C", "list", "hello")
+
+
+def test_clean_one_file_singular(lapis_file):
+    lapis_file.ok("makecache")
+    pkgdir = lapis_file.cache_dir("base") / "packages"
+    pkgdir.mkdir(exist_ok=True)
+    shutil.copy(FIXTURES / "rpms" / "pkga-1.0-1.noarch.rpm", pkgdir)
+    r = lapis_file.ok("clean", "packages")
+    assert r.out.strip() == "1 file removed", r
+
+
+def test_clean_empty_cache(lapis):
+    r = lapis.ok("clean", "all")
+    assert r.out.strip() == "0 files removed", r
+
+
+def test_clean_bad_argument(lapis):
+    r = lapis.run("clean", "bogus")
+    assert r.rc == 1 and "bogus" in r.err, r
+
+
+@pytest.mark.parametrize("opt", ["-q", "--quiet"])
+def test_makecache_quiet(lapis, opt):
+    r = lapis.run(opt, "makecache")
+    assert r.rc == 0, r
+    assert r.out == "" and r.err == "", r

@@ -1,0 +1,413 @@
+"""list, info, search, provides, repoquery and check-update against the
+base + updates repositories (over file:// and http://)."""
+
+import os
+import re
+
+import pytest
+
+from conftest import list_sections, nevra
+
+HELLO_VERSIONS = ["hello-0:1.0-1.x86_64", "hello-0:2.0-1.x86_64", "hello-0:2.1-1.x86_64"]
+INSTALLED = ("hello-1.0-1.x86_64.rpm", "libfoo-1.0-1.x86_64.rpm", "kernel-5.0.0-1.x86_64.rpm")
+UPGRADES = {("hello.x86_64", "2.1-1", "updates"), ("libfoo.x86_64", "1.1-1", "updates"),
+            ("kernel.x86_64", "5.2.0-1", "updates")}
+
+
+@pytest.fixture
+def installed(lapis):
+    """An install root whose rpmdb holds hello-1.0, libfoo-1.0.x86_64, kernel-5.0.0."""
+    lapis.rpm_install(*INSTALLED)
+    return lapis
+
+
+def available(r):
+    return list_sections(r.out).get("Available Packages", [])
+
+
+# ---- list -------------------------------------------------------------------
+
+def test_list_available_newest_per_name_arch(lapis):
+    r = lapis.ok("list")
+    secs = list_sections(r.out)
+    assert list(secs) == ["Available Packages"], r
+    rows = secs["Available Packages"]
+    names = [row[0] for row in rows]
+    assert len(names) == len(set(names)), "one row per name.arch: %s" % r
+    assert ("hello.x86_64", "2.1-1", "updates") in rows, r
+    assert ("libfoo.x86_64", "1.1-1", "updates") in rows, r
+    assert ("libfoo.i686", "1.1-1", "updates") in rows, r
+    assert ("epochpkg.noarch", "1:1.0-1", "base") in rows, r
+    assert ("kernel.x86_64", "5.2.0-1", "updates") in rows, r
+    assert ("newname.noarch", "2.0-1", "updates") in rows, r
+    assert ("oldname.noarch", "1.0-1", "base") in rows, r
+    assert len(rows) == 26, r   # distinct name.arch in base + updates
+    assert not any(row[0].startswith(("escape", "unsigned", "badsig")) for row in rows), r
+
+
+def test_list_available_keyword(lapis):
+    a = lapis.ok("list", "available")
+    assert available(a) == available(lapis.ok("list")), a
+
+
+def test_list_showduplicates(lapis):
+    r = lapis.ok("list", "--showduplicates", "hel*")
+    assert available(r) == [("hello.x86_64", "1.0-1", "base"),
+                            ("hello.x86_64", "2.0-1", "updates"),
+                            ("hello.x86_64", "2.1-1", "updates")], r
+    r = lapis.ok("list", "--showduplicates", "epochpkg")
+    assert sorted(available(r)) == [("epochpkg.noarch", "1:1.0-1", "base"),
+                                    ("epochpkg.noarch", "2.0-1", "base")], r
+
+
+@pytest.mark.parametrize("globs,expected", [
+    (["hel*"], {("hello.x86_64", "2.1-1", "updates")}),
+    (["libfoo.i686"], {("libfoo.i686", "1.1-1", "updates")}),
+    (["libfoo"], {("libfoo.i686", "1.1-1", "updates"), ("libfoo.x86_64", "1.1-1", "updates")}),
+    (["hello-2.0*"], {("hello.x86_64", "2.0-1", "updates")}),
+    (["mta-?", "pkg[ab]"], {("mta-a.noarch", "1.0-1", "base"), ("mta-b.noarch", "1.0-1", "base"),
+                            ("pkga.noarch", "1.0-1", "base"), ("pkgb.noarch", "1.0-1", "base")}),
+])
+def test_list_globs(lapis, globs, expected):
+    r = lapis.ok("list", *globs)
+    assert set(available(r)) == expected, r
+
+
+def test_list_no_match(lapis):
+    r = lapis.run("list", "doesnotexist*")
+    assert r.rc == 1, r
+    assert r.out.strip() == "", r
+    assert len(r.error_lines) == 1, r
+
+
+def test_list_json(lapis):
+    doc = lapis.json("list", "hello", "epochpkg", "libfoo")
+    assert set(doc) == {"installed", "available"}
+    assert doc["installed"] == []
+    pk = {nevra(p): p for p in doc["available"]}
+    assert sorted(pk) == ["epochpkg-1:1.0-1.noarch", "hello-2.1-1.x86_64",
+                          "libfoo-1.1-1.i686", "libfoo-1.1-1.x86_64"]
+    h = pk["hello-2.1-1.x86_64"]
+    assert h == {"name": "hello", "epoch": 0, "version": "2.1", "release": "1",
+                 "arch": "x86_64", "repo": "updates"}
+    assert pk["epochpkg-1:1.0-1.noarch"]["epoch"] == 1
+    assert all(isinstance(p["epoch"], int) for p in doc["available"])
+
+
+def test_list_installed(installed):
+    r = installed.ok("list", "installed")
+    secs = list_sections(r.out)
+    assert list(secs) == ["Installed Packages"], r
+    assert secs["Installed Packages"] == [("hello.x86_64", "1.0-1", "@System"),
+                                          ("kernel.x86_64", "5.0.0-1", "@System"),
+                                          ("libfoo.x86_64", "1.0-1", "@System")], r
+
+
+def test_list_installed_json(installed):
+    doc = installed.json("list", "installed")
+    assert sorted(nevra(p) for p in doc["installed"]) == [
+        "hello-1.0-1.x86_64", "kernel-5.0.0-1.x86_64", "libfoo-1.0-1.x86_64"]
+    assert all(p["repo"] == "@System" for p in doc["installed"])
+    assert doc.get("available", []) == []
+
+
+def test_list_all_with_installed(installed):
+    r = installed.ok("list", "hello")
+    secs = list_sections(r.out)
+    assert secs["Installed Packages"] == [("hello.x86_64", "1.0-1", "@System")], r
+    assert ("hello.x86_64", "2.1-1", "updates") in secs.get("Available Packages", []), r
+
+
+def test_list_updates(installed):
+    r = installed.ok("list", "updates")
+    rows = [row for rows in list_sections(r.out).values() for row in rows]
+    assert set(rows) == UPGRADES, r
+    doc = installed.json("list", "updates")
+    assert sorted(nevra(p) for p in doc["upgrades"]) == [
+        "hello-2.1-1.x86_64", "kernel-5.2.0-1.x86_64", "libfoo-1.1-1.x86_64"]
+
+
+def test_list_updates_empty_root(lapis):
+    doc = lapis.json("list", "updates")
+    assert doc["upgrades"] == []
+
+
+def test_list_installed_empty_root(lapis):
+    r = lapis.ok("list", "installed")
+    assert r.out.strip() == "", r
+
+
+# ---- check-update -------------------------------------------------------------
+
+def test_check_update_exit_100(installed):
+    r = installed.run("check-update")
+    assert r.rc == 100, r
+    rows = {tuple(l.split()) for l in r.out.splitlines() if l.strip()}
+    assert rows == UPGRADES, r
+
+
+def test_check_update_json(installed):
+    r = installed.run("--json", "check-update")
+    assert r.rc == 100, r
+    doc = r.json()
+    assert sorted(nevra(p) for p in doc["upgrades"]) == [
+        "hello-2.1-1.x86_64", "kernel-5.2.0-1.x86_64", "libfoo-1.1-1.x86_64"]
+    assert all(p["repo"] == "updates" for p in doc["upgrades"])
+
+
+def test_check_update_glob(installed):
+    r = installed.run("check-update", "hello")
+    assert r.rc == 100, r
+    assert {tuple(l.split()) for l in r.out.splitlines() if l.strip()} == {
+        ("hello.x86_64", "2.1-1", "updates")}, r
+
+
+def test_check_update_none(lapis):
+    r = lapis.run("check-update")
+    assert r.rc == 0, r
+    assert r.out.strip() == "", r
+    r = lapis.run("--json", "check-update")
+    assert r.rc == 0, r
+    assert r.json() == {"upgrades": []}
+
+
+# ---- info -------------------------------------------------------------------------
+
+def info_fields(text):
+    blocks, cur = [], None
+    for line in text.splitlines():
+        m = re.match(r"^(\S[^:]*?)\s*: (.*)$", line)
+        if m:
+            if m.group(1) == "Name":
+                cur = {}
+                blocks.append(cur)
+            cur[m.group(1)] = m.group(2)
+    return blocks
+
+
+def test_info(lapis):
+    r = lapis.ok("info", "hello")
+    assert "Name         : hello" in r.out.splitlines(), r
+    blocks = info_fields(r.out)
+    assert len(blocks) == 1, r
+    b = blocks[0]
+    for key in ("Name", "Version", "Release", "Architecture", "Size", "Repository", "Summary",
+                "URL", "License", "Description"):
+        assert key in b, (key, r)
+    assert b["Version"] == "2.1" and b["Release"] == "1" and b["Architecture"] == "x86_64", r
+    assert b["Repository"] == "updates", r
+    assert b["Summary"].startswith("A friendly greeting program"), r
+    assert b["URL"] == "https://lapis.invalid/hello", r
+    assert b["License"] == "MIT", r
+    assert re.fullmatch(r"[\d.]+ (B|KiB|MiB)", b["Size"]), r
+
+
+def test_info_epoch(lapis):
+    b = info_fields(lapis.ok("info", "epochpkg").out)
+    assert len(b) == 1 and b[0].get("Epoch") == "1" and b[0]["Version"] == "1.0", b
+
+
+def test_info_installed_and_available(installed):
+    r = installed.ok("info", "hello")
+    assert "Installed Packages" in r.out and "Available Packages" in r.out, r
+    repos = [b["Repository"] for b in info_fields(r.out)]
+    assert repos == ["@System", "updates"], r
+
+
+def test_info_json(lapis):
+    doc = lapis.json("info", "hello")
+    assert len(doc["packages"]) == 1
+    p = doc["packages"][0]
+    assert nevra(p) == "hello-2.1-1.x86_64"
+    assert p["summary"].startswith("A friendly greeting program")
+    assert "exercise install" in p["description"]
+    assert p["url"] == "https://lapis.invalid/hello"
+    assert p["license"] == "MIT"
+    assert p["location"] == "hello-2.1-1.x86_64.rpm"
+    assert p["repo"] == "updates"
+
+
+def test_info_no_match(lapis):
+    r = lapis.run("info", "doesnotexist")
+    assert r.rc == 1, r
+    assert len(r.error_lines) == 1, r
+
+
+# ---- search -------------------------------------------------------------------------
+
+def test_search_summary(lapis):
+    r = lapis.ok("search", "greeting")
+    lines = [l for l in r.out.splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith("hello.x86_64"), r
+    assert "A friendly greeting program" in lines[0], r
+
+
+def test_search_name(lapis):
+    r = lapis.ok("search", "mta")
+    names = sorted(l.split()[0] for l in r.out.splitlines() if l.strip())
+    assert names == ["mta-a.noarch", "mta-b.noarch", "needs-mta.noarch"], r
+
+
+def test_search_all_includes_description(lapis):
+    r = lapis.run("search", "exercise")
+    assert r.rc == 0 and "hello" not in r.out, r
+    r = lapis.ok("search", "--all", "exercise")
+    assert any(l.startswith("hello.x86_64") for l in r.out.splitlines()), r
+
+
+def test_search_no_match(lapis):
+    r = lapis.run("search", "zzzznotthere")
+    assert r.rc == 0, r
+    assert r.out == "", r
+    assert "No matches found." in r.err, r
+
+
+def test_search_json(lapis):
+    doc = lapis.json("search", "greeting")
+    assert [nevra(p) for p in doc["packages"]] == ["hello-2.1-1.x86_64"]
+    assert doc["packages"][0]["summary"].startswith("A friendly greeting")
+    assert lapis.json("search", "zzzznotthere") == {"packages": []}
+
+
+# ---- provides -------------------------------------------------------------------------
+
+def provided_nevras(out):
+    return [l.split(" : ")[0] for l in out.splitlines()
+            if " : " in l and not l.startswith(("Repo ", "Matched "))]
+
+
+def test_provides_capability(lapis):
+    r = lapis.ok("provides", "mta")
+    assert provided_nevras(r.out) == ["mta-a-1.0-1.noarch", "mta-b-1.0-1.noarch"], r
+    assert "Matched from : mta" in r.out, r
+
+
+def test_whatprovides_alias(lapis):
+    assert lapis.ok("whatprovides", "mta").out == lapis.ok("provides", "mta").out
+
+
+def test_provides_versioned_capability(lapis):
+    r = lapis.ok("provides", "libfoo(abi) = 1")
+    assert set(provided_nevras(r.out)) == {"libfoo-1.0-1.x86_64", "libfoo-1.1-1.x86_64",
+                                           "libfoo-1.0-1.i686", "libfoo-1.1-1.i686"}, r
+
+
+def test_provides_file_in_filelists(lapis):
+    r = lapis.ok("provides", "/usr/share/hello/data.txt")
+    assert provided_nevras(r.out) == ["hello-1.0-1.x86_64", "hello-2.0-1.x86_64",
+                                      "hello-2.1-1.x86_64"], r
+
+
+def test_provides_file_glob(lapis):
+    r = lapis.ok("provides", "/usr/bin/hell*")
+    assert set(provided_nevras(r.out)) == {"hello-1.0-1.x86_64", "hello-2.0-1.x86_64",
+                                           "hello-2.1-1.x86_64"}, r
+
+
+def test_provides_nonexistent(lapis):
+    r = lapis.run("provides", "nonexistent")
+    assert r.rc == 1, r
+    assert len(r.error_lines) == 1 and "nonexistent" in r.error_lines[0], r
+
+
+def test_provides_json(lapis):
+    doc = lapis.json("provides", "mta")
+    assert [nevra(p) for p in doc["packages"]] == ["mta-a-1.0-1.noarch", "mta-b-1.0-1.noarch"]
+
+
+# ---- repoquery -------------------------------------------------------------------------
+
+def test_repoquery_nevra_all_versions(lapis):
+    r = lapis.ok("repoquery", "hello")
+    assert r.out.splitlines() == HELLO_VERSIONS, r
+
+
+def test_repoquery_everything(lapis):
+    lines = lapis.ok("repoquery").out.splitlines()
+    assert all(re.fullmatch(r"[\w.+-]+-\d+:[^-]+-[^-]+\.\w+", l) for l in lines), lines
+    assert "epochpkg-1:1.0-1.noarch" in lines and "epochpkg-0:2.0-1.noarch" in lines
+    assert len(lines) == 36  # 26 in base + 10 in updates
+
+
+def test_repoquery_installed_and_available(installed):
+    lines = installed.ok("repoquery", "hello").out.splitlines()
+    # the installed 1.0 plus three available versions (1.0 once more from base)
+    assert sorted(set(lines)) == HELLO_VERSIONS, lines
+    assert installed.ok("repoquery", "--installed").out.splitlines() == [
+        "hello-0:1.0-1.x86_64", "kernel-0:5.0.0-1.x86_64", "libfoo-0:1.0-1.x86_64"]
+    avail = installed.ok("repoquery", "--available", "hello").out.splitlines()
+    assert avail == HELLO_VERSIONS, avail
+
+
+def test_repoquery_installed_empty_root(lapis):
+    r = lapis.ok("repoquery", "--installed")
+    assert r.out == "", r
+
+
+def test_repoquery_upgrades(installed):
+    lines = installed.ok("repoquery", "--upgrades").out.splitlines()
+    assert sorted(lines) == ["hello-0:2.1-1.x86_64", "kernel-0:5.2.0-1.x86_64",
+                             "libfoo-0:1.1-1.x86_64"], lines
+
+
+def test_repoquery_requires(lapis):
+    assert lapis.ok("repoquery", "--requires", "hello").out.splitlines() == ["libfoo"]
+    assert lapis.ok("repoquery", "--requires", "needs-mta").out.splitlines() == ["mta"]
+    assert lapis.ok("repoquery", "--requires", "filedep").out.splitlines() == ["/usr/bin/hello"]
+
+
+def test_repoquery_provides(lapis):
+    lines = lapis.ok("repoquery", "--provides", "libfoo.x86_64").out.splitlines()
+    assert "libfoo(abi) = 1" in lines and "libfoo.so.1()(64bit)" in lines, lines
+    assert "libfoo.so.1" not in lines, lines
+    lines = lapis.ok("repoquery", "--provides", "newname").out.splitlines()
+    assert "oldname = 2.0" in lines, lines
+
+
+def test_repoquery_whatrequires(lapis):
+    assert lapis.ok("repoquery", "--whatrequires", "mta").out.splitlines() == [
+        "needs-mta-0:1.0-1.noarch"]
+    assert lapis.ok("repoquery", "--whatrequires", "/usr/bin/hello").out.splitlines() == [
+        "filedep-0:1.0-1.noarch"]
+
+
+def test_repoquery_whatprovides(lapis):
+    assert lapis.ok("repoquery", "--whatprovides", "mta").out.splitlines() == [
+        "mta-a-0:1.0-1.noarch", "mta-b-0:1.0-1.noarch"]
+
+
+def test_repoquery_location(lapis):
+    lines = lapis.ok("repoquery", "--location", "hello").out.splitlines()
+    assert sorted(lines) == [
+        "%s/base/hello-1.0-1.x86_64.rpm" % lapis.baseurl,
+        "%s/updates/hello-2.0-1.x86_64.rpm" % lapis.baseurl,
+        "%s/updates/hello-2.1-1.x86_64.rpm" % lapis.baseurl], lines
+
+
+def test_repoquery_list_files(lapis):
+    lines = lapis.ok("repoquery", "-l", "hello-2.1").out.splitlines()
+    assert "/usr/bin/hello" in lines and "/usr/share/hello/data.txt" in lines, lines
+    assert "/usr/share/doc/hello/README" in lines, lines
+    lines = lapis.ok("repoquery", "--list", "hello").out.splitlines()
+    assert "/usr/bin/hello" in lines and "/usr/share/hello/data.txt" in lines, lines
+
+
+def test_repoquery_json(lapis):
+    doc = lapis.json("repoquery", "hello")
+    assert [nevra(p) for p in doc["packages"]] == ["hello-1.0-1.x86_64", "hello-2.0-1.x86_64",
+                                                   "hello-2.1-1.x86_64"]
+    doc = lapis.json("repoquery", "--requires", "hello")
+    assert doc["deps"] == ["libfoo"]
+    assert len(doc["packages"]) == 3
+    doc = lapis.json("repoquery", "--whatrequires", "mta")
+    assert [nevra(p) for p in doc["packages"]] == ["needs-mta-1.0-1.noarch"]
+    doc = lapis.json("repoquery", "--location", "hello-2.1")
+    assert [p["location"] for p in doc["packages"]] == [
+        "%s/updates/hello-2.1-1.x86_64.rpm" % lapis.baseurl]
+    doc = lapis.json("repoquery", "-l", "hello-2.1")
+    assert "/usr/share/hello/data.txt" in doc["packages"][0]["files"]
+
+
+def test_repoquery_two_dep_kinds_rejected(lapis):
+    r = lapis.run("repoquery", "--requires", "--provides", "hello")
+    assert r.rc == 1, r
