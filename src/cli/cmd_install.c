@@ -59,9 +59,12 @@ static void print_transaction(lapis_ctx *ctx, const lapis_trans_item *items, siz
     size_t installing = count[0] + count[1] + count[2];
     if (installing)
         printf(" %-15s %zu package%s\n", "Installing:", installing, installing == 1 ? "" : "s");
-    for (size_t s = 3; s < sizeof(sections) / sizeof(sections[0]); s++)
+    for (size_t s = 3; s < sizeof(sections) / sizeof(sections[0]); s++) {
+        char label[32];
+        snprintf(label, sizeof(label), "%s:", sections[s].summary);
         if (count[s])
-            printf(" %-15s %zu package%s\n", sections[s].summary, count[s], count[s] == 1 ? "" : "s");
+            printf(" %-15s %zu package%s\n", label, count[s], count[s] == 1 ? "" : "s");
+    }
     char size[32];
     printf("\nTotal size of inbound packages is %s.\n", lapis_format_size(dl, size));
 }
