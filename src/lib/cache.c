@@ -41,8 +41,46 @@ bool lapis_cache_expired(const char *repomd_path, long long max_age)
     return time(NULL) - st.st_mtime >= max_age;
 }
 
+/* Attributes only shown to people (info, search, --location): kept in a
+ * second .solv that is loaded on first use, so solving never pays for them. */
+static bool is_detail_key(Id k)
+{
+    switch (k) {
+    case SOLVABLE_SUMMARY: case SOLVABLE_DESCRIPTION: case SOLVABLE_URL: case SOLVABLE_LICENSE:
+    case SOLVABLE_PACKAGER: case SOLVABLE_GROUP: case SOLVABLE_BUILDHOST: case SOLVABLE_AUTHORS:
+    case SOLVABLE_HEADEREND: case SOLVABLE_MEDIADIR: case SOLVABLE_MEDIAFILE: case SOLVABLE_MEDIANR:
+    case SOLVABLE_SOURCENAME: case SOLVABLE_SOURCEEVR: case SOLVABLE_SOURCEARCH:
+    case SOLVABLE_BUILDTIME:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static int keyfilter_main(Repo *repo, Repokey *key, void *kfdata)
+{
+    if (is_detail_key(key->name))
+        return KEY_STORAGE_DROPPED;
+    return repo_write_stdkeyfilter(repo, key, kfdata);
+}
+
+static int keyfilter_details(Repo *repo, Repokey *key, void *kfdata)
+{
+    if (is_detail_key(key->name))
+        return KEY_STORAGE_INCORE;
+    if (key->name == SOLVABLE_NAME || key->name == SOLVABLE_EVR || key->name == SOLVABLE_ARCH)
+        return KEY_STORAGE_SOLVABLE;
+    return KEY_STORAGE_DROPPED;
+}
+
 int lapis_cache_solv_write(lapis_ctx *ctx, Repo *repo, Repodata *data, const char *path,
                            const char *cookie)
+{
+    return lapis_cache_solv_write_part(ctx, repo, data, LAPIS_SOLV_ALL, path, cookie);
+}
+
+int lapis_cache_solv_write_part(lapis_ctx *ctx, Repo *repo, Repodata *data,
+                                enum lapis_solv_part part, const char *path, const char *cookie)
 {
     _cleanup_free_ char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
     int fd, r = 0;
@@ -55,7 +93,14 @@ int lapis_cache_solv_write(lapis_ctx *ctx, Repo *repo, Repodata *data, const cha
             close(fd);
         return 0; /* a cache we cannot write is only slower, not an error */
     }
-    r = data ? repodata_write(data, fp) : repo_write(repo, fp);
+    if (data)
+        r = repodata_write(data, fp);
+    else if (part == LAPIS_SOLV_MAIN)
+        r = repo_write_filtered(repo, fp, keyfilter_main, NULL, NULL);
+    else if (part == LAPIS_SOLV_DETAILS)
+        r = repo_write_filtered(repo, fp, keyfilter_details, NULL, NULL);
+    else
+        r = repo_write(repo, fp);
     if (r == 0 && fwrite(cookie, 1, COOKIE_LEN, fp) != COOKIE_LEN)
         r = -1;
     if (fflush(fp) != 0 || fsync(fileno(fp)) != 0)

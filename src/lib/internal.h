@@ -162,6 +162,8 @@ struct lapis_repo {
     long long timestamp;
     bool skipped;
     bool filelists_loaded;
+    bool details_loaded;
+    char *solv_dir;     /* where this repo's .solv files were loaded from */
     char repomd_sha256[65];
 };
 
@@ -203,7 +205,7 @@ struct lapis_ctx {
 
     Pool *pool;
     bool loaded;
-    char scratch[512];      /* returned-string buffer for evr splits */
+    bool details_loaded;
 };
 
 lapis_var *lapis_ctx_vars(lapis_ctx *ctx, size_t *ret_n);
@@ -257,6 +259,9 @@ int lapis_verify_detached(lapis_ctx *ctx, const char *what, const char *data_pat
 char *lapis_cache_repo_dir(lapis_ctx *ctx, const struct lapis_repo *r);
 int lapis_cache_solv_write(lapis_ctx *ctx, Repo *repo, Repodata *data, const char *path,
                            const char *cookie);
+enum lapis_solv_part { LAPIS_SOLV_ALL, LAPIS_SOLV_MAIN, LAPIS_SOLV_DETAILS };
+int lapis_cache_solv_write_part(lapis_ctx *ctx, Repo *repo, Repodata *data,
+                                enum lapis_solv_part part, const char *path, const char *cookie);
 int lapis_cache_solv_read(lapis_ctx *ctx, Repo *repo, const char *path, const char *cookie,
                           int flags);
 bool lapis_cache_expired(const char *repomd_path, long long max_age);
@@ -265,6 +270,7 @@ bool lapis_cache_expired(const char *repomd_path, long long max_age);
 
 int lapis_metadata_load_all(lapis_ctx *ctx, unsigned flags);
 int lapis_metadata_load_filelists(lapis_ctx *ctx);
+void lapis_metadata_load_details(lapis_ctx *ctx);
 int lapis_sack_init(lapis_ctx *ctx);
 int lapis_sack_load_system(lapis_ctx *ctx);
 void lapis_sack_finish(lapis_ctx *ctx);

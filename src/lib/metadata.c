@@ -411,9 +411,17 @@ static int load_repo_dir(lapis_ctx *ctx, struct rstate *s, const char *dir)
             return r;
         }
         lapis_sack_mark_unsafe(ctx, repo);
-        lapis_cache_solv_write(ctx, repo, NULL, solv, cookie);
+        /* Details first: a main cache on disk implies its details cache is there too. */
+        _cleanup_free_ char *details = path_join(dir, "lapis-details.solv");
+        char dcookie[65];
+        solv_cookie(repomd, "details", dcookie);
+        lapis_cache_solv_write_part(ctx, repo, NULL, LAPIS_SOLV_DETAILS, details, dcookie);
+        lapis_cache_solv_write_part(ctx, repo, NULL, LAPIS_SOLV_MAIN, solv, cookie);
+        s->repo->details_loaded = true; /* parsed from XML: everything is in memory */
     }
     s->repo->solv = repo;
+    free(s->repo->solv_dir);
+    s->repo->solv_dir = xstrdup(dir == s->staging ? s->repodata : dir);
     s->repo->npackages = 0;
     Solvable *sv;
     Id p;
@@ -569,6 +577,29 @@ int lapis_metadata_load_all(lapis_ctx *ctx, unsigned flags)
     if (r == 0 && (flags & LAPIS_LOAD_FILELISTS))
         r = lapis_metadata_load_filelists(ctx); /* repos whose cache was fresh */
     return r;
+}
+
+/* Load the display-only attributes of every repo loaded from .solv caches.
+ * Missing or stale details only cost information, never correctness, so
+ * failures are logged rather than returned. */
+void lapis_metadata_load_details(lapis_ctx *ctx)
+{
+    if (ctx->details_loaded)
+        return;
+    ctx->details_loaded = true;
+    for (size_t i = 0; i < ctx->nrepos; i++) {
+        struct lapis_repo *lr = ctx->repos[i];
+        if (!lr->solv || lr->details_loaded || !lr->solv_dir)
+            continue;
+        _cleanup_free_ char *repomd = path_join(lr->solv_dir, "repomd.xml");
+        _cleanup_free_ char *path = path_join(lr->solv_dir, "lapis-details.solv");
+        char cookie[65];
+        solv_cookie(repomd, "details", cookie);
+        if (lapis_cache_solv_read(ctx, lr->solv, path, cookie, REPO_EXTEND_SOLVABLES) <= 0)
+            lapis_log(ctx, LAPIS_LOG_WARNING, "repo %s: package details cache is missing; "
+                      "'lapis makecache --refresh' rebuilds it", lr->id);
+        lr->details_loaded = true;
+    }
 }
 
 /* Load filelists for every loaded repo, fetching them into the cache as needed. */

@@ -63,24 +63,31 @@ const char *lapis_pkg_repoid(lapis_ctx *ctx, lapis_pkg p)
 
 static const char *str_or_empty(const char *s) { return s ? s : ""; }
 
+/* Display-only attributes live in the lazily loaded details cache. */
+static Solvable *SD(lapis_ctx *ctx, lapis_pkg p)
+{
+    lapis_metadata_load_details(ctx);
+    return S(ctx, p);
+}
+
 const char *lapis_pkg_summary(lapis_ctx *ctx, lapis_pkg p)
-{ return str_or_empty(solvable_lookup_str(S(ctx, p), SOLVABLE_SUMMARY)); }
+{ return str_or_empty(solvable_lookup_str(SD(ctx, p), SOLVABLE_SUMMARY)); }
 const char *lapis_pkg_description(lapis_ctx *ctx, lapis_pkg p)
-{ return str_or_empty(solvable_lookup_str(S(ctx, p), SOLVABLE_DESCRIPTION)); }
+{ return str_or_empty(solvable_lookup_str(SD(ctx, p), SOLVABLE_DESCRIPTION)); }
 const char *lapis_pkg_url(lapis_ctx *ctx, lapis_pkg p)
-{ return str_or_empty(solvable_lookup_str(S(ctx, p), SOLVABLE_URL)); }
+{ return str_or_empty(solvable_lookup_str(SD(ctx, p), SOLVABLE_URL)); }
 const char *lapis_pkg_license(lapis_ctx *ctx, lapis_pkg p)
-{ return str_or_empty(solvable_lookup_str(S(ctx, p), SOLVABLE_LICENSE)); }
+{ return str_or_empty(solvable_lookup_str(SD(ctx, p), SOLVABLE_LICENSE)); }
 const char *lapis_pkg_sourcerpm(lapis_ctx *ctx, lapis_pkg p)
-{ return str_or_empty(solvable_lookup_sourcepkg(S(ctx, p))); }
+{ return str_or_empty(solvable_lookup_sourcepkg(SD(ctx, p))); }
 const char *lapis_pkg_location(lapis_ctx *ctx, lapis_pkg p)
-{ return str_or_empty(solvable_lookup_location(S(ctx, p), NULL)); }
+{ return str_or_empty(solvable_lookup_location(SD(ctx, p), NULL)); }
 unsigned long long lapis_pkg_downloadsize(lapis_ctx *ctx, lapis_pkg p)
 { return solvable_lookup_num(S(ctx, p), SOLVABLE_DOWNLOADSIZE, 0); }
 unsigned long long lapis_pkg_installsize(lapis_ctx *ctx, lapis_pkg p)
 { return solvable_lookup_num(S(ctx, p), SOLVABLE_INSTALLSIZE, 0); }
 unsigned long long lapis_pkg_buildtime(lapis_ctx *ctx, lapis_pkg p)
-{ return solvable_lookup_num(S(ctx, p), SOLVABLE_BUILDTIME, 0); }
+{ return solvable_lookup_num(SD(ctx, p), SOLVABLE_BUILDTIME, 0); }
 
 static Id dep_key(enum lapis_dep_kind k)
 {
@@ -217,6 +224,20 @@ static bool nevra_installed(lapis_ctx *ctx, Solvable *s)
         Solvable *i = pool_id2solvable(pool, p);
         if (i->repo == pool->installed && i->name == s->name && i->arch == s->arch &&
             i->evr == s->evr)
+            return true;
+    }
+    return false;
+}
+
+static bool name_arch_installed(lapis_ctx *ctx, Solvable *s)
+{
+    Pool *pool = ctx->pool;
+    Id p, pp;
+    if (!pool->installed)
+        return false;
+    FOR_PROVIDES(p, pp, s->name) {
+        Solvable *i = pool_id2solvable(pool, p);
+        if (i->repo == pool->installed && i->name == s->name && i->arch == s->arch)
             return true;
     }
     return false;
@@ -406,8 +427,8 @@ int lapis_query_search(lapis_ctx *ctx, char *const *terms, bool all, lapis_pkgli
                  (all && (contains_ci(lapis_pkg_description(ctx, p), term) ||
                           contains_ci(lapis_pkg_url(ctx, p), term)));
         }
-        /* An installed package and the same NEVRA available: show it once. */
-        if (ok && !(!lapis_pkg_installed(ctx, p) && nevra_installed(ctx, s)))
+        /* Like dnf, one line per name.arch: the installed package wins. */
+        if (ok && !(!lapis_pkg_installed(ctx, p) && name_arch_installed(ctx, s)))
             queue_push(&q, p);
     }
     list_from_queue(ret, &q);

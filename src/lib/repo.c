@@ -38,6 +38,7 @@ void lapis_repo_free(struct lapis_repo *r)
     lapis_repo_opts_clear(&r->opts);
     free(r->source);
     free(r->cachedir);
+    free(r->solv_dir);
     free(r);
 }
 

@@ -119,6 +119,8 @@ static void hide_unsafe_locations(lapis_ctx *ctx, struct lapis_repo *lr)
         return;
     queue_init(&q);
     repo_lookup_idarray(lr->solv, SOLVID_META, key, &q);
+    if (q.count)
+        lapis_metadata_load_details(ctx); /* the warning names the location */
     for (int i = 0; i < q.count; i++) {
         Id p = lr->solv->start + q.elements[i] - 1;
         if (p >= lr->solv->end)

@@ -190,8 +190,8 @@ int lapis_goal_resolve(lapis_goal *g)
         return lapis_err(ctx, LAPIS_E_SOLVE, "cannot satisfy the request: %s",
                          g->problems[0] ? g->problems[0] : "unknown problem");
     }
+    /* No transaction_order(): display order is by name, and rpm orders the real run. */
     g->trans = solver_create_transaction(g->solver);
-    transaction_order(g->trans, 0);
     build_items(g);
     solv_sort(g->items, g->nitems, sizeof(*g->items), cmp_items, ctx->pool);
     return 0;
