@@ -36,8 +36,7 @@ void lapis_ctx_free(lapis_ctx *ctx)
     for (size_t i = 0; i < ctx->nrepos; i++)
         lapis_repo_free(ctx->repos[i]);
     free(ctx->repos);
-    if (ctx->pool)
-        pool_free(ctx->pool);
+    lapis_sack_free(ctx);
     lapis_config_clear(&ctx->conf);
     lapis_strv_free(ctx->setopts_main);
     lapis_strv_free(ctx->setopts_repo);

@@ -15,6 +15,7 @@
 
 #include <solv/pool.h>
 #include <solv/repo.h>
+#include <solv/bitmap.h>
 
 #include "lapis/lapis.h"
 
@@ -275,6 +276,8 @@ int lapis_sack_init(lapis_ctx *ctx);
 int lapis_sack_load_system(lapis_ctx *ctx);
 void lapis_sack_finish(lapis_ctx *ctx);
 void lapis_sack_mark_unsafe(lapis_ctx *ctx, Repo *repo);
+Map *lapis_sack_considered(lapis_ctx *ctx);
+void lapis_sack_free(lapis_ctx *ctx);
 struct lapis_repo *lapis_sack_repo_of(lapis_ctx *ctx, Repo *repo);
 bool lapis_pkg_glob_match(Pool *pool, Solvable *s, const char *glob);
 

@@ -161,7 +161,8 @@ static void list_from_queue(lapis_pkglist *ret, const Queue *q)
 {
     ret->count = (size_t)q->count;
     ret->pkgs = xcalloc(ret->count + 1, sizeof(lapis_pkg));
-    memcpy(ret->pkgs, q->elements, ret->count * sizeof(lapis_pkg));
+    if (ret->count)
+        memcpy(ret->pkgs, q->elements, ret->count * sizeof(lapis_pkg));
 }
 
 /* ---- matching ------------------------------------------------------------ */

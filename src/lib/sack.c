@@ -69,11 +69,6 @@ static void apply_excludes(lapis_ctx *ctx)
               ctx->repos[i]->includepkgs;
     if (!any)
         return;
-    if (!pool->considered) {
-        pool->considered = xcalloc(1, sizeof(Map));
-        map_init(pool->considered, pool->nsolvables);
-        map_setall(pool->considered);
-    }
     FOR_POOL_SOLVABLES(p) {
         s = pool_id2solvable(pool, p);
         struct lapis_repo *lr = lapis_sack_repo_of(ctx, s->repo);
@@ -82,7 +77,7 @@ static void apply_excludes(lapis_ctx *ctx)
         /* Per-repo exclude starts as a copy of the global one, so one check covers both. */
         if (any_glob_matches(pool, s, lr->opts.exclude) ||
             (lr->includepkgs && !any_glob_matches(pool, s, lr->includepkgs)))
-            MAPCLR(pool->considered, p);
+            MAPCLR(lapis_sack_considered(ctx), p);
     }
 }
 
@@ -125,12 +120,7 @@ static void hide_unsafe_locations(lapis_ctx *ctx, struct lapis_repo *lr)
         Id p = lr->solv->start + q.elements[i] - 1;
         if (p >= lr->solv->end)
             continue;
-        if (!pool->considered) {
-            pool->considered = xcalloc(1, sizeof(Map));
-            map_init(pool->considered, pool->nsolvables);
-            map_setall(pool->considered);
-        }
-        MAPCLR(pool->considered, p);
+        MAPCLR(lapis_sack_considered(ctx), p);
         if (i < 3)
             lapis_log(ctx, LAPIS_LOG_WARNING, "repo %s: ignoring %s: its location '%s' points "
                       "outside the repository", lr->id, pool_solvable2str(pool, pool->solvables + p),
@@ -140,6 +130,32 @@ static void hide_unsafe_locations(lapis_ctx *ctx, struct lapis_repo *lr)
         lapis_log(ctx, LAPIS_LOG_WARNING, "repo %s: %d packages ignored for unsafe locations",
                   lr->id, q.count);
     queue_free(&q);
+}
+
+/* The pool's "considered" map (packages the solver may use), made on first need. */
+Map *lapis_sack_considered(lapis_ctx *ctx)
+{
+    Pool *pool = ctx->pool;
+    if (!pool->considered) {
+        pool->considered = xcalloc(1, sizeof(Map));
+        map_init(pool->considered, pool->nsolvables);
+        map_setall(pool->considered);
+    }
+    return pool->considered;
+}
+
+/* pool_free() does not release the considered map: we own it. */
+void lapis_sack_free(lapis_ctx *ctx)
+{
+    if (!ctx->pool)
+        return;
+    if (ctx->pool->considered) {
+        map_free(ctx->pool->considered);
+        free(ctx->pool->considered);
+        ctx->pool->considered = NULL;
+    }
+    pool_free(ctx->pool);
+    ctx->pool = NULL;
 }
 
 void lapis_sack_finish(lapis_ctx *ctx)
