@@ -12,7 +12,8 @@
 
 #include "internal.h"
 
-enum opt_type { OPT_BOOL, OPT_INT, OPT_SECONDS, OPT_STR, OPT_LIST, OPT_LIST_APPEND };
+enum opt_type { OPT_BOOL, OPT_INT, OPT_SECONDS, OPT_STR, OPT_PATH, OPT_PATH_OR_EMPTY, OPT_PATH_LIST,
+                OPT_LIST, OPT_LIST_APPEND };
 
 struct opt_def {
     const char *name;
@@ -28,7 +29,7 @@ static const struct opt_def repo_opt_table[] = {
     { "skip_if_unavailable", OPT_BOOL,    RO(skip_if_unavailable), 0, 1 },
     { "sslverify",           OPT_BOOL,    RO(sslverify),           0, 1 },
     { "metadata_expire",     OPT_SECONDS, RO(metadata_expire),     -1, LLONG_MAX },
-    { "sslcacert",           OPT_STR,     RO(sslcacert),           0, 0 },
+    { "sslcacert",           OPT_PATH_OR_EMPTY, RO(sslcacert),     0, 0 },
     { "exclude",             OPT_LIST,    RO(exclude),             0, 0 },
     { "excludepkgs",         OPT_LIST,    RO(exclude),             0, 0 },
     { "timeout",             OPT_SECONDS, RO(timeout),             1, 86400 },
@@ -38,8 +39,8 @@ static const struct opt_def repo_opt_table[] = {
 
 #define MO(field) offsetof(struct lapis_config, field)
 static const struct opt_def main_opt_table[] = {
-    { "reposdir",                     OPT_LIST,        MO(reposdir),                     0, 0 },
-    { "cachedir",                     OPT_STR,         MO(cachedir),                     0, 0 },
+    { "reposdir",                     OPT_PATH_LIST,   MO(reposdir),                     0, 0 },
+    { "cachedir",                     OPT_PATH,        MO(cachedir),                     0, 0 },
     { "max_parallel_downloads",       OPT_INT,         MO(max_parallel_downloads),       1, 64 },
     { "installonlypkgs",              OPT_LIST_APPEND, MO(installonlypkgs),              0, 0 },
     { "installonly_limit",            OPT_INT,         MO(installonly_limit),            0, 1000 },
@@ -76,11 +77,12 @@ int lapis_parse_int(const char *s, long long min, long long max, long long *ret)
     return 0;
 }
 
-/* "90", "90s", "30m", "48h", "7d", "-1" or "never" (dnf's metadata_expire syntax). */
+/* "90", "90s", "30m", "1.5h", "7D", "-1" or "never": dnf's OptionSeconds syntax
+ * (units in either case, fractional numbers). */
 int lapis_parse_seconds(const char *s, long long *ret)
 {
     char *end;
-    long long v, mult = 1;
+    double v, mult = 1;
 
     if (strcasecmp(s, "never") == 0 || strcmp(s, "-1") == 0) {
         *ret = -1;
@@ -89,10 +91,11 @@ int lapis_parse_seconds(const char *s, long long *ret)
     if (!isdigit((unsigned char)*s))
         return -EINVAL;
     errno = 0;
-    v = strtoll(s, &end, 10);
-    if (errno)
+    v = strtod(s, &end);
+    if (errno || end == s)
         return -EINVAL;
-    switch (*end) {
+    bool whole = !memchr(s, '.', (size_t)(end - s));
+    switch (tolower((unsigned char)*end)) {
     case '\0': case 's': break;
     case 'm': mult = 60; break;
     case 'h': mult = 3600; break;
@@ -101,9 +104,18 @@ int lapis_parse_seconds(const char *s, long long *ret)
     }
     if (*end && end[1])
         return -EINVAL;
-    if (v > LLONG_MAX / mult)
+    if (whole) { /* exact integer arithmetic: no rounding for large values */
+        errno = 0;
+        long long n = strtoll(s, NULL, 10);
+        if (errno == ERANGE || n > LLONG_MAX / (long long)mult)
+            return -EINVAL;
+        *ret = n * (long long)mult;
+        return 0;
+    }
+    v *= mult;
+    if (!(v < 9.2e18))
         return -EINVAL;
-    *ret = v * mult;
+    *ret = (long long)v;
     return 0;
 }
 
@@ -133,6 +145,31 @@ static int apply_opt(const struct opt_def *d, void *base, const char *value)
         free(*(char **)field);
         *(char **)field = *value ? xstrdup(value) : NULL;
         return 0;
+    case OPT_PATH_OR_EMPTY:
+        if (!*value) { /* unset: back to the default */
+            free(*(char **)field);
+            *(char **)field = NULL;
+            return 0;
+        }
+        /* fall through */
+    case OPT_PATH:
+        /* Paths must be absolute, as dnf demands; an empty value is not a path. */
+        if (value[0] != '/')
+            return -EINVAL;
+        free(*(char **)field);
+        *(char **)field = xstrdup(value);
+        return 0;
+    case OPT_PATH_LIST: {
+        char **paths = strv_split(value, " \t\n,");
+        for (size_t i = 0; paths[i]; i++)
+            if (paths[i][0] != '/') {
+                lapis_strv_free(paths);
+                return -EINVAL;
+            }
+        lapis_strv_free(*(char ***)field);
+        *(char ***)field = paths;
+        return 0;
+    }
     case OPT_LIST:
         lapis_strv_free(*(char ***)field);
         *(char ***)field = strv_split(value, " \t\n,");
@@ -239,7 +276,11 @@ static int conf_cb(const char *section, const char *key, const char *value, int 
                   cp->path, lineno, key);
         return 0;
     }
-    r = lapis_config_set_main(&cp->ctx->conf, key, value);
+    size_t nvars;
+    lapis_var *vars = lapis_ctx_vars(cp->ctx, &nvars);
+    _cleanup_free_ char *val = lapis_vars_subst(value, vars, nvars);
+    free(vars);
+    r = lapis_config_set_main(&cp->ctx->conf, key, val);
     if (r == -ENOENT) {
         lapis_log(cp->ctx, LAPIS_LOG_WARNING, "%s:%d: unknown option '%s' ignored",
                   cp->path, lineno, key);
@@ -247,7 +288,7 @@ static int conf_cb(const char *section, const char *key, const char *value, int 
     }
     if (r < 0)
         return lapis_err(cp->ctx, LAPIS_E_CONFIG, "%s:%d: invalid value '%s' for '%s'; fix the line",
-                         cp->path, lineno, value, key);
+                         cp->path, lineno, val, key);
     return 0;
 }
 

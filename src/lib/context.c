@@ -47,6 +47,7 @@ void lapis_ctx_free(lapis_ctx *ctx)
     free(ctx->arch);
     free(ctx->basearch);
     free(ctx->errmsg);
+    free(ctx->setup_errmsg);
     free(ctx);
 }
 
@@ -191,7 +192,11 @@ static int apply_setopts_main(lapis_ctx *ctx)
         _cleanup_free_ char *key = xstrdup(ctx->setopts_main[i]);
         char *val = strchr(key, '=');
         *val++ = '\0';
-        int r = lapis_config_set_main(&ctx->conf, strstrip(key), strstrip(val));
+        size_t nvars;
+        lapis_var *vars = lapis_ctx_vars(ctx, &nvars);
+        _cleanup_free_ char *sval = lapis_vars_subst(strstrip(val), vars, nvars);
+        free(vars);
+        int r = lapis_config_set_main(&ctx->conf, strstrip(key), sval);
         if (r == -ENOENT)
             return lapis_err(ctx, LAPIS_E_USAGE, "--setopt: unknown option '%s'", key);
         if (r < 0)
@@ -250,6 +255,8 @@ static int apply_toggles(lapis_ctx *ctx)
     return 0;
 }
 
+static int ctx_setup_once(lapis_ctx *ctx);
+
 static int load_main_config(lapis_ctx *ctx)
 {
     int r;
@@ -265,13 +272,28 @@ static int load_main_config(lapis_ctx *ctx)
     return lapis_config_load_file(ctx, "/etc/lapis/lapis.conf", false);
 }
 
+/* Setup runs once: later calls (lapis_load, lapis_clean) return its result,
+ * including the same error, instead of re-applying settings. */
 int lapis_ctx_setup(lapis_ctx *ctx)
+{
+    int r;
+
+    if (ctx->setup_done)
+        return ctx->setup_rc < 0 ? lapis_err(ctx, ctx->setup_rc, "%s", ctx->setup_errmsg)
+                                 : 0;
+    r = ctx_setup_once(ctx);
+    ctx->setup_done = true;
+    ctx->setup_rc = r;
+    if (r < 0)
+        ctx->setup_errmsg = xstrdup(lapis_ctx_error(ctx));
+    return r;
+}
+
+static int ctx_setup_once(lapis_ctx *ctx)
 {
     struct utsname u;
     int r;
 
-    if (ctx->setup_done)
-        return 0;
     if (!ctx->arch) {
         if (uname(&u) < 0)
             return lapis_err(ctx, -errno, "uname: %s", strerror(errno));
@@ -302,6 +324,5 @@ int lapis_ctx_setup(lapis_ctx *ctx)
         if (ctx->nogpgcheck)
             repo->opts.gpgcheck = repo->opts.repo_gpgcheck = 0;
     }
-    ctx->setup_done = true;
     return 0;
 }

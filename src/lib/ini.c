@@ -73,11 +73,15 @@ int lapis_ini_parse(const char *buf, size_t len, lapis_ini_cb cb, void *ud, int 
         line = strstrip(raw);
         if (line[0] == '[') {
             char *close = strchr(line, ']');
-            if (!close || close == line + 1 || *strstrip(close + 1) != '\0') {
+            if (!close || *strstrip(close + 1) != '\0') {
                 r = -EINVAL;
                 break;
             }
             *close = '\0';
+            if (!*strstrip(line + 1)) { /* "[]" or "[ ]" */
+                r = -EINVAL;
+                break;
+            }
             free(section);
             section = xstrdup(strstrip(line + 1));
             continue;

@@ -203,6 +203,8 @@ struct lapis_ctx {
     struct lapis_repo **repos;
     size_t nrepos;
     bool setup_done;
+    int setup_rc;
+    char *setup_errmsg;
 
     Pool *pool;
     bool loaded;

@@ -89,6 +89,10 @@ int lapis_repo_set(lapis_ctx *ctx, struct lapis_repo *r, const char *key, const 
     if (strcmp(key, "includepkgs") == 0) {
         lapis_strv_free(r->includepkgs);
         r->includepkgs = strv_split(value, " \t\n,");
+        if (!r->includepkgs[0]) { /* empty: no filter, as in dnf */
+            lapis_strv_free(r->includepkgs);
+            r->includepkgs = NULL;
+        }
         return 0;
     }
     if (strcmp(key, "enabled") == 0)

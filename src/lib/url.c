@@ -11,8 +11,10 @@
 
 char *lapis_url_join(const char *base, const char *href)
 {
+    const char *sep = strstr(base, "://");
+    size_t keep = sep ? (size_t)(sep - base) + 3 : 0; /* never eat into "scheme://" */
     size_t lb = strlen(base);
-    while (lb > 0 && base[lb - 1] == '/')
+    while (lb > keep && base[lb - 1] == '/')
         lb--;
     while (*href == '/')
         href++;
@@ -82,7 +84,7 @@ bool lapis_href_is_safe(const char *href)
     if (!dec || dec[0] == '/' || path_climbs(href) || path_climbs(dec))
         return false;
     for (const char *c = dec; *c; c++)
-        if ((unsigned char)*c < 0x20 || *c == '\\')
+        if ((unsigned char)*c < 0x20 || *c == 0x7f || *c == '\\')
             return false;
     return true;
 }

@@ -124,13 +124,19 @@ static void test_whitespace_trimmed(void **state)
     const char *s =
         "  [  base  ]  \n"
         "name   =   Base   OS   \n"
-        "\tgpgcheck\t=\t0\t\n";
+        "gpgcheck\t=\t0\t\n";
 
     assert_int_equal(parse(s, &r, NULL), 0);
     assert_int_equal(r.n, 2);
     /* Inner whitespace of a value is kept, outer is dropped. */
     assert_entry(&r, 0, "base", "name", "Base   OS", 2);
     assert_entry(&r, 1, "base", "gpgcheck", "0", 3);
+    rec_clear(&r);
+
+    /* An indented line after a key continues its value even if it looks like a key. */
+    assert_int_equal(parse("[base]\nname=x\n\tgpgcheck=0\n", &r, NULL), 0);
+    assert_int_equal(r.n, 1);
+    assert_entry(&r, 0, "base", "name", "x\ngpgcheck=0", 2);
     rec_clear(&r);
 }
 
@@ -362,6 +368,14 @@ static void test_garbled_lines(void **state)
     check_garbled("[base]\r\nname=x\r\ngarbage\r\n", 3);
 }
 
+/* "[ ]" names no section any more than "[]" does: after trimming, the name is
+ * empty, and its keys would silently land in the "no section" bucket. */
+static void test_blank_section_name_is_garbled(void **state)
+{
+    check_garbled("[ ]\n", 1);
+    check_garbled("[base]\nk=v\n[\t]\nk=v\n", 3);
+}
+
 static void test_garbled_line_stops_parsing(void **state)
 {
     struct rec r = {0};
@@ -469,6 +483,7 @@ int main(void)
         cmocka_unit_test(test_empty_input),
         cmocka_unit_test(test_len_is_respected),
         cmocka_unit_test(test_garbled_lines),
+        cmocka_unit_test(test_blank_section_name_is_garbled),
         cmocka_unit_test(test_garbled_line_stops_parsing),
         cmocka_unit_test(test_garbled_without_errline_pointer),
         cmocka_unit_test(test_nul_byte_rejected),
