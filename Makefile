@@ -3,6 +3,8 @@ BUILD    ?= build
 ASANBUILD ?= build-asan
 FIXTURES ?= $(BUILD)/fixtures
 JOBS     ?= $(shell nproc)
+# Debian's python3 has python3-pytest; a python3 earlier on PATH (pyenv) may not.
+PYTHON   ?= /usr/bin/python3
 
 .PHONY: all deps check unit functional asan demo bench clean
 
@@ -28,7 +30,7 @@ unit: $(BUILD)/lapis
 functional: $(BUILD)/lapis
 	tests/fixtures/build-repos $(FIXTURES)
 	LAPIS_BIN=$(abspath $(BUILD)/lapis) LAPIS_FIXTURES=$(abspath $(FIXTURES)) \
-	  python3 -m pytest -q tests/functional
+	  $(PYTHON) -m pytest -q tests/functional
 
 # Sanitizer build: unit tests plus the functional suite.
 asan: deps
@@ -38,7 +40,7 @@ asan: deps
 	tests/fixtures/build-repos $(FIXTURES)
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  LAPIS_BIN=$(abspath $(ASANBUILD)/lapis) LAPIS_FIXTURES=$(abspath $(FIXTURES)) \
-	  python3 -m pytest -q tests/functional
+	  $(PYTHON) -m pytest -q tests/functional
 
 demo: deps
 	$(MAKE) all

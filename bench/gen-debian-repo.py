@@ -51,6 +51,10 @@ REL_MAP = {
     "<<": "LT", ">>": "GT", "<=": "LE", ">=": "GE", "=": "EQ",
     "<": "LE", ">": "GE",       # obsolete dpkg spellings mean <= and >=
 }
+NATIVE_QUALIFIERS = {"any", "amd64", "all", "native"}
+# Version given to an unversioned Provides whose name is the target of a
+# versioned Conflicts/Breaks (see below).
+VIRTUAL_EVR = ("999", "0", "0")
 RICH_OP = {"LT": "<", "GT": ">", "LE": "<=", "GE": ">=", "EQ": "="}
 
 # ---------------------------------------------------------------------------
@@ -161,7 +165,11 @@ def dep_evr(flag, debver):
         # express that as "<= base" (with no release unless base has one).
         m = _UPPER_JUNK.match(debver)
         if m and m.group(2) and not re.fullmatch(r"-?~*", m.group(2)):
-            return "LE", rpm_evr(m.group(1), None)
+            base = m.group(1)
+            if "-" in base and base[-1].isalpha() and base[-1] != "z":
+                # "<< 0.1-5+b+~" (binNMUs of 0.1-5): "< 0.1-5+c"
+                return "LT", rpm_evr(base[:-1] + chr(ord(base[-1]) + 1), None)
+            return "LE", rpm_evr(base, None)
         epoch, up, rev = split_debver(debver)
         if rev and rev.isalpha():
             return "LE", rpm_evr(debver.rsplit("-", 1)[0], None)
@@ -220,22 +228,31 @@ def parse_stanzas(text):
 # ---------------------------------------------------------------------------
 # Relations
 
-_REL_RE = re.compile(r"^\s*([^\s(:]+)(?::[a-z0-9-]+)?\s*(?:\(\s*(<<|>>|<=|>=|=|<|>)\s*([^)\s]+)\s*\))?\s*(?:\[[^\]]*\])?\s*(?:<[^>]*>\s*)*$")
+_REL_RE = re.compile(r"^\s*([^\s(:]+)(?::([a-z0-9-]+))?\s*(?:\(\s*(<<|>>|<=|>=|=|<|>)\s*([^)\s]+)\s*\))?\s*(?:\[[^\]]*\])?\s*(?:<[^>]*>\s*)*$")
 
 
 def parse_atom(s):
     m = _REL_RE.match(s)
     if not m:
         raise ValueError("cannot parse relation %r" % s)
-    name, op, ver = m.group(1), m.group(2), m.group(3)
+    name, qual, op, ver = m.group(1), m.group(2), m.group(3), m.group(4)
+    if qual and qual not in NATIVE_QUALIFIERS:
+        # "gcc:arm64", "libc6-x32:i386": a package of another architecture,
+        # which a single-arch (amd64) repository cannot contain.
+        name = "%s:%s" % (name, qual)
+        return (name, None, None), True
     if op is None:
-        return (name, None, None)
+        return (name, None, None), False
     flag, evr = dep_evr(REL_MAP[op], ver)
-    return (name, flag, evr)
+    return (name, flag, evr), False
 
 
-def parse_relations(value):
-    """'a, b | c (>= 1)' -> list of alternative lists of atoms."""
+def parse_relations(value, keep_foreign):
+    """'a, b | c (>= 1)' -> list of alternative lists of atoms.
+
+    Alternatives naming a foreign architecture are dropped. A group made only
+    of those is dropped too, unless keep_foreign (Depends: it then stays as
+    an unsatisfiable "name:arch" requirement, as it is on amd64)."""
     out = []
     if not value:
         return out
@@ -243,7 +260,13 @@ def parse_relations(value):
         group = group.strip()
         if not group:
             continue
-        out.append([parse_atom(a) for a in group.split("|")])
+        atoms = [parse_atom(a) for a in group.split("|")]
+        alts = [a for a, foreign in atoms if not foreign]
+        if not alts:
+            if not keep_foreign:
+                continue
+            alts = [atoms[0][0]]
+        out.append(alts)
     return out
 
 
@@ -350,7 +373,31 @@ def main(argv):
     other.append('<?xml version="1.0" encoding="UTF-8"?>\n'
                  '<otherdata xmlns="http://linux.duke.edu/metadata/other" packages="%d">\n' % n)
 
-    nrich = 0
+    # Pass 1: parse every relation.
+    rels = {}
+    vconf_names = set()
+    for name in names:
+        st = best[name]
+        provs = [a for alts in parse_relations(st.get("Provides", ""), False)
+                 for a in alts]
+        confl = (parse_relations(st.get("Conflicts", ""), False) +
+                 parse_relations(st.get("Breaks", ""), False))
+        for alts in confl:
+            for cname, cflag, _ in alts:
+                if cflag is not None:
+                    vconf_names.add(cname)
+        rels[name] = (
+            provs,
+            dep_items(parse_relations(st.get("Depends", ""), True)),
+            dep_items(parse_relations(st.get("Pre-Depends", ""), True)),
+            # Conflicts never carry alternatives in Debian
+            [a for alts in confl for a in alts],
+            dep_items(parse_relations(st.get("Recommends", ""), False)),
+            dep_items(parse_relations(st.get("Suggests", ""), False)),
+        )
+
+    # Pass 2: write.
+    nrich = nvirt = 0
     for name in names:
         st = best[name]
         arch = ARCH_MAP[st["Architecture"]]
@@ -373,25 +420,21 @@ def main(argv):
         srcname = m.group(1)
         sv, sr = rpm_evr(m.group(2) or st["Version"], "0")[1:]
 
+        provs, requires, prereq, conflicts, recommends, suggests = rels[name]
         provides = [(name, "EQ", (e, v, r))]
-        for alts in parse_relations(st.get("Provides", "")):
-            for pname, pflag, pevr in alts:
-                # dpkg: an unversioned Provides never satisfies (or conflicts
-                # with) a versioned relation; rpm: it matches every version.
-                # Give it the providing package's version instead, so that
-                # "Breaks: perl-modules (<< 5.36.0~)" does not hit
-                # perl-modules-5.36 (Provides: perl-modules).
-                if pflag is None:
-                    pflag, pevr = "EQ", (e, v, r)
-                provides.append((pname, pflag, pevr))
-        requires = dep_items(parse_relations(st.get("Depends", "")))
-        prereq = dep_items(parse_relations(st.get("Pre-Depends", "")))
-        conflicts = dep_items(parse_relations(st.get("Conflicts", "")) +
-                              parse_relations(st.get("Breaks", "")))
-        recommends = dep_items(parse_relations(st.get("Recommends", "")))
-        suggests = dep_items(parse_relations(st.get("Suggests", "")))
-        # Conflicts never carry alternatives in Debian; be safe anyway
-        conflicts = [c for c in conflicts if not isinstance(c, str)]
+        for pname, pflag, pevr in provs:
+            # dpkg: an unversioned Provides never matches a versioned
+            # relation; rpm: it matches every version. That turns e.g.
+            # "perl-base Breaks: perl-modules (<< 5.36.0~)" into a conflict
+            # with perl-modules-5.36 (Provides: perl-modules). Versioned
+            # Conflicts/Breaks are upper bounds ("<<", "<="; one ">=" in the
+            # whole archive), so give such provides a version above all.
+            if pflag is None and pname == name:
+                continue        # the versioned self-provide covers it
+            if pflag is None and pname in vconf_names:
+                pflag, pevr = "EQ", VIRTUAL_EVR
+                nvirt += 1
+            provides.append((pname, pflag, pevr))
         for lst in (requires, prereq, recommends, suggests):
             nrich += sum(1 for x in lst if isinstance(x, str))
 
@@ -505,9 +548,10 @@ def main(argv):
                 "repo_gpgcheck=0\n" % outdir)
 
     prim = data[0]
-    sys.stderr.write("gen-debian-repo: %d stanzas -> %d packages (%d rich deps), "
+    sys.stderr.write("gen-debian-repo: %d stanzas -> %d packages (%d rich deps, "
+                     "%d versioned virtual provides), "
                      "primary.xml %.1f MB (%.1f MB gz), %.1fs -> %s\n"
-                     % (nstanzas, n, nrich, prim[5] / 1e6, prim[3] / 1e6,
+                     % (nstanzas, n, nrich, nvirt, prim[5] / 1e6, prim[3] / 1e6,
                         time.time() - t0, outdir))
     return 0
 

@@ -41,6 +41,8 @@ struct cmd {
 
 /* Print the context's error (and a JSON error document with --json); returns 1. */
 int cli_fail(struct cli *c, int r);
+/* Report an error of our own (code: a LAPIS_E_* value); returns exit code 1. */
+int cli_error(struct cli *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Load with flags derived from options (refresh) plus extra. */
 int cli_load(struct cli *c, unsigned extra);
 void cli_json_out(struct cli *c, cJSON *doc);

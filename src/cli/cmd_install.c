@@ -91,13 +91,11 @@ int cmd_install(struct cli *c)
     int r;
 
     if (c->nargs == 0) {
-        fprintf(stderr, "lapis: error: install needs at least one package\n");
-        return 1;
+        return cli_error(c, LAPIS_E_USAGE, "install needs at least one package");
     }
     if (!c->assumeno) {
-        fprintf(stderr, "lapis: error: this build can only show an install (use --assumeno); "
-                        "executing transactions is not available yet\n");
-        return 1;
+        return cli_error(c, LAPIS_E_USAGE, "this build can only show an install (use --assumeno); "
+                         "executing transactions is not available yet");
     }
     bool paths = false;
     for (int i = 0; i < c->nargs; i++)

@@ -69,6 +69,11 @@ int cmd_list(struct cli *c)
             lapis_query_list(c->ctx, what == LAPIS_LIST_UPGRADES ? LAPIS_LIST_UPGRADES
                                                                : LAPIS_LIST_AVAILABLE, globs, &avail);
     }
+    if (inst.count + avail.count == 0 && globs[0]) {
+        lapis_pkglist_free(&inst);
+        lapis_pkglist_free(&avail);
+        return cli_error(c, LAPIS_E_NOTFOUND, "no matching packages to list");
+    }
     if (c->json) {
         cJSON *doc = cJSON_CreateObject();
         cJSON_AddItemToObject(doc, "installed", cli_json_pkglist(c, &inst));
@@ -80,14 +85,9 @@ int cmd_list(struct cli *c)
         print_section(c, what == LAPIS_LIST_UPGRADES ? "Available Upgrades" : "Available Packages",
                       &avail);
     }
-    r = 0;
-    if (inst.count + avail.count == 0 && globs[0]) {
-        fprintf(stderr, "lapis: error: no matching packages to list\n");
-        r = 1;
-    }
     lapis_pkglist_free(&inst);
     lapis_pkglist_free(&avail);
-    return r;
+    return 0;
 }
 
 static cJSON *json_pkg_details(struct cli *c, lapis_pkg p)
@@ -161,6 +161,11 @@ int cmd_info(struct cli *c)
         lapis_query_list(c->ctx, LAPIS_LIST_AVAILABLE, c->args, &avail);
     lapis_pkglist_sort(c->ctx, &inst);
     lapis_pkglist_sort(c->ctx, &avail);
+    if (inst.count + avail.count == 0) {
+        lapis_pkglist_free(&inst);
+        lapis_pkglist_free(&avail);
+        return cli_error(c, LAPIS_E_NOTFOUND, "no matching packages to list");
+    }
     if (c->json) {
         cJSON *doc = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(doc, "packages");
         for (size_t i = 0; i < inst.count; i++)
@@ -178,14 +183,9 @@ int cmd_info(struct cli *c)
         for (size_t i = 0; i < avail.count; i++)
             print_info(c, avail.pkgs[i]);
     }
-    r = 0;
-    if (inst.count + avail.count == 0) {
-        fprintf(stderr, "lapis: error: no matching packages to list\n");
-        r = 1;
-    }
     lapis_pkglist_free(&inst);
     lapis_pkglist_free(&avail);
-    return r;
+    return 0;
 }
 
 int cmd_search(struct cli *c)
@@ -193,10 +193,8 @@ int cmd_search(struct cli *c)
     lapis_pkglist l = { 0 };
     int r;
 
-    if (c->nargs == 0) {
-        fprintf(stderr, "lapis: error: search needs at least one term\n");
-        return 1;
-    }
+    if (c->nargs == 0)
+        return cli_error(c, LAPIS_E_USAGE, "search needs at least one term");
     if ((r = cli_load(c, 0)) < 0)
         return cli_fail(c, r);
     lapis_query_search(c->ctx, c->args, c->all, &l);
@@ -221,7 +219,7 @@ int cmd_search(struct cli *c)
         lapis_table_print(t, stdout);
         lapis_table_free(t);
     }
-    if (l.count == 0 && !c->json)
+    if (l.count == 0 && !c->json && !c->quiet)
         fprintf(stderr, "No matches found.\n");
     lapis_pkglist_free(&l);
     return 0;
@@ -229,30 +227,31 @@ int cmd_search(struct cli *c)
 
 int cmd_provides(struct cli *c)
 {
-    cJSON *doc = NULL, *arr = NULL;
-    int r, status = 0;
+    lapis_pkglist *found;
+    cJSON *doc, *arr;
+    int r;
 
-    if (c->nargs == 0) {
-        fprintf(stderr, "lapis: error: provides needs a capability or a file path\n");
-        return 1;
-    }
+    if (c->nargs == 0)
+        return cli_error(c, LAPIS_E_USAGE, "provides needs a capability or a file path");
     if ((r = cli_load(c, any_needs_filelists(c->args, c->nargs) ? LAPIS_LOAD_FILELISTS : 0)) < 0)
         return cli_fail(c, r);
-    if (c->json) {
-        doc = cJSON_CreateObject();
-        arr = cJSON_AddArrayToObject(doc, "packages");
-    }
+    found = calloc((size_t)c->nargs, sizeof(*found));
     for (int i = 0; i < c->nargs; i++) {
-        lapis_pkglist l = { 0 };
-        lapis_query_whatprovides(c->ctx, c->args[i], &l);
-        lapis_pkglist_sort(c->ctx, &l);
-        if (l.count == 0) {
-            fprintf(stderr, "lapis: error: no package provides '%s'\n", c->args[i]);
-            status = 1;
+        lapis_query_whatprovides(c->ctx, c->args[i], &found[i]);
+        lapis_pkglist_sort(c->ctx, &found[i]);
+    }
+    /* Like dnf: any spec nothing provides makes the command fail. */
+    for (int i = 0; i < c->nargs; i++)
+        if (found[i].count == 0) {
+            r = cli_error(c, LAPIS_E_NOTFOUND, "no package provides '%s'", c->args[i]);
+            goto out;
         }
-        for (size_t k = 0; k < l.count; k++) {
-            lapis_pkg p = l.pkgs[k];
-            if (arr) {
+    doc = cJSON_CreateObject();
+    arr = cJSON_AddArrayToObject(doc, "packages");
+    for (int i = 0; i < c->nargs; i++)
+        for (size_t k = 0; k < found[i].count; k++) {
+            lapis_pkg p = found[i].pkgs[k];
+            if (c->json) {
                 cJSON *o = lapis_json_pkg(c->ctx, p);
                 cJSON_AddStringToObject(o, "summary", lapis_pkg_summary(c->ctx, p));
                 cJSON_AddStringToObject(o, "matched", c->args[i]);
@@ -260,15 +259,22 @@ int cmd_provides(struct cli *c)
                 continue;
             }
             char *sum = lapis_sanitize(lapis_pkg_summary(c->ctx, p));
+            char *spec = lapis_sanitize(c->args[i]);
             printf("%s : %s\nRepo         : %s\nMatched from : %s\n\n", lapis_pkg_nevra(c->ctx, p),
-                   sum, lapis_pkg_repoid(c->ctx, p), c->args[i]);
+                   sum, lapis_pkg_repoid(c->ctx, p), spec);
             free(sum);
+            free(spec);
         }
-        lapis_pkglist_free(&l);
-    }
-    if (doc)
+    if (c->json)
         cli_json_out(c, doc);
-    return status;
+    else
+        cJSON_Delete(doc);
+    r = 0;
+out:
+    for (int i = 0; i < c->nargs; i++)
+        lapis_pkglist_free(&found[i]);
+    free(found);
+    return r;
 }
 
 /* ---- repoquery ---------------------------------------------------------- */
@@ -401,9 +407,8 @@ int cmd_repoquery(struct cli *c)
 
     if (ndep > 1) {
         cJSON_Delete(doc);
-        fprintf(stderr, "lapis: error: choose one of --requires, --provides, --recommends, "
-                        "--suggests, --conflicts, --obsoletes\n");
-        return 1;
+        return cli_error(c, LAPIS_E_USAGE, "choose one of --requires, --provides, --recommends, "
+                         "--suggests, --conflicts, --obsoletes");
     }
     if (c->q_files || any_needs_filelists(c->args, c->nargs) ||
         lapis_spec_needs_filelists(c->whatprovides) || lapis_spec_needs_filelists(c->whatrequires))

@@ -13,8 +13,7 @@ int cmd_repolist(struct cli *c)
     cJSON *arr = NULL;
 
     if (!want_all && !want_disabled && strcmp(which, "enabled") != 0) {
-        fprintf(stderr, "lapis: error: repolist takes all, enabled or disabled, not '%s'\n", which);
-        return 1;
+        return cli_error(c, LAPIS_E_USAGE, "repolist takes all, enabled or disabled, not '%s'", which);
     }
     t = lapis_table_new(want_all ? 3 : 2);
     if (c->json)
@@ -108,8 +107,7 @@ int cmd_clean(struct cli *c)
     else if (strcmp(what, "packages") == 0)
         flags = LAPIS_CLEAN_PACKAGES;
     else {
-        fprintf(stderr, "lapis: error: clean takes all, metadata or packages, not '%s'\n", what);
-        return 1;
+        return cli_error(c, LAPIS_E_USAGE, "clean takes all, metadata or packages, not '%s'", what);
     }
     n = lapis_clean(c->ctx, flags);
     if (n < 0)

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -113,9 +114,10 @@ static void log_cb(enum lapis_log_level lvl, const char *msg, void *ud)
     free(clean);
 }
 
-int cli_fail(struct cli *c, int r)
+/* The one way the CLI reports an error: a line on stderr and, with --json,
+ * the error document on stdout. Returns the exit code 1. */
+static int emit_error(struct cli *c, int code, const char *msg)
 {
-    const char *msg = lapis_ctx_error(c->ctx);
     char *clean = lapis_sanitize(msg);
     fprintf(stderr, "lapis: error: %s\n", clean);
     free(clean);
@@ -123,25 +125,37 @@ int cli_fail(struct cli *c, int r)
         cJSON *doc = cJSON_CreateObject();
         cJSON *err = cJSON_AddObjectToObject(doc, "error");
         cJSON_AddStringToObject(err, "message", msg);
-        cJSON_AddNumberToObject(err, "code", r);
+        cJSON_AddNumberToObject(err, "code", code);
         lapis_json_print(doc, stdout);
         cJSON_Delete(doc);
     }
     return 1;
 }
 
+int cli_fail(struct cli *c, int r)
+{
+    return emit_error(c, r, lapis_ctx_error(c->ctx));
+}
+
+int cli_error(struct cli *c, int code, const char *fmt, ...)
+{
+    va_list ap;
+    char *msg = NULL;
+    int r;
+    va_start(ap, fmt);
+    if (vasprintf(&msg, fmt, ap) < 0)
+        msg = NULL;
+    va_end(ap);
+    r = emit_error(c, code < 0 ? code : -code, msg ? msg : "error");
+    free(msg);
+    return r;
+}
+
 static int usage_error(struct cli *c, const char *what, const char *arg)
 {
-    fprintf(stderr, "lapis: error: %s%s%s%s; see 'lapis --help'\n", what, arg ? " '" : "",
-            arg ? arg : "", arg ? "'" : "");
-    if (c->json) {
-        cJSON *doc = cJSON_CreateObject();
-        cJSON *err = cJSON_AddObjectToObject(doc, "error");
-        cJSON_AddStringToObject(err, "message", "usage error");
-        lapis_json_print(doc, stdout);
-        cJSON_Delete(doc);
-    }
-    return 1;
+    if (arg)
+        return cli_error(c, LAPIS_E_USAGE, "%s '%s'; see 'lapis --help'", what, arg);
+    return cli_error(c, LAPIS_E_USAGE, "%s; see 'lapis --help'", what);
 }
 
 int cli_load(struct cli *c, unsigned extra)

@@ -220,6 +220,7 @@ static void finish_attempt(struct xfer *x, CURLcode cc, const struct lapis_fetch
         }
         cleanup_attempt(x, true);
         j->result = 0;
+        j->served_by = x->mirror;
         x->done = true;
         return;
     }
@@ -326,6 +327,7 @@ int lapis_fetch_run(lapis_ctx *ctx, struct lapis_fetch_job *jobs, size_t njobs,
     while (pending > 0) {
         double wait;
         int still = 0, nmsg;
+        bool finished_any = false;
         CURLMsg *m;
 
         running = start_ready(multi, xs, njobs, running, &o, &wait);
@@ -339,10 +341,12 @@ int lapis_fetch_run(lapis_ctx *ctx, struct lapis_fetch_job *jobs, size_t njobs,
             curl_multi_remove_handle(multi, m->easy_handle);
             running--;
             finish_attempt(x, cc, &o);
+            finished_any = true;
             if (x->done)
                 pending--;
         }
-        if (pending > 0)
+        /* A finished transfer frees a slot: start the next one now, not after a poll. */
+        if (pending > 0 && !finished_any)
             curl_multi_poll(multi, NULL, 0, (int)(wait * 1000) + 1, NULL);
     }
 

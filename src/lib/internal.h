@@ -233,6 +233,7 @@ struct lapis_fetch_job {
     const char *sslcacert;
     /* output */
     int result;               /* 0 ok, 1 absent (optional 404), <0 error */
+    size_t served_by;         /* index of the mirror that delivered the file */
     char *error;              /* message when result < 0 */
 };
 

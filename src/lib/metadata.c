@@ -39,6 +39,7 @@ struct rstate {
     struct md_entry *md;
     size_t nmd;
     bool refresh;
+    size_t repomd_mirror; /* which baseurl served repomd.xml */
     int err;          /* first error, 0 if fine */
     char *errmsg;
 };
@@ -202,12 +203,6 @@ static int fetch_repomd_batch(lapis_ctx *ctx, struct rstate *st, size_t n)
         ADD_JOB(i, j);
         if (!s->repo->opts.repo_gpgcheck)
             continue;
-        dest = path_join(s->staging, "repomd.xml.asc");
-        strv_push(&owned, dest);
-        j = job_for(s, "repodata/repomd.xml.asc", dest, what);
-        j.max_size = KEY_MAX;
-        j.optional = true;
-        ADD_JOB(i, j);
         for (size_t k = 0; s->repo->gpgkeys[k]; k++) {
             char *kdest = xasprintf("%s/gpgkey-%zu.asc", s->staging, k);
             char *kwhat = xasprintf("repo %s: gpgkey %s", s->repo->id, s->repo->gpgkeys[k]);
@@ -227,12 +222,51 @@ static int fetch_repomd_batch(lapis_ctx *ctx, struct rstate *st, size_t n)
         struct rstate *s = &st[owner[k]];
         if (jobs[k].result < 0)
             rstate_fail(s, jobs[k].result, "%s", jobs[k].error);
+        else if (jobs[k].href && strcmp(jobs[k].href, "repodata/repomd.xml") == 0)
+            s->repomd_mirror = jobs[k].served_by;
         lapis_fetch_job_clear(&jobs[k]);
     }
     lapis_strv_free(owned);
     free(jobs);
     free(owner);
     return 0;
+}
+
+/* The signature must come from the mirror that served repomd.xml: another
+ * mirror may hold a different (older or newer) repomd.xml and signature. */
+static void fetch_signatures(lapis_ctx *ctx, struct rstate *st, size_t n)
+{
+    struct lapis_fetch_job *jobs = xcalloc(n, sizeof(*jobs));
+    size_t *owner = xcalloc(n, sizeof(*owner)), njobs = 0;
+    _cleanup_strv_ char **owned = xcalloc(1, sizeof(char *));
+    struct lapis_fetch_opts o;
+
+    for (size_t i = 0; i < n; i++) {
+        struct rstate *s = &st[i];
+        if (!s->refresh || s->err || !s->repo->opts.repo_gpgcheck)
+            continue;
+        char *dest = path_join(s->staging, "repomd.xml.asc");
+        char *what = xasprintf("repo %s: repomd.xml.asc", s->repo->id);
+        char *url = lapis_url_join(s->repo->baseurls[s->repomd_mirror], "repodata/repomd.xml.asc");
+        strv_push(&owned, dest);
+        strv_push(&owned, what);
+        strv_push(&owned, url);
+        jobs[njobs] = job_for(s, NULL, dest, what);
+        jobs[njobs].url = url;
+        jobs[njobs].max_size = KEY_MAX;
+        jobs[njobs].optional = true;
+        owner[njobs++] = i;
+    }
+    fetch_opts_from(ctx, &o);
+    if (njobs)
+        lapis_fetch_run(ctx, jobs, njobs, &o);
+    for (size_t k = 0; k < njobs; k++) {
+        if (jobs[k].result < 0)
+            rstate_fail(&st[owner[k]], jobs[k].result, "%s", jobs[k].error);
+        lapis_fetch_job_clear(&jobs[k]);
+    }
+    free(jobs);
+    free(owner);
 }
 
 static int verify_repomd(lapis_ctx *ctx, struct rstate *s)
@@ -422,12 +456,6 @@ static int load_repo_dir(lapis_ctx *ctx, struct rstate *s, const char *dir)
     s->repo->solv = repo;
     free(s->repo->solv_dir);
     s->repo->solv_dir = xstrdup(dir == s->staging ? s->repodata : dir);
-    s->repo->npackages = 0;
-    Solvable *sv;
-    Id p;
-    FOR_REPO_SOLVABLES(repo, p, sv)
-        if (!str_startswith(pool_id2str(ctx->pool, sv->name), "patch:"))
-            s->repo->npackages++;
     return 0;
 }
 
@@ -565,6 +593,7 @@ int lapis_metadata_load_all(lapis_ctx *ctx, unsigned flags)
             rstate_fail(s, r, "%s", lapis_ctx_error(ctx));
     }
     fetch_repomd_batch(ctx, st, n);
+    fetch_signatures(ctx, st, n);
     for (size_t i = 0; i < n; i++)
         if (st[i].refresh && !st[i].err)
             examine_repomd(ctx, &st[i]);

@@ -132,6 +132,21 @@ static void hide_unsafe_locations(lapis_ctx *ctx, struct lapis_repo *lr)
     queue_free(&q);
 }
 
+/* Packages a repo offers: not advisories, not hidden by excludes or unsafe locations. */
+static void count_packages(lapis_ctx *ctx, struct lapis_repo *lr)
+{
+    Pool *pool = ctx->pool;
+    Solvable *s;
+    Id p;
+    lr->npackages = 0;
+    FOR_REPO_SOLVABLES(lr->solv, p, s) {
+        if (pool->considered && !MAPTST(pool->considered, p))
+            continue;
+        if (strncmp(pool_id2str(pool, s->name), "patch:", 6) != 0)
+            lr->npackages++;
+    }
+}
+
 /* The pool's "considered" map (packages the solver may use), made on first need. */
 Map *lapis_sack_considered(lapis_ctx *ctx)
 {
@@ -169,6 +184,9 @@ void lapis_sack_finish(lapis_ctx *ctx)
     for (size_t i = 0; i < ctx->nrepos; i++)
         if (ctx->repos[i]->solv)
             hide_unsafe_locations(ctx, ctx->repos[i]);
+    for (size_t i = 0; i < ctx->nrepos; i++)
+        if (ctx->repos[i]->solv)
+            count_packages(ctx, ctx->repos[i]);
     pool_addfileprovides(ctx->pool);
     pool_createwhatprovides(ctx->pool);
 }

@@ -13,9 +13,9 @@ Every test gets its own install root (tmp_path/root) and cache directory
 import json as jsonlib
 import os
 import pathlib
-import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -98,7 +98,6 @@ def clean_env(home):
 
 
 def run_cmd(cmd, env=None, timeout=60):
-    import time
     t0 = time.monotonic()
     cp = subprocess.run([str(c) for c in cmd], capture_output=True, text=True,
                         timeout=timeout, env=env)
@@ -178,16 +177,13 @@ class Lapis:
 # Repo files
 # --------------------------------------------------------------------------
 
-def write_reposd(dest, baseurl, ids=ALL_REPOS, enabled=None):
+def write_reposd(dest, baseurl, ids=ALL_REPOS):
     """Write .repo files from FIXTURES/repos.d.tmpl with @BASEURL@ replaced."""
     dest = pathlib.Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     for rid in ids:
         text = (FIXTURES / "repos.d.tmpl" / ("%s.repo" % rid)).read_text()
         text = text.replace("@BASEURL@", baseurl)
-        if enabled is not None:
-            text = text.replace("enabled=1", "enabled=0").replace(
-                "enabled=0", "enabled=%d" % (rid in enabled))
         (dest / ("%s.repo" % rid)).write_text(text)
     return dest
 
@@ -257,9 +253,9 @@ def make_reposd(tmp_path, http):
     """make_reposd(knobs) -> a reposdir whose http baseurls carry KNOBS."""
     n = [0]
 
-    def make(knobs="", ids=ALL_REPOS, enabled=None):
+    def make(knobs="", ids=ALL_REPOS):
         n[0] += 1
-        return write_reposd(tmp_path / ("repos.d-%d" % n[0]), http.repos_url(knobs), ids, enabled)
+        return write_reposd(tmp_path / ("repos.d-%d" % n[0]), http.repos_url(knobs), ids)
     return make
 
 
@@ -323,8 +319,3 @@ def files_named(top, name):
         if name in filenames:
             found.append(os.path.join(dirpath, name))
     return found
-
-
-def copytree(src, dst):
-    shutil.copytree(src, dst, symlinks=True)
-    return dst

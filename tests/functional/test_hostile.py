@@ -66,8 +66,6 @@ def test_hostile_repo_with_skip_if_unavailable_is_skipped_loudly(lapis):
     repos = {x["id"]: x for x in r.json()["repos"]}
     assert repos["badsig"]["skipped"] is True, r
     assert repos["base"]["skipped"] is False, r
-    doc = lapis.json("--setopt=badsig.skip_if_unavailable=1", "--enablerepo=badsig", "-C", "list",
-                     rc=1) if False else None
     r = lapis.run("--setopt=badsig.skip_if_unavailable=1", "--enablerepo=badsig", "list", "badsigpkg")
     assert r.rc == 1, r
 

@@ -3,6 +3,7 @@
 import os
 import re
 import shutil
+import subprocess
 
 import httpserver
 import pytest
@@ -254,3 +255,22 @@ def test_makecache_quiet(lapis, opt):
     r = lapis.run(opt, "makecache")
     assert r.rc == 0, r
     assert r.out == "" and r.err == "", r
+
+
+def test_concurrent_refreshes_share_one_cache(lapis):
+    """Several lapis processes refreshing the same cache at once all succeed,
+    and they leave one consistent cache without temporary files behind."""
+    procs = [subprocess.Popen(lapis.argv("-q", "makecache", "--refresh"), env=lapis.env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(5)]
+    procs += [subprocess.Popen(lapis.argv("-q", "list", "hello"), env=lapis.env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+              for _ in range(3)]
+    for p in procs:
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0, (p.args, out, err)
+    assert sorted(d.name.rsplit("-", 1)[0] for d in lapis.cache.iterdir()) == ["base", "updates"]
+    for f in cache_files(lapis.cache):
+        assert not f.endswith(".part") and ".tmp" not in f, f
+    r = lapis.ok("-C", "list", "hello")
+    assert ("hello.x86_64", "2.1-1", "updates") in list_sections(r.out)["Available Packages"], r

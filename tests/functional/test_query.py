@@ -1,7 +1,6 @@
 """list, info, search, provides, repoquery and check-update against the
 base + updates repositories (over file:// and http://)."""
 
-import os
 import re
 
 import pytest
