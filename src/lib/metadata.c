@@ -176,97 +176,103 @@ static struct lapis_fetch_job job_for(struct rstate *s, const char *href, const 
     };
 }
 
-/* ---- phase A: repomd.xml, signature, keys -------------------------------- */
+/* ---- fetch batches ------------------------------------------------------- */
 
-static int fetch_repomd_batch(lapis_ctx *ctx, struct rstate *st, size_t n)
+/* Jobs of one parallel batch, each owned by a repo state; failures are
+ * recorded on the owner, so one bad repo never hides another's result. */
+struct batch {
+    struct lapis_fetch_job *jobs;
+    size_t *owner;
+    size_t n;
+    char **owned; /* strings the jobs point into */
+};
+
+static char *batch_keep(struct batch *b, char *str)
 {
-    struct lapis_fetch_job *jobs = NULL;
-    char **owned = xcalloc(1, sizeof(char *));
-    size_t *owner = NULL, njobs = 0;
-    struct lapis_fetch_opts o;
+    if (!b->owned)
+        b->owned = xcalloc(1, sizeof(char *));
+    strv_push(&b->owned, str);
+    return str;
+}
 
-#define ADD_JOB(si, j) do { \
-        jobs = xrealloc(jobs, (njobs + 1) * sizeof(*jobs)); \
-        owner = xrealloc(owner, (njobs + 1) * sizeof(*owner)); \
-        jobs[njobs] = (j); owner[njobs++] = (si); } while (0)
+static struct lapis_fetch_job *batch_add(struct batch *b, size_t owner, struct lapis_fetch_job j)
+{
+    b->jobs = xrealloc(b->jobs, (b->n + 1) * sizeof(*b->jobs));
+    b->owner = xrealloc(b->owner, (b->n + 1) * sizeof(*b->owner));
+    b->jobs[b->n] = j;
+    b->owner[b->n] = owner;
+    return &b->jobs[b->n++];
+}
+
+static void batch_run(lapis_ctx *ctx, struct batch *b, struct rstate *st)
+{
+    struct lapis_fetch_opts o = {
+        .max_parallel = ctx->conf.max_parallel_downloads,
+        .timeout = ctx->conf.repo.timeout,
+        .retries = ctx->conf.repo.retries,
+    };
+    if (b->n)
+        lapis_fetch_run(ctx, b->jobs, b->n, &o);
+    for (size_t k = 0; k < b->n; k++) {
+        struct rstate *s = &st[b->owner[k]];
+        if (b->jobs[k].result < 0)
+            rstate_fail(s, b->jobs[k].result, "%s", b->jobs[k].error);
+        else if (b->jobs[k].href && strcmp(b->jobs[k].href, "repodata/repomd.xml") == 0)
+            s->repomd_mirror = b->jobs[k].served_by;
+        lapis_fetch_job_clear(&b->jobs[k]);
+    }
+    free(b->jobs);
+    free(b->owner);
+    lapis_strv_free(b->owned);
+    memset(b, 0, sizeof(*b));
+}
+
+/* ---- phase A: repomd.xml, keys, then the signature ----------------------- */
+
+static void fetch_repomd_batch(lapis_ctx *ctx, struct rstate *st, size_t n)
+{
+    struct batch b = { 0 };
 
     for (size_t i = 0; i < n; i++) {
         struct rstate *s = &st[i];
         if (!s->refresh || s->err)
             continue;
-        char *dest = path_join(s->staging, "repomd.xml");
-        char *what = xasprintf("repo %s: repomd.xml", s->repo->id);
-        strv_push(&owned, dest);
-        strv_push(&owned, what);
-        struct lapis_fetch_job j = job_for(s, "repodata/repomd.xml", dest, what);
-        j.max_size = REPOMD_MAX;
-        ADD_JOB(i, j);
+        char *what = batch_keep(&b, xasprintf("repo %s: repomd.xml", s->repo->id));
+        char *dest = batch_keep(&b, path_join(s->staging, "repomd.xml"));
+        batch_add(&b, i, job_for(s, "repodata/repomd.xml", dest, what))->max_size = REPOMD_MAX;
         if (!s->repo->opts.repo_gpgcheck)
             continue;
         for (size_t k = 0; s->repo->gpgkeys[k]; k++) {
-            char *kdest = xasprintf("%s/gpgkey-%zu.asc", s->staging, k);
-            char *kwhat = xasprintf("repo %s: gpgkey %s", s->repo->id, s->repo->gpgkeys[k]);
-            strv_push(&owned, kdest);
-            strv_push(&owned, kwhat);
-            j = job_for(s, NULL, kdest, kwhat);
-            j.url = s->repo->gpgkeys[k];
-            j.max_size = KEY_MAX;
-            ADD_JOB(i, j);
+            char *kdest = batch_keep(&b, xasprintf("%s/gpgkey-%zu.asc", s->staging, k));
+            char *kwhat = batch_keep(&b, xasprintf("repo %s: gpgkey %s", s->repo->id,
+                                                   s->repo->gpgkeys[k]));
+            struct lapis_fetch_job *j = batch_add(&b, i, job_for(s, NULL, kdest, kwhat));
+            j->url = s->repo->gpgkeys[k];
+            j->max_size = KEY_MAX;
         }
     }
-#undef ADD_JOB
-    fetch_opts_from(ctx, &o);
-    if (njobs)
-        lapis_fetch_run(ctx, jobs, njobs, &o);
-    for (size_t k = 0; k < njobs; k++) {
-        struct rstate *s = &st[owner[k]];
-        if (jobs[k].result < 0)
-            rstate_fail(s, jobs[k].result, "%s", jobs[k].error);
-        else if (jobs[k].href && strcmp(jobs[k].href, "repodata/repomd.xml") == 0)
-            s->repomd_mirror = jobs[k].served_by;
-        lapis_fetch_job_clear(&jobs[k]);
-    }
-    lapis_strv_free(owned);
-    free(jobs);
-    free(owner);
-    return 0;
+    batch_run(ctx, &b, st);
 }
 
 /* The signature must come from the mirror that served repomd.xml: another
  * mirror may hold a different (older or newer) repomd.xml and signature. */
 static void fetch_signatures(lapis_ctx *ctx, struct rstate *st, size_t n)
 {
-    struct lapis_fetch_job *jobs = xcalloc(n, sizeof(*jobs));
-    size_t *owner = xcalloc(n, sizeof(*owner)), njobs = 0;
-    _cleanup_strv_ char **owned = xcalloc(1, sizeof(char *));
-    struct lapis_fetch_opts o;
+    struct batch b = { 0 };
 
     for (size_t i = 0; i < n; i++) {
         struct rstate *s = &st[i];
         if (!s->refresh || s->err || !s->repo->opts.repo_gpgcheck)
             continue;
-        char *dest = path_join(s->staging, "repomd.xml.asc");
-        char *what = xasprintf("repo %s: repomd.xml.asc", s->repo->id);
-        char *url = lapis_url_join(s->repo->baseurls[s->repomd_mirror], "repodata/repomd.xml.asc");
-        strv_push(&owned, dest);
-        strv_push(&owned, what);
-        strv_push(&owned, url);
-        jobs[njobs] = job_for(s, NULL, dest, what);
-        jobs[njobs].url = url;
-        jobs[njobs].max_size = KEY_MAX;
-        jobs[njobs].optional = true;
-        owner[njobs++] = i;
+        char *dest = batch_keep(&b, path_join(s->staging, "repomd.xml.asc"));
+        char *what = batch_keep(&b, xasprintf("repo %s: repomd.xml.asc", s->repo->id));
+        struct lapis_fetch_job *j = batch_add(&b, i, job_for(s, NULL, dest, what));
+        j->url = batch_keep(&b, lapis_url_join(s->repo->baseurls[s->repomd_mirror],
+                                               "repodata/repomd.xml.asc"));
+        j->max_size = KEY_MAX;
+        j->optional = true;
     }
-    fetch_opts_from(ctx, &o);
-    if (njobs)
-        lapis_fetch_run(ctx, jobs, njobs, &o);
-    for (size_t k = 0; k < njobs; k++) {
-        if (jobs[k].result < 0)
-            rstate_fail(&st[owner[k]], jobs[k].result, "%s", jobs[k].error);
-        lapis_fetch_job_clear(&jobs[k]);
-    }
-    free(jobs);
-    free(owner);
+    batch_run(ctx, &b, st);
 }
 
 static int verify_repomd(lapis_ctx *ctx, struct rstate *s)
@@ -338,10 +344,7 @@ static const char *const wanted_types[] = { "primary", "updateinfo", "filelists"
 
 static void fetch_files_batch(lapis_ctx *ctx, struct rstate *st, size_t n, unsigned flags)
 {
-    struct lapis_fetch_job *jobs = NULL;
-    size_t *owner = NULL, njobs = 0;
-    _cleanup_strv_ char **owned = xcalloc(1, sizeof(char *));
-    struct lapis_fetch_opts o;
+    struct batch b = { 0 };
 
     for (size_t i = 0; i < n; i++) {
         struct rstate *s = &st[i];
@@ -352,29 +355,15 @@ static void fetch_files_batch(lapis_ctx *ctx, struct rstate *st, size_t n, unsig
             if (!e || (t == 2 && !(flags & LAPIS_LOAD_FILELISTS)))
                 continue;
             _cleanup_free_ char *local = md_local_name(e);
-            char *dest = path_join(s->staging, local);
-            char *what = xasprintf("repo %s: %s", s->repo->id, e->href);
-            strv_push(&owned, dest);
-            strv_push(&owned, what);
-            jobs = xrealloc(jobs, (njobs + 1) * sizeof(*jobs));
-            owner = xrealloc(owner, (njobs + 1) * sizeof(*owner));
-            jobs[njobs] = job_for(s, e->href, dest, what);
-            jobs[njobs].expected_size = e->size;
-            jobs[njobs].chk_type = e->chk;
-            jobs[njobs].chk_hex = e->hex;
-            owner[njobs++] = i;
+            char *dest = batch_keep(&b, path_join(s->staging, local));
+            char *what = batch_keep(&b, xasprintf("repo %s: %s", s->repo->id, e->href));
+            struct lapis_fetch_job *j = batch_add(&b, i, job_for(s, e->href, dest, what));
+            j->expected_size = e->size;
+            j->chk_type = e->chk;
+            j->chk_hex = e->hex;
         }
     }
-    fetch_opts_from(ctx, &o);
-    if (njobs)
-        lapis_fetch_run(ctx, jobs, njobs, &o);
-    for (size_t k = 0; k < njobs; k++) {
-        if (jobs[k].result < 0)
-            rstate_fail(&st[owner[k]], jobs[k].result, "%s", jobs[k].error);
-        lapis_fetch_job_clear(&jobs[k]);
-    }
-    free(jobs);
-    free(owner);
+    batch_run(ctx, &b, st);
 }
 
 /* ---- parsing into the pool ----------------------------------------------- */

@@ -215,7 +215,8 @@ static bool is_available_pkg(lapis_ctx *ctx, Id p, Solvable *s)
     return strncmp(pool_id2str(pool, s->name), "patch:", 6) != 0;
 }
 
-static bool nevra_installed(lapis_ctx *ctx, Solvable *s)
+/* Is a package with s's name and arch (and, with same_evr, its evr) installed? */
+static bool installed_like(lapis_ctx *ctx, Solvable *s, bool same_evr)
 {
     Pool *pool = ctx->pool;
     Id p, pp;
@@ -224,21 +225,7 @@ static bool nevra_installed(lapis_ctx *ctx, Solvable *s)
     FOR_PROVIDES(p, pp, s->name) {
         Solvable *i = pool_id2solvable(pool, p);
         if (i->repo == pool->installed && i->name == s->name && i->arch == s->arch &&
-            i->evr == s->evr)
-            return true;
-    }
-    return false;
-}
-
-static bool name_arch_installed(lapis_ctx *ctx, Solvable *s)
-{
-    Pool *pool = ctx->pool;
-    Id p, pp;
-    if (!pool->installed)
-        return false;
-    FOR_PROVIDES(p, pp, s->name) {
-        Solvable *i = pool_id2solvable(pool, p);
-        if (i->repo == pool->installed && i->name == s->name && i->arch == s->arch)
+            (!same_evr || i->evr == s->evr))
             return true;
     }
     return false;
@@ -370,7 +357,7 @@ int lapis_query_list(lapis_ctx *ctx, enum lapis_list_what what, char *const *glo
     case LAPIS_LIST_AVAILABLE:
         newest_available(ctx, globs, &avail);
         for (int i = 0; i < avail.count; i++)
-            if (!nevra_installed(ctx, pool_id2solvable(ctx->pool, avail.elements[i])))
+            if (!installed_like(ctx, pool_id2solvable(ctx->pool, avail.elements[i]), true))
                 queue_push(&q, avail.elements[i]);
         break;
     case LAPIS_LIST_UPGRADES:
@@ -429,7 +416,7 @@ int lapis_query_search(lapis_ctx *ctx, char *const *terms, bool all, lapis_pkgli
                           contains_ci(lapis_pkg_url(ctx, p), term)));
         }
         /* Like dnf, one line per name.arch: the installed package wins. */
-        if (ok && !(!lapis_pkg_installed(ctx, p) && name_arch_installed(ctx, s)))
+        if (ok && !(!lapis_pkg_installed(ctx, p) && installed_like(ctx, s, false)))
             queue_push(&q, p);
     }
     list_from_queue(ret, &q);
