@@ -274,3 +274,11 @@ def test_concurrent_refreshes_share_one_cache(lapis):
         assert not f.endswith(".part") and ".tmp" not in f, f
     r = lapis.ok("-C", "list", "hello")
     assert ("hello.x86_64", "2.1-1", "updates") in list_sections(r.out)["Available Packages"], r
+
+
+def test_zstd_metadata_is_read(lapis):
+    """The unsigned repo's metadata is zstd-compressed (base: gz, updates: xz)."""
+    r = lapis.ok("--nogpgcheck", "--repo=unsigned", "list")
+    assert "unsignedpkg.noarch" in r.out, r
+    rd = lapis.cache_dir("unsigned") / "repodata"
+    assert "primary.xml.zst" in os.listdir(rd)
