@@ -47,7 +47,7 @@ static void check_href(const char *href, bool expect)
 {
     bool got = lapis_href_is_safe(href);
     if (got != expect)
-        print_error("href \"%s\": expected %s\n", href, expect ? "safe" : "unsafe");
+        print_error("href \"%s\": expected %s\n", href ? href : "(null)", expect ? "safe" : "unsafe");
     assert_int_equal(got, expect);
 }
 
