@@ -246,12 +246,12 @@ int cmd_provides(struct cli *c)
             r = cli_error(c, LAPIS_E_NOTFOUND, "no package provides '%s'", c->args[i]);
             goto out;
         }
-    doc = cJSON_CreateObject();
-    arr = cJSON_AddArrayToObject(doc, "packages");
+    doc = c->json ? cJSON_CreateObject() : NULL;
+    arr = doc ? cJSON_AddArrayToObject(doc, "packages") : NULL;
     for (int i = 0; i < c->nargs; i++)
         for (size_t k = 0; k < found[i].count; k++) {
             lapis_pkg p = found[i].pkgs[k];
-            if (c->json) {
+            if (arr) {
                 cJSON *o = lapis_json_pkg(c->ctx, p);
                 cJSON_AddStringToObject(o, "summary", lapis_pkg_summary(c->ctx, p));
                 cJSON_AddStringToObject(o, "matched", c->args[i]);
@@ -265,10 +265,8 @@ int cmd_provides(struct cli *c)
             free(sum);
             free(spec);
         }
-    if (c->json)
+    if (doc)
         cli_json_out(c, doc);
-    else
-        cJSON_Delete(doc);
     r = 0;
 out:
     for (int i = 0; i < c->nargs; i++)

@@ -206,11 +206,9 @@ static struct lapis_fetch_job *batch_add(struct batch *b, size_t owner, struct l
 
 static void batch_run(lapis_ctx *ctx, struct batch *b, struct rstate *st)
 {
-    struct lapis_fetch_opts o = {
-        .max_parallel = ctx->conf.max_parallel_downloads,
-        .timeout = ctx->conf.repo.timeout,
-        .retries = ctx->conf.repo.retries,
-    };
+    struct lapis_fetch_opts o;
+
+    fetch_opts_from(ctx, &o);
     if (b->n)
         lapis_fetch_run(ctx, b->jobs, b->n, &o);
     for (size_t k = 0; k < b->n; k++) {

@@ -159,34 +159,35 @@ Map *lapis_sack_considered(lapis_ctx *ctx)
     return pool->considered;
 }
 
+static void drop_considered(Pool *pool)
+{
+    if (!pool->considered)
+        return;
+    map_free(pool->considered);
+    free(pool->considered);
+    pool->considered = NULL;
+}
+
 /* pool_free() does not release the considered map: we own it. */
 void lapis_sack_free(lapis_ctx *ctx)
 {
     if (!ctx->pool)
         return;
-    if (ctx->pool->considered) {
-        map_free(ctx->pool->considered);
-        free(ctx->pool->considered);
-        ctx->pool->considered = NULL;
-    }
+    drop_considered(ctx->pool);
     pool_free(ctx->pool);
     ctx->pool = NULL;
 }
 
 void lapis_sack_finish(lapis_ctx *ctx)
 {
-    if (ctx->pool->considered) {
-        map_free(ctx->pool->considered);
-        free(ctx->pool->considered);
-        ctx->pool->considered = NULL;
-    }
+    drop_considered(ctx->pool); /* rebuilt from scratch: excludes, then unsafe locations */
     apply_excludes(ctx);
-    for (size_t i = 0; i < ctx->nrepos; i++)
-        if (ctx->repos[i]->solv)
-            hide_unsafe_locations(ctx, ctx->repos[i]);
-    for (size_t i = 0; i < ctx->nrepos; i++)
-        if (ctx->repos[i]->solv)
-            count_packages(ctx, ctx->repos[i]);
+    for (size_t i = 0; i < ctx->nrepos; i++) {
+        if (!ctx->repos[i]->solv)
+            continue;
+        hide_unsafe_locations(ctx, ctx->repos[i]);
+        count_packages(ctx, ctx->repos[i]); /* after hiding: counts what is offered */
+    }
     pool_addfileprovides(ctx->pool);
     pool_createwhatprovides(ctx->pool);
 }
