@@ -35,6 +35,10 @@ enum lapis_error {
     LAPIS_E_NOTFOUND,    /* no package matches */
     LAPIS_E_SOLVE,       /* dependency problems */
     LAPIS_E_UNSAFE,      /* metadata points outside the repository */
+    LAPIS_E_LOCKED,      /* another lapis holds the installroot's lock */
+    LAPIS_E_RPM,         /* the rpm transaction failed (conflicts, space, scriptlets) */
+    LAPIS_E_ABORTED,     /* the user (or the confirm callback) said no */
+    LAPIS_E_HISTORY,     /* history database unusable or no such transaction */
 };
 
 typedef struct lapis_ctx lapis_ctx;
@@ -50,6 +54,22 @@ void lapis_ctx_free(lapis_ctx *ctx);
 const char *lapis_ctx_error(const lapis_ctx *ctx);
 void lapis_ctx_set_log(lapis_ctx *ctx, lapis_log_fn fn, void *userdata);
 
+/* Questions the library must ask (importing a signing key). Return true for yes.
+ * Without a callback the answer is no. */
+typedef bool (*lapis_confirm_fn)(const char *question, void *userdata);
+void lapis_ctx_set_confirm(lapis_ctx *ctx, lapis_confirm_fn fn, void *userdata);
+
+/* Progress of long steps: downloads (bytes), verification and the rpm
+ * transaction (packages). name is the item being worked on (may be NULL). */
+enum lapis_progress_kind {
+    LAPIS_PROGRESS_DOWNLOAD, LAPIS_PROGRESS_VERIFY, LAPIS_PROGRESS_INSTALL,
+    LAPIS_PROGRESS_REMOVE, LAPIS_PROGRESS_SCRIPT_ERROR, LAPIS_PROGRESS_DONE,
+};
+typedef void (*lapis_progress_fn)(enum lapis_progress_kind kind, const char *name,
+                                  unsigned long long done, unsigned long long total,
+                                  void *userdata);
+void lapis_ctx_set_progress(lapis_ctx *ctx, lapis_progress_fn fn, void *userdata);
+
 /* Settings to apply before lapis_ctx_setup(). Strings are copied. */
 int lapis_ctx_set_installroot(lapis_ctx *ctx, const char *path);
 int lapis_ctx_set_config_file(lapis_ctx *ctx, const char *path);
@@ -61,7 +81,12 @@ int lapis_ctx_setopt(lapis_ctx *ctx, const char *assignment);
 int lapis_ctx_enable_repos(lapis_ctx *ctx, const char *glob_list);
 int lapis_ctx_disable_repos(lapis_ctx *ctx, const char *glob_list);
 void lapis_ctx_set_cacheonly(lapis_ctx *ctx, bool on);
+/* --exclude: comma/space separated globs hidden in every repo, on top of the configured ones. */
+int lapis_ctx_add_excludes(lapis_ctx *ctx, const char *globs);
 void lapis_ctx_set_nogpgcheck(lapis_ctx *ctx, bool on);
+
+/* A local .rpm file to offer to the solver (as repo "@commandline"); before or after load. */
+int lapis_ctx_add_rpm_file(lapis_ctx *ctx, const char *path, int *ret_pkg);
 
 /* Read lapis.conf and the .repo files; no network. */
 int lapis_ctx_setup(lapis_ctx *ctx);
@@ -171,8 +196,12 @@ void lapis_pkglist_sort(lapis_ctx *ctx, lapis_pkglist *list);
 enum lapis_action {
     LAPIS_ACT_INSTALL, LAPIS_ACT_INSTALL_DEP, LAPIS_ACT_INSTALL_WEAK,
     LAPIS_ACT_UPGRADE, LAPIS_ACT_DOWNGRADE, LAPIS_ACT_REINSTALL,
-    LAPIS_ACT_REMOVE, LAPIS_ACT_REMOVE_DEP, LAPIS_ACT_OBSOLETED, LAPIS_ACT_UPGRADED,
+    LAPIS_ACT_REMOVE, LAPIS_ACT_REMOVE_DEP, LAPIS_ACT_REMOVE_UNUSED,
+    LAPIS_ACT_OBSOLETED, LAPIS_ACT_UPGRADED, LAPIS_ACT_DOWNGRADED,
 };
+
+/* Why a package is installed, as recorded in the history database. */
+enum lapis_reason { LAPIS_REASON_UNKNOWN, LAPIS_REASON_USER, LAPIS_REASON_DEP, LAPIS_REASON_WEAK };
 
 typedef struct {
     enum lapis_action action;
@@ -184,8 +213,25 @@ typedef struct lapis_goal lapis_goal;
 
 int lapis_goal_new(lapis_ctx *ctx, lapis_goal **ret);
 void lapis_goal_free(lapis_goal *goal);
-/* Add "install SPEC": a name, glob, name-version, capability or file path. */
+enum lapis_goal_flags {
+    LAPIS_GOAL_ALLOWERASING = 1 << 0, /* may remove installed packages to resolve conflicts */
+    LAPIS_GOAL_SKIP_BROKEN  = 1 << 1, /* drop uninstallable requests instead of failing */
+};
+void lapis_goal_set_flags(lapis_goal *goal, unsigned flags);
+
+/* Requests. SPEC is a name, glob, name-version, capability, file path, or a
+ * local .rpm already added with lapis_ctx_add_rpm_file(). */
 int lapis_goal_install(lapis_goal *goal, const char *spec);
+int lapis_goal_reinstall(lapis_goal *goal, const char *spec);
+int lapis_goal_remove(lapis_goal *goal, const char *spec);
+/* spec NULL: everything. */
+int lapis_goal_upgrade(lapis_goal *goal, const char *spec);
+int lapis_goal_downgrade(lapis_goal *goal, const char *spec);
+int lapis_goal_distro_sync(lapis_goal *goal, const char *spec);
+int lapis_goal_autoremove(lapis_goal *goal);
+/* Exact packages (history undo/redo/rollback). */
+int lapis_goal_install_pkg(lapis_goal *goal, lapis_pkg p);
+int lapis_goal_remove_pkg(lapis_goal *goal, lapis_pkg p);
 /* Solve. On LAPIS_E_SOLVE, lapis_goal_problems() explains. */
 int lapis_goal_resolve(lapis_goal *goal);
 const lapis_trans_item *lapis_goal_items(const lapis_goal *goal, size_t *ret_count);
@@ -193,6 +239,71 @@ const lapis_trans_item *lapis_goal_items(const lapis_goal *goal, size_t *ret_cou
 char *const *lapis_goal_problems(const lapis_goal *goal);
 
 const char *lapis_action_name(enum lapis_action action);
+int lapis_action_from_name(const char *name); /* -1 if unknown */
+const char *lapis_reason_name(enum lapis_reason reason);
+
+/* ---- running a transaction --------------------------------------------- */
+
+enum lapis_run_flags {
+    LAPIS_RUN_DOWNLOADONLY = 1 << 0, /* download and verify, change nothing */
+    LAPIS_RUN_NODOCS       = 1 << 1, /* rpm --excludedocs */
+    LAPIS_RUN_NOSCRIPTS    = 1 << 2, /* rpm --noscripts */
+    LAPIS_RUN_TEST         = 1 << 3, /* rpm test transaction only */
+};
+
+typedef struct {
+    unsigned flags;
+    const char *downloaddir; /* with DOWNLOADONLY: where packages go (default: the cache) */
+    const char *cmdline;     /* recorded in history */
+    int script_fd;           /* where scriptlet output goes; -1: inherit */
+} lapis_run_opts;
+
+/* Download, verify (sizes, checksums, OpenPGP signatures), then run the rpm
+ * transaction into the installroot and record it in history. All or nothing:
+ * any failure before rpm starts leaves the root untouched. */
+int lapis_goal_run(lapis_goal *goal, const lapis_run_opts *opts);
+/* Where downloaded packages were put (valid after lapis_goal_run with DOWNLOADONLY). */
+char *const *lapis_goal_downloaded(const lapis_goal *goal);
+/* History id of the transaction just run (0 if none). */
+long long lapis_goal_history_id(const lapis_goal *goal);
+
+/* ---- installroot lock ---------------------------------------------------- */
+
+/* Take the installroot's lock (ROOT/var/lib/lapis/lock), waiting up to the
+ * lock_timeout option and logging who holds it. Released by lapis_ctx_free(). */
+int lapis_ctx_lock(lapis_ctx *ctx);
+
+/* ---- reasons and history ---------------------------------------------- */
+
+enum lapis_reason lapis_pkg_reason(lapis_ctx *ctx, lapis_pkg p);
+/* mark install (user) / remove (dependency) for the installed packages matching spec. */
+int lapis_mark(lapis_ctx *ctx, const char *spec, enum lapis_reason reason);
+
+typedef struct {
+    long long id;
+    long long begin, end;   /* unix time */
+    char *cmdline;
+    char *result;           /* "ok", "failed", "interrupted" */
+    int nitems;
+    char *actions;          /* e.g. "Install, Upgrade" */
+} lapis_history_trans;
+
+typedef struct {
+    char *action;           /* lapis_action_name() or "upgraded"/"downgraded"/"obsoleted" */
+    char *reason;
+    char *name, *epoch, *version, *release, *arch, *repo;
+} lapis_history_item;
+
+int lapis_history_list(lapis_ctx *ctx, lapis_history_trans **ret, size_t *ret_n);
+int lapis_history_items(lapis_ctx *ctx, long long id, lapis_history_item **ret, size_t *ret_n);
+void lapis_history_trans_free(lapis_history_trans *t, size_t n);
+void lapis_history_items_free(lapis_history_item *it, size_t n);
+/* Add the jobs that undo / redo transaction id, or return to the state right after it. */
+int lapis_goal_history_undo(lapis_goal *goal, long long id);
+int lapis_goal_history_redo(lapis_goal *goal, long long id);
+int lapis_goal_history_rollback(lapis_goal *goal, long long id);
+/* "last" or a number -> id; -LAPIS_E_HISTORY if there is none. */
+int lapis_history_resolve_id(lapis_ctx *ctx, const char *text, long long *ret);
 
 #ifdef __cplusplus
 }

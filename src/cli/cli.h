@@ -20,6 +20,10 @@ struct cli {
     bool q_requires, q_provides, q_location, q_info, q_files, q_installed, q_available, q_upgrades;
     bool q_recommends, q_suggests, q_conflicts, q_obsoletes;
     char *whatrequires, *whatprovides;
+    bool allowerasing, skip_broken, downloadonly, nodocs, noscripts;
+    char *downloaddir;
+    char *cmdline;                 /* the whole command line, for history */
+    long long history_id;          /* history undo/redo/rollback target */
     char **args;                   /* positional arguments after the command */
     int nargs;
 };
@@ -58,5 +62,16 @@ int cmd_provides(struct cli *c);
 int cmd_repoquery(struct cli *c);
 int cmd_check_update(struct cli *c);
 int cmd_install(struct cli *c);
+int cmd_reinstall(struct cli *c);
+int cmd_remove(struct cli *c);
+int cmd_upgrade(struct cli *c);
+int cmd_downgrade(struct cli *c);
+int cmd_distro_sync(struct cli *c);
+int cmd_autoremove(struct cli *c);
+int cmd_history(struct cli *c);
+int cmd_mark(struct cli *c);
+
+/* Lock, load, build the goal with build(), resolve, show, confirm, run. Returns the exit code. */
+int cli_run_goal(struct cli *c, unsigned load_flags, int (*build)(struct cli *c, lapis_goal *goal));
 
 #endif

@@ -23,7 +23,17 @@ static const struct cmd commands[] = {
     { "whatprovides", cmd_provides,     CMD_LOAD, "alias of provides" },
     { "repoquery",    cmd_repoquery,    CMD_LOAD, "query packages (--requires --provides --whatrequires ...)" },
     { "check-update", cmd_check_update, CMD_LOAD, "list available upgrades; exit 100 if any" },
-    { "install",      cmd_install,      CMD_LOAD, "resolve an install (with --assumeno: show the transaction)" },
+    { "install",      cmd_install,      0,        "install packages (names, globs, capabilities, files, .rpm)" },
+    { "reinstall",    cmd_reinstall,    0,        "reinstall installed packages" },
+    { "remove",       cmd_remove,       0,        "remove packages (and dependencies nothing else needs)" },
+    { "erase",        cmd_remove,       0,        "alias of remove" },
+    { "upgrade",      cmd_upgrade,      0,        "upgrade all or the named packages" },
+    { "update",       cmd_upgrade,      0,        "alias of upgrade" },
+    { "downgrade",    cmd_downgrade,    0,        "downgrade packages to the next older version" },
+    { "distro-sync",  cmd_distro_sync,  0,        "synchronize installed packages with the repositories" },
+    { "autoremove",   cmd_autoremove,   0,        "remove dependencies no user-installed package needs" },
+    { "mark",         cmd_mark,         0,        "mark install|remove PKG...: set why a package is installed" },
+    { "history",      cmd_history,      0,        "history [list|info N|undo N|redo N|rollback N]" },
 };
 
 enum {
@@ -31,7 +41,8 @@ enum {
     OPT_ASSUMENO, OPT_NOGPGCHECK, OPT_JSON, OPT_REFRESH, OPT_FORCEARCH, OPT_VERSION,
     OPT_SHOWDUP, OPT_ALL, OPT_REQUIRES, OPT_PROVIDES, OPT_WHATREQUIRES, OPT_WHATPROVIDES,
     OPT_LOCATION, OPT_INFO, OPT_INSTALLED, OPT_AVAILABLE, OPT_UPGRADES, OPT_RECOMMENDS,
-    OPT_SUGGESTS, OPT_CONFLICTS, OPT_OBSOLETES,
+    OPT_SUGGESTS, OPT_CONFLICTS, OPT_OBSOLETES, OPT_ALLOWERASING, OPT_SKIPBROKEN,
+    OPT_DOWNLOADONLY, OPT_DOWNLOADDIR, OPT_NODOCS, OPT_NOSCRIPTS, OPT_EXCLUDE,
 };
 
 static const struct option long_opts[] = {
@@ -70,6 +81,15 @@ static const struct option long_opts[] = {
     { "installed", no_argument, NULL, OPT_INSTALLED },
     { "available", no_argument, NULL, OPT_AVAILABLE },
     { "upgrades", no_argument, NULL, OPT_UPGRADES },
+    { "allowerasing", no_argument, NULL, OPT_ALLOWERASING },
+    { "skip-broken", no_argument, NULL, OPT_SKIPBROKEN },
+    { "downloadonly", no_argument, NULL, OPT_DOWNLOADONLY },
+    { "downloaddir", required_argument, NULL, OPT_DOWNLOADDIR },
+    { "destdir", required_argument, NULL, OPT_DOWNLOADDIR },
+    { "nodocs", no_argument, NULL, OPT_NODOCS },
+    { "noscripts", no_argument, NULL, OPT_NOSCRIPTS },
+    { "exclude", required_argument, NULL, OPT_EXCLUDE },
+    { "excludepkgs", required_argument, NULL, OPT_EXCLUDE },
     { NULL, 0, NULL, 0 },
 };
 
@@ -92,7 +112,15 @@ static void usage(FILE *out)
             "  --nogpgcheck          skip signature checks (explicit opt-out)\n"
             "  -y, --assumeyes       answer yes    --assumeno  answer no (show only)\n"
             "  --json                one JSON document on stdout\n"
-            "  -q, --quiet           only errors    -v, --verbose  more detail\n");
+            "  -q, --quiet           only errors    -v, --verbose  more detail\n"
+            "  -x, --exclude=GLOB    hide matching packages (repeatable)\n"
+            "\nTransaction options:\n"
+            "  --allowerasing        allow removing installed packages to resolve conflicts\n"
+            "  --skip-broken         skip packages whose dependencies cannot be satisfied\n"
+            "  --downloadonly        only download (and verify) packages\n"
+            "  --downloaddir=DIR     with --downloadonly: where to put them\n"
+            "  --nodocs              do not install documentation\n"
+            "  --noscripts           do not run scriptlets\n");
 }
 
 struct log_state {
@@ -178,6 +206,20 @@ cJSON *cli_json_pkglist(struct cli *c, const lapis_pkglist *l)
     return a;
 }
 
+static char *join_argv(int argc, char **argv)
+{
+    size_t len = 1;
+    for (int i = 1; i < argc; i++)
+        len += strlen(argv[i]) + 1;
+    char *s = calloc(1, len);
+    for (int i = 1; s && i < argc; i++) {
+        if (i > 1)
+            strcat(s, " ");
+        strcat(s, argv[i]);
+    }
+    return s;
+}
+
 /* Returns 0 to continue, 1 on a usage error, 2 when done (help/version). */
 static int parse_options(struct cli *c, int argc, char **argv)
 {
@@ -185,7 +227,7 @@ static int parse_options(struct cli *c, int argc, char **argv)
     int opt, r = 0;
 
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, "+c:yqvChl", long_opts, NULL)) != -1 || optind < argc) {
+    while ((opt = getopt_long(argc, argv, "+c:yqvChlx:", long_opts, NULL)) != -1 || optind < argc) {
         if (opt == -1) {
             /* A positional: keep it and continue parsing options after it (dnf style). */
             c->args = realloc(c->args, (size_t)(c->nargs + 2) * sizeof(char *));
@@ -229,6 +271,13 @@ static int parse_options(struct cli *c, int argc, char **argv)
         case OPT_INSTALLED: c->q_installed = true; break;
         case OPT_AVAILABLE: c->q_available = true; break;
         case OPT_UPGRADES: c->q_upgrades = true; break;
+        case OPT_ALLOWERASING: c->allowerasing = true; break;
+        case OPT_SKIPBROKEN: c->skip_broken = true; break;
+        case OPT_DOWNLOADONLY: c->downloadonly = true; break;
+        case OPT_DOWNLOADDIR: c->downloaddir = optarg; break;
+        case OPT_NODOCS: c->nodocs = true; break;
+        case OPT_NOSCRIPTS: c->noscripts = true; break;
+        case 'x': case OPT_EXCLUDE: r = lapis_ctx_add_excludes(ctx, optarg); break;
         case 'h': usage(stdout); return 2;
         case OPT_VERSION: printf("lapis 0.1.0\n"); return 2;
         case ':':
@@ -261,6 +310,7 @@ int main(int argc, char **argv)
 
     lapis_ctx_new(&c.ctx);
     c.args = calloc(1, sizeof(char *));
+    c.cmdline = join_argv(argc, argv);
     r = parse_options(&c, argc, argv);
     if (r != 0) {
         r = r == 2 ? 0 : r;
@@ -293,6 +343,7 @@ int main(int argc, char **argv)
     c.args--;
 out:
     free(c.args);
+    free(c.cmdline);
     lapis_ctx_free(c.ctx);
     return r;
 }

@@ -48,6 +48,9 @@ static const struct opt_def main_opt_table[] = {
     { "keepcache",                    OPT_BOOL,        MO(keepcache),                    0, 1 },
     { "best",                         OPT_BOOL,        MO(best),                         0, 1 },
     { "clean_requirements_on_remove", OPT_BOOL,        MO(clean_requirements_on_remove), 0, 1 },
+    { "lock_timeout",                 OPT_SECONDS,     MO(lock_timeout),                 0, 86400 },
+    { "tsflags",                      OPT_LIST,        MO(tsflags),                      0, 0 },
+    { "localpkg_gpgcheck",            OPT_BOOL,        MO(localpkg_gpgcheck),            0, 1 },
 };
 #undef MO
 
@@ -247,6 +250,9 @@ int lapis_config_defaults(struct lapis_config *c)
         .keepcache = 0,
         .best = 1,
         .clean_requirements_on_remove = 1,
+        .lock_timeout = 60,
+        .tsflags = strv_split("", ","),
+        .localpkg_gpgcheck = 0,
     };
     return 0;
 }
@@ -257,6 +263,7 @@ void lapis_config_clear(struct lapis_config *c)
     lapis_strv_free(c->reposdir);
     free(c->cachedir);
     lapis_strv_free(c->installonlypkgs);
+    lapis_strv_free(c->tsflags);
     memset(c, 0, sizeof(*c));
 }
 

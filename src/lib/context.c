@@ -25,6 +25,9 @@ int lapis_ctx_new(lapis_ctx **ret)
     ctx->setopts_main = xcalloc(1, sizeof(char *));
     ctx->setopts_repo = xcalloc(1, sizeof(char *));
     ctx->repo_toggles = xcalloc(1, sizeof(char *));
+    ctx->pending_rpms = xcalloc(1, sizeof(char *));
+    ctx->extra_excludes = xcalloc(1, sizeof(char *));
+    ctx->lock_fd = -1;
     *ret = ctx;
     return 0;
 }
@@ -37,6 +40,10 @@ void lapis_ctx_free(lapis_ctx *ctx)
         lapis_repo_free(ctx->repos[i]);
     free(ctx->repos);
     lapis_sack_free(ctx);
+    lapis_strv_free(ctx->pending_rpms);
+    lapis_strv_free(ctx->extra_excludes);
+    if (ctx->lock_fd >= 0)
+        close(ctx->lock_fd); /* releases the lock */
     lapis_config_clear(&ctx->conf);
     lapis_strv_free(ctx->setopts_main);
     lapis_strv_free(ctx->setopts_repo);
@@ -49,6 +56,29 @@ void lapis_ctx_free(lapis_ctx *ctx)
     free(ctx->errmsg);
     free(ctx->setup_errmsg);
     free(ctx);
+}
+
+void lapis_ctx_set_confirm(lapis_ctx *ctx, lapis_confirm_fn fn, void *userdata)
+{
+    ctx->confirm_fn = fn;
+    ctx->confirm_data = userdata;
+}
+
+void lapis_ctx_set_progress(lapis_ctx *ctx, lapis_progress_fn fn, void *userdata)
+{
+    ctx->progress_fn = fn;
+    ctx->progress_data = userdata;
+}
+
+bool lapis_confirm(lapis_ctx *ctx, const char *fmt, ...)
+{
+    va_list ap;
+    _cleanup_free_ char *q = NULL;
+    va_start(ap, fmt);
+    if (vasprintf(&q, fmt, ap) < 0)
+        q = NULL;
+    va_end(ap);
+    return q && ctx->confirm_fn && ctx->confirm_fn(q, ctx->confirm_data);
 }
 
 void lapis_ctx_set_log(lapis_ctx *ctx, lapis_log_fn fn, void *userdata)
@@ -93,6 +123,15 @@ int lapis_ctx_set_releasever(lapis_ctx *ctx, const char *v)
 int lapis_ctx_set_arch(lapis_ctx *ctx, const char *arch)
 {
     return set_string(&ctx->arch, arch);
+}
+
+int lapis_ctx_add_excludes(lapis_ctx *ctx, const char *globs)
+{
+    char **v = strv_split(globs, ", ");
+    for (size_t i = 0; v[i]; i++)
+        strv_push(&ctx->extra_excludes, xstrdup(v[i]));
+    lapis_strv_free(v);
+    return 0;
 }
 
 int lapis_ctx_setopt(lapis_ctx *ctx, const char *assignment)

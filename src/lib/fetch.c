@@ -35,6 +35,9 @@ struct xfer {
     int permanent;      /* mirrors that gave a permanent error this round */
     double not_before;  /* monotonic time before which not to retry */
     bool active, done, oversize, write_err;
+    long long resumed_from; /* bytes of .part kept from an earlier attempt or run */
+    bool checked_status;    /* first body byte seen: resume honoured or restarted */
+    long long *progress;    /* shared byte counter for progress reports */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -51,11 +54,37 @@ void lapis_fetch_job_clear(struct lapis_fetch_job *job)
     job->error = NULL;
 }
 
+/* Asked for a range but got the whole file (HTTP 200): start the .part over. */
+static int restart_if_range_ignored(struct xfer *x)
+{
+    long code = 0;
+    x->checked_status = true;
+    if (x->resumed_from == 0)
+        return 0;
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
+    if (code != 200)
+        return 0;
+    if (ftruncate(x->fd, 0) < 0 || lseek(x->fd, 0, SEEK_SET) < 0)
+        return -errno;
+    enum lapis_chk t = x->job->chk_type;
+    lapis_hasher_free(x->hasher);
+    x->hasher = t != LAPIS_CHK_NONE ? lapis_hasher_new(t) : NULL;
+    *x->progress -= x->received;
+    x->received = 0;
+    x->resumed_from = 0;
+    return 0;
+}
+
 static size_t write_cb(char *data, size_t size, size_t nmemb, void *ud)
 {
     struct xfer *x = ud;
     size_t len = size * nmemb;
 
+    if (!x->checked_status && restart_if_range_ignored(x) < 0) {
+        x->write_err = true;
+        snprintf(x->errbuf, sizeof(x->errbuf), "rewinding %s: %s", x->part, strerror(errno));
+        return 0;
+    }
     if (x->received + (long long)len > x->cap) {
         x->oversize = true;
         return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
@@ -73,6 +102,7 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *ud)
     }
     lapis_hasher_update(x->hasher, data, len);
     x->received += (long long)len;
+    *x->progress += (long long)len;
     return len;
 }
 
@@ -97,29 +127,60 @@ static void cleanup_attempt(struct xfer *x, bool keep_part)
     if (x->fd >= 0)
         close(x->fd);
     x->fd = -1;
-    if (x->part && !keep_part)
+    if (x->part && !keep_part) {
         unlink(x->part);
+        *x->progress -= x->received;
+    }
     lapis_hasher_free(x->hasher);
     x->hasher = NULL;
     free(x->url);
     x->url = NULL;
 }
 
+/* Reopen a partial download left by an interrupted attempt or run: its bytes
+ * are hashed again and the transfer continues with a range request. Anything
+ * odd about the file (a symlink, not regular, too big) means starting over. */
+static bool reopen_part(struct xfer *x)
+{
+    struct stat st;
+    char buf[65536];
+    ssize_t n;
+    int rfd;
+
+    x->fd = open(x->part, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+    if (x->fd < 0)
+        return false;
+    if (fstat(x->fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 || st.st_size >= x->cap ||
+        (rfd = open(x->part, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+        close(x->fd);
+        x->fd = -1;
+        return false;
+    }
+    while ((n = read(rfd, buf, sizeof(buf))) > 0)
+        lapis_hasher_update(x->hasher, buf, (size_t)n);
+    close(rfd);
+    x->received = x->resumed_from = st.st_size;
+    *x->progress += st.st_size;
+    return true;
+}
+
 static int start_xfer(CURLM *multi, struct xfer *x, const struct lapis_fetch_opts *o)
 {
     struct lapis_fetch_job *j = x->job;
     x->url = j->url ? xstrdup(j->url) : lapis_url_join(j->mirrors[x->mirror], j->href);
-    unlink(x->part);
-    x->fd = open(x->part, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    x->received = x->resumed_from = 0;
+    x->oversize = x->write_err = x->checked_status = false;
+    x->errbuf[0] = '\0';
+    x->hasher = j->chk_type != LAPIS_CHK_NONE ? lapis_hasher_new(j->chk_type) : NULL;
+    if (!j->resume || !reopen_part(x)) {
+        unlink(x->part);
+        x->fd = open(x->part, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    }
     if (x->fd < 0) {
         fail_job(x, LAPIS_E_DOWNLOAD, "%s: cannot create %s: %s", j->what, x->part, strerror(errno));
         cleanup_attempt(x, false);
         return -1;
     }
-    x->received = 0;
-    x->oversize = x->write_err = false;
-    x->errbuf[0] = '\0';
-    x->hasher = j->chk_type != LAPIS_CHK_NONE ? lapis_hasher_new(j->chk_type) : NULL;
 
     CURL *e = x->easy;
     curl_easy_reset(e);
@@ -144,13 +205,16 @@ static int start_xfer(CURLM *multi, struct xfer *x, const struct lapis_fetch_opt
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, j->sslverify ? 2L : 0L);
     if (j->sslcacert)
         curl_easy_setopt(e, CURLOPT_CAINFO, j->sslcacert);
+    if (x->resumed_from > 0)
+        curl_easy_setopt(e, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)x->resumed_from);
     x->active = true;
     curl_multi_add_handle(multi, e);
     return 0;
 }
 
 /* Classify a finished attempt: 0 ok, 1 absent (404 on optional), -1 transient (retry the
- * mirror after a backoff), -2 permanent for this mirror (move on to the next). */
+ * mirror after a backoff), -2 permanent for this mirror (move on to the next), -3 transient
+ * and the partial file is useless. */
 static int classify(struct xfer *x, CURLcode cc, char *msg, size_t msglen)
 {
     struct lapis_fetch_job *j = x->job;
@@ -175,7 +239,11 @@ static int classify(struct xfer *x, CURLcode cc, char *msg, size_t msglen)
         snprintf(msg, msglen, "%s", x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc));
         return cc == CURLE_TOO_MANY_REDIRECTS || cc == CURLE_UNSUPPORTED_PROTOCOL ? -2 : -1;
     }
-    if (lapis_url_is_remote(x->url) && code != 200) {
+    if (code == 416 && x->resumed_from > 0) {
+        snprintf(msg, msglen, "server refused to resume the partial download; starting over");
+        return -3;
+    }
+    if (lapis_url_is_remote(x->url) && code != 200 && !(code == 206 && x->resumed_from > 0)) {
         snprintf(msg, msglen, "HTTP status %ld", code);
         return code >= 400 && code < 500 && code != 408 && code != 429 ? -2 : -1;
     }
@@ -206,7 +274,8 @@ static void finish_attempt(struct xfer *x, CURLcode cc, const struct lapis_fetch
     if (k >= 0) {
         int fd = x->fd;
         x->fd = -1;
-        if (fsync(fd) < 0 || close(fd) < 0) {
+        int synced = o->fsync ? fsync(fd) : 0;
+        if (close(fd) < 0 || synced < 0) {
             snprintf(msg, sizeof(msg), "writing %s: %s", x->part, strerror(errno));
             k = -2;
         }
@@ -226,7 +295,10 @@ static void finish_attempt(struct xfer *x, CURLcode cc, const struct lapis_fetch
     }
     free(j->error);
     j->error = k == 1 ? NULL : xasprintf("%s: %s [%s]", j->what, msg, x->url);
-    cleanup_attempt(x, false);
+    /* A transfer cut short keeps its bytes for the next attempt to resume from. */
+    cleanup_attempt(x, k == -1 && j->resume);
+    if (k == -3)
+        k = -1;
     if (k == 1) {
         j->result = 1;
         x->done = true;
@@ -297,6 +369,17 @@ static size_t start_ready(CURLM *multi, struct xfer *xs, size_t n, size_t runnin
     return running;
 }
 
+static void report_progress(lapis_ctx *ctx, const struct lapis_fetch_opts *o, long long done,
+                            double *last, bool force)
+{
+    double t = now_mono();
+    if (!o->progress_total || (!force && t - *last < 0.1))
+        return;
+    *last = t;
+    lapis_progress(ctx, LAPIS_PROGRESS_DOWNLOAD, NULL, done < 0 ? 0 : (unsigned long long)done,
+                   (unsigned long long)o->progress_total);
+}
+
 int lapis_fetch_run(lapis_ctx *ctx, struct lapis_fetch_job *jobs, size_t njobs,
                     const struct lapis_fetch_opts *opts)
 {
@@ -305,6 +388,8 @@ int lapis_fetch_run(lapis_ctx *ctx, struct lapis_fetch_job *jobs, size_t njobs,
     struct xfer *xs = xcalloc(njobs, sizeof(*xs));
     size_t pending = 0, running = 0;
     int first_err = 0;
+    long long done_bytes = 0;
+    double last_report = 0;
 
     if (o.max_parallel < 1)
         o.max_parallel = 1;
@@ -313,6 +398,7 @@ int lapis_fetch_run(lapis_ctx *ctx, struct lapis_fetch_job *jobs, size_t njobs,
         struct xfer *x = &xs[i];
         x->job = &jobs[i];
         x->fd = -1;
+        x->progress = &done_bytes;
         jobs[i].result = 0;
         x->part = xasprintf("%s.part", jobs[i].dest);
         x->cap = jobs[i].expected_size >= 0 ? jobs[i].expected_size
@@ -345,11 +431,13 @@ int lapis_fetch_run(lapis_ctx *ctx, struct lapis_fetch_job *jobs, size_t njobs,
             if (x->done)
                 pending--;
         }
+        report_progress(ctx, &o, done_bytes, &last_report, false);
         /* A finished transfer frees a slot: start the next one now, not after a poll. */
         if (pending > 0 && !finished_any)
             curl_multi_poll(multi, NULL, 0, (int)(wait * 1000) + 1, NULL);
     }
 
+    report_progress(ctx, &o, done_bytes, &last_report, true);
     for (size_t i = 0; i < njobs; i++) {
         if (xs[i].easy)
             curl_easy_cleanup(xs[i].easy);

@@ -34,6 +34,8 @@ static inline void strvfreep(char ***v) { lapis_strv_free(*v); }
 /* Hand ownership out of a cleanup variable. */
 #define TAKE_PTR(p) ({ __typeof__(p) _tp = (p); (p) = NULL; _tp; })
 
+#define TAKE_FD(fd) ({ int _fd = (fd); (fd) = -1; _fd; })
+
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ---- errors ------------------------------------------------------------- */
@@ -130,6 +132,9 @@ struct lapis_config {
     int keepcache;
     int best;
     int clean_requirements_on_remove;
+    long long lock_timeout;    /* seconds to wait for another lapis on the same root */
+    char **tsflags;            /* nodocs, noscripts, test */
+    int localpkg_gpgcheck;
 };
 
 int lapis_config_defaults(struct lapis_config *conf);
@@ -209,7 +214,27 @@ struct lapis_ctx {
     Pool *pool;
     bool loaded;
     bool details_loaded;
+    Repo *cmdline_repo;     /* "@commandline": local .rpm files */
+    char **cmdline_paths;   /* indexed by solvable id - cmdline_repo->start */
+
+    lapis_confirm_fn confirm_fn;
+    void *confirm_data;
+    lapis_progress_fn progress_fn;
+    void *progress_data;
+    int lock_fd;            /* -1 until lapis_ctx_lock() */
+    char **pending_rpms;    /* added before load */
+    char **extra_excludes;  /* --exclude */
+    unsigned char *reasons; /* lapis_reason per installed solvable, loaded lazily */
+    bool reasons_loaded;
 };
+
+static inline void lapis_progress(lapis_ctx *ctx, enum lapis_progress_kind k, const char *name,
+                                  unsigned long long done, unsigned long long total)
+{
+    if (ctx->progress_fn)
+        ctx->progress_fn(k, name, done, total, ctx->progress_data);
+}
+bool lapis_confirm(lapis_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 lapis_var *lapis_ctx_vars(lapis_ctx *ctx, size_t *ret_n);
 
@@ -228,6 +253,7 @@ struct lapis_fetch_job {
     enum lapis_chk chk_type;
     const char *chk_hex;
     bool optional;            /* 404 is not an error (e.g. repomd.xml.asc) */
+    bool resume;              /* continue an existing dest.part with a range request */
     const char *what;         /* for messages: "repo main: repomd.xml" */
     bool sslverify;
     const char *sslcacert;
@@ -241,12 +267,16 @@ struct lapis_fetch_opts {
     int max_parallel;
     long long timeout;  /* connect and low-speed timeout, seconds */
     int retries;
+    long long progress_total; /* > 0: report LAPIS_PROGRESS_DOWNLOAD against this many bytes */
+    bool fsync;               /* fsync each file before it is renamed into place */
 };
 
 /* Run every job to completion; returns 0 if all succeeded, else the first error code. */
 int lapis_fetch_run(lapis_ctx *ctx, struct lapis_fetch_job *jobs, size_t njobs,
                     const struct lapis_fetch_opts *opts);
 void lapis_fetch_job_clear(struct lapis_fetch_job *job);
+/* Defaults from [main]: parallelism, timeout, retries; fsync on. */
+void lapis_fetch_opts_from(lapis_ctx *ctx, struct lapis_fetch_opts *o);
 
 /* ---- verify.c ----------------------------------------------------------- */
 
@@ -254,6 +284,12 @@ enum lapis_chk lapis_chk_from_name(const char *name);
 const char *lapis_chk_name(enum lapis_chk t);
 int lapis_chk_file(const char *path, enum lapis_chk t, char *ret_hex, size_t hexlen);
 int lapis_chk_buf(const void *buf, size_t len, enum lapis_chk t, char *ret_hex, size_t hexlen);
+/* OpenPGP public keys in armored text: fn gets each key's binary packet; returns the sum
+ * of fn's results (or its first negative one). */
+typedef int (*lapis_key_pkt_fn)(const uint8_t *pkt, size_t len, void *userdata);
+int lapis_foreach_key_packet(const char *text, lapis_key_pkt_fn fn, void *userdata);
+/* A lapis_key_pkt_fn adding the key (and subkeys) to an rpmKeyring passed as userdata. */
+int lapis_keyring_add_packet(const uint8_t *pkt, size_t len, void *keyring);
 /* Verify an armored detached signature over a file against armored keys. */
 int lapis_verify_detached(lapis_ctx *ctx, const char *what, const char *data_path,
                           const char *sig_path, char *const *key_paths);
@@ -283,5 +319,13 @@ Map *lapis_sack_considered(lapis_ctx *ctx);
 void lapis_sack_free(lapis_ctx *ctx);
 struct lapis_repo *lapis_sack_repo_of(lapis_ctx *ctx, Repo *repo);
 bool lapis_pkg_glob_match(Pool *pool, Solvable *s, const char *glob);
+/* The file behind a "@commandline" package, else NULL. */
+const char *lapis_sack_cmdline_path(lapis_ctx *ctx, Id p);
+
+/* ---- history.c / download.c / transaction.c ---------------------------- */
+
+struct lapis_goal;
+int lapis_history_begin(struct lapis_goal *g, const char *cmdline);
+int lapis_history_end(struct lapis_goal *g, bool ok);
 
 #endif

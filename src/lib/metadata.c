@@ -153,12 +153,13 @@ static int check_md_entry(lapis_ctx *ctx, struct rstate *s, const struct md_entr
     return 0;
 }
 
-static void fetch_opts_from(lapis_ctx *ctx, struct lapis_fetch_opts *o)
+void lapis_fetch_opts_from(lapis_ctx *ctx, struct lapis_fetch_opts *o)
 {
     *o = (struct lapis_fetch_opts){
         .max_parallel = ctx->conf.max_parallel_downloads,
         .timeout = ctx->conf.repo.timeout,
         .retries = ctx->conf.repo.retries,
+        .fsync = true,
     };
 }
 
@@ -208,7 +209,7 @@ static void batch_run(lapis_ctx *ctx, struct batch *b, struct rstate *st)
 {
     struct lapis_fetch_opts o;
 
-    fetch_opts_from(ctx, &o);
+    lapis_fetch_opts_from(ctx, &o);
     if (b->n)
         lapis_fetch_run(ctx, b->jobs, b->n, &o);
     for (size_t k = 0; k < b->n; k++) {
@@ -649,7 +650,7 @@ int lapis_metadata_load_filelists(lapis_ctx *ctx)
                 j.expected_size = e->size;
                 j.chk_type = e->chk;
                 j.chk_hex = e->hex;
-                fetch_opts_from(ctx, &o);
+                lapis_fetch_opts_from(ctx, &o);
                 r = lapis_fetch_run(ctx, &j, 1, &o);
                 if (r < 0)
                     r = lapis_err(ctx, r, "%s; the cached metadata may be older than the "

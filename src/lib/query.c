@@ -57,8 +57,9 @@ bool lapis_pkg_installed(lapis_ctx *ctx, lapis_pkg p)
 
 const char *lapis_pkg_repoid(lapis_ctx *ctx, lapis_pkg p)
 {
-    struct lapis_repo *lr = lapis_sack_repo_of(ctx, S(ctx, p)->repo);
-    return lr ? lr->id : "@System";
+    Repo *repo = S(ctx, p)->repo;
+    struct lapis_repo *lr = lapis_sack_repo_of(ctx, repo);
+    return lr ? lr->id : repo == ctx->pool->installed ? "@System" : repo->name;
 }
 
 static const char *str_or_empty(const char *s) { return s ? s : ""; }

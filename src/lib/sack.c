@@ -13,6 +13,7 @@
 #include <solv/bitmap.h>
 #include <solv/poolarch.h>
 #include <solv/repo_rpmdb.h>
+#include <solv/repo_solv.h>
 #include <solv/solvable.h>
 
 
@@ -60,7 +61,7 @@ static bool any_glob_matches(Pool *pool, Solvable *s, char *const *globs)
 static void apply_excludes(lapis_ctx *ctx)
 {
     Pool *pool = ctx->pool;
-    bool any = ctx->conf.repo.exclude && ctx->conf.repo.exclude[0];
+    bool any = (ctx->conf.repo.exclude && ctx->conf.repo.exclude[0]) || ctx->extra_excludes[0];
     Id p;
     Solvable *s;
 
@@ -76,6 +77,7 @@ static void apply_excludes(lapis_ctx *ctx)
             continue;
         /* Per-repo exclude starts as a copy of the global one, so one check covers both. */
         if (any_glob_matches(pool, s, lr->opts.exclude) ||
+            any_glob_matches(pool, s, ctx->extra_excludes) ||
             (lr->includepkgs && !any_glob_matches(pool, s, lr->includepkgs)))
             MAPCLR(lapis_sack_considered(ctx), p);
     }
@@ -171,6 +173,13 @@ static void drop_considered(Pool *pool)
 /* pool_free() does not release the considered map: we own it. */
 void lapis_sack_free(lapis_ctx *ctx)
 {
+    if (ctx->cmdline_paths)
+        lapis_strv_free(ctx->cmdline_paths);
+    ctx->cmdline_paths = NULL;
+    ctx->cmdline_repo = NULL;
+    free(ctx->reasons);
+    ctx->reasons = NULL;
+    ctx->reasons_loaded = false;
     if (!ctx->pool)
         return;
     drop_considered(ctx->pool);
@@ -192,6 +201,66 @@ void lapis_sack_finish(lapis_ctx *ctx)
     pool_createwhatprovides(ctx->pool);
 }
 
+/* Add one local .rpm to the "@commandline" repo (header read by libsolvext). */
+static int add_rpm_to_pool(lapis_ctx *ctx, const char *path, Id *ret)
+{
+    Pool *pool = ctx->pool;
+    _cleanup_free_ char *abs = NULL;
+    Id p;
+
+    if (!(abs = realpath(path, NULL)))
+        return lapis_err(ctx, -errno, "cannot open %s: %s", path, strerror(errno));
+    if (!ctx->cmdline_repo) {
+        ctx->cmdline_repo = repo_create(pool, "@commandline");
+        ctx->cmdline_paths = xcalloc(1, sizeof(char *));
+    }
+    p = repo_add_rpm(ctx->cmdline_repo, abs, REPO_NO_INTERNALIZE | RPM_ADD_WITH_HDRID);
+    if (!p)
+        return lapis_err(ctx, LAPIS_E_USAGE, "%s is not a readable rpm package: %s", path,
+                         pool_errstr(pool));
+    repo_internalize(ctx->cmdline_repo);
+    size_t idx = (size_t)(p - ctx->cmdline_repo->start);
+    while (strv_length(ctx->cmdline_paths) <= idx)
+        strv_push(&ctx->cmdline_paths, xstrdup(""));
+    free(ctx->cmdline_paths[idx]);
+    ctx->cmdline_paths[idx] = TAKE_PTR(abs);
+    *ret = p;
+    return 0;
+}
+
+const char *lapis_sack_cmdline_path(lapis_ctx *ctx, Id p)
+{
+    Repo *r = ctx->cmdline_repo;
+    if (!r || p < r->start || p >= r->end)
+        return NULL;
+    size_t idx = (size_t)(p - r->start);
+    return idx < strv_length(ctx->cmdline_paths) ? ctx->cmdline_paths[idx] : NULL;
+}
+
+int lapis_ctx_add_rpm_file(lapis_ctx *ctx, const char *path, int *ret_pkg)
+{
+    Id p = 0;
+    int r;
+
+    if (ret_pkg)
+        *ret_pkg = 0;
+    if (!ctx->loaded)
+        return strv_push(&ctx->pending_rpms, xstrdup(path));
+    if ((r = add_rpm_to_pool(ctx, path, &p)) < 0)
+        return r;
+    /* The considered map and the provides index must cover the new solvable. */
+    if (ctx->pool->considered) {
+        Map *m = ctx->pool->considered;
+        map_grow(m, ctx->pool->nsolvables);
+        MAPSET(m, p);
+    }
+    pool_addfileprovides(ctx->pool);
+    pool_createwhatprovides(ctx->pool);
+    if (ret_pkg)
+        *ret_pkg = p;
+    return 0;
+}
+
 int lapis_load(lapis_ctx *ctx, unsigned flags)
 {
     int r;
@@ -204,6 +273,11 @@ int lapis_load(lapis_ctx *ctx, unsigned flags)
             return r;
         if (!(flags & LAPIS_LOAD_NO_REPOS) && (r = lapis_metadata_load_all(ctx, flags)) < 0)
             return r;
+        for (size_t i = 0; ctx->pending_rpms[i]; i++) {
+            Id p;
+            if ((r = add_rpm_to_pool(ctx, ctx->pending_rpms[i], &p)) < 0)
+                return r;
+        }
     } else if ((flags & LAPIS_LOAD_FILELISTS) && (r = lapis_metadata_load_filelists(ctx)) < 0) {
         return r;
     }

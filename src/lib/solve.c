@@ -1,28 +1,22 @@
 /*
  * Solving with libsolv under dnf's policy: best candidate (forced with
  * best=1), repo priority then cost, yum-style obsoletes, weak dependencies
- * when install_weak_deps=1, installonly packages installed side by side.
- * A goal collects jobs, resolves, and exposes the transaction classified
- * the way dnf shows it (direct install, dependency, weak dependency, ...).
+ * when install_weak_deps=1, installonly packages installed side by side up
+ * to installonly_limit, and user-installed vs dependency reasons so removals
+ * only drop what nothing needs any more. A goal collects jobs, resolves, and
+ * exposes the transaction classified the way dnf shows it.
  */
+#include <errno.h>
 #include <string.h>
+#include <sys/utsname.h>
 
 #include "internal.h"
+#include "goal.h"
+#include <solv/evr.h>
 #include <solv/selection.h>
 #include <solv/solver.h>
 #include <solv/transaction.h>
 #include <solv/util.h>
-
-
-struct lapis_goal {
-    lapis_ctx *ctx;
-    Queue job;
-    Solver *solver;
-    Transaction *trans;
-    lapis_trans_item *items;
-    size_t nitems;
-    char **problems;
-};
 
 int lapis_goal_new(lapis_ctx *ctx, lapis_goal **ret)
 {
@@ -33,6 +27,8 @@ int lapis_goal_new(lapis_ctx *ctx, lapis_goal **ret)
     g->ctx = ctx;
     queue_init(&g->job);
     g->problems = xcalloc(1, sizeof(char *));
+    g->user_specs = xcalloc(1, sizeof(char *));
+    g->downloaded = xcalloc(1, sizeof(char *));
     *ret = g;
     return 0;
 }
@@ -48,31 +44,256 @@ void lapis_goal_free(lapis_goal *g)
     queue_free(&g->job);
     free(g->items);
     lapis_strv_free(g->problems);
+    lapis_strv_free(g->user_specs);
+    lapis_strv_free(g->downloaded);
     free(g);
 }
 
-int lapis_goal_install(lapis_goal *g, const char *spec)
+void lapis_goal_set_flags(lapis_goal *g, unsigned flags)
+{
+    g->flags = flags;
+}
+
+/* A local .rpm named on the command line selects exactly its solvable. */
+static bool select_cmdline(lapis_goal *g, const char *spec, Queue *sel)
+{
+    lapis_ctx *ctx = g->ctx;
+    _cleanup_free_ char *abs = NULL;
+    Repo *r = ctx->cmdline_repo;
+
+    if (!r || !str_endswith(spec, ".rpm") || !(abs = realpath(spec, NULL)))
+        return false;
+    for (Id p = r->start; p < r->end; p++) {
+        const char *path = lapis_sack_cmdline_path(ctx, p);
+        if (path && strcmp(path, abs) == 0) {
+            queue_push2(sel, SOLVER_SOLVABLE, p);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Turn SPEC into a libsolv selection; installed_only limits it to the rpmdb. */
+static int select_spec(lapis_goal *g, const char *spec, bool installed_only, Queue *sel)
 {
     Pool *pool = g->ctx->pool;
-    Queue sel;
     int flags = SELECTION_NAME | SELECTION_PROVIDES | SELECTION_GLOB | SELECTION_DOTARCH |
                 SELECTION_CANON | SELECTION_REL;
 
+    if (!installed_only && select_cmdline(g, spec, sel))
+        return 0;
     if (lapis_spec_needs_filelists(spec))
         flags = SELECTION_FILELIST | SELECTION_GLOB;
-    queue_init(&sel);
-    selection_make(pool, &sel, spec, flags);
-    if (sel.count == 0) {
-        queue_free(&sel);
+    if (installed_only)
+        flags |= SELECTION_INSTALLED_ONLY;
+    selection_make(pool, sel, spec, flags);
+    if (sel->count == 0) {
+        if (installed_only)
+            return lapis_err(g->ctx, LAPIS_E_NOTFOUND, "no installed package matches '%s'", spec);
         return lapis_err(g->ctx, LAPIS_E_NOTFOUND,
                          "no package matches '%s'; 'lapis search' or 'lapis provides' can help find it",
                          spec);
     }
-    for (int i = 0; i < sel.count; i += 2)
-        sel.elements[i] |= SOLVER_INSTALL | (g->ctx->conf.best ? SOLVER_FORCEBEST : 0);
-    queue_insertn(&g->job, g->job.count, sel.count, sel.elements);
-    queue_free(&sel);
     return 0;
+}
+
+static void push_selection(lapis_goal *g, Queue *sel, Id how)
+{
+    if (g->flags & LAPIS_GOAL_SKIP_BROKEN)
+        how |= SOLVER_WEAK;
+    for (int i = 0; i < sel->count; i += 2)
+        queue_push2(&g->job, sel->elements[i] | how, sel->elements[i + 1]);
+}
+
+static Id forcebest(lapis_goal *g)
+{
+    return g->ctx->conf.best ? SOLVER_FORCEBEST : 0;
+}
+
+int lapis_goal_install(lapis_goal *g, const char *spec)
+{
+    Queue sel;
+    int r;
+    queue_init(&sel);
+    if ((r = select_spec(g, spec, false, &sel)) == 0) {
+        push_selection(g, &sel, SOLVER_INSTALL | forcebest(g));
+        strv_push(&g->user_specs, xstrdup(spec));
+    }
+    queue_free(&sel);
+    return r;
+}
+
+int lapis_goal_install_pkg(lapis_goal *g, lapis_pkg p)
+{
+    queue_push2(&g->job, SOLVER_INSTALL | SOLVER_SOLVABLE, p);
+    return 0;
+}
+
+int lapis_goal_remove_pkg(lapis_goal *g, lapis_pkg p)
+{
+    queue_push2(&g->job, SOLVER_ERASE | SOLVER_SOLVABLE, p);
+    return 0;
+}
+
+int lapis_goal_remove(lapis_goal *g, const char *spec)
+{
+    Queue sel;
+    int r;
+    queue_init(&sel);
+    if ((r = select_spec(g, spec, true, &sel)) == 0)
+        push_selection(g, &sel, SOLVER_ERASE |
+                       (g->ctx->conf.clean_requirements_on_remove ? SOLVER_CLEANDEPS : 0));
+    queue_free(&sel);
+    return r;
+}
+
+/* Available packages with the same name, arch and evr as installed package p. */
+static Id find_same_available(Pool *pool, Solvable *s)
+{
+    Id q, pp, best = 0;
+    FOR_PROVIDES(q, pp, s->name) {
+        Solvable *t = pool_id2solvable(pool, q);
+        if (t->repo == pool->installed || t->name != s->name || t->arch != s->arch ||
+            t->evr != s->evr)
+            continue;
+        if (pool->considered && !MAPTST(pool->considered, q))
+            continue;
+        if (!best || t->repo->priority > pool_id2solvable(pool, best)->repo->priority)
+            best = q;
+    }
+    return best;
+}
+
+int lapis_goal_reinstall(lapis_goal *g, const char *spec)
+{
+    Pool *pool = g->ctx->pool;
+    Queue sel, pkgs;
+    int r, found = 0;
+
+    queue_init(&sel);
+    queue_init(&pkgs);
+    if ((r = select_spec(g, spec, true, &sel)) == 0) {
+        selection_solvables(pool, &sel, &pkgs);
+        for (int i = 0; i < pkgs.count; i++) {
+            Id q = find_same_available(pool, pool_id2solvable(pool, pkgs.elements[i]));
+            if (q) {
+                queue_push2(&g->job, SOLVER_INSTALL | SOLVER_SOLVABLE, q);
+                found++;
+            }
+        }
+        if (!found)
+            r = lapis_err(g->ctx, LAPIS_E_NOTFOUND, "installed package %s is not available in "
+                          "any enabled repository, so it cannot be reinstalled",
+                          pool_solvable2str(pool, pool_id2solvable(pool, pkgs.elements[0])));
+    }
+    queue_free(&pkgs);
+    queue_free(&sel);
+    return r;
+}
+
+int lapis_goal_upgrade(lapis_goal *g, const char *spec)
+{
+    Queue sel;
+    int r;
+    if (!spec) {
+        queue_push2(&g->job, SOLVER_UPDATE | SOLVER_SOLVABLE_ALL | forcebest(g), 0);
+        return 0;
+    }
+    queue_init(&sel);
+    if ((r = select_spec(g, spec, false, &sel)) == 0) {
+        Queue inst;
+        queue_init(&inst);
+        selection_solvables(g->ctx->pool, &sel, &inst);
+        bool any = false;
+        for (int i = 0; i < inst.count && !any; i++)
+            any = lapis_pkg_installed(g->ctx, inst.elements[i]);
+        queue_free(&inst);
+        if (!any)
+            r = lapis_err(g->ctx, LAPIS_E_NOTFOUND, "'%s' is not installed; use 'lapis install' "
+                          "to install it", spec);
+        else
+            push_selection(g, &sel, SOLVER_UPDATE | forcebest(g));
+    }
+    queue_free(&sel);
+    return r;
+}
+
+int lapis_goal_distro_sync(lapis_goal *g, const char *spec)
+{
+    Queue sel;
+    int r;
+    if (!spec) {
+        queue_push2(&g->job, SOLVER_DISTUPGRADE | SOLVER_SOLVABLE_ALL, 0);
+        return 0;
+    }
+    queue_init(&sel);
+    if ((r = select_spec(g, spec, false, &sel)) == 0)
+        push_selection(g, &sel, SOLVER_DISTUPGRADE);
+    queue_free(&sel);
+    return r;
+}
+
+/* For each installed match, the newest available version older than it (dnf's downgrade). */
+int lapis_goal_downgrade(lapis_goal *g, const char *spec)
+{
+    Pool *pool = g->ctx->pool;
+    Queue sel, pkgs;
+    int r, found = 0;
+
+    queue_init(&sel);
+    queue_init(&pkgs);
+    if ((r = select_spec(g, spec, true, &sel)) == 0) {
+        selection_solvables(pool, &sel, &pkgs);
+        for (int i = 0; i < pkgs.count; i++) {
+            Solvable *s = pool_id2solvable(pool, pkgs.elements[i]);
+            Id q, pp, best = 0;
+            FOR_PROVIDES(q, pp, s->name) {
+                Solvable *t = pool_id2solvable(pool, q);
+                if (t->repo == pool->installed || t->name != s->name ||
+                    (pool->considered && !MAPTST(pool->considered, q)) ||
+                    !pool_installable(pool, t) || (t->arch != s->arch && s->arch != ARCH_NOARCH &&
+                                                   t->arch != ARCH_NOARCH))
+                    continue;
+                if (pool_evrcmp(pool, t->evr, s->evr, EVRCMP_COMPARE) >= 0)
+                    continue;
+                if (!best || pool_evrcmp(pool, t->evr, pool_id2solvable(pool, best)->evr,
+                                         EVRCMP_COMPARE) > 0)
+                    best = q;
+            }
+            if (best) {
+                queue_push2(&g->job, SOLVER_INSTALL | SOLVER_SOLVABLE, best);
+                found++;
+            }
+        }
+        if (!found)
+            r = lapis_err(g->ctx, LAPIS_E_NOTFOUND, "no older version of '%s' is available to "
+                          "downgrade to", spec);
+    }
+    queue_free(&pkgs);
+    queue_free(&sel);
+    return r;
+}
+
+int lapis_goal_autoremove(lapis_goal *g)
+{
+    g->autoremove = true;
+    return 0;
+}
+
+/* Installed packages not recorded as dependencies count as user-installed (dnf's rule
+ * for packages it did not install itself), so autoremove never touches them. */
+static void add_userinstalled_jobs(lapis_goal *g)
+{
+    Pool *pool = g->ctx->pool;
+    Id p;
+    Solvable *s;
+    if (!pool->installed)
+        return;
+    FOR_REPO_SOLVABLES(pool->installed, p, s) {
+        enum lapis_reason r = lapis_pkg_reason(g->ctx, p);
+        if (r != LAPIS_REASON_DEP && r != LAPIS_REASON_WEAK)
+            queue_push2(&g->job, SOLVER_USERINSTALLED | SOLVER_SOLVABLE, p);
+    }
 }
 
 /* installonlypkgs are provides: every provider may be installed in several versions. */
@@ -84,6 +305,85 @@ static void add_installonly_jobs(lapis_goal *g)
         if (dep)
             queue_push2(&g->job, SOLVER_MULTIVERSION | SOLVER_SOLVABLE_PROVIDES, dep);
     }
+}
+
+static bool is_installonly(lapis_ctx *ctx, Solvable *s)
+{
+    Pool *pool = ctx->pool;
+    for (size_t i = 0; ctx->conf.installonlypkgs && ctx->conf.installonlypkgs[i]; i++) {
+        Id dep = pool_str2id(pool, ctx->conf.installonlypkgs[i], 0);
+        if (dep && (s->name == dep || solvable_matchesdep(s, SOLVABLE_PROVIDES, dep, 0)))
+            return true;
+    }
+    return false;
+}
+
+/* The running kernel is never removed to honour installonly_limit (only knowable for "/"). */
+static bool is_running_kernel(lapis_ctx *ctx, Solvable *s)
+{
+    struct utsname u;
+    if (ctx->installroot || uname(&u) < 0)
+        return false;
+    const char *evr = pool_id2str(ctx->pool, s->evr);
+    const char *colon = strchr(evr, ':');
+    _cleanup_free_ char *vra = xasprintf("%s.%s", colon ? colon + 1 : evr,
+                                         pool_id2str(ctx->pool, s->arch));
+    return strcmp(u.release, vra) == 0;
+}
+
+static int cmp_evr(const void *a, const void *b, void *dp)
+{
+    Pool *pool = dp;
+    return pool_evrcmp(pool, pool_id2solvable(pool, *(const Id *)a)->evr,
+                       pool_id2solvable(pool, *(const Id *)b)->evr, EVRCMP_COMPARE);
+}
+
+/* After a solve: if more than installonly_limit versions of an installonly
+ * package would be present, add erase jobs for the oldest installed ones.
+ * Returns true when jobs were added (solve again). */
+static bool enforce_installonly_limit(lapis_goal *g)
+{
+    lapis_ctx *ctx = g->ctx;
+    Pool *pool = ctx->pool;
+    Queue names, present;
+    bool added = false;
+    int limit = ctx->conf.installonly_limit;
+
+    if (limit < 1 || !pool->installed)
+        return false;
+    queue_init(&names);
+    queue_init(&present);
+    for (Id p = 2; p < pool->nsolvables; p++) {
+        Solvable *s = pool_id2solvable(pool, p);
+        if (!s->repo || solver_get_decisionlevel(g->solver, p) <= 0 || !is_installonly(ctx, s))
+            continue;
+        if (s->repo != pool->installed)
+            queue_pushunique(&names, s->name);
+    }
+    for (int n = 0; n < names.count; n++) {
+        Id q, pp;
+        queue_empty(&present);
+        FOR_PROVIDES(q, pp, names.elements[n]) {
+            Solvable *s = pool_id2solvable(pool, q);
+            if (s->name == names.elements[n] && solver_get_decisionlevel(g->solver, q) > 0)
+                queue_pushunique(&present, q);
+        }
+        if (present.count <= limit)
+            continue;
+        solv_sort(present.elements, (size_t)present.count, sizeof(Id), cmp_evr, pool);
+        int excess = present.count - limit;
+        for (int i = 0; i < present.count && excess > 0; i++) {
+            Solvable *s = pool_id2solvable(pool, present.elements[i]);
+            if (s->repo != pool->installed || is_running_kernel(ctx, s))
+                continue;
+            queue_push2(&g->job, SOLVER_ERASE | SOLVER_SOLVABLE, present.elements[i]);
+            excess--;
+            added = true;
+        }
+    }
+    queue_free(&present);
+    queue_free(&names);
+    return added;
 }
 
 static void collect_problems(lapis_goal *g)
@@ -105,6 +405,12 @@ static void collect_problems(lapis_goal *g)
     }
 }
 
+static bool from_job(lapis_goal *g, Id info)
+{
+    int cls = solver_ruleclass(g->solver, info);
+    return cls == SOLVER_RULE_JOB || cls == SOLVER_RULE_BEST;
+}
+
 static enum lapis_action classify_install(lapis_goal *g, Id p)
 {
     Id info;
@@ -112,12 +418,22 @@ static enum lapis_action classify_install(lapis_goal *g, Id p)
     if (reason == SOLVER_REASON_WEAKDEP)
         return LAPIS_ACT_INSTALL_WEAK;
     /* A job with one candidate is decided as a unit rule: ask which rule it was (as libdnf). */
-    if (reason == SOLVER_REASON_RESOLVE_JOB || reason == SOLVER_REASON_UNIT_RULE) {
-        int cls = solver_ruleclass(g->solver, info);
-        if (cls == SOLVER_RULE_JOB || cls == SOLVER_RULE_BEST)
-            return LAPIS_ACT_INSTALL;
-    }
+    if ((reason == SOLVER_REASON_RESOLVE_JOB || reason == SOLVER_REASON_UNIT_RULE) &&
+        from_job(g, info))
+        return LAPIS_ACT_INSTALL;
     return LAPIS_ACT_INSTALL_DEP;
+}
+
+static enum lapis_action classify_erase(lapis_goal *g, Id p)
+{
+    Id info;
+    int reason = solver_describe_decision(g->solver, p, &info);
+    if (reason == SOLVER_REASON_CLEANDEPS_ERASE)
+        return LAPIS_ACT_REMOVE_UNUSED;
+    if ((reason == SOLVER_REASON_RESOLVE_JOB || reason == SOLVER_REASON_UNIT_RULE) &&
+        from_job(g, info))
+        return g->autoremove ? LAPIS_ACT_REMOVE_UNUSED : LAPIS_ACT_REMOVE;
+    return LAPIS_ACT_REMOVE_DEP;
 }
 
 static void push_item(lapis_goal *g, enum lapis_action a, Id p, Id replaces)
@@ -153,7 +469,7 @@ static void build_items(lapis_goal *g)
             push_item(g, LAPIS_ACT_REINSTALL, p, other);
             break;
         case SOLVER_TRANSACTION_ERASE:
-            push_item(g, LAPIS_ACT_REMOVE, p, 0);
+            push_item(g, classify_erase(g, p), p, 0);
             break;
         default:
             break; /* the replaced side of an upgrade is reported with it */
@@ -172,24 +488,70 @@ static int cmp_items(const void *pa, const void *pb, void *dp)
         return (int)a->action - (int)b->action;
     if ((r = strcmp(pool_id2str(pool, sa->name), pool_id2str(pool, sb->name))))
         return r;
-    return strcmp(pool_id2str(pool, sa->arch), pool_id2str(pool, sb->arch));
+    if ((r = strcmp(pool_id2str(pool, sa->arch), pool_id2str(pool, sb->arch))))
+        return r;
+    return pool_evrcmp(pool, sa->evr, sb->evr, EVRCMP_COMPARE);
+}
+
+static Solver *make_solver(lapis_goal *g)
+{
+    lapis_ctx *ctx = g->ctx;
+    Solver *s = solver_create(ctx->pool);
+    solver_set_flag(s, SOLVER_FLAG_BEST_OBEY_POLICY, 1);
+    solver_set_flag(s, SOLVER_FLAG_ALLOW_VENDORCHANGE, 1);
+    solver_set_flag(s, SOLVER_FLAG_YUM_OBSOLETES, 1);
+    solver_set_flag(s, SOLVER_FLAG_IGNORE_RECOMMENDED, !ctx->conf.install_weak_deps);
+    solver_set_flag(s, SOLVER_FLAG_ALLOW_UNINSTALL, !!(g->flags & LAPIS_GOAL_ALLOWERASING));
+    /* Downgrades and arch changes only when asked for by name (jobs), as dnf. */
+    solver_set_flag(s, SOLVER_FLAG_ALLOW_DOWNGRADE, 0);
+    return s;
+}
+
+static int solve_once(lapis_goal *g)
+{
+    if (g->solver)
+        solver_free(g->solver);
+    g->solver = make_solver(g);
+    if (solver_solve(g->solver, &g->job) != 0) {
+        collect_problems(g);
+        const char *hint = g->flags & LAPIS_GOAL_ALLOWERASING
+                               ? "" : "; '--allowerasing' may replace conflicting packages";
+        const char *hint2 = g->flags & LAPIS_GOAL_SKIP_BROKEN
+                                ? "" : ", '--skip-broken' skips what cannot be installed";
+        return lapis_err(g->ctx, LAPIS_E_SOLVE, "cannot satisfy the request: %s%s%s",
+                         g->problems[0] ? g->problems[0] : "unknown problem", hint,
+                         *hint ? hint2 : "");
+    }
+    return 0;
+}
+
+/* autoremove: packages no user-installed package needs any more. */
+static void add_unneeded_erase_jobs(lapis_goal *g)
+{
+    Queue q;
+    queue_init(&q);
+    solver_get_unneeded(g->solver, &q, 0);
+    for (int i = 0; i < q.count; i++)
+        queue_push2(&g->job, SOLVER_ERASE | SOLVER_SOLVABLE, q.elements[i]);
+    queue_free(&q);
 }
 
 int lapis_goal_resolve(lapis_goal *g)
 {
     lapis_ctx *ctx = g->ctx;
+    int r;
 
     add_installonly_jobs(g);
-    g->solver = solver_create(ctx->pool);
-    solver_set_flag(g->solver, SOLVER_FLAG_BEST_OBEY_POLICY, 1);
-    solver_set_flag(g->solver, SOLVER_FLAG_ALLOW_VENDORCHANGE, 1);
-    solver_set_flag(g->solver, SOLVER_FLAG_YUM_OBSOLETES, 1);
-    solver_set_flag(g->solver, SOLVER_FLAG_IGNORE_RECOMMENDED, !ctx->conf.install_weak_deps);
-    if (solver_solve(g->solver, &g->job) != 0) {
-        collect_problems(g);
-        return lapis_err(ctx, LAPIS_E_SOLVE, "cannot satisfy the request: %s",
-                         g->problems[0] ? g->problems[0] : "unknown problem");
+    add_userinstalled_jobs(g);
+    if ((r = solve_once(g)) < 0)
+        return r;
+    if (g->autoremove) {
+        add_unneeded_erase_jobs(g);
+        if ((r = solve_once(g)) < 0)
+            return r;
     }
+    if (enforce_installonly_limit(g) && (r = solve_once(g)) < 0)
+        return r;
     /* No transaction_order(): display order is by name, and rpm orders the real run. */
     g->trans = solver_create_transaction(g->solver);
     build_items(g);
@@ -208,14 +570,44 @@ char *const *lapis_goal_problems(const lapis_goal *g)
     return g->problems;
 }
 
+char *const *lapis_goal_downloaded(const lapis_goal *g)
+{
+    return g->downloaded;
+}
+
+long long lapis_goal_history_id(const lapis_goal *g)
+{
+    return g->history_id;
+}
+
+static const char *const action_names[] = {
+    [LAPIS_ACT_INSTALL] = "install",         [LAPIS_ACT_INSTALL_DEP] = "install-dep",
+    [LAPIS_ACT_INSTALL_WEAK] = "install-weak", [LAPIS_ACT_UPGRADE] = "upgrade",
+    [LAPIS_ACT_DOWNGRADE] = "downgrade",     [LAPIS_ACT_REINSTALL] = "reinstall",
+    [LAPIS_ACT_REMOVE] = "remove",           [LAPIS_ACT_REMOVE_DEP] = "remove-dep",
+    [LAPIS_ACT_REMOVE_UNUSED] = "remove-unused", [LAPIS_ACT_OBSOLETED] = "obsoleted",
+    [LAPIS_ACT_UPGRADED] = "upgraded",       [LAPIS_ACT_DOWNGRADED] = "downgraded",
+};
+
 const char *lapis_action_name(enum lapis_action a)
 {
-    static const char *const names[] = {
-        [LAPIS_ACT_INSTALL] = "install",       [LAPIS_ACT_INSTALL_DEP] = "install-dep",
-        [LAPIS_ACT_INSTALL_WEAK] = "install-weak", [LAPIS_ACT_UPGRADE] = "upgrade",
-        [LAPIS_ACT_DOWNGRADE] = "downgrade",   [LAPIS_ACT_REINSTALL] = "reinstall",
-        [LAPIS_ACT_REMOVE] = "remove",         [LAPIS_ACT_REMOVE_DEP] = "remove-dep",
-        [LAPIS_ACT_OBSOLETED] = "obsoleted",   [LAPIS_ACT_UPGRADED] = "upgraded",
-    };
-    return a < ARRAY_SIZE(names) ? names[a] : "unknown";
+    return (size_t)a < ARRAY_SIZE(action_names) ? action_names[a] : "unknown";
+}
+
+int lapis_action_from_name(const char *name)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(action_names); i++)
+        if (action_names[i] && strcmp(action_names[i], name) == 0)
+            return (int)i;
+    return -1;
+}
+
+const char *lapis_reason_name(enum lapis_reason r)
+{
+    switch (r) {
+    case LAPIS_REASON_USER: return "user";
+    case LAPIS_REASON_DEP: return "dependency";
+    case LAPIS_REASON_WEAK: return "weak-dependency";
+    default: return "unknown";
+    }
 }

@@ -124,12 +124,12 @@ int lapis_chk_file(const char *path, enum lapis_chk t, char *ret_hex, size_t hex
 static void keyring_freep(rpmKeyring *k) { if (*k) rpmKeyringFree(*k); }
 static void digparams_freep(pgpDigParams *p) { if (*p) pgpDigParamsFree(*p); }
 
-/* Add every armored public key block found in text (a file may hold several). */
-static int keyring_add_text(rpmKeyring keyring, const char *text)
+/* Call fn for every armored public key block in text (a file may hold several). */
+int lapis_foreach_key_packet(const char *text, lapis_key_pkt_fn fn, void *ud)
 {
     static const char begin[] = "-----BEGIN PGP PUBLIC KEY BLOCK-----";
     static const char end[] = "-----END PGP PUBLIC KEY BLOCK-----";
-    int added = 0;
+    int n = 0, r;
 
     for (const char *p = strstr(text, begin); p; p = strstr(p, begin)) {
         const char *e = strstr(p, end);
@@ -143,22 +143,37 @@ static int keyring_add_text(rpmKeyring keyring, const char *text)
             free(pkt);
             continue;
         }
-        rpmPubkey key = rpmPubkeyNew(pkt, pktlen);
+        r = fn(pkt, pktlen, ud);
         free(pkt);
-        if (!key)
-            continue;
-        if (rpmKeyringAddKey(keyring, key) >= 0)
-            added++;
-        int nsub = 0;
-        rpmPubkey *subs = rpmGetSubkeys(key, &nsub);
-        for (int i = 0; i < nsub; i++) {
-            rpmKeyringAddKey(keyring, subs[i]);
-            rpmPubkeyFree(subs[i]);
-        }
-        free(subs);
-        rpmPubkeyFree(key);
+        if (r < 0)
+            return r;
+        n += r;
     }
+    return n;
+}
+
+/* Add a key and its subkeys; returns 1 if the primary key was usable. */
+int lapis_keyring_add_packet(const uint8_t *pkt, size_t pktlen, void *keyring)
+{
+    rpmPubkey key = rpmPubkeyNew(pkt, pktlen);
+    int nsub = 0, added = 0;
+    if (!key)
+        return 0;
+    if (rpmKeyringAddKey(keyring, key) >= 0)
+        added = 1;
+    rpmPubkey *subs = rpmGetSubkeys(key, &nsub);
+    for (int i = 0; i < nsub; i++) {
+        rpmKeyringAddKey(keyring, subs[i]);
+        rpmPubkeyFree(subs[i]);
+    }
+    free(subs);
+    rpmPubkeyFree(key);
     return added;
+}
+
+static int keyring_add_text(rpmKeyring keyring, const char *text)
+{
+    return lapis_foreach_key_packet(text, lapis_keyring_add_packet, keyring);
 }
 
 /* rpm's pgpParsePkts() only de-armors public keys, so signatures are

@@ -1,0 +1,204 @@
+/*
+ * history list|info|undo|redo|rollback and mark install|remove: reading
+ * and acting on ROOT/var/lib/lapis/history.sqlite.
+ */
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+static const char *fmt_time(long long t, char *buf, size_t len)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (!t || !localtime_r(&tt, &tm))
+        return "-";
+    strftime(buf, len, "%Y-%m-%d %H:%M", &tm);
+    return buf;
+}
+
+static int history_list(struct cli *c)
+{
+    lapis_history_trans *t;
+    size_t n;
+    int r = lapis_history_list(c->ctx, &t, &n);
+    if (r < 0)
+        return cli_fail(c, r);
+    if (c->json) {
+        cJSON *a = cJSON_CreateArray();
+        for (size_t i = 0; i < n; i++) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddNumberToObject(o, "id", (double)t[i].id);
+            cJSON_AddNumberToObject(o, "begin", (double)t[i].begin);
+            cJSON_AddNumberToObject(o, "end", (double)t[i].end);
+            cJSON_AddStringToObject(o, "cmdline", t[i].cmdline);
+            cJSON_AddStringToObject(o, "result", t[i].result);
+            cJSON_AddStringToObject(o, "actions", t[i].actions);
+            cJSON_AddNumberToObject(o, "altered", t[i].nitems);
+            cJSON_AddItemToArray(a, o);
+        }
+        cJSON *doc = cJSON_CreateObject();
+        cJSON_AddItemToObject(doc, "history", a);
+        cli_json_out(c, doc);
+    } else {
+        lapis_table *tb = lapis_table_new(6);
+        lapis_table_align_right(tb, 0);
+        lapis_table_align_right(tb, 4);
+        lapis_table_add(tb, (const char *[]){ "ID", "Command line", "Date and time", "Action(s)",
+                                              "Altered", "Result" });
+        for (size_t i = 0; i < n; i++) {
+            char id[24], when[32], alt[16];
+            snprintf(id, sizeof(id), "%lld", t[i].id);
+            snprintf(alt, sizeof(alt), "%d", t[i].nitems);
+            lapis_table_add(tb, (const char *[]){ id, t[i].cmdline,
+                                                  fmt_time(t[i].begin, when, sizeof(when)),
+                                                  t[i].actions, alt, t[i].result });
+        }
+        lapis_table_print(tb, stdout);
+        lapis_table_free(tb);
+    }
+    lapis_history_trans_free(t, n);
+    return 0;
+}
+
+static int history_info(struct cli *c, const char *which)
+{
+    lapis_history_trans *t;
+    lapis_history_item *it;
+    size_t n, nit;
+    long long id;
+    int r;
+
+    if ((r = lapis_history_resolve_id(c->ctx, which, &id)) < 0 ||
+        (r = lapis_history_list(c->ctx, &t, &n)) < 0)
+        return cli_fail(c, r);
+    if ((r = lapis_history_items(c->ctx, id, &it, &nit)) < 0) {
+        lapis_history_trans_free(t, n);
+        return cli_fail(c, r);
+    }
+    lapis_history_trans *tr = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (t[i].id == id)
+            tr = &t[i];
+    if (c->json) {
+        cJSON *doc = cJSON_CreateObject();
+        cJSON_AddNumberToObject(doc, "id", (double)id);
+        cJSON_AddNumberToObject(doc, "begin", (double)tr->begin);
+        cJSON_AddNumberToObject(doc, "end", (double)tr->end);
+        cJSON_AddStringToObject(doc, "cmdline", tr->cmdline);
+        cJSON_AddStringToObject(doc, "result", tr->result);
+        cJSON *a = cJSON_AddArrayToObject(doc, "packages");
+        for (size_t i = 0; i < nit; i++) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "action", it[i].action);
+            cJSON_AddStringToObject(o, "reason", it[i].reason);
+            cJSON_AddStringToObject(o, "name", it[i].name);
+            cJSON_AddStringToObject(o, "epoch", it[i].epoch);
+            cJSON_AddStringToObject(o, "version", it[i].version);
+            cJSON_AddStringToObject(o, "release", it[i].release);
+            cJSON_AddStringToObject(o, "arch", it[i].arch);
+            cJSON_AddStringToObject(o, "repo", it[i].repo);
+            cJSON_AddItemToArray(a, o);
+        }
+        cli_json_out(c, doc);
+    } else {
+        char b1[32], b2[32];
+        char *cmd = lapis_sanitize(tr->cmdline);
+        printf("Transaction ID : %lld\nBegin time     : %s\nEnd time       : %s\n"
+               "Command line   : %s\nResult         : %s\nPackages altered:\n",
+               id, fmt_time(tr->begin, b1, sizeof(b1)), fmt_time(tr->end, b2, sizeof(b2)), cmd,
+               tr->result);
+        free(cmd);
+        lapis_table *tb = lapis_table_new(4);
+        for (size_t i = 0; i < nit; i++) {
+            char nevra[1024];
+            bool ep = strcmp(it[i].epoch, "0") != 0;
+            snprintf(nevra, sizeof(nevra), "%s-%s%s%s-%s.%s", it[i].name, ep ? it[i].epoch : "",
+                     ep ? ":" : "", it[i].version, it[i].release, it[i].arch);
+            lapis_table_add(tb, (const char *[]){ "   ", it[i].action, nevra, it[i].repo });
+        }
+        lapis_table_print(tb, stdout);
+        lapis_table_free(tb);
+    }
+    lapis_history_items_free(it, nit);
+    lapis_history_trans_free(t, n);
+    return 0;
+}
+
+static int build_undo(struct cli *c, lapis_goal *goal)
+{
+    return lapis_goal_history_undo(goal, c->history_id);
+}
+
+static int build_redo(struct cli *c, lapis_goal *goal)
+{
+    return lapis_goal_history_redo(goal, c->history_id);
+}
+
+static int build_rollback(struct cli *c, lapis_goal *goal)
+{
+    return lapis_goal_history_rollback(goal, c->history_id);
+}
+
+int cmd_history(struct cli *c)
+{
+    const char *sub = c->nargs > 0 ? c->args[0] : "list";
+    static const struct {
+        const char *name;
+        int (*build)(struct cli *, lapis_goal *);
+    } acts[] = { { "undo", build_undo }, { "redo", build_redo }, { "rollback", build_rollback } };
+
+    if (strcmp(sub, "list") == 0)
+        return history_list(c);
+    if (strcmp(sub, "info") == 0)
+        return history_info(c, c->nargs > 1 ? c->args[1] : "last");
+    for (size_t i = 0; i < sizeof(acts) / sizeof(acts[0]); i++) {
+        if (strcmp(sub, acts[i].name) != 0)
+            continue;
+        if (c->nargs != 2)
+            return cli_error(c, LAPIS_E_USAGE, "history %s needs one transaction id (or 'last')",
+                             sub);
+        int r = lapis_history_resolve_id(c->ctx, c->args[1], &c->history_id);
+        if (r < 0)
+            return cli_fail(c, r);
+        /* The transaction's own arguments are not package specs. */
+        c->args += c->nargs;
+        c->nargs = 0;
+        return cli_run_goal(c, 0, acts[i].build);
+    }
+    return cli_error(c, LAPIS_E_USAGE, "unknown history command '%s' (list, info, undo, redo, "
+                     "rollback)", sub);
+}
+
+int cmd_mark(struct cli *c)
+{
+    enum lapis_reason why;
+    int r, total = 0;
+
+    if (c->nargs < 2)
+        return cli_error(c, LAPIS_E_USAGE, "usage: mark install|remove PACKAGE...");
+    if (strcmp(c->args[0], "install") == 0 || strcmp(c->args[0], "user") == 0)
+        why = LAPIS_REASON_USER;
+    else if (strcmp(c->args[0], "remove") == 0 || strcmp(c->args[0], "dependency") == 0)
+        why = LAPIS_REASON_DEP;
+    else
+        return cli_error(c, LAPIS_E_USAGE, "mark: unknown mark '%s' (install or remove)",
+                         c->args[0]);
+    if ((r = lapis_ctx_lock(c->ctx)) < 0 || (r = cli_load(c, LAPIS_LOAD_NO_REPOS)) < 0)
+        return cli_fail(c, r);
+    for (int i = 1; i < c->nargs; i++) {
+        if ((r = lapis_mark(c->ctx, c->args[i], why)) < 0)
+            return cli_fail(c, r);
+        total += r;
+    }
+    if (c->json) {
+        cJSON *doc = cJSON_CreateObject();
+        cJSON_AddStringToObject(doc, "reason", lapis_reason_name(why));
+        cJSON_AddNumberToObject(doc, "marked", total);
+        cli_json_out(c, doc);
+    } else if (!c->quiet) {
+        printf("%d package%s marked as %s.\n", total, total == 1 ? "" : "s",
+               why == LAPIS_REASON_USER ? "user-installed" : "dependencies");
+    }
+    return 0;
+}

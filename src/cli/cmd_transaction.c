@@ -1,0 +1,419 @@
+/*
+ * Transaction commands: install, reinstall, remove, upgrade, downgrade,
+ * distro-sync, autoremove (and history undo/redo/rollback through
+ * cli_run_goal). Each builds a goal; the shared path resolves it, shows it
+ * in the layout dnf5 users know, asks, and runs it through liblapis.
+ */
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static const struct {
+    enum lapis_action action;
+    const char *title;
+    const char *summary;
+} sections[] = {
+    { LAPIS_ACT_INSTALL, "Installing:", "Installing" },
+    { LAPIS_ACT_INSTALL_DEP, "Installing dependencies:", "Installing" },
+    { LAPIS_ACT_INSTALL_WEAK, "Installing weak dependencies:", "Installing" },
+    { LAPIS_ACT_UPGRADE, "Upgrading:", "Upgrading" },
+    { LAPIS_ACT_DOWNGRADE, "Downgrading:", "Downgrading" },
+    { LAPIS_ACT_REINSTALL, "Reinstalling:", "Reinstalling" },
+    { LAPIS_ACT_REMOVE, "Removing:", "Removing" },
+    { LAPIS_ACT_REMOVE_DEP, "Removing dependent packages:", "Removing" },
+    { LAPIS_ACT_REMOVE_UNUSED, "Removing unused dependencies:", "Removing" },
+};
+#define NSECTIONS (sizeof(sections) / sizeof(sections[0]))
+
+static unsigned long long row_size(lapis_ctx *ctx, lapis_pkg p)
+{
+    return lapis_pkg_installed(ctx, p) ? lapis_pkg_installsize(ctx, p)
+                                       : lapis_pkg_downloadsize(ctx, p);
+}
+
+static void add_row(lapis_ctx *ctx, lapis_table *t, const char *indent, lapis_pkg p)
+{
+    char name[512], size[32];
+    snprintf(name, sizeof(name), "%s%s", indent, lapis_pkg_name(ctx, p));
+    lapis_format_size(row_size(ctx, p), size);
+    lapis_table_add(t, (const char *[]){ name, lapis_pkg_arch(ctx, p), lapis_pkg_evr(ctx, p),
+                                         lapis_pkg_repoid(ctx, p), size });
+}
+
+static void print_summary_line(const char *label, size_t n)
+{
+    char l[32];
+    snprintf(l, sizeof(l), "%s:", label);
+    printf(" %-15s %zu package%s\n", l, n, n == 1 ? "" : "s");
+}
+
+static void print_transaction(lapis_ctx *ctx, const lapis_trans_item *items, size_t n)
+{
+    lapis_table *t = lapis_table_new(5);
+    unsigned long long dl = 0, freed = 0;
+    size_t count[NSECTIONS] = { 0 };
+
+    lapis_table_align_right(t, 4);
+    lapis_table_add(t, (const char *[]){ "Package", "Arch", "Version", "Repository", "Size" });
+    for (size_t s = 0; s < NSECTIONS; s++) {
+        for (size_t i = 0; i < n; i++) {
+            if (items[i].action != sections[s].action)
+                continue;
+            if (count[s]++ == 0)
+                lapis_table_add_line(t, sections[s].title);
+            add_row(ctx, t, " ", items[i].pkg);
+            if (items[i].replaces && items[i].action != LAPIS_ACT_REINSTALL)
+                add_row(ctx, t, "   replacing ", items[i].replaces);
+            if (!lapis_pkg_installed(ctx, items[i].pkg))
+                dl += lapis_pkg_downloadsize(ctx, items[i].pkg);
+            else
+                freed += lapis_pkg_installsize(ctx, items[i].pkg);
+        }
+    }
+    lapis_table_print(t, stdout);
+    lapis_table_free(t);
+
+    printf("\nTransaction Summary:\n");
+    size_t installing = count[0] + count[1] + count[2];
+    size_t removing = count[6] + count[7] + count[8];
+    if (installing)
+        print_summary_line("Installing", installing);
+    for (size_t s = 3; s < 6; s++)
+        if (count[s])
+            print_summary_line(sections[s].summary, count[s]);
+    if (removing)
+        print_summary_line("Removing", removing);
+    char size[32];
+    printf("\nTotal size of inbound packages is %s.", lapis_format_size(dl, size));
+    if (freed)
+        printf(" Freed space: %s.", lapis_format_size(freed, size));
+    printf("\n");
+}
+
+static cJSON *json_transaction(lapis_ctx *ctx, const lapis_trans_item *items, size_t n)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; i < n; i++) {
+        cJSON *o = lapis_json_pkg(ctx, items[i].pkg);
+        cJSON_AddStringToObject(o, "action", lapis_action_name(items[i].action));
+        cJSON_AddNumberToObject(o, "size", (double)row_size(ctx, items[i].pkg));
+        if (items[i].replaces)
+            cJSON_AddItemToObject(o, "replaces", lapis_json_pkg(ctx, items[i].replaces));
+        cJSON_AddItemToArray(a, o);
+    }
+    return a;
+}
+
+/* ---- interaction ------------------------------------------------------- */
+
+static bool ask_tty(const char *question)
+{
+    char line[64];
+    if (!isatty(STDIN_FILENO))
+        return false;
+    fprintf(stderr, "%s [y/N]: ", question);
+    fflush(stderr);
+    if (!fgets(line, sizeof(line), stdin))
+        return false;
+    return line[0] == 'y' || line[0] == 'Y';
+}
+
+static bool confirm_cb(const char *question, void *ud)
+{
+    struct cli *c = ud;
+    if (c->assumeno)
+        return false;
+    if (c->assumeyes) {
+        if (!c->quiet) {
+            char *clean = lapis_sanitize(question);
+            fprintf(stderr, "%s\n", clean);
+            free(clean);
+        }
+        return true;
+    }
+    return ask_tty(question);
+}
+
+struct progress {
+    bool tty;
+    double start;
+    bool line_open;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Human progress: a redrawn line on a TTY; per-package lines otherwise. */
+static void progress_cb(enum lapis_progress_kind k, const char *name, unsigned long long done,
+                        unsigned long long total, void *ud)
+{
+    struct progress *p = ud;
+    char a[32], b[32], rate[32];
+
+    switch (k) {
+    case LAPIS_PROGRESS_DOWNLOAD: {
+        if (!p->tty)
+            return;
+        if (p->start == 0)
+            p->start = now_s();
+        double el = now_s() - p->start, bps = el > 0.05 ? (double)done / el : 0;
+        long eta = bps > 0 && total > done ? (long)((double)(total - done) / bps) : 0;
+        lapis_format_size((unsigned long long)bps, rate);
+        printf("\r Downloading packages  %9s / %-9s %9s/s  ETA %ld:%02ld \033[K",
+               lapis_format_size(done, a), lapis_format_size(total, b), rate, eta / 60, eta % 60);
+        p->line_open = true;
+        break;
+    }
+    case LAPIS_PROGRESS_INSTALL:
+    case LAPIS_PROGRESS_REMOVE: {
+        const char *verb = k == LAPIS_PROGRESS_INSTALL ? "Installing" : "Removing";
+        if (p->tty)
+            printf("\r[%3llu/%3llu] %-10s %s\033[K", done, total, verb, name ? name : "");
+        else
+            printf("[%3llu/%3llu] %-10s %s\n", done, total, verb, name ? name : "");
+        p->line_open = p->tty;
+        break;
+    }
+    case LAPIS_PROGRESS_SCRIPT_ERROR:
+        if (p->line_open)
+            printf("\n");
+        p->line_open = false;
+        fprintf(stderr, "lapis: warning: a scriptlet of %s failed (exit %llu)\n",
+                name ? name : "?", total);
+        break;
+    case LAPIS_PROGRESS_VERIFY:
+        if (p->tty && total) {
+            printf("\r Verifying packages  [%llu/%llu]\033[K", done, total);
+            p->line_open = true;
+        }
+        break;
+    case LAPIS_PROGRESS_DONE:
+        break;
+    }
+    if (p->line_open && k != LAPIS_PROGRESS_DOWNLOAD && done == total) {
+        printf("\n");
+        p->line_open = false;
+    } else if (k == LAPIS_PROGRESS_DOWNLOAD && done >= total && p->line_open) {
+        printf("\n");
+        p->line_open = false;
+    }
+    fflush(stdout);
+}
+
+/* ---- the shared path ---------------------------------------------------- */
+
+static bool is_rpm_path(const char *s)
+{
+    size_t n = strlen(s);
+    return n > 4 && strcmp(s + n - 4, ".rpm") == 0;
+}
+
+static void print_problems(lapis_goal *goal)
+{
+    char *const *probs = lapis_goal_problems(goal);
+    for (size_t i = 1; probs[i]; i++) {
+        char *clean = lapis_sanitize(probs[i]);
+        fprintf(stderr, "  %s\n", clean);
+        free(clean);
+    }
+}
+
+static int json_result(struct cli *c, lapis_goal *goal, const lapis_trans_item *items, size_t n,
+                       const char *result)
+{
+    cJSON *doc = cJSON_CreateObject();
+    cJSON_AddItemToObject(doc, "transaction", json_transaction(c->ctx, items, n));
+    cJSON_AddStringToObject(doc, "result", result);
+    if (goal && lapis_goal_history_id(goal))
+        cJSON_AddNumberToObject(doc, "history_id", (double)lapis_goal_history_id(goal));
+    char *const *dl = goal ? lapis_goal_downloaded(goal) : NULL;
+    if (dl && c->downloadonly) {
+        cJSON *a = cJSON_AddArrayToObject(doc, "downloaded");
+        for (size_t i = 0; dl[i]; i++)
+            cJSON_AddItemToArray(a, cJSON_CreateString(dl[i]));
+    }
+    cli_json_out(c, doc);
+    return 0;
+}
+
+/* Lock (unless only looking), load, let build() add jobs, then resolve/show/ask/run. */
+int cli_run_goal(struct cli *c, unsigned load_flags, int (*build)(struct cli *, lapis_goal *))
+{
+    lapis_goal *goal = NULL;
+    const lapis_trans_item *items;
+    size_t n;
+    int r;
+    bool changes_root = !c->assumeno && !c->downloadonly;
+
+    if (c->downloaddir && !c->downloadonly)
+        return cli_error(c, LAPIS_E_USAGE, "--downloaddir needs --downloadonly");
+    if (changes_root && (r = lapis_ctx_lock(c->ctx)) < 0)
+        return cli_fail(c, r);
+    for (int i = 0; i < c->nargs; i++) {
+        struct stat st;
+        if (is_rpm_path(c->args[i]) && stat(c->args[i], &st) == 0 &&
+            (r = lapis_ctx_add_rpm_file(c->ctx, c->args[i], NULL)) < 0)
+            return cli_fail(c, r);
+        if (lapis_spec_needs_filelists(c->args[i]))
+            load_flags |= LAPIS_LOAD_FILELISTS;
+    }
+    if ((r = cli_load(c, load_flags)) < 0)
+        return cli_fail(c, r);
+    lapis_goal_new(c->ctx, &goal);
+    lapis_goal_set_flags(goal, (c->allowerasing ? LAPIS_GOAL_ALLOWERASING : 0) |
+                               (c->skip_broken ? LAPIS_GOAL_SKIP_BROKEN : 0));
+    if ((r = build(c, goal)) >= 0)
+        r = lapis_goal_resolve(goal);
+    if (r < 0) {
+        r = cli_fail(c, r);
+        print_problems(goal);
+        lapis_goal_free(goal);
+        return r;
+    }
+    items = lapis_goal_items(goal, &n);
+    if (n == 0) {
+        if (c->json)
+            json_result(c, NULL, items, n, "nothing-to-do");
+        else if (!c->quiet)
+            printf("Nothing to do.\n");
+        lapis_goal_free(goal);
+        return 0;
+    }
+    if (!c->json && !c->quiet)
+        print_transaction(c->ctx, items, n);
+    if (c->assumeno) {
+        if (c->json)
+            json_result(c, NULL, items, n, "aborted");
+        else
+            printf("Operation aborted by --assumeno.\n");
+        lapis_goal_free(goal);
+        return 1;
+    }
+    if (!c->assumeyes && !ask_tty(c->downloadonly ? "Is this ok (download only)" : "Is this ok")) {
+        lapis_goal_free(goal);
+        return cli_error(c, LAPIS_E_ABORTED, "operation aborted: not confirmed (use -y to "
+                         "answer yes without a terminal)");
+    }
+
+    struct progress prog = { .tty = isatty(STDOUT_FILENO) && !c->json && !c->quiet };
+    lapis_ctx_set_confirm(c->ctx, confirm_cb, c);
+    if (!c->json && !c->quiet)
+        lapis_ctx_set_progress(c->ctx, progress_cb, &prog);
+    lapis_run_opts o = {
+        .flags = (c->downloadonly ? LAPIS_RUN_DOWNLOADONLY : 0) |
+                 (c->nodocs ? LAPIS_RUN_NODOCS : 0) | (c->noscripts ? LAPIS_RUN_NOSCRIPTS : 0),
+        .downloaddir = c->downloaddir,
+        .cmdline = c->cmdline,
+        /* Scriptlet output must not corrupt the JSON document on stdout. */
+        .script_fd = c->json ? STDERR_FILENO : -1,
+    };
+    r = lapis_goal_run(goal, &o);
+    if (prog.line_open)
+        printf("\n");
+    if (r < 0) {
+        r = cli_fail(c, r);
+        lapis_goal_free(goal);
+        return r;
+    }
+    if (c->json)
+        json_result(c, goal, items, n, c->downloadonly ? "downloaded" : "ok");
+    else if (!c->quiet)
+        printf(c->downloadonly ? "The downloaded packages were saved in the cache (or "
+                                 "--downloaddir).\nComplete!\n" : "Complete!\n");
+    lapis_goal_free(goal);
+    return 0;
+}
+
+/* ---- the commands ------------------------------------------------------- */
+
+/* Reports the usage error itself; true when the command has no package arguments. */
+static bool missing_args(struct cli *c, const char *cmd)
+{
+    if (c->nargs > 0)
+        return false;
+    cli_error(c, LAPIS_E_USAGE, "%s needs at least one package", cmd);
+    return true;
+}
+
+#define FOREACH_ARG(fn)                                      \
+    for (int i = 0; i < c->nargs; i++) {                     \
+        int r_ = fn(goal, c->args[i]);                       \
+        if (r_ < 0)                                          \
+            return r_;                                       \
+    }                                                        \
+    return 0
+
+static int build_install(struct cli *c, lapis_goal *goal) { FOREACH_ARG(lapis_goal_install); }
+static int build_reinstall(struct cli *c, lapis_goal *goal) { FOREACH_ARG(lapis_goal_reinstall); }
+static int build_remove(struct cli *c, lapis_goal *goal) { FOREACH_ARG(lapis_goal_remove); }
+static int build_downgrade(struct cli *c, lapis_goal *goal) { FOREACH_ARG(lapis_goal_downgrade); }
+
+static int build_upgrade(struct cli *c, lapis_goal *goal)
+{
+    if (c->nargs == 0)
+        return lapis_goal_upgrade(goal, NULL);
+    FOREACH_ARG(lapis_goal_upgrade);
+}
+
+static int build_distro_sync(struct cli *c, lapis_goal *goal)
+{
+    if (c->nargs == 0)
+        return lapis_goal_distro_sync(goal, NULL);
+    FOREACH_ARG(lapis_goal_distro_sync);
+}
+
+static int build_autoremove(struct cli *c, lapis_goal *goal)
+{
+    lapis_goal_autoremove(goal);
+    FOREACH_ARG(lapis_goal_remove);
+}
+
+int cmd_install(struct cli *c)
+{
+    if (missing_args(c, "install"))
+        return 1;
+    return cli_run_goal(c, 0, build_install);
+}
+
+int cmd_reinstall(struct cli *c)
+{
+    if (missing_args(c, "reinstall"))
+        return 1;
+    return cli_run_goal(c, 0, build_reinstall);
+}
+
+int cmd_remove(struct cli *c)
+{
+    if (missing_args(c, "remove"))
+        return 1;
+    return cli_run_goal(c, 0, build_remove);
+}
+
+int cmd_downgrade(struct cli *c)
+{
+    if (missing_args(c, "downgrade"))
+        return 1;
+    return cli_run_goal(c, 0, build_downgrade);
+}
+
+int cmd_upgrade(struct cli *c)
+{
+    return cli_run_goal(c, 0, build_upgrade);
+}
+
+int cmd_distro_sync(struct cli *c)
+{
+    return cli_run_goal(c, 0, build_distro_sync);
+}
+
+int cmd_autoremove(struct cli *c)
+{
+    return cli_run_goal(c, 0, build_autoremove);
+}

@@ -1,0 +1,25 @@
+/* The goal struct, shared by solving (solve.c), running (transaction.c) and history. */
+#ifndef LAPIS_GOAL_H
+#define LAPIS_GOAL_H
+
+#include <solv/solver.h>
+#include <solv/transaction.h>
+
+#include "internal.h"
+
+struct lapis_goal {
+    lapis_ctx *ctx;
+    unsigned flags;          /* lapis_goal_flags */
+    Queue job;
+    Solver *solver;
+    Transaction *trans;
+    lapis_trans_item *items;
+    size_t nitems;
+    char **problems;
+    char **user_specs;       /* install specs: their packages become user-installed */
+    bool autoremove;
+    char **downloaded;       /* package files, after a run */
+    long long history_id;
+};
+
+#endif

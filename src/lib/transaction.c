@@ -1,0 +1,604 @@
+/*
+ * Running a resolved goal: download, verify, then one librpm transaction
+ * into the installroot, recorded in history.
+ *
+ * Order matters for "all or nothing": every package is downloaded and
+ * checked (size, digest, OpenPGP signature against *its own repo's* keys,
+ * a stricter rule than rpm's "any key in the rpmdb") before rpm is handed
+ * anything, then rpm runs a test transaction (conflicts, disk space), and
+ * only then the real one.
+ *
+ * rpm's own pre-install verification still runs in the real transaction.
+ * When a package's payload is already covered by a checksum from
+ * signature-verified metadata, rpm is told to skip re-hashing payloads
+ * (header signatures are still checked): the one digest pass that is
+ * redundant is dropped, no signature check is.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <rpm/header.h>
+#include <rpm/rpmdb.h>
+#include <rpm/rpmkeyring.h>
+#include <rpm/rpmlib.h>
+#include <rpm/rpmlog.h>
+#include <rpm/rpmmacro.h>
+#include <rpm/rpmpgp.h>
+#include <rpm/rpmps.h>
+#include <rpm/rpmts.h>
+#include <rpm/rpmtypes.h>
+
+#include "internal.h"
+#include "goal.h"
+#include "pkgfile.h"
+
+/* ---- librpm setup ------------------------------------------------------- */
+
+struct rpmlog_state {
+    lapis_ctx *ctx;
+    char *last_error;
+};
+
+/* rpm's messages go through our log callback instead of straight to stderr;
+ * the last error is kept to explain a failure. */
+static int rpmlog_cb(rpmlogRec rec, rpmlogCallbackData data)
+{
+    struct rpmlog_state *st = data;
+    rpmlogLvl lvl = rpmlogRecPriority(rec);
+    _cleanup_free_ char *msg = xstrdup(rpmlogRecMessage(rec));
+    strstrip(msg);
+    if (lvl <= RPMLOG_ERR) {
+        free(st->last_error);
+        st->last_error = xstrdup(msg);
+        lapis_log(st->ctx, LAPIS_LOG_WARNING, "rpm: %s", msg);
+    } else if (lvl <= RPMLOG_WARNING) {
+        lapis_log(st->ctx, LAPIS_LOG_WARNING, "rpm: %s", msg);
+    } else {
+        lapis_log(st->ctx, LAPIS_LOG_DEBUG, "rpm: %s", msg);
+    }
+    return 0;
+}
+
+/* rpm keeps its configuration in process-global macros; read them once and
+ * point the rpmdb at ROOT/var/lib/rpm (where libsolv reads it), whatever
+ * the host's %_dbpath says. */
+static void rpm_init_once(void)
+{
+    static bool done;
+    if (done)
+        return;
+    rpmReadConfigFiles(NULL, NULL);
+    rpmPushMacro(NULL, "_dbpath", NULL, "/var/lib/rpm", RMIL_CMDLINE);
+    done = true;
+}
+
+static void tsfreep(rpmts *ts) { if (*ts) rpmtsFree(*ts); }
+#define _cleanup_ts_ _cleanup_(tsfreep)
+
+static rpmts ts_for_root(lapis_ctx *ctx)
+{
+    rpmts ts = rpmtsCreate();
+    rpmtsSetRootDir(ts, lapis_ctx_installroot(ctx));
+    return ts;
+}
+
+/* ---- keys --------------------------------------------------------------- */
+
+/* The repo's gpgkey files: from the metadata cache when repo_gpgcheck fetched
+ * them with repomd.xml, else fetched now next to it. */
+static int repo_key_files(lapis_ctx *ctx, struct lapis_repo *r, char ***ret)
+{
+    _cleanup_free_ char *dir = lapis_cache_repo_dir(ctx, r);
+    char **paths = xcalloc(1, sizeof(char *));
+    struct lapis_fetch_job *jobs = xcalloc(strv_length(r->gpgkeys) + 1, sizeof(*jobs));
+    size_t njobs = 0;
+    int rc = 0;
+
+    for (size_t k = 0; r->gpgkeys && r->gpgkeys[k]; k++) {
+        char *meta = r->solv_dir ? xasprintf("%s/gpgkey-%zu.asc", r->solv_dir, k) : NULL;
+        if (meta && r->opts.repo_gpgcheck && path_exists(meta)) {
+            strv_push(&paths, meta);
+            continue;
+        }
+        free(meta);
+        char *dest = xasprintf("%s/gpgkey-%zu.asc", dir, k);
+        strv_push(&paths, dest);
+        jobs[njobs++] = (struct lapis_fetch_job){
+            .url = r->gpgkeys[k], .dest = dest, .max_size = 1 << 20, .what = "gpgkey",
+            .sslverify = r->opts.sslverify, .sslcacert = r->opts.sslcacert,
+        };
+    }
+    if (njobs) {
+        struct lapis_fetch_opts o;
+        lapis_fetch_opts_from(ctx, &o);
+        if ((rc = mkdir_p(dir, 0755)) < 0)
+            rc = lapis_err(ctx, rc, "cannot create %s: %s", dir, strerror(-rc));
+        else if ((rc = lapis_fetch_run(ctx, jobs, njobs, &o)) < 0)
+            rc = lapis_err(ctx, LAPIS_E_SIGNATURE, "repo %s: cannot fetch its gpgkey: %s", r->id,
+                           lapis_ctx_error(ctx));
+        for (size_t i = 0; i < njobs; i++)
+            lapis_fetch_job_clear(&jobs[i]);
+    }
+    free(jobs);
+    if (rc < 0) {
+        lapis_strv_free(paths);
+        return rc;
+    }
+    *ret = paths;
+    return 0;
+}
+
+struct keyimport {
+    lapis_ctx *ctx;
+    rpmts ts;           /* the root's */
+    rpmKeyring keyring; /* this repo's, for our own signature checks */
+    struct lapis_repo *repo;
+    const char *source;
+    bool import;        /* false for --downloadonly: the root is not touched */
+    int rc;
+};
+
+static bool key_in_rpmdb(rpmts ts, const char *keyid8)
+{
+    rpmdbMatchIterator mi = rpmtsInitIterator(ts, RPMDBI_NAME, "gpg-pubkey", 0);
+    Header h;
+    bool found = false;
+    while (mi && (h = rpmdbNextIterator(mi)) && !found)
+        found = strcasecmp(headerGetString(h, RPMTAG_VERSION), keyid8) == 0;
+    rpmdbFreeIterator(mi);
+    return found;
+}
+
+/* One public key: into this repo's keyring, and into the root's rpmdb if it is
+ * not there yet, after asking (the fingerprint is shown so it can be checked). */
+static int import_key_packet(const uint8_t *pkt, size_t len, void *ud)
+{
+    struct keyimport *ki = ud;
+    pgpKeyID_t keyid;
+    uint8_t *fp = NULL;
+    size_t fplen = 0;
+    char keyid8[9], fphex[129] = "";
+    pgpDigParams params = NULL;
+
+    if (lapis_keyring_add_packet(pkt, len, ki->keyring) == 0 || pgpPubkeyKeyID(pkt, len, keyid) != 0)
+        return 0;
+    snprintf(keyid8, sizeof(keyid8), "%02x%02x%02x%02x", keyid[4], keyid[5], keyid[6], keyid[7]);
+    if (!ki->import || key_in_rpmdb(ki->ts, keyid8))
+        return 1;
+    if (pgpPubkeyFingerprint(pkt, len, &fp, &fplen) == 0)
+        for (size_t i = 0; i < fplen && i < 64; i++)
+            sprintf(fphex + 2 * i, "%02X", fp[i]);
+    free(fp);
+    pgpPrtParams(pkt, len, PGPTAG_PUBLIC_KEY, &params);
+    const char *uid = params ? pgpDigParamsUserID(params) : NULL;
+    bool yes = lapis_confirm(ki->ctx, "Importing OpenPGP key 0x%s:\n Userid     : \"%s\"\n "
+                             "Fingerprint: %s\n From       : %s\n Into       : the rpm keyring of %s",
+                             keyid8, uid ? uid : "?", fphex, ki->source,
+                             lapis_ctx_installroot(ki->ctx));
+    pgpDigParamsFree(params);
+    if (!yes) {
+        ki->rc = lapis_err(ki->ctx, LAPIS_E_ABORTED, "repo %s: key 0x%s was not imported, so its "
+                           "packages cannot be verified; answer yes (or use -y) to import it",
+                           ki->repo->id, keyid8);
+        return ki->rc;
+    }
+    if (rpmtsImportPubkey(ki->ts, pkt, len) != RPMRC_OK) {
+        ki->rc = lapis_err(ki->ctx, LAPIS_E_SIGNATURE, "repo %s: cannot import key 0x%s into the "
+                           "rpm database of %s", ki->repo->id, keyid8, lapis_ctx_installroot(ki->ctx));
+        return ki->rc;
+    }
+    lapis_log(ki->ctx, LAPIS_LOG_INFO, "Imported OpenPGP key 0x%s (%s)", keyid8, fphex);
+    return 1;
+}
+
+/* Build the repo's keyring and import its keys into the root. */
+static int prepare_repo_keys(lapis_ctx *ctx, rpmts root_ts, struct lapis_repo *r, bool import,
+                             rpmKeyring *ret)
+{
+    _cleanup_strv_ char **files = NULL;
+    rpmKeyring kr = rpmKeyringNew();
+    int n = 0, rc;
+
+    if (!r->gpgkeys || !r->gpgkeys[0]) {
+        rpmKeyringFree(kr);
+        return lapis_err(ctx, LAPIS_E_SIGNATURE, "repo %s: gpgcheck is on but no gpgkey is set; "
+                         "add gpgkey= to the repo (or --nogpgcheck to skip checks)", r->id);
+    }
+    if ((rc = repo_key_files(ctx, r, &files)) < 0) {
+        rpmKeyringFree(kr);
+        return rc;
+    }
+    for (size_t i = 0; files[i]; i++) {
+        _cleanup_free_ char *text = NULL;
+        struct keyimport ki = { ctx, root_ts, kr, r, r->gpgkeys[i], import, 0 };
+        if (read_file(files[i], 1 << 20, &text, NULL) < 0)
+            continue;
+        rc = lapis_foreach_key_packet(text, import_key_packet, &ki);
+        if (ki.rc < 0 || rc < 0) {
+            rpmKeyringFree(kr);
+            return ki.rc < 0 ? ki.rc : rc;
+        }
+        n += rc;
+    }
+    if (n == 0) {
+        rpmKeyringFree(kr);
+        return lapis_err(ctx, LAPIS_E_SIGNATURE, "repo %s: no usable OpenPGP public key in its "
+                         "gpgkey; check the repo's gpgkey setting", r->id);
+    }
+    *ret = kr;
+    return 0;
+}
+
+/* ---- reading and verifying packages ------------------------------------ */
+
+static bool pkg_needs_signature(lapis_ctx *ctx, const struct lapis_pkgfile *pf)
+{
+    if (ctx->nogpgcheck)
+        return false;
+    return pf->local ? ctx->conf.localpkg_gpgcheck : pf->repo->opts.gpgcheck;
+}
+
+static bool header_is_signed(Header h)
+{
+    return headerIsEntry(h, RPMTAG_RSAHEADER) || headerIsEntry(h, RPMTAG_DSAHEADER);
+}
+
+/* Read the header (kept for the transaction); with a keyring, demand a valid
+ * signature by one of its keys. */
+static int read_package(lapis_ctx *ctx, struct lapis_pkgfile *pf, rpmKeyring kr,
+                        struct rpmlog_state *ls)
+{
+    _cleanup_ts_ rpmts ts = rpmtsCreate();
+    const char *nevra = pool_solvable2str(ctx->pool, pool_id2solvable(ctx->pool, pf->pkg));
+    FD_t fd;
+    rpmRC rc;
+
+    if (kr)
+        rpmtsSetKeyring(ts, kr);
+    else
+        rpmtsSetVSFlags(ts, rpmtsVSFlags(ts) | RPMVSF_MASK_NOSIGNATURES);
+    fd = Fopen(pf->path, "r.ufdio");
+    if (!fd || Ferror(fd)) {
+        if (fd)
+            Fclose(fd);
+        return lapis_err(ctx, -EIO, "%s: cannot open %s", nevra, pf->path);
+    }
+    free(ls->last_error);
+    ls->last_error = NULL;
+    rc = rpmReadPackageFile(ts, fd, pf->path, &pf->hdr);
+    Fclose(fd);
+    const char *repo = pf->repo ? pf->repo->id : "command line";
+    if (rc == RPMRC_NOKEY)
+        return lapis_err(ctx, LAPIS_E_SIGNATURE, "%s (repo %s): signed by a key that is not the "
+                         "repo's gpgkey; refusing it (nothing was installed)", nevra, repo);
+    if (rc != RPMRC_OK && rc != RPMRC_NOTTRUSTED)
+        return lapis_err(ctx, LAPIS_E_SIGNATURE, "%s (repo %s): BAD signature or digest (%s); the "
+                         "package was altered, refusing it (nothing was installed)", nevra, repo,
+                         ls->last_error ? ls->last_error : "rpm could not read it");
+    if (kr && !header_is_signed(pf->hdr))
+        return lapis_err(ctx, LAPIS_E_SIGNATURE, "%s (repo %s): package is not signed but gpgcheck "
+                         "is on; refusing it (nothing was installed; --nogpgcheck overrides)",
+                         nevra, repo);
+    return 0;
+}
+
+static int verify_packages(lapis_ctx *ctx, rpmts root_ts, struct lapis_pkgfile *f, size_t n,
+                           bool import_keys, struct rpmlog_state *ls, bool *ret_payload_covered)
+{
+    struct lapis_repo **repos = NULL;
+    rpmKeyring *rings = NULL;
+    size_t nrepos = 0;
+    int r = 0;
+    bool covered = true;
+
+    for (size_t i = 0; i < n && r >= 0; i++) {
+        struct lapis_pkgfile *pf = &f[i];
+        rpmKeyring kr = NULL;
+        lapis_progress(ctx, LAPIS_PROGRESS_VERIFY, pf->path, i, n);
+        if (pkg_needs_signature(ctx, pf)) {
+            if (pf->local) {
+                r = lapis_err(ctx, LAPIS_E_SIGNATURE, "%s: localpkg_gpgcheck is on but local "
+                              "packages have no repo keys to check against", pf->path);
+                break;
+            }
+            size_t k = 0;
+            while (k < nrepos && repos[k] != pf->repo)
+                k++;
+            if (k == nrepos) {
+                repos = xrealloc(repos, (nrepos + 1) * sizeof(*repos));
+                rings = xrealloc(rings, (nrepos + 1) * sizeof(*rings));
+                repos[nrepos] = pf->repo;
+                rings[nrepos] = NULL;
+                nrepos++;
+                if ((r = prepare_repo_keys(ctx, root_ts, pf->repo, import_keys, &rings[k])) < 0)
+                    break;
+            }
+            kr = rings[k];
+        }
+        r = read_package(ctx, pf, kr, ls);
+        /* Payload re-hashing is redundant only for repo packages whose checksum came
+         * from signature-verified metadata and whose header signature was checked. */
+        covered &= !pf->local && kr && pf->repo->opts.repo_gpgcheck;
+    }
+    lapis_progress(ctx, LAPIS_PROGRESS_VERIFY, NULL, n, n);
+    for (size_t k = 0; k < nrepos; k++)
+        if (rings[k])
+            rpmKeyringFree(rings[k]);
+    free(repos);
+    free(rings);
+    *ret_payload_covered = covered;
+    return r;
+}
+
+/* ---- the rpm transaction ------------------------------------------------ */
+
+struct notify_state {
+    lapis_ctx *ctx;
+    FD_t fd;
+    size_t done, total;
+};
+
+static void *notify_cb(const void *arg, const rpmCallbackType what, const rpm_loff_t amount,
+                       const rpm_loff_t total, fnpyKey key, rpmCallbackData data)
+{
+    struct notify_state *ns = data;
+    Header h = (Header)arg;
+    const char *name = h ? headerGetString(h, RPMTAG_NAME) : NULL;
+
+    switch (what) {
+    case RPMCALLBACK_INST_OPEN_FILE:
+        ns->fd = Fopen((const char *)key, "r.ufdio");
+        return ns->fd;
+    case RPMCALLBACK_INST_CLOSE_FILE:
+        if (ns->fd)
+            Fclose(ns->fd);
+        ns->fd = NULL;
+        break;
+    case RPMCALLBACK_INST_START:
+        lapis_progress(ns->ctx, LAPIS_PROGRESS_INSTALL, name, ++ns->done, ns->total);
+        break;
+    case RPMCALLBACK_UNINST_START:
+        lapis_progress(ns->ctx, LAPIS_PROGRESS_REMOVE, name, ++ns->done, ns->total);
+        break;
+    case RPMCALLBACK_SCRIPT_ERROR:
+        lapis_progress(ns->ctx, LAPIS_PROGRESS_SCRIPT_ERROR, name, (unsigned long long)amount,
+                       (unsigned long long)total);
+        break;
+    default:
+        break;
+    }
+    return NULL;
+}
+
+static struct lapis_pkgfile *file_of(struct lapis_pkgfile *f, size_t n, Id p)
+{
+    for (size_t i = 0; i < n; i++)
+        if (f[i].pkg == p)
+            return &f[i];
+    return NULL;
+}
+
+static Header installed_header(rpmts ts, lapis_ctx *ctx, Id p)
+{
+    Repo *inst = ctx->pool->installed;
+    unsigned int dbid;
+    rpmdbMatchIterator mi;
+    Header h = NULL;
+
+    if (!inst->rpmdbid)
+        return NULL;
+    dbid = (unsigned int)inst->rpmdbid[p - inst->start];
+    mi = rpmtsInitIterator(ts, RPMDBI_PACKAGES, &dbid, sizeof(dbid));
+    if (mi && (h = rpmdbNextIterator(mi)))
+        h = headerLink(h);
+    rpmdbFreeIterator(mi);
+    return h;
+}
+
+static int add_elements(lapis_goal *g, rpmts ts, struct lapis_pkgfile *f, size_t n)
+{
+    lapis_ctx *ctx = g->ctx;
+    Pool *pool = ctx->pool;
+    Transaction *t = g->trans;
+
+    for (int i = 0; i < t->steps.count; i++) {
+        Id p = t->steps.elements[i];
+        Id type = transaction_type(t, p, SOLVER_TRANSACTION_RPM_ONLY);
+        const char *nevra = pool_solvable2str(pool, pool_id2solvable(pool, p));
+        int rc = 0;
+
+        if (type == SOLVER_TRANSACTION_IGNORE)
+            continue;
+        if (type == SOLVER_TRANSACTION_ERASE) {
+            Header h = installed_header(ts, ctx, p);
+            if (!h)
+                return lapis_err(ctx, LAPIS_E_RPM, "%s is not in the rpm database any more; "
+                                 "another tool changed it, run lapis again", nevra);
+            rc = rpmtsAddEraseElement(ts, h, -1);
+            headerFree(h);
+        } else {
+            struct lapis_pkgfile *pf = file_of(f, n, p);
+            if (!pf || !pf->hdr)
+                return lapis_err(ctx, LAPIS_E_RPM, "internal: no package file for %s", nevra);
+            if (type == SOLVER_TRANSACTION_REINSTALL || type == SOLVER_TRANSACTION_MULTIREINSTALL)
+                rc = rpmtsAddReinstallElement(ts, pf->hdr, pf->path);
+            else
+                rc = rpmtsAddInstallElement(ts, pf->hdr, pf->path,
+                                            type != SOLVER_TRANSACTION_INSTALL &&
+                                                type != SOLVER_TRANSACTION_MULTIINSTALL,
+                                            NULL);
+        }
+        if (rc != 0)
+            return lapis_err(ctx, LAPIS_E_RPM, "rpm refused %s", nevra);
+    }
+    return 0;
+}
+
+/* All of rpm's problems as one line each, joined. */
+static char *problems_text(rpmts ts)
+{
+    rpmps ps = rpmtsProblems(ts);
+    rpmpsi psi = rpmpsInitIterator(ps);
+    rpmProblem prob;
+    char *out = NULL;
+    int count = 0;
+
+    while ((prob = rpmpsiNext(psi))) {
+        char *s = rpmProblemString(prob);
+        if (count < 5) {
+            char *joined = out ? xasprintf("%s; %s", out, s) : xstrdup(s);
+            free(out);
+            out = joined;
+        }
+        count++;
+        free(s);
+    }
+    if (count > 5) {
+        char *joined = xasprintf("%s; and %d more", out, count - 5);
+        free(out);
+        out = joined;
+    }
+    rpmpsFreeIterator(psi);
+    rpmpsFree(ps);
+    return out;
+}
+
+static rpmtransFlags trans_flags(lapis_ctx *ctx, unsigned run_flags)
+{
+    rpmtransFlags fl = RPMTRANS_FLAG_NONE;
+    if ((run_flags & LAPIS_RUN_NODOCS) || strv_contains(ctx->conf.tsflags, "nodocs"))
+        fl |= RPMTRANS_FLAG_NODOCS;
+    if ((run_flags & LAPIS_RUN_NOSCRIPTS) || strv_contains(ctx->conf.tsflags, "noscripts"))
+        fl |= RPMTRANS_FLAG_NOSCRIPTS | RPMTRANS_FLAG_NOTRIGGERS;
+    if (strv_contains(ctx->conf.tsflags, "notriggers"))
+        fl |= RPMTRANS_FLAG_NOTRIGGERS;
+    return fl;
+}
+
+static int ensure_rpmdb(lapis_ctx *ctx, rpmts ts)
+{
+    _cleanup_free_ char *dir = path_in_root(ctx->installroot, "/var/lib/rpm");
+    int r;
+    if (path_exists(dir))
+        return 0;
+    if ((r = mkdir_p(dir, 0755)) < 0)
+        return lapis_err(ctx, r, "cannot create %s: %s", dir, strerror(-r));
+    if (rpmtsInitDB(ts, 0644) != 0)
+        return lapis_err(ctx, LAPIS_E_RPM, "cannot create the rpm database in %s", dir);
+    return 0;
+}
+
+static int run_rpm(lapis_goal *g, rpmts ts, struct lapis_pkgfile *f, size_t n,
+                   const lapis_run_opts *o, bool payload_covered, struct rpmlog_state *ls)
+{
+    lapis_ctx *ctx = g->ctx;
+    struct notify_state ns = { ctx, NULL, 0, 0 };
+    rpmprobFilterFlags filter = RPMPROB_FILTER_OLDPACKAGE | RPMPROB_FILTER_REPLACEPKG;
+    rpmtransFlags fl = trans_flags(ctx, o->flags);
+    rpmVSFlags vfy = rpmtsVfyFlags(ts);
+    int r, rc;
+
+    if ((r = add_elements(g, ts, f, n)) < 0)
+        return r;
+    rpmps deps;
+    rpmtsCheck(ts);
+    deps = rpmtsProblems(ts);
+    int ndeps = rpmpsNumProblems(deps);
+    rpmpsFree(deps);
+    if (ndeps > 0) {
+        _cleanup_free_ char *why = problems_text(ts);
+        return lapis_err(ctx, LAPIS_E_RPM, "rpm found unresolved dependencies: %s",
+                         why ? why : "unknown");
+    }
+    rpmtsOrder(ts);
+    ns.total = (size_t)rpmtsNElements(ts);
+    rpmtsSetNotifyCallback(ts, notify_cb, &ns);
+    if (o->script_fd >= 0) {
+        FD_t sfd = fdDup(o->script_fd);
+        rpmtsSetScriptFd(ts, sfd);
+        Fclose(sfd); /* the ts holds its own reference */
+    }
+
+    /* Test run: file conflicts and disk space, nothing written. Verification is
+     * left to the real run, which repeats it anyway. */
+    rpmtsSetFlags(ts, fl | RPMTRANS_FLAG_TEST);
+    rpmtsSetVfyFlags(ts, RPMVSF_MASK_NODIGESTS | RPMVSF_MASK_NOSIGNATURES);
+    rpmtsSetVfyLevel(ts, 0);
+    rc = rpmtsRun(ts, NULL, filter);
+    if (rc != 0) {
+        _cleanup_free_ char *why = problems_text(ts);
+        return lapis_err(ctx, LAPIS_E_RPM, "the transaction check failed, nothing was changed: %s",
+                         why ? why : ls->last_error ? ls->last_error : "unknown rpm error");
+    }
+    if (o->flags & LAPIS_RUN_TEST || strv_contains(ctx->conf.tsflags, "test"))
+        return 0;
+
+    if ((r = lapis_history_begin(g, o->cmdline)) < 0)
+        return r;
+    rpmtsSetFlags(ts, fl);
+    rpmtsSetVfyFlags(ts, payload_covered ? (vfy | RPMVSF_MASK_NOPAYLOAD | RPMVSF_NEEDPAYLOAD) : vfy);
+    rpmtsSetVfyLevel(ts, ctx->nogpgcheck ? RPMSIG_DIGEST_TYPE
+                                         : (payload_covered ? RPMSIG_SIGNATURE_TYPE
+                                                            : RPMSIG_DIGEST_TYPE));
+    ns.done = 0;
+    rc = rpmtsRun(ts, NULL, filter);
+    if (rc != 0) {
+        _cleanup_free_ char *why = problems_text(ts);
+        lapis_history_end(g, false);
+        return lapis_err(ctx, LAPIS_E_RPM, "the rpm transaction failed: %s",
+                         why ? why : ls->last_error ? ls->last_error : "unknown rpm error");
+    }
+    return lapis_history_end(g, true);
+}
+
+/* With keepcache=0 (the default) packages leave the cache once installed. */
+static void drop_cached_packages(lapis_ctx *ctx, struct lapis_pkgfile *f, size_t n,
+                                 const lapis_run_opts *o)
+{
+    if (ctx->conf.keepcache || o->downloaddir)
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (!f[i].local)
+            unlink(f[i].path);
+}
+
+int lapis_goal_run(lapis_goal *g, const lapis_run_opts *opts)
+{
+    lapis_ctx *ctx = g->ctx;
+    lapis_run_opts o = opts ? *opts : (lapis_run_opts){ .script_fd = -1 };
+    struct rpmlog_state ls = { ctx, NULL };
+    struct lapis_pkgfile *f = NULL;
+    size_t n = 0;
+    bool covered = false;
+    int r;
+
+    if (!g->trans)
+        return lapis_err(ctx, LAPIS_E_USAGE, "internal: goal run before it was resolved");
+    if (g->nitems == 0)
+        return 0;
+    if (!(o.flags & LAPIS_RUN_DOWNLOADONLY) && (r = lapis_ctx_lock(ctx)) < 0)
+        return r;
+    rpm_init_once();
+    rpmlogSetCallback(rpmlog_cb, &ls);
+
+    _cleanup_ts_ rpmts ts = ts_for_root(ctx);
+    r = lapis_download_packages(g, o.downloaddir, &f, &n);
+    if (r >= 0 && !(o.flags & LAPIS_RUN_DOWNLOADONLY))
+        r = ensure_rpmdb(ctx, ts);
+    if (r >= 0)
+        r = verify_packages(ctx, ts, f, n, !(o.flags & LAPIS_RUN_DOWNLOADONLY), &ls, &covered);
+    for (size_t i = 0; r >= 0 && i < n; i++)
+        strv_push(&g->downloaded, xstrdup(f[i].path));
+    if (r >= 0 && !(o.flags & LAPIS_RUN_DOWNLOADONLY)) {
+        r = run_rpm(g, ts, f, n, &o, covered, &ls);
+        if (r >= 0)
+            drop_cached_packages(ctx, f, n, &o);
+    }
+    lapis_progress(ctx, LAPIS_PROGRESS_DONE, NULL, 0, 0);
+    lapis_pkgfiles_free(f, n);
+    rpmlogSetCallback(NULL, NULL);
+    free(ls.last_error);
+    return r;
+}
