@@ -162,7 +162,6 @@ int cmd_history(struct cli *c)
         if (r < 0)
             return cli_fail(c, r);
         /* The transaction's own arguments are not package specs. */
-        c->args += c->nargs;
         c->nargs = 0;
         return cli_run_goal(c, 0, acts[i].build);
     }

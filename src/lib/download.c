@@ -42,6 +42,7 @@ void lapis_pkgfiles_free(struct lapis_pkgfile *f, size_t n)
 {
     for (size_t i = 0; f && i < n; i++) {
         free(f[i].path);
+        free(f[i].href);
         free(f[i].chk_hex);
         if (f[i].hdr)
             headerFree(f[i].hdr);
@@ -106,7 +107,7 @@ static int plan_files(lapis_goal *g, const char *downloaddir, struct lapis_pkgfi
         }
         const char *base = strrchr(loc, '/');
         pf->path = path_join(dir, base ? base + 1 : loc);
-        pf->href = loc;
+        pf->href = xstrdup(loc); /* loc is a pool scratch buffer */
     }
     *ret = f;
     *ret_n = n;
@@ -135,12 +136,13 @@ int lapis_download_packages(lapis_goal *g, const char *downloaddir, struct lapis
             continue;
         whats[njobs] = xasprintf("repo %s: %s", pf->repo->id,
                                  pool_solvable2str(pool, pool_id2solvable(pool, pf->pkg)));
-        jobs[njobs++] = (struct lapis_fetch_job){
+        jobs[njobs] = (struct lapis_fetch_job){
             .mirrors = pf->repo->baseurls, .href = pf->href, .dest = pf->path,
             .expected_size = pf->size, .chk_type = pf->chk, .chk_hex = pf->chk_hex,
             .what = whats[njobs], .sslverify = pf->repo->opts.sslverify,
             .sslcacert = pf->repo->opts.sslcacert, .resume = true,
         };
+        njobs++;
         pf->downloaded = true;
         total += pf->size > 0 ? pf->size : 0;
     }

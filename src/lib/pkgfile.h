@@ -9,7 +9,7 @@
 struct lapis_pkgfile {
     Id pkg;
     char *path;               /* cache (or downloaddir) path, or the local file */
-    const char *href;         /* location in the repo (owned by the pool) */
+    char *href;               /* location in the repo */
     struct lapis_repo *repo;  /* NULL for local files */
     bool local;               /* named on the command line */
     bool downloaded;          /* fetched by this run (not reused from the cache) */

@@ -445,8 +445,11 @@ static void push_item(lapis_goal *g, enum lapis_action a, Id p, Id replaces)
 static void build_items(lapis_goal *g)
 {
     Transaction *t = g->trans;
+    /* Same evr but not byte-identical metadata (rpmdb vs repo) is a CHANGE: show it as
+     * the reinstall it is. */
     int mode = SOLVER_TRANSACTION_SHOW_ACTIVE | SOLVER_TRANSACTION_SHOW_ALL |
-               SOLVER_TRANSACTION_SHOW_OBSOLETES | SOLVER_TRANSACTION_SHOW_MULTIINSTALL;
+               SOLVER_TRANSACTION_SHOW_OBSOLETES | SOLVER_TRANSACTION_SHOW_MULTIINSTALL |
+               SOLVER_TRANSACTION_CHANGE_IS_REINSTALL;
 
     for (int i = 0; i < t->steps.count; i++) {
         Id p = t->steps.elements[i];
@@ -466,6 +469,7 @@ static void build_items(lapis_goal *g)
             break;
         case SOLVER_TRANSACTION_REINSTALL:
         case SOLVER_TRANSACTION_MULTIREINSTALL:
+        case SOLVER_TRANSACTION_CHANGE:
             push_item(g, LAPIS_ACT_REINSTALL, p, other);
             break;
         case SOLVER_TRANSACTION_ERASE:

@@ -397,6 +397,14 @@ static Header installed_header(rpmts ts, lapis_ctx *ctx, Id p)
     return h;
 }
 
+static bool is_reinstall(lapis_goal *g, Id p)
+{
+    for (size_t i = 0; i < g->nitems; i++)
+        if (g->items[i].pkg == p)
+            return g->items[i].action == LAPIS_ACT_REINSTALL;
+    return false;
+}
+
 static int add_elements(lapis_goal *g, rpmts ts, struct lapis_pkgfile *f, size_t n)
 {
     lapis_ctx *ctx = g->ctx;
@@ -422,13 +430,13 @@ static int add_elements(lapis_goal *g, rpmts ts, struct lapis_pkgfile *f, size_t
             struct lapis_pkgfile *pf = file_of(f, n, p);
             if (!pf || !pf->hdr)
                 return lapis_err(ctx, LAPIS_E_RPM, "internal: no package file for %s", nevra);
-            if (type == SOLVER_TRANSACTION_REINSTALL || type == SOLVER_TRANSACTION_MULTIREINSTALL)
+            /* RPM_ONLY mode reports INSTALL for rpm -U and MULTIINSTALL for rpm -i
+             * (installonly packages); reinstalls need rpm's own element type. */
+            if (is_reinstall(g, p))
                 rc = rpmtsAddReinstallElement(ts, pf->hdr, pf->path);
             else
                 rc = rpmtsAddInstallElement(ts, pf->hdr, pf->path,
-                                            type != SOLVER_TRANSACTION_INSTALL &&
-                                                type != SOLVER_TRANSACTION_MULTIINSTALL,
-                                            NULL);
+                                            type == SOLVER_TRANSACTION_INSTALL, NULL);
         }
         if (rc != 0)
             return lapis_err(ctx, LAPIS_E_RPM, "rpm refused %s", nevra);
@@ -436,8 +444,8 @@ static int add_elements(lapis_goal *g, rpmts ts, struct lapis_pkgfile *f, size_t
     return 0;
 }
 
-/* All of rpm's problems as one line each, joined. */
-static char *problems_text(rpmts ts)
+/* All of rpm's problems as one line each, joined; obsoletes notes are not problems. */
+static char *problems_text(rpmts ts, int *ret_count)
 {
     rpmps ps = rpmtsProblems(ts);
     rpmpsi psi = rpmpsInitIterator(ps);
@@ -446,6 +454,8 @@ static char *problems_text(rpmts ts)
     int count = 0;
 
     while ((prob = rpmpsiNext(psi))) {
+        if (rpmProblemGetType(prob) == RPMPROB_OBSOLETES)
+            continue;
         char *s = rpmProblemString(prob);
         if (count < 5) {
             char *joined = out ? xasprintf("%s; %s", out, s) : xstrdup(s);
@@ -462,6 +472,8 @@ static char *problems_text(rpmts ts)
     }
     rpmpsFreeIterator(psi);
     rpmpsFree(ps);
+    if (ret_count)
+        *ret_count = count;
     return out;
 }
 
@@ -502,13 +514,11 @@ static int run_rpm(lapis_goal *g, rpmts ts, struct lapis_pkgfile *f, size_t n,
 
     if ((r = add_elements(g, ts, f, n)) < 0)
         return r;
-    rpmps deps;
+    int ndeps = 0;
     rpmtsCheck(ts);
-    deps = rpmtsProblems(ts);
-    int ndeps = rpmpsNumProblems(deps);
-    rpmpsFree(deps);
+    _cleanup_free_ char *deps = problems_text(ts, &ndeps);
     if (ndeps > 0) {
-        _cleanup_free_ char *why = problems_text(ts);
+        const char *why = deps;
         return lapis_err(ctx, LAPIS_E_RPM, "rpm found unresolved dependencies: %s",
                          why ? why : "unknown");
     }
@@ -528,7 +538,7 @@ static int run_rpm(lapis_goal *g, rpmts ts, struct lapis_pkgfile *f, size_t n,
     rpmtsSetVfyLevel(ts, 0);
     rc = rpmtsRun(ts, NULL, filter);
     if (rc != 0) {
-        _cleanup_free_ char *why = problems_text(ts);
+        _cleanup_free_ char *why = problems_text(ts, NULL);
         return lapis_err(ctx, LAPIS_E_RPM, "the transaction check failed, nothing was changed: %s",
                          why ? why : ls->last_error ? ls->last_error : "unknown rpm error");
     }
@@ -545,7 +555,7 @@ static int run_rpm(lapis_goal *g, rpmts ts, struct lapis_pkgfile *f, size_t n,
     ns.done = 0;
     rc = rpmtsRun(ts, NULL, filter);
     if (rc != 0) {
-        _cleanup_free_ char *why = problems_text(ts);
+        _cleanup_free_ char *why = problems_text(ts, NULL);
         lapis_history_end(g, false);
         return lapis_err(ctx, LAPIS_E_RPM, "the rpm transaction failed: %s",
                          why ? why : ls->last_error ? ls->last_error : "unknown rpm error");
