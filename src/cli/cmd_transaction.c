@@ -109,12 +109,26 @@ static cJSON *json_transaction(lapis_ctx *ctx, const lapis_trans_item *items, si
 
 /* ---- interaction ------------------------------------------------------- */
 
+/* Print a (possibly multi-line) question with control characters neutralised per line. */
+static void print_question(const char *q, const char *end)
+{
+    while (*q) {
+        size_t n = strcspn(q, "\n");
+        char *line = strndup(q, n);
+        char *clean = line ? lapis_sanitize(line) : NULL;
+        fprintf(stderr, "%s%s", clean ? clean : "", q[n] ? "\n" : end);
+        free(clean);
+        free(line);
+        q += n + (q[n] ? 1 : 0);
+    }
+}
+
 static bool ask_tty(const char *question)
 {
     char line[64];
     if (!isatty(STDIN_FILENO))
         return false;
-    fprintf(stderr, "%s [y/N]: ", question);
+    print_question(question, " [y/N]: ");
     fflush(stderr);
     if (!fgets(line, sizeof(line), stdin))
         return false;
@@ -127,11 +141,8 @@ static bool confirm_cb(const char *question, void *ud)
     if (c->assumeno)
         return false;
     if (c->assumeyes) {
-        if (!c->quiet) {
-            char *clean = lapis_sanitize(question);
-            fprintf(stderr, "%s\n", clean);
-            free(clean);
-        }
+        if (!c->quiet)
+            print_question(question, "\n");
         return true;
     }
     return ask_tty(question);
@@ -218,7 +229,8 @@ static bool is_rpm_path(const char *s)
 static void print_problems(lapis_goal *goal)
 {
     char *const *probs = lapis_goal_problems(goal);
-    for (size_t i = 1; probs[i]; i++) {
+    /* The first problem is already in the error line. */
+    for (size_t i = 1; probs[0] && probs[i]; i++) {
         char *clean = lapis_sanitize(probs[i]);
         fprintf(stderr, "  %s\n", clean);
         free(clean);

@@ -106,7 +106,8 @@ static int repo_key_files(lapis_ctx *ctx, struct lapis_repo *r, char ***ret)
         char *dest = xasprintf("%s/gpgkey-%zu.asc", dir, k);
         strv_push(&paths, dest);
         jobs[njobs++] = (struct lapis_fetch_job){
-            .url = r->gpgkeys[k], .dest = dest, .max_size = 1 << 20, .what = "gpgkey",
+            .url = r->gpgkeys[k], .dest = dest, .expected_size = -1, .max_size = 1 << 20,
+            .what = "gpgkey",
             .sslverify = r->opts.sslverify, .sslcacert = r->opts.sslcacert,
         };
     }
