@@ -386,6 +386,19 @@ static bool enforce_installonly_limit(lapis_goal *g)
     return added;
 }
 
+static bool is_specific_rule(SolverRuleinfo type)
+{
+    switch (type) {
+    case SOLVER_RULE_PKG_CONFLICTS: case SOLVER_RULE_PKG_NOTHING_PROVIDES_DEP:
+    case SOLVER_RULE_JOB_NOTHING_PROVIDES_DEP: case SOLVER_RULE_PKG_REQUIRES:
+    case SOLVER_RULE_PKG_OBSOLETES: case SOLVER_RULE_PKG_INSTALLED_OBSOLETES:
+    case SOLVER_RULE_PKG_IMPLICIT_OBSOLETES: case SOLVER_RULE_PKG_SELF_CONFLICT:
+        return true;
+    default:
+        return false;
+    }
+}
+
 static void collect_problems(lapis_goal *g)
 {
     Solver *solv = g->solver;
@@ -398,8 +411,16 @@ static void collect_problems(lapis_goal *g)
             Id dep, source, target;
             SolverRuleinfo type = solver_ruleinfo(solv, rules.elements[i], &source, &target, &dep);
             const char *text = solver_problemruleinfo2str(solv, type, source, target, dep);
-            if (!strv_contains(g->problems, text))
-                strv_push(&g->problems, xstrdup(text));
+            if (strv_contains(g->problems, text))
+                continue;
+            strv_push(&g->problems, xstrdup(text));
+            /* The line that names what conflicts or is missing leads the error message. */
+            if (is_specific_rule(type)) {
+                size_t len = strv_length(g->problems);
+                char *t = g->problems[len - 1];
+                memmove(g->problems + 1, g->problems, (len - 1) * sizeof(char *));
+                g->problems[0] = t;
+            }
         }
         queue_free(&rules);
     }
