@@ -205,6 +205,10 @@ static int insert_item(lapis_ctx *ctx, sqlite3 *db, sqlite3_stmt *st, long long 
 /* Reason a package brought in by this transaction will have. */
 static enum lapis_reason incoming_reason(lapis_goal *g, const lapis_trans_item *it)
 {
+    /* A package brought back by undo/rollback keeps the reason it had. */
+    for (int i = 0; i < g->reasons.count; i += 2)
+        if (g->reasons.elements[i] == it->pkg && g->reasons.elements[i + 1] != LAPIS_REASON_UNKNOWN)
+            return (enum lapis_reason)g->reasons.elements[i + 1];
     switch (it->action) {
     case LAPIS_ACT_INSTALL: return LAPIS_REASON_USER;
     case LAPIS_ACT_INSTALL_DEP: return LAPIS_REASON_DEP;
@@ -574,6 +578,7 @@ static int jobs_restore_before(lapis_goal *g, struct restore *rs)
             if ((r = need_package(g, before, &keep)) < 0)
                 return r;
             lapis_goal_install_pkg(g, keep);
+            queue_push2(&g->reasons, keep, reason_from_name(before->reason));
         }
         /* Everything these transactions brought in under this key goes, except the keeper. */
         for (size_t k = i; k < rs->n; k++) {
@@ -631,8 +636,10 @@ int lapis_goal_history_redo(lapis_goal *g, long long id)
         const lapis_history_item *it = &rs.items[i];
         Id p;
         if (!is_outgoing(it->action)) {
-            if ((r = need_package(g, it, &p)) >= 0)
+            if ((r = need_package(g, it, &p)) >= 0) {
                 lapis_goal_install_pkg(g, p);
+                queue_push2(&g->reasons, p, reason_from_name(it->reason));
+            }
             continue;
         }
         bool replaced = false;

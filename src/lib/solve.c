@@ -26,6 +26,7 @@ int lapis_goal_new(lapis_ctx *ctx, lapis_goal **ret)
     g = xcalloc(1, sizeof(*g));
     g->ctx = ctx;
     queue_init(&g->job);
+    queue_init(&g->reasons);
     g->problems = xcalloc(1, sizeof(char *));
     g->user_specs = xcalloc(1, sizeof(char *));
     g->downloaded = xcalloc(1, sizeof(char *));
@@ -42,6 +43,7 @@ void lapis_goal_free(lapis_goal *g)
     if (g->solver)
         solver_free(g->solver);
     queue_free(&g->job);
+    queue_free(&g->reasons);
     free(g->items);
     lapis_strv_free(g->problems);
     lapis_strv_free(g->user_specs);
