@@ -49,6 +49,7 @@ demo: deps
 bench: deps
 	$(MAKE) all
 	bench/run
+	bench/run-install
 
 clean:
 	rm -rf $(BUILD) $(ASANBUILD)
