@@ -527,9 +527,11 @@ static int run_rpm(lapis_goal *g, rpmts ts, struct lapis_pkgfile *f, size_t n,
     ns.total = (size_t)rpmtsNElements(ts);
     rpmtsSetNotifyCallback(ts, notify_cb, &ns);
     if (o->script_fd >= 0) {
+        /* The ts takes a reference; Fclose() would close the descriptor under it,
+         * so ours is dropped with fdFree() and rpm closes it with the ts. */
         FD_t sfd = fdDup(o->script_fd);
         rpmtsSetScriptFd(ts, sfd);
-        Fclose(sfd); /* the ts holds its own reference */
+        fdFree(sfd);
     }
 
     /* Test run: file conflicts and disk space, nothing written. Verification is
