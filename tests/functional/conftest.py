@@ -37,6 +37,7 @@ DEAD_URL = "http://127.0.0.1:1"   # nothing listens on port 1: connection refuse
 # The rpmdb location Lapis (libsolv) reads inside the install root. Debian's
 # rpm defaults %_dbpath to ~/.rpmdb, so the rpm helpers below always pass it.
 RPMDB_PATH = "/var/lib/rpm"
+NEVRA_QF = "%{NAME}-%{EPOCHNUM}:%{VERSION}-%{RELEASE}.%{ARCH}\\n"
 
 
 def pytest_configure(config):
@@ -99,8 +100,9 @@ def clean_env(home):
 
 def run_cmd(cmd, env=None, timeout=60):
     t0 = time.monotonic()
+    # stdin is never a terminal: lapis must not stop to ask (it refuses instead).
     cp = subprocess.run([str(c) for c in cmd], capture_output=True, text=True,
-                        timeout=timeout, env=env)
+                        timeout=timeout, env=env, stdin=subprocess.DEVNULL)
     return Result([str(c) for c in cmd], cp, time.monotonic() - t0)
 
 
@@ -171,6 +173,35 @@ class Lapis:
         r = self.rpm("-qa")
         assert r.rc == 0, r
         return sorted(r.out.split())
+
+    def installed(self):
+        """NAME-EPOCH:VERSION-RELEASE.ARCH of every package in the root's rpmdb
+        (gpg-pubkey entries left out), sorted."""
+        if not (self.root / RPMDB_PATH.lstrip("/")).exists():
+            return []
+        r = self.rpm("-qa", "--qf", NEVRA_QF)
+        assert r.rc == 0, r
+        return sorted(l for l in r.out.split() if not l.startswith("gpg-pubkey-"))
+
+    def names(self):
+        """Names of the installed packages (gpg-pubkey left out), sorted."""
+        return sorted(n.rsplit("-", 2)[0] for n in self.installed())
+
+    def yes(self, *args, **kw):
+        """Run a transaction with -y and assert exit code 0."""
+        return self.ok("-y", *args, **kw)
+
+    def history_db(self):
+        return self.root / "var" / "lib" / "lapis" / "history.sqlite"
+
+    def sql(self, query, *params):
+        """Rows of QUERY against the root's history database."""
+        import sqlite3
+        db = sqlite3.connect("file:%s?mode=ro" % self.history_db(), uri=True)
+        try:
+            return db.execute(query, params).fetchall()
+        finally:
+            db.close()
 
 
 # --------------------------------------------------------------------------
