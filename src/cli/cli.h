@@ -20,6 +20,7 @@ struct cli {
     bool q_requires, q_provides, q_location, q_info, q_files, q_installed, q_available, q_upgrades;
     bool q_recommends, q_suggests, q_conflicts, q_obsoletes;
     char *whatrequires, *whatprovides;
+    bool repo_given;
     bool allowerasing, skip_broken, downloadonly, nodocs, noscripts;
     char *downloaddir;
     char *cmdline;                 /* the whole command line, for history */

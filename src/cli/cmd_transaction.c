@@ -196,8 +196,8 @@ static void progress_cb(enum lapis_progress_kind k, const char *name, unsigned l
         if (p->line_open)
             printf("\n");
         p->line_open = false;
-        fprintf(stderr, "lapis: warning: a scriptlet of %s failed (exit %llu)\n",
-                name ? name : "?", total);
+        fprintf(stderr, "lapis: warning: a scriptlet failed: %s (the package is installed; "
+                "rpm's message above has the exit status)\n", name ? name : "?");
         break;
     case LAPIS_PROGRESS_VERIFY:
         if (p->tty && total) {

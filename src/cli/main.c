@@ -243,7 +243,10 @@ static int parse_options(struct cli *c, int argc, char **argv)
         case OPT_ENABLEREPO: r = lapis_ctx_enable_repos(ctx, optarg); break;
         case OPT_DISABLEREPO: r = lapis_ctx_disable_repos(ctx, optarg); break;
         case OPT_REPO:
-            if ((r = lapis_ctx_disable_repos(ctx, "*")) == 0)
+            /* The first --repo disables everything else; later ones add (dnf). */
+            if (!c->repo_given && (r = lapis_ctx_disable_repos(ctx, "*")) == 0)
+                c->repo_given = true;
+            if (r == 0)
                 r = lapis_ctx_enable_repos(ctx, optarg);
             break;
         case 'y': c->assumeyes = true; break;

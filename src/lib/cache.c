@@ -50,8 +50,7 @@ static bool is_detail_key(Id k)
     case SOLVABLE_PACKAGER: case SOLVABLE_GROUP: case SOLVABLE_BUILDHOST: case SOLVABLE_AUTHORS:
     case SOLVABLE_HEADEREND: case SOLVABLE_MEDIADIR: case SOLVABLE_MEDIAFILE: case SOLVABLE_MEDIANR:
     case SOLVABLE_SOURCENAME: case SOLVABLE_SOURCEEVR: case SOLVABLE_SOURCEARCH:
-    case SOLVABLE_BUILDTIME:
-        return true;
+        return true; /* not BUILDTIME: solvable_identical() needs it to spot reinstalls */
     default:
         return false;
     }

@@ -79,6 +79,7 @@ static int plan_files(lapis_goal *g, const char *downloaddir, struct lapis_pkgfi
         if (local) {
             pf->path = xstrdup(local);
             pf->local = true;
+            pf->repo = lapis_sack_cmdline_origin(ctx, p); /* cached copy of a repo package */
             continue;
         }
         pf->repo = lapis_sack_repo_of(ctx, s->repo);

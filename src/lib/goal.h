@@ -18,6 +18,7 @@ struct lapis_goal {
     char **problems;
     char **user_specs;       /* install specs: their packages become user-installed */
     bool autoremove;
+    bool erasing;            /* a remove request: dependents may go too (dnf's allow_uninstall) */
     Queue reasons;           /* pairs (pkg, lapis_reason) recorded for history restores */
     char **downloaded;       /* package files, after a run */
     long long history_id;

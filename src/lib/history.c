@@ -479,29 +479,26 @@ static Id find_exact(lapis_ctx *ctx, const lapis_history_item *it, bool installe
     return best;
 }
 
-/* Look for NAME-VERSION-RELEASE.ARCH.rpm in every repo's package cache. */
+/* Look for NAME-VERSION-RELEASE.ARCH.rpm in the package cache of every configured
+ * repo (enabled or not). The file is remembered as that repo's, so its
+ * signature is checked against that repo's keys like any download. */
 static Id find_in_cache(lapis_ctx *ctx, const lapis_history_item *it)
 {
     _cleanup_free_ char *file = xasprintf("%s-%s-%s.%s.rpm", it->name, it->version, it->release,
                                           it->arch);
-    DIR *d = opendir(ctx->conf.cachedir);
-    struct dirent *de;
-    Id found = 0;
-
-    while (d && !found && (de = readdir(d))) {
-        if (de->d_name[0] == '.')
-            continue;
-        _cleanup_free_ char *path = xasprintf("%s/%s/packages/%s", ctx->conf.cachedir, de->d_name,
-                                              file);
+    for (size_t i = 0; i < ctx->nrepos; i++) {
+        _cleanup_free_ char *dir = lapis_cache_repo_dir(ctx, ctx->repos[i]);
+        _cleanup_free_ char *path = xasprintf("%s/packages/%s", dir, file);
         struct stat st;
-        int p = 0;
+        Id p = 0;
         if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
-            lapis_ctx_add_rpm_file(ctx, path, &p) == 0)
-            found = find_exact(ctx, it, false);
+            lapis_sack_add_cached_rpm(ctx, path, ctx->repos[i], &p) == 0 && p) {
+            Id found = find_exact(ctx, it, false);
+            if (found)
+                return found;
+        }
     }
-    if (d)
-        closedir(d);
-    return found;
+    return 0;
 }
 
 struct restore {

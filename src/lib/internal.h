@@ -216,6 +216,7 @@ struct lapis_ctx {
     bool details_loaded;
     Repo *cmdline_repo;     /* "@commandline": local .rpm files */
     char **cmdline_paths;   /* indexed by solvable id - cmdline_repo->start */
+    struct lapis_repo **cmdline_origin; /* same index: repo whose cache held the file, or NULL */
 
     lapis_confirm_fn confirm_fn;
     void *confirm_data;
@@ -321,6 +322,9 @@ struct lapis_repo *lapis_sack_repo_of(lapis_ctx *ctx, Repo *repo);
 bool lapis_pkg_glob_match(Pool *pool, Solvable *s, const char *glob);
 /* The file behind a "@commandline" package, else NULL. */
 const char *lapis_sack_cmdline_path(lapis_ctx *ctx, Id p);
+/* For a package taken from a repo's package cache: that repo (its keys verify it). */
+struct lapis_repo *lapis_sack_cmdline_origin(lapis_ctx *ctx, Id p);
+int lapis_sack_add_cached_rpm(lapis_ctx *ctx, const char *path, struct lapis_repo *origin, Id *ret);
 
 /* ---- history.c / download.c / transaction.c ---------------------------- */
 

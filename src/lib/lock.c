@@ -54,11 +54,12 @@ int lapis_ctx_lock(lapis_ctx *ctx)
         if (r != -EAGAIN && r != -EACCES)
             return lapis_err(ctx, r, "cannot lock %s: %s", path, strerror(-r));
         clock_gettime(CLOCK_MONOTONIC, &now);
-        long long waited = now.tv_sec - start.tv_sec;
+        double waited = (double)(now.tv_sec - start.tv_sec) +
+                        (double)(now.tv_nsec - start.tv_nsec) / 1e9;
         long pid = read_holder_pid(fd);
-        if (waited >= ctx->conf.lock_timeout)
+        if (waited >= (double)ctx->conf.lock_timeout)
             return lapis_err(ctx, LAPIS_E_LOCKED, "another lapis (pid %ld) is using %s; gave up "
-                             "after %llds (lock_timeout); try again when it has finished",
+                             "after %.1fs (lock_timeout); try again when it has finished",
                              pid, lapis_ctx_installroot(ctx), waited);
         if (!told) {
             lapis_log(ctx, LAPIS_LOG_WARNING, "waiting for process %ld to finish with %s "

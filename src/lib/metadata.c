@@ -20,7 +20,7 @@
 #include <solv/solv_xfopen.h>
 
 
-#define SOLV_FORMAT "lapis-solv-1"
+#define SOLV_FORMAT "lapis-solv-1+bt"
 #define REPOMD_MAX (16LL << 20)
 #define KEY_MAX (1LL << 20)
 

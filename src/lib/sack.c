@@ -176,6 +176,8 @@ void lapis_sack_free(lapis_ctx *ctx)
     if (ctx->cmdline_paths)
         lapis_strv_free(ctx->cmdline_paths);
     ctx->cmdline_paths = NULL;
+    free(ctx->cmdline_origin);
+    ctx->cmdline_origin = NULL;
     ctx->cmdline_repo = NULL;
     free(ctx->reasons);
     ctx->reasons = NULL;
@@ -222,6 +224,8 @@ static int add_rpm_to_pool(lapis_ctx *ctx, const char *path, Id *ret)
     size_t idx = (size_t)(p - ctx->cmdline_repo->start);
     while (strv_length(ctx->cmdline_paths) <= idx)
         strv_push(&ctx->cmdline_paths, xstrdup(""));
+    ctx->cmdline_origin = xrealloc(ctx->cmdline_origin, (idx + 1) * sizeof(*ctx->cmdline_origin));
+    ctx->cmdline_origin[idx] = NULL;
     free(ctx->cmdline_paths[idx]);
     ctx->cmdline_paths[idx] = TAKE_PTR(abs);
     *ret = p;
@@ -235,6 +239,23 @@ const char *lapis_sack_cmdline_path(lapis_ctx *ctx, Id p)
         return NULL;
     size_t idx = (size_t)(p - r->start);
     return idx < strv_length(ctx->cmdline_paths) ? ctx->cmdline_paths[idx] : NULL;
+}
+
+struct lapis_repo *lapis_sack_cmdline_origin(lapis_ctx *ctx, Id p)
+{
+    return lapis_sack_cmdline_path(ctx, p) ? ctx->cmdline_origin[p - ctx->cmdline_repo->start]
+                                           : NULL;
+}
+
+int lapis_sack_add_cached_rpm(lapis_ctx *ctx, const char *path, struct lapis_repo *origin, Id *ret)
+{
+    int p = 0;
+    int r = lapis_ctx_add_rpm_file(ctx, path, &p);
+    if (r < 0)
+        return r;
+    ctx->cmdline_origin[p - ctx->cmdline_repo->start] = origin;
+    *ret = p;
+    return 0;
 }
 
 int lapis_ctx_add_rpm_file(lapis_ctx *ctx, const char *path, int *ret_pkg)

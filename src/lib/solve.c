@@ -142,9 +142,11 @@ int lapis_goal_remove(lapis_goal *g, const char *spec)
     Queue sel;
     int r;
     queue_init(&sel);
-    if ((r = select_spec(g, spec, true, &sel)) == 0)
+    if ((r = select_spec(g, spec, true, &sel)) == 0) {
         push_selection(g, &sel, SOLVER_ERASE |
                        (g->ctx->conf.clean_requirements_on_remove ? SOLVER_CLEANDEPS : 0));
+        g->erasing = true;
+    }
     queue_free(&sel);
     return r;
 }
@@ -193,6 +195,17 @@ int lapis_goal_reinstall(lapis_goal *g, const char *spec)
     return r;
 }
 
+static bool name_installed(Pool *pool, Id name)
+{
+    Id p, pp;
+    FOR_PROVIDES(p, pp, name) {
+        Solvable *s = pool_id2solvable(pool, p);
+        if (s->repo == pool->installed && s->name == name)
+            return true;
+    }
+    return false;
+}
+
 int lapis_goal_upgrade(lapis_goal *g, const char *spec)
 {
     Queue sel;
@@ -208,7 +221,7 @@ int lapis_goal_upgrade(lapis_goal *g, const char *spec)
         selection_solvables(g->ctx->pool, &sel, &inst);
         bool any = false;
         for (int i = 0; i < inst.count && !any; i++)
-            any = lapis_pkg_installed(g->ctx, inst.elements[i]);
+            any = name_installed(g->ctx->pool, pool_id2solvable(g->ctx->pool, inst.elements[i])->name);
         queue_free(&inst);
         if (!any)
             r = lapis_err(g->ctx, LAPIS_E_NOTFOUND, "'%s' is not installed; use 'lapis install' "
@@ -235,6 +248,43 @@ int lapis_goal_distro_sync(lapis_goal *g, const char *spec)
     return r;
 }
 
+/* "downgrade hello-1.0": the named available versions older than what is installed. */
+static int downgrade_to_named_version(lapis_goal *g, const char *spec, int *found)
+{
+    Pool *pool = g->ctx->pool;
+    Queue sel, pkgs;
+    *found = 0;
+    queue_init(&sel);
+    queue_init(&pkgs);
+    /* A plain name (or name.arch) is the usual "next older version" downgrade. */
+    selection_make(pool, &sel, spec, SELECTION_NAME | SELECTION_DOTARCH | SELECTION_GLOB);
+    if (sel.count) {
+        queue_free(&sel);
+        queue_free(&pkgs);
+        return 0;
+    }
+    selection_make(pool, &sel, spec, SELECTION_CANON | SELECTION_DOTARCH | SELECTION_REL);
+    selection_solvables(pool, &sel, &pkgs);
+    for (int i = 0; i < pkgs.count; i++) {
+        Solvable *t = pool_id2solvable(pool, pkgs.elements[i]);
+        Id p, pp;
+        if (t->repo == pool->installed)
+            continue;
+        FOR_PROVIDES(p, pp, t->name) {
+            Solvable *s = pool_id2solvable(pool, p);
+            if (s->repo == pool->installed && s->name == t->name &&
+                pool_evrcmp(pool, t->evr, s->evr, EVRCMP_COMPARE) < 0) {
+                queue_push2(&g->job, SOLVER_INSTALL | SOLVER_SOLVABLE, pkgs.elements[i]);
+                (*found)++;
+                break;
+            }
+        }
+    }
+    queue_free(&pkgs);
+    queue_free(&sel);
+    return 0;
+}
+
 /* For each installed match, the newest available version older than it (dnf's downgrade). */
 int lapis_goal_downgrade(lapis_goal *g, const char *spec)
 {
@@ -244,6 +294,11 @@ int lapis_goal_downgrade(lapis_goal *g, const char *spec)
 
     queue_init(&sel);
     queue_init(&pkgs);
+    if (downgrade_to_named_version(g, spec, &found) == 0 && found) {
+        queue_free(&pkgs);
+        queue_free(&sel);
+        return 0;
+    }
     if ((r = select_spec(g, spec, true, &sel)) == 0) {
         selection_solvables(pool, &sel, &pkgs);
         for (int i = 0; i < pkgs.count; i++) {
@@ -295,6 +350,54 @@ static void add_userinstalled_jobs(lapis_goal *g)
         enum lapis_reason r = lapis_pkg_reason(g->ctx, p);
         if (r != LAPIS_REASON_DEP && r != LAPIS_REASON_WEAK)
             queue_push2(&g->job, SOLVER_USERINSTALLED | SOLVER_SOLVABLE, p);
+    }
+}
+
+/* dnf's exclude_from_weak_autodetect: a weak dependency the installed system
+ * already does without (an unmet Recommends, a non-installed package that
+ * Supplements something installed) was left out on purpose, so upgrades and
+ * reinstalls must not bring it back. */
+static void add_exclude_from_weak_jobs(lapis_goal *g)
+{
+    Pool *pool = g->ctx->pool;
+    Repo *inst = pool->installed;
+    Id p, pp, *dp;
+    Solvable *s;
+
+    if (!inst)
+        return;
+    FOR_REPO_SOLVABLES(inst, p, s) {
+        if (!s->recommends)
+            continue;
+        for (dp = s->repo->idarraydata + s->recommends; *dp; dp++) {
+            bool met = false;
+            Id q, qq;
+            FOR_PROVIDES(q, qq, *dp)
+                if (pool_id2solvable(pool, q)->repo == inst) {
+                    met = true;
+                    break;
+                }
+            if (!met)
+                queue_push2(&g->job, SOLVER_EXCLUDEFROMWEAK | SOLVER_SOLVABLE_PROVIDES, *dp);
+        }
+    }
+    FOR_POOL_SOLVABLES(p) {
+        s = pool_id2solvable(pool, p);
+        if (s->repo == inst || !s->supplements || name_installed(pool, s->name))
+            continue;
+        for (dp = s->repo->idarraydata + s->supplements; *dp; dp++) {
+            bool hit = false;
+            Id q;
+            FOR_PROVIDES(q, pp, *dp)
+                if (pool_id2solvable(pool, q)->repo == inst) {
+                    hit = true;
+                    break;
+                }
+            if (hit) {
+                queue_push2(&g->job, SOLVER_EXCLUDEFROMWEAK | SOLVER_SOLVABLE, p);
+                break;
+            }
+        }
     }
 }
 
@@ -372,6 +475,10 @@ static bool enforce_installonly_limit(lapis_goal *g)
         }
         if (present.count <= limit)
             continue;
+        /* Keep what the first solve chose to install; only the oldest go. */
+        for (int i = 0; i < present.count; i++)
+            if (pool_id2solvable(pool, present.elements[i])->repo != pool->installed)
+                queue_push2(&g->job, SOLVER_INSTALL | SOLVER_SOLVABLE, present.elements[i]);
         solv_sort(present.elements, (size_t)present.count, sizeof(Id), cmp_evr, pool);
         int excess = present.count - limit;
         for (int i = 0; i < present.count && excess > 0; i++) {
@@ -528,7 +635,8 @@ static Solver *make_solver(lapis_goal *g)
     solver_set_flag(s, SOLVER_FLAG_ALLOW_VENDORCHANGE, 1);
     solver_set_flag(s, SOLVER_FLAG_YUM_OBSOLETES, 1);
     solver_set_flag(s, SOLVER_FLAG_IGNORE_RECOMMENDED, !ctx->conf.install_weak_deps);
-    solver_set_flag(s, SOLVER_FLAG_ALLOW_UNINSTALL, !!(g->flags & LAPIS_GOAL_ALLOWERASING));
+    solver_set_flag(s, SOLVER_FLAG_ALLOW_UNINSTALL,
+                    (g->flags & LAPIS_GOAL_ALLOWERASING) || g->erasing || g->autoremove);
     /* Downgrades and arch changes only when asked for by name (jobs), as dnf. */
     solver_set_flag(s, SOLVER_FLAG_ALLOW_DOWNGRADE, 0);
     return s;
@@ -570,6 +678,7 @@ int lapis_goal_resolve(lapis_goal *g)
 
     add_installonly_jobs(g);
     add_userinstalled_jobs(g);
+    add_exclude_from_weak_jobs(g);
     if ((r = solve_once(g)) < 0)
         return r;
     if (g->autoremove) {
@@ -577,8 +686,13 @@ int lapis_goal_resolve(lapis_goal *g)
         if ((r = solve_once(g)) < 0)
             return r;
     }
-    if (enforce_installonly_limit(g) && (r = solve_once(g)) < 0)
-        return r;
+    if (enforce_installonly_limit(g)) {
+        /* "Best" for an installed kernel about to be removed can never hold. */
+        for (int i = 0; i < g->job.count; i += 2)
+            g->job.elements[i] &= ~SOLVER_FORCEBEST;
+        if ((r = solve_once(g)) < 0)
+            return r;
+    }
     /* No transaction_order(): display order is by name, and rpm orders the real run. */
     g->trans = solver_create_transaction(g->solver);
     build_items(g);

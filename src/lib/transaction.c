@@ -238,7 +238,7 @@ static bool pkg_needs_signature(lapis_ctx *ctx, const struct lapis_pkgfile *pf)
 {
     if (ctx->nogpgcheck)
         return false;
-    return pf->local ? ctx->conf.localpkg_gpgcheck : pf->repo->opts.gpgcheck;
+    return pf->repo ? pf->repo->opts.gpgcheck : ctx->conf.localpkg_gpgcheck;
 }
 
 static bool header_is_signed(Header h)
@@ -299,7 +299,7 @@ static int verify_packages(lapis_ctx *ctx, rpmts root_ts, struct lapis_pkgfile *
         rpmKeyring kr = NULL;
         lapis_progress(ctx, LAPIS_PROGRESS_VERIFY, pf->path, i, n);
         if (pkg_needs_signature(ctx, pf)) {
-            if (pf->local) {
+            if (!pf->repo) {
                 r = lapis_err(ctx, LAPIS_E_SIGNATURE, "%s: localpkg_gpgcheck is on but local "
                               "packages have no repo keys to check against", pf->path);
                 break;
@@ -341,6 +341,20 @@ struct notify_state {
     size_t done, total;
 };
 
+static const char *script_name(rpmTagVal tag)
+{
+    switch (tag) {
+    case RPMTAG_PREIN: return "%pre";
+    case RPMTAG_POSTIN: return "%post";
+    case RPMTAG_PREUN: return "%preun";
+    case RPMTAG_POSTUN: return "%postun";
+    case RPMTAG_PRETRANS: return "%pretrans";
+    case RPMTAG_POSTTRANS: return "%posttrans";
+    case RPMTAG_VERIFYSCRIPT: return "%verifyscript";
+    default: return "a trigger scriptlet";
+    }
+}
+
 static void *notify_cb(const void *arg, const rpmCallbackType what, const rpm_loff_t amount,
                        const rpm_loff_t total, fnpyKey key, rpmCallbackData data)
 {
@@ -363,10 +377,14 @@ static void *notify_cb(const void *arg, const rpmCallbackType what, const rpm_lo
     case RPMCALLBACK_UNINST_START:
         lapis_progress(ns->ctx, LAPIS_PROGRESS_REMOVE, name, ++ns->done, ns->total);
         break;
-    case RPMCALLBACK_SCRIPT_ERROR:
-        lapis_progress(ns->ctx, LAPIS_PROGRESS_SCRIPT_ERROR, name, (unsigned long long)amount,
+    case RPMCALLBACK_SCRIPT_ERROR: {
+        /* amount is the scriptlet's tag; rpm has already logged the exit status. */
+        _cleanup_free_ char *label = xasprintf("%s of %s", script_name((rpmTagVal)amount),
+                                              h ? headerGetString(h, RPMTAG_NEVRA) : "?");
+        lapis_progress(ns->ctx, LAPIS_PROGRESS_SCRIPT_ERROR, label, (unsigned long long)amount,
                        (unsigned long long)total);
         break;
+    }
     default:
         break;
     }
@@ -398,12 +416,12 @@ static Header installed_header(rpmts ts, lapis_ctx *ctx, Id p)
     return h;
 }
 
-static bool is_reinstall(lapis_goal *g, Id p)
+static enum lapis_action item_action(lapis_goal *g, Id p)
 {
     for (size_t i = 0; i < g->nitems; i++)
         if (g->items[i].pkg == p)
-            return g->items[i].action == LAPIS_ACT_REINSTALL;
-    return false;
+            return g->items[i].action;
+    return LAPIS_ACT_INSTALL;
 }
 
 static int add_elements(lapis_goal *g, rpmts ts, struct lapis_pkgfile *f, size_t n)
@@ -433,11 +451,17 @@ static int add_elements(lapis_goal *g, rpmts ts, struct lapis_pkgfile *f, size_t
                 return lapis_err(ctx, LAPIS_E_RPM, "internal: no package file for %s", nevra);
             /* RPM_ONLY mode reports INSTALL for rpm -U and MULTIINSTALL for rpm -i
              * (installonly packages); reinstalls need rpm's own element type. */
-            if (is_reinstall(g, p))
+            enum lapis_action act = item_action(g, p);
+            if (act == LAPIS_ACT_REINSTALL)
                 rc = rpmtsAddReinstallElement(ts, pf->hdr, pf->path);
             else
+                /* rpm -U only where libsolv replaces something: a fresh install
+                 * (a second arch of a multilib package) must not erase its namesake. */
                 rc = rpmtsAddInstallElement(ts, pf->hdr, pf->path,
-                                            type == SOLVER_TRANSACTION_INSTALL, NULL);
+                                            type == SOLVER_TRANSACTION_INSTALL &&
+                                                (act == LAPIS_ACT_UPGRADE ||
+                                                 act == LAPIS_ACT_DOWNGRADE),
+                                            NULL);
         }
         if (rc != 0)
             return lapis_err(ctx, LAPIS_E_RPM, "rpm refused %s", nevra);

@@ -1,5 +1,6 @@
-"""install --assumeno: resolution and the dnf5-style transaction table.
-Nothing may be installed: executing transactions is not available yet."""
+"""install: resolution and the dnf5-style transaction table (mostly with
+--assumeno, which must install nothing), confirmation without a terminal,
+and -y. tests/functional/test_transaction.py covers executed transactions."""
 
 import re
 
@@ -129,19 +130,25 @@ def test_install_conflict_reports_problem(lapis):
 
 
 def test_install_without_assumeno_refuses(lapis):
+    """Without -y and without a terminal to ask on, a transaction is refused."""
     r = lapis.run("install", "hello")
     assert r.rc == 1, r
-    assert "not available yet" in r.err, r
+    assert len(r.error_lines) == 1 and "not confirmed" in r.error_lines[0], r
+    assert "Complete!" not in r.out, r
     assert lapis.rpm_qa() == []
     assert not (lapis.root / "usr" / "bin" / "hello").exists()
+    assert not (lapis.root / "var" / "lib" / "lapis" / "history.sqlite").exists()
 
 
 @pytest.mark.parametrize("yes", ["-y", "--assumeyes"])
-def test_install_assumeyes_refuses(lapis, yes):
+def test_install_assumeyes_installs(lapis, yes):
     r = lapis.run(yes, "install", "pkga")
-    assert r.rc == 1, r
-    assert "not available yet" in r.err, r
-    assert lapis.rpm_qa() == []
+    assert r.rc == 0, r
+    assert r.error_lines == [], r
+    assert re.search(r"^\[\s*1/\s*1\] Installing\s+pkga$", r.out, re.M), r
+    assert r.out_lines[-1] == "Complete!", r
+    assert [p for p in lapis.rpm_qa() if not p.startswith("gpg-pubkey-")] == ["pkga-1.0-1.noarch"]
+    assert (lapis.root / "usr" / "share" / "pkga" / "README").is_file()
 
 
 def test_install_already_installed_nothing_to_do(lapis):
