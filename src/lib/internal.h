@@ -184,6 +184,13 @@ void lapis_repo_opts_clear(struct lapis_repo_opts *o);
 
 /* ---- context ------------------------------------------------------------ */
 
+/* A "@commandline" package: the file behind it and, for a copy found in a
+ * repo's package cache, that repo (its keys verify the file). */
+struct lapis_cmdline_pkg {
+    char *path;
+    struct lapis_repo *origin;
+};
+
 struct lapis_ctx {
     char *errmsg;
     lapis_log_fn log_fn;
@@ -215,8 +222,8 @@ struct lapis_ctx {
     bool loaded;
     bool details_loaded;
     Repo *cmdline_repo;     /* "@commandline": local .rpm files */
-    char **cmdline_paths;   /* indexed by solvable id - cmdline_repo->start */
-    struct lapis_repo **cmdline_origin; /* same index: repo whose cache held the file, or NULL */
+    struct lapis_cmdline_pkg *cmdline_pkgs; /* indexed by solvable id - cmdline_repo->start */
+    size_t ncmdline_pkgs;
 
     lapis_confirm_fn confirm_fn;
     void *confirm_data;

@@ -173,11 +173,11 @@ static void drop_considered(Pool *pool)
 /* pool_free() does not release the considered map: we own it. */
 void lapis_sack_free(lapis_ctx *ctx)
 {
-    if (ctx->cmdline_paths)
-        lapis_strv_free(ctx->cmdline_paths);
-    ctx->cmdline_paths = NULL;
-    free(ctx->cmdline_origin);
-    ctx->cmdline_origin = NULL;
+    for (size_t i = 0; i < ctx->ncmdline_pkgs; i++)
+        free(ctx->cmdline_pkgs[i].path);
+    free(ctx->cmdline_pkgs);
+    ctx->cmdline_pkgs = NULL;
+    ctx->ncmdline_pkgs = 0;
     ctx->cmdline_repo = NULL;
     free(ctx->reasons);
     ctx->reasons = NULL;
@@ -212,39 +212,40 @@ static int add_rpm_to_pool(lapis_ctx *ctx, const char *path, Id *ret)
 
     if (!(abs = realpath(path, NULL)))
         return lapis_err(ctx, -errno, "cannot open %s: %s", path, strerror(errno));
-    if (!ctx->cmdline_repo) {
+    if (!ctx->cmdline_repo)
         ctx->cmdline_repo = repo_create(pool, "@commandline");
-        ctx->cmdline_paths = xcalloc(1, sizeof(char *));
-    }
     p = repo_add_rpm(ctx->cmdline_repo, abs, REPO_NO_INTERNALIZE | RPM_ADD_WITH_HDRID);
     if (!p)
         return lapis_err(ctx, LAPIS_E_USAGE, "%s is not a readable rpm package: %s", path,
                          pool_errstr(pool));
     repo_internalize(ctx->cmdline_repo);
+    /* repo_add_rpm appends one solvable, so the index is always the next slot. */
     size_t idx = (size_t)(p - ctx->cmdline_repo->start);
-    while (strv_length(ctx->cmdline_paths) <= idx)
-        strv_push(&ctx->cmdline_paths, xstrdup(""));
-    ctx->cmdline_origin = xrealloc(ctx->cmdline_origin, (idx + 1) * sizeof(*ctx->cmdline_origin));
-    ctx->cmdline_origin[idx] = NULL;
-    free(ctx->cmdline_paths[idx]);
-    ctx->cmdline_paths[idx] = TAKE_PTR(abs);
+    ctx->cmdline_pkgs = xrealloc(ctx->cmdline_pkgs, (idx + 1) * sizeof(*ctx->cmdline_pkgs));
+    ctx->cmdline_pkgs[idx] = (struct lapis_cmdline_pkg){ TAKE_PTR(abs), NULL };
+    ctx->ncmdline_pkgs = idx + 1;
     *ret = p;
     return 0;
 }
 
-const char *lapis_sack_cmdline_path(lapis_ctx *ctx, Id p)
+static struct lapis_cmdline_pkg *cmdline_pkg(lapis_ctx *ctx, Id p)
 {
     Repo *r = ctx->cmdline_repo;
-    if (!r || p < r->start || p >= r->end)
+    if (!r || p < r->start || (size_t)(p - r->start) >= ctx->ncmdline_pkgs)
         return NULL;
-    size_t idx = (size_t)(p - r->start);
-    return idx < strv_length(ctx->cmdline_paths) ? ctx->cmdline_paths[idx] : NULL;
+    return &ctx->cmdline_pkgs[p - r->start];
+}
+
+const char *lapis_sack_cmdline_path(lapis_ctx *ctx, Id p)
+{
+    struct lapis_cmdline_pkg *c = cmdline_pkg(ctx, p);
+    return c ? c->path : NULL;
 }
 
 struct lapis_repo *lapis_sack_cmdline_origin(lapis_ctx *ctx, Id p)
 {
-    return lapis_sack_cmdline_path(ctx, p) ? ctx->cmdline_origin[p - ctx->cmdline_repo->start]
-                                           : NULL;
+    struct lapis_cmdline_pkg *c = cmdline_pkg(ctx, p);
+    return c ? c->origin : NULL;
 }
 
 int lapis_sack_add_cached_rpm(lapis_ctx *ctx, const char *path, struct lapis_repo *origin, Id *ret)
@@ -253,7 +254,8 @@ int lapis_sack_add_cached_rpm(lapis_ctx *ctx, const char *path, struct lapis_rep
     int r = lapis_ctx_add_rpm_file(ctx, path, &p);
     if (r < 0)
         return r;
-    ctx->cmdline_origin[p - ctx->cmdline_repo->start] = origin;
+    if (p) /* 0 before lapis_load(): the file is only queued */
+        cmdline_pkg(ctx, p)->origin = origin;
     *ret = p;
     return 0;
 }
