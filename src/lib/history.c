@@ -461,22 +461,11 @@ static Id find_exact(lapis_ctx *ctx, const lapis_history_item *it, bool installe
     Pool *pool = ctx->pool;
     Id name = pool_str2id(pool, it->name, 0), arch = pool_str2id(pool, it->arch, 0);
     _cleanup_free_ char *evr_s = item_evr(it);
-    Id evr = pool_str2id(pool, evr_s, 0), p, pp, best = 0;
+    Id evr = pool_str2id(pool, evr_s, 0);
 
     if (!name || !arch || !evr)
         return 0;
-    FOR_PROVIDES(p, pp, name) {
-        Solvable *s = pool_id2solvable(pool, p);
-        if (s->name != name || s->arch != arch || s->evr != evr)
-            continue;
-        if ((s->repo == pool->installed) != installed)
-            continue;
-        if (!installed && pool->considered && !MAPTST(pool->considered, p))
-            continue;
-        if (!best || s->repo->priority > pool_id2solvable(pool, best)->repo->priority)
-            best = p;
-    }
-    return best;
+    return lapis_sack_find_exact(pool, name, arch, evr, installed);
 }
 
 /* Look for NAME-VERSION-RELEASE.ARCH.rpm in the package cache of every configured

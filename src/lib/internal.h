@@ -327,6 +327,8 @@ Map *lapis_sack_considered(lapis_ctx *ctx);
 void lapis_sack_free(lapis_ctx *ctx);
 struct lapis_repo *lapis_sack_repo_of(lapis_ctx *ctx, Repo *repo);
 bool lapis_pkg_glob_match(Pool *pool, Solvable *s, const char *glob);
+/* Exactly name.arch at evr: installed, or offered by the best-priority repo. 0 if none. */
+Id lapis_sack_find_exact(Pool *pool, Id name, Id arch, Id evr, bool installed);
 /* The file behind a "@commandline" package, else NULL. */
 const char *lapis_sack_cmdline_path(lapis_ctx *ctx, Id p);
 /* For a package taken from a repo's package cache: that repo (its keys verify it). */

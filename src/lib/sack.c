@@ -203,6 +203,25 @@ void lapis_sack_finish(lapis_ctx *ctx)
     pool_createwhatprovides(ctx->pool);
 }
 
+/* The package with exactly this name, arch and evr: the installed one, or the
+ * offered one (not excluded) from the highest-priority repo. */
+Id lapis_sack_find_exact(Pool *pool, Id name, Id arch, Id evr, bool installed)
+{
+    Id p, pp, best = 0;
+    FOR_PROVIDES(p, pp, name) {
+        Solvable *s = pool_id2solvable(pool, p);
+        if (s->name != name || s->arch != arch || s->evr != evr)
+            continue;
+        if ((s->repo == pool->installed) != installed)
+            continue;
+        if (!installed && pool->considered && !MAPTST(pool->considered, p))
+            continue;
+        if (!best || s->repo->priority > pool_id2solvable(pool, best)->repo->priority)
+            best = p;
+    }
+    return best;
+}
+
 /* Add one local .rpm to the "@commandline" repo (header read by libsolvext). */
 static int add_rpm_to_pool(lapis_ctx *ctx, const char *path, Id *ret)
 {

@@ -151,23 +151,6 @@ int lapis_goal_remove(lapis_goal *g, const char *spec)
     return r;
 }
 
-/* Available packages with the same name, arch and evr as installed package p. */
-static Id find_same_available(Pool *pool, Solvable *s)
-{
-    Id q, pp, best = 0;
-    FOR_PROVIDES(q, pp, s->name) {
-        Solvable *t = pool_id2solvable(pool, q);
-        if (t->repo == pool->installed || t->name != s->name || t->arch != s->arch ||
-            t->evr != s->evr)
-            continue;
-        if (pool->considered && !MAPTST(pool->considered, q))
-            continue;
-        if (!best || t->repo->priority > pool_id2solvable(pool, best)->repo->priority)
-            best = q;
-    }
-    return best;
-}
-
 int lapis_goal_reinstall(lapis_goal *g, const char *spec)
 {
     Pool *pool = g->ctx->pool;
@@ -179,7 +162,8 @@ int lapis_goal_reinstall(lapis_goal *g, const char *spec)
     if ((r = select_spec(g, spec, true, &sel)) == 0) {
         selection_solvables(pool, &sel, &pkgs);
         for (int i = 0; i < pkgs.count; i++) {
-            Id q = find_same_available(pool, pool_id2solvable(pool, pkgs.elements[i]));
+            Solvable *s = pool_id2solvable(pool, pkgs.elements[i]);
+            Id q = lapis_sack_find_exact(pool, s->name, s->arch, s->evr, false);
             if (q) {
                 queue_push2(&g->job, SOLVER_INSTALL | SOLVER_SOLVABLE, q);
                 found++;
