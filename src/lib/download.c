@@ -65,9 +65,6 @@ static int plan_files(lapis_goal *g, const char *downloaddir, struct lapis_pkgfi
     size_t n = 0;
     int r;
 
-    /* Locations live in the lazily loaded details cache (not needed to solve). */
-    lapis_metadata_load_details(ctx);
-
     for (size_t i = 0; i < g->nitems; i++) {
         if (!needs_file(g->items[i].action))
             continue;
@@ -83,6 +80,9 @@ static int plan_files(lapis_goal *g, const char *downloaddir, struct lapis_pkgfi
             continue;
         }
         pf->repo = lapis_sack_repo_of(ctx, s->repo);
+        /* Locations live in the lazily loaded details cache (not needed to solve);
+         * removals and local files never pay for it. */
+        lapis_metadata_load_details(ctx);
         const char *loc = solvable_lookup_location(s, NULL);
         if (!pf->repo || !loc || !lapis_href_is_safe(loc)) {
             lapis_pkgfiles_free(f, n);

@@ -283,6 +283,8 @@ struct lapis_fetch_opts {
 int lapis_fetch_run(lapis_ctx *ctx, struct lapis_fetch_job *jobs, size_t njobs,
                     const struct lapis_fetch_opts *opts);
 void lapis_fetch_job_clear(struct lapis_fetch_job *job);
+/* Largest gpgkey file accepted (a key block is a few KiB). */
+#define LAPIS_KEY_MAX (1LL << 20)
 /* Defaults from [main]: parallelism, timeout, retries; fsync on. */
 void lapis_fetch_opts_from(lapis_ctx *ctx, struct lapis_fetch_opts *o);
 

@@ -22,7 +22,6 @@
 
 #define SOLV_FORMAT "lapis-solv-1+bt"
 #define REPOMD_MAX (16LL << 20)
-#define KEY_MAX (1LL << 20)
 
 struct md_entry {
     char *type;
@@ -247,7 +246,7 @@ static void fetch_repomd_batch(lapis_ctx *ctx, struct rstate *st, size_t n)
                                                    s->repo->gpgkeys[k]));
             struct lapis_fetch_job *j = batch_add(&b, i, job_for(s, NULL, kdest, kwhat));
             j->url = s->repo->gpgkeys[k];
-            j->max_size = KEY_MAX;
+            j->max_size = LAPIS_KEY_MAX;
         }
     }
     batch_run(ctx, &b, st);
@@ -268,7 +267,7 @@ static void fetch_signatures(lapis_ctx *ctx, struct rstate *st, size_t n)
         struct lapis_fetch_job *j = batch_add(&b, i, job_for(s, NULL, dest, what));
         j->url = batch_keep(&b, lapis_url_join(s->repo->baseurls[s->repomd_mirror],
                                                "repodata/repomd.xml.asc"));
-        j->max_size = KEY_MAX;
+        j->max_size = LAPIS_KEY_MAX;
         j->optional = true;
     }
     batch_run(ctx, &b, st);

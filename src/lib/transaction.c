@@ -106,7 +106,7 @@ static int repo_key_files(lapis_ctx *ctx, struct lapis_repo *r, char ***ret)
         char *dest = xasprintf("%s/gpgkey-%zu.asc", dir, k);
         strv_push(&paths, dest);
         jobs[njobs++] = (struct lapis_fetch_job){
-            .url = r->gpgkeys[k], .dest = dest, .expected_size = -1, .max_size = 1 << 20,
+            .url = r->gpgkeys[k], .dest = dest, .expected_size = -1, .max_size = LAPIS_KEY_MAX,
             .what = "gpgkey",
             .sslverify = r->opts.sslverify, .sslcacert = r->opts.sslcacert,
         };
@@ -214,7 +214,7 @@ static int prepare_repo_keys(lapis_ctx *ctx, rpmts root_ts, struct lapis_repo *r
     for (size_t i = 0; files[i]; i++) {
         _cleanup_free_ char *text = NULL;
         struct keyimport ki = { ctx, root_ts, kr, r, r->gpgkeys[i], import, 0 };
-        if (read_file(files[i], 1 << 20, &text, NULL) < 0)
+        if (read_file(files[i], LAPIS_KEY_MAX, &text, NULL) < 0)
             continue;
         rc = lapis_foreach_key_packet(text, import_key_packet, &ki);
         if (ki.rc < 0 || rc < 0) {
