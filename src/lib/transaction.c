@@ -542,11 +542,8 @@ static int run_rpm(lapis_goal *g, rpmts ts, struct lapis_pkgfile *f, size_t n,
     int ndeps = 0;
     rpmtsCheck(ts);
     _cleanup_free_ char *deps = problems_text(ts, &ndeps);
-    if (ndeps > 0) {
-        const char *why = deps;
-        return lapis_err(ctx, LAPIS_E_RPM, "rpm found unresolved dependencies: %s",
-                         why ? why : "unknown");
-    }
+    if (ndeps > 0)
+        return lapis_err(ctx, LAPIS_E_RPM, "rpm found unresolved dependencies: %s", deps);
     rpmtsOrder(ts);
     ns.total = (size_t)rpmtsNElements(ts);
     rpmtsSetNotifyCallback(ts, notify_cb, &ns);
