@@ -305,6 +305,164 @@ int lapis_goal_history_rollback(lapis_goal *goal, long long id);
 /* "last" or a number -> id; -LAPIS_E_HISTORY if there is none. */
 int lapis_history_resolve_id(lapis_ctx *ctx, const char *text, long long *ret);
 
+/* ---- advisories (updateinfo) ------------------------------------------ */
+
+enum lapis_advisory_type {
+    LAPIS_ADV_SECURITY = 1 << 0, LAPIS_ADV_BUGFIX = 1 << 1,
+    LAPIS_ADV_ENHANCEMENT = 1 << 2, LAPIS_ADV_NEWPACKAGE = 1 << 3,
+};
+
+/* Which advisories: types, ids, CVEs and bug ids add up (an advisory matching
+ * any of them is in); severities then narrow the result (dnf5's rule, so
+ * "--security --sec-severity=Critical" means critical security advisories).
+ * All empty: every advisory. Arrays are NULL-terminated or NULL. */
+typedef struct {
+    unsigned types;            /* lapis_advisory_type bits */
+    char *const *ids;
+    char *const *cves;
+    char *const *bzs;
+    char *const *severities;   /* Critical, Important, Moderate, Low (any case) */
+} lapis_advisory_filter;
+
+static inline bool lapis_advisory_filter_empty(const lapis_advisory_filter *f)
+{
+    return !f || (!f->types && !(f->ids && f->ids[0]) && !(f->cves && f->cves[0]) &&
+                  !(f->bzs && f->bzs[0]) && !(f->severities && f->severities[0]));
+}
+
+/* dnf's availability for updateinfo. An advisory package is compared with the
+ * newest installed package of the same name and arch. */
+enum lapis_advisory_scope {
+    LAPIS_ADV_AVAILABLE, /* an installed package is older than the advisory's (default) */
+    LAPIS_ADV_INSTALLED, /* an installed package is at the advisory's version or newer */
+    LAPIS_ADV_ALL,       /* either: the advisory is about an installed package */
+};
+
+enum lapis_advisory_pkg_state {
+    LAPIS_ADVPKG_NOT_INSTALLED, /* no package of this name.arch is installed */
+    LAPIS_ADVPKG_AVAILABLE,     /* installed, older than the advisory's version */
+    LAPIS_ADVPKG_INSTALLED,     /* installed at the advisory's version or newer */
+};
+
+typedef struct {
+    char *name, *evr, *arch, *filename;
+    bool reboot_suggested;
+    enum lapis_advisory_pkg_state state;
+} lapis_advisory_pkg;
+
+typedef struct {
+    char *type, *id, *href, *title;   /* type: "cve", "bugzilla", ... */
+} lapis_advisory_ref;
+
+typedef struct {
+    char *id, *type, *severity, *title, *description, *status, *repo;
+    long long issued;                 /* unix time (the newer of issued/updated) */
+    bool reboot_suggested;
+    lapis_advisory_ref *refs;
+    size_t nrefs;
+    lapis_advisory_pkg *pkgs;
+    size_t npkgs;
+} lapis_advisory;
+
+/* Advisories matching filter and scope, sorted by id, one per id. specs
+ * (optional) match an advisory id or one of its package names (globs). */
+int lapis_advisory_query(lapis_ctx *ctx, const lapis_advisory_filter *filter,
+                         enum lapis_advisory_scope scope, char *const *specs,
+                         lapis_advisory **ret, size_t *ret_n);
+void lapis_advisories_free(lapis_advisory *a, size_t n);
+/* "security" -> LAPIS_ADV_SECURITY; 0 if unknown. */
+unsigned lapis_advisory_type_from_name(const char *name);
+/* Is this a severity name lapis knows (Critical/Important/Moderate/Low, any case)? */
+bool lapis_advisory_severity_valid(const char *severity);
+
+/* Upgrades named by matching advisories, newest per name.arch (check-update --security). */
+int lapis_query_advisory_upgrades(lapis_ctx *ctx, const lapis_advisory_filter *filter,
+                                  char *const *globs, lapis_pkglist *ret);
+/* upgrade / upgrade-minimal with advisory filters: only installed packages an
+ * advisory names are upgraded, to the newest version (or, minimal, to the
+ * newest version an advisory names). specs (optional) narrow it further.
+ * Returns the number of packages with such an upgrade (0: nothing needed). */
+int lapis_goal_upgrade_advisories(lapis_goal *goal, const lapis_advisory_filter *filter,
+                                  bool minimal, char *const *specs);
+
+/* ---- reboot and restarts ------------------------------------------------ */
+
+/* Why the installroot needs a reboot: installed core packages (kernel, glibc,
+ * systemd, openssl, ... or any package an advisory says needs a reboot)
+ * installed after the last boot. For "/" the boot is the host's; for another
+ * root it is the one recorded in ROOT/var/lib/lapis/last-boot (written by
+ * lapis whenever it runs on a booted host), or none: never booted.
+ * *ret_pkgs: NULL-terminated names (free with lapis_strv_free); empty: no reboot. */
+int lapis_reboot_needed(lapis_ctx *ctx, char ***ret_pkgs, long long *ret_boot_time);
+
+typedef struct {
+    int pid;
+    char *cmdline;
+    char **files;   /* deleted files of installed packages it still maps */
+} lapis_stale_process;
+
+/* Processes still using deleted files that belong to installed packages (updated under them). */
+int lapis_stale_processes(lapis_ctx *ctx, lapis_stale_process **ret, size_t *ret_n);
+void lapis_stale_processes_free(lapis_stale_process *p, size_t n);
+
+/* Write ROOT/var/run/reboot-required (+ .pkgs, one name per line) as kured and
+ * Debian expect. Symlinks inside the root (/var/run -> /run) resolve within it. */
+int lapis_write_reboot_required(lapis_ctx *ctx, char *const *pkgs);
+
+/* ---- automatic updates (lapis automatic) -------------------------------- */
+
+enum lapis_auto_upgrade { LAPIS_AUTO_UPGRADE_DEFAULT, LAPIS_AUTO_UPGRADE_SECURITY };
+enum lapis_auto_reboot { LAPIS_AUTO_REBOOT_NEVER, LAPIS_AUTO_REBOOT_WHEN_CHANGED,
+                         LAPIS_AUTO_REBOOT_WHEN_NEEDED };
+
+/* automatic.conf, dnf-automatic's format: [commands], [emitters], and [base]
+ * whose keys override lapis.conf's [main]. */
+typedef struct {
+    enum lapis_auto_upgrade upgrade_type;
+    bool download_updates, apply_updates;
+    enum lapis_auto_reboot reboot;
+    char *reboot_command;       /* run with /bin/sh -c on the host */
+    long long random_sleep;     /* seconds; only with the timer */
+    char **emit_via;            /* "stdio", "motd", "json:PATH" */
+    char *system_name;          /* for messages; default: the host name */
+    char **base_opts;           /* "KEY=VALUE" from [base] */
+} lapis_automatic_conf;
+
+void lapis_automatic_conf_defaults(lapis_automatic_conf *conf);
+/* Parse path into conf (over the defaults). A missing file is an error only with must_exist. */
+int lapis_automatic_conf_read(lapis_ctx *ctx, const char *path, bool must_exist,
+                              lapis_automatic_conf *conf);
+void lapis_automatic_conf_clear(lapis_automatic_conf *conf);
+
+typedef struct {
+    char *action, *name, *arch, *evr, *from_evr, *repo;
+} lapis_automatic_update;
+
+typedef struct {
+    const char *status;         /* "none", "available", "downloaded", "applied", "failed" */
+    char *error;                /* with "failed" */
+    long long time;             /* when the run started */
+    lapis_automatic_update *updates;
+    size_t nupdates;
+    char **advisories;          /* ids of the advisories the updates fix */
+    bool reboot_required;       /* applied updates need a reboot (sentinel written) */
+    char **reboot_pkgs;         /* which packages */
+    const char *reboot;         /* "not-needed", "never" (policy), "scheduled", "failed" */
+    long long history_id;
+} lapis_automatic_report;
+
+/* One unattended run: lock, load, upgrade (all or security), download and/or
+ * apply as configured, write the reboot-required sentinel, run the reboot
+ * command per policy. The report is filled even on failure. */
+int lapis_automatic_run(lapis_ctx *ctx, const lapis_automatic_conf *conf,
+                        lapis_automatic_report *report);
+/* Send the report through conf->emit_via; stdio goes to out. */
+int lapis_automatic_emit(lapis_ctx *ctx, const lapis_automatic_conf *conf,
+                         const lapis_automatic_report *report, FILE *out);
+void lapis_automatic_report_clear(lapis_automatic_report *report);
+/* The timer's jitter: sleep a random time up to max seconds. */
+void lapis_automatic_random_sleep(lapis_ctx *ctx, long long max);
+
 #ifdef __cplusplus
 }
 #endif

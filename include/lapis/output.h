@@ -26,12 +26,19 @@ void lapis_table_free(lapis_table *t);
 
 /* Replace control characters so metadata cannot drive the terminal. Returns a new string. */
 char *lapis_sanitize(const char *s);
+/* Like lapis_sanitize, but keeps newlines and tabs (multi-line messages). */
+char *lapis_sanitize_text(const char *s);
 /* "1.2 MiB"; buf must hold 32 bytes. */
 const char *lapis_format_size(unsigned long long bytes, char buf[32]);
 
 /* {name, epoch, version, release, arch, repo} */
 cJSON *lapis_json_pkg(lapis_ctx *ctx, lapis_pkg p);
 cJSON *lapis_json_strv(char *const *v);
+/* The automatic run's report (docs/json.md, "automatic"). */
+cJSON *lapis_automatic_report_json(const lapis_automatic_conf *conf,
+                                   const lapis_automatic_report *report);
+/* An advisory as {id, type, severity, title, issued, cves, packages, ...}. */
+cJSON *lapis_json_advisory(const lapis_advisory *a);
 /* Print exactly one JSON document followed by a newline. */
 void lapis_json_print(cJSON *doc, FILE *out);
 

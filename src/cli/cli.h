@@ -24,6 +24,13 @@ struct cli {
     bool allowerasing, skip_broken, downloadonly, nodocs, noscripts;
     char *downloaddir;
     char *cmdline;                 /* the whole command line, for history */
+    /* advisory filters (updateinfo, upgrade, upgrade-minimal, check-update) */
+    unsigned adv_types;
+    char **adv_ids, **adv_cves, **adv_bzs, **adv_severities;
+    bool summary;                  /* updateinfo --summary */
+    bool reboothint;               /* needs-restarting -r */
+    bool timer;                    /* automatic --timer */
+    char *config_arg;              /* -c: lapis.conf, or automatic.conf for "automatic" */
     long long history_id;          /* history undo/redo/rollback target */
     char **args;                   /* positional arguments after the command */
     int nargs;
@@ -32,6 +39,7 @@ struct cli {
 enum cmd_flags {
     CMD_LOAD = 1 << 0,        /* needs repos + rpmdb loaded */
     CMD_LOAD_NO_SYSTEM = 1 << 1,
+    CMD_OWN_SETUP = 1 << 2,   /* calls lapis_ctx_setup() itself (after reading its own config) */
 };
 
 struct cmd {
@@ -71,6 +79,17 @@ int cmd_distro_sync(struct cli *c);
 int cmd_autoremove(struct cli *c);
 int cmd_history(struct cli *c);
 int cmd_mark(struct cli *c);
+int cmd_updateinfo(struct cli *c);
+int cmd_upgrade_minimal(struct cli *c);
+int cmd_needs_restarting(struct cli *c);
+int cmd_automatic(struct cli *c);
+
+/* The advisory filter given by --security/--bugfix/--enhancement/--newpackage,
+ * --advisory, --cve, --bz and --sec-severity. */
+lapis_advisory_filter cli_advisory_filter(const struct cli *c);
+bool cli_has_advisory_filter(const struct cli *c);
+/* upgrade / upgrade-minimal restricted to packages advisories name (args narrow it). */
+int cli_build_advisory_upgrade(struct cli *c, lapis_goal *goal, bool minimal);
 
 /* Lock, load, build the goal with build(), resolve, show, confirm, run. Returns the exit code. */
 int cli_run_goal(struct cli *c, unsigned load_flags, int (*build)(struct cli *c, lapis_goal *goal));

@@ -463,7 +463,12 @@ int cmd_check_update(struct cli *c)
 
     if ((r = cli_load(c, 0)) < 0)
         return cli_fail(c, r);
-    lapis_query_list(c->ctx, LAPIS_LIST_UPGRADES, c->args, &l);
+    if (cli_has_advisory_filter(c)) {
+        lapis_advisory_filter f = cli_advisory_filter(c);
+        lapis_query_advisory_upgrades(c->ctx, &f, c->args, &l);
+    } else {
+        lapis_query_list(c->ctx, LAPIS_LIST_UPGRADES, c->args, &l);
+    }
     lapis_pkglist_sort(c->ctx, &l);
     if (c->json) {
         cJSON *doc = cJSON_CreateObject();

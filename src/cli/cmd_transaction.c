@@ -367,8 +367,32 @@ static int build_reinstall(struct cli *c, lapis_goal *goal) { FOREACH_ARG(lapis_
 static int build_remove(struct cli *c, lapis_goal *goal) { FOREACH_ARG(lapis_goal_remove); }
 static int build_downgrade(struct cli *c, lapis_goal *goal) { FOREACH_ARG(lapis_goal_downgrade); }
 
+/* dnf's note when advisory filters leave nothing to do. */
+static void note_unfiltered_upgrades(struct cli *c)
+{
+    lapis_pkglist l = { 0 };
+    if (c->quiet || lapis_query_list(c->ctx, LAPIS_LIST_UPGRADES, c->args, &l) < 0)
+        return;
+    fprintf(stderr, "No packages need an upgrade for the given advisories%s", l.count ? "" : ".\n");
+    if (l.count)
+        fprintf(stderr, ", but %zu upgrade%s available without the filters.\n", l.count,
+                l.count == 1 ? " is" : "s are");
+    lapis_pkglist_free(&l);
+}
+
+int cli_build_advisory_upgrade(struct cli *c, lapis_goal *goal, bool minimal)
+{
+    lapis_advisory_filter f = cli_advisory_filter(c);
+    int r = lapis_goal_upgrade_advisories(goal, &f, minimal, c->args);
+    if (r == 0)
+        note_unfiltered_upgrades(c);
+    return r < 0 ? r : 0;
+}
+
 static int build_upgrade(struct cli *c, lapis_goal *goal)
 {
+    if (cli_has_advisory_filter(c))
+        return cli_build_advisory_upgrade(c, goal, false);
     if (c->nargs == 0)
         return lapis_goal_upgrade(goal, NULL);
     FOREACH_ARG(lapis_goal_upgrade);

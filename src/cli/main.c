@@ -23,17 +23,23 @@ static const struct cmd commands[] = {
     { "whatprovides", cmd_provides,     CMD_LOAD, "alias of provides" },
     { "repoquery",    cmd_repoquery,    CMD_LOAD, "query packages (--requires --provides --whatrequires ...)" },
     { "check-update", cmd_check_update, CMD_LOAD, "list available upgrades; exit 100 if any" },
+    { "updateinfo",   cmd_updateinfo,   CMD_LOAD, "advisories [summary|list|info] [--security ...]" },
+    { "advisory",     cmd_updateinfo,   CMD_LOAD, "alias of updateinfo (dnf5's name)" },
     { "install",      cmd_install,      0,        "install packages (names, globs, capabilities, files, .rpm)" },
     { "reinstall",    cmd_reinstall,    0,        "reinstall installed packages" },
     { "remove",       cmd_remove,       0,        "remove packages (and dependencies nothing else needs)" },
     { "erase",        cmd_remove,       0,        "alias of remove" },
     { "upgrade",      cmd_upgrade,      0,        "upgrade all or the named packages" },
     { "update",       cmd_upgrade,      0,        "alias of upgrade" },
+    { "upgrade-minimal", cmd_upgrade_minimal, 0,  "upgrade to the versions advisories name" },
+    { "update-minimal",  cmd_upgrade_minimal, 0,  "alias of upgrade-minimal" },
     { "downgrade",    cmd_downgrade,    0,        "downgrade packages to the next older version" },
     { "distro-sync",  cmd_distro_sync,  0,        "synchronize installed packages with the repositories" },
     { "autoremove",   cmd_autoremove,   0,        "remove dependencies no user-installed package needs" },
     { "mark",         cmd_mark,         0,        "mark install|remove PKG...: set why a package is installed" },
     { "history",      cmd_history,      0,        "history [list|info N|undo N|redo N|rollback N]" },
+    { "needs-restarting", cmd_needs_restarting, CMD_LOAD, "processes to restart; -r: is a reboot needed" },
+    { "automatic",    cmd_automatic,    CMD_OWN_SETUP, "unattended upgrade run [--timer] [-c automatic.conf]" },
 };
 
 enum {
@@ -43,6 +49,8 @@ enum {
     OPT_LOCATION, OPT_INFO, OPT_INSTALLED, OPT_AVAILABLE, OPT_UPGRADES, OPT_RECOMMENDS,
     OPT_SUGGESTS, OPT_CONFLICTS, OPT_OBSOLETES, OPT_ALLOWERASING, OPT_SKIPBROKEN,
     OPT_DOWNLOADONLY, OPT_DOWNLOADDIR, OPT_NODOCS, OPT_NOSCRIPTS, OPT_EXCLUDE,
+    OPT_SECURITY, OPT_BUGFIX, OPT_ENHANCEMENT, OPT_NEWPACKAGE, OPT_SEVERITY, OPT_ADVISORY,
+    OPT_CVE, OPT_BZ, OPT_SUMMARY, OPT_TIMER,
 };
 
 static const struct option long_opts[] = {
@@ -90,6 +98,21 @@ static const struct option long_opts[] = {
     { "noscripts", no_argument, NULL, OPT_NOSCRIPTS },
     { "exclude", required_argument, NULL, OPT_EXCLUDE },
     { "excludepkgs", required_argument, NULL, OPT_EXCLUDE },
+    { "security", no_argument, NULL, OPT_SECURITY },
+    { "bugfix", no_argument, NULL, OPT_BUGFIX },
+    { "enhancement", no_argument, NULL, OPT_ENHANCEMENT },
+    { "newpackage", no_argument, NULL, OPT_NEWPACKAGE },
+    { "sec-severity", required_argument, NULL, OPT_SEVERITY },
+    { "secseverity", required_argument, NULL, OPT_SEVERITY },
+    { "advisory", required_argument, NULL, OPT_ADVISORY },
+    { "advisories", required_argument, NULL, OPT_ADVISORY },
+    { "cve", required_argument, NULL, OPT_CVE },
+    { "cves", required_argument, NULL, OPT_CVE },
+    { "bz", required_argument, NULL, OPT_BZ },
+    { "bzs", required_argument, NULL, OPT_BZ },
+    { "summary", no_argument, NULL, OPT_SUMMARY },
+    { "reboothint", no_argument, NULL, 'r' },
+    { "timer", no_argument, NULL, OPT_TIMER },
     { NULL, 0, NULL, 0 },
 };
 
@@ -120,7 +143,15 @@ static void usage(FILE *out)
             "  --downloadonly        only download (and verify) packages\n"
             "  --downloaddir=DIR     with --downloadonly: where to put them\n"
             "  --nodocs              do not install documentation\n"
-            "  --noscripts           do not run scriptlets\n");
+            "  --noscripts           do not run scriptlets\n"
+            "\nAdvisory filters (updateinfo, upgrade, upgrade-minimal, check-update):\n"
+            "  --security --bugfix --enhancement --newpackage   advisory types\n"
+            "  --advisory=ID  --cve=CVE  --bz=ID                 named advisories\n"
+            "  --sec-severity=Critical|Important|Moderate|Low    narrow by severity\n"
+            "  updateinfo: --available (default) --installed --all; --summary --list --info\n"
+            "\nOther:\n"
+            "  needs-restarting -r   exit 1 and say why when a reboot is needed\n"
+            "  automatic --timer     apply random_sleep first; -c FILE names automatic.conf\n");
 }
 
 struct log_state {
@@ -220,6 +251,41 @@ static char *join_argv(int argc, char **argv)
     return s;
 }
 
+static size_t strv_len(char **v)
+{
+    size_t n = 0;
+    while (v && v[n])
+        n++;
+    return n;
+}
+
+/* Append the comma/space separated items of text to *v (NULL-terminated). */
+static void add_list(char ***v, const char *text)
+{
+    char *copy = strdup(text), *save = NULL;
+    size_t n = strv_len(*v);
+    for (char *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
+        *v = realloc(*v, (n + 2) * sizeof(char *));
+        (*v)[n++] = strdup(t);
+        (*v)[n] = NULL;
+    }
+    if (!*v)
+        *v = calloc(1, sizeof(char *));
+    free(copy);
+}
+
+lapis_advisory_filter cli_advisory_filter(const struct cli *c)
+{
+    return (lapis_advisory_filter){ .types = c->adv_types, .ids = c->adv_ids, .cves = c->adv_cves,
+                                    .bzs = c->adv_bzs, .severities = c->adv_severities };
+}
+
+bool cli_has_advisory_filter(const struct cli *c)
+{
+    lapis_advisory_filter f = cli_advisory_filter(c);
+    return !lapis_advisory_filter_empty(&f);
+}
+
 /* Returns 0 to continue, 1 on a usage error, 2 when done (help/version). */
 static int parse_options(struct cli *c, int argc, char **argv)
 {
@@ -227,7 +293,7 @@ static int parse_options(struct cli *c, int argc, char **argv)
     int opt, r = 0;
 
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, "+c:yqvChlx:", long_opts, NULL)) != -1 || optind < argc) {
+    while ((opt = getopt_long(argc, argv, "+c:yqvChlx:r", long_opts, NULL)) != -1 || optind < argc) {
         if (opt == -1) {
             /* A positional: keep it and continue parsing options after it (dnf style). */
             c->args = realloc(c->args, (size_t)(c->nargs + 2) * sizeof(char *));
@@ -237,7 +303,7 @@ static int parse_options(struct cli *c, int argc, char **argv)
         }
         switch (opt) {
         case OPT_INSTALLROOT: r = lapis_ctx_set_installroot(ctx, optarg); break;
-        case 'c': r = lapis_ctx_set_config_file(ctx, optarg); break;
+        case 'c': c->config_arg = optarg; break; /* applied once the command is known */
         case OPT_RELEASEVER: r = lapis_ctx_set_releasever(ctx, optarg); break;
         case OPT_SETOPT: r = lapis_ctx_setopt(ctx, optarg); break;
         case OPT_ENABLEREPO: r = lapis_ctx_enable_repos(ctx, optarg); break;
@@ -281,6 +347,25 @@ static int parse_options(struct cli *c, int argc, char **argv)
         case OPT_NODOCS: c->nodocs = true; break;
         case OPT_NOSCRIPTS: c->noscripts = true; break;
         case 'x': case OPT_EXCLUDE: r = lapis_ctx_add_excludes(ctx, optarg); break;
+        case OPT_SECURITY: c->adv_types |= LAPIS_ADV_SECURITY; break;
+        case OPT_BUGFIX: c->adv_types |= LAPIS_ADV_BUGFIX; break;
+        case OPT_ENHANCEMENT: c->adv_types |= LAPIS_ADV_ENHANCEMENT; break;
+        case OPT_NEWPACKAGE: c->adv_types |= LAPIS_ADV_NEWPACKAGE; break;
+        case OPT_SEVERITY: {
+            size_t first = strv_len(c->adv_severities);
+            add_list(&c->adv_severities, optarg);
+            for (size_t i = first; c->adv_severities[i]; i++)
+                if (!lapis_advisory_severity_valid(c->adv_severities[i]))
+                    return usage_error(c, "unknown severity (use Critical, Important, Moderate "
+                                       "or Low):", c->adv_severities[i]);
+            break;
+        }
+        case OPT_ADVISORY: add_list(&c->adv_ids, optarg); break;
+        case OPT_CVE: add_list(&c->adv_cves, optarg); break;
+        case OPT_BZ: add_list(&c->adv_bzs, optarg); break;
+        case OPT_SUMMARY: c->summary = true; break;
+        case 'r': c->reboothint = true; break;
+        case OPT_TIMER: c->timer = true; break;
         case 'h': usage(stdout); return 2;
         case OPT_VERSION: printf("lapis 0.1.0\n"); return 2;
         case ':':
@@ -336,7 +421,13 @@ int main(int argc, char **argv)
     /* Commands see their own arguments only. */
     c.args++;
     c.nargs--;
-    r = lapis_ctx_setup(c.ctx);
+    if (c.config_arg && !(cmd->flags & CMD_OWN_SETUP) &&
+        (r = lapis_ctx_set_config_file(c.ctx, c.config_arg)) < 0) {
+        r = cli_fail(&c, r);
+        c.args--;
+        goto out;
+    }
+    r = cmd->flags & CMD_OWN_SETUP ? 0 : lapis_ctx_setup(c.ctx);
     if (r < 0) {
         r = cli_fail(&c, r);
         c.args--;
@@ -345,6 +436,10 @@ int main(int argc, char **argv)
     r = cmd->run(&c);
     c.args--;
 out:
+    lapis_strv_free(c.adv_ids);
+    lapis_strv_free(c.adv_cves);
+    lapis_strv_free(c.adv_bzs);
+    lapis_strv_free(c.adv_severities);
     free(c.args);
     free(c.cmdline);
     lapis_ctx_free(c.ctx);

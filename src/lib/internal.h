@@ -76,6 +76,11 @@ bool path_exists(const char *path);
 int read_file(const char *path, size_t max_size, char **ret_buf, size_t *ret_len);
 /* Write data atomically: temp file in the same dir, fsync, rename. */
 int write_file_atomic(const char *path, const void *data, size_t len);
+/* A directory inside root (symlinks resolved within it, never escaping), created
+ * with create. Returns an fd or a negative errno. */
+int open_dir_in_root(const char *root, const char *dir, bool create);
+/* Atomically write name in dirfd (temp file, fsync, rename; no symlink followed). */
+int write_file_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode);
 
 /* ---- ini.c -------------------------------------------------------------- */
 
@@ -342,5 +347,14 @@ int lapis_sack_add_cached_rpm(lapis_ctx *ctx, const char *path, struct lapis_rep
 struct lapis_goal;
 int lapis_history_begin(struct lapis_goal *g, const char *cmdline);
 int lapis_history_end(struct lapis_goal *g, bool ok);
+
+/* ---- advisory.c / reboot.c --------------------------------------------- */
+
+/* Is installed-or-candidate package p name.arch at evr or newer (it carries that fix)? */
+bool lapis_pkg_fixes(lapis_ctx *ctx, lapis_pkg p, const char *name, const char *arch,
+                     const char *evr);
+/* Names of the packages the goal installs that need a reboot (core packages, or
+ * named by a reboot-suggested advisory); NULL-terminated, never NULL. */
+char **lapis_goal_reboot_pkgs(lapis_ctx *ctx, struct lapis_goal *g);
 
 #endif

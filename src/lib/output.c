@@ -42,6 +42,15 @@ char *lapis_sanitize(const char *s)
     return out;
 }
 
+char *lapis_sanitize_text(const char *s)
+{
+    char *out = xstrdup(s ? s : "");
+    for (char *c = out; *c; c++)
+        if (((unsigned char)*c < 0x20 && *c != '\n' && *c != '\t') || *c == 0x7f)
+            *c = '?';
+    return out;
+}
+
 void lapis_table_add(lapis_table *t, const char *const *cells)
 {
     struct row r = { .cells = xcalloc(t->ncols, sizeof(char *)) };
@@ -145,6 +154,76 @@ cJSON *lapis_json_pkg(lapis_ctx *ctx, lapis_pkg p)
     cJSON_AddStringToObject(o, "release", lapis_pkg_release(ctx, p));
     cJSON_AddStringToObject(o, "arch", lapis_pkg_arch(ctx, p));
     cJSON_AddStringToObject(o, "repo", lapis_pkg_repoid(ctx, p));
+    return o;
+}
+
+static const char *const adv_pkg_states[] = { "not-installed", "available", "installed" };
+
+/* "E:V-R" into an rpm-style package object. */
+static cJSON *json_evr_pkg(const lapis_advisory_pkg *p)
+{
+    cJSON *o = cJSON_CreateObject();
+    const char *colon = strchr(p->evr, ':');
+    const char *v = colon ? colon + 1 : p->evr;
+    const char *dash = strrchr(v, '-');
+    char *ver = dash ? xstrndup(v, (size_t)(dash - v)) : xstrdup(v);
+    cJSON_AddStringToObject(o, "name", p->name);
+    cJSON_AddNumberToObject(o, "epoch", colon ? strtoul(p->evr, NULL, 10) : 0);
+    cJSON_AddStringToObject(o, "version", ver);
+    cJSON_AddStringToObject(o, "release", dash ? dash + 1 : "");
+    cJSON_AddStringToObject(o, "arch", p->arch);
+    if (p->filename)
+        cJSON_AddStringToObject(o, "filename", p->filename);
+    cJSON_AddStringToObject(o, "state", adv_pkg_states[p->state]);
+    cJSON_AddBoolToObject(o, "reboot_suggested", p->reboot_suggested);
+    free(ver);
+    return o;
+}
+
+static void add_str_or_null(cJSON *o, const char *key, const char *value)
+{
+    if (value)
+        cJSON_AddStringToObject(o, key, value);
+    else
+        cJSON_AddNullToObject(o, key);
+}
+
+cJSON *lapis_json_advisory(const lapis_advisory *a)
+{
+    cJSON *o = cJSON_CreateObject();
+    char issued[32] = "";
+    time_t t = (time_t)a->issued;
+    struct tm tm;
+    if (a->issued && gmtime_r(&t, &tm))
+        strftime(issued, sizeof(issued), "%Y-%m-%d %H:%M:%S", &tm);
+    cJSON_AddStringToObject(o, "id", a->id);
+    add_str_or_null(o, "type", a->type);
+    add_str_or_null(o, "severity", a->severity);
+    add_str_or_null(o, "title", a->title);
+    add_str_or_null(o, "issued", *issued ? issued : NULL);
+    cJSON *cves = cJSON_AddArrayToObject(o, "cves");
+    cJSON *bugs = cJSON_AddArrayToObject(o, "bugs");
+    cJSON *refs = cJSON_AddArrayToObject(o, "references");
+    for (size_t i = 0; i < a->nrefs; i++) {
+        const lapis_advisory_ref *r = &a->refs[i];
+        if (r->type && r->id && strcmp(r->type, "cve") == 0)
+            cJSON_AddItemToArray(cves, cJSON_CreateString(r->id));
+        else if (r->type && r->id && strcmp(r->type, "bugzilla") == 0)
+            cJSON_AddItemToArray(bugs, cJSON_CreateString(r->id));
+        cJSON *ro = cJSON_CreateObject();
+        add_str_or_null(ro, "type", r->type);
+        add_str_or_null(ro, "id", r->id);
+        add_str_or_null(ro, "href", r->href);
+        add_str_or_null(ro, "title", r->title);
+        cJSON_AddItemToArray(refs, ro);
+    }
+    cJSON *pkgs = cJSON_AddArrayToObject(o, "packages");
+    for (size_t i = 0; i < a->npkgs; i++)
+        cJSON_AddItemToArray(pkgs, json_evr_pkg(&a->pkgs[i]));
+    add_str_or_null(o, "description", a->description);
+    add_str_or_null(o, "status", a->status);
+    cJSON_AddBoolToObject(o, "reboot_suggested", a->reboot_suggested);
+    cJSON_AddStringToObject(o, "repo", a->repo);
     return o;
 }
 

@@ -8,6 +8,8 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <linux/openat2.h>
 
 #include "internal.h"
 
@@ -297,4 +299,81 @@ int write_file_atomic(const char *path, const void *data, size_t len)
         return e;
     }
     return 0;
+}
+
+/* openat2(RESOLVE_IN_ROOT): symlinks inside the root (an absolute /var/run ->
+ * /run) resolve against the root, never the host. */
+static int openat_in_root(int rootfd, const char *rel, int flags)
+{
+    struct open_how how = { .flags = (unsigned long long)(flags | O_CLOEXEC),
+                            .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+    long fd = syscall(SYS_openat2, rootfd, rel, &how, sizeof(how));
+    return fd < 0 ? -errno : (int)fd;
+}
+
+int open_dir_in_root(const char *root, const char *dir, bool create)
+{
+    _cleanup_close_ int rootfd = open(root && *root ? root : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    _cleanup_free_ char *rel = NULL;
+    int fd;
+
+    if (rootfd < 0)
+        return -errno;
+    while (*dir == '/')
+        dir++;
+    rel = xstrdup(*dir ? dir : ".");
+    fd = openat_in_root(rootfd, rel, O_RDONLY | O_DIRECTORY);
+    if (fd != -ENOENT || !create)
+        return fd;
+    /* Create it one component at a time, each resolved inside the root. */
+    for (char *s = rel;; s++) {
+        if (*s != '/' && *s != '\0')
+            continue;
+        char saved = *s;
+        *s = '\0';
+        _cleanup_free_ char *parent = NULL;
+        char *slash = strrchr(rel, '/');
+        parent = slash ? xstrndup(rel, (size_t)(slash - rel)) : xstrdup(".");
+        int pfd = openat_in_root(rootfd, parent, O_RDONLY | O_DIRECTORY);
+        if (pfd < 0)
+            return pfd;
+        int k = mkdirat(pfd, slash ? slash + 1 : rel, 0755);
+        int e = errno;
+        close(pfd);
+        if (k < 0 && e != EEXIST)
+            return -e;
+        *s = saved;
+        if (!saved)
+            break;
+    }
+    return openat_in_root(rootfd, rel, O_RDONLY | O_DIRECTORY);
+}
+
+int write_file_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode)
+{
+    _cleanup_free_ char *tmp = xasprintf(".%s.tmp.%d", name, (int)getpid());
+    int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
+    const char *p = data;
+    int e = 0;
+
+    if (fd < 0)
+        return -errno;
+    while (len > 0 && !e) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno != EINTR)
+            e = -errno;
+        else if (n > 0) {
+            p += n;
+            len -= (size_t)n;
+        }
+    }
+    if (!e && fsync(fd) < 0)
+        e = -errno;
+    if (close(fd) < 0 && !e)
+        e = -errno;
+    if (!e && renameat(dirfd, tmp, dirfd, name) < 0)
+        e = -errno;
+    if (e)
+        unlinkat(dirfd, tmp, 0);
+    return e;
 }

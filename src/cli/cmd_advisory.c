@@ -1,0 +1,365 @@
+/*
+ * Advisory commands: updateinfo (advisory), upgrade-minimal,
+ * needs-restarting and automatic. The library does the work; this file
+ * chooses what to show and how, in the layout dnf users know.
+ */
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#define DEFAULT_AUTOMATIC_CONF "/etc/lapis/automatic.conf"
+
+/* ---- updateinfo ---------------------------------------------------------- */
+
+enum ui_mode { UI_SUMMARY, UI_LIST, UI_INFO };
+
+static const char *scope_name(enum lapis_advisory_scope s)
+{
+    return s == LAPIS_ADV_INSTALLED ? "installed" : s == LAPIS_ADV_ALL ? "all" : "available";
+}
+
+static bool pkg_in_scope(const lapis_advisory_pkg *p, enum lapis_advisory_scope s)
+{
+    switch (s) {
+    case LAPIS_ADV_AVAILABLE: return p->state == LAPIS_ADVPKG_AVAILABLE;
+    case LAPIS_ADV_INSTALLED: return p->state == LAPIS_ADVPKG_INSTALLED;
+    case LAPIS_ADV_ALL: return p->state != LAPIS_ADVPKG_NOT_INSTALLED;
+    }
+    return false;
+}
+
+static bool is_type(const lapis_advisory *a, const char *type)
+{
+    return a->type && strcmp(a->type, type) == 0;
+}
+
+static const char *const severity_order[] = { "Critical", "Important", "Moderate", "Low" };
+
+static void print_summary(const lapis_advisory *advs, size_t n, enum lapis_advisory_scope scope)
+{
+    static const struct { const char *type, *label; } kinds[] = {
+        { "security", "Security" }, { "bugfix", "Bugfix" },
+        { "enhancement", "Enhancement" }, { "newpackage", "New Package" },
+    };
+    size_t other = 0;
+    if (n == 0)
+        return;
+    printf("Updates Information Summary: %s\n", scope_name(scope));
+    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+        size_t count = 0;
+        for (size_t i = 0; i < n; i++)
+            count += is_type(&advs[i], kinds[k].type);
+        if (!count)
+            continue;
+        printf("    %zu %s notice(s)\n", count, kinds[k].label);
+        if (k != 0)
+            continue;
+        size_t known = 0;
+        for (size_t s = 0; s < 4; s++) {
+            size_t sc = 0;
+            for (size_t i = 0; i < n; i++)
+                sc += is_type(&advs[i], "security") && advs[i].severity &&
+                      strcasecmp(advs[i].severity, severity_order[s]) == 0;
+            if (sc)
+                printf("        %zu %s Security notice(s)\n", sc, severity_order[s]);
+            known += sc;
+        }
+        if (count > known)
+            printf("        %zu Unknown Security notice(s)\n", count - known);
+    }
+    for (size_t i = 0; i < n; i++)
+        other += !is_type(&advs[i], "security") && !is_type(&advs[i], "bugfix") &&
+                 !is_type(&advs[i], "enhancement") && !is_type(&advs[i], "newpackage");
+    if (other)
+        printf("    %zu other notice(s)\n", other);
+}
+
+static cJSON *json_summary(const lapis_advisory *advs, size_t n, enum lapis_advisory_scope scope)
+{
+    cJSON *doc = cJSON_CreateObject();
+    cJSON *sum = cJSON_AddObjectToObject(doc, "summary");
+    static const char *const types[] = { "security", "bugfix", "enhancement", "newpackage" };
+    cJSON_AddStringToObject(doc, "scope", scope_name(scope));
+    for (size_t t = 0; t < 4; t++) {
+        size_t count = 0;
+        for (size_t i = 0; i < n; i++)
+            count += is_type(&advs[i], types[t]);
+        cJSON_AddNumberToObject(sum, types[t], (double)count);
+    }
+    cJSON *sev = cJSON_AddObjectToObject(sum, "severity");
+    for (size_t s = 0; s < 4; s++) {
+        size_t count = 0;
+        for (size_t i = 0; i < n; i++)
+            count += is_type(&advs[i], "security") && advs[i].severity &&
+                     strcasecmp(advs[i].severity, severity_order[s]) == 0;
+        cJSON_AddNumberToObject(sev, severity_order[s], (double)count);
+    }
+    return doc;
+}
+
+static void type_label(const lapis_advisory *a, char *buf, size_t len)
+{
+    if (is_type(a, "security"))
+        snprintf(buf, len, "%s/Sec.", a->severity && *a->severity ? a->severity : "Unknown");
+    else
+        snprintf(buf, len, "%s", a->type ? a->type : "unknown");
+}
+
+static void print_list(const lapis_advisory *advs, size_t n, enum lapis_advisory_scope scope)
+{
+    lapis_table *t = lapis_table_new(scope == LAPIS_ADV_ALL ? 4 : 3);
+    for (size_t i = 0; i < n; i++) {
+        char label[64];
+        type_label(&advs[i], label, sizeof(label));
+        for (size_t j = 0; j < advs[i].npkgs; j++) {
+            const lapis_advisory_pkg *p = &advs[i].pkgs[j];
+            if (!pkg_in_scope(p, scope))
+                continue;
+            char nevra[512];
+            snprintf(nevra, sizeof(nevra), "%s-%s.%s", p->name, p->evr, p->arch);
+            const char *mark = p->state == LAPIS_ADVPKG_INSTALLED ? "i" : "";
+            if (scope == LAPIS_ADV_ALL)
+                lapis_table_add(t, (const char *[]){ mark, advs[i].id, label, nevra });
+            else
+                lapis_table_add(t, (const char *[]){ advs[i].id, label, nevra });
+        }
+    }
+    lapis_table_print(t, stdout);
+    lapis_table_free(t);
+}
+
+static void info_field(const char *label, const char *value)
+{
+    char *clean = lapis_sanitize(value ? value : "");
+    printf("%11s: %s\n", label, clean);
+    free(clean);
+}
+
+static void print_info(const lapis_advisory *advs, size_t n)
+{
+    static const char rule[] = "===============================================================================";
+    for (size_t i = 0; i < n; i++) {
+        const lapis_advisory *a = &advs[i];
+        char issued[32] = "";
+        time_t t = (time_t)a->issued;
+        struct tm tm;
+        if (a->issued && gmtime_r(&t, &tm))
+            strftime(issued, sizeof(issued), "%Y-%m-%d %H:%M:%S", &tm);
+        char *title = lapis_sanitize(a->title ? a->title : a->id);
+        printf("%s%s\n  %s\n%s\n", i ? "\n" : "", rule, title, rule);
+        free(title);
+        info_field("Update ID", a->id);
+        info_field("Type", a->type);
+        info_field("Updated", issued);
+        for (int kind = 0; kind < 2; kind++) {
+            bool first = true;
+            for (size_t r = 0; r < a->nrefs; r++) {
+                const lapis_advisory_ref *ref = &a->refs[r];
+                if (!ref->type || strcmp(ref->type, kind ? "bugzilla" : "cve") != 0)
+                    continue;
+                char text[512];
+                if (kind && ref->title)
+                    snprintf(text, sizeof(text), "%s - %s", ref->id ? ref->id : "", ref->title);
+                else
+                    snprintf(text, sizeof(text), "%s", ref->id ? ref->id : "");
+                info_field(first ? (kind ? "Bugs" : "CVEs") : "", text);
+                first = false;
+            }
+        }
+        /* The description may span lines: each one through the sanitizer. */
+        char *desc = lapis_sanitize_text(a->description ? a->description : "");
+        for (char *line = strtok(desc, "\n"), *lab = "Description"; line;
+             line = strtok(NULL, "\n"), lab = "")
+            info_field(lab, line);
+        free(desc);
+        if (a->severity)
+            info_field("Severity", a->severity);
+        if (a->reboot_suggested)
+            info_field("Reboot", "suggested");
+        for (size_t j = 0; j < a->npkgs; j++) {
+            char nevra[512];
+            snprintf(nevra, sizeof(nevra), "%s-%s.%s%s", a->pkgs[j].name, a->pkgs[j].evr,
+                     a->pkgs[j].arch,
+                     a->pkgs[j].state == LAPIS_ADVPKG_INSTALLED ? " (installed)" : "");
+            info_field(j ? "" : "Packages", nevra);
+        }
+        info_field("Repository", a->repo);
+    }
+}
+
+int cmd_updateinfo(struct cli *c)
+{
+    enum ui_mode mode = c->q_info ? UI_INFO : c->q_files ? UI_LIST : UI_SUMMARY;
+    enum lapis_advisory_scope scope = c->all ? LAPIS_ADV_ALL
+                                      : c->q_installed ? LAPIS_ADV_INSTALLED : LAPIS_ADV_AVAILABLE;
+    char **specs = c->args;
+    lapis_advisory *advs = NULL;
+    size_t n = 0;
+    int r;
+
+    if (c->nargs > 0) {
+        static const char *const modes[] = { "summary", "list", "info" };
+        for (int m = 0; m < 3; m++)
+            if (strcmp(c->args[0], modes[m]) == 0) {
+                mode = (enum ui_mode)m;
+                specs++;
+            }
+    }
+    if (c->summary)
+        mode = UI_SUMMARY;
+    if ((r = cli_load(c, 0)) < 0)
+        return cli_fail(c, r);
+    lapis_advisory_filter f = cli_advisory_filter(c);
+    if ((r = lapis_advisory_query(c->ctx, &f, scope, specs, &advs, &n)) < 0)
+        return cli_fail(c, r);
+    if (c->json) {
+        cJSON *doc;
+        if (mode == UI_SUMMARY) {
+            doc = json_summary(advs, n, scope);
+        } else {
+            doc = cJSON_CreateObject();
+            cJSON_AddStringToObject(doc, "scope", scope_name(scope));
+            cJSON *a = cJSON_AddArrayToObject(doc, "advisories");
+            for (size_t i = 0; i < n; i++)
+                cJSON_AddItemToArray(a, lapis_json_advisory(&advs[i]));
+        }
+        cli_json_out(c, doc);
+    } else if (mode == UI_SUMMARY) {
+        print_summary(advs, n, scope);
+    } else if (mode == UI_LIST) {
+        print_list(advs, n, scope);
+    } else {
+        print_info(advs, n);
+    }
+    lapis_advisories_free(advs, n);
+    return 0;
+}
+
+/* ---- upgrade-minimal ------------------------------------------------------ */
+
+static int build_upgrade_minimal(struct cli *c, lapis_goal *goal)
+{
+    return cli_build_advisory_upgrade(c, goal, true);
+}
+
+int cmd_upgrade_minimal(struct cli *c)
+{
+    return cli_run_goal(c, 0, build_upgrade_minimal);
+}
+
+/* ---- needs-restarting ------------------------------------------------------ */
+
+static int reboot_hint(struct cli *c)
+{
+    char **pkgs = NULL;
+    long long btime = 0;
+    int r = lapis_reboot_needed(c->ctx, &pkgs, &btime);
+    if (r < 0)
+        return cli_fail(c, r);
+    bool needed = pkgs[0] != NULL;
+    if (c->json) {
+        cJSON *doc = cJSON_CreateObject();
+        cJSON_AddBoolToObject(doc, "reboot_required", needed);
+        cJSON_AddItemToObject(doc, "packages", lapis_json_strv(pkgs));
+        cJSON_AddNumberToObject(doc, "boot_time", (double)btime);
+        cli_json_out(c, doc);
+    } else if (needed) {
+        printf("Core libraries or services have been updated since boot-up:\n");
+        for (size_t i = 0; pkgs[i]; i++)
+            printf("  * %s\n", pkgs[i]);
+        printf("\nReboot is required to fully utilize these updates.\n");
+    } else {
+        printf("No core libraries or services have been updated since boot-up.\n"
+               "Reboot should not be necessary.\n");
+    }
+    lapis_strv_free(pkgs);
+    return needed ? 1 : 0;
+}
+
+int cmd_needs_restarting(struct cli *c)
+{
+    lapis_stale_process *procs = NULL;
+    size_t n = 0;
+    int r;
+
+    if (c->nargs > 0)
+        return cli_error(c, LAPIS_E_USAGE, "needs-restarting takes no arguments (-r: reboot hint)");
+    if ((r = cli_load(c, 0)) < 0)
+        return cli_fail(c, r);
+    if (c->reboothint)
+        return reboot_hint(c);
+    if ((r = lapis_stale_processes(c->ctx, &procs, &n)) < 0)
+        return cli_fail(c, r);
+    if (c->json) {
+        cJSON *doc = cJSON_CreateObject();
+        cJSON *a = cJSON_AddArrayToObject(doc, "processes");
+        for (size_t i = 0; i < n; i++) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddNumberToObject(o, "pid", procs[i].pid);
+            cJSON_AddStringToObject(o, "cmdline", procs[i].cmdline);
+            cJSON_AddItemToObject(o, "files", lapis_json_strv(procs[i].files));
+            cJSON_AddItemToArray(a, o);
+        }
+        cli_json_out(c, doc);
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            char *clean = lapis_sanitize(procs[i].cmdline);
+            printf("%d : %s\n", procs[i].pid, clean);
+            free(clean);
+        }
+    }
+    lapis_stale_processes_free(procs, n);
+    return 0;
+}
+
+/* ---- automatic ------------------------------------------------------------- */
+
+int cmd_automatic(struct cli *c)
+{
+    lapis_automatic_conf conf;
+    lapis_automatic_report rep = { 0 };
+    const char *path = c->config_arg ? c->config_arg : DEFAULT_AUTOMATIC_CONF;
+    int r, e, rc = 1;
+
+    if (c->nargs > 0)
+        return cli_error(c, LAPIS_E_USAGE, "automatic takes no arguments; its settings are in "
+                         "%s (-c FILE)", path);
+    lapis_automatic_conf_defaults(&conf);
+    if ((r = lapis_automatic_conf_read(c->ctx, path, c->config_arg != NULL, &conf)) < 0) {
+        rc = cli_fail(c, r);
+        goto out;
+    }
+    /* [base] overrides lapis.conf's [main], as dnf-automatic's does dnf.conf's. */
+    for (size_t i = 0; conf.base_opts[i]; i++)
+        if ((r = lapis_ctx_setopt(c->ctx, conf.base_opts[i])) < 0) {
+            rc = cli_error(c, LAPIS_E_CONFIG, "%s: [base] %s: %s", path, conf.base_opts[i],
+                           lapis_ctx_error(c->ctx));
+            goto out;
+        }
+    if ((r = lapis_ctx_setup(c->ctx)) < 0) {
+        rc = cli_fail(c, r);
+        goto out;
+    }
+    if (c->timer)
+        lapis_automatic_random_sleep(c->ctx, conf.random_sleep);
+    r = lapis_automatic_run(c->ctx, &conf, &rep);
+    /* Emit the report whatever happened: a failed run is news too. */
+    e = lapis_automatic_emit(c->ctx, &conf, &rep, c->json || c->quiet ? NULL : stdout);
+    if (c->json)
+        cli_json_out(c, lapis_automatic_report_json(&conf, &rep));
+    if (r < 0) {
+        char *clean = lapis_sanitize(rep.error ? rep.error : "automatic run failed");
+        fprintf(stderr, "lapis: error: %s\n", clean);
+        free(clean);
+    } else if (e < 0) {
+        fprintf(stderr, "lapis: error: %s\n", lapis_ctx_error(c->ctx));
+    }
+    rc = r < 0 || e < 0 ? 1 : 0;
+out:
+    lapis_automatic_report_clear(&rep);
+    lapis_automatic_conf_clear(&conf);
+    return rc;
+}
