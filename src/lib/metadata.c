@@ -396,8 +396,9 @@ static int add_xml(lapis_ctx *ctx, struct rstate *s, Repo *repo, const char *dir
         r = repo_add_rpmmd(repo, fp, NULL, flags);
     fclose(fp);
     if (r != 0)
-        return lapis_err(ctx, LAPIS_E_METADATA, "repo %s: %s metadata is malformed: %s",
-                         s->repo->id, type, pool_errstr(ctx->pool));
+        return lapis_err(ctx, LAPIS_E_METADATA, "repo %s: %s metadata is malformed: %s; "
+                         "the repository must be fixed (or left out: --disablerepo=%s)",
+                         s->repo->id, type, pool_errstr(ctx->pool), s->repo->id);
     return 0;
 }
 
