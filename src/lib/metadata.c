@@ -7,10 +7,13 @@
  * previous cache exactly as it was.
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include <expat.h>
 
 #include "internal.h"
 #include <solv/chksum.h>
@@ -22,6 +25,9 @@
 
 #define SOLV_FORMAT "lapis-solv-1+bt"
 #define REPOMD_MAX (16LL << 20)
+/* Decompression cap when repomd.xml gives no open-size (Fedora's largest,
+ * filelists, opens to well under 1 GiB). */
+#define OPEN_SIZE_DEFAULT_MAX (2LL << 30)
 
 struct md_entry {
     char *type;
@@ -29,6 +35,7 @@ struct md_entry {
     enum lapis_chk chk;
     char hex[129];
     long long size;
+    long long open_size;  /* decompressed size from repomd.xml, -1 unknown */
 };
 
 struct rstate {
@@ -86,6 +93,72 @@ static char *md_local_name(const struct md_entry *e)
     return xasprintf("%s.xml", e->type);
 }
 
+/* libsolv's repomd parser drops <open-size>, which bounds decompression:
+ * read it with expat (already linked through libsolvext). */
+struct opensize_parse {
+    struct rstate *s;
+    char *type;
+    bool in_open_size;
+    char text[32];
+    size_t len;
+};
+
+static void XMLCALL os_start(void *ud, const XML_Char *name, const XML_Char **attrs)
+{
+    struct opensize_parse *op = ud;
+    if (strcmp(name, "data") == 0) {
+        free(op->type);
+        op->type = NULL;
+        for (size_t i = 0; attrs[i]; i += 2)
+            if (strcmp(attrs[i], "type") == 0)
+                op->type = xstrdup(attrs[i + 1]);
+    } else if (strcmp(name, "open-size") == 0) {
+        op->in_open_size = true;
+        op->len = 0;
+    }
+}
+
+static void XMLCALL os_text(void *ud, const XML_Char *text, int len)
+{
+    struct opensize_parse *op = ud;
+    if (op->in_open_size && len > 0 && op->len + (size_t)len < sizeof(op->text)) {
+        memcpy(op->text + op->len, text, (size_t)len);
+        op->len += (size_t)len;
+    }
+}
+
+static void XMLCALL os_end(void *ud, const XML_Char *name)
+{
+    struct opensize_parse *op = ud;
+    if (strcmp(name, "open-size") != 0 || !op->in_open_size)
+        return;
+    op->in_open_size = false;
+    op->text[op->len] = '\0';
+    long long v;
+    if (!op->type || lapis_parse_int(strstrip(op->text), 1, LLONG_MAX, &v) < 0)
+        return;
+    for (size_t i = 0; i < op->s->nmd; i++)
+        if (strcmp(op->s->md[i].type, op->type) == 0)
+            op->s->md[i].open_size = v;
+}
+
+static void read_open_sizes(struct rstate *s, const char *path)
+{
+    _cleanup_free_ char *buf = NULL;
+    size_t len;
+    struct opensize_parse op = { .s = s };
+    XML_Parser p;
+
+    if (read_file(path, REPOMD_MAX, &buf, &len) < 0 || !(p = XML_ParserCreate(NULL)))
+        return;
+    XML_SetUserData(p, &op);
+    XML_SetElementHandler(p, os_start, os_end);
+    XML_SetCharacterDataHandler(p, os_text);
+    XML_Parse(p, buf, (int)len, 1); /* already parsed by libsolv: errors were reported there */
+    XML_ParserFree(p);
+    free(op.type);
+}
+
 static int parse_repomd(lapis_ctx *ctx, struct rstate *s, const char *path)
 {
     Pool *pool = pool_create();
@@ -131,12 +204,15 @@ static int parse_repomd(lapis_ctx *ctx, struct rstate *s, const char *path)
         e->size = (long long)pool_lookup_num(pool, SOLVID_POS, REPOSITORY_REPOMD_SIZE, 0);
         if (e->size == 0)
             e->size = -1;
+        e->open_size = -1;
         e->chk = lapis_chk_from_name(chk ? solv_chksum_type2str(chktype) : NULL);
         if (chk)
             solv_bin2hex(chk, solv_chksum_len(chktype), e->hex);
     }
     dataiterator_free(&di);
     pool_free(pool);
+    if (r == 0)
+        read_open_sizes(s, path);
     return r;
 }
 
@@ -374,11 +450,56 @@ static void solv_cookie(const char *repomd_path, const char *kind, char ret[65])
     lapis_chk_buf(s, strlen(s), LAPIS_CHK_SHA256, ret, 65);
 }
 
+/* A decompressing reader that refuses to produce more than limit bytes:
+ * a compression bomb stops at the size repomd.xml promised. */
+struct bounded {
+    FILE *inner;
+    long long limit, done;
+    bool exceeded;
+};
+
+static ssize_t bounded_read(void *cookie, char *buf, size_t len)
+{
+    struct bounded *b = cookie;
+    size_t n = fread(buf, 1, len, b->inner);
+    if (n == 0 && ferror(b->inner)) {
+        errno = EIO;
+        return -1;
+    }
+    b->done += (long long)n;
+    if (b->done > b->limit) {
+        b->exceeded = true;
+        errno = EFBIG;
+        return -1;
+    }
+    return (ssize_t)n;
+}
+
+static int bounded_close(void *cookie)
+{
+    struct bounded *b = cookie;
+    return fclose(b->inner);
+}
+
+static FILE *open_bounded(const char *path, struct bounded *b)
+{
+    static const cookie_io_functions_t io = { .read = bounded_read, .close = bounded_close };
+    FILE *fp;
+    b->inner = solv_xfopen(path, "r");
+    if (!b->inner)
+        return NULL;
+    fp = fopencookie(b, "r", io);
+    if (!fp)
+        fclose(b->inner);
+    return fp;
+}
+
 static int add_xml(lapis_ctx *ctx, struct rstate *s, Repo *repo, const char *dir,
                    const char *type, int flags)
 {
     const struct md_entry *e = md_find(s, type);
     _cleanup_free_ char *local = NULL, *path = NULL;
+    struct bounded b = { 0 };
     FILE *fp;
     int r;
 
@@ -386,7 +507,8 @@ static int add_xml(lapis_ctx *ctx, struct rstate *s, Repo *repo, const char *dir
         return 0;
     local = md_local_name(e);
     path = path_join(dir, local);
-    fp = solv_xfopen(path, "r");
+    b.limit = e->open_size > 0 ? e->open_size : OPEN_SIZE_DEFAULT_MAX;
+    fp = open_bounded(path, &b);
     if (!fp)
         return lapis_err(ctx, LAPIS_E_CACHE, "repo %s: %s metadata missing from the cache; "
                          "run 'lapis makecache'", s->repo->id, type);
@@ -395,6 +517,11 @@ static int add_xml(lapis_ctx *ctx, struct rstate *s, Repo *repo, const char *dir
     else
         r = repo_add_rpmmd(repo, fp, NULL, flags);
     fclose(fp);
+    if (b.exceeded)
+        return lapis_err(ctx, LAPIS_E_METADATA, "repo %s: %s metadata decompresses to more than "
+                         "the %lld bytes %s; refusing it (a compression bomb or a broken mirror)",
+                         s->repo->id, type, b.limit,
+                         e->open_size > 0 ? "repomd.xml gives as its open-size" : "lapis allows");
     if (r != 0)
         return lapis_err(ctx, LAPIS_E_METADATA, "repo %s: %s metadata is malformed: %s; "
                          "the repository must be fixed (or left out: --disablerepo=%s)",

@@ -30,7 +30,8 @@ FIXTURES = pathlib.Path(os.environ.get("LAPIS_FIXTURES") or SRCROOT / "build" / 
 
 DEFAULT_REPOS = ("base", "updates")
 HOSTILE_REPOS = ("unsigned", "wrongkey", "tampered", "badhref", "badhref-abs", "badsig",
-                 "truncated", "corrupt", "badxml", "empty", "malformed-updateinfo")
+                 "truncated", "corrupt", "badxml", "empty", "malformed-updateinfo",
+                 "bomb")
 ALL_REPOS = DEFAULT_REPOS + HOSTILE_REPOS
 DEAD_URL = "http://127.0.0.1:1"   # nothing listens on port 1: connection refused
 
