@@ -407,6 +407,39 @@ static bool is_installonly(lapis_ctx *ctx, Solvable *s)
     return false;
 }
 
+/* rpm installs the new version before it erases the old one, so a run killed
+ * in between leaves both in the rpmdb. Any later transaction finishes that
+ * work: the older copies of a name.arch that is not installonly go. */
+static void add_duplicate_erase_jobs(lapis_goal *g)
+{
+    lapis_ctx *ctx = g->ctx;
+    Pool *pool = ctx->pool;
+    Solvable *s;
+    Id p;
+
+    if (!pool->installed)
+        return;
+    FOR_REPO_SOLVABLES(pool->installed, p, s) {
+        Id q, qq;
+        if (is_installonly(ctx, s))
+            continue;
+        FOR_PROVIDES(q, qq, s->name) {
+            Solvable *o = pool_id2solvable(pool, q);
+            if (q == p || o->repo != pool->installed || o->name != s->name || o->arch != s->arch)
+                continue;
+            int c = pool_evrcmp(pool, s->evr, o->evr, EVRCMP_COMPARE);
+            /* s is older (or the same version twice: keep the first copy). */
+            if (c < 0 || (c == 0 && p > q)) {
+                lapis_log(ctx, LAPIS_LOG_WARNING, "%s is installed twice (an interrupted "
+                          "transaction?); removing the older copy %s",
+                          pool_id2str(pool, s->name), pool_solvable2str(pool, s));
+                queue_push2(&g->job, SOLVER_ERASE | SOLVER_SOLVABLE, p);
+                break;
+            }
+        }
+    }
+}
+
 /* The running kernel is never removed to honour installonly_limit (only knowable for "/"). */
 static bool is_running_kernel(lapis_ctx *ctx, Solvable *s)
 {
@@ -661,6 +694,7 @@ int lapis_goal_resolve(lapis_goal *g)
     int r;
 
     add_installonly_jobs(g);
+    add_duplicate_erase_jobs(g);
     add_userinstalled_jobs(g);
     add_exclude_from_weak_jobs(g);
     if ((r = solve_once(g)) < 0)

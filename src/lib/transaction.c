@@ -14,7 +14,9 @@
  * (header signatures are still checked): the one digest pass that is
  * redundant is dropped, no signature check is.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -502,6 +504,26 @@ static char *problems_text(rpmts ts, int *ret_count)
     return out;
 }
 
+/* Leftovers of runs killed while creating an rpmdb (their pid is gone). */
+static void sweep_stale_rpmdb_dirs(const char *parent)
+{
+    DIR *d = opendir(parent);
+    struct dirent *de;
+    if (!d)
+        return;
+    while ((de = readdir(d))) {
+        char *end;
+        if (!str_startswith(de->d_name, ".rpm.new-"))
+            continue;
+        long pid = strtol(de->d_name + 9, &end, 10);
+        if (pid > 0 && *end == '-' && (kill((pid_t)pid, 0) == 0 || errno == EPERM))
+            continue;
+        _cleanup_free_ char *path = path_join(parent, de->d_name);
+        rm_rf(path, NULL);
+    }
+    closedir(d);
+}
+
 static rpmtransFlags trans_flags(lapis_ctx *ctx, unsigned run_flags)
 {
     rpmtransFlags fl = RPMTRANS_FLAG_NONE;
@@ -514,17 +536,120 @@ static rpmtransFlags trans_flags(lapis_ctx *ctx, unsigned run_flags)
     return fl;
 }
 
+/* rpm creates a new rpmdb table by table; a run killed in between would leave
+ * one that even "rpm -qa" cannot open. So build it under a temporary name
+ * beside the real one and rename it into place whole. */
 static int ensure_rpmdb(lapis_ctx *ctx, rpmts ts)
 {
     _cleanup_free_ char *dir = path_in_root(ctx->installroot, "/var/lib/rpm");
-    int r;
+    _cleanup_free_ char *parent = path_in_root(ctx->installroot, "/var/lib");
+    _cleanup_free_ char *tmp = NULL;
+    int r, rc;
+
     if (path_exists(dir))
         return 0;
-    if ((r = mkdir_p(dir, 0755)) < 0)
-        return lapis_err(ctx, r, "cannot create %s: %s", dir, strerror(-r));
-    if (rpmtsInitDB(ts, 0644) != 0)
+    if ((r = mkdir_p(parent, 0755)) < 0)
+        return lapis_err(ctx, r, "cannot create %s: %s", parent, strerror(-r));
+    sweep_stale_rpmdb_dirs(parent);
+    tmp = xasprintf("%s/.rpm.new-%d-XXXXXX", parent, (int)getpid());
+    if (!mkdtemp(tmp))
+        return lapis_err(ctx, -errno, "cannot create %s: %s", tmp, strerror(errno));
+    chmod(tmp, 0755);
+    _cleanup_free_ char *dbpath = xasprintf("/var/lib/%s", strrchr(tmp, '/') + 1);
+    rpmPushMacro(NULL, "_dbpath", NULL, dbpath, RMIL_CMDLINE);
+    rc = rpmtsInitDB(ts, 0644);
+    rpmtsCloseDB(ts);
+    rpmPopMacro(NULL, "_dbpath");
+    if (rc != 0) {
+        rm_rf(tmp, NULL);
         return lapis_err(ctx, LAPIS_E_RPM, "cannot create the rpm database in %s", dir);
+    }
+    if (rename(tmp, dir) < 0) {
+        r = -errno;
+        rm_rf(tmp, NULL);
+        /* Another run made it first: theirs is complete too. */
+        return path_exists(dir) ? 0 : lapis_err(ctx, r, "cannot create %s: %s", dir, strerror(-r));
+    }
     return 0;
+}
+
+static bool last_run_interrupted(lapis_ctx *ctx)
+{
+    lapis_history_trans *t = NULL;
+    size_t n = 0;
+    bool interrupted = lapis_history_list(ctx, &t, &n) == 0 && n > 0 &&
+                       strcmp(t[0].result, "interrupted") == 0;
+    lapis_history_trans_free(t, n);
+    return interrupted;
+}
+
+/* "name;XXXXXXXX" for a name in bases: the temporary name rpm writes a file
+ * under before renaming it into place (XXXXXXXX: the transaction id in hex). */
+static bool is_rpm_tempname(const char *entry, char *const *bases)
+{
+    const char *semi = strrchr(entry, ';');
+    if (!semi || strlen(semi + 1) != 8 || strspn(semi + 1, "0123456789abcdef") != 8)
+        return false;
+    for (size_t i = 0; bases[i]; i++)
+        if (strlen(bases[i]) == (size_t)(semi - entry) && strncmp(entry, bases[i], (size_t)(semi - entry)) == 0)
+            return true;
+    return false;
+}
+
+static int remove_tempnames_in(lapis_ctx *ctx, const char *dn, char *const *bases)
+{
+    _cleanup_free_ char *dir = path_in_root(ctx->installroot, dn);
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    int removed = 0;
+    if (!d)
+        return 0;
+    while ((de = readdir(d)))
+        if (is_rpm_tempname(de->d_name, bases) && unlinkat(dirfd(d), de->d_name, 0) == 0)
+            removed++;
+    closedir(d);
+    return removed;
+}
+
+/* After a run killed inside rpm, the half-written temporary files of the
+ * packages it was installing are still there; rpm never removes them, and a
+ * retry within the same second would collide with their names. Remove them
+ * for every file this transaction installs (one directory scan per directory
+ * of each package: files come sorted by path). */
+static void remove_rpm_leftovers(lapis_ctx *ctx, rpmts ts)
+{
+    rpmtsi it = rpmtsiInit(ts);
+    rpmte te;
+    int removed = 0;
+
+    while ((te = rpmtsiNext(it, TR_ADDED))) {
+        rpmfiles files = rpmteFiles(te);
+        rpmfi fi = rpmfilesIter(files, RPMFI_ITER_FWD);
+        char *dir = NULL;
+        char **bases = xcalloc(1, sizeof(char *));
+        while (rpmfiNext(fi) >= 0) {
+            if (dir && strcmp(dir, rpmfiDN(fi)) != 0) {
+                removed += remove_tempnames_in(ctx, dir, bases);
+                lapis_strv_free(bases);
+                bases = xcalloc(1, sizeof(char *));
+                free(dir);
+                dir = NULL;
+            }
+            if (!dir)
+                dir = xstrdup(rpmfiDN(fi));
+            strv_push(&bases, xstrdup(rpmfiBN(fi)));
+        }
+        if (dir)
+            removed += remove_tempnames_in(ctx, dir, bases);
+        free(dir);
+        lapis_strv_free(bases);
+        rpmfiFree(fi);
+        rpmfilesFree(files);
+    }
+    rpmtsiFree(it);
+    if (removed)
+        lapis_log(ctx, LAPIS_LOG_INFO, "Removed %d half-written files left by the interrupted "
+                  "transaction", removed);
 }
 
 static int run_rpm(lapis_goal *g, rpmts ts, struct lapis_pkgfile *f, size_t n,
@@ -569,6 +694,8 @@ static int run_rpm(lapis_goal *g, rpmts ts, struct lapis_pkgfile *f, size_t n,
     if (o->flags & LAPIS_RUN_TEST || strv_contains(ctx->conf.tsflags, "test"))
         return 0;
 
+    if (last_run_interrupted(ctx))
+        remove_rpm_leftovers(ctx, ts);
     if ((r = lapis_history_begin(g, o->cmdline)) < 0)
         return r;
     rpmtsSetFlags(ts, fl);

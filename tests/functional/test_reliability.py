@@ -2,6 +2,7 @@
 leaves behind is cleaned up or harmless, and limits hold."""
 
 import os
+import shutil
 import time
 
 
@@ -56,3 +57,82 @@ def test_staging_sweep_does_not_follow_symlinks(lapis_file, tmp_path):
     os.utime(link, (time.time() - 3600,) * 2, follow_symlinks=False)
     lapis_file.ok("--repo=base", "makecache", "--refresh")
     assert (victim / "keep").read_text() == "precious"
+
+
+# --------------------------------------------------------------------------
+# kill -9 at many points of a large install and upgrade
+# --------------------------------------------------------------------------
+
+import random  # noqa: E402
+import subprocess  # noqa: E402
+
+MANY = ["many-p%02d" % i for i in range(1, 41)]
+KILL_LOOPS = int(os.environ.get("LAPIS_KILL_LOOPS", "8"))
+
+
+def _rpmdb_rows(lapis):
+    """(name, version) of every package in the root's rpmdb; asserts rpm can read it."""
+    if not (lapis.root / "var/lib/rpm").exists():
+        return []
+    r = lapis.rpm("-qa", "--qf", "%{NAME} %{VERSION}\\n")
+    assert r.rc == 0 and not r.err.strip(), "rpm cannot read the rpmdb after kill -9:\n%s" % r
+    return sorted(tuple(l.split()) for l in r.out.splitlines() if not l.startswith("gpg-pubkey"))
+
+
+def _run_killed(lapis, delay, *args):
+    """Start lapis, SIGKILL it after delay seconds; True if it was still running."""
+    p = subprocess.Popen(lapis.argv(*args), env=lapis.env, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        p.wait(timeout=delay)
+        return False
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+        return True
+
+
+def _assert_complete(lapis, version):
+    rows = _rpmdb_rows(lapis)
+    assert rows == sorted((n, version) for n in MANY), rows
+    r = lapis.rpm("-V", *MANY)
+    assert r.rc == 0, "files of installed packages are missing or altered:\n%s" % r
+
+
+def _timed(lapis, *args):
+    t0 = time.monotonic()
+    lapis.yes(*args)
+    return time.monotonic() - t0
+
+
+def test_kill9_loop_install_and_upgrade(lapis_file):
+    """kill -9 at spread-out points of a 40-package install and of its upgrade
+    (loading, download, verification, the rpm transaction): the rpmdb stays
+    readable by rpm, and the next lapis run completes the work, leaving every
+    package exactly once, at the right version, with its files intact."""
+    lapis = lapis_file
+    install = ("--repo=many1", "install", "many-*")
+    upgrade = ("--repo=many1,many2", "upgrade")
+    # How long the whole thing takes here, so kill points cover all of it.
+    t_install = _timed(lapis, *install)
+    t_upgrade = _timed(lapis, *upgrade)
+    rng = random.Random(20261121)
+    killed = 0
+    for i in range(KILL_LOOPS):
+        shutil.rmtree(lapis.root)
+        d1 = t_install * (i + rng.random()) / KILL_LOOPS
+        killed += _run_killed(lapis, d1, "-y", *install)
+        rows = _rpmdb_rows(lapis)
+        assert len(rows) == len(set(rows)) and all(v == "1.0" for _, v in rows), rows
+        lapis.yes(*install)
+        _assert_complete(lapis, "1.0")
+
+        d2 = t_upgrade * (i + rng.random()) / KILL_LOOPS
+        killed += _run_killed(lapis, d2, "-y", *upgrade)
+        _rpmdb_rows(lapis)                 # readable, whatever state it is in
+        lapis.yes(*upgrade)                # finishes the work (also removes leftover 1.0 copies)
+        _assert_complete(lapis, "2.0")
+        hist = lapis.json("history")["history"]
+        assert hist[0]["result"] == "ok", hist
+        assert all(h["result"] in ("ok", "interrupted") for h in hist), hist
+    assert killed >= KILL_LOOPS, "too few runs were actually interrupted (%d)" % killed

@@ -1,6 +1,6 @@
 """repolist [all|enabled|disabled] and its JSON form."""
 
-from conftest import ALL_REPOS, DEFAULT_REPOS, HOSTILE_REPOS
+from conftest import ALL_REPOS, DEFAULT_REPOS, DISABLED_REPOS
 
 
 def test_repolist_default_shows_enabled(lapis):
@@ -24,7 +24,7 @@ def test_repolist_all_has_status_column(lapis):
     assert sorted(status) == sorted(ALL_REPOS), r
     for rid in DEFAULT_REPOS:
         assert status[rid] == "enabled", r
-    for rid in HOSTILE_REPOS:
+    for rid in DISABLED_REPOS:
         assert status[rid] == "disabled", r
 
 
@@ -32,7 +32,7 @@ def test_repolist_disabled(lapis):
     r = lapis.ok("repolist", "disabled")
     lines = [l for l in r.out.splitlines() if l.strip()]
     assert lines[0].split() == ["repo", "id", "repo", "name"], r
-    assert sorted(l.split()[0] for l in lines[1:]) == sorted(HOSTILE_REPOS), r
+    assert sorted(l.split()[0] for l in lines[1:]) == sorted(DISABLED_REPOS), r
 
 
 def test_repolist_bad_argument(lapis):
@@ -59,7 +59,7 @@ def test_repolist_json_all_and_disabled(lapis):
     assert sorted(every) == sorted(ALL_REPOS)
     assert {k for k, v in every.items() if v} == set(DEFAULT_REPOS)
     dis = lapis.json("repolist", "disabled")["repos"]
-    assert sorted(x["id"] for x in dis) == sorted(HOSTILE_REPOS)
+    assert sorted(x["id"] for x in dis) == sorted(DISABLED_REPOS)
     assert all(x["enabled"] is False for x in dis)
 
 
