@@ -6,7 +6,7 @@ JOBS     ?= $(shell nproc)
 # Debian's python3 has python3-pytest; a python3 earlier on PATH (pyenv) may not.
 PYTHON   ?= /usr/bin/python3
 
-.PHONY: all deps check unit functional asan demo bench clean
+.PHONY: all deps check unit functional asan fuzz demo bench clean
 
 all: $(BUILD)/lapis
 
@@ -42,6 +42,12 @@ asan: deps
 	  LAPIS_BIN=$(abspath $(ASANBUILD)/lapis) LAPIS_FIXTURES=$(abspath $(FIXTURES)) \
 	  $(PYTHON) -m pytest -q tests/functional
 
+# libFuzzer harnesses (tests/fuzz), FUZZ_SECONDS each (default 10), seeded with the fixtures.
+fuzz: deps
+	$(MAKE) all
+	tests/fixtures/build-repos $(FIXTURES)
+	LAPIS_FIXTURES=$(FIXTURES) FUZZ_SECONDS=$(or $(FUZZ_SECONDS),10) tests/fuzz/run
+
 demo: deps
 	$(MAKE) all
 	./scripts/demo
@@ -52,6 +58,6 @@ bench: deps
 	bench/run-install
 
 clean:
-	rm -rf $(BUILD) $(ASANBUILD)
+	rm -rf $(BUILD) $(ASANBUILD) build-fuzz
 
 FORCE:

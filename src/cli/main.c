@@ -259,11 +259,12 @@ static size_t strv_len(char **v)
     return n;
 }
 
-/* Append the comma/space separated items of text to *v (NULL-terminated). */
-static void add_list(char ***v, const char *text)
+/* Append the comma/space separated items of text to *v (NULL-terminated);
+ * returns how many. */
+static size_t add_list(char ***v, const char *text)
 {
     char *copy = strdup(text), *save = NULL;
-    size_t n = strv_len(*v);
+    size_t n = strv_len(*v), first = n;
     for (char *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
         *v = realloc(*v, (n + 2) * sizeof(char *));
         (*v)[n++] = strdup(t);
@@ -272,6 +273,7 @@ static void add_list(char ***v, const char *text)
     if (!*v)
         *v = calloc(1, sizeof(char *));
     free(copy);
+    return n - first;
 }
 
 lapis_advisory_filter cli_advisory_filter(const struct cli *c)
@@ -284,6 +286,15 @@ bool cli_has_advisory_filter(const struct cli *c)
 {
     lapis_advisory_filter f = cli_advisory_filter(c);
     return !lapis_advisory_filter_empty(&f);
+}
+
+static int empty_value(struct cli *c, int opt)
+{
+    for (const struct option *o = long_opts; o->name; o++)
+        if (o->val == opt)
+            return cli_error(c, LAPIS_E_USAGE, "--%s needs a value (an empty filter would match "
+                             "everything); see 'lapis --help'", o->name);
+    return cli_error(c, LAPIS_E_USAGE, "an option needs a value; see 'lapis --help'");
 }
 
 /* Returns 0 to continue, 1 on a usage error, 2 when done (help/version). */
@@ -353,16 +364,21 @@ static int parse_options(struct cli *c, int argc, char **argv)
         case OPT_NEWPACKAGE: c->adv_types |= LAPIS_ADV_NEWPACKAGE; break;
         case OPT_SEVERITY: {
             size_t first = strv_len(c->adv_severities);
-            add_list(&c->adv_severities, optarg);
+            /* An empty filter must not widen an upgrade to everything. */
+            if (add_list(&c->adv_severities, optarg) == 0)
+                return empty_value(c, opt);
             for (size_t i = first; c->adv_severities[i]; i++)
                 if (!lapis_advisory_severity_valid(c->adv_severities[i]))
                     return usage_error(c, "unknown severity (use Critical, Important, Moderate "
                                        "or Low):", c->adv_severities[i]);
             break;
         }
-        case OPT_ADVISORY: add_list(&c->adv_ids, optarg); break;
-        case OPT_CVE: add_list(&c->adv_cves, optarg); break;
-        case OPT_BZ: add_list(&c->adv_bzs, optarg); break;
+        case OPT_ADVISORY: case OPT_CVE: case OPT_BZ: {
+            char ***v = opt == OPT_ADVISORY ? &c->adv_ids : opt == OPT_CVE ? &c->adv_cves : &c->adv_bzs;
+            if (add_list(v, optarg) == 0)
+                return empty_value(c, opt);
+            break;
+        }
         case OPT_SUMMARY: c->summary = true; break;
         case 'r': c->reboothint = true; break;
         case OPT_TIMER: c->timer = true; break;

@@ -129,8 +129,10 @@ static bool foreach_adv_pkg(Pool *pool, Id p, bool (*fn)(Pool *, const struct ad
             .evr = pool_lookup_id(pool, SOLVID_POS, UPDATE_COLLECTION_EVR),
             .arch = pool_lookup_id(pool, SOLVID_POS, UPDATE_COLLECTION_ARCH),
             .filename = pool_lookup_str(pool, SOLVID_POS, UPDATE_COLLECTION_FILENAME),
-            /* flags bit 1: reboot suggested for this package */
-            .reboot = pool_lookup_num(pool, SOLVID_POS, UPDATE_COLLECTION_FLAGS, 0) & 1,
+            /* libsolv stores <reboot_suggested> of a package as update:reboot on
+             * its entry (UPDATE_COLLECTION_FLAGS bit 1 in other formats). */
+            .reboot = pool_lookup_void(pool, SOLVID_POS, UPDATE_REBOOT) ||
+                      (pool_lookup_num(pool, SOLVID_POS, UPDATE_COLLECTION_FLAGS, 0) & 1),
         };
         if (ap.name && ap.evr && ap.arch && ap.arch != ARCH_SRC && ap.arch != ARCH_NOSRC)
             stop = fn(pool, &ap, data);
