@@ -153,6 +153,16 @@ static int auto_cb(const char *section, const char *key, const char *value, int 
     int r;
 
     if (strcmp(section, "base") == 0) {
+        /* Checked here, where the line is known, on a scratch copy of the defaults. */
+        struct lapis_config scratch;
+        lapis_config_defaults(&scratch);
+        r = lapis_config_set_main(&scratch, key, value);
+        lapis_config_clear(&scratch);
+        if (r == -ENOENT)
+            return lapis_err(ap->ctx, LAPIS_E_CONFIG, "%s:%d: unknown option '%s' in [base]; "
+                             "[base] takes lapis.conf [main] options", ap->path, lineno, key);
+        if (r < 0)
+            return bad_value(ap, lineno, key, value, "a valid lapis.conf [main] value ([base])");
         strv_push(&ap->conf->base_opts, xasprintf("%s=%s", key, value));
         return 0;
     }

@@ -141,6 +141,7 @@ int lapis_download_packages(lapis_goal *g, const char *downloaddir, struct lapis
             .mirrors = pf->repo->baseurls, .href = pf->href, .dest = pf->path,
             .expected_size = pf->size, .chk_type = pf->chk, .chk_hex = pf->chk_hex,
             .what = whats[njobs], .sslverify = pf->repo->opts.sslverify,
+            .repo_opts = &pf->repo->opts,
             .sslcacert = pf->repo->opts.sslcacert, .resume = true,
         };
         njobs++;

@@ -196,10 +196,11 @@ static int start_xfer(CURLM *multi, struct xfer *x, const struct lapis_fetch_opt
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https,file");
     curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_USERAGENT, "lapis/" "0.1");
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, (long)o->timeout);
+    long timeout = (long)(j->repo_opts ? j->repo_opts->timeout : o->timeout);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, timeout);
     /* A stalled or trickling server (slow-loris) fails like dnf's minrate. */
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1000L);
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)o->timeout);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, timeout);
     curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->cap);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, j->sslverify ? 1L : 0L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, j->sslverify ? 2L : 0L);
@@ -310,7 +311,8 @@ static void finish_attempt(struct xfer *x, CURLcode cc, const struct lapis_fetch
         x->permanent++;
     x->attempts++;
     x->mirror = (x->mirror + 1) % nmirrors;
-    if (x->permanent >= (int)nmirrors || x->attempts > o->retries) {
+    int retries = j->repo_opts ? j->repo_opts->retries : o->retries;
+    if (x->permanent >= (int)nmirrors || x->attempts > retries) {
         j->result = -LAPIS_E_DOWNLOAD;
         x->done = true;
         return;

@@ -270,6 +270,7 @@ struct lapis_fetch_job {
     const char *what;         /* for messages: "repo main: repomd.xml" */
     bool sslverify;
     const char *sslcacert;
+    const struct lapis_repo_opts *repo_opts; /* the repo's timeout/retries; NULL: fetch opts' */
     /* output */
     int result;               /* 0 ok, 1 absent (optional 404), <0 error */
     size_t served_by;         /* index of the mirror that delivered the file */

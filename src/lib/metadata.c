@@ -252,6 +252,7 @@ static struct lapis_fetch_job job_for(struct rstate *s, const char *href, const 
         .expected_size = -1,
         .what = what,
         .sslverify = s->repo->opts.sslverify,
+        .repo_opts = &s->repo->opts,
         .sslcacert = s->repo->opts.sslcacert,
     };
 }

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -311,42 +312,77 @@ static int openat_in_root(int rootfd, const char *rel, int flags)
     return fd < 0 ? -errno : (int)fd;
 }
 
-int open_dir_in_root(const char *root, const char *dir, bool create)
-{
-    _cleanup_close_ int rootfd = open(root && *root ? root : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    _cleanup_free_ char *rel = NULL;
-    int fd;
+static int mkdirs_in_root(int rootfd, const char *dir, int depth);
 
-    if (rootfd < 0)
+/* Create the missing target of a dangling symlink at rel (e.g. var/run -> /run
+ * in a fresh root), resolved inside the root. */
+static int create_link_target(int rootfd, const char *parent, const char *rel, int depth)
+{
+    char target[PATH_MAX];
+    ssize_t n = readlinkat(rootfd, rel, target, sizeof(target) - 1);
+    if (n < 0)
         return -errno;
+    target[n] = '\0';
+    _cleanup_free_ char *full = target[0] == '/' ? xstrdup(target)
+                                                 : xasprintf("%s/%s", parent, target);
+    return mkdirs_in_root(rootfd, full, depth + 1);
+}
+
+/* mkdir -p of dir inside the root, every component resolved within it. */
+static int mkdirs_in_root(int rootfd, const char *dir, int depth)
+{
+    _cleanup_free_ char *rel = NULL;
+    if (depth > 8)
+        return -ELOOP;
     while (*dir == '/')
         dir++;
     rel = xstrdup(*dir ? dir : ".");
-    fd = openat_in_root(rootfd, rel, O_RDONLY | O_DIRECTORY);
-    if (fd != -ENOENT || !create)
-        return fd;
-    /* Create it one component at a time, each resolved inside the root. */
     for (char *s = rel;; s++) {
         if (*s != '/' && *s != '\0')
             continue;
         char saved = *s;
         *s = '\0';
-        _cleanup_free_ char *parent = NULL;
         char *slash = strrchr(rel, '/');
-        parent = slash ? xstrndup(rel, (size_t)(slash - rel)) : xstrdup(".");
+        _cleanup_free_ char *parent = slash ? xstrndup(rel, (size_t)(slash - rel)) : xstrdup(".");
         int pfd = openat_in_root(rootfd, parent, O_RDONLY | O_DIRECTORY);
         if (pfd < 0)
             return pfd;
-        int k = mkdirat(pfd, slash ? slash + 1 : rel, 0755);
-        int e = errno;
+        int k = mkdirat(pfd, slash ? slash + 1 : rel, 0755), e = errno;
         close(pfd);
         if (k < 0 && e != EEXIST)
             return -e;
+        if (k < 0) {
+            /* It exists: as a directory, or as a symlink whose target may not yet. */
+            int fd = openat_in_root(rootfd, rel, O_RDONLY | O_DIRECTORY);
+            if (fd >= 0)
+                close(fd);
+            else if (fd == -ENOENT && (k = create_link_target(rootfd, parent, rel, depth)) < 0)
+                return k;
+            else if (fd != -ENOENT)
+                return fd;
+        }
         *s = saved;
         if (!saved)
             break;
     }
-    return openat_in_root(rootfd, rel, O_RDONLY | O_DIRECTORY);
+    return 0;
+}
+
+int open_dir_in_root(const char *root, const char *dir, bool create)
+{
+    _cleanup_close_ int rootfd = open(root && *root ? root : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd, r;
+
+    if (rootfd < 0)
+        return -errno;
+    while (*dir == '/')
+        dir++;
+    fd = openat_in_root(rootfd, *dir ? dir : ".", O_RDONLY | O_DIRECTORY);
+    if (fd != -ENOENT || !create)
+        return fd;
+    if ((r = mkdirs_in_root(rootfd, dir, 0)) < 0)
+        return r;
+    return openat_in_root(rootfd, *dir ? dir : ".", O_RDONLY | O_DIRECTORY);
 }
 
 int write_file_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode)

@@ -165,6 +165,8 @@ static void test_bad_input(void **state)
         { "[emitters]\nemit_via = email\n", "lapis emits via stdio, motd and json:/PATH" },
         { "[emitters]\nemit_via = stdio,json:relative.json\n", "needs an absolute path" },
         { "[emitters]\nemit_via = json:\n", "needs an absolute path" },
+        { "[commands]\n[base]\nbest = notabool\n", "automatic.conf:3: invalid value 'notabool' for 'best'" },
+        { "[base]\nnosuchopt = 1\n", "automatic.conf:2: unknown option 'nosuchopt' in [base]" },
     };
     (void)state;
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
