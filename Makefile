@@ -38,7 +38,7 @@ asan: deps
 	cmake --build $(ASANBUILD) -j $(JOBS)
 	cd $(ASANBUILD) && ctest --output-on-failure
 	tests/fixtures/build-repos $(FIXTURES)
-	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 LAPIS_KILL_LOOPS=3 \
 	  LAPIS_BIN=$(abspath $(ASANBUILD)/lapis) LAPIS_FIXTURES=$(abspath $(FIXTURES)) \
 	  $(PYTHON) -m pytest -q tests/functional
 
