@@ -39,6 +39,7 @@ struct xfer {
     bool checked_status;    /* first body byte seen: resume honoured or restarted */
     long long *progress;    /* shared byte counter for progress reports */
     char errbuf[CURL_ERROR_SIZE];
+    char werr[CURL_ERROR_SIZE]; /* our write error (curl overwrites errbuf with its own) */
 };
 
 static double now_mono(void)
@@ -82,7 +83,7 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *ud)
 
     if (!x->checked_status && restart_if_range_ignored(x) < 0) {
         x->write_err = true;
-        snprintf(x->errbuf, sizeof(x->errbuf), "rewinding %s: %s", x->part, strerror(errno));
+        snprintf(x->werr, sizeof(x->werr), "rewinding %s: %s", x->part, strerror(errno));
         return 0;
     }
     if (x->received + (long long)len > x->cap) {
@@ -95,7 +96,10 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *ud)
             continue;
         if (n < 0) {
             x->write_err = true;
-            snprintf(x->errbuf, sizeof(x->errbuf), "writing %s: %s", x->part, strerror(errno));
+            snprintf(x->werr, sizeof(x->werr), "writing %s: %s%s", x->part, strerror(errno),
+                     errno == ENOSPC || errno == EDQUOT
+                         ? "; free space for the cache (cachedir) or run 'lapis clean packages'"
+                         : "");
             return 0;
         }
         off += (size_t)n;
@@ -227,7 +231,7 @@ static int classify(struct xfer *x, CURLcode cc, char *msg, size_t msglen)
         return -2;
     }
     if (x->write_err) {
-        snprintf(msg, msglen, "%s", x->errbuf);
+        snprintf(msg, msglen, "%s", x->werr);
         return -2;
     }
     if (cc == CURLE_FILE_COULDNT_READ_FILE || (code == 404 || code == 410)) {

@@ -5,6 +5,8 @@ import os
 import shutil
 import time
 
+import pytest
+
 
 def _dead_pid():
     """A pid that no process has (pid_max is far below this on Linux)."""
@@ -136,3 +138,59 @@ def test_kill9_loop_install_and_upgrade(lapis_file):
         assert hist[0]["result"] == "ok", hist
         assert all(h["result"] in ("ok", "interrupted") for h in hist), hist
     assert killed >= KILL_LOOPS, "too few runs were actually interrupted (%d)" % killed
+
+
+# --------------------------------------------------------------------------
+# Disk full: a root or a cache on a small tmpfs
+# --------------------------------------------------------------------------
+
+import contextlib  # noqa: E402
+
+
+@contextlib.contextmanager
+def _tmpfs(path, size):
+    path.mkdir(parents=True, exist_ok=True)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s" % size, "tmpfs", str(path)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here: %s" % r.stderr.strip())
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+def test_disk_full_root_fails_before_anything_is_installed(lapis_file):
+    """bigpkg (2 MiB of files) into a 1.5 MiB root: rpm's space check stops it
+    with a clear error before a byte of it is written, and the rpmdb and
+    history do not claim it."""
+    with _tmpfs(lapis_file.root, "1500k"):
+        r = lapis_file.run("-y", "--repo=base", "install", "bigpkg")
+        assert r.rc == 1, r
+        assert len(r.error_lines) == 1, r
+        assert "more space" in r.error_lines[0] and "nothing was changed" in r.error_lines[0], r
+        assert "bigpkg" not in " ".join(lapis_file.names())
+        assert not (lapis_file.root / "usr").exists() or not any(
+            p.name.startswith("big") for p in (lapis_file.root / "usr").rglob("*")), \
+            "no file of bigpkg may be written"
+        if lapis_file.history_db().exists():
+            assert lapis_file.sql("SELECT COUNT(*) FROM trans WHERE result = 'ok'") == [(0,)]
+        # The root still works: something small fits.
+        lapis_file.yes("--repo=base", "install", "pkga")
+        assert "pkga" in lapis_file.names()
+
+
+def test_disk_full_cache_fails_cleanly(lapis_file, tmp_path):
+    """A cache disk too small for the package: the download fails with a clear
+    error naming the cause and the way out, and leaves no file (final or
+    partial) behind for that package; the root is untouched."""
+    cache = tmp_path / "smallcache"
+    with _tmpfs(cache, "1m"):
+        r = lapis_file.run("-y", "--repo=base", "install", "bigpkg", cache=cache)
+        assert r.rc == 1, r
+        assert len(r.error_lines) == 1, r
+        assert "No space left on device" in r.error_lines[0], r
+        assert "clean packages" in r.error_lines[0], r
+        left = [p.name for p in cache.rglob("bigpkg*")]
+        assert left == [], left
+        assert lapis_file.names() == []
