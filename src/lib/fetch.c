@@ -269,7 +269,8 @@ static int classify(struct xfer *x, CURLcode cc, char *msg, size_t msglen)
     return 0;
 }
 
-static void finish_attempt(struct xfer *x, CURLcode cc, const struct lapis_fetch_opts *o)
+static void finish_attempt(lapis_ctx *ctx, struct xfer *x, CURLcode cc,
+                           const struct lapis_fetch_opts *o)
 {
     struct lapis_fetch_job *j = x->job;
     char msg[1024];
@@ -314,6 +315,7 @@ static void finish_attempt(struct xfer *x, CURLcode cc, const struct lapis_fetch
     if (k == -2)
         x->permanent++;
     x->attempts++;
+    lapis_log(ctx, LAPIS_LOG_DEBUG, "%s", j->error); /* -v: why each attempt failed */
     x->mirror = (x->mirror + 1) % nmirrors;
     int retries = j->repo_opts ? j->repo_opts->retries : o->retries;
     if (x->permanent >= (int)nmirrors || x->attempts > retries) {
@@ -432,7 +434,7 @@ int lapis_fetch_run(lapis_ctx *ctx, struct lapis_fetch_job *jobs, size_t njobs,
             CURLcode cc = m->data.result;
             curl_multi_remove_handle(multi, m->easy_handle);
             running--;
-            finish_attempt(x, cc, &o);
+            finish_attempt(ctx, x, cc, &o);
             finished_any = true;
             if (x->done)
                 pending--;

@@ -146,6 +146,8 @@ def test_kill9_loop_install_and_upgrade(lapis_file):
 
 import contextlib  # noqa: E402
 
+from conftest import FIXTURES, write_repo  # noqa: E402
+
 
 @contextlib.contextmanager
 def _tmpfs(path, size):
@@ -194,3 +196,38 @@ def test_disk_full_cache_fails_cleanly(lapis_file, tmp_path):
         left = [p.name for p in cache.rglob("bigpkg*")]
         assert left == [], left
         assert lapis_file.names() == []
+
+
+# --------------------------------------------------------------------------
+# Endless bodies: bounded by the size the (signed) metadata gives
+# --------------------------------------------------------------------------
+
+def test_endless_repomd_is_cut_off(lapis_http, make_reposd):
+    """A server that streams repomd.xml forever (no Content-Length): lapis
+    stops at its repomd.xml cap and fails that repo with one clear error."""
+    reposd = make_reposd("_endless", ids=("base",))
+    r = lapis_http.run("--repo=base", "makecache", reposd=reposd, timeout=60)
+    assert r.rc == 1, r
+    assert len(r.error_lines) == 1 and "base" in r.error_lines[0], r
+    assert "larger" in r.error_lines[0] or "size" in r.error_lines[0], r
+    assert r.elapsed < 30, "the cut-off must not wait for the 50 MB body: %s" % r
+
+
+def test_endless_package_body_is_cut_off(lapis_http, http, tmp_path):
+    """First mirror streams every file forever, second is good: each endless
+    body is cut at the size the signed metadata gives (repomd.xml at its cap),
+    lapis falls over to the good mirror, and the install succeeds quickly."""
+    reposd = write_repo(tmp_path / "repos.d", "base",
+                        ["%s/base" % http.repos_url("_endless"), "%s/base" % http.repos_url()])
+    mark = http.mark()
+    r = lapis_http.run("-v", "-y", "--repo=base", "install", "pkga", reposd=reposd, timeout=60)
+    assert r.rc == 0, r
+    size = os.path.getsize(FIXTURES / "repos" / "base" / "pkga-1.0-1.noarch.rpm")
+    # The endless copy was cut at exactly the size primary.xml gives.
+    assert "pkga-1.0-1.noarch: larger than the %d bytes allowed" % size in r.err, r
+    assert "pkga" in lapis_http.names()
+    assert r.elapsed < 30, r
+    asked = [p for p in http.since(mark) if "_endless" in str(p) and "pkga" in str(p)]
+    assert asked, "the endless mirror was never asked for the package: %s" % http.since(mark)
+    for p in lapis_http.cache.rglob("pkga*"):
+        assert p.stat().st_size < 1 << 20, p
