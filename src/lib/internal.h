@@ -79,6 +79,9 @@ int write_file_atomic(const char *path, const void *data, size_t len);
 /* A directory inside root (symlinks resolved within it, never escaping), created
  * with create. Returns an fd or a negative errno. */
 int open_dir_in_root(const char *root, const char *dir, bool create);
+/* Remove PREFIX<pid>-* directories whose owner is dead and that are older than
+ * grace_s seconds; returns how many. */
+int sweep_dead_owner_dirs(const char *parent, const char *prefix, long grace_s);
 /* Atomically write name in dirfd (temp file, fsync, rename; no symlink followed). */
 int write_file_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode);
 

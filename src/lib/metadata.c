@@ -6,9 +6,7 @@
  * only then swap the new metadata into the cache. Any failure leaves the
  * previous cache exactly as it was.
  */
-#include <dirent.h>
 #include <errno.h>
-#include <signal.h>
 #include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -617,37 +615,6 @@ static int commit_staging(lapis_ctx *ctx, struct rstate *s)
     return 0;
 }
 
-/* A run killed mid-refresh leaves its staging dir behind. Remove those whose
- * owner is gone (and, against pid reuse and other pid namespaces sharing the
- * cache, that nobody touched for a while). */
-static void sweep_stale_staging(lapis_ctx *ctx, const char *cachedir)
-{
-    _cleanup_close_ int dfd = open(cachedir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *d;
-    struct dirent *de;
-    time_t now = time(NULL);
-
-    if (dfd < 0 || !(d = fdopendir(dfd)))
-        return;
-    dfd = -1; /* owned by d now */
-    while ((de = readdir(d))) {
-        struct stat st;
-        char *end;
-        if (!str_startswith(de->d_name, STAGING_PREFIX) ||
-            fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
-            continue;
-        long pid = strtol(de->d_name + strlen(STAGING_PREFIX), &end, 10);
-        bool owner_alive = end != de->d_name + strlen(STAGING_PREFIX) && *end == '-' && pid > 0 &&
-                           (kill((pid_t)pid, 0) == 0 || errno == EPERM);
-        if (owner_alive || now - st.st_mtime < STAGING_GRACE_S)
-            continue;
-        _cleanup_free_ char *path = path_join(cachedir, de->d_name);
-        if (rm_rf(path, NULL) == 0)
-            lapis_log(ctx, LAPIS_LOG_DEBUG, "removed %s, left by an interrupted refresh", path);
-    }
-    closedir(d);
-}
-
 static void load_one(lapis_ctx *ctx, struct rstate *s, unsigned flags)
 {
     const char *dir = s->staging ? s->staging : s->repodata;
@@ -691,7 +658,10 @@ static int prepare_state(lapis_ctx *ctx, struct rstate *s, unsigned flags)
         return 0;
     if ((k = mkdir_p(r->cachedir, 0755)) < 0)
         return lapis_err(ctx, k, "cannot create cache directory %s: %s", r->cachedir, strerror(-k));
-    sweep_stale_staging(ctx, r->cachedir);
+    /* A run killed mid-refresh leaves its staging dir behind. */
+    if (sweep_dead_owner_dirs(r->cachedir, STAGING_PREFIX, STAGING_GRACE_S) > 0)
+        lapis_log(ctx, LAPIS_LOG_DEBUG, "repo %s: removed staging left by an interrupted refresh",
+                  r->id);
     s->staging = xasprintf("%s/" STAGING_PREFIX "%d-XXXXXX", r->cachedir, (int)getpid());
     if (!mkdtemp(s->staging))
         return lapis_err(ctx, -errno, "cannot create %s: %s", s->staging, strerror(errno));

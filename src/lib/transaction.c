@@ -16,7 +16,6 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <signal.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -504,26 +503,6 @@ static char *problems_text(rpmts ts, int *ret_count)
     return out;
 }
 
-/* Leftovers of runs killed while creating an rpmdb (their pid is gone). */
-static void sweep_stale_rpmdb_dirs(const char *parent)
-{
-    DIR *d = opendir(parent);
-    struct dirent *de;
-    if (!d)
-        return;
-    while ((de = readdir(d))) {
-        char *end;
-        if (!str_startswith(de->d_name, ".rpm.new-"))
-            continue;
-        long pid = strtol(de->d_name + 9, &end, 10);
-        if (pid > 0 && *end == '-' && (kill((pid_t)pid, 0) == 0 || errno == EPERM))
-            continue;
-        _cleanup_free_ char *path = path_join(parent, de->d_name);
-        rm_rf(path, NULL);
-    }
-    closedir(d);
-}
-
 static rpmtransFlags trans_flags(lapis_ctx *ctx, unsigned run_flags)
 {
     rpmtransFlags fl = RPMTRANS_FLAG_NONE;
@@ -550,7 +529,7 @@ static int ensure_rpmdb(lapis_ctx *ctx, rpmts ts)
         return 0;
     if ((r = mkdir_p(parent, 0755)) < 0)
         return lapis_err(ctx, r, "cannot create %s: %s", parent, strerror(-r));
-    sweep_stale_rpmdb_dirs(parent);
+    sweep_dead_owner_dirs(parent, ".rpm.new-", 0); /* left by runs killed right here */
     tmp = xasprintf("%s/.rpm.new-%d-XXXXXX", parent, (int)getpid());
     if (!mkdtemp(tmp))
         return lapis_err(ctx, -errno, "cannot create %s: %s", tmp, strerror(errno));

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -270,36 +271,13 @@ int read_file(const char *path, size_t max_size, char **ret_buf, size_t *ret_len
 
 int write_file_atomic(const char *path, const void *data, size_t len)
 {
-    _cleanup_free_ char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-    const char *p = data;
+    const char *slash = strrchr(path, '/');
+    _cleanup_free_ char *dir = slash ? xstrndup(path, (size_t)(slash - path)) : xstrdup(".");
+    _cleanup_close_ int dfd = open(*dir ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-    if (fd < 0)
+    if (dfd < 0)
         return -errno;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            int e = -errno;
-            close(fd);
-            unlink(tmp);
-            return e;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    if (fsync(fd) < 0 || close(fd) < 0) {
-        int e = -errno;
-        unlink(tmp);
-        return e;
-    }
-    if (rename(tmp, path) < 0) {
-        int e = -errno;
-        unlink(tmp);
-        return e;
-    }
-    return 0;
+    return write_file_at(dfd, slash ? slash + 1 : path, data, len, 0644);
 }
 
 /* openat2(RESOLVE_IN_ROOT): symlinks inside the root (an absolute /var/run ->
@@ -412,4 +390,37 @@ int write_file_at(int dirfd, const char *name, const void *data, size_t len, mod
     if (e)
         unlinkat(dirfd, tmp, 0);
     return e;
+}
+
+/* Directories named PREFIX<pid>-... are work in progress of process <pid>
+ * (staging for a refresh, a new rpmdb). Remove those whose owner is gone and
+ * that nobody touched for grace_s seconds (against pid reuse and other pid
+ * namespaces sharing the directory). Symlinks are never followed. */
+int sweep_dead_owner_dirs(const char *parent, const char *prefix, long grace_s)
+{
+    DIR *d = opendir(parent);
+    struct dirent *de;
+    size_t plen = strlen(prefix);
+    time_t now = time(NULL);
+    int removed = 0;
+
+    if (!d)
+        return 0;
+    while ((de = readdir(d))) {
+        struct stat st;
+        char *end;
+        if (!str_startswith(de->d_name, prefix) ||
+            fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+            continue;
+        long pid = strtol(de->d_name + plen, &end, 10);
+        bool owner_alive = end != de->d_name + plen && *end == '-' && pid > 0 &&
+                           (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+        if (owner_alive || now - st.st_mtime < grace_s)
+            continue;
+        _cleanup_free_ char *path = path_join(parent, de->d_name);
+        if (rm_rf(path, NULL) == 0)
+            removed++;
+    }
+    closedir(d);
+    return removed;
 }
