@@ -350,6 +350,10 @@ typedef struct {
     enum lapis_advisory_pkg_state state;
 } lapis_advisory_pkg;
 
+/* Does a package in this state belong to the scope? */
+bool lapis_advisory_state_in_scope(enum lapis_advisory_pkg_state state,
+                                   enum lapis_advisory_scope scope);
+
 typedef struct {
     char *type, *id, *href, *title;   /* type: "cve", "bugzilla", ... */
 } lapis_advisory_ref;

@@ -28,6 +28,8 @@ void lapis_table_free(lapis_table *t);
 char *lapis_sanitize(const char *s);
 /* Like lapis_sanitize, but keeps newlines and tabs (multi-line messages). */
 char *lapis_sanitize_text(const char *s);
+/* "2026-01-01 00:00:00" (UTC), as updateinfo writes dates; "" for 0. */
+const char *lapis_format_utc(long long t, char buf[32]);
 /* "1.2 MiB"; buf must hold 32 bytes. */
 const char *lapis_format_size(unsigned long long bytes, char buf[32]);
 

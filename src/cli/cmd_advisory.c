@@ -5,7 +5,6 @@
  */
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -19,16 +18,6 @@ enum ui_mode { UI_SUMMARY, UI_LIST, UI_INFO };
 static const char *scope_name(enum lapis_advisory_scope s)
 {
     return s == LAPIS_ADV_INSTALLED ? "installed" : s == LAPIS_ADV_ALL ? "all" : "available";
-}
-
-static bool pkg_in_scope(const lapis_advisory_pkg *p, enum lapis_advisory_scope s)
-{
-    switch (s) {
-    case LAPIS_ADV_AVAILABLE: return p->state == LAPIS_ADVPKG_AVAILABLE;
-    case LAPIS_ADV_INSTALLED: return p->state == LAPIS_ADVPKG_INSTALLED;
-    case LAPIS_ADV_ALL: return p->state != LAPIS_ADVPKG_NOT_INSTALLED;
-    }
-    return false;
 }
 
 static bool is_type(const lapis_advisory *a, const char *type)
@@ -116,7 +105,7 @@ static void print_list(const lapis_advisory *advs, size_t n, enum lapis_advisory
         type_label(&advs[i], label, sizeof(label));
         for (size_t j = 0; j < advs[i].npkgs; j++) {
             const lapis_advisory_pkg *p = &advs[i].pkgs[j];
-            if (!pkg_in_scope(p, scope))
+            if (!lapis_advisory_state_in_scope(p->state, scope))
                 continue;
             char nevra[512];
             snprintf(nevra, sizeof(nevra), "%s-%s.%s", p->name, p->evr, p->arch);
@@ -143,11 +132,8 @@ static void print_info(const lapis_advisory *advs, size_t n)
     static const char rule[] = "===============================================================================";
     for (size_t i = 0; i < n; i++) {
         const lapis_advisory *a = &advs[i];
-        char issued[32] = "";
-        time_t t = (time_t)a->issued;
-        struct tm tm;
-        if (a->issued && gmtime_r(&t, &tm))
-            strftime(issued, sizeof(issued), "%Y-%m-%d %H:%M:%S", &tm);
+        char issued[32];
+        lapis_format_utc(a->issued, issued);
         char *title = lapis_sanitize(a->title ? a->title : a->id);
         printf("%s%s\n  %s\n%s\n", i ? "\n" : "", rule, title, rule);
         free(title);

@@ -15,7 +15,6 @@
 #include <solv/knownid.h>
 #include <solv/repo.h>
 
-#define PATCH_PREFIX "patch:"
 
 static const struct {
     const char *name;
@@ -47,13 +46,12 @@ bool lapis_advisory_severity_valid(const char *severity)
 
 static bool is_advisory(Pool *pool, Solvable *s)
 {
-    return s->repo && s->repo != pool->installed &&
-           str_startswith(pool_id2str(pool, s->name), PATCH_PREFIX);
+    return s->repo && s->repo != pool->installed && lapis_is_advisory(pool, s);
 }
 
 static const char *advisory_id(Pool *pool, Solvable *s)
 {
-    return pool_id2str(pool, s->name) + strlen(PATCH_PREFIX);
+    return pool_id2str(pool, s->name) + strlen(LAPIS_ADVISORY_PREFIX);
 }
 
 static bool strv_has_ci(char *const *v, const char *s)
@@ -169,16 +167,21 @@ struct scope_check {
     enum lapis_advisory_scope scope;
 };
 
+bool lapis_advisory_state_in_scope(enum lapis_advisory_pkg_state state,
+                                   enum lapis_advisory_scope scope)
+{
+    switch (scope) {
+    case LAPIS_ADV_AVAILABLE: return state == LAPIS_ADVPKG_AVAILABLE;
+    case LAPIS_ADV_INSTALLED: return state == LAPIS_ADVPKG_INSTALLED;
+    case LAPIS_ADV_ALL: return state != LAPIS_ADVPKG_NOT_INSTALLED;
+    }
+    return false;
+}
+
 static bool pkg_in_scope(Pool *pool, const struct adv_pkg *ap, void *data)
 {
     struct scope_check *sc = data;
-    enum lapis_advisory_pkg_state st = adv_pkg_state(pool, ap);
-    switch (sc->scope) {
-    case LAPIS_ADV_AVAILABLE: return st == LAPIS_ADVPKG_AVAILABLE;
-    case LAPIS_ADV_INSTALLED: return st == LAPIS_ADVPKG_INSTALLED;
-    case LAPIS_ADV_ALL: return st != LAPIS_ADVPKG_NOT_INSTALLED;
-    }
-    return false;
+    return lapis_advisory_state_in_scope(adv_pkg_state(pool, ap), sc->scope);
 }
 
 struct spec_check {
@@ -388,16 +391,6 @@ static int cmp_name_arch(const void *pa, const void *pb, void *dp)
     return pool_evrcmp(pool, a->evr, b->evr, EVRCMP_COMPARE);
 }
 
-static bool matches_globs(Pool *pool, Solvable *s, char *const *globs)
-{
-    if (!globs || !globs[0])
-        return true;
-    for (size_t i = 0; globs[i]; i++)
-        if (lapis_pkg_glob_match(pool, s, globs[i]))
-            return true;
-    return false;
-}
-
 /* Upgrade candidates of every matching advisory, sorted by name, arch, evr. */
 static void advisory_candidates(lapis_ctx *ctx, const lapis_advisory_filter *f, bool minimal,
                                 char *const *globs, Queue *out)
@@ -413,7 +406,8 @@ static void advisory_candidates(lapis_ctx *ctx, const lapis_advisory_filter *f, 
         foreach_adv_pkg(pool, advs.elements[i], add_candidates, &cs);
     queue_free(&advs);
     for (int i = 0; i < out->count; i++)
-        if (matches_globs(pool, pool_id2solvable(pool, out->elements[i]), globs))
+        if (!globs || !globs[0] ||
+            lapis_pkg_match_any(pool, pool_id2solvable(pool, out->elements[i]), globs))
             out->elements[n++] = out->elements[i];
     queue_truncate(out, n);
     solv_sort(out->elements, out->count, sizeof(Id), cmp_name_arch, pool);

@@ -220,12 +220,6 @@ void lapis_automatic_report_clear(lapis_automatic_report *rep)
     memset(rep, 0, sizeof(*rep));
 }
 
-static bool installs(enum lapis_action a)
-{
-    return a == LAPIS_ACT_INSTALL || a == LAPIS_ACT_INSTALL_DEP || a == LAPIS_ACT_INSTALL_WEAK ||
-           a == LAPIS_ACT_UPGRADE || a == LAPIS_ACT_DOWNGRADE || a == LAPIS_ACT_REINSTALL;
-}
-
 static void record_updates(lapis_ctx *ctx, lapis_goal *g, lapis_automatic_report *rep)
 {
     size_t n;
@@ -258,7 +252,7 @@ static void record_advisories(lapis_ctx *ctx, lapis_goal *g, lapis_automatic_rep
         bool fixed = false;
         for (size_t j = 0; j < advs[a].npkgs && !fixed; j++)
             for (size_t i = 0; i < n && !fixed; i++)
-                fixed = installs(items[i].action) &&
+                fixed = lapis_action_installs(items[i].action) &&
                         lapis_pkg_fixes(ctx, items[i].pkg, advs[a].pkgs[j].name,
                                         advs[a].pkgs[j].arch, advs[a].pkgs[j].evr);
         if (fixed)

@@ -338,6 +338,14 @@ Map *lapis_sack_considered(lapis_ctx *ctx);
 void lapis_sack_free(lapis_ctx *ctx);
 struct lapis_repo *lapis_sack_repo_of(lapis_ctx *ctx, Repo *repo);
 bool lapis_pkg_glob_match(Pool *pool, Solvable *s, const char *glob);
+/* libsolvext loads each updateinfo advisory as a solvable named "patch:<id>". */
+#define LAPIS_ADVISORY_PREFIX "patch:"
+static inline bool lapis_is_advisory(Pool *pool, Solvable *s)
+{
+    return str_startswith(pool_id2str(pool, s->name), LAPIS_ADVISORY_PREFIX);
+}
+/* Does any of the globs match (false for none)? */
+bool lapis_pkg_match_any(Pool *pool, Solvable *s, char *const *globs);
 /* Exactly name.arch at evr: installed, or offered by the best-priority repo. 0 if none. */
 Id lapis_sack_find_exact(Pool *pool, Id name, Id arch, Id evr, bool installed);
 /* The file behind a "@commandline" package, else NULL. */
@@ -354,6 +362,8 @@ int lapis_history_end(struct lapis_goal *g, bool ok);
 
 /* ---- advisory.c / reboot.c --------------------------------------------- */
 
+/* Does this transaction action bring its package onto the system? */
+bool lapis_action_installs(enum lapis_action a);
 /* Is installed-or-candidate package p name.arch at evr or newer (it carries that fix)? */
 bool lapis_pkg_fixes(lapis_ctx *ctx, lapis_pkg p, const char *name, const char *arch,
                      const char *evr);

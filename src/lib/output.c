@@ -42,6 +42,16 @@ char *lapis_sanitize(const char *s)
     return out;
 }
 
+const char *lapis_format_utc(long long t, char buf[32])
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    buf[0] = '\0';
+    if (t && gmtime_r(&tt, &tm))
+        strftime(buf, 32, "%Y-%m-%d %H:%M:%S", &tm);
+    return buf;
+}
+
 char *lapis_sanitize_text(const char *s)
 {
     char *out = xstrdup(s ? s : "");
@@ -191,11 +201,8 @@ static void add_str_or_null(cJSON *o, const char *key, const char *value)
 cJSON *lapis_json_advisory(const lapis_advisory *a)
 {
     cJSON *o = cJSON_CreateObject();
-    char issued[32] = "";
-    time_t t = (time_t)a->issued;
-    struct tm tm;
-    if (a->issued && gmtime_r(&t, &tm))
-        strftime(issued, sizeof(issued), "%Y-%m-%d %H:%M:%S", &tm);
+    char issued[32];
+    lapis_format_utc(a->issued, issued);
     cJSON_AddStringToObject(o, "id", a->id);
     add_str_or_null(o, "type", a->type);
     add_str_or_null(o, "severity", a->severity);

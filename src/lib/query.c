@@ -195,14 +195,18 @@ bool lapis_pkg_glob_match(Pool *pool, Solvable *s, const char *glob)
     return false;
 }
 
-static bool matches_any(lapis_ctx *ctx, Solvable *s, char *const *globs)
+bool lapis_pkg_match_any(Pool *pool, Solvable *s, char *const *globs)
 {
-    if (!globs || !globs[0])
-        return true;
-    for (size_t i = 0; globs[i]; i++)
-        if (lapis_pkg_glob_match(ctx->pool, s, globs[i]))
+    for (size_t i = 0; globs && globs[i]; i++)
+        if (lapis_pkg_glob_match(pool, s, globs[i]))
             return true;
     return false;
+}
+
+/* No globs: everything. */
+static bool matches_any(lapis_ctx *ctx, Solvable *s, char *const *globs)
+{
+    return !globs || !globs[0] || lapis_pkg_match_any(ctx->pool, s, globs);
 }
 
 /* A real, installable package from a repo (not an advisory, not a source rpm, not excluded). */
@@ -213,7 +217,7 @@ static bool is_available_pkg(lapis_ctx *ctx, Id p, Solvable *s)
         return false;
     if (pool->considered && !MAPTST(pool->considered, p))
         return false;
-    return strncmp(pool_id2str(pool, s->name), "patch:", 6) != 0;
+    return !lapis_is_advisory(pool, s);
 }
 
 /* Is a package with s's name and arch (and, with same_evr, its evr) installed? */

@@ -268,13 +268,10 @@ char **lapis_goal_reboot_pkgs(lapis_ctx *ctx, struct lapis_goal *g)
 
     lapis_advisory_query(ctx, NULL, LAPIS_ADV_ALL, NULL, &advs, &nadv);
     for (size_t i = 0; i < n; i++) {
-        enum lapis_action a = items[i].action;
         const char *name = lapis_pkg_name(ctx, items[i].pkg);
-        bool needs = false;
-        if (a == LAPIS_ACT_REMOVE || a == LAPIS_ACT_REMOVE_DEP || a == LAPIS_ACT_REMOVE_UNUSED ||
-            a == LAPIS_ACT_OBSOLETED || a == LAPIS_ACT_UPGRADED || a == LAPIS_ACT_DOWNGRADED)
+        if (!lapis_action_installs(items[i].action))
             continue;
-        needs = is_core(name);
+        bool needs = is_core(name);
         for (size_t k = 0; k < nadv && !needs; k++)
             for (size_t j = 0; j < advs[k].npkgs && !needs; j++) {
                 lapis_advisory_pkg *ap = &advs[k].pkgs[j];

@@ -49,14 +49,6 @@ struct lapis_repo *lapis_sack_repo_of(lapis_ctx *ctx, Repo *repo)
     return repo && repo != ctx->pool->installed ? repo->appdata : NULL;
 }
 
-static bool any_glob_matches(Pool *pool, Solvable *s, char *const *globs)
-{
-    for (size_t i = 0; globs && globs[i]; i++)
-        if (lapis_pkg_glob_match(pool, s, globs[i]))
-            return true;
-    return false;
-}
-
 /* exclude= (global and per repo) hides packages; includepkgs= hides all others. */
 static void apply_excludes(lapis_ctx *ctx)
 {
@@ -76,9 +68,9 @@ static void apply_excludes(lapis_ctx *ctx)
         if (!lr)
             continue;
         /* Per-repo exclude starts as a copy of the global one, so one check covers both. */
-        if (any_glob_matches(pool, s, lr->opts.exclude) ||
-            any_glob_matches(pool, s, ctx->extra_excludes) ||
-            (lr->includepkgs && !any_glob_matches(pool, s, lr->includepkgs)))
+        if (lapis_pkg_match_any(pool, s, lr->opts.exclude) ||
+            lapis_pkg_match_any(pool, s, ctx->extra_excludes) ||
+            (lr->includepkgs && !lapis_pkg_match_any(pool, s, lr->includepkgs)))
             MAPCLR(lapis_sack_considered(ctx), p);
     }
 }
@@ -144,7 +136,7 @@ static void count_packages(lapis_ctx *ctx, struct lapis_repo *lr)
     FOR_REPO_SOLVABLES(lr->solv, p, s) {
         if (pool->considered && !MAPTST(pool->considered, p))
             continue;
-        if (strncmp(pool_id2str(pool, s->name), "patch:", 6) != 0)
+        if (!lapis_is_advisory(pool, s))
             lr->npackages++;
     }
 }

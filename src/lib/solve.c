@@ -748,6 +748,12 @@ static const char *const action_names[] = {
     [LAPIS_ACT_UPGRADED] = "upgraded",       [LAPIS_ACT_DOWNGRADED] = "downgraded",
 };
 
+bool lapis_action_installs(enum lapis_action a)
+{
+    return a == LAPIS_ACT_INSTALL || a == LAPIS_ACT_INSTALL_DEP || a == LAPIS_ACT_INSTALL_WEAK ||
+           a == LAPIS_ACT_UPGRADE || a == LAPIS_ACT_DOWNGRADE || a == LAPIS_ACT_REINSTALL;
+}
+
 const char *lapis_action_name(enum lapis_action a)
 {
     return (size_t)a < ARRAY_SIZE(action_names) ? action_names[a] : "unknown";
