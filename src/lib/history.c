@@ -381,6 +381,20 @@ int lapis_history_list(lapis_ctx *ctx, lapis_history_trans **ret, size_t *ret_n)
     return 0;
 }
 
+bool lapis_history_last_interrupted(lapis_ctx *ctx)
+{
+    _cleanup_db_ sqlite3 *db = NULL;
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+
+    if (history_open(ctx, false, &db) < 0 || !db ||
+        sqlite3_prepare_v2(db, "SELECT result FROM trans ORDER BY id DESC LIMIT 1", -1, &st,
+                           NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW)
+        return false;
+    const unsigned char *result = sqlite3_column_text(st, 0);
+    return result && strcmp((const char *)result, "interrupted") == 0;
+}
+
 int lapis_history_items(lapis_ctx *ctx, long long id, lapis_history_item **ret, size_t *ret_n)
 {
     _cleanup_db_ sqlite3 *db = NULL;

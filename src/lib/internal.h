@@ -359,6 +359,8 @@ int lapis_sack_add_cached_rpm(lapis_ctx *ctx, const char *path, struct lapis_rep
 struct lapis_goal;
 int lapis_history_begin(struct lapis_goal *g, const char *cmdline);
 int lapis_history_end(struct lapis_goal *g, bool ok);
+/* Was the newest recorded transaction killed inside rpm (still "interrupted")? */
+bool lapis_history_last_interrupted(lapis_ctx *ctx);
 
 /* ---- advisory.c / reboot.c --------------------------------------------- */
 

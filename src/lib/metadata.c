@@ -144,14 +144,12 @@ static void XMLCALL os_end(void *ud, const XML_Char *name)
             op->s->md[i].open_size = v;
 }
 
-static void read_open_sizes(struct rstate *s, const char *path)
+static void read_open_sizes(struct rstate *s, const char *buf, size_t len)
 {
-    _cleanup_free_ char *buf = NULL;
-    size_t len;
     struct opensize_parse op = { .s = s };
     XML_Parser p;
 
-    if (read_file(path, REPOMD_MAX, &buf, &len) < 0 || !(p = XML_ParserCreate(NULL)))
+    if (!(p = XML_ParserCreate(NULL)))
         return;
     XML_SetUserData(p, &op);
     XML_SetElementHandler(p, os_start, os_end);
@@ -166,13 +164,16 @@ static int parse_repomd(lapis_ctx *ctx, struct rstate *s, const char *path)
     Pool *pool = pool_create();
     Repo *rp = repo_create(pool, "repomd");
     Dataiterator di;
-    FILE *fp = fopen(path, "r");
-    int r = 0;
+    _cleanup_free_ char *buf = NULL;
+    size_t len = 0;
+    FILE *fp = NULL;
+    int r = read_file(path, REPOMD_MAX, &buf, &len);
 
-    if (!fp) {
+    /* Read once: libsolv parses it from memory, and so does read_open_sizes(). */
+    if (r < 0 || !(fp = fmemopen(buf, len, "r"))) {
+        r = r < 0 ? r : -errno;
         pool_free(pool);
-        return lapis_err(ctx, -errno, "repo %s: cannot open %s: %s", s->repo->id, path,
-                         strerror(errno));
+        return lapis_err(ctx, r, "repo %s: cannot open %s: %s", s->repo->id, path, strerror(-r));
     }
     if (repo_add_repomdxml(rp, fp, 0) != 0) {
         r = lapis_err(ctx, LAPIS_E_METADATA, "repo %s: repomd.xml is malformed (%s); "
@@ -214,7 +215,7 @@ static int parse_repomd(lapis_ctx *ctx, struct rstate *s, const char *path)
     dataiterator_free(&di);
     pool_free(pool);
     if (r == 0)
-        read_open_sizes(s, path);
+        read_open_sizes(s, buf, len);
     return r;
 }
 

@@ -421,15 +421,14 @@ static void add_duplicate_erase_jobs(lapis_goal *g)
         return;
     FOR_REPO_SOLVABLES(pool->installed, p, s) {
         Id q, qq;
-        if (is_installonly(ctx, s))
-            continue;
         FOR_PROVIDES(q, qq, s->name) {
             Solvable *o = pool_id2solvable(pool, q);
             if (q == p || o->repo != pool->installed || o->name != s->name || o->arch != s->arch)
                 continue;
             int c = pool_evrcmp(pool, s->evr, o->evr, EVRCMP_COMPARE);
-            /* s is older (or the same version twice: keep the first copy). */
-            if (c < 0 || (c == 0 && p > q)) {
+            /* s is older (or the same version twice: keep the first copy). The
+             * installonly check costs more, so it waits for a duplicate. */
+            if ((c < 0 || (c == 0 && p > q)) && !is_installonly(ctx, s)) {
                 lapis_log(ctx, LAPIS_LOG_WARNING, "%s is installed twice (an interrupted "
                           "transaction?); removing the older copy %s",
                           pool_id2str(pool, s->name), pool_solvable2str(pool, s));

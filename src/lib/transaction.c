@@ -552,16 +552,6 @@ static int ensure_rpmdb(lapis_ctx *ctx, rpmts ts)
     return 0;
 }
 
-static bool last_run_interrupted(lapis_ctx *ctx)
-{
-    lapis_history_trans *t = NULL;
-    size_t n = 0;
-    bool interrupted = lapis_history_list(ctx, &t, &n) == 0 && n > 0 &&
-                       strcmp(t[0].result, "interrupted") == 0;
-    lapis_history_trans_free(t, n);
-    return interrupted;
-}
-
 /* "name;XXXXXXXX" for a name in bases: the temporary name rpm writes a file
  * under before renaming it into place (XXXXXXXX: the transaction id in hex). */
 static bool is_rpm_tempname(const char *entry, char *const *bases)
@@ -673,7 +663,7 @@ static int run_rpm(lapis_goal *g, rpmts ts, struct lapis_pkgfile *f, size_t n,
     if (o->flags & LAPIS_RUN_TEST || strv_contains(ctx->conf.tsflags, "test"))
         return 0;
 
-    if (last_run_interrupted(ctx))
+    if (lapis_history_last_interrupted(ctx))
         remove_rpm_leftovers(ctx, ts);
     if ((r = lapis_history_begin(g, o->cmdline)) < 0)
         return r;
