@@ -26,66 +26,73 @@ static bool is_type(const lapis_advisory *a, const char *type)
 }
 
 static const char *const severity_order[] = { "Critical", "Important", "Moderate", "Low" };
+static const struct { const char *type, *label; } kinds[] = {
+    { "security", "Security" }, { "bugfix", "Bugfix" },
+    { "enhancement", "Enhancement" }, { "newpackage", "New Package" },
+};
+#define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
+#define NSEVERITIES (sizeof(severity_order) / sizeof(severity_order[0]))
+
+/* Counts behind both the text and the JSON summary, taken in one pass. */
+struct summary {
+    size_t kind[NKINDS], other;
+    size_t severity[NSEVERITIES]; /* security advisories only */
+};
+
+static struct summary count_advisories(const lapis_advisory *advs, size_t n)
+{
+    struct summary sum = { 0 };
+    for (size_t i = 0; i < n; i++) {
+        size_t k = 0;
+        while (k < NKINDS && !is_type(&advs[i], kinds[k].type))
+            k++;
+        if (k == NKINDS) {
+            sum.other++;
+            continue;
+        }
+        sum.kind[k]++;
+        for (size_t v = 0; k == 0 && advs[i].severity && v < NSEVERITIES; v++)
+            sum.severity[v] += strcasecmp(advs[i].severity, severity_order[v]) == 0;
+    }
+    return sum;
+}
 
 static void print_summary(const lapis_advisory *advs, size_t n, enum lapis_advisory_scope scope)
 {
-    static const struct { const char *type, *label; } kinds[] = {
-        { "security", "Security" }, { "bugfix", "Bugfix" },
-        { "enhancement", "Enhancement" }, { "newpackage", "New Package" },
-    };
-    size_t other = 0;
+    struct summary sum = count_advisories(advs, n);
     if (n == 0)
         return;
     printf("Updates Information Summary: %s\n", scope_name(scope));
-    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
-        size_t count = 0;
-        for (size_t i = 0; i < n; i++)
-            count += is_type(&advs[i], kinds[k].type);
-        if (!count)
+    for (size_t k = 0; k < NKINDS; k++) {
+        if (!sum.kind[k])
             continue;
-        printf("    %zu %s notice(s)\n", count, kinds[k].label);
+        printf("    %zu %s notice(s)\n", sum.kind[k], kinds[k].label);
         if (k != 0)
             continue;
         size_t known = 0;
-        for (size_t s = 0; s < 4; s++) {
-            size_t sc = 0;
-            for (size_t i = 0; i < n; i++)
-                sc += is_type(&advs[i], "security") && advs[i].severity &&
-                      strcasecmp(advs[i].severity, severity_order[s]) == 0;
-            if (sc)
-                printf("        %zu %s Security notice(s)\n", sc, severity_order[s]);
-            known += sc;
+        for (size_t v = 0; v < NSEVERITIES; v++) {
+            if (sum.severity[v])
+                printf("        %zu %s Security notice(s)\n", sum.severity[v], severity_order[v]);
+            known += sum.severity[v];
         }
-        if (count > known)
-            printf("        %zu Unknown Security notice(s)\n", count - known);
+        if (sum.kind[0] > known)
+            printf("        %zu Unknown Security notice(s)\n", sum.kind[0] - known);
     }
-    for (size_t i = 0; i < n; i++)
-        other += !is_type(&advs[i], "security") && !is_type(&advs[i], "bugfix") &&
-                 !is_type(&advs[i], "enhancement") && !is_type(&advs[i], "newpackage");
-    if (other)
-        printf("    %zu other notice(s)\n", other);
+    if (sum.other)
+        printf("    %zu other notice(s)\n", sum.other);
 }
 
 static cJSON *json_summary(const lapis_advisory *advs, size_t n, enum lapis_advisory_scope scope)
 {
+    struct summary sum = count_advisories(advs, n);
     cJSON *doc = cJSON_CreateObject();
-    cJSON *sum = cJSON_AddObjectToObject(doc, "summary");
-    static const char *const types[] = { "security", "bugfix", "enhancement", "newpackage" };
+    cJSON *js = cJSON_AddObjectToObject(doc, "summary");
     cJSON_AddStringToObject(doc, "scope", scope_name(scope));
-    for (size_t t = 0; t < 4; t++) {
-        size_t count = 0;
-        for (size_t i = 0; i < n; i++)
-            count += is_type(&advs[i], types[t]);
-        cJSON_AddNumberToObject(sum, types[t], (double)count);
-    }
-    cJSON *sev = cJSON_AddObjectToObject(sum, "severity");
-    for (size_t s = 0; s < 4; s++) {
-        size_t count = 0;
-        for (size_t i = 0; i < n; i++)
-            count += is_type(&advs[i], "security") && advs[i].severity &&
-                     strcasecmp(advs[i].severity, severity_order[s]) == 0;
-        cJSON_AddNumberToObject(sev, severity_order[s], (double)count);
-    }
+    for (size_t k = 0; k < NKINDS; k++)
+        cJSON_AddNumberToObject(js, kinds[k].type, (double)sum.kind[k]);
+    cJSON *sev = cJSON_AddObjectToObject(js, "severity");
+    for (size_t v = 0; v < NSEVERITIES; v++)
+        cJSON_AddNumberToObject(sev, severity_order[v], (double)sum.severity[v]);
     return doc;
 }
 

@@ -383,49 +383,43 @@ static const char *status_phrase(const char *status)
     return "have been applied";
 }
 
+static const char *reboot_outcome(const char *reboot)
+{
+    return strcmp(reboot, "scheduled") == 0 ? "scheduled"
+           : strcmp(reboot, "failed") == 0  ? "command failed"
+                                            : "left to the administrator";
+}
+
 static char *report_text(const lapis_automatic_conf *conf, const lapis_automatic_report *rep)
 {
-    char *t;
+    char *t = NULL;
+    size_t len = 0;
+    FILE *f;
+
     if (strcmp(rep->status, "failed") == 0)
         return xasprintf("lapis automatic on '%s' failed: %s\n", conf->system_name,
                          rep->error ? rep->error : "unknown error");
     if (strcmp(rep->status, "none") == 0)
         return xasprintf("No updates are available on '%s'.\n", conf->system_name);
-    t = xasprintf("The following updates %s on '%s':\n", status_phrase(rep->status),
-                  conf->system_name);
+    if (!(f = open_memstream(&t, &len)))
+        return xstrdup("");
+    fprintf(f, "The following updates %s on '%s':\n", status_phrase(rep->status),
+            conf->system_name);
     for (size_t i = 0; i < rep->nupdates; i++) {
         const lapis_automatic_update *u = &rep->updates[i];
-        char *n = xasprintf("%s  %-12s %s.%s %s%s%s (%s)\n", t, u->action, u->name, u->arch,
-                            u->from_evr ? u->from_evr : "", u->from_evr ? " -> " : "", u->evr,
-                            u->repo);
-        free(t);
-        t = n;
+        fprintf(f, "  %-12s %s.%s %s%s%s (%s)\n", u->action, u->name, u->arch,
+                u->from_evr ? u->from_evr : "", u->from_evr ? " -> " : "", u->evr, u->repo);
     }
-    for (size_t i = 0; rep->advisories && rep->advisories[i]; i++) {
-        char *n = xasprintf("%s%s%s", t, i ? " " : "Advisories: ", rep->advisories[i]);
-        free(t);
-        t = n;
-        if (!rep->advisories[i + 1]) {
-            n = xasprintf("%s\n", t);
-            free(t);
-            t = n;
-        }
-    }
+    for (size_t i = 0; rep->advisories && rep->advisories[i]; i++)
+        fprintf(f, "%s%s%s", i ? " " : "Advisories: ", rep->advisories[i],
+                rep->advisories[i + 1] ? "" : "\n");
     if (rep->reboot_required) {
-        char *pk = xstrdup("");
-        for (size_t i = 0; rep->reboot_pkgs[i]; i++) {
-            char *n = xasprintf("%s%s%s", pk, i ? ", " : "", rep->reboot_pkgs[i]);
-            free(pk);
-            pk = n;
-        }
-        char *n = xasprintf("%sA reboot is required (%s); reboot %s.\n", t, pk,
-                            strcmp(rep->reboot, "scheduled") == 0 ? "scheduled"
-                            : strcmp(rep->reboot, "failed") == 0 ? "command failed"
-                                                                 : "left to the administrator");
-        free(pk);
-        free(t);
-        t = n;
+        fputs("A reboot is required (", f);
+        for (size_t i = 0; rep->reboot_pkgs[i]; i++)
+            fprintf(f, "%s%s", i ? ", " : "", rep->reboot_pkgs[i]);
+        fprintf(f, "); reboot %s.\n", reboot_outcome(rep->reboot));
     }
+    fclose(f);
     return t;
 }
 

@@ -88,6 +88,12 @@ static bool is_core(const char *name)
     return false;
 }
 
+/* The flag is on the advisory or on the one package. */
+static bool advises_reboot(const lapis_advisory *a, const lapis_advisory_pkg *p)
+{
+    return a->reboot_suggested || p->reboot_suggested;
+}
+
 /* Installed packages that advisories say need a reboot once updated. */
 static char **reboot_suggested_names(lapis_ctx *ctx)
 {
@@ -100,7 +106,7 @@ static char **reboot_suggested_names(lapis_ctx *ctx)
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < advs[i].npkgs; j++) {
             lapis_advisory_pkg *p = &advs[i].pkgs[j];
-            if ((advs[i].reboot_suggested || p->reboot_suggested) &&
+            if (advises_reboot(&advs[i], p) &&
                 p->state == LAPIS_ADVPKG_INSTALLED && !strv_contains(names, p->name))
                 strv_push(&names, xstrdup(p->name));
         }
@@ -142,19 +148,21 @@ int lapis_write_reboot_required(lapis_ctx *ctx, char *const *pkgs)
     static const char banner[] = "*** System restart required ***\n";
     const char *root = lapis_ctx_installroot(ctx);
     _cleanup_close_ int dfd = open_dir_in_root(root, "/var/run", true);
-    _cleanup_free_ char *list = xstrdup("");
+    _cleanup_free_ char *list = NULL;
+    size_t len = 0;
+    FILE *f;
     int r;
 
     if (dfd < 0)
         return lapis_err(ctx, dfd, "cannot open %s/var/run for the reboot-required sentinel: %s",
                          strcmp(root, "/") ? root : "", strerror(-dfd));
-    for (size_t i = 0; pkgs && pkgs[i]; i++) {
-        char *n = xasprintf("%s%s\n", list, pkgs[i]);
-        free(list);
-        list = n;
-    }
+    if (!(f = open_memstream(&list, &len)))
+        return LAPIS_OOM(ctx);
+    for (size_t i = 0; pkgs && pkgs[i]; i++)
+        fprintf(f, "%s\n", pkgs[i]);
+    fclose(f);
     /* The .pkgs list first: a watcher that sees the sentinel can read why. */
-    if ((r = write_file_at(dfd, "reboot-required.pkgs", list, strlen(list), 0644)) < 0 ||
+    if ((r = write_file_at(dfd, "reboot-required.pkgs", list, len, 0644)) < 0 ||
         (r = write_file_at(dfd, "reboot-required", banner, sizeof(banner) - 1, 0644)) < 0)
         return lapis_err(ctx, r, "cannot write the reboot-required sentinel: %s", strerror(-r));
     return 0;
@@ -275,7 +283,7 @@ char **lapis_goal_reboot_pkgs(lapis_ctx *ctx, struct lapis_goal *g)
         for (size_t k = 0; k < nadv && !needs; k++)
             for (size_t j = 0; j < advs[k].npkgs && !needs; j++) {
                 lapis_advisory_pkg *ap = &advs[k].pkgs[j];
-                needs = (advs[k].reboot_suggested || ap->reboot_suggested) &&
+                needs = advises_reboot(&advs[k], ap) &&
                         lapis_pkg_fixes(ctx, items[i].pkg, ap->name, ap->arch, ap->evr);
             }
         if (needs && !strv_contains(names, name))
