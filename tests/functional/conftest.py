@@ -15,6 +15,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import textwrap
 import time
 
 import pytest
@@ -354,3 +355,39 @@ def files_named(top, name):
         if name in filenames:
             found.append(os.path.join(dirpath, name))
     return found
+
+
+# --------------------------------------------------------------------------
+# Holding the installroot lock from another process
+# --------------------------------------------------------------------------
+
+HOLDER = textwrap.dedent("""
+    import fcntl, os, struct, sys, time
+    path, hold = sys.argv[1], float(sys.argv[2])
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fl = struct.pack("hhxxxxqqixxxx", fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
+    fcntl.fcntl(fd, fcntl.F_OFD_SETLK, fl)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, b"%d\\n" % os.getpid(), 0)
+    print("locked", flush=True)
+    time.sleep(hold)
+""")
+
+
+@pytest.fixture
+def hold_lock(lapis_file):
+    procs = []
+
+    def hold(seconds):
+        p = subprocess.Popen([sys.executable, "-c", HOLDER,
+                              str(lapis_file.root / "var/lib/lapis/lock"), str(seconds)],
+                             stdout=subprocess.PIPE, text=True)
+        assert p.stdout.readline().strip() == "locked"
+        procs.append(p)
+        return p
+    yield hold
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+        p.wait()

@@ -785,34 +785,13 @@ def test_failed_run_dead_repo_honours_repo_retries(lapis_file):
     assert report(lapis)["status"] == "failed"
 
 
-LOCK_HOLDER = textwrap.dedent("""
-    import fcntl, os, struct, sys, time
-    path = sys.argv[1]
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    fl = struct.pack("hhxxxxqqixxxx", fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
-    fcntl.fcntl(fd, fcntl.F_OFD_SETLK, fl)
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, b"%d\\n" % os.getpid(), 0)
-    print("locked", flush=True)
-    time.sleep(60)
-""")
-
-
-def test_failed_run_lock_held(lapis_file):
+def test_failed_run_lock_held(lapis_file, hold_lock):
     lapis = setup_root(lapis_file)
     before = snapshot(lapis)
     conf = write_conf(lapis, {"apply_updates": "yes", "reboot": "when-changed"},
                       base={"lock_timeout": "0"})
-    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER,
-                               str(lapis.root / "var/lib/lapis/lock")],
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "locked"
-        r = automatic(lapis, conf, "--json")
-    finally:
-        holder.kill()
-        holder.wait()
+    holder = hold_lock(60)
+    r = automatic(lapis, conf, "--json")
     assert r.rc == 1, r
     doc = r.json()
     assert doc["status"] == "failed", doc
