@@ -110,8 +110,9 @@ char *lapis_url_join(const char *base, const char *href);
 bool lapis_href_is_safe(const char *href);
 /* file:// URL -> local path (percent-decoded); NULL if not a file URL. */
 char *lapis_url_to_path(const char *url);
+/* http:// or https:// (answers carry an HTTP status). */
 bool lapis_url_is_remote(const char *url);
-/* Scheme allowed for repositories and keys: http, https, file. */
+/* Scheme allowed for repositories and keys: http, https, ftp, ftps, file. */
 bool lapis_url_scheme_ok(const char *url);
 
 /* ---- options (config.c) ------------------------------------------------- */

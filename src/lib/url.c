@@ -107,7 +107,13 @@ bool lapis_url_is_remote(const char *url)
     return strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0;
 }
 
+/* What dnf takes through curl. ftp:// (like http://) has no transport
+ * security: what it serves is trusted only through the repo's signatures. */
 bool lapis_url_scheme_ok(const char *url)
 {
-    return lapis_url_is_remote(url) || strncmp(url, "file://", 7) == 0;
+    static const char *const schemes[] = { "http://", "https://", "ftp://", "ftps://", "file://" };
+    for (size_t i = 0; i < ARRAY_SIZE(schemes); i++)
+        if (strncmp(url, schemes[i], strlen(schemes[i])) == 0)
+            return true;
+    return false;
 }

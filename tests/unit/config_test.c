@@ -473,7 +473,7 @@ static void test_repo_set_keys(void **state)
     assert_int_equal(lapis_repo_set(ctx, r, "baseurl", "http://only/"), 0);
     assert_string_equal(lapis_repo_baseurl(r), "http://only/");
     /* An unsupported scheme anywhere in the list is refused and changes nothing. */
-    assert_int_equal(lapis_repo_set(ctx, r, "baseurl", "http://ok/ ftp://nope/"), -EINVAL);
+    assert_int_equal(lapis_repo_set(ctx, r, "baseurl", "http://ok/ rsync://nope/"), -EINVAL);
     assert_int_equal(lapis_repo_set(ctx, r, "baseurl", "/srv/repo"), -EINVAL);
     assert_string_equal(lapis_repo_baseurl(r), "http://only/");
 
@@ -486,10 +486,17 @@ static void test_repo_set_keys(void **state)
 
     assert_int_equal(lapis_repo_set(ctx, r, "priority", "1"), 0);
     assert_int_equal(r->priority, 1);
+    /* Any integer, as dnf: also 0, negative and above 99. */
+    static const char *const prios[] = { "0", "-5", "100", "2147483647", "-2147483647" };
+    static const int prio_vals[] = { 0, -5, 100, 2147483647, -2147483647 };
+    for (size_t i = 0; i < ARRAY_SIZE(prios); i++) {
+        assert_int_equal(lapis_repo_set(ctx, r, "priority", prios[i]), 0);
+        assert_int_equal(r->priority, prio_vals[i]);
+    }
     assert_int_equal(lapis_repo_set(ctx, r, "priority", "99"), 0);
-    assert_int_equal(lapis_repo_set(ctx, r, "priority", "0"), -EINVAL);
-    assert_int_equal(lapis_repo_set(ctx, r, "priority", "100"), -EINVAL);
     assert_int_equal(lapis_repo_set(ctx, r, "priority", "high"), -EINVAL);
+    assert_int_equal(lapis_repo_set(ctx, r, "priority", "2147483648"), -EINVAL);
+    assert_int_equal(lapis_repo_set(ctx, r, "priority", "-2147483648"), -EINVAL);
     assert_int_equal(r->priority, 99);
     assert_int_equal(lapis_repo_set(ctx, r, "cost", "500"), 0);
     assert_int_equal(r->cost, 500);
@@ -970,7 +977,7 @@ static void test_e2e_bad_baseurl_scheme(void **state)
     put(e, "repos.d/base.repo",
         "[base]\n"
         "baseurl=http://ok.example.com/\n"
-        "  ftp://old.example.com/\n");
+        "  rsync://old.example.com/\n");
     std_opts(e, e->ctx);
     expect_setup_error(e, e->ctx, -LAPIS_E_CONFIG);
     char *where = xasprintf("%s/base.repo:2", e->reposd);
@@ -1025,9 +1032,9 @@ static void test_e2e_bad_setopt(void **state)
         "gpgcheck=maybe",
         "max_parallel_downloads=0",
         "base.nosuchoption=1",
-        "base.priority=0",
+        "base.priority=1.5",
         "*.enabled=perhaps",
-        "base.baseurl=ftp://h/",
+        "base.baseurl=rsync://h/",
     };
     for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
         lapis_ctx *ctx = new_ctx(e);
