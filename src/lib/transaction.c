@@ -379,9 +379,11 @@ static void *notify_cb(const void *arg, const rpmCallbackType what, const rpm_lo
         lapis_progress(ns->ctx, LAPIS_PROGRESS_REMOVE, name, ++ns->done, ns->total);
         break;
     case RPMCALLBACK_SCRIPT_ERROR: {
-        /* amount is the scriptlet's tag; rpm has already logged the exit status. */
+        /* amount is the scriptlet's tag; rpm has already logged the exit status.
+         * NEVRA is a formatted tag: headerGetString() gives NULL for it. */
+        _cleanup_free_ char *nevra = h ? headerGetAsString(h, RPMTAG_NEVRA) : NULL;
         _cleanup_free_ char *label = xasprintf("%s of %s", script_name((rpmTagVal)amount),
-                                              h ? headerGetString(h, RPMTAG_NEVRA) : "?");
+                                              nevra ? nevra : name ? name : "a package");
         lapis_progress(ns->ctx, LAPIS_PROGRESS_SCRIPT_ERROR, label, (unsigned long long)amount,
                        (unsigned long long)total);
         break;
