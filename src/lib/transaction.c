@@ -636,7 +636,12 @@ static int run_rpm(lapis_goal *g, rpmts ts, struct lapis_pkgfile *f, size_t n,
     if ((r = add_elements(g, ts, f, n)) < 0)
         return r;
     int ndeps = 0;
-    rpmtsCheck(ts);
+    /* Non-zero: rpm could not even run the check (its rpmdb did not open), so
+     * "no problems" would mean nothing. */
+    if (rpmtsCheck(ts) != 0)
+        return lapis_err(ctx, LAPIS_E_RPM, "rpm could not check the transaction's dependencies "
+                         "(%s); nothing was changed", ls->last_error ? ls->last_error
+                                                                     : "its database did not open");
     _cleanup_free_ char *deps = problems_text(ts, &ndeps);
     if (ndeps > 0)
         return lapis_err(ctx, LAPIS_E_RPM, "rpm found unresolved dependencies: %s", deps);
