@@ -423,7 +423,10 @@ int main(int argc, char **argv)
     const struct cmd *cmd;
     int r;
 
-    lapis_ctx_new(&c.ctx);
+    if (lapis_ctx_new(&c.ctx) < 0) {
+        fprintf(stderr, "lapis: error: cannot create the library context (out of memory?)\n");
+        return 1;
+    }
     c.args = calloc(1, sizeof(char *));
     c.cmdline = join_argv(argc, argv);
     r = parse_options(&c, argc, argv);

@@ -145,16 +145,29 @@ int lapis_goal_install(lapis_goal *g, const char *spec)
     return r;
 }
 
+/* An id that names no package would make libsolv read outside its arrays. */
+static int check_pkg(lapis_goal *g, lapis_pkg p)
+{
+    Pool *pool = g->ctx->pool;
+    if (p < 2 || p >= pool->nsolvables || !pool_id2solvable(pool, p)->repo)
+        return lapis_err(g->ctx, LAPIS_E_USAGE, "internal: %d is not a package id", p);
+    return 0;
+}
+
 int lapis_goal_install_pkg(lapis_goal *g, lapis_pkg p)
 {
-    queue_push2(&g->job, SOLVER_INSTALL | SOLVER_SOLVABLE, p);
-    return 0;
+    int r = check_pkg(g, p);
+    if (r == 0)
+        queue_push2(&g->job, SOLVER_INSTALL | SOLVER_SOLVABLE, p);
+    return r;
 }
 
 int lapis_goal_remove_pkg(lapis_goal *g, lapis_pkg p)
 {
-    queue_push2(&g->job, SOLVER_ERASE | SOLVER_SOLVABLE, p);
-    return 0;
+    int r = check_pkg(g, p);
+    if (r == 0)
+        queue_push2(&g->job, SOLVER_ERASE | SOLVER_SOLVABLE, p);
+    return r;
 }
 
 int lapis_goal_remove(lapis_goal *g, const char *spec)

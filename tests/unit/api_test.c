@@ -167,6 +167,34 @@ static void test_resolve_twice_problems_not_repeated(void **state)
     free(reposd);
 }
 
+/* ---- results that must be checked (LAPIS_MUST_USE) ------------------------ */
+
+/* A query before lapis_load() is refused (it read a NULL pool), and a goal
+ * refuses ids that name no package instead of handing them to libsolv. */
+static void test_misuse_is_reported(void **state)
+{
+    struct env *e = *state;
+    char *reposd = fmt("%s/repos.d", e->fixtures);
+    lapis_ctx *ctx = new_ctx(e, reposd);
+    lapis_pkglist l = { 0 };
+    lapis_goal *goal = NULL;
+
+    assert_int_equal(lapis_query_list(ctx, LAPIS_LIST_ALL, NULL, &l), -LAPIS_E_USAGE);
+    assert_int_equal(lapis_query_whatrequires(ctx, "libfoo", &l), -LAPIS_E_USAGE);
+    assert_int_equal(l.count, 0);
+    assert_ok(ctx, lapis_load(ctx, 0));
+    assert_ok(ctx, lapis_query_list(ctx, LAPIS_LIST_AVAILABLE, NULL, &l));
+    assert_true(l.count > 0);
+    lapis_pkglist_free(&l);
+    assert_ok(ctx, lapis_goal_new(ctx, &goal));
+    assert_int_equal(lapis_goal_install_pkg(goal, 0), -LAPIS_E_USAGE);
+    assert_int_equal(lapis_goal_remove_pkg(goal, 1 << 30), -LAPIS_E_USAGE);
+
+    lapis_goal_free(goal);
+    lapis_ctx_free(ctx);
+    free(reposd);
+}
+
 /* ---- lapis_load() after a failure ---------------------------------------- */
 
 /* base from the fixtures plus "gone", whose baseurl is a missing directory. */
@@ -249,6 +277,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_resolve_twice_same_items, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_resolve_twice_problems_not_repeated, env_setup,
                                         env_teardown),
+        cmocka_unit_test_setup_teardown(test_misuse_is_reported, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_load_retry_fails_again, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_load_skip_marks_skipped, env_setup, env_teardown),
     };

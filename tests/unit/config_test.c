@@ -451,7 +451,7 @@ static void test_repo_set_keys(void **state)
 {
     lapis_ctx *ctx;
     struct lapis_config c;
-    lapis_ctx_new(&ctx);
+    assert_int_equal(lapis_ctx_new(&ctx), 0);
     lapis_config_defaults(&c);
     struct lapis_repo *r = lapis_repo_new("base", &c.repo);
 
@@ -729,13 +729,13 @@ static void test_e2e_basearch_mapping(void **state)
     put(e, "repos.d/a.repo", "[a]\nbaseurl=http://h/$basearch/$arch/\n");
 
     std_opts(e, e->ctx);
-    lapis_ctx_set_arch(e->ctx, "i686");
+    assert_int_equal(lapis_ctx_set_arch(e->ctx, "i686"), 0);
     setup_ok(e, e->ctx);
     assert_string_equal(lapis_repo_baseurl(get_repo(e->ctx, "a")), "http://h/i386/i686/");
 
     lapis_ctx *ctx = new_ctx(e);
     std_opts(e, ctx);
-    lapis_ctx_set_arch(ctx, "armv7hl");
+    assert_int_equal(lapis_ctx_set_arch(ctx, "armv7hl"), 0);
     setup_ok(e, ctx);
     assert_string_equal(lapis_repo_baseurl(get_repo(ctx, "a")), "http://h/armhfp/armv7hl/");
     lapis_ctx_free(ctx);
@@ -1049,8 +1049,8 @@ static void test_e2e_bad_setopt(void **state)
 
     lapis_ctx *ctx = new_ctx(e);
     std_opts(e, ctx);
-    lapis_ctx_setopt(ctx, "nosuchoption=1");
-    lapis_ctx_setup(ctx);
+    assert_int_equal(lapis_ctx_setopt(ctx, "nosuchoption=1"), 0);
+    assert_int_equal(lapis_ctx_setup(ctx), -LAPIS_E_USAGE);
     assert_contains(lapis_ctx_error(ctx), "nosuchoption");
     lapis_ctx_free(ctx);
 }
@@ -1237,8 +1237,8 @@ static void test_e2e_installroot_reposdir(void **state)
     put(e, "repos.d/host.repo", "[hostrepo]\nbaseurl=http://host/\n");
 
     /* No -c and no --setopt=reposdir: the root's config and reposdirs are used. */
-    lapis_ctx_set_releasever(e->ctx, "9");
-    lapis_ctx_set_arch(e->ctx, "x86_64");
+    assert_int_equal(lapis_ctx_set_releasever(e->ctx, "9"), 0);
+    assert_int_equal(lapis_ctx_set_arch(e->ctx, "x86_64"), 0);
     assert_int_equal(lapis_ctx_set_installroot(e->ctx, root), 0);
     setup_ok(e, e->ctx);
     assert_int_equal(e->ctx->conf.max_parallel_downloads, 3);
@@ -1268,8 +1268,8 @@ static void test_e2e_installroot_reposdir_from_root_config(void **state)
     /* reposdir set in the root's lapis.conf is looked up inside the root. */
     put(e, "root/etc/lapis/lapis.conf", "[main]\nreposdir=/etc/custom.repos.d\n");
     put(e, "root/etc/custom.repos.d/c.repo", "[custom]\nbaseurl=http://c/\n");
-    lapis_ctx_set_releasever(e->ctx, "9");
-    lapis_ctx_set_arch(e->ctx, "x86_64");
+    assert_int_equal(lapis_ctx_set_releasever(e->ctx, "9"), 0);
+    assert_int_equal(lapis_ctx_set_arch(e->ctx, "x86_64"), 0);
     assert_int_equal(lapis_ctx_set_installroot(e->ctx, root), 0);
     setup_ok(e, e->ctx);
     assert_int_equal(lapis_repo_count(e->ctx), 1);
@@ -1330,12 +1330,12 @@ static int child_empty_cachedir_setopt(struct env *e)
 {
     lapis_ctx *ctx;
     char *opt = xasprintf("reposdir=%s", e->reposd);
-    lapis_ctx_new(&ctx);
-    lapis_ctx_set_config_file(ctx, e->conf);
-    lapis_ctx_setopt(ctx, opt);
-    lapis_ctx_set_releasever(ctx, "9");
-    lapis_ctx_set_arch(ctx, "x86_64");
-    lapis_ctx_setopt(ctx, "cachedir=");
+    assert_int_equal(lapis_ctx_new(&ctx), 0);
+    assert_int_equal(lapis_ctx_set_config_file(ctx, e->conf), 0);
+    assert_int_equal(lapis_ctx_setopt(ctx, opt), 0);
+    assert_int_equal(lapis_ctx_set_releasever(ctx, "9"), 0);
+    assert_int_equal(lapis_ctx_set_arch(ctx, "x86_64"), 0);
+    assert_int_equal(lapis_ctx_setopt(ctx, "cachedir="), 0);
     int r = lapis_ctx_setup(ctx);
     return r == 0 ? CHILD_SETUP_SUCCEEDED : r == -LAPIS_E_USAGE ? CHILD_OK : CHILD_WRONG_CODE;
 }
@@ -1345,12 +1345,12 @@ static int child_empty_cachedir_conf_installroot(struct env *e)
     lapis_ctx *ctx;
     char *opt = xasprintf("reposdir=%s", e->reposd);
     char *root = path_join(e->dir, "root");
-    lapis_ctx_new(&ctx);
-    lapis_ctx_set_config_file(ctx, e->conf);
-    lapis_ctx_setopt(ctx, opt);
-    lapis_ctx_set_releasever(ctx, "9");
-    lapis_ctx_set_arch(ctx, "x86_64");
-    lapis_ctx_set_installroot(ctx, root);
+    assert_int_equal(lapis_ctx_new(&ctx), 0);
+    assert_int_equal(lapis_ctx_set_config_file(ctx, e->conf), 0);
+    assert_int_equal(lapis_ctx_setopt(ctx, opt), 0);
+    assert_int_equal(lapis_ctx_set_releasever(ctx, "9"), 0);
+    assert_int_equal(lapis_ctx_set_arch(ctx, "x86_64"), 0);
+    assert_int_equal(lapis_ctx_set_installroot(ctx, root), 0);
     int r = lapis_ctx_setup(ctx);
     return r == 0 ? CHILD_SETUP_SUCCEEDED : r == -LAPIS_E_CONFIG ? CHILD_OK : CHILD_WRONG_CODE;
 }
