@@ -78,7 +78,10 @@ typedef void (*lapis_progress_fn)(enum lapis_progress_kind kind, const char *nam
                                   void *userdata);
 void lapis_ctx_set_progress(lapis_ctx *ctx, lapis_progress_fn fn, void *userdata);
 
-/* Settings to apply before lapis_ctx_setup(). Strings are copied. */
+/* Settings to apply before lapis_ctx_setup(). Strings are copied. Repo
+ * settings (REPOID.KEY=VALUE, enable/disable) may also come between setup
+ * and lapis_load(), e.g. to skip a repo after a failed load; anything later
+ * returns -LAPIS_E_USAGE instead of being ignored. */
 LAPIS_MUST_USE int lapis_ctx_set_installroot(lapis_ctx *ctx, const char *path);
 LAPIS_MUST_USE int lapis_ctx_set_config_file(lapis_ctx *ctx, const char *path);
 LAPIS_MUST_USE int lapis_ctx_set_releasever(lapis_ctx *ctx, const char *releasever);
@@ -126,7 +129,8 @@ enum lapis_load_flags {
     LAPIS_LOAD_NO_REPOS  = 1 << 3, /* only the installed system */
 };
 
-/* Fetch (as needed), verify and load the enabled repositories and the rpmdb. */
+/* Fetch (as needed), verify and load the enabled repositories and the rpmdb.
+ * On failure nothing stays loaded: a retry starts over. */
 LAPIS_MUST_USE int lapis_load(lapis_ctx *ctx, unsigned flags);
 
 enum lapis_clean_what { LAPIS_CLEAN_METADATA = 1, LAPIS_CLEAN_PACKAGES = 2, LAPIS_CLEAN_ALL = 3 };

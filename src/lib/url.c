@@ -108,7 +108,8 @@ bool lapis_url_is_remote(const char *url)
 }
 
 /* What dnf takes through curl. ftp:// (like http://) has no transport
- * security: what it serves is trusted only through the repo's signatures. */
+ * security: metadata and packages are trusted only through their signatures,
+ * and a gpgkey fetched this way is only as good as the fingerprint check. */
 bool lapis_url_scheme_ok(const char *url)
 {
     static const char *const schemes[] = { "http://", "https://", "ftp://", "ftps://", "file://" };

@@ -253,20 +253,33 @@ static void test_load_retry_fails_again(void **state)
     free(reposd);
 }
 
-/* Control: with skip_if_unavailable=1 the same repo is skipped, and says so. */
-static void test_load_skip_marks_skipped(void **state)
+/* After a failed load the caller may allow skipping the repo (or disable
+ * it): the retry then succeeds and says what it skipped. */
+static void test_load_retry_after_allowing_skip(void **state)
 {
     struct env *e = *state;
     char *reposd = reposd_with_missing_repo(e);
     lapis_ctx *ctx = new_ctx(e, reposd);
 
+    assert_true(lapis_load(ctx, 0) < 0);
+    /* [main] options are read once, at setup: too late now, and said so. */
+    assert_int_equal(lapis_ctx_setopt(ctx, "skip_if_unavailable=1"), -LAPIS_E_USAGE);
     assert_int_equal(lapis_ctx_setopt(ctx, "gone.skip_if_unavailable=1"), 0);
     assert_ok(ctx, lapis_load(ctx, 0));
     assert_true(lapis_repo_skipped(find_repo(ctx, "gone")));
+    assert_false(lapis_repo_skipped(find_repo(ctx, "base")));
     assert_true(lapis_repo_npackages(find_repo(ctx, "base")) > 0);
-    assert_ok(ctx, lapis_load(ctx, 0));
-    assert_true(lapis_repo_skipped(find_repo(ctx, "gone")));
+    /* Loaded: repo settings can no longer take effect either. */
+    assert_int_equal(lapis_ctx_setopt(ctx, "base.priority=1"), -LAPIS_E_USAGE);
+    assert_int_equal(lapis_ctx_disable_repos(ctx, "base"), -LAPIS_E_USAGE);
+    lapis_ctx_free(ctx);
 
+    ctx = new_ctx(e, reposd);
+    assert_true(lapis_load(ctx, 0) < 0);
+    assert_int_equal(lapis_ctx_disable_repos(ctx, "gone"), 0);
+    assert_ok(ctx, lapis_load(ctx, 0));
+    assert_false(lapis_repo_enabled(find_repo(ctx, "gone")));
+    assert_true(lapis_repo_npackages(find_repo(ctx, "base")) > 0);
     lapis_ctx_free(ctx);
     free(reposd);
 }
@@ -279,7 +292,8 @@ int main(void)
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_misuse_is_reported, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_load_retry_fails_again, env_setup, env_teardown),
-        cmocka_unit_test_setup_teardown(test_load_skip_marks_skipped, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_load_retry_after_allowing_skip, env_setup,
+                                        env_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
