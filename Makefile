@@ -25,7 +25,8 @@ check: deps
 	$(MAKE) unit functional
 
 unit: $(BUILD)/lapis
-	cd $(BUILD) && ctest --output-on-failure
+	tests/fixtures/build-repos $(FIXTURES)
+	cd $(BUILD) && LAPIS_FIXTURES=$(abspath $(FIXTURES)) ctest --output-on-failure
 
 functional: $(BUILD)/lapis
 	tests/fixtures/build-repos $(FIXTURES)
@@ -36,8 +37,9 @@ functional: $(BUILD)/lapis
 asan: deps
 	cmake -S . -B $(ASANBUILD) -DCMAKE_BUILD_TYPE=Debug -DLAPIS_SANITIZE=ON
 	cmake --build $(ASANBUILD) -j $(JOBS)
-	cd $(ASANBUILD) && ctest --output-on-failure
 	tests/fixtures/build-repos $(FIXTURES)
+	cd $(ASANBUILD) && ASAN_OPTIONS=detect_leaks=1 LAPIS_FIXTURES=$(abspath $(FIXTURES)) \
+	  ctest --output-on-failure
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 LAPIS_KILL_LOOPS=3 \
 	  LAPIS_BIN=$(abspath $(ASANBUILD)/lapis) LAPIS_FIXTURES=$(abspath $(FIXTURES)) \
 	  $(PYTHON) -m pytest -q tests/functional

@@ -21,6 +21,14 @@
 extern "C" {
 #endif
 
+/* On functions whose result must be checked: ignoring a failure (or a
+ * result the caller owns) is a bug the compiler then reports. */
+#if defined(__GNUC__) || defined(__clang__)
+#define LAPIS_MUST_USE __attribute__((warn_unused_result))
+#else
+#define LAPIS_MUST_USE
+#endif
+
 /* Lapis-specific error codes, above the errno range so they never collide. */
 enum lapis_error {
     LAPIS_E_BASE = 1024,
@@ -49,7 +57,7 @@ typedef void (*lapis_log_fn)(enum lapis_log_level level, const char *msg, void *
 
 /* ---- context ------------------------------------------------------------ */
 
-int lapis_ctx_new(lapis_ctx **ret);
+LAPIS_MUST_USE int lapis_ctx_new(lapis_ctx **ret);
 void lapis_ctx_free(lapis_ctx *ctx);
 const char *lapis_ctx_error(const lapis_ctx *ctx);
 void lapis_ctx_set_log(lapis_ctx *ctx, lapis_log_fn fn, void *userdata);
@@ -70,26 +78,29 @@ typedef void (*lapis_progress_fn)(enum lapis_progress_kind kind, const char *nam
                                   void *userdata);
 void lapis_ctx_set_progress(lapis_ctx *ctx, lapis_progress_fn fn, void *userdata);
 
-/* Settings to apply before lapis_ctx_setup(). Strings are copied. */
-int lapis_ctx_set_installroot(lapis_ctx *ctx, const char *path);
-int lapis_ctx_set_config_file(lapis_ctx *ctx, const char *path);
-int lapis_ctx_set_releasever(lapis_ctx *ctx, const char *releasever);
-int lapis_ctx_set_arch(lapis_ctx *ctx, const char *arch);
+/* Settings to apply before lapis_ctx_setup(). Strings are copied. Repo
+ * settings (REPOID.KEY=VALUE, enable/disable) may also come between setup
+ * and lapis_load(), e.g. to skip a repo after a failed load; anything later
+ * returns -LAPIS_E_USAGE instead of being ignored. */
+LAPIS_MUST_USE int lapis_ctx_set_installroot(lapis_ctx *ctx, const char *path);
+LAPIS_MUST_USE int lapis_ctx_set_config_file(lapis_ctx *ctx, const char *path);
+LAPIS_MUST_USE int lapis_ctx_set_releasever(lapis_ctx *ctx, const char *releasever);
+LAPIS_MUST_USE int lapis_ctx_set_arch(lapis_ctx *ctx, const char *arch);
 /* "KEY=VALUE" for [main] or "REPOID.KEY=VALUE" (REPOID may be a glob). */
-int lapis_ctx_setopt(lapis_ctx *ctx, const char *assignment);
+LAPIS_MUST_USE int lapis_ctx_setopt(lapis_ctx *ctx, const char *assignment);
 /* Applied in call order after the .repo files are read, like dnf. */
-int lapis_ctx_enable_repos(lapis_ctx *ctx, const char *glob_list);
-int lapis_ctx_disable_repos(lapis_ctx *ctx, const char *glob_list);
+LAPIS_MUST_USE int lapis_ctx_enable_repos(lapis_ctx *ctx, const char *glob_list);
+LAPIS_MUST_USE int lapis_ctx_disable_repos(lapis_ctx *ctx, const char *glob_list);
 void lapis_ctx_set_cacheonly(lapis_ctx *ctx, bool on);
 /* --exclude: comma/space separated globs hidden in every repo, on top of the configured ones. */
-int lapis_ctx_add_excludes(lapis_ctx *ctx, const char *globs);
+LAPIS_MUST_USE int lapis_ctx_add_excludes(lapis_ctx *ctx, const char *globs);
 void lapis_ctx_set_nogpgcheck(lapis_ctx *ctx, bool on);
 
 /* A local .rpm file to offer to the solver (as repo "@commandline"); before or after load. */
-int lapis_ctx_add_rpm_file(lapis_ctx *ctx, const char *path, int *ret_pkg);
+LAPIS_MUST_USE int lapis_ctx_add_rpm_file(lapis_ctx *ctx, const char *path, int *ret_pkg);
 
 /* Read lapis.conf and the .repo files; no network. */
-int lapis_ctx_setup(lapis_ctx *ctx);
+LAPIS_MUST_USE int lapis_ctx_setup(lapis_ctx *ctx);
 
 const char *lapis_ctx_installroot(const lapis_ctx *ctx); /* "/" when unset */
 const char *lapis_ctx_cachedir(const lapis_ctx *ctx);    /* resolved, host path */
@@ -118,12 +129,13 @@ enum lapis_load_flags {
     LAPIS_LOAD_NO_REPOS  = 1 << 3, /* only the installed system */
 };
 
-/* Fetch (as needed), verify and load the enabled repositories and the rpmdb. */
-int lapis_load(lapis_ctx *ctx, unsigned flags);
+/* Fetch (as needed), verify and load the enabled repositories and the rpmdb.
+ * On failure nothing stays loaded: a retry starts over. */
+LAPIS_MUST_USE int lapis_load(lapis_ctx *ctx, unsigned flags);
 
 enum lapis_clean_what { LAPIS_CLEAN_METADATA = 1, LAPIS_CLEAN_PACKAGES = 2, LAPIS_CLEAN_ALL = 3 };
 /* Remove cached data of all configured repos; returns the number of files removed. */
-int lapis_clean(lapis_ctx *ctx, unsigned what);
+LAPIS_MUST_USE int lapis_clean(lapis_ctx *ctx, unsigned what);
 
 /* ---- packages ----------------------------------------------------------- */
 
@@ -162,8 +174,8 @@ enum lapis_dep_kind {
     LAPIS_DEP_RECOMMENDS, LAPIS_DEP_SUGGESTS, LAPIS_DEP_SUPPLEMENTS, LAPIS_DEP_ENHANCES,
 };
 /* NULL-terminated array of strings; free with lapis_strv_free(). */
-char **lapis_pkg_deps(lapis_ctx *ctx, lapis_pkg p, enum lapis_dep_kind kind);
-char **lapis_pkg_files(lapis_ctx *ctx, lapis_pkg p);
+LAPIS_MUST_USE char **lapis_pkg_deps(lapis_ctx *ctx, lapis_pkg p, enum lapis_dep_kind kind);
+LAPIS_MUST_USE char **lapis_pkg_files(lapis_ctx *ctx, lapis_pkg p);
 void lapis_strv_free(char **strv);
 
 /* ---- queries ------------------------------------------------------------ */
@@ -176,16 +188,17 @@ enum lapis_list_what {
 };
 
 /* globs may be NULL/empty (everything). Matches name, name.arch, nevra. */
-int lapis_query_list(lapis_ctx *ctx, enum lapis_list_what what, char *const *globs,
-                     lapis_pkglist *ret);
+LAPIS_MUST_USE int lapis_query_list(lapis_ctx *ctx, enum lapis_list_what what, char *const *globs,
+                                    lapis_pkglist *ret);
 /* Every package (all versions) matching the globs, installed and available. */
-int lapis_query_all_versions(lapis_ctx *ctx, char *const *globs, bool installed, bool available,
-                             lapis_pkglist *ret);
+LAPIS_MUST_USE int lapis_query_all_versions(lapis_ctx *ctx, char *const *globs, bool installed,
+                                            bool available, lapis_pkglist *ret);
 /* Substring search on name and summary (and description/url when all=true); all terms must match. */
-int lapis_query_search(lapis_ctx *ctx, char *const *terms, bool all, lapis_pkglist *ret);
+LAPIS_MUST_USE int lapis_query_search(lapis_ctx *ctx, char *const *terms, bool all,
+                                      lapis_pkglist *ret);
 /* Packages providing a capability ("mta", "libfoo(abi) >= 1"), a file path or a glob of either. */
-int lapis_query_whatprovides(lapis_ctx *ctx, const char *spec, lapis_pkglist *ret);
-int lapis_query_whatrequires(lapis_ctx *ctx, const char *spec, lapis_pkglist *ret);
+LAPIS_MUST_USE int lapis_query_whatprovides(lapis_ctx *ctx, const char *spec, lapis_pkglist *ret);
+LAPIS_MUST_USE int lapis_query_whatrequires(lapis_ctx *ctx, const char *spec, lapis_pkglist *ret);
 /* Does spec look like it needs filelists (an absolute path)? */
 bool lapis_spec_needs_filelists(const char *spec);
 /* Sort by name, arch, evr (newest last), then repo. */
@@ -211,7 +224,7 @@ typedef struct {
 
 typedef struct lapis_goal lapis_goal;
 
-int lapis_goal_new(lapis_ctx *ctx, lapis_goal **ret);
+LAPIS_MUST_USE int lapis_goal_new(lapis_ctx *ctx, lapis_goal **ret);
 void lapis_goal_free(lapis_goal *goal);
 enum lapis_goal_flags {
     LAPIS_GOAL_ALLOWERASING = 1 << 0, /* may remove installed packages to resolve conflicts */
@@ -221,19 +234,19 @@ void lapis_goal_set_flags(lapis_goal *goal, unsigned flags);
 
 /* Requests. SPEC is a name, glob, name-version, capability, file path, or a
  * local .rpm already added with lapis_ctx_add_rpm_file(). */
-int lapis_goal_install(lapis_goal *goal, const char *spec);
-int lapis_goal_reinstall(lapis_goal *goal, const char *spec);
-int lapis_goal_remove(lapis_goal *goal, const char *spec);
+LAPIS_MUST_USE int lapis_goal_install(lapis_goal *goal, const char *spec);
+LAPIS_MUST_USE int lapis_goal_reinstall(lapis_goal *goal, const char *spec);
+LAPIS_MUST_USE int lapis_goal_remove(lapis_goal *goal, const char *spec);
 /* spec NULL: everything. */
-int lapis_goal_upgrade(lapis_goal *goal, const char *spec);
-int lapis_goal_downgrade(lapis_goal *goal, const char *spec);
-int lapis_goal_distro_sync(lapis_goal *goal, const char *spec);
-int lapis_goal_autoremove(lapis_goal *goal);
+LAPIS_MUST_USE int lapis_goal_upgrade(lapis_goal *goal, const char *spec);
+LAPIS_MUST_USE int lapis_goal_downgrade(lapis_goal *goal, const char *spec);
+LAPIS_MUST_USE int lapis_goal_distro_sync(lapis_goal *goal, const char *spec);
+LAPIS_MUST_USE int lapis_goal_autoremove(lapis_goal *goal);
 /* Exact packages (history undo/redo/rollback). */
-int lapis_goal_install_pkg(lapis_goal *goal, lapis_pkg p);
-int lapis_goal_remove_pkg(lapis_goal *goal, lapis_pkg p);
+LAPIS_MUST_USE int lapis_goal_install_pkg(lapis_goal *goal, lapis_pkg p);
+LAPIS_MUST_USE int lapis_goal_remove_pkg(lapis_goal *goal, lapis_pkg p);
 /* Solve. On LAPIS_E_SOLVE, lapis_goal_problems() explains. */
-int lapis_goal_resolve(lapis_goal *goal);
+LAPIS_MUST_USE int lapis_goal_resolve(lapis_goal *goal);
 const lapis_trans_item *lapis_goal_items(const lapis_goal *goal, size_t *ret_count);
 /* NULL-terminated list of human-readable problem descriptions (owned by goal). */
 char *const *lapis_goal_problems(const lapis_goal *goal);
@@ -261,7 +274,7 @@ typedef struct {
 /* Download, verify (sizes, checksums, OpenPGP signatures), then run the rpm
  * transaction into the installroot and record it in history. All or nothing:
  * any failure before rpm starts leaves the root untouched. */
-int lapis_goal_run(lapis_goal *goal, const lapis_run_opts *opts);
+LAPIS_MUST_USE int lapis_goal_run(lapis_goal *goal, const lapis_run_opts *opts);
 /* Where downloaded packages were put (valid after lapis_goal_run with DOWNLOADONLY). */
 char *const *lapis_goal_downloaded(const lapis_goal *goal);
 /* History id of the transaction just run (0 if none). */
@@ -271,13 +284,13 @@ long long lapis_goal_history_id(const lapis_goal *goal);
 
 /* Take the installroot's lock (ROOT/var/lib/lapis/lock), waiting up to the
  * lock_timeout option and logging who holds it. Released by lapis_ctx_free(). */
-int lapis_ctx_lock(lapis_ctx *ctx);
+LAPIS_MUST_USE int lapis_ctx_lock(lapis_ctx *ctx);
 
 /* ---- reasons and history ---------------------------------------------- */
 
 enum lapis_reason lapis_pkg_reason(lapis_ctx *ctx, lapis_pkg p);
 /* mark install (user) / remove (dependency) for the installed packages matching spec. */
-int lapis_mark(lapis_ctx *ctx, const char *spec, enum lapis_reason reason);
+LAPIS_MUST_USE int lapis_mark(lapis_ctx *ctx, const char *spec, enum lapis_reason reason);
 
 typedef struct {
     long long id;
@@ -294,16 +307,17 @@ typedef struct {
     char *name, *epoch, *version, *release, *arch, *repo;
 } lapis_history_item;
 
-int lapis_history_list(lapis_ctx *ctx, lapis_history_trans **ret, size_t *ret_n);
-int lapis_history_items(lapis_ctx *ctx, long long id, lapis_history_item **ret, size_t *ret_n);
+LAPIS_MUST_USE int lapis_history_list(lapis_ctx *ctx, lapis_history_trans **ret, size_t *ret_n);
+LAPIS_MUST_USE int lapis_history_items(lapis_ctx *ctx, long long id, lapis_history_item **ret,
+                                       size_t *ret_n);
 void lapis_history_trans_free(lapis_history_trans *t, size_t n);
 void lapis_history_items_free(lapis_history_item *it, size_t n);
 /* Add the jobs that undo / redo transaction id, or return to the state right after it. */
-int lapis_goal_history_undo(lapis_goal *goal, long long id);
-int lapis_goal_history_redo(lapis_goal *goal, long long id);
-int lapis_goal_history_rollback(lapis_goal *goal, long long id);
+LAPIS_MUST_USE int lapis_goal_history_undo(lapis_goal *goal, long long id);
+LAPIS_MUST_USE int lapis_goal_history_redo(lapis_goal *goal, long long id);
+LAPIS_MUST_USE int lapis_goal_history_rollback(lapis_goal *goal, long long id);
 /* "last" or a number -> id; -LAPIS_E_HISTORY if there is none. */
-int lapis_history_resolve_id(lapis_ctx *ctx, const char *text, long long *ret);
+LAPIS_MUST_USE int lapis_history_resolve_id(lapis_ctx *ctx, const char *text, long long *ret);
 
 /* ---- advisories (updateinfo) ------------------------------------------ */
 
@@ -370,9 +384,9 @@ typedef struct {
 
 /* Advisories matching filter and scope, sorted by id, one per id. specs
  * (optional) match an advisory id or one of its package names (globs). */
-int lapis_advisory_query(lapis_ctx *ctx, const lapis_advisory_filter *filter,
-                         enum lapis_advisory_scope scope, char *const *specs,
-                         lapis_advisory **ret, size_t *ret_n);
+LAPIS_MUST_USE int lapis_advisory_query(lapis_ctx *ctx, const lapis_advisory_filter *filter,
+                                        enum lapis_advisory_scope scope, char *const *specs,
+                                        lapis_advisory **ret, size_t *ret_n);
 void lapis_advisories_free(lapis_advisory *a, size_t n);
 /* "security" -> LAPIS_ADV_SECURITY; 0 if unknown. */
 unsigned lapis_advisory_type_from_name(const char *name);
@@ -380,14 +394,16 @@ unsigned lapis_advisory_type_from_name(const char *name);
 bool lapis_advisory_severity_valid(const char *severity);
 
 /* Upgrades named by matching advisories, newest per name.arch (check-update --security). */
-int lapis_query_advisory_upgrades(lapis_ctx *ctx, const lapis_advisory_filter *filter,
-                                  char *const *globs, lapis_pkglist *ret);
+LAPIS_MUST_USE int lapis_query_advisory_upgrades(lapis_ctx *ctx,
+                                                 const lapis_advisory_filter *filter,
+                                                 char *const *globs, lapis_pkglist *ret);
 /* upgrade / upgrade-minimal with advisory filters: only installed packages an
  * advisory names are upgraded, to the newest version (or, minimal, to the
  * newest version an advisory names). specs (optional) narrow it further.
  * Returns the number of packages with such an upgrade (0: nothing needed). */
-int lapis_goal_upgrade_advisories(lapis_goal *goal, const lapis_advisory_filter *filter,
-                                  bool minimal, char *const *specs);
+LAPIS_MUST_USE int lapis_goal_upgrade_advisories(lapis_goal *goal,
+                                                 const lapis_advisory_filter *filter, bool minimal,
+                                                 char *const *specs);
 
 /* ---- reboot and restarts ------------------------------------------------ */
 
@@ -397,7 +413,7 @@ int lapis_goal_upgrade_advisories(lapis_goal *goal, const lapis_advisory_filter 
  * root it is the one recorded in ROOT/var/lib/lapis/last-boot (written by
  * lapis whenever it runs on a booted host), or none: never booted.
  * *ret_pkgs: NULL-terminated names (free with lapis_strv_free); empty: no reboot. */
-int lapis_reboot_needed(lapis_ctx *ctx, char ***ret_pkgs, long long *ret_boot_time);
+LAPIS_MUST_USE int lapis_reboot_needed(lapis_ctx *ctx, char ***ret_pkgs, long long *ret_boot_time);
 
 typedef struct {
     int pid;
@@ -406,12 +422,12 @@ typedef struct {
 } lapis_stale_process;
 
 /* Processes still using deleted files that belong to installed packages (updated under them). */
-int lapis_stale_processes(lapis_ctx *ctx, lapis_stale_process **ret, size_t *ret_n);
+LAPIS_MUST_USE int lapis_stale_processes(lapis_ctx *ctx, lapis_stale_process **ret, size_t *ret_n);
 void lapis_stale_processes_free(lapis_stale_process *p, size_t n);
 
 /* Write ROOT/var/run/reboot-required (+ .pkgs, one name per line) as kured and
  * Debian expect. Symlinks inside the root (/var/run -> /run) resolve within it. */
-int lapis_write_reboot_required(lapis_ctx *ctx, char *const *pkgs);
+LAPIS_MUST_USE int lapis_write_reboot_required(lapis_ctx *ctx, char *const *pkgs);
 
 /* ---- automatic updates (lapis automatic) -------------------------------- */
 
@@ -434,8 +450,8 @@ typedef struct {
 
 void lapis_automatic_conf_defaults(lapis_automatic_conf *conf);
 /* Parse path into conf (over the defaults). A missing file is an error only with must_exist. */
-int lapis_automatic_conf_read(lapis_ctx *ctx, const char *path, bool must_exist,
-                              lapis_automatic_conf *conf);
+LAPIS_MUST_USE int lapis_automatic_conf_read(lapis_ctx *ctx, const char *path, bool must_exist,
+                                             lapis_automatic_conf *conf);
 void lapis_automatic_conf_clear(lapis_automatic_conf *conf);
 
 typedef struct {
@@ -458,11 +474,11 @@ typedef struct {
 /* One unattended run: lock, load, upgrade (all or security), download and/or
  * apply as configured, write the reboot-required sentinel, run the reboot
  * command per policy. The report is filled even on failure. */
-int lapis_automatic_run(lapis_ctx *ctx, const lapis_automatic_conf *conf,
-                        lapis_automatic_report *report);
+LAPIS_MUST_USE int lapis_automatic_run(lapis_ctx *ctx, const lapis_automatic_conf *conf,
+                                       lapis_automatic_report *report);
 /* Send the report through conf->emit_via; stdio goes to out. */
-int lapis_automatic_emit(lapis_ctx *ctx, const lapis_automatic_conf *conf,
-                         const lapis_automatic_report *report, FILE *out);
+LAPIS_MUST_USE int lapis_automatic_emit(lapis_ctx *ctx, const lapis_automatic_conf *conf,
+                                        const lapis_automatic_report *report, FILE *out);
 void lapis_automatic_report_clear(lapis_automatic_report *report);
 /* The timer's jitter: sleep a random time up to max seconds. */
 void lapis_automatic_random_sleep(lapis_ctx *ctx, long long max);

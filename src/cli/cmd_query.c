@@ -61,13 +61,20 @@ int cmd_list(struct cli *c)
         return cli_fail(c, r);
 
     if (what == LAPIS_LIST_ALL || what == LAPIS_LIST_INSTALLED)
-        lapis_query_list(c->ctx, LAPIS_LIST_INSTALLED, globs, &inst);
-    if (what == LAPIS_LIST_ALL || what == LAPIS_LIST_AVAILABLE || what == LAPIS_LIST_UPGRADES) {
+        r = lapis_query_list(c->ctx, LAPIS_LIST_INSTALLED, globs, &inst);
+    if (r >= 0 && (what == LAPIS_LIST_ALL || what == LAPIS_LIST_AVAILABLE ||
+                   what == LAPIS_LIST_UPGRADES)) {
         if (c->showduplicates && what != LAPIS_LIST_UPGRADES)
-            lapis_query_all_versions(c->ctx, globs, false, true, &avail);
+            r = lapis_query_all_versions(c->ctx, globs, false, true, &avail);
         else
-            lapis_query_list(c->ctx, what == LAPIS_LIST_UPGRADES ? LAPIS_LIST_UPGRADES
-                                                               : LAPIS_LIST_AVAILABLE, globs, &avail);
+            r = lapis_query_list(c->ctx, what == LAPIS_LIST_UPGRADES ? LAPIS_LIST_UPGRADES
+                                                                   : LAPIS_LIST_AVAILABLE,
+                                 globs, &avail);
+    }
+    if (r < 0) {
+        lapis_pkglist_free(&inst);
+        lapis_pkglist_free(&avail);
+        return cli_fail(c, r);
     }
     if (inst.count + avail.count == 0 && globs[0]) {
         lapis_pkglist_free(&inst);
@@ -154,11 +161,16 @@ int cmd_info(struct cli *c)
 
     if ((r = cli_load(c, 0)) < 0)
         return cli_fail(c, r);
-    lapis_query_list(c->ctx, LAPIS_LIST_INSTALLED, c->args, &inst);
-    if (c->showduplicates)
-        lapis_query_all_versions(c->ctx, c->args, false, true, &avail);
-    else
-        lapis_query_list(c->ctx, LAPIS_LIST_AVAILABLE, c->args, &avail);
+    r = lapis_query_list(c->ctx, LAPIS_LIST_INSTALLED, c->args, &inst);
+    if (r >= 0 && c->showduplicates)
+        r = lapis_query_all_versions(c->ctx, c->args, false, true, &avail);
+    else if (r >= 0)
+        r = lapis_query_list(c->ctx, LAPIS_LIST_AVAILABLE, c->args, &avail);
+    if (r < 0) {
+        lapis_pkglist_free(&inst);
+        lapis_pkglist_free(&avail);
+        return cli_fail(c, r);
+    }
     lapis_pkglist_sort(c->ctx, &inst);
     lapis_pkglist_sort(c->ctx, &avail);
     if (inst.count + avail.count == 0) {
@@ -197,7 +209,8 @@ int cmd_search(struct cli *c)
         return cli_error(c, LAPIS_E_USAGE, "search needs at least one term");
     if ((r = cli_load(c, 0)) < 0)
         return cli_fail(c, r);
-    lapis_query_search(c->ctx, c->args, c->all, &l);
+    if ((r = lapis_query_search(c->ctx, c->args, c->all, &l)) < 0)
+        return cli_fail(c, r);
     lapis_pkglist_sort(c->ctx, &l);
     if (c->json) {
         cJSON *doc = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(doc, "packages");
@@ -237,7 +250,10 @@ int cmd_provides(struct cli *c)
         return cli_fail(c, r);
     found = calloc((size_t)c->nargs, sizeof(*found));
     for (int i = 0; i < c->nargs; i++) {
-        lapis_query_whatprovides(c->ctx, c->args[i], &found[i]);
+        if ((r = lapis_query_whatprovides(c->ctx, c->args[i], &found[i])) < 0) {
+            r = cli_fail(c, r);
+            goto out;
+        }
         lapis_pkglist_sort(c->ctx, &found[i]);
     }
     /* Like dnf: any spec nothing provides makes the command fail. */
@@ -335,26 +351,33 @@ static void intersect(lapis_pkglist *a, const lapis_pkglist *b)
     a->count = w;
 }
 
-static void repoquery_select(struct cli *c, lapis_pkglist *ret)
+/* Narrow ret to the packages query() returns; r carries the first failure. */
+static int narrow(struct cli *c, int r, const char *spec, lapis_pkglist *ret,
+                  int (*query)(lapis_ctx *, const char *, lapis_pkglist *))
+{
+    lapis_pkglist f = { 0 };
+    if (r < 0 || !spec)
+        return r;
+    if ((r = query(c->ctx, spec, &f)) >= 0)
+        intersect(ret, &f);
+    lapis_pkglist_free(&f);
+    return r;
+}
+
+static int repoquery_select(struct cli *c, lapis_pkglist *ret)
 {
     bool inst = !c->q_available || c->q_installed, avail = !c->q_installed || c->q_available;
-    lapis_pkglist f = { 0 };
+    int r;
 
     if (c->q_upgrades)
-        lapis_query_list(c->ctx, LAPIS_LIST_UPGRADES, c->args, ret);
+        r = lapis_query_list(c->ctx, LAPIS_LIST_UPGRADES, c->args, ret);
     else
-        lapis_query_all_versions(c->ctx, c->args, inst, avail, ret);
-    if (c->whatprovides) {
-        lapis_query_whatprovides(c->ctx, c->whatprovides, &f);
-        intersect(ret, &f);
-        lapis_pkglist_free(&f);
-    }
-    if (c->whatrequires) {
-        lapis_query_whatrequires(c->ctx, c->whatrequires, &f);
-        intersect(ret, &f);
-        lapis_pkglist_free(&f);
-    }
-    lapis_pkglist_sort(c->ctx, ret);
+        r = lapis_query_all_versions(c->ctx, c->args, inst, avail, ret);
+    r = narrow(c, r, c->whatprovides, ret, lapis_query_whatprovides);
+    r = narrow(c, r, c->whatrequires, ret, lapis_query_whatrequires);
+    if (r >= 0)
+        lapis_pkglist_sort(c->ctx, ret);
+    return r;
 }
 
 static int cmp_strp(const void *a, const void *b)
@@ -415,7 +438,11 @@ int cmd_repoquery(struct cli *c)
         cJSON_Delete(doc);
         return cli_fail(c, r);
     }
-    repoquery_select(c, &l);
+    if ((r = repoquery_select(c, &l)) < 0) {
+        lapis_pkglist_free(&l);
+        cJSON_Delete(doc);
+        return cli_fail(c, r);
+    }
     if (doc)
         cJSON_AddItemToObject(doc, "packages", cli_json_pkglist(c, &l));
     if (ndep) {
@@ -465,9 +492,13 @@ int cmd_check_update(struct cli *c)
         return cli_fail(c, r);
     if (cli_has_advisory_filter(c)) {
         lapis_advisory_filter f = cli_advisory_filter(c);
-        lapis_query_advisory_upgrades(c->ctx, &f, c->args, &l);
+        r = lapis_query_advisory_upgrades(c->ctx, &f, c->args, &l);
     } else {
-        lapis_query_list(c->ctx, LAPIS_LIST_UPGRADES, c->args, &l);
+        r = lapis_query_list(c->ctx, LAPIS_LIST_UPGRADES, c->args, &l);
+    }
+    if (r < 0) {
+        lapis_pkglist_free(&l);
+        return cli_fail(c, r);
     }
     lapis_pkglist_sort(c->ctx, &l);
     if (c->json) {

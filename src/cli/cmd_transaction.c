@@ -278,7 +278,8 @@ int cli_run_goal(struct cli *c, unsigned load_flags, int (*build)(struct cli *, 
     }
     if ((r = cli_load(c, load_flags)) < 0)
         return cli_fail(c, r);
-    lapis_goal_new(c->ctx, &goal);
+    if ((r = lapis_goal_new(c->ctx, &goal)) < 0)
+        return cli_fail(c, r);
     lapis_goal_set_flags(goal, (c->allowerasing ? LAPIS_GOAL_ALLOWERASING : 0) |
                                (c->skip_broken ? LAPIS_GOAL_SKIP_BROKEN : 0));
     if ((r = build(c, goal)) >= 0)
@@ -407,7 +408,9 @@ static int build_distro_sync(struct cli *c, lapis_goal *goal)
 
 static int build_autoremove(struct cli *c, lapis_goal *goal)
 {
-    lapis_goal_autoremove(goal);
+    int r = lapis_goal_autoremove(goal);
+    if (r < 0)
+        return r;
     FOREACH_ARG(lapis_goal_remove);
 }
 

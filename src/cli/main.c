@@ -297,6 +297,15 @@ static int empty_value(struct cli *c, int opt)
     return cli_error(c, LAPIS_E_USAGE, "an option needs a value; see 'lapis --help'");
 }
 
+/* arg is the option as written ("--releasever", "-c", or "-yc" for a cluster). */
+static int missing_value(struct cli *c, const char *arg)
+{
+    if (arg[1] != '-' && optopt > 0 && optopt < 256)
+        return cli_error(c, LAPIS_E_USAGE, "option '-%c' requires a value; see 'lapis --help'",
+                         optopt);
+    return cli_error(c, LAPIS_E_USAGE, "option '%s' requires a value; see 'lapis --help'", arg);
+}
+
 /* Returns 0 to continue, 1 on a usage error, 2 when done (help/version). */
 static int parse_options(struct cli *c, int argc, char **argv)
 {
@@ -304,7 +313,9 @@ static int parse_options(struct cli *c, int argc, char **argv)
     int opt, r = 0;
 
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, "+c:yqvChlx:r", long_opts, NULL)) != -1 || optind < argc) {
+    /* '+': stop at positionals (handled below); ':' right after it makes a
+     * missing value come back as ':' instead of '?'. */
+    while ((opt = getopt_long(argc, argv, "+:c:yqvChlx:r", long_opts, NULL)) != -1 || optind < argc) {
         if (opt == -1) {
             /* A positional: keep it and continue parsing options after it (dnf style). */
             c->args = realloc(c->args, (size_t)(c->nargs + 2) * sizeof(char *));
@@ -385,7 +396,7 @@ static int parse_options(struct cli *c, int argc, char **argv)
         case 'h': usage(stdout); return 2;
         case OPT_VERSION: printf("lapis 0.1.0\n"); return 2;
         case ':':
-            return usage_error(c, "this option needs a value:", argv[optind - 1]);
+            return missing_value(c, argv[optind - 1]);
         default:
             return usage_error(c, "unknown option", argv[optind - 1]);
         }
@@ -412,7 +423,10 @@ int main(int argc, char **argv)
     const struct cmd *cmd;
     int r;
 
-    lapis_ctx_new(&c.ctx);
+    if (lapis_ctx_new(&c.ctx) < 0) {
+        fprintf(stderr, "lapis: error: cannot create the library context (out of memory?)\n");
+        return 1;
+    }
     c.args = calloc(1, sizeof(char *));
     c.cmdline = join_argv(argc, argv);
     r = parse_options(&c, argc, argv);

@@ -269,8 +269,11 @@ static int cmp_advisory_ids(const void *pa, const void *pb, void *dp)
     int r = strcmp(advisory_id(pool, pool_id2solvable(pool, a)),
                    advisory_id(pool, pool_id2solvable(pool, b)));
     /* Same id in several repos: the best-priority repo first. */
-    if (r == 0)
-        r = pool_id2solvable(pool, b)->repo->priority - pool_id2solvable(pool, a)->repo->priority;
+    if (r == 0) {
+        int prio_a = pool_id2solvable(pool, a)->repo->priority;
+        int prio_b = pool_id2solvable(pool, b)->repo->priority;
+        r = (prio_a < prio_b) - (prio_a > prio_b); /* no subtraction: any int is allowed */
+    }
     return r ? r : a - b;
 }
 

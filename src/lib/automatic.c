@@ -332,7 +332,8 @@ int lapis_automatic_run(lapis_ctx *ctx, const lapis_automatic_conf *conf,
     rep->reboot = "not-needed";
     if ((r = lapis_ctx_lock(ctx)) < 0 || (r = lapis_load(ctx, 0)) < 0)
         return fail(ctx, rep, r);
-    lapis_goal_new(ctx, &g);
+    if ((r = lapis_goal_new(ctx, &g)) < 0)
+        return fail(ctx, rep, r);
     if (conf->upgrade_type == LAPIS_AUTO_UPGRADE_SECURITY) {
         lapis_advisory_filter f = { .types = LAPIS_ADV_SECURITY };
         r = lapis_goal_upgrade_advisories(g, &f, false, NULL);

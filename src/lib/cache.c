@@ -21,6 +21,20 @@
 
 
 #define COOKIE_LEN 64
+#define SOLV_FORMAT "lapis-solv-1+bt"
+
+int lapis_cache_solv_cookie(lapis_ctx *ctx, const char *repomd_path, const char *kind,
+                            char ret[65])
+{
+    char h[65];
+    int r = lapis_chk_file(repomd_path, LAPIS_CHK_SHA256, h, sizeof(h));
+    /* Without the digest every repo would share one cookie and take any stale .solv. */
+    if (r < 0)
+        return lapis_err(ctx, r, "cannot read %s: %s; 'lapis makecache --refresh' fetches "
+                         "it again", repomd_path, strerror(-r));
+    _cleanup_free_ char *s = xasprintf("%s:%s:%s", SOLV_FORMAT, h, kind);
+    return lapis_chk_buf(s, strlen(s), LAPIS_CHK_SHA256, ret, 65);
+}
 
 char *lapis_cache_repo_dir(lapis_ctx *ctx, const struct lapis_repo *r)
 {

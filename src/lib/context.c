@@ -134,15 +134,37 @@ int lapis_ctx_add_excludes(lapis_ctx *ctx, const char *globs)
     return 0;
 }
 
+static int apply_setopt_repo(lapis_ctx *ctx, const char *assignment);
+static int apply_toggle(lapis_ctx *ctx, const char *toggle);
+
+/* After lapis_ctx_setup() (and before lapis_load()) repo settings apply at
+ * once, so a caller can react to a failed load (skip or disable the repo).
+ * [main] options and anything after a load would be silently ignored: refused. */
+static int check_late(lapis_ctx *ctx, const char *what, bool repo_level)
+{
+    if (ctx->setup_done && ctx->setup_rc < 0)
+        return lapis_err(ctx, LAPIS_E_USAGE, "%s: the configuration failed to load: %s", what,
+                         ctx->setup_errmsg);
+    if (ctx->setup_done && (!repo_level || ctx->loaded))
+        return lapis_err(ctx, LAPIS_E_USAGE, "%s comes too late: set [main] options before "
+                         "lapis_ctx_setup(), repo options before lapis_load()", what);
+    return 0;
+}
+
 int lapis_ctx_setopt(lapis_ctx *ctx, const char *assignment)
 {
     const char *eq = strchr(assignment, '=');
     const char *dot;
+    int r;
 
     if (!eq || eq == assignment)
         return lapis_err(ctx, LAPIS_E_USAGE, "--setopt '%s': expected KEY=VALUE or REPOID.KEY=VALUE",
                          assignment);
     dot = memrchr(assignment, '.', (size_t)(eq - assignment));
+    if ((r = check_late(ctx, "--setopt", dot != NULL)) < 0)
+        return r;
+    if (ctx->setup_done)
+        return apply_setopt_repo(ctx, assignment);
     strv_push(dot ? &ctx->setopts_repo : &ctx->setopts_main, xstrdup(assignment));
     return 0;
 }
@@ -150,11 +172,20 @@ int lapis_ctx_setopt(lapis_ctx *ctx, const char *assignment)
 static int add_toggles(lapis_ctx *ctx, char sign, const char *list)
 {
     _cleanup_strv_ char **globs = strv_split(list, ", ");
+    const char *opt = sign == '+' ? "--enablerepo" : "--disablerepo";
+    int r;
+
     if (!globs[0])
-        return lapis_err(ctx, LAPIS_E_USAGE, "%s needs a repo id",
-                         sign == '+' ? "--enablerepo" : "--disablerepo");
-    for (size_t i = 0; globs[i]; i++)
-        strv_push(&ctx->repo_toggles, xasprintf("%c%s", sign, globs[i]));
+        return lapis_err(ctx, LAPIS_E_USAGE, "%s needs a repo id", opt);
+    if ((r = check_late(ctx, opt, true)) < 0)
+        return r;
+    for (size_t i = 0; globs[i]; i++) {
+        _cleanup_free_ char *t = xasprintf("%c%s", sign, globs[i]);
+        if (ctx->setup_done && (r = apply_toggle(ctx, t)) < 0)
+            return r;
+        if (!ctx->setup_done)
+            strv_push(&ctx->repo_toggles, TAKE_PTR(t));
+    }
     return 0;
 }
 
@@ -248,49 +279,63 @@ static int apply_setopts_main(lapis_ctx *ctx)
     return 0;
 }
 
+/* "GLOB.KEY=VALUE" onto every matching repo. */
+static int apply_setopt_repo(lapis_ctx *ctx, const char *assignment)
+{
+    _cleanup_free_ char *s = xstrdup(assignment);
+    char *eq = strchr(s, '=');
+    *eq = '\0';
+    char *dot = strrchr(s, '.');
+    *dot = '\0';
+    const char *glob = s, *key = dot + 1, *val = eq + 1;
+    bool matched = false;
+
+    for (size_t k = 0; k < ctx->nrepos; k++) {
+        if (!lapis_repo_matches(ctx->repos[k], glob))
+            continue;
+        matched = true;
+        int r = lapis_repo_set(ctx, ctx->repos[k], key, val);
+        if (r == -ENOENT)
+            return lapis_err(ctx, LAPIS_E_USAGE, "--setopt: unknown repo option '%s'", key);
+        if (r < 0)
+            return lapis_err(ctx, LAPIS_E_USAGE, "--setopt: invalid value '%s' for '%s.%s'",
+                             val, glob, key);
+    }
+    if (!matched)
+        lapis_log(ctx, LAPIS_LOG_WARNING, "--setopt: no repo matches '%s'", glob);
+    return 0;
+}
+
 static int apply_setopts_repo(lapis_ctx *ctx)
 {
-    for (size_t i = 0; ctx->setopts_repo[i]; i++) {
-        _cleanup_free_ char *s = xstrdup(ctx->setopts_repo[i]);
-        char *eq = strchr(s, '=');
-        *eq = '\0';
-        char *dot = strrchr(s, '.');
-        *dot = '\0';
-        const char *glob = s, *key = dot + 1, *val = eq + 1;
-        bool matched = false;
+    int r;
+    for (size_t i = 0; ctx->setopts_repo[i]; i++)
+        if ((r = apply_setopt_repo(ctx, ctx->setopts_repo[i])) < 0)
+            return r;
+    return 0;
+}
 
-        for (size_t k = 0; k < ctx->nrepos; k++) {
-            if (!lapis_repo_matches(ctx->repos[k], glob))
-                continue;
+/* "+GLOB" enables, "-GLOB" disables. */
+static int apply_toggle(lapis_ctx *ctx, const char *t)
+{
+    bool matched = false;
+    for (size_t k = 0; k < ctx->nrepos; k++)
+        if (lapis_repo_matches(ctx->repos[k], t + 1)) {
+            ctx->repos[k]->enabled = t[0] == '+';
             matched = true;
-            int r = lapis_repo_set(ctx, ctx->repos[k], key, val);
-            if (r == -ENOENT)
-                return lapis_err(ctx, LAPIS_E_USAGE, "--setopt: unknown repo option '%s'", key);
-            if (r < 0)
-                return lapis_err(ctx, LAPIS_E_USAGE, "--setopt: invalid value '%s' for '%s.%s'",
-                                 val, glob, key);
         }
-        if (!matched)
-            lapis_log(ctx, LAPIS_LOG_WARNING, "--setopt: no repo matches '%s'", glob);
-    }
+    if (!matched && t[0] == '+' && !strpbrk(t + 1, "*?["))
+        return lapis_err(ctx, LAPIS_E_CONFIG,
+                         "unknown repo '%s'; 'lapis repolist all' shows the configured ones", t + 1);
     return 0;
 }
 
 static int apply_toggles(lapis_ctx *ctx)
 {
-    for (size_t i = 0; ctx->repo_toggles[i]; i++) {
-        const char *t = ctx->repo_toggles[i];
-        bool matched = false;
-        for (size_t k = 0; k < ctx->nrepos; k++)
-            if (lapis_repo_matches(ctx->repos[k], t + 1)) {
-                ctx->repos[k]->enabled = t[0] == '+';
-                matched = true;
-            }
-        if (!matched && t[0] == '+' && !strpbrk(t + 1, "*?["))
-            return lapis_err(ctx, LAPIS_E_CONFIG,
-                             "unknown repo '%s'; 'lapis repolist all' shows the configured ones",
-                             t + 1);
-    }
+    int r;
+    for (size_t i = 0; ctx->repo_toggles[i]; i++)
+        if ((r = apply_toggle(ctx, ctx->repo_toggles[i])) < 0)
+            return r;
     return 0;
 }
 

@@ -197,7 +197,7 @@ static int start_xfer(CURLM *multi, struct xfer *x, const struct lapis_fetch_opt
     curl_easy_setopt(e, CURLOPT_FAILONERROR, 0L);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https,file");
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https,ftp,ftps,file");
     curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_USERAGENT, "lapis/" "0.1");
     long timeout = (long)(j->repo_opts ? j->repo_opts->timeout : o->timeout);
@@ -234,7 +234,9 @@ static int classify(struct xfer *x, CURLcode cc, char *msg, size_t msglen)
         snprintf(msg, msglen, "%s", x->werr);
         return -2;
     }
-    if (cc == CURLE_FILE_COULDNT_READ_FILE || (code == 404 || code == 410)) {
+    /* file:// and ftp:// (550) say "no such file" through the curl code. */
+    if (cc == CURLE_FILE_COULDNT_READ_FILE || cc == CURLE_REMOTE_FILE_NOT_FOUND ||
+        (lapis_url_is_remote(x->url) && (code == 404 || code == 410))) {
         if (j->optional)
             return 1;
         snprintf(msg, msglen, "not found");
@@ -242,7 +244,8 @@ static int classify(struct xfer *x, CURLcode cc, char *msg, size_t msglen)
     }
     if (cc != CURLE_OK) {
         snprintf(msg, msglen, "%s", x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc));
-        return cc == CURLE_TOO_MANY_REDIRECTS || cc == CURLE_UNSUPPORTED_PROTOCOL ? -2 : -1;
+        return cc == CURLE_TOO_MANY_REDIRECTS || cc == CURLE_UNSUPPORTED_PROTOCOL ||
+               cc == CURLE_REMOTE_ACCESS_DENIED ? -2 : -1; /* ftp: no such directory */
     }
     if (code == 416 && x->resumed_from > 0) {
         snprintf(msg, msglen, "server refused to resume the partial download; starting over");

@@ -10,7 +10,8 @@
 struct lapis_goal {
     lapis_ctx *ctx;
     unsigned flags;          /* lapis_goal_flags */
-    Queue job;
+    Queue job;               /* the requests */
+    Queue work;              /* the last resolve's jobs: the requests plus policy jobs */
     Solver *solver;
     Transaction *trans;
     lapis_trans_item *items;

@@ -575,9 +575,9 @@ static int jobs_restore_before(lapis_goal *g, struct restore *rs)
         Id keep = 0;
         int r;
         if (before) {
-            if ((r = need_package(g, before, &keep)) < 0)
+            if ((r = need_package(g, before, &keep)) < 0 ||
+                (r = lapis_goal_install_pkg(g, keep)) < 0)
                 return r;
-            lapis_goal_install_pkg(g, keep);
             queue_push2(&g->reasons, keep, reason_from_name(before->reason));
         }
         /* Everything these transactions brought in under this key goes, except the keeper. */
@@ -586,8 +586,8 @@ static int jobs_restore_before(lapis_goal *g, struct restore *rs)
             if (!same_key(x, it) || is_outgoing(x->action))
                 continue;
             Id p = find_exact(g->ctx, x, true);
-            if (p && p != keep)
-                lapis_goal_remove_pkg(g, p);
+            if (p && p != keep && (r = lapis_goal_remove_pkg(g, p)) < 0)
+                return r;
         }
     }
     return 0;
@@ -636,17 +636,15 @@ int lapis_goal_history_redo(lapis_goal *g, long long id)
         const lapis_history_item *it = &rs.items[i];
         Id p;
         if (!is_outgoing(it->action)) {
-            if ((r = need_package(g, it, &p)) >= 0) {
-                lapis_goal_install_pkg(g, p);
+            if ((r = need_package(g, it, &p)) >= 0 && (r = lapis_goal_install_pkg(g, p)) >= 0)
                 queue_push2(&g->reasons, p, reason_from_name(it->reason));
-            }
             continue;
         }
         bool replaced = false;
         for (size_t k = 0; k < rs.n && !replaced; k++)
             replaced = !is_outgoing(rs.items[k].action) && same_key(&rs.items[k], it);
         if (!replaced && (p = find_exact(g->ctx, it, true)))
-            lapis_goal_remove_pkg(g, p);
+            r = lapis_goal_remove_pkg(g, p);
     }
     restore_clear(&rs);
     return r;

@@ -110,8 +110,9 @@ char *lapis_url_join(const char *base, const char *href);
 bool lapis_href_is_safe(const char *href);
 /* file:// URL -> local path (percent-decoded); NULL if not a file URL. */
 char *lapis_url_to_path(const char *url);
+/* http:// or https:// (answers carry an HTTP status). */
 bool lapis_url_is_remote(const char *url);
-/* Scheme allowed for repositories and keys: http, https, file. */
+/* Scheme allowed for repositories and keys: http, https, ftp, ftps, file. */
 bool lapis_url_scheme_ok(const char *url);
 
 /* ---- options (config.c) ------------------------------------------------- */
@@ -316,6 +317,10 @@ int lapis_verify_detached(lapis_ctx *ctx, const char *what, const char *data_pat
 /* ---- cache.c ------------------------------------------------------------ */
 
 char *lapis_cache_repo_dir(lapis_ctx *ctx, const struct lapis_repo *r);
+/* The cookie .solv caches made from repomd_path carry (kind: "main", "details",
+ * "filelists"); an unreadable repomd.xml is an error, never a shared cookie. */
+int lapis_cache_solv_cookie(lapis_ctx *ctx, const char *repomd_path, const char *kind,
+                            char ret[65]);
 int lapis_cache_solv_write(lapis_ctx *ctx, Repo *repo, Repodata *data, const char *path,
                            const char *cookie);
 enum lapis_solv_part { LAPIS_SOLV_ALL, LAPIS_SOLV_MAIN, LAPIS_SOLV_DETAILS };

@@ -23,7 +23,6 @@
 #include <solv/solv_xfopen.h>
 
 
-#define SOLV_FORMAT "lapis-solv-1+bt"
 #define REPOMD_MAX (16LL << 20)
 #define STAGING_PREFIX "repodata.new-"
 #define STAGING_GRACE_S 60
@@ -446,14 +445,6 @@ static void fetch_files_batch(lapis_ctx *ctx, struct rstate *st, size_t n, unsig
 
 /* ---- parsing into the pool ----------------------------------------------- */
 
-static void solv_cookie(const char *repomd_path, const char *kind, char ret[65])
-{
-    char h[65] = "";
-    lapis_chk_file(repomd_path, LAPIS_CHK_SHA256, h, sizeof(h));
-    _cleanup_free_ char *s = xasprintf("%s:%s:%s", SOLV_FORMAT, h, kind);
-    lapis_chk_buf(s, strlen(s), LAPIS_CHK_SHA256, ret, 65);
-}
-
 /* A decompressing reader that refuses to produce more than limit bytes:
  * a compression bomb stops at the size repomd.xml promised. */
 struct bounded {
@@ -548,14 +539,16 @@ static int load_repo_dir(lapis_ctx *ctx, struct rstate *s, const char *dir)
 {
     _cleanup_free_ char *repomd = path_join(dir, "repomd.xml");
     _cleanup_free_ char *solv = path_join(dir, "lapis-main.solv");
-    char cookie[65];
+    char cookie[65], dcookie[65];
     Repo *repo;
     int r;
 
     if (!s->md && (r = parse_repomd(ctx, s, repomd)) < 0)
         return r;
+    if ((r = lapis_cache_solv_cookie(ctx, repomd, "main", cookie)) < 0 ||
+        (r = lapis_cache_solv_cookie(ctx, repomd, "details", dcookie)) < 0)
+        return r;
     repo = create_solv_repo(ctx, s->repo);
-    solv_cookie(repomd, "main", cookie);
     r = lapis_cache_solv_read(ctx, repo, solv, cookie, 0);
     if (r == 0) {
         if ((r = add_xml(ctx, s, repo, dir, "primary", 0)) < 0 ||
@@ -566,8 +559,6 @@ static int load_repo_dir(lapis_ctx *ctx, struct rstate *s, const char *dir)
         lapis_sack_mark_unsafe(ctx, repo);
         /* Details first: a main cache on disk implies its details cache is there too. */
         _cleanup_free_ char *details = path_join(dir, "lapis-details.solv");
-        char dcookie[65];
-        solv_cookie(repomd, "details", dcookie);
         lapis_cache_solv_write_part(ctx, repo, NULL, LAPIS_SOLV_DETAILS, details, dcookie);
         lapis_cache_solv_write_part(ctx, repo, NULL, LAPIS_SOLV_MAIN, solv, cookie);
         s->repo->details_loaded = true; /* parsed from XML: everything is in memory */
@@ -586,7 +577,8 @@ static int load_filelists_dir(lapis_ctx *ctx, struct rstate *s, const char *dir)
     char cookie[65];
     int r;
 
-    solv_cookie(repomd, "filelists", cookie);
+    if ((r = lapis_cache_solv_cookie(ctx, repomd, "filelists", cookie)) < 0)
+        return r;
     if (lapis_cache_solv_read(ctx, repo, solv, cookie, REPO_EXTEND_SOLVABLES) > 0)
         goto done;
     if ((r = add_xml(ctx, s, repo, dir, "filelists", REPO_EXTEND_SOLVABLES)) < 0)
@@ -746,11 +738,12 @@ void lapis_metadata_load_details(lapis_ctx *ctx)
         _cleanup_free_ char *repomd = path_join(lr->solv_dir, "repomd.xml");
         _cleanup_free_ char *path = path_join(lr->solv_dir, "lapis-details.solv");
         char cookie[65];
-        solv_cookie(repomd, "details", cookie);
-        if (lapis_cache_solv_read(ctx, lr->solv, path, cookie, REPO_EXTEND_SOLVABLES) <= 0)
+        lr->details_loaded = true;
+        if (lapis_cache_solv_cookie(ctx, repomd, "details", cookie) < 0)
+            lapis_log(ctx, LAPIS_LOG_WARNING, "%s", lapis_ctx_error(ctx));
+        else if (lapis_cache_solv_read(ctx, lr->solv, path, cookie, REPO_EXTEND_SOLVABLES) <= 0)
             lapis_log(ctx, LAPIS_LOG_WARNING, "repo %s: package details cache is missing; "
                       "'lapis makecache --refresh' rebuilds it", lr->id);
-        lr->details_loaded = true;
     }
 }
 

@@ -345,10 +345,22 @@ static void upgrades(lapis_ctx *ctx, char *const *globs, Queue *out)
     queue_free(&cand);
 }
 
+/* Queries need the pool; asking before lapis_load() is a caller's bug, not a crash. */
+static int require_loaded(lapis_ctx *ctx)
+{
+    if (!ctx->loaded)
+        return lapis_err(ctx, LAPIS_E_USAGE, "internal: package query before lapis_load()");
+    return 0;
+}
+
 int lapis_query_list(lapis_ctx *ctx, enum lapis_list_what what, char *const *globs,
                      lapis_pkglist *ret)
 {
     Queue q, avail;
+    int r;
+
+    if ((r = require_loaded(ctx)) < 0)
+        return r;
     queue_init(&q);
     queue_init(&avail);
 
@@ -381,6 +393,10 @@ int lapis_query_all_versions(lapis_ctx *ctx, char *const *globs, bool installed,
     Pool *pool = ctx->pool;
     Queue q;
     Id p;
+    int r;
+
+    if ((r = require_loaded(ctx)) < 0)
+        return r;
     queue_init(&q);
     if (installed)
         installed_matching(ctx, globs, &q);
@@ -404,6 +420,10 @@ static bool contains_ci(const char *hay, const char *needle)
 int lapis_query_search(lapis_ctx *ctx, char *const *terms, bool all, lapis_pkglist *ret)
 {
     Queue cand, q;
+    int r;
+
+    if ((r = require_loaded(ctx)) < 0)
+        return r;
     queue_init(&cand);
     queue_init(&q);
 
@@ -500,6 +520,10 @@ static void providers_of(lapis_ctx *ctx, const char *spec, Queue *out)
 int lapis_query_whatprovides(lapis_ctx *ctx, const char *spec, lapis_pkglist *ret)
 {
     Queue q;
+    int r;
+
+    if ((r = require_loaded(ctx)) < 0)
+        return r;
     queue_init(&q);
     providers_of(ctx, spec, &q);
     list_from_queue(ret, &q);
@@ -512,8 +536,12 @@ int lapis_query_whatrequires(lapis_ctx *ctx, const char *spec, lapis_pkglist *re
     Pool *pool = ctx->pool;
     Queue prov, q, reqs;
     Map provmap;
-    Id dep = str2dep(pool, spec), p;
+    Id dep, p;
+    int rc;
 
+    if ((rc = require_loaded(ctx)) < 0)
+        return rc;
+    dep = str2dep(pool, spec);
     queue_init(&prov);
     queue_init(&q);
     queue_init(&reqs);

@@ -274,7 +274,10 @@ char **lapis_goal_reboot_pkgs(lapis_ctx *ctx, struct lapis_goal *g)
     const lapis_trans_item *items = lapis_goal_items(g, &n);
     char **names = xcalloc(1, sizeof(char *));
 
-    lapis_advisory_query(ctx, NULL, LAPIS_ADV_ALL, NULL, &advs, &nadv);
+    /* Without advisories the core-package rule still applies: warn, do not fail. */
+    if (lapis_advisory_query(ctx, NULL, LAPIS_ADV_ALL, NULL, &advs, &nadv) < 0)
+        lapis_log(ctx, LAPIS_LOG_WARNING, "cannot read advisories (%s); only core packages are "
+                  "checked for a needed reboot", lapis_ctx_error(ctx));
     for (size_t i = 0; i < n; i++) {
         const char *name = lapis_pkg_name(ctx, items[i].pkg);
         if (!lapis_action_installs(items[i].action))

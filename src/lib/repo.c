@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fnmatch.h>
+#include <limits.h>
 #include <string.h>
 
 #include "internal.h"
@@ -98,7 +99,9 @@ int lapis_repo_set(lapis_ctx *ctx, struct lapis_repo *r, const char *key, const 
     if (strcmp(key, "enabled") == 0)
         return lapis_parse_bool(value, &r->enabled);
     if (strcmp(key, "priority") == 0)
-        return set_int(value, 1, 99, &r->priority);
+        /* Any integer, as dnf (lower wins); INT_MIN is left out so the
+         * libsolv value (its negation) cannot overflow. */
+        return set_int(value, INT_MIN + 1, INT_MAX, &r->priority);
     if (strcmp(key, "cost") == 0)
         return set_int(value, 0, 1000000, &r->cost);
     if (strcmp(key, "mirrorlist") == 0 || strcmp(key, "metalink") == 0) {

@@ -295,22 +295,51 @@ int lapis_ctx_add_rpm_file(lapis_ctx *ctx, const char *path, int *ret_pkg)
     return 0;
 }
 
+static int load_pool(lapis_ctx *ctx, unsigned flags)
+{
+    int r;
+
+    lapis_sack_init(ctx);
+    if (!(flags & LAPIS_LOAD_NO_SYSTEM) && (r = lapis_sack_load_system(ctx)) < 0)
+        return r;
+    if (!(flags & LAPIS_LOAD_NO_REPOS) && (r = lapis_metadata_load_all(ctx, flags)) < 0)
+        return r;
+    for (size_t i = 0; ctx->pending_rpms[i]; i++) {
+        Id p;
+        if ((r = add_rpm_to_pool(ctx, ctx->pending_rpms[i], &p)) < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* A failed load leaves no half-filled pool behind: the next lapis_load()
+ * starts over (and fails again, or skips what it may skip) instead of
+ * taking the partial pool as loaded. */
+static void unload(lapis_ctx *ctx)
+{
+    lapis_sack_free(ctx);
+    ctx->details_loaded = false;
+    for (size_t i = 0; i < ctx->nrepos; i++) {
+        struct lapis_repo *lr = ctx->repos[i];
+        lr->solv = NULL; /* freed with the pool */
+        lr->npackages = 0;
+        lr->timestamp = 0;
+        lr->skipped = lr->filelists_loaded = lr->details_loaded = false;
+        free(lr->solv_dir);
+        lr->solv_dir = NULL;
+    }
+}
+
 int lapis_load(lapis_ctx *ctx, unsigned flags)
 {
     int r;
 
     if ((r = lapis_ctx_setup(ctx)) < 0)
         return r;
-    if (!ctx->pool) {
-        lapis_sack_init(ctx);
-        if (!(flags & LAPIS_LOAD_NO_SYSTEM) && (r = lapis_sack_load_system(ctx)) < 0)
+    if (!ctx->loaded) {
+        if ((r = load_pool(ctx, flags)) < 0) {
+            unload(ctx);
             return r;
-        if (!(flags & LAPIS_LOAD_NO_REPOS) && (r = lapis_metadata_load_all(ctx, flags)) < 0)
-            return r;
-        for (size_t i = 0; ctx->pending_rpms[i]; i++) {
-            Id p;
-            if ((r = add_rpm_to_pool(ctx, ctx->pending_rpms[i], &p)) < 0)
-                return r;
         }
     } else if ((flags & LAPIS_LOAD_FILELISTS) && (r = lapis_metadata_load_filelists(ctx)) < 0) {
         return r;

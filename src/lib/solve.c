@@ -26,12 +26,31 @@ int lapis_goal_new(lapis_ctx *ctx, lapis_goal **ret)
     g = xcalloc(1, sizeof(*g));
     g->ctx = ctx;
     queue_init(&g->job);
+    queue_init(&g->work);
     queue_init(&g->reasons);
     g->problems = xcalloc(1, sizeof(char *));
     g->user_specs = xcalloc(1, sizeof(char *));
     g->downloaded = xcalloc(1, sizeof(char *));
     *ret = g;
     return 0;
+}
+
+/* Drop what the last resolve produced, so resolving again starts from the requests. */
+static void goal_clear_result(lapis_goal *g)
+{
+    if (g->trans)
+        transaction_free(g->trans);
+    g->trans = NULL;
+    if (g->solver)
+        solver_free(g->solver);
+    g->solver = NULL;
+    free(g->items);
+    g->items = NULL;
+    g->nitems = 0;
+    lapis_strv_free(g->problems);
+    g->problems = xcalloc(1, sizeof(char *));
+    queue_free(&g->work);
+    queue_init_clone(&g->work, &g->job);
 }
 
 void lapis_goal_free(lapis_goal *g)
@@ -42,9 +61,10 @@ void lapis_goal_free(lapis_goal *g)
         transaction_free(g->trans);
     if (g->solver)
         solver_free(g->solver);
+    free(g->items);
+    queue_free(&g->work);
     queue_free(&g->job);
     queue_free(&g->reasons);
-    free(g->items);
     lapis_strv_free(g->problems);
     lapis_strv_free(g->user_specs);
     lapis_strv_free(g->downloaded);
@@ -125,16 +145,29 @@ int lapis_goal_install(lapis_goal *g, const char *spec)
     return r;
 }
 
+/* An id that names no package would make libsolv read outside its arrays. */
+static int check_pkg(lapis_goal *g, lapis_pkg p)
+{
+    Pool *pool = g->ctx->pool;
+    if (p < 2 || p >= pool->nsolvables || !pool_id2solvable(pool, p)->repo)
+        return lapis_err(g->ctx, LAPIS_E_USAGE, "internal: %d is not a package id", p);
+    return 0;
+}
+
 int lapis_goal_install_pkg(lapis_goal *g, lapis_pkg p)
 {
-    queue_push2(&g->job, SOLVER_INSTALL | SOLVER_SOLVABLE, p);
-    return 0;
+    int r = check_pkg(g, p);
+    if (r == 0)
+        queue_push2(&g->job, SOLVER_INSTALL | SOLVER_SOLVABLE, p);
+    return r;
 }
 
 int lapis_goal_remove_pkg(lapis_goal *g, lapis_pkg p)
 {
-    queue_push2(&g->job, SOLVER_ERASE | SOLVER_SOLVABLE, p);
-    return 0;
+    int r = check_pkg(g, p);
+    if (r == 0)
+        queue_push2(&g->job, SOLVER_ERASE | SOLVER_SOLVABLE, p);
+    return r;
 }
 
 int lapis_goal_remove(lapis_goal *g, const char *spec)
@@ -333,7 +366,7 @@ static void add_userinstalled_jobs(lapis_goal *g)
     FOR_REPO_SOLVABLES(pool->installed, p, s) {
         enum lapis_reason r = lapis_pkg_reason(g->ctx, p);
         if (r != LAPIS_REASON_DEP && r != LAPIS_REASON_WEAK)
-            queue_push2(&g->job, SOLVER_USERINSTALLED | SOLVER_SOLVABLE, p);
+            queue_push2(&g->work, SOLVER_USERINSTALLED | SOLVER_SOLVABLE, p);
     }
 }
 
@@ -362,7 +395,7 @@ static void add_exclude_from_weak_jobs(lapis_goal *g)
                     break;
                 }
             if (!met)
-                queue_push2(&g->job, SOLVER_EXCLUDEFROMWEAK | SOLVER_SOLVABLE_PROVIDES, *dp);
+                queue_push2(&g->work, SOLVER_EXCLUDEFROMWEAK | SOLVER_SOLVABLE_PROVIDES, *dp);
         }
     }
     FOR_POOL_SOLVABLES(p) {
@@ -378,7 +411,7 @@ static void add_exclude_from_weak_jobs(lapis_goal *g)
                     break;
                 }
             if (hit) {
-                queue_push2(&g->job, SOLVER_EXCLUDEFROMWEAK | SOLVER_SOLVABLE, p);
+                queue_push2(&g->work, SOLVER_EXCLUDEFROMWEAK | SOLVER_SOLVABLE, p);
                 break;
             }
         }
@@ -392,7 +425,7 @@ static void add_installonly_jobs(lapis_goal *g)
     for (size_t i = 0; g->ctx->conf.installonlypkgs && g->ctx->conf.installonlypkgs[i]; i++) {
         Id dep = pool_str2id(pool, g->ctx->conf.installonlypkgs[i], 0);
         if (dep)
-            queue_push2(&g->job, SOLVER_MULTIVERSION | SOLVER_SOLVABLE_PROVIDES, dep);
+            queue_push2(&g->work, SOLVER_MULTIVERSION | SOLVER_SOLVABLE_PROVIDES, dep);
     }
 }
 
@@ -432,7 +465,7 @@ static void add_duplicate_erase_jobs(lapis_goal *g)
                 lapis_log(ctx, LAPIS_LOG_WARNING, "%s is installed twice (an interrupted "
                           "transaction?); removing the older copy %s",
                           pool_id2str(pool, s->name), pool_solvable2str(pool, s));
-                queue_push2(&g->job, SOLVER_ERASE | SOLVER_SOLVABLE, p);
+                queue_push2(&g->work, SOLVER_ERASE | SOLVER_SOLVABLE, p);
                 break;
             }
         }
@@ -494,14 +527,14 @@ static bool enforce_installonly_limit(lapis_goal *g)
         /* Keep what the first solve chose to install; only the oldest go. */
         for (int i = 0; i < present.count; i++)
             if (pool_id2solvable(pool, present.elements[i])->repo != pool->installed)
-                queue_push2(&g->job, SOLVER_INSTALL | SOLVER_SOLVABLE, present.elements[i]);
+                queue_push2(&g->work, SOLVER_INSTALL | SOLVER_SOLVABLE, present.elements[i]);
         solv_sort(present.elements, (size_t)present.count, sizeof(Id), cmp_evr, pool);
         int excess = present.count - limit;
         for (int i = 0; i < present.count && excess > 0; i++) {
             Solvable *s = pool_id2solvable(pool, present.elements[i]);
             if (s->repo != pool->installed || is_running_kernel(ctx, s))
                 continue;
-            queue_push2(&g->job, SOLVER_ERASE | SOLVER_SOLVABLE, present.elements[i]);
+            queue_push2(&g->work, SOLVER_ERASE | SOLVER_SOLVABLE, present.elements[i]);
             excess--;
             added = true;
         }
@@ -663,7 +696,7 @@ static int solve_once(lapis_goal *g)
     if (g->solver)
         solver_free(g->solver);
     g->solver = make_solver(g);
-    if (solver_solve(g->solver, &g->job) != 0) {
+    if (solver_solve(g->solver, &g->work) != 0) {
         collect_problems(g);
         const char *hint = g->flags & LAPIS_GOAL_ALLOWERASING
                                ? "" : "; '--allowerasing' may replace conflicting packages";
@@ -683,7 +716,7 @@ static void add_unneeded_erase_jobs(lapis_goal *g)
     queue_init(&q);
     solver_get_unneeded(g->solver, &q, 0);
     for (int i = 0; i < q.count; i++)
-        queue_push2(&g->job, SOLVER_ERASE | SOLVER_SOLVABLE, q.elements[i]);
+        queue_push2(&g->work, SOLVER_ERASE | SOLVER_SOLVABLE, q.elements[i]);
     queue_free(&q);
 }
 
@@ -692,6 +725,7 @@ int lapis_goal_resolve(lapis_goal *g)
     lapis_ctx *ctx = g->ctx;
     int r;
 
+    goal_clear_result(g);
     add_installonly_jobs(g);
     add_duplicate_erase_jobs(g);
     add_userinstalled_jobs(g);
@@ -705,8 +739,8 @@ int lapis_goal_resolve(lapis_goal *g)
     }
     if (enforce_installonly_limit(g)) {
         /* "Best" for an installed kernel about to be removed can never hold. */
-        for (int i = 0; i < g->job.count; i += 2)
-            g->job.elements[i] &= ~SOLVER_FORCEBEST;
+        for (int i = 0; i < g->work.count; i += 2)
+            g->work.elements[i] &= ~SOLVER_FORCEBEST;
         if ((r = solve_once(g)) < 0)
             return r;
     }

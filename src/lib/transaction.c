@@ -379,9 +379,11 @@ static void *notify_cb(const void *arg, const rpmCallbackType what, const rpm_lo
         lapis_progress(ns->ctx, LAPIS_PROGRESS_REMOVE, name, ++ns->done, ns->total);
         break;
     case RPMCALLBACK_SCRIPT_ERROR: {
-        /* amount is the scriptlet's tag; rpm has already logged the exit status. */
+        /* amount is the scriptlet's tag; rpm has already logged the exit status.
+         * NEVRA is a formatted tag: headerGetString() gives NULL for it. */
+        _cleanup_free_ char *nevra = h ? headerGetAsString(h, RPMTAG_NEVRA) : NULL;
         _cleanup_free_ char *label = xasprintf("%s of %s", script_name((rpmTagVal)amount),
-                                              h ? headerGetString(h, RPMTAG_NEVRA) : "?");
+                                              nevra ? nevra : name ? name : "a package");
         lapis_progress(ns->ctx, LAPIS_PROGRESS_SCRIPT_ERROR, label, (unsigned long long)amount,
                        (unsigned long long)total);
         break;
@@ -634,7 +636,12 @@ static int run_rpm(lapis_goal *g, rpmts ts, struct lapis_pkgfile *f, size_t n,
     if ((r = add_elements(g, ts, f, n)) < 0)
         return r;
     int ndeps = 0;
-    rpmtsCheck(ts);
+    /* Non-zero: rpm could not even run the check (its rpmdb did not open), so
+     * "no problems" would mean nothing. */
+    if (rpmtsCheck(ts) != 0)
+        return lapis_err(ctx, LAPIS_E_RPM, "rpm could not check the transaction's dependencies "
+                         "(%s); nothing was changed", ls->last_error ? ls->last_error
+                                                                     : "its database did not open");
     _cleanup_free_ char *deps = problems_text(ts, &ndeps);
     if (ndeps > 0)
         return lapis_err(ctx, LAPIS_E_RPM, "rpm found unresolved dependencies: %s", deps);

@@ -107,7 +107,14 @@ bool lapis_url_is_remote(const char *url)
     return strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0;
 }
 
+/* What dnf takes through curl. ftp:// (like http://) has no transport
+ * security: metadata and packages are trusted only through their signatures,
+ * and a gpgkey fetched this way is only as good as the fingerprint check. */
 bool lapis_url_scheme_ok(const char *url)
 {
-    return lapis_url_is_remote(url) || strncmp(url, "file://", 7) == 0;
+    static const char *const schemes[] = { "http://", "https://", "ftp://", "ftps://", "file://" };
+    for (size_t i = 0; i < ARRAY_SIZE(schemes); i++)
+        if (strncmp(url, schemes[i], strlen(schemes[i])) == 0)
+            return true;
+    return false;
 }

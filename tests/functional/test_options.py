@@ -243,3 +243,33 @@ def test_exclude(lapis_file):
     doc = lapis_file.json("--setopt=exclude=hello", "list")
     assert "hello" not in {p["name"] for p in doc["available"]}
     assert "libfoo" in {p["name"] for p in doc["available"]}
+
+
+@pytest.mark.parametrize("base_prio,updates_prio,want", [
+    (100, 200, ("1.0", "base")),     # above 99 (dnf takes any integer): lower still wins
+    (-5, 0, ("1.0", "base")),        # negative beats zero
+    (100, -1, ("2.1", "updates")),   # and a negative beats the default range
+])
+def test_repo_priority_any_integer(lapis, tmp_path, base_prio, updates_prio, want):
+    """priority= takes any integer, as in dnf, given in the .repo file; a lower number wins."""
+    d = tmp_path / "prio.repos.d"
+    write_repo(d, "base", lapis.baseurl + "/base", priority=base_prio)
+    write_repo(d, "updates", lapis.baseurl + "/updates", priority=updates_prio)
+    doc = lapis.json("repolist", reposd=d)
+    assert {x["id"]: x["priority"] for x in doc["repos"]} == {"base": base_prio,
+                                                              "updates": updates_prio}
+    doc = lapis.json("--setopt=install_weak_deps=0", "--assumeno", "install", "hello",
+                     reposd=d, rc=1)
+    h = [p for p in doc["transaction"] if p["name"] == "hello"][0]
+    assert (h["version"], h["repo"]) == want
+
+
+def test_option_missing_value(lapis_file):
+    """An option given without its value says so (not "unknown option")."""
+    for argv, name in ((["repolist", "--releasever"], "--releasever"),
+                       (["repolist", "--installroot"], "--installroot"),
+                       (["repolist", "-c"], "-c")):
+        r = run_cmd([LAPIS_BIN] + argv, env=lapis_file.env)
+        assert r.rc == 1, r
+        assert r.error_lines == ["lapis: error: option '%s' requires a value; see 'lapis --help'"
+                                 % name], r

@@ -772,3 +772,11 @@ def test_same_result_as_dnf(lapis_file, steps):
     mine = lapis_file.installed()
     assert mine, "lapis installed nothing"
     assert mine == dnf_installed(lapis_file, steps)
+
+
+def test_failing_scriptlet_warning_names_package(lapis_file):
+    """lapis's own warning line names the package whose scriptlet failed."""
+    r = lapis_file.yes("install", "scriptpkg")
+    (line,) = [l for l in r.warning_lines if l.startswith("lapis: warning: a scriptlet")]
+    assert "%post of scriptpkg-1.0-1.noarch" in line, r
+    assert "(null)" not in r.err, r

@@ -36,13 +36,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
     write_all(repo, data, len);
 
     lapis_ctx *ctx;
-    lapis_ctx_new(&ctx);
-    lapis_ctx_set_config_file(ctx, conf);
+    if (lapis_ctx_new(&ctx) < 0)
+        __builtin_trap(); /* the harness's own setup: cannot fail */
+    if (lapis_ctx_set_config_file(ctx, conf) < 0)
+        __builtin_trap();
     char opt[200];
     snprintf(opt, sizeof(opt), "reposdir=%s", reposd);
-    lapis_ctx_setopt(ctx, opt);
+    if (lapis_ctx_setopt(ctx, opt) < 0)
+        __builtin_trap();
     snprintf(opt, sizeof(opt), "cachedir=%s/cache", dir);
-    lapis_ctx_setopt(ctx, opt);
+    if (lapis_ctx_setopt(ctx, opt) < 0)
+        __builtin_trap();
     if (lapis_ctx_setup(ctx) == 0)
         for (size_t i = 0; i < lapis_repo_count(ctx); i++)
             (void)lapis_repo_baseurl(lapis_repo_at(ctx, i));

@@ -29,8 +29,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
     fclose(f);
 
     lapis_ctx *ctx;
-    lapis_ctx_new(&ctx);
-    lapis_ctx_set_installroot(ctx, root);
+    if (lapis_ctx_new(&ctx) < 0)
+        __builtin_trap(); /* the harness's own setup: cannot fail */
+    if (lapis_ctx_set_installroot(ctx, root) < 0)
+        __builtin_trap();
     lapis_history_trans *t = NULL;
     size_t n = 0;
     if (lapis_history_list(ctx, &t, &n) == 0) {

@@ -37,12 +37,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
     rm_rf(path, NULL);
 
     lapis_ctx *ctx;
-    lapis_ctx_new(&ctx);
+    if (lapis_ctx_new(&ctx) < 0)
+        __builtin_trap(); /* the harness's own setup: cannot fail */
     snprintf(opt, sizeof(opt), "reposdir=%s/repos.d", dir);
-    lapis_ctx_setopt(ctx, opt);
+    if (lapis_ctx_setopt(ctx, opt) < 0)
+        __builtin_trap();
     snprintf(opt, sizeof(opt), "cachedir=%s/cache", dir);
-    lapis_ctx_setopt(ctx, opt);
-    lapis_ctx_setopt(ctx, "retries=0");
+    if (lapis_ctx_setopt(ctx, opt) < 0)
+        __builtin_trap();
+    if (lapis_ctx_setopt(ctx, "retries=0") < 0)
+        __builtin_trap();
     if (lapis_ctx_setup(ctx) == 0)
         (void)lapis_load(ctx, LAPIS_LOAD_NO_SYSTEM | LAPIS_LOAD_REFRESH);
     lapis_ctx_free(ctx);

@@ -451,7 +451,7 @@ static void test_repo_set_keys(void **state)
 {
     lapis_ctx *ctx;
     struct lapis_config c;
-    lapis_ctx_new(&ctx);
+    assert_int_equal(lapis_ctx_new(&ctx), 0);
     lapis_config_defaults(&c);
     struct lapis_repo *r = lapis_repo_new("base", &c.repo);
 
@@ -473,7 +473,7 @@ static void test_repo_set_keys(void **state)
     assert_int_equal(lapis_repo_set(ctx, r, "baseurl", "http://only/"), 0);
     assert_string_equal(lapis_repo_baseurl(r), "http://only/");
     /* An unsupported scheme anywhere in the list is refused and changes nothing. */
-    assert_int_equal(lapis_repo_set(ctx, r, "baseurl", "http://ok/ ftp://nope/"), -EINVAL);
+    assert_int_equal(lapis_repo_set(ctx, r, "baseurl", "http://ok/ rsync://nope/"), -EINVAL);
     assert_int_equal(lapis_repo_set(ctx, r, "baseurl", "/srv/repo"), -EINVAL);
     assert_string_equal(lapis_repo_baseurl(r), "http://only/");
 
@@ -486,10 +486,17 @@ static void test_repo_set_keys(void **state)
 
     assert_int_equal(lapis_repo_set(ctx, r, "priority", "1"), 0);
     assert_int_equal(r->priority, 1);
+    /* Any integer, as dnf: also 0, negative and above 99. */
+    static const char *const prios[] = { "0", "-5", "100", "2147483647", "-2147483647" };
+    static const int prio_vals[] = { 0, -5, 100, 2147483647, -2147483647 };
+    for (size_t i = 0; i < ARRAY_SIZE(prios); i++) {
+        assert_int_equal(lapis_repo_set(ctx, r, "priority", prios[i]), 0);
+        assert_int_equal(r->priority, prio_vals[i]);
+    }
     assert_int_equal(lapis_repo_set(ctx, r, "priority", "99"), 0);
-    assert_int_equal(lapis_repo_set(ctx, r, "priority", "0"), -EINVAL);
-    assert_int_equal(lapis_repo_set(ctx, r, "priority", "100"), -EINVAL);
     assert_int_equal(lapis_repo_set(ctx, r, "priority", "high"), -EINVAL);
+    assert_int_equal(lapis_repo_set(ctx, r, "priority", "2147483648"), -EINVAL);
+    assert_int_equal(lapis_repo_set(ctx, r, "priority", "-2147483648"), -EINVAL);
     assert_int_equal(r->priority, 99);
     assert_int_equal(lapis_repo_set(ctx, r, "cost", "500"), 0);
     assert_int_equal(r->cost, 500);
@@ -722,13 +729,13 @@ static void test_e2e_basearch_mapping(void **state)
     put(e, "repos.d/a.repo", "[a]\nbaseurl=http://h/$basearch/$arch/\n");
 
     std_opts(e, e->ctx);
-    lapis_ctx_set_arch(e->ctx, "i686");
+    assert_int_equal(lapis_ctx_set_arch(e->ctx, "i686"), 0);
     setup_ok(e, e->ctx);
     assert_string_equal(lapis_repo_baseurl(get_repo(e->ctx, "a")), "http://h/i386/i686/");
 
     lapis_ctx *ctx = new_ctx(e);
     std_opts(e, ctx);
-    lapis_ctx_set_arch(ctx, "armv7hl");
+    assert_int_equal(lapis_ctx_set_arch(ctx, "armv7hl"), 0);
     setup_ok(e, ctx);
     assert_string_equal(lapis_repo_baseurl(get_repo(ctx, "a")), "http://h/armhfp/armv7hl/");
     lapis_ctx_free(ctx);
@@ -970,7 +977,7 @@ static void test_e2e_bad_baseurl_scheme(void **state)
     put(e, "repos.d/base.repo",
         "[base]\n"
         "baseurl=http://ok.example.com/\n"
-        "  ftp://old.example.com/\n");
+        "  rsync://old.example.com/\n");
     std_opts(e, e->ctx);
     expect_setup_error(e, e->ctx, -LAPIS_E_CONFIG);
     char *where = xasprintf("%s/base.repo:2", e->reposd);
@@ -1025,9 +1032,9 @@ static void test_e2e_bad_setopt(void **state)
         "gpgcheck=maybe",
         "max_parallel_downloads=0",
         "base.nosuchoption=1",
-        "base.priority=0",
+        "base.priority=1.5",
         "*.enabled=perhaps",
-        "base.baseurl=ftp://h/",
+        "base.baseurl=rsync://h/",
     };
     for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
         lapis_ctx *ctx = new_ctx(e);
@@ -1042,8 +1049,8 @@ static void test_e2e_bad_setopt(void **state)
 
     lapis_ctx *ctx = new_ctx(e);
     std_opts(e, ctx);
-    lapis_ctx_setopt(ctx, "nosuchoption=1");
-    lapis_ctx_setup(ctx);
+    assert_int_equal(lapis_ctx_setopt(ctx, "nosuchoption=1"), 0);
+    assert_int_equal(lapis_ctx_setup(ctx), -LAPIS_E_USAGE);
     assert_contains(lapis_ctx_error(ctx), "nosuchoption");
     lapis_ctx_free(ctx);
 }
@@ -1230,8 +1237,8 @@ static void test_e2e_installroot_reposdir(void **state)
     put(e, "repos.d/host.repo", "[hostrepo]\nbaseurl=http://host/\n");
 
     /* No -c and no --setopt=reposdir: the root's config and reposdirs are used. */
-    lapis_ctx_set_releasever(e->ctx, "9");
-    lapis_ctx_set_arch(e->ctx, "x86_64");
+    assert_int_equal(lapis_ctx_set_releasever(e->ctx, "9"), 0);
+    assert_int_equal(lapis_ctx_set_arch(e->ctx, "x86_64"), 0);
     assert_int_equal(lapis_ctx_set_installroot(e->ctx, root), 0);
     setup_ok(e, e->ctx);
     assert_int_equal(e->ctx->conf.max_parallel_downloads, 3);
@@ -1261,8 +1268,8 @@ static void test_e2e_installroot_reposdir_from_root_config(void **state)
     /* reposdir set in the root's lapis.conf is looked up inside the root. */
     put(e, "root/etc/lapis/lapis.conf", "[main]\nreposdir=/etc/custom.repos.d\n");
     put(e, "root/etc/custom.repos.d/c.repo", "[custom]\nbaseurl=http://c/\n");
-    lapis_ctx_set_releasever(e->ctx, "9");
-    lapis_ctx_set_arch(e->ctx, "x86_64");
+    assert_int_equal(lapis_ctx_set_releasever(e->ctx, "9"), 0);
+    assert_int_equal(lapis_ctx_set_arch(e->ctx, "x86_64"), 0);
     assert_int_equal(lapis_ctx_set_installroot(e->ctx, root), 0);
     setup_ok(e, e->ctx);
     assert_int_equal(lapis_repo_count(e->ctx), 1);
@@ -1323,12 +1330,12 @@ static int child_empty_cachedir_setopt(struct env *e)
 {
     lapis_ctx *ctx;
     char *opt = xasprintf("reposdir=%s", e->reposd);
-    lapis_ctx_new(&ctx);
-    lapis_ctx_set_config_file(ctx, e->conf);
-    lapis_ctx_setopt(ctx, opt);
-    lapis_ctx_set_releasever(ctx, "9");
-    lapis_ctx_set_arch(ctx, "x86_64");
-    lapis_ctx_setopt(ctx, "cachedir=");
+    assert_int_equal(lapis_ctx_new(&ctx), 0);
+    assert_int_equal(lapis_ctx_set_config_file(ctx, e->conf), 0);
+    assert_int_equal(lapis_ctx_setopt(ctx, opt), 0);
+    assert_int_equal(lapis_ctx_set_releasever(ctx, "9"), 0);
+    assert_int_equal(lapis_ctx_set_arch(ctx, "x86_64"), 0);
+    assert_int_equal(lapis_ctx_setopt(ctx, "cachedir="), 0);
     int r = lapis_ctx_setup(ctx);
     return r == 0 ? CHILD_SETUP_SUCCEEDED : r == -LAPIS_E_USAGE ? CHILD_OK : CHILD_WRONG_CODE;
 }
@@ -1338,12 +1345,12 @@ static int child_empty_cachedir_conf_installroot(struct env *e)
     lapis_ctx *ctx;
     char *opt = xasprintf("reposdir=%s", e->reposd);
     char *root = path_join(e->dir, "root");
-    lapis_ctx_new(&ctx);
-    lapis_ctx_set_config_file(ctx, e->conf);
-    lapis_ctx_setopt(ctx, opt);
-    lapis_ctx_set_releasever(ctx, "9");
-    lapis_ctx_set_arch(ctx, "x86_64");
-    lapis_ctx_set_installroot(ctx, root);
+    assert_int_equal(lapis_ctx_new(&ctx), 0);
+    assert_int_equal(lapis_ctx_set_config_file(ctx, e->conf), 0);
+    assert_int_equal(lapis_ctx_setopt(ctx, opt), 0);
+    assert_int_equal(lapis_ctx_set_releasever(ctx, "9"), 0);
+    assert_int_equal(lapis_ctx_set_arch(ctx, "x86_64"), 0);
+    assert_int_equal(lapis_ctx_set_installroot(ctx, root), 0);
     int r = lapis_ctx_setup(ctx);
     return r == 0 ? CHILD_SETUP_SUCCEEDED : r == -LAPIS_E_CONFIG ? CHILD_OK : CHILD_WRONG_CODE;
 }

@@ -213,7 +213,9 @@ static void test_url_scheme_ok(void **state)
     assert_true(lapis_url_scheme_ok("http://h/x"));
     assert_true(lapis_url_scheme_ok("https://h/x"));
     assert_true(lapis_url_scheme_ok("file:///srv/repo"));
-    assert_false(lapis_url_scheme_ok("ftp://h/x"));
+    assert_true(lapis_url_scheme_ok("ftp://h/x"));   /* as dnf: curl fetches it */
+    assert_true(lapis_url_scheme_ok("ftps://h/x"));
+    assert_false(lapis_url_scheme_ok("ftp:/h/x"));
     assert_false(lapis_url_scheme_ok("rsync://h/x"));
     assert_false(lapis_url_scheme_ok("/srv/repo"));
     assert_false(lapis_url_scheme_ok("srv/repo"));
