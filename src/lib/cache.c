@@ -150,7 +150,7 @@ int lapis_cache_solv_read(lapis_ctx *ctx, Repo *repo, const char *path, const ch
         if (!(flags & REPO_EXTEND_SOLVABLES))
             repo_empty(repo, 1); /* drop a half-read cache before the rebuild */
         lapis_log(ctx, LAPIS_LOG_DEBUG, "ignoring unreadable solv cache %s: %s", path,
-                  pool_errstr(repo->pool));
+                  lapis_sack_errstr(repo->pool, "bad format"));
         return 0;
     }
     return 1;

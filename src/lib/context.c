@@ -384,6 +384,13 @@ static int ctx_setup_once(lapis_ctx *ctx)
         ctx->arch = xstrdup(u.machine);
     }
     ctx->basearch = xstrdup(basearch_of(ctx->arch));
+    if (ctx->installroot) {
+        /* Resolved once: symlinks above the root are the user's business, and
+         * sqlite's NOFOLLOW and our own checks then see only those inside it. */
+        char *real = path_resolve(ctx->installroot);
+        free(ctx->installroot);
+        ctx->installroot = real;
+    }
     if (!ctx->releasever)
         detect_releasever(ctx);
 

@@ -64,8 +64,14 @@ static int history_open(lapis_ctx *ctx, bool create, sqlite3 **ret)
         flags |= SQLITE_OPEN_CREATE;
     }
     if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
-        r = lapis_err(ctx, LAPIS_E_HISTORY, "cannot open the history database %s: %s", path,
-                      db ? sqlite3_errmsg(db) : "out of memory");
+        /* NOFOLLOW: a link planted inside the root must not redirect our writes. */
+        if (db && sqlite3_extended_errcode(db) == SQLITE_CANTOPEN_SYMLINK)
+            r = lapis_err(ctx, LAPIS_E_HISTORY, "cannot open the history database %s: a symlink "
+                          "inside the install root leads to it; replace the link with the real "
+                          "file or directory", path);
+        else
+            r = lapis_err(ctx, LAPIS_E_HISTORY, "cannot open the history database %s: %s", path,
+                          db ? sqlite3_errmsg(db) : "out of memory");
         sqlite3_close(db);
         return r;
     }
@@ -79,6 +85,12 @@ static int history_open(lapis_ctx *ctx, bool create, sqlite3 **ret)
     }
     *ret = db;
     return 0;
+}
+
+int lapis_history_check(lapis_ctx *ctx)
+{
+    _cleanup_db_ sqlite3 *db = NULL;
+    return history_open(ctx, true, &db);
 }
 
 static int db_fail(lapis_ctx *ctx, sqlite3 *db, const char *what)

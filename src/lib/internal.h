@@ -72,6 +72,8 @@ char *path_in_root(const char *root, const char *path);
 int mkdir_p(const char *path, mode_t mode);
 int rm_rf(const char *path, int *ret_count);
 bool path_exists(const char *path);
+/* Symlinks resolved in the part of an absolute path that exists. */
+char *path_resolve(const char *path);
 /* Read a whole (small) file; max_size bounds it. */
 int read_file(const char *path, size_t max_size, char **ret_buf, size_t *ret_len);
 /* Write data atomically: temp file in the same dir, fsync, rename. */
@@ -355,6 +357,8 @@ bool lapis_pkg_match_any(Pool *pool, Solvable *s, char *const *globs);
 Id lapis_sack_find_exact(Pool *pool, Id name, Id arch, Id evr, bool installed);
 /* The file behind a "@commandline" package, else NULL. */
 const char *lapis_sack_cmdline_path(lapis_ctx *ctx, Id p);
+/* pool_errstr(), never "no error": fallback when libsolv has no reason. */
+const char *lapis_sack_errstr(Pool *pool, const char *fallback);
 /* For a package taken from a repo's package cache: that repo (its keys verify it). */
 struct lapis_repo *lapis_sack_cmdline_origin(lapis_ctx *ctx, Id p);
 int lapis_sack_add_cached_rpm(lapis_ctx *ctx, const char *path, struct lapis_repo *origin, Id *ret);
@@ -366,6 +370,16 @@ int lapis_history_begin(struct lapis_goal *g, const char *cmdline);
 int lapis_history_end(struct lapis_goal *g, bool ok);
 /* Was the newest recorded transaction killed inside rpm (still "interrupted")? */
 bool lapis_history_last_interrupted(lapis_ctx *ctx);
+/* Open (creating) the history database, to fail before the root is changed. */
+int lapis_history_check(lapis_ctx *ctx);
+
+/* ---- rpmdb.c ------------------------------------------------------------ */
+
+/* Does dir hold an rpmdb (any backend's main file)? */
+bool lapis_rpmdb_present(const char *dir);
+/* The root's rpmdb directory, relative to the root (see rpmdb.c for the rule);
+ * *ret_link: var/lib/rpm does not exist and must become a link to it. */
+int lapis_rpmdb_locate(lapis_ctx *ctx, char **ret_dir, bool *ret_link);
 
 /* ---- advisory.c / reboot.c --------------------------------------------- */
 

@@ -176,7 +176,8 @@ static int parse_repomd(lapis_ctx *ctx, struct rstate *s, const char *path)
     }
     if (repo_add_repomdxml(rp, fp, 0) != 0) {
         r = lapis_err(ctx, LAPIS_E_METADATA, "repo %s: repomd.xml is malformed (%s); "
-                      "the repository or mirror is broken", s->repo->id, pool_errstr(pool));
+                      "the repository or mirror is broken", s->repo->id,
+                      lapis_sack_errstr(pool, "unreadable XML"));
         fclose(fp);
         pool_free(pool);
         return r;
@@ -520,7 +521,8 @@ static int add_xml(lapis_ctx *ctx, struct rstate *s, Repo *repo, const char *dir
     if (r != 0)
         return lapis_err(ctx, LAPIS_E_METADATA, "repo %s: %s metadata is malformed: %s; "
                          "the repository must be fixed (or left out: --disablerepo=%s)",
-                         s->repo->id, type, pool_errstr(ctx->pool), s->repo->id);
+                         s->repo->id, type, lapis_sack_errstr(ctx->pool, "unreadable XML"),
+                         s->repo->id);
     return 0;
 }
 

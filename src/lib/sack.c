@@ -30,17 +30,41 @@ int lapis_sack_init(lapis_ctx *ctx)
     return 0;
 }
 
+/* libsolv's message for its last failure. It says "no error" (or strerror(0),
+ * "Success") when a library under it failed without telling it why. */
+const char *lapis_sack_errstr(Pool *pool, const char *fallback)
+{
+    const char *e = pool_errstr(pool);
+    if (!e || !*e || strcmp(e, "no error") == 0 || str_endswith(e, ": Success"))
+        return fallback;
+    return e;
+}
+
 int lapis_sack_load_system(lapis_ctx *ctx)
 {
     Repo *sys = repo_create(ctx->pool, "@System");
-    _cleanup_free_ char *dbdir = path_in_root(ctx->installroot, "/var/lib/rpm");
+    _cleanup_free_ char *rel = NULL, *dir = NULL;
+    bool link;
+    int r;
 
-    /* A fresh root has no rpmdb yet: that is an empty system, not an error. */
-    if (path_exists(dbdir) &&
-        repo_add_rpmdb_reffp(sys, NULL, REPO_USE_ROOTDIR | REPO_REUSE_REPODATA) != 0)
-        return lapis_err(ctx, LAPIS_E_REPO, "cannot read the rpm database in %s: %s",
-                         lapis_ctx_installroot(ctx), pool_errstr(ctx->pool));
+    if ((r = lapis_rpmdb_locate(ctx, &rel, &link)) < 0)
+        return r;
+    dir = path_in_root(lapis_ctx_installroot(ctx), rel);
     pool_set_installed(ctx->pool, sys);
+    /* No rpmdb (a fresh root, a Debian host) is an empty system, as for dnf. */
+    if (!lapis_rpmdb_present(dir))
+        return 0;
+    /* libsolv reads only ROOT/var/lib/rpm. */
+    if (link)
+        return lapis_err(ctx, LAPIS_E_REPO, "the rpm database %s has no link at var/lib/rpm "
+                         "in the root, where lapis reads it; create it: ln -s "
+                         "../../usr/lib/sysimage/rpm %s/var/lib/rpm", dir,
+                         lapis_ctx_installroot(ctx));
+    if (repo_add_rpmdb_reffp(sys, NULL, REPO_USE_ROOTDIR | REPO_REUSE_REPODATA) != 0)
+        return lapis_err(ctx, LAPIS_E_REPO, "cannot read the rpm database in %s: %s; check it "
+                         "with rpm --root %s --dbpath /%s -qa", dir,
+                         lapis_sack_errstr(ctx->pool, "librpm could not open it"),
+                         lapis_ctx_installroot(ctx), rel);
     return 0;
 }
 
@@ -228,7 +252,7 @@ static int add_rpm_to_pool(lapis_ctx *ctx, const char *path, Id *ret)
     p = repo_add_rpm(ctx->cmdline_repo, abs, REPO_NO_INTERNALIZE | RPM_ADD_WITH_HDRID);
     if (!p)
         return lapis_err(ctx, LAPIS_E_USAGE, "%s is not a readable rpm package: %s", path,
-                         pool_errstr(pool));
+                         lapis_sack_errstr(pool, "not an rpm header"));
     repo_internalize(ctx->cmdline_repo);
     /* repo_add_rpm appends one solvable, so the index is always the next slot. */
     size_t idx = (size_t)(p - ctx->cmdline_repo->start);

@@ -286,8 +286,10 @@ static int read_package(lapis_ctx *ctx, struct lapis_pkgfile *pf, rpmKeyring kr,
     return 0;
 }
 
+/* Signatures are checked against each repo's own keys, built here; the keys
+ * go into the root only later (import_repo_keys). */
 static int verify_packages(lapis_ctx *ctx, rpmts root_ts, struct lapis_pkgfile *f, size_t n,
-                           bool import_keys, struct rpmlog_state *ls, bool *ret_payload_covered)
+                           struct rpmlog_state *ls, bool *ret_payload_covered)
 {
     struct lapis_repo **repos = NULL;
     rpmKeyring *rings = NULL;
@@ -314,7 +316,7 @@ static int verify_packages(lapis_ctx *ctx, rpmts root_ts, struct lapis_pkgfile *
                 repos[nrepos] = pf->repo;
                 rings[nrepos] = NULL;
                 nrepos++;
-                if ((r = prepare_repo_keys(ctx, root_ts, pf->repo, import_keys, &rings[k])) < 0)
+                if ((r = prepare_repo_keys(ctx, root_ts, pf->repo, false, &rings[k])) < 0)
                     break;
             }
             kr = rings[k];
@@ -332,6 +334,26 @@ static int verify_packages(lapis_ctx *ctx, rpmts root_ts, struct lapis_pkgfile *
     free(rings);
     *ret_payload_covered = covered;
     return r;
+}
+
+/* Import the keys of every repo whose packages are checked into the root's
+ * rpmdb, where rpm's real transaction looks for them. Done after rpm's test
+ * transaction, so a run that fails its checks leaves no key behind. */
+static int import_repo_keys(lapis_ctx *ctx, rpmts root_ts, struct lapis_pkgfile *f, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        rpmKeyring kr = NULL;
+        size_t k = 0;
+        int r;
+        while (k < i && f[k].repo != f[i].repo)
+            k++;
+        if (k < i || !f[i].repo || !pkg_needs_signature(ctx, &f[i]))
+            continue;
+        if ((r = prepare_repo_keys(ctx, root_ts, f[i].repo, true, &kr)) < 0)
+            return r;
+        rpmKeyringFree(kr);
+    }
+    return 0;
 }
 
 /* ---- the rpm transaction ------------------------------------------------ */
@@ -517,41 +539,116 @@ static rpmtransFlags trans_flags(lapis_ctx *ctx, unsigned run_flags)
     return fl;
 }
 
+/* The real path of the directory rel (inside the root) is in, created if
+ * missing; refused, before anything is created, if a symlink takes it outside
+ * the root. (Plain paths, not openat2: valgrind and older kernels lack it.) */
+static int rpmdb_parent(lapis_ctx *ctx, const char *rel, char **ret)
+{
+    const char *root = lapis_ctx_installroot(ctx);
+    const char *slash = strrchr(rel, '/');
+    _cleanup_free_ char *prel = slash ? xstrndup(rel, (size_t)(slash - rel)) : xstrdup("");
+    _cleanup_free_ char *p = path_in_root(root, prel);
+    _cleanup_free_ char *real = path_resolve(p);
+    size_t n = strlen(root);
+    int r;
+
+    if (strcmp(root, "/") != 0 && (strncmp(real, root, n) != 0 || (real[n] != '/' && real[n])))
+        return lapis_err(ctx, LAPIS_E_RPM, "%s leads outside the install root through a "
+                         "symlink; lapis does not put the rpm database there", p);
+    if ((r = mkdir_p(real, 0755)) < 0)
+        return lapis_err(ctx, r, "cannot create %s: %s", real, strerror(-r));
+    *ret = TAKE_PTR(real);
+    return 0;
+}
+
+static int init_rpmdb_at(rpmts ts, const char *dbpath)
+{
+    rpmPushMacro(NULL, "_dbpath", NULL, dbpath, RMIL_CMDLINE);
+    int rc = rpmtsInitDB(ts, 0644);
+    rpmtsCloseDB(ts);
+    rpmPopMacro(NULL, "_dbpath");
+    return rc;
+}
+
 /* rpm creates a new rpmdb table by table; a run killed in between would leave
  * one that even "rpm -qa" cannot open. So build it under a temporary name
  * beside the real one and rename it into place whole. */
-static int ensure_rpmdb(lapis_ctx *ctx, rpmts ts)
+static int create_rpmdb(lapis_ctx *ctx, rpmts ts, const char *parent, const char *dir,
+                        char **ret_made)
 {
-    _cleanup_free_ char *dir = path_in_root(ctx->installroot, "/var/lib/rpm");
-    _cleanup_free_ char *parent = path_in_root(ctx->installroot, "/var/lib");
     _cleanup_free_ char *tmp = NULL;
-    int r, rc;
+    const char *root = lapis_ctx_installroot(ctx);
+    size_t rootlen = strcmp(root, "/") == 0 ? 0 : strlen(root); /* rpm prefixes its root */
+    int r;
 
-    if (path_exists(dir))
-        return 0;
-    if ((r = mkdir_p(parent, 0755)) < 0)
-        return lapis_err(ctx, r, "cannot create %s: %s", parent, strerror(-r));
     sweep_dead_owner_dirs(parent, ".rpm.new-", 0); /* left by runs killed right here */
     tmp = xasprintf("%s/.rpm.new-%d-XXXXXX", parent, (int)getpid());
     if (!mkdtemp(tmp))
         return lapis_err(ctx, -errno, "cannot create %s: %s", tmp, strerror(errno));
     chmod(tmp, 0755);
-    _cleanup_free_ char *dbpath = xasprintf("/var/lib/%s", strrchr(tmp, '/') + 1);
-    rpmPushMacro(NULL, "_dbpath", NULL, dbpath, RMIL_CMDLINE);
-    rc = rpmtsInitDB(ts, 0644);
-    rpmtsCloseDB(ts);
-    rpmPopMacro(NULL, "_dbpath");
-    if (rc != 0) {
+    if (init_rpmdb_at(ts, tmp + rootlen) != 0) {
         rm_rf(tmp, NULL);
         return lapis_err(ctx, LAPIS_E_RPM, "cannot create the rpm database in %s", dir);
     }
-    if (rename(tmp, dir) < 0) {
-        r = -errno;
-        rm_rf(tmp, NULL);
-        /* Another run made it first: theirs is complete too. */
-        return path_exists(dir) ? 0 : lapis_err(ctx, r, "cannot create %s: %s", dir, strerror(-r));
+    /* rename() also replaces an empty directory standing in its place. */
+    if (rename(tmp, dir) == 0) {
+        *ret_made = xstrdup(dir);
+        return 0;
     }
+    r = -errno;
+    rm_rf(tmp, NULL);
+    if (lapis_rpmdb_present(dir)) /* another run made it first: theirs is complete too */
+        return 0;
+    /* A directory with other files in it (rpm's lock file): rpm fills it in place. */
+    if ((r == -ENOTEMPTY || r == -EEXIST) && init_rpmdb_at(ts, dir + rootlen) == 0)
+        return 0;
+    return lapis_err(ctx, r, "cannot create the rpm database in %s: %s", dir, strerror(-r));
+}
+
+/* var/lib/rpm -> ../../usr/lib/sysimage/rpm, made before the db: a run killed
+ * in between leaves a dangling link, which the next one follows. */
+static int link_varlib_rpm(lapis_ctx *ctx, char **ret_made)
+{
+    _cleanup_free_ char *varlib = NULL, *link = NULL;
+    int r;
+
+    if ((r = rpmdb_parent(ctx, "var/lib/rpm", &varlib)) < 0)
+        return r;
+    link = path_join(varlib, "rpm");
+    if (symlink("../../usr/lib/sysimage/rpm", link) == 0)
+        *ret_made = TAKE_PTR(link);
+    else if (errno != EEXIST)
+        return lapis_err(ctx, -errno, "cannot create %s: %s", link, strerror(errno));
     return 0;
+}
+
+/* The root's rpmdb, created in the root's layout (rpmdb.c) when missing;
+ * what this run made is returned so that it can be taken back. */
+static int ensure_rpmdb(lapis_ctx *ctx, rpmts ts, char **ret_made_db, char **ret_made_link)
+{
+    _cleanup_free_ char *rel = NULL, *parent = NULL, *dir = NULL;
+    bool link;
+    int r;
+
+    if ((r = lapis_rpmdb_locate(ctx, &rel, &link)) < 0)
+        return r;
+    if ((r = rpmdb_parent(ctx, rel, &parent)) < 0)
+        return r;
+    dir = path_join(parent, strrchr(rel, '/') ? strrchr(rel, '/') + 1 : rel);
+    if (link && (r = link_varlib_rpm(ctx, ret_made_link)) < 0)
+        return r;
+    return lapis_rpmdb_present(dir) ? 0 : create_rpmdb(ctx, ts, parent, dir, ret_made_db);
+}
+
+/* A run that never reached rpm's real transaction leaves the root as it was:
+ * the rpmdb it created (holding at most the keys) goes again. */
+static void forget_new_rpmdb(rpmts ts, const char *db, const char *link)
+{
+    rpmtsCloseDB(ts);
+    if (db)
+        rm_rf(db, NULL);
+    if (link)
+        unlink(link);
 }
 
 /* "name;XXXXXXXX" for a name in bases: the temporary name rpm writes a file
@@ -661,7 +758,11 @@ static int run_rpm(lapis_goal *g, rpmts ts, struct lapis_pkgfile *f, size_t n,
     rpmtsSetFlags(ts, fl | RPMTRANS_FLAG_TEST);
     rpmtsSetVfyFlags(ts, RPMVSF_MASK_NODIGESTS | RPMVSF_MASK_NOSIGNATURES);
     rpmtsSetVfyLevel(ts, 0);
+    /* The keys are not in the rpmdb yet (lapis checked the signatures itself). */
+    rpmVSFlags vs = rpmtsSetVSFlags(ts, rpmtsVSFlags(ts) | RPMVSF_MASK_NOSIGNATURES);
     rc = rpmtsRun(ts, NULL, filter);
+    rpmtsSetVSFlags(ts, vs);
+    rpmtsSetFlags(ts, fl); /* rpm does not store keys imported into a test transaction */
     if (rc != 0) {
         _cleanup_free_ char *why = problems_text(ts, NULL);
         return lapis_err(ctx, LAPIS_E_RPM, "the transaction check failed, nothing was changed: %s",
@@ -670,11 +771,12 @@ static int run_rpm(lapis_goal *g, rpmts ts, struct lapis_pkgfile *f, size_t n,
     if (o->flags & LAPIS_RUN_TEST || strv_contains(ctx->conf.tsflags, "test"))
         return 0;
 
+    if ((r = import_repo_keys(ctx, ts, f, n)) < 0)
+        return r;
     if (lapis_history_last_interrupted(ctx))
         remove_rpm_leftovers(ctx, ts);
     if ((r = lapis_history_begin(g, o->cmdline)) < 0)
         return r;
-    rpmtsSetFlags(ts, fl);
     rpmtsSetVfyFlags(ts, payload_covered ? (vfy | RPMVSF_MASK_NOPAYLOAD | RPMVSF_NEEDPAYLOAD) : vfy);
     rpmtsSetVfyLevel(ts, ctx->nogpgcheck ? RPMSIG_DIGEST_TYPE
                                          : (payload_covered ? RPMSIG_SIGNATURE_TYPE
@@ -709,29 +811,35 @@ int lapis_goal_run(lapis_goal *g, const lapis_run_opts *opts)
     struct lapis_pkgfile *f = NULL;
     size_t n = 0;
     bool covered = false;
+    _cleanup_free_ char *made_db = NULL, *made_link = NULL;
     int r;
 
     if (!g->trans)
         return lapis_err(ctx, LAPIS_E_USAGE, "internal: goal run before it was resolved");
     if (g->nitems == 0)
         return 0;
-    if (!(o.flags & LAPIS_RUN_DOWNLOADONLY) && (r = lapis_ctx_lock(ctx)) < 0)
+    /* What can fail without rpm is checked before anything in the root changes
+     * (the rpmdb created, a key imported). */
+    if (!(o.flags & LAPIS_RUN_DOWNLOADONLY) &&
+        ((r = lapis_ctx_lock(ctx)) < 0 || (r = lapis_history_check(ctx)) < 0))
         return r;
     rpm_init_once();
     rpmlogSetCallback(rpmlog_cb, &ls);
 
     _cleanup_ts_ rpmts ts = ts_for_root(ctx);
     r = lapis_download_packages(g, o.downloaddir, &f, &n);
-    if (r >= 0 && !(o.flags & LAPIS_RUN_DOWNLOADONLY))
-        r = ensure_rpmdb(ctx, ts);
     if (r >= 0)
-        r = verify_packages(ctx, ts, f, n, !(o.flags & LAPIS_RUN_DOWNLOADONLY), &ls, &covered);
+        r = verify_packages(ctx, ts, f, n, &ls, &covered);
     for (size_t i = 0; r >= 0 && i < n; i++)
         strv_push(&g->downloaded, xstrdup(f[i].path));
     if (r >= 0 && !(o.flags & LAPIS_RUN_DOWNLOADONLY)) {
-        r = run_rpm(g, ts, f, n, &o, covered, &ls);
+        r = ensure_rpmdb(ctx, ts, &made_db, &made_link);
+        if (r >= 0)
+            r = run_rpm(g, ts, f, n, &o, covered, &ls);
         if (r >= 0)
             drop_cached_packages(ctx, f, n, &o);
+        if (!g->history_id && (made_db || made_link))
+            forget_new_rpmdb(ts, made_db, made_link);
     }
     lapis_progress(ctx, LAPIS_PROGRESS_DONE, NULL, 0, 0);
     lapis_pkgfiles_free(f, n);

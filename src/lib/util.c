@@ -171,6 +171,25 @@ char *path_in_root(const char *root, const char *path)
     return path_join(root, path);
 }
 
+/* realpath() of the longest existing prefix of an absolute path, the rest
+ * appended: a root that does not exist yet still loses the symlinks above it. */
+char *path_resolve(const char *path)
+{
+    _cleanup_free_ char *head = xstrdup(path);
+    char *slash, *real;
+
+    while ((real = realpath(head, NULL)) == NULL && errno == ENOENT &&
+           (slash = strrchr(head, '/')) && slash != head)
+        *slash = '\0';
+    if (!real)
+        return xstrdup(path);
+    if (!path[strlen(head)])
+        return real;
+    char *full = path_join(real, path + strlen(head));
+    free(real);
+    return full;
+}
+
 bool path_exists(const char *path)
 {
     struct stat st;
