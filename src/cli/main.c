@@ -175,7 +175,7 @@ static void log_cb(enum lapis_log_level lvl, const char *msg, void *ud)
 }
 
 /* ---- signals ----------------------------------------------------------------
- * The only global mutable state in lapis: what a signal handler may touch.
+ * The CLI's only global mutable state: what a signal handler may touch.
  * It holds the number of the SIGINT/SIGTERM received (0: none); the context
  * gets a pointer to it, and downloads and the lock wait check it. */
 static volatile sig_atomic_t stop_signal;
