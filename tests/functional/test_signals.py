@@ -101,6 +101,29 @@ def test_signal_during_download_json(lapis_http, http, tmp_path, sig, rc):
 
 
 @pytest.mark.parametrize("sig,rc", SIGNALS)
+def test_signal_during_refresh_keeps_the_old_metadata(lapis_http, http, tmp_path, sig, rc):
+    """Each request waits 1.5 s; the signal comes during the first one. With
+    skip_if_unavailable=1 the repo is still not 'skipped': the run stops."""
+    lapis = lapis_http
+    rd = write_repo(tmp_path / "rd", "base", "%s/_latency/1500/repos/base" % http.url,
+                    skip_if_unavailable=1)
+    lapis.ok("makecache", reposd=rd)
+    before = sorted(p.name for p in (lapis.cache_dir("base") / "repodata").iterdir())
+    p = start(lapis, "makecache", "--refresh", reposd=rd)
+    time.sleep(0.7)
+    p.send_signal(sig)
+    code, out, lines = finish(p)
+    assert code == rc, (code, out, lines)
+    assert lines == ["lapis: interrupted: nothing was changed (metadata not yet refreshed "
+                     "stays as it was)"], lines
+    assert "Metadata cache created" not in out
+    cdir = lapis.cache_dir("base")
+    assert sorted(p.name for p in (cdir / "repodata").iterdir()) == before
+    assert not [p for p in cdir.iterdir() if p.name.startswith("repodata.new-")]
+    assert "hello.x86_64" in lapis.ok("-C", "list", "hello", reposd=rd).out
+
+
+@pytest.mark.parametrize("sig,rc", SIGNALS)
 def test_signal_while_waiting_for_the_lock(lapis_file, hold_lock, sig, rc):
     holder = hold_lock(30)
     p = start(lapis_file, "-y", "--setopt=lock_timeout=30", "install", "pkga")
