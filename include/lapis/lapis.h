@@ -12,6 +12,7 @@
 #ifndef LAPIS_LAPIS_H
 #define LAPIS_LAPIS_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -47,6 +48,7 @@ enum lapis_error {
     LAPIS_E_RPM,         /* the rpm transaction failed (conflicts, space, scriptlets) */
     LAPIS_E_ABORTED,     /* the user (or the confirm callback) said no */
     LAPIS_E_HISTORY,     /* history database unusable or no such transaction */
+    LAPIS_E_INTERRUPTED, /* stopped by the interrupt flag (SIGINT/SIGTERM); nothing half-done */
 };
 
 typedef struct lapis_ctx lapis_ctx;
@@ -77,6 +79,14 @@ typedef void (*lapis_progress_fn)(enum lapis_progress_kind kind, const char *nam
                                   unsigned long long done, unsigned long long total,
                                   void *userdata);
 void lapis_ctx_set_progress(lapis_ctx *ctx, lapis_progress_fn fn, void *userdata);
+
+/* A flag the program's SIGINT/SIGTERM handler sets (non-zero: stop). Downloads
+ * and the lock wait check it and return -LAPIS_E_INTERRUPTED, keeping partial
+ * downloads for the next run; a transaction is never stopped half-way (it runs
+ * with SIGINT/SIGTERM blocked, and a signal that came before it starts stops
+ * the run first). The handler must not use SA_RESTART, so blocking waits wake.
+ * flag must outlive ctx; NULL: never interrupted. */
+void lapis_ctx_set_interrupt(lapis_ctx *ctx, const volatile sig_atomic_t *flag);
 
 /* Settings to apply before lapis_ctx_setup(). Strings are copied. Repo
  * settings (REPOID.KEY=VALUE, enable/disable) may also come between setup
@@ -480,7 +490,7 @@ LAPIS_MUST_USE int lapis_automatic_run(lapis_ctx *ctx, const lapis_automatic_con
 LAPIS_MUST_USE int lapis_automatic_emit(lapis_ctx *ctx, const lapis_automatic_conf *conf,
                                         const lapis_automatic_report *report, FILE *out);
 void lapis_automatic_report_clear(lapis_automatic_report *report);
-/* The timer's jitter: sleep a random time up to max seconds. */
+/* The timer's jitter: sleep a random time up to max seconds (less when interrupted). */
 void lapis_automatic_random_sleep(lapis_ctx *ctx, long long max);
 
 #ifdef __cplusplus

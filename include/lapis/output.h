@@ -1,7 +1,8 @@
 /*
  * Output helpers shared by every front end: aligned tables for people,
  * cJSON package objects for scripts. Terminal text is sanitized (control
- * characters from hostile metadata never reach the terminal raw).
+ * and bidi characters from hostile metadata never reach the terminal raw)
+ * and JSON text is valid UTF-8 with those characters escaped.
  */
 #ifndef LAPIS_OUTPUT_H
 #define LAPIS_OUTPUT_H
@@ -24,7 +25,9 @@ size_t lapis_table_rows(const lapis_table *t);
 void lapis_table_print(const lapis_table *t, FILE *out);
 void lapis_table_free(lapis_table *t);
 
-/* Replace control characters so metadata cannot drive the terminal. Returns a new string. */
+/* Text from packages and repos made safe for a terminal: C0/C1 controls, DEL and
+ * bidi overrides/isolates (U+202A-U+202E, U+2066-U+2069) become '?', ill-formed
+ * UTF-8 becomes U+FFFD; valid text is kept. Returns a new string. */
 char *lapis_sanitize(const char *s);
 /* Like lapis_sanitize, but keeps newlines and tabs (multi-line messages). */
 char *lapis_sanitize_text(const char *s);
@@ -41,7 +44,10 @@ cJSON *lapis_automatic_report_json(const lapis_automatic_conf *conf,
                                    const lapis_automatic_report *report);
 /* An advisory as {id, type, severity, title, issued, cves, packages, ...}. */
 cJSON *lapis_json_advisory(const lapis_advisory *a);
-/* Print exactly one JSON document followed by a newline. */
+/* A document as JSON text (free() it): C1 controls, DEL and bidi characters
+ * escaped as \uXXXX, ill-formed UTF-8 replaced by U+FFFD. */
+char *lapis_json_text(const cJSON *doc, bool pretty);
+/* Print exactly one JSON document (as lapis_json_text) followed by a newline. */
 void lapis_json_print(cJSON *doc, FILE *out);
 
 #endif

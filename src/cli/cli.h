@@ -32,6 +32,7 @@ struct cli {
     bool timer;                    /* automatic --timer */
     char *config_arg;              /* -c: lapis.conf, or automatic.conf for "automatic" */
     long long history_id;          /* history undo/redo/rollback target */
+    bool interrupt_told;           /* the "interrupted" line has been printed */
     char **args;                   /* positional arguments after the command */
     int nargs;
 };
@@ -52,6 +53,12 @@ struct cmd {
 /* Exit codes (dnf's). */
 #define EXIT_UPDATES 100
 
+/* The SIGINT/SIGTERM that asked us to stop, or 0. */
+int cli_interrupted(void);
+/* Print the one "lapis: interrupted: ..." line (msg, sanitized; stderr only) unless
+ * it was printed already; returns the exit code 128+signal. */
+int cli_interrupt_note(struct cli *c, const char *msg);
+
 /* Print the context's error (and a JSON error document with --json); returns 1. */
 int cli_fail(struct cli *c, int r);
 /* Report an error of our own (code: a LAPIS_E_* value); returns exit code 1. */
@@ -59,6 +66,8 @@ int cli_error(struct cli *c, int code, const char *fmt, ...) __attribute__((form
 /* Load with flags derived from options (refresh) plus extra. */
 int cli_load(struct cli *c, unsigned extra);
 void cli_json_out(struct cli *c, cJSON *doc);
+/* puts() of text from a package or repo, through lapis_sanitize(). */
+void cli_puts(const char *s);
 cJSON *cli_json_pkglist(struct cli *c, const lapis_pkglist *l);
 
 int cmd_repolist(struct cli *c);

@@ -261,8 +261,11 @@ static int reboot_hint(struct cli *c)
         cli_json_out(c, doc);
     } else if (needed) {
         printf("Core libraries or services have been updated since boot-up:\n");
-        for (size_t i = 0; pkgs[i]; i++)
-            printf("  * %s\n", pkgs[i]);
+        for (size_t i = 0; pkgs[i]; i++) {
+            char *clean = lapis_sanitize(pkgs[i]);
+            printf("  * %s\n", clean);
+            free(clean);
+        }
         printf("\nReboot is required to fully utilize these updates.\n");
     } else {
         printf("No core libraries or services have been updated since boot-up.\n"
@@ -338,19 +341,24 @@ int cmd_automatic(struct cli *c)
     }
     if (c->timer)
         lapis_automatic_random_sleep(c->ctx, conf.random_sleep);
+    if (cli_interrupted()) { /* e.g. the timer's unit stopped during random_sleep */
+        rc = cli_interrupt_note(c, "interrupted: nothing was changed (no run was started)");
+        goto out;
+    }
     r = lapis_automatic_run(c->ctx, &conf, &rep);
     /* Emit the report whatever happened: a failed run is news too. */
     e = lapis_automatic_emit(c->ctx, &conf, &rep, c->json || c->quiet ? NULL : stdout);
     if (c->json)
         cli_json_out(c, lapis_automatic_report_json(&conf, &rep));
-    if (r < 0) {
-        char *clean = lapis_sanitize(rep.error ? rep.error : "automatic run failed");
+    rc = r < 0 || e < 0 ? 1 : 0;
+    if (r == -LAPIS_E_INTERRUPTED) {
+        rc = cli_interrupt_note(c, rep.error ? rep.error : "interrupted");
+    } else if (r < 0 || e < 0) {
+        char *clean = lapis_sanitize(r < 0 ? (rep.error ? rep.error : "automatic run failed")
+                                           : lapis_ctx_error(c->ctx));
         fprintf(stderr, "lapis: error: %s\n", clean);
         free(clean);
-    } else if (e < 0) {
-        fprintf(stderr, "lapis: error: %s\n", lapis_ctx_error(c->ctx));
     }
-    rc = r < 0 || e < 0 ? 1 : 0;
 out:
     lapis_automatic_report_clear(&rep);
     lapis_automatic_conf_clear(&conf);

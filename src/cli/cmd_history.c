@@ -103,12 +103,13 @@ static int history_info(struct cli *c, const char *which)
         cli_json_out(c, doc);
     } else {
         char b1[32], b2[32];
-        char *cmd = lapis_sanitize(tr->cmdline);
+        char *cmd = lapis_sanitize(tr->cmdline), *result = lapis_sanitize(tr->result);
         printf("Transaction ID : %lld\nBegin time     : %s\nEnd time       : %s\n"
                "Command line   : %s\nResult         : %s\nPackages altered:\n",
                id, fmt_time(tr->begin, b1, sizeof(b1)), fmt_time(tr->end, b2, sizeof(b2)), cmd,
-               tr->result);
+               result);
         free(cmd);
+        free(result);
         lapis_table *tb = lapis_table_new(4);
         for (size_t i = 0; i < nit; i++) {
             char nevra[1024];

@@ -140,18 +140,19 @@ static void print_info(struct cli *c, lapis_pkg p)
     print_info_field("Summary", lapis_pkg_summary(ctx, p));
     print_info_field("URL", lapis_pkg_url(ctx, p));
     print_info_field("License", lapis_pkg_license(ctx, p));
-    /* Description lines continue under the value column, as dnf prints them. */
-    char *desc = lapis_sanitize(lapis_pkg_description(ctx, p));
-    const char *d = lapis_pkg_description(ctx, p);
-    printf("%-13s: ", "Description");
-    for (size_t i = 0; d[i]; i++) {
-        if (d[i] == '\n')
-            printf("\n%-13s: ", "");
-        else
-            putchar(desc[i]);
+    /* Description lines continue under the value column, as dnf prints them;
+     * each line goes through the sanitizer on its own. */
+    const char *d = lapis_pkg_description(ctx, p), *label = "Description";
+    for (;; label = "") {
+        size_t n = strcspn(d, "\n");
+        char *line = strndup(d, n);
+        print_info_field(label, line ? line : "");
+        free(line);
+        if (!d[n])
+            break;
+        d += n + 1;
     }
-    printf("\n\n");
-    free(desc);
+    printf("\n");
 }
 
 int cmd_info(struct cli *c)
@@ -274,11 +275,14 @@ int cmd_provides(struct cli *c)
                 cJSON_AddItemToArray(arr, o);
                 continue;
             }
+            char *nevra = lapis_sanitize(lapis_pkg_nevra(c->ctx, p));
             char *sum = lapis_sanitize(lapis_pkg_summary(c->ctx, p));
+            char *repo = lapis_sanitize(lapis_pkg_repoid(c->ctx, p));
             char *spec = lapis_sanitize(c->args[i]);
-            printf("%s : %s\nRepo         : %s\nMatched from : %s\n\n", lapis_pkg_nevra(c->ctx, p),
-                   sum, lapis_pkg_repoid(c->ctx, p), spec);
+            printf("%s : %s\nRepo         : %s\nMatched from : %s\n\n", nevra, sum, repo, spec);
+            free(nevra);
             free(sum);
+            free(repo);
             free(spec);
         }
     if (doc)
@@ -300,9 +304,7 @@ static void print_nevra_epoch(struct cli *c, lapis_pkg p)
     if (asprintf(&s, "%s-%u:%s-%s.%s", lapis_pkg_name(ctx, p), lapis_pkg_epoch(ctx, p),
                  lapis_pkg_version(ctx, p), lapis_pkg_release(ctx, p), lapis_pkg_arch(ctx, p)) < 0)
         return;
-    char *clean = lapis_sanitize(s);
-    puts(clean);
-    free(clean);
+    cli_puts(s);
     free(s);
 }
 
@@ -407,11 +409,8 @@ static int repoquery_deps(struct cli *c, const lapis_pkglist *l, enum lapis_dep_
             continue;
         if (arr)
             cJSON_AddItemToArray(arr, cJSON_CreateString(all[i]));
-        else {
-            char *clean = lapis_sanitize(all[i]);
-            puts(clean);
-            free(clean);
-        }
+        else
+            cli_puts(all[i]);
     }
     lapis_strv_free(all);
     return 0;
@@ -455,7 +454,7 @@ int cmd_repoquery(struct cli *c)
                                       "files", lapis_json_strv(files));
             else
                 for (size_t k = 0; files[k]; k++)
-                    puts(files[k]);
+                    cli_puts(files[k]);
             lapis_strv_free(files);
         }
     } else if (c->q_location) {
@@ -467,7 +466,7 @@ int cmd_repoquery(struct cli *c)
                 cJSON_AddStringToObject(cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "packages"), (int)i),
                                         "location", u ? u : "");
             else if (u)
-                puts(u);
+                cli_puts(u);
             free(u);
         }
     } else if (c->q_info && !doc) {

@@ -80,7 +80,9 @@ int cmd_makecache(struct cli *c)
             cJSON_AddNumberToObject(o, "timestamp", (double)lapis_repo_timestamp(repo));
             cJSON_AddItemToArray(arr, o);
         } else if (!c->quiet && !lapis_repo_skipped(repo)) {
-            printf("%-30s %6d packages\n", lapis_repo_name(repo), lapis_repo_npackages(repo));
+            char *name = lapis_sanitize(lapis_repo_name(repo));
+            printf("%-30s %6d packages\n", name, lapis_repo_npackages(repo));
+            free(name);
         }
     }
     if (arr) {

@@ -162,8 +162,8 @@ static double now_s(void)
 }
 
 /* Human progress: a redrawn line on a TTY; per-package lines otherwise. */
-static void progress_cb(enum lapis_progress_kind k, const char *name, unsigned long long done,
-                        unsigned long long total, void *ud)
+static void progress_show(enum lapis_progress_kind k, const char *name, unsigned long long done,
+                          unsigned long long total, void *ud)
 {
     struct progress *p = ud;
     char a[32], b[32], rate[32];
@@ -216,6 +216,15 @@ static void progress_cb(enum lapis_progress_kind k, const char *name, unsigned l
         p->line_open = false;
     }
     fflush(stdout);
+}
+
+/* The name comes from the package header: sanitized like all package text. */
+static void progress_cb(enum lapis_progress_kind k, const char *name, unsigned long long done,
+                        unsigned long long total, void *ud)
+{
+    char *clean = name ? lapis_sanitize(name) : NULL;
+    progress_show(k, clean, done, total, ud);
+    free(clean);
 }
 
 /* ---- the shared path ---------------------------------------------------- */
@@ -311,6 +320,8 @@ int cli_run_goal(struct cli *c, unsigned load_flags, int (*build)(struct cli *, 
     }
     if (!c->assumeyes && !ask_tty(c->downloadonly ? "Is this ok (download only)" : "Is this ok")) {
         lapis_goal_free(goal);
+        if (cli_interrupted()) /* Ctrl-C at the prompt */
+            return cli_interrupt_note(c, "interrupted: nothing was changed");
         return cli_error(c, LAPIS_E_ABORTED, "operation aborted: not confirmed (use -y to "
                          "answer yes without a terminal)");
     }
@@ -341,6 +352,10 @@ int cli_run_goal(struct cli *c, unsigned load_flags, int (*build)(struct cli *, 
         printf(c->downloadonly ? "The downloaded packages were saved in the cache (or "
                                  "--downloaddir).\nComplete!\n" : "Complete!\n");
     lapis_goal_free(goal);
+    /* A signal during the rpm transaction waited for it to end (see lapis_goal_run). */
+    if (cli_interrupted() && !c->downloadonly)
+        return cli_interrupt_note(c, "interrupted: the transaction had already started and "
+                                  "was completed; nothing is left half-done");
     return 0;
 }
 

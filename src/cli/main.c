@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,13 +174,58 @@ static void log_cb(enum lapis_log_level lvl, const char *msg, void *ud)
     free(clean);
 }
 
+/* ---- signals ----------------------------------------------------------------
+ * The CLI's only global mutable state: what a signal handler may touch.
+ * It holds the number of the SIGINT/SIGTERM received (0: none); the context
+ * gets a pointer to it, and downloads and the lock wait check it. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig)
+{
+    stop_signal = sig;
+}
+
+/* No SA_RESTART: the lock wait, curl's poll and the terminal prompt must wake
+ * up. A second signal does not kill us either: the run stops at the next
+ * check, and never inside the rpm transaction. */
+static void install_signal_handlers(lapis_ctx *ctx)
+{
+    struct sigaction sa = { .sa_handler = on_stop_signal };
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    lapis_ctx_set_interrupt(ctx, &stop_signal);
+}
+
+int cli_interrupted(void)
+{
+    return stop_signal;
+}
+
+int cli_interrupt_note(struct cli *c, const char *msg)
+{
+    if (!c->interrupt_told) {
+        char *clean = lapis_sanitize(msg);
+        fprintf(stderr, "lapis: %s\n", clean);
+        free(clean);
+    }
+    c->interrupt_told = true;
+    return 128 + (stop_signal ? stop_signal : SIGINT);
+}
+
 /* The one way the CLI reports an error: a line on stderr and, with --json,
- * the error document on stdout. Returns the exit code 1. */
+ * the error document on stdout. Returns the exit code 1 (128+signal when
+ * the run was interrupted; the library's message then says what was kept). */
 static int emit_error(struct cli *c, int code, const char *msg)
 {
-    char *clean = lapis_sanitize(msg);
-    fprintf(stderr, "lapis: error: %s\n", clean);
-    free(clean);
+    int rc = 1;
+    if (code == -LAPIS_E_INTERRUPTED) {
+        rc = cli_interrupt_note(c, msg);
+    } else {
+        char *clean = lapis_sanitize(msg);
+        fprintf(stderr, "lapis: error: %s\n", clean);
+        free(clean);
+    }
     if (c->json) {
         cJSON *doc = cJSON_CreateObject();
         cJSON *err = cJSON_AddObjectToObject(doc, "error");
@@ -188,7 +234,7 @@ static int emit_error(struct cli *c, int code, const char *msg)
         lapis_json_print(doc, stdout);
         cJSON_Delete(doc);
     }
-    return 1;
+    return rc;
 }
 
 int cli_fail(struct cli *c, int r)
@@ -227,6 +273,13 @@ void cli_json_out(struct cli *c, cJSON *doc)
     (void)c;
     lapis_json_print(doc, stdout);
     cJSON_Delete(doc);
+}
+
+void cli_puts(const char *s)
+{
+    char *clean = lapis_sanitize(s);
+    puts(clean);
+    free(clean);
 }
 
 cJSON *cli_json_pkglist(struct cli *c, const lapis_pkglist *l)
@@ -437,6 +490,7 @@ int main(int argc, char **argv)
     ls.quiet = c.quiet;
     ls.verbose = c.verbose;
     lapis_ctx_set_log(c.ctx, log_cb, &ls);
+    install_signal_handlers(c.ctx);
 
     if (c.nargs == 0) {
         usage(stderr);
@@ -465,6 +519,12 @@ int main(int argc, char **argv)
     }
     r = cmd->run(&c);
     c.args--;
+    /* A signal that came after the last point where the command could stop:
+     * it ran to its end, but the exit code still says it was interrupted. */
+    if (stop_signal)
+        r = cli_interrupt_note(&c, r == 0 || r == EXIT_UPDATES
+                                       ? "interrupted: the command had already finished"
+                                       : "interrupted: the command had already failed");
 out:
     lapis_strv_free(c.adv_ids);
     lapis_strv_free(c.adv_cves);

@@ -477,10 +477,10 @@ static int emit_json(lapis_ctx *ctx, const char *path, const lapis_automatic_con
                      const lapis_automatic_report *rep)
 {
     cJSON *doc = lapis_automatic_report_json(conf, rep);
-    char *text = cJSON_Print(doc);
+    char *text = lapis_json_text(doc, true);
     _cleanup_free_ char *withnl = xasprintf("%s\n", text ? text : "{}");
     int r;
-    cJSON_free(text);
+    free(text);
     cJSON_Delete(doc);
     if ((r = write_file_atomic(path, withnl, strlen(withnl))) < 0)
         return lapis_err(ctx, r, "json emitter: cannot write %s: %s", path, strerror(-r));
@@ -502,7 +502,9 @@ int lapis_automatic_emit(lapis_ctx *ctx, const lapis_automatic_conf *conf,
             fflush(out);
             free(clean);
         } else if (strcmp(e, "motd") == 0) {
-            r = emit_motd(ctx, text);
+            /* Shown on every login terminal: sanitized like stdio. */
+            _cleanup_free_ char *clean = lapis_sanitize_text(text);
+            r = emit_motd(ctx, clean);
         } else if (str_startswith(e, "json:")) {
             r = emit_json(ctx, e + 5, conf, rep);
         }
@@ -525,6 +527,6 @@ void lapis_automatic_random_sleep(lapis_ctx *ctx, long long max)
     lapis_log(ctx, LAPIS_LOG_INFO, "Waiting %lld s (random_sleep up to %lld s) before updating",
               secs, max);
     struct timespec ts = { .tv_sec = secs };
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR && !lapis_interrupted(ctx))
         ;
 }

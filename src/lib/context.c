@@ -70,6 +70,11 @@ void lapis_ctx_set_progress(lapis_ctx *ctx, lapis_progress_fn fn, void *userdata
     ctx->progress_data = userdata;
 }
 
+void lapis_ctx_set_interrupt(lapis_ctx *ctx, const volatile sig_atomic_t *flag)
+{
+    ctx->interrupt = flag;
+}
+
 bool lapis_confirm(lapis_ctx *ctx, const char *fmt, ...)
 {
     va_list ap;

@@ -391,6 +391,56 @@ static void report_progress(lapis_ctx *ctx, const struct lapis_fetch_opts *o, lo
                    (unsigned long long)o->progress_total);
 }
 
+/* ---- interruption --------------------------------------------------------- */
+
+/* Where kept .part files are, for the message: the cache, or --downloaddir. */
+static char *part_dir(lapis_ctx *ctx, const char *part)
+{
+    const char *cache = ctx->conf.cachedir, *slash = strrchr(part, '/');
+    size_t n = strlen(cache);
+    if (strncmp(part, cache, n) == 0 && part[n] == '/')
+        return xstrdup(cache);
+    return slash ? xstrndup(part, (size_t)(slash - part)) : xstrdup(".");
+}
+
+/* SIGINT/SIGTERM: stop every unfinished transfer. A resumable .part keeps its
+ * bytes (the next run continues it with a range request); any other is removed.
+ * Returns -LAPIS_E_INTERRUPTED with the message saying what was kept. */
+static int stop_all(lapis_ctx *ctx, CURLM *multi, struct xfer *xs, size_t n)
+{
+    _cleanup_free_ char *dir = NULL, *msg = NULL;
+    size_t kept = 0;
+    struct stat st;
+
+    for (size_t i = 0; i < n; i++) {
+        struct xfer *x = &xs[i];
+        if (x->done)
+            continue;
+        if (x->active)
+            curl_multi_remove_handle(multi, x->easy);
+        x->active = false;
+        if (x->fd >= 0) /* an attempt in flight; between attempts it is already cleaned up */
+            cleanup_attempt(x, x->job->resume);
+        if (x->job->resume && lstat(x->part, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+            kept++ == 0)
+            dir = part_dir(ctx, x->part);
+        x->job->result = -LAPIS_E_INTERRUPTED;
+        x->done = true;
+    }
+    if (kept)
+        msg = xasprintf("interrupted: nothing was changed; %zu partial download%s kept in %s, "
+                        "the next run resumes %s", kept, kept == 1 ? "" : "s", dir,
+                        kept == 1 ? "it" : "them");
+    else
+        msg = xstrdup("interrupted: nothing was changed");
+    for (size_t i = 0; i < n; i++)
+        if (xs[i].job->result == -LAPIS_E_INTERRUPTED) {
+            free(xs[i].job->error);
+            xs[i].job->error = xstrdup(msg);
+        }
+    return lapis_err(ctx, LAPIS_E_INTERRUPTED, "%s", msg);
+}
+
 int lapis_fetch_run(lapis_ctx *ctx, struct lapis_fetch_job *jobs, size_t njobs,
                     const struct lapis_fetch_opts *opts)
 {
@@ -398,7 +448,7 @@ int lapis_fetch_run(lapis_ctx *ctx, struct lapis_fetch_job *jobs, size_t njobs,
     CURLM *multi = curl_multi_init();
     struct xfer *xs = xcalloc(njobs, sizeof(*xs));
     size_t pending = 0, running = 0;
-    int first_err = 0;
+    int first_err = 0, interrupted = 0;
     long long done_bytes = 0;
     double last_report = 0;
 
@@ -427,6 +477,9 @@ int lapis_fetch_run(lapis_ctx *ctx, struct lapis_fetch_job *jobs, size_t njobs,
         bool finished_any = false;
         CURLMsg *m;
 
+        /* curl_multi_poll() wakes on the signal (EINTR), so this is soon seen. */
+        if (lapis_interrupted(ctx) && (interrupted = stop_all(ctx, multi, xs, njobs)) < 0)
+            break;
         running = start_ready(multi, xs, njobs, running, &o, &wait);
         curl_multi_perform(multi, &still);
         while ((m = curl_multi_info_read(multi, &nmsg))) {
@@ -462,10 +515,10 @@ int lapis_fetch_run(lapis_ctx *ctx, struct lapis_fetch_job *jobs, size_t njobs,
     }
     free(xs);
     curl_multi_cleanup(multi);
-    for (size_t i = 0; i < njobs && first_err; i++)
+    for (size_t i = 0; i < njobs && first_err && !interrupted; i++)
         if (jobs[i].result < 0 && jobs[i].error) {
             lapis_err(ctx, first_err, "%s", jobs[i].error);
             break;
         }
-    return first_err;
+    return interrupted ? interrupted : first_err;
 }

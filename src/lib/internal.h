@@ -240,6 +240,7 @@ struct lapis_ctx {
     void *confirm_data;
     lapis_progress_fn progress_fn;
     void *progress_data;
+    const volatile sig_atomic_t *interrupt; /* the program's signal flag, or NULL */
     int lock_fd;            /* -1 until lapis_ctx_lock() */
     char **pending_rpms;    /* added before load */
     char **extra_excludes;  /* --exclude */
@@ -254,6 +255,12 @@ static inline void lapis_progress(lapis_ctx *ctx, enum lapis_progress_kind k, co
         ctx->progress_fn(k, name, done, total, ctx->progress_data);
 }
 bool lapis_confirm(lapis_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* True once the program's SIGINT/SIGTERM handler has asked us to stop. */
+static inline bool lapis_interrupted(const lapis_ctx *ctx)
+{
+    return ctx->interrupt && *ctx->interrupt;
+}
 
 lapis_var *lapis_ctx_vars(lapis_ctx *ctx, size_t *ret_n);
 

@@ -57,6 +57,10 @@ int lapis_ctx_lock(lapis_ctx *ctx)
         double waited = (double)(now.tv_sec - start.tv_sec) +
                         (double)(now.tv_nsec - start.tv_nsec) / 1e9;
         long pid = read_holder_pid(fd);
+        if (lapis_interrupted(ctx))
+            return lapis_err(ctx, LAPIS_E_INTERRUPTED, "interrupted: nothing was changed (it was "
+                             "waiting for process %ld to finish with %s)", pid,
+                             lapis_ctx_installroot(ctx));
         if (waited >= (double)ctx->conf.lock_timeout)
             return lapis_err(ctx, LAPIS_E_LOCKED, "another lapis (pid %ld) is using %s; gave up "
                              "after %.1fs (lock_timeout); try again when it has finished",
@@ -67,7 +71,7 @@ int lapis_ctx_lock(lapis_ctx *ctx)
             told = true;
         }
         struct timespec ts = { 0, 100 * 1000 * 1000 };
-        nanosleep(&ts, NULL);
+        nanosleep(&ts, NULL); /* a signal cuts it short: checked above */
     }
     char buf[32];
     int len = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());

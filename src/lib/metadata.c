@@ -675,7 +675,8 @@ static int finish_states(lapis_ctx *ctx, struct rstate *st, size_t n)
             rm_rf(s->staging, NULL);
             free(s->staging);
         }
-        if (s->err && s->repo->opts.skip_if_unavailable) {
+        /* An interrupted run stops; it does not skip the repo. */
+        if (s->err && s->repo->opts.skip_if_unavailable && s->err != -LAPIS_E_INTERRUPTED) {
             lapis_log(ctx, LAPIS_LOG_WARNING, "%s; skipping it (skip_if_unavailable=1)",
                       s->errmsg ? s->errmsg : s->repo->id);
             s->repo->skipped = true;
@@ -720,6 +721,9 @@ int lapis_metadata_load_all(lapis_ctx *ctx, unsigned flags)
             load_one(ctx, &st[i], flags);
     r = finish_states(ctx, st, n);
     free(st);
+    if (r < 0 && lapis_interrupted(ctx))
+        r = lapis_err(ctx, LAPIS_E_INTERRUPTED, "interrupted: nothing was changed "
+                      "(metadata not yet refreshed stays as it was)");
     if (r == 0 && (flags & LAPIS_LOAD_FILELISTS))
         r = lapis_metadata_load_filelists(ctx); /* repos whose cache was fresh */
     return r;
@@ -782,7 +786,7 @@ int lapis_metadata_load_filelists(lapis_ctx *ctx)
                 j.chk_hex = e->hex;
                 lapis_fetch_opts_from(ctx, &o);
                 r = lapis_fetch_run(ctx, &j, 1, &o);
-                if (r < 0)
+                if (r < 0 && r != -LAPIS_E_INTERRUPTED)
                     r = lapis_err(ctx, r, "%s; the cached metadata may be older than the "
                                   "repository: run 'lapis makecache --refresh'", j.error);
                 lapis_fetch_job_clear(&j);
@@ -792,6 +796,8 @@ int lapis_metadata_load_filelists(lapis_ctx *ctx)
             r = load_filelists_dir(ctx, &s, s.repodata);
         free(s.repodata);
         md_free(s.md, s.nmd);
+        if (r == -LAPIS_E_INTERRUPTED)
+            return r;
         if (r < 0 && !first)
             first = r;
     }

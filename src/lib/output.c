@@ -33,12 +33,118 @@ void lapis_table_align_right(lapis_table *t, size_t col)
         t->right[col] = true;
 }
 
+/* ---- hostile text ---------------------------------------------------------- */
+
+/* Decode one UTF-8 sequence at s (NUL-terminated). Returns its length and the
+ * code point in *ret_cp, or -1 there for an ill-formed sequence, whose length
+ * is then its maximal subpart (Unicode 3.9: one U+FFFD per maximal subpart).
+ * Overlong forms, surrogates and values above U+10FFFF are ill-formed. */
+static size_t utf8_next(const unsigned char *s, int32_t *ret_cp)
+{
+    unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+    size_t need;
+    int32_t cp;
+
+    if (c < 0x80) {
+        *ret_cp = c;
+        return 1;
+    }
+    if (c >= 0xc2 && c <= 0xdf) {
+        need = 1, cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        need = 2, cp = c & 0x0f;
+        lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        need = 3, cp = c & 0x07;
+        lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
+    } else {
+        *ret_cp = -1;
+        return 1;
+    }
+    for (size_t i = 1; i <= need; i++, lo = 0x80, hi = 0xbf) {
+        if (s[i] < lo || s[i] > hi) {
+            *ret_cp = -1;
+            return i;
+        }
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    *ret_cp = cp;
+    return need + 1;
+}
+
+/* What must not reach a terminal raw: C0 and C1 controls (ESC and 8-bit CSI,
+ * OSC... drive the terminal; OSC 52 writes the clipboard), DEL, and the bidi
+ * overrides and isolates, which make text display in another order than it
+ * is read (Trojan Source, CVE-2021-42574). */
+static bool is_unsafe_char(int32_t cp)
+{
+    return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || (cp >= 0x202a && cp <= 0x202e) ||
+           (cp >= 0x2066 && cp <= 0x2069);
+}
+
+#define REPLACEMENT_CHAR "\xef\xbf\xbd" /* U+FFFD */
+
+/* Controls become '?', ill-formed UTF-8 becomes U+FFFD; the result is valid UTF-8. */
+static char *sanitize(const char *s, bool keep_lines)
+{
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    /* Worst case: every byte becomes a 3-byte U+FFFD. */
+    char *out = xmalloc(3 * strlen((const char *)p) + 1), *w = out;
+
+    while (*p) {
+        int32_t cp;
+        size_t len = utf8_next(p, &cp);
+        if (cp < 0)
+            w = stpcpy(w, REPLACEMENT_CHAR);
+        else if (is_unsafe_char(cp) && !(keep_lines && (cp == '\n' || cp == '\t')))
+            *w++ = '?';
+        else
+            w = mempcpy(w, p, len);
+        p += len;
+    }
+    *w = '\0';
+    return out;
+}
+
 char *lapis_sanitize(const char *s)
 {
-    char *out = xstrdup(s ? s : "");
-    for (char *c = out; *c; c++)
-        if ((unsigned char)*c < 0x20 || *c == 0x7f)
-            *c = '?';
+    return sanitize(s, false);
+}
+
+char *lapis_sanitize_text(const char *s)
+{
+    return sanitize(s, true);
+}
+
+/* cJSON escapes only C0, '"' and '\\' and copies other bytes as they are.
+ * Every byte >= 0x7f of its output is inside a string, so escaping there is
+ * always valid JSON: controls and bidi as \uXXXX, ill-formed UTF-8 as U+FFFD
+ * (a JSON text must be UTF-8, RFC 8259). */
+static char *json_escape(const char *json)
+{
+    const unsigned char *p = (const unsigned char *)json;
+    char *out = xmalloc(6 * strlen(json) + 1), *w = out;
+
+    while (*p) {
+        int32_t cp;
+        size_t len = utf8_next(p, &cp);
+        if (cp < 0)
+            w = stpcpy(w, REPLACEMENT_CHAR);
+        else if (cp >= 0x7f && is_unsafe_char(cp))
+            w += sprintf(w, "\\u%04x", (unsigned)cp);
+        else
+            w = mempcpy(w, p, len);
+        p += len;
+    }
+    *w = '\0';
+    return out;
+}
+
+char *lapis_json_text(const cJSON *doc, bool pretty)
+{
+    char *raw = pretty ? cJSON_Print(doc) : cJSON_PrintUnformatted(doc);
+    char *out = raw ? json_escape(raw) : NULL;
+    cJSON_free(raw);
     return out;
 }
 
@@ -50,15 +156,6 @@ const char *lapis_format_utc(long long t, char buf[32])
     if (t && gmtime_r(&tt, &tm))
         strftime(buf, 32, "%Y-%m-%d %H:%M:%S", &tm);
     return buf;
-}
-
-char *lapis_sanitize_text(const char *s)
-{
-    char *out = xstrdup(s ? s : "");
-    for (char *c = out; *c; c++)
-        if (((unsigned char)*c < 0x20 && *c != '\n' && *c != '\t') || *c == 0x7f)
-            *c = '?';
-    return out;
 }
 
 void lapis_table_add(lapis_table *t, const char *const *cells)
@@ -244,7 +341,7 @@ cJSON *lapis_json_strv(char *const *v)
 
 void lapis_json_print(cJSON *doc, FILE *out)
 {
-    char *s = cJSON_PrintUnformatted(doc);
+    char *s = lapis_json_text(doc, false);
     if (s) {
         fputs(s, out);
         fputc('\n', out);

@@ -17,6 +17,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -117,7 +119,7 @@ static int repo_key_files(lapis_ctx *ctx, struct lapis_repo *r, char ***ret)
         lapis_fetch_opts_from(ctx, &o);
         if ((rc = mkdir_p(dir, 0755)) < 0)
             rc = lapis_err(ctx, rc, "cannot create %s: %s", dir, strerror(-rc));
-        else if ((rc = lapis_fetch_run(ctx, jobs, njobs, &o)) < 0)
+        else if ((rc = lapis_fetch_run(ctx, jobs, njobs, &o)) < 0 && rc != -LAPIS_E_INTERRUPTED)
             rc = lapis_err(ctx, LAPIS_E_SIGNATURE, "repo %s: cannot fetch its gpgkey: %s", r->id,
                            lapis_ctx_error(ctx));
         for (size_t i = 0; i < njobs; i++)
@@ -720,6 +722,62 @@ static void remove_rpm_leftovers(lapis_ctx *ctx, rpmts ts)
                   "transaction", removed);
 }
 
+/* The transaction proper: the repo keys imported, leftovers of an interrupted
+ * one cleaned up, history opened, rpm run, history closed. */
+static int run_rpm_for_real(lapis_goal *g, rpmts ts, struct lapis_pkgfile *f, size_t n,
+                            const lapis_run_opts *o, rpmprobFilterFlags filter,
+                            struct rpmlog_state *ls)
+{
+    lapis_ctx *ctx = g->ctx;
+    int r;
+
+    if ((r = import_repo_keys(ctx, ts, f, n)) < 0)
+        return r;
+    if (lapis_history_last_interrupted(ctx))
+        remove_rpm_leftovers(ctx, ts);
+    if ((r = lapis_history_begin(g, o->cmdline)) < 0)
+        return r;
+    if (rpmtsRun(ts, NULL, filter) != 0) {
+        _cleanup_free_ char *why = problems_text(ts, NULL);
+        lapis_history_end(g, false);
+        return lapis_err(ctx, LAPIS_E_RPM, "the rpm transaction failed: %s",
+                         why ? why : ls->last_error ? ls->last_error : "unknown rpm error");
+    }
+    return lapis_history_end(g, true);
+}
+
+/* The transaction runs with SIGINT and SIGTERM blocked (rpm blocks them too,
+ * but only inside rpmtsRun): no package is left half-installed and history
+ * records how it ended. A signal that came before this point stops the run
+ * here, with nothing changed; one that comes during it is delivered after,
+ * and the caller finds the interrupt flag set. */
+static int run_rpm_blocked(lapis_goal *g, rpmts ts, struct lapis_pkgfile *f, size_t n,
+                           const lapis_run_opts *o, rpmprobFilterFlags filter,
+                           struct rpmlog_state *ls)
+{
+    lapis_ctx *ctx = g->ctx;
+    sigset_t stop, old;
+    size_t cached = 0;
+    int r;
+
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, &old);
+    for (size_t i = 0; i < n; i++)
+        cached += !f[i].local;
+    if (!lapis_interrupted(ctx))
+        r = run_rpm_for_real(g, ts, f, n, o, filter, ls);
+    else if (cached)
+        r = lapis_err(ctx, LAPIS_E_INTERRUPTED, "interrupted: nothing was changed; %zu downloaded "
+                      "package%s kept in %s for the next run", cached, cached == 1 ? "" : "s",
+                      o->downloaddir ? o->downloaddir : ctx->conf.cachedir);
+    else
+        r = lapis_err(ctx, LAPIS_E_INTERRUPTED, "interrupted: nothing was changed");
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return r;
+}
+
 static int run_rpm(lapis_goal *g, rpmts ts, struct lapis_pkgfile *f, size_t n,
                    const lapis_run_opts *o, bool payload_covered, struct rpmlog_state *ls)
 {
@@ -770,26 +828,12 @@ static int run_rpm(lapis_goal *g, rpmts ts, struct lapis_pkgfile *f, size_t n,
     }
     if (o->flags & LAPIS_RUN_TEST || strv_contains(ctx->conf.tsflags, "test"))
         return 0;
-
-    if ((r = import_repo_keys(ctx, ts, f, n)) < 0)
-        return r;
-    if (lapis_history_last_interrupted(ctx))
-        remove_rpm_leftovers(ctx, ts);
-    if ((r = lapis_history_begin(g, o->cmdline)) < 0)
-        return r;
     rpmtsSetVfyFlags(ts, payload_covered ? (vfy | RPMVSF_MASK_NOPAYLOAD | RPMVSF_NEEDPAYLOAD) : vfy);
     rpmtsSetVfyLevel(ts, ctx->nogpgcheck ? RPMSIG_DIGEST_TYPE
                                          : (payload_covered ? RPMSIG_SIGNATURE_TYPE
                                                             : RPMSIG_DIGEST_TYPE));
     ns.done = 0;
-    rc = rpmtsRun(ts, NULL, filter);
-    if (rc != 0) {
-        _cleanup_free_ char *why = problems_text(ts, NULL);
-        lapis_history_end(g, false);
-        return lapis_err(ctx, LAPIS_E_RPM, "the rpm transaction failed: %s",
-                         why ? why : ls->last_error ? ls->last_error : "unknown rpm error");
-    }
-    return lapis_history_end(g, true);
+    return run_rpm_blocked(g, ts, f, n, o, filter, ls);
 }
 
 /* With keepcache=0 (the default) packages leave the cache once installed. */
