@@ -231,3 +231,30 @@ def test_endless_package_body_is_cut_off(lapis_http, http, tmp_path):
     assert asked, "the endless mirror was never asked for the package: %s" % http.since(mark)
     for p in lapis_http.cache.rglob("pkga*"):
         assert p.stat().st_size < 1 << 20, p
+
+
+# --------------------------------------------------------------------------
+# A .part file that cannot be created: the run ends, with one clear error
+# --------------------------------------------------------------------------
+
+def test_part_in_the_way_fails_once_and_clearly(lapis):
+    """A directory where pkga's .part file goes: open() fails with EISDIR. The
+    run must end (bounded here by a timeout, so a hang fails the test) with
+    one error line naming the path and the errno, release the root's lock,
+    and install nothing; once the directory is gone the install works."""
+    lapis.ok("--repo=base", "makecache")
+    pkgs = lapis.cache_dir("base") / "packages"
+    part = pkgs / "pkga-1.0-1.noarch.rpm.part"
+    (part / "sub").mkdir(parents=True)      # not empty: rmdir cannot clear it either
+    r = lapis.run("-y", "--setopt=lock_timeout=2", "--repo=base", "install", "pkga", "pkgb",
+                  timeout=30)
+    assert r.rc == 1, r
+    assert len(r.error_lines) == 1, r
+    assert str(part) in r.error_lines[0] and "Is a directory" in r.error_lines[0], r
+    assert lapis.names() == []
+    shutil.rmtree(part)
+    # The root's lock was released: this run neither waits nor times out.
+    r = lapis.run("-y", "--setopt=lock_timeout=2", "--repo=base", "install", "pkga", "pkgb",
+                  timeout=30)
+    assert r.rc == 0 and "waiting" not in r.err, r
+    assert lapis.names() == ["pkga", "pkgb"]
