@@ -133,10 +133,13 @@ def test_kill9_loop_install_and_upgrade(lapis_file):
         d2 = t_upgrade * (i + rng.random()) / KILL_LOOPS
         killed += _run_killed(lapis, d2, "-y", *upgrade)
         _rpmdb_rows(lapis)                 # readable, whatever state it is in
-        lapis.yes(*upgrade)                # finishes the work (also removes leftover 1.0 copies)
+        r = lapis.yes(*upgrade)            # finishes the work (also removes leftover 1.0 copies)
         _assert_complete(lapis, "2.0")
         hist = lapis.json("history")["history"]
-        assert hist[0]["result"] == "ok", hist
+        # A kill after rpm finished but before history was closed leaves the
+        # re-run nothing to do: then the newest entry is rightly "interrupted".
+        if "Nothing to do" not in r.out:
+            assert hist[0]["result"] == "ok", hist
         assert all(h["result"] in ("ok", "interrupted") for h in hist), hist
     assert killed >= KILL_LOOPS, "too few runs were actually interrupted (%d)" % killed
 
