@@ -115,12 +115,6 @@ static int lock_wait(lapis_ctx *ctx, const struct lock_req *q)
     return 0;
 }
 
-static void unlock_range(int fd, off_t start)
-{
-    struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = start, .l_len = 1 };
-    fcntl(fd, F_OFD_SETLK, &fl);
-}
-
 /* ---- the root lock -------------------------------------------------------- */
 
 int lapis_ctx_lock(lapis_ctx *ctx)
@@ -205,10 +199,8 @@ static int cache_lock_slot(lapis_ctx *ctx, int slot, short type)
         ctx->cache_held[slot] = type;
         return 0;
     }
-    if (type == F_WRLCK && ctx->cache_held[slot] == F_RDLCK) {
-        unlock_range(fd, slot); /* no upgrade in place; see the top of the file */
-        ctx->cache_held[slot] = F_UNLCK;
-    }
+    if (type == F_WRLCK && ctx->cache_held[slot] == F_RDLCK)
+        cache_lock_slot(ctx, slot, F_UNLCK); /* no upgrade in place; see the top of the file */
     if (type == F_WRLCK && ctx->cache_lock_ro)
         return 0; /* a cache we may not write: the write itself will say so */
     _cleanup_free_ char *what = xasprintf("the cache %s", ctx->conf.cachedir);
