@@ -118,6 +118,14 @@ static int plan_files(lapis_goal *g, const char *downloaddir, struct lapis_pkgfi
 static int download_locked(lapis_goal *g, const char *downloaddir, struct lapis_pkgfile **ret,
                            size_t *ret_n);
 
+static bool needs_repo_file(lapis_goal *g)
+{
+    for (size_t i = 0; i < g->nitems; i++)
+        if (needs_file(g->items[i].action) && !lapis_sack_cmdline_path(g->ctx, g->items[i].pkg))
+            return true;
+    return false;
+}
+
 /* Downloads into the cache hold its packages lock alone, from the "is it
  * cached already" check to the rename: two runs sharing a cachedir would
  * otherwise append to, or unlink, each other's .part files. Details (the
@@ -128,6 +136,8 @@ int lapis_download_packages(lapis_goal *g, const char *downloaddir, struct lapis
     short prev;
     int r;
 
+    if (!needs_repo_file(g))
+        return download_locked(g, downloaddir, ret, ret_n); /* removals, local files */
     lapis_metadata_load_details(g->ctx);
     if (downloaddir)
         return download_locked(g, downloaddir, ret, ret_n);
