@@ -6,6 +6,7 @@
  * --disablerepo in order.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <string.h>
 #include <sys/utsname.h>
@@ -28,6 +29,9 @@ int lapis_ctx_new(lapis_ctx **ret)
     ctx->pending_rpms = xcalloc(1, sizeof(char *));
     ctx->extra_excludes = xcalloc(1, sizeof(char *));
     ctx->lock_fd = -1;
+    ctx->cache_lock_fd = -1;
+    for (size_t i = 0; i < ARRAY_SIZE(ctx->cache_held); i++)
+        ctx->cache_held[i] = F_UNLCK;
     *ret = ctx;
     return 0;
 }
@@ -44,6 +48,8 @@ void lapis_ctx_free(lapis_ctx *ctx)
     lapis_strv_free(ctx->extra_excludes);
     if (ctx->lock_fd >= 0)
         close(ctx->lock_fd); /* releases the lock */
+    if (ctx->cache_lock_fd >= 0)
+        close(ctx->cache_lock_fd);
     lapis_config_clear(&ctx->conf);
     lapis_strv_free(ctx->setopts_main);
     lapis_strv_free(ctx->setopts_repo);

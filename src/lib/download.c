@@ -115,8 +115,41 @@ static int plan_files(lapis_goal *g, const char *downloaddir, struct lapis_pkgfi
     return 0;
 }
 
+static int download_locked(lapis_goal *g, const char *downloaddir, struct lapis_pkgfile **ret,
+                           size_t *ret_n);
+
+static bool needs_repo_file(lapis_goal *g)
+{
+    for (size_t i = 0; i < g->nitems; i++)
+        if (needs_file(g->items[i].action) && !lapis_sack_cmdline_path(g->ctx, g->items[i].pkg))
+            return true;
+    return false;
+}
+
+/* Downloads into the cache hold its packages lock alone, from the "is it
+ * cached already" check to the rename: two runs sharing a cachedir would
+ * otherwise append to, or unlink, each other's .part files. Details (the
+ * locations) are read first, under the metadata lock, to keep the lock order. */
 int lapis_download_packages(lapis_goal *g, const char *downloaddir, struct lapis_pkgfile **ret,
                             size_t *ret_n)
+{
+    short prev;
+    int r;
+
+    if (!needs_repo_file(g))
+        return download_locked(g, downloaddir, ret, ret_n); /* removals, local files */
+    lapis_metadata_load_details(g->ctx);
+    if (downloaddir)
+        return download_locked(g, downloaddir, ret, ret_n);
+    if ((r = lapis_lock_cache_area(g->ctx, LAPIS_CACHE_PACKAGES, F_WRLCK, &prev)) < 0)
+        return r;
+    r = download_locked(g, downloaddir, ret, ret_n);
+    lapis_lock_cache_area_restore(g->ctx, LAPIS_CACHE_PACKAGES, prev);
+    return r;
+}
+
+static int download_locked(lapis_goal *g, const char *downloaddir, struct lapis_pkgfile **ret,
+                           size_t *ret_n)
 {
     lapis_ctx *ctx = g->ctx;
     Pool *pool = ctx->pool;

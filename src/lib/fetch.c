@@ -38,6 +38,7 @@ struct xfer {
     long long resumed_from; /* bytes of .part kept from an earlier attempt or run */
     bool checked_status;    /* first body byte seen: resume honoured or restarted */
     long long *progress;    /* shared byte counter for progress reports */
+    size_t *pending;        /* the run's count of jobs not yet ended */
     char errbuf[CURL_ERROR_SIZE];
     char werr[CURL_ERROR_SIZE]; /* our write error (curl overwrites errbuf with its own) */
 };
@@ -110,6 +111,17 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *ud)
     return len;
 }
 
+/* The one way a job ends, so each ends exactly once and the run's loop,
+ * which waits for pending to reach zero, always terminates. */
+static void end_job(struct xfer *x, int result)
+{
+    if (x->done)
+        return;
+    x->job->result = result;
+    x->done = true;
+    (*x->pending)--;
+}
+
 static void fail_job(struct xfer *x, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void fail_job(struct xfer *x, int code, const char *fmt, ...)
@@ -122,8 +134,7 @@ static void fail_job(struct xfer *x, int code, const char *fmt, ...)
     va_end(ap);
     free(x->job->error);
     x->job->error = msg;
-    x->job->result = code < 0 ? code : -code;
-    x->done = true;
+    end_job(x, code < 0 ? code : -code);
 }
 
 static void cleanup_attempt(struct xfer *x, bool keep_part)
@@ -177,12 +188,16 @@ static int start_xfer(CURLM *multi, struct xfer *x, const struct lapis_fetch_opt
     x->errbuf[0] = '\0';
     x->hasher = j->chk_type != LAPIS_CHK_NONE ? lapis_hasher_new(j->chk_type) : NULL;
     if (!j->resume || !reopen_part(x)) {
-        unlink(x->part);
-        x->fd = open(x->part, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        /* What cannot be removed (a directory, EACCES) is the error to report,
+         * not the EEXIST the exclusive create then gets. */
+        if (unlink(x->part) < 0 && errno != ENOENT)
+            x->fd = -1;
+        else
+            x->fd = open(x->part, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     }
     if (x->fd < 0) {
         fail_job(x, LAPIS_E_DOWNLOAD, "%s: cannot create %s: %s", j->what, x->part, strerror(errno));
-        cleanup_attempt(x, false);
+        cleanup_attempt(x, true); /* not ours to unlink */
         return -1;
     }
 
@@ -212,8 +227,14 @@ static int start_xfer(CURLM *multi, struct xfer *x, const struct lapis_fetch_opt
         curl_easy_setopt(e, CURLOPT_CAINFO, j->sslcacert);
     if (x->resumed_from > 0)
         curl_easy_setopt(e, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)x->resumed_from);
+    CURLMcode mc = curl_multi_add_handle(multi, e);
+    if (mc != CURLM_OK) {
+        fail_job(x, LAPIS_E_DOWNLOAD, "%s: cannot start the download: %s", j->what,
+                 curl_multi_strerror(mc));
+        cleanup_attempt(x, true);
+        return -1;
+    }
     x->active = true;
-    curl_multi_add_handle(multi, e);
     return 0;
 }
 
@@ -297,9 +318,8 @@ static void finish_attempt(lapis_ctx *ctx, struct xfer *x, CURLcode cc,
             return;
         }
         cleanup_attempt(x, true);
-        j->result = 0;
         j->served_by = x->mirror;
-        x->done = true;
+        end_job(x, 0);
         return;
     }
     free(j->error);
@@ -309,8 +329,7 @@ static void finish_attempt(lapis_ctx *ctx, struct xfer *x, CURLcode cc,
     if (k == -3)
         k = -1;
     if (k == 1) {
-        j->result = 1;
-        x->done = true;
+        end_job(x, 1);
         return;
     }
 
@@ -322,8 +341,7 @@ static void finish_attempt(lapis_ctx *ctx, struct xfer *x, CURLcode cc,
     x->mirror = (x->mirror + 1) % nmirrors;
     int retries = j->repo_opts ? j->repo_opts->retries : o->retries;
     if (x->permanent >= (int)nmirrors || x->attempts > retries) {
-        j->result = -LAPIS_E_DOWNLOAD;
-        x->done = true;
+        end_job(x, -LAPIS_E_DOWNLOAD);
         return;
     }
     /* Back off only once every mirror has been tried in this round. */
@@ -424,8 +442,7 @@ static int stop_all(lapis_ctx *ctx, CURLM *multi, struct xfer *xs, size_t n)
         if (x->job->resume && lstat(x->part, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
             kept++ == 0)
             dir = part_dir(ctx, x->part);
-        x->job->result = -LAPIS_E_INTERRUPTED;
-        x->done = true;
+        end_job(x, -LAPIS_E_INTERRUPTED);
     }
     if (kept)
         msg = xasprintf("interrupted: nothing was changed; %zu partial download%s kept in %s, "
@@ -447,7 +464,7 @@ int lapis_fetch_run(lapis_ctx *ctx, struct lapis_fetch_job *jobs, size_t njobs,
     struct lapis_fetch_opts o = *opts;
     CURLM *multi = curl_multi_init();
     struct xfer *xs = xcalloc(njobs, sizeof(*xs));
-    size_t pending = 0, running = 0;
+    size_t pending = njobs, running = 0;
     int first_err = 0, interrupted = 0;
     long long done_bytes = 0;
     double last_report = 0;
@@ -460,15 +477,15 @@ int lapis_fetch_run(lapis_ctx *ctx, struct lapis_fetch_job *jobs, size_t njobs,
         x->job = &jobs[i];
         x->fd = -1;
         x->progress = &done_bytes;
+        x->pending = &pending;
         jobs[i].result = 0;
         x->part = xasprintf("%s.part", jobs[i].dest);
         x->cap = jobs[i].expected_size >= 0 ? jobs[i].expected_size
                  : jobs[i].max_size > 0   ? jobs[i].max_size
                                           : DEFAULT_MAX_SIZE;
-        if (!validate_job(x))
-            continue;
-        x->easy = curl_easy_init();
-        pending++;
+        if (validate_job(x) && !(x->easy = curl_easy_init()))
+            fail_job(x, LAPIS_E_DOWNLOAD, "%s: cannot set up a download (out of memory)",
+                     jobs[i].what);
     }
 
     while (pending > 0) {
@@ -492,8 +509,6 @@ int lapis_fetch_run(lapis_ctx *ctx, struct lapis_fetch_job *jobs, size_t njobs,
             running--;
             finish_attempt(ctx, x, cc, &o);
             finished_any = true;
-            if (x->done)
-                pending--;
         }
         report_progress(ctx, &o, done_bytes, &last_report, false);
         /* A finished transfer frees a slot: start the next one now, not after a poll. */

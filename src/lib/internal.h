@@ -242,6 +242,10 @@ struct lapis_ctx {
     void *progress_data;
     const volatile sig_atomic_t *interrupt; /* the program's signal flag, or NULL */
     int lock_fd;            /* -1 until lapis_ctx_lock() */
+    int cache_lock_fd;      /* CACHEDIR/lock; -1 until first needed (or not lockable) */
+    bool cache_lock_tried;
+    bool cache_lock_ro;     /* opened read-only: exclusive locks are skipped */
+    short cache_held[3];    /* F_UNLCK/F_RDLCK/F_WRLCK per byte of the cache lock (lock.c) */
     char **pending_rpms;    /* added before load */
     char **extra_excludes;  /* --exclude */
     unsigned char *reasons; /* lapis_reason per installed solvable, loaded lazily */
@@ -263,6 +267,18 @@ static inline bool lapis_interrupted(const lapis_ctx *ctx)
 }
 
 lapis_var *lapis_ctx_vars(lapis_ctx *ctx, size_t *ret_n);
+
+/* ---- lock.c: the cache lock (see the top of lock.c) ------------------------ */
+
+enum lapis_cache_area { LAPIS_CACHE_METADATA = 1, LAPIS_CACHE_PACKAGES = 2 };
+
+/* Hold the cache for the life of the context: shared, or exclusive to clean it. */
+int lapis_lock_cache(lapis_ctx *ctx, bool clean);
+/* Hold an area at least as strongly as type (F_RDLCK, F_WRLCK), waiting up to
+ * lock_timeout; *ret_prev is what to hand lapis_lock_cache_area_restore. */
+int lapis_lock_cache_area(lapis_ctx *ctx, enum lapis_cache_area area, short type,
+                          short *ret_prev);
+void lapis_lock_cache_area_restore(lapis_ctx *ctx, enum lapis_cache_area area, short prev);
 
 /* ---- fetch.c ------------------------------------------------------------ */
 

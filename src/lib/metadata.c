@@ -696,7 +696,7 @@ static int finish_states(lapis_ctx *ctx, struct rstate *st, size_t n)
     return first;
 }
 
-int lapis_metadata_load_all(lapis_ctx *ctx, unsigned flags)
+static int load_all_locked(lapis_ctx *ctx, unsigned flags)
 {
     struct rstate *st = xcalloc(ctx->nrepos, sizeof(*st));
     size_t n = 0;
@@ -729,14 +729,51 @@ int lapis_metadata_load_all(lapis_ctx *ctx, unsigned flags)
     return r;
 }
 
+/* Whether loading may write the metadata cache (refresh, or fetch file lists). */
+static bool load_may_write(lapis_ctx *ctx, unsigned flags)
+{
+    if (ctx->cacheonly)
+        return false;
+    if (flags & (LAPIS_LOAD_REFRESH | LAPIS_LOAD_FILELISTS))
+        return true;
+    for (size_t i = 0; i < ctx->nrepos; i++) {
+        struct lapis_repo *r = ctx->repos[i];
+        _cleanup_free_ char *repomd = path_join(r->cachedir, "repodata/repomd.xml");
+        if (r->enabled && lapis_cache_expired(repomd, r->opts.metadata_expire))
+            return true;
+    }
+    return false;
+}
+
+/* Readers of repodata/ share the metadata lock; a refresh holds it alone, so a
+ * reader never sees half of one repodata/ and half of the next, and a run that
+ * waited for another's refresh finds the cache fresh and fetches nothing. */
+int lapis_metadata_load_all(lapis_ctx *ctx, unsigned flags)
+{
+    short type = load_may_write(ctx, flags) ? F_WRLCK : F_RDLCK, prev;
+    int r = lapis_lock_cache_area(ctx, LAPIS_CACHE_METADATA, type, &prev);
+    if (r < 0)
+        return r;
+    r = load_all_locked(ctx, flags);
+    lapis_lock_cache_area_restore(ctx, LAPIS_CACHE_METADATA, prev);
+    return r;
+}
+
+static int load_filelists_locked(lapis_ctx *ctx);
+
 /* Load the display-only attributes of every repo loaded from .solv caches.
  * Missing or stale details only cost information, never correctness, so
  * failures are logged rather than returned. */
 void lapis_metadata_load_details(lapis_ctx *ctx)
 {
+    short prev;
     if (ctx->details_loaded)
         return;
     ctx->details_loaded = true;
+    if (lapis_lock_cache_area(ctx, LAPIS_CACHE_METADATA, F_RDLCK, &prev) < 0) {
+        lapis_log(ctx, LAPIS_LOG_WARNING, "%s; package details are not shown", lapis_ctx_error(ctx));
+        return;
+    }
     for (size_t i = 0; i < ctx->nrepos; i++) {
         struct lapis_repo *lr = ctx->repos[i];
         if (!lr->solv || lr->details_loaded || !lr->solv_dir)
@@ -751,10 +788,23 @@ void lapis_metadata_load_details(lapis_ctx *ctx)
             lapis_log(ctx, LAPIS_LOG_WARNING, "repo %s: package details cache is missing; "
                       "'lapis makecache --refresh' rebuilds it", lr->id);
     }
+    lapis_lock_cache_area_restore(ctx, LAPIS_CACHE_METADATA, prev);
 }
 
 /* Load filelists for every loaded repo, fetching them into the cache as needed. */
 int lapis_metadata_load_filelists(lapis_ctx *ctx)
+{
+    short prev;
+    int r = lapis_lock_cache_area(ctx, LAPIS_CACHE_METADATA, ctx->cacheonly ? F_RDLCK : F_WRLCK,
+                                  &prev);
+    if (r < 0)
+        return r;
+    r = load_filelists_locked(ctx);
+    lapis_lock_cache_area_restore(ctx, LAPIS_CACHE_METADATA, prev);
+    return r;
+}
+
+static int load_filelists_locked(lapis_ctx *ctx)
 {
     int first = 0;
 

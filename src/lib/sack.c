@@ -407,6 +407,11 @@ int lapis_clean(lapis_ctx *ctx, unsigned what)
 
     if ((r = lapis_ctx_setup(ctx)) < 0)
         return r;
+    if (!path_exists(ctx->conf.cachedir))
+        return 0;
+    /* Alone: a run using the cache would find its files gone under it. */
+    if ((r = lapis_lock_cache(ctx, true)) < 0)
+        return r;
     d = opendir(ctx->conf.cachedir);
     if (!d)
         return errno == ENOENT ? 0 : lapis_err(ctx, -errno, "cannot open %s: %s",

@@ -785,6 +785,22 @@ def test_failed_run_dead_repo_honours_repo_retries(lapis_file):
     assert report(lapis)["status"] == "failed"
 
 
+def test_failed_run_part_in_the_way(lapis_file):
+    """A directory where an update's .part goes: the run ends (bounded by a
+    timeout) as failed, naming the path, and installs nothing."""
+    lapis = setup_root(lapis_file)
+    before = snapshot(lapis)
+    lapis.ok("--repo=updates", "makecache")
+    part = lapis.cache_dir("updates") / "packages" / "hello-2.1-1.x86_64.rpm.part"
+    (part / "sub").mkdir(parents=True)
+    conf = write_conf(lapis, {"apply_updates": "yes"}, base={"lock_timeout": "2"})
+    r = automatic(lapis, conf, timeout=30)
+    assert r.rc == 1 and len(r.error_lines) == 1, r
+    assert str(part) in r.error_lines[0] and "Is a directory" in r.error_lines[0], r
+    assert report(lapis)["status"] == "failed"
+    assert snapshot(lapis) == before
+
+
 def test_failed_run_lock_held(lapis_file, hold_lock):
     lapis = setup_root(lapis_file)
     before = snapshot(lapis)

@@ -3,9 +3,11 @@
  * root exclude each other (OFD locks conflict between open file
  * descriptions even inside one process), the loser names the holder's pid,
  * the lock is released with the context, and a lock file left behind by a
- * dead holder does not block anyone.
+ * dead holder does not block anyone. The cache lock: users share it, clean
+ * is alone, two readers that both want to write do not wait for each other.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -94,12 +96,47 @@ static void test_planted_symlink_is_not_followed(void **state)
     rm_rf(root, NULL);
 }
 
+/* Two contexts on one root share its cache (the root's default cachedir). */
+static void test_cache_users_share_clean_is_alone(void **state)
+{
+    (void)state;
+    _cleanup_free_ char *root = make_root();
+    lapis_ctx *a = ctx_for(root, "0"), *b = ctx_for(root, "0");
+    short prev;
+
+    assert_int_equal(lapis_lock_cache(a, false), 0);
+    assert_int_equal(lapis_lock_cache(b, false), 0);   /* shared */
+    assert_int_equal(lapis_lock_cache(b, true), -LAPIS_E_LOCKED);
+    assert_non_null(strstr(lapis_ctx_error(b), "using the cache"));
+    /* Both read the metadata; a wants to write: b's share is in the way. */
+    assert_int_equal(lapis_lock_cache_area(a, LAPIS_CACHE_METADATA, F_RDLCK, &prev), 0);
+    assert_int_equal(lapis_lock_cache_area(b, LAPIS_CACHE_METADATA, F_RDLCK, &prev), 0);
+    assert_int_equal(lapis_lock_cache_area(a, LAPIS_CACHE_METADATA, F_WRLCK, &prev),
+                     -LAPIS_E_LOCKED);
+    /* a dropped its share before waiting, so b can upgrade: no deadlock. */
+    assert_int_equal(lapis_lock_cache_area(b, LAPIS_CACHE_METADATA, F_WRLCK, &prev), 0);
+    assert_int_equal(prev, F_RDLCK);
+    _cleanup_free_ char *pid = xasprintf("pid %ld", (long)getpid());
+    assert_int_equal(lapis_lock_cache_area(a, LAPIS_CACHE_METADATA, F_RDLCK, &prev),
+                     -LAPIS_E_LOCKED);
+    assert_non_null(strstr(lapis_ctx_error(a), pid)); /* the writer is named */
+    lapis_lock_cache_area_restore(b, LAPIS_CACHE_METADATA, F_UNLCK);
+    assert_int_equal(lapis_lock_cache_area(a, LAPIS_CACHE_METADATA, F_WRLCK, &prev), 0);
+    lapis_ctx_free(a);
+    lapis_ctx_free(b);
+    lapis_ctx *c = ctx_for(root, "0");
+    assert_int_equal(lapis_lock_cache(c, true), 0);    /* released with the contexts */
+    lapis_ctx_free(c);
+    rm_rf(root, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_second_context_is_refused_then_gets_it),
         cmocka_unit_test(test_dead_holder_does_not_block),
         cmocka_unit_test(test_planted_symlink_is_not_followed),
+        cmocka_unit_test(test_cache_users_share_clean_is_alone),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
