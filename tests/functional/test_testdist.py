@@ -182,6 +182,19 @@ def test_every_package_installs_without_nodeps(tmp_path):
     assert r.rc == 0 and r.out == "", r
 
 
+def test_each_package_resolves_alone(tmp_path):
+    """Each package on its own into an empty root: the solver finds a
+    complete, conflict-free set (not only all of them together)."""
+    root = Root(tmp_path)
+    assert root.lapis("makecache").rc == 0
+    failed = []
+    for name in sorted({n.rsplit("-", 2)[0] for n in repo_packages()}):
+        r = root.lapis("-C", "--assumeno", "install", name)
+        if "Operation aborted by --assumeno." not in r.out or r.error_lines:
+            failed.append(str(r))
+    assert not failed, "\n".join(failed)
+
+
 def test_whole_repo_resolves_over_http(tmp_path):
     server, port = httpserver.start(str(TESTDIST))
     try:
