@@ -2,11 +2,14 @@
 BUILD    ?= build
 ASANBUILD ?= build-asan
 FIXTURES ?= $(BUILD)/fixtures
+# The test distribution (Debian bookworm as signed RPMs); its cache is in
+# $LAPIS_TESTDIST_CACHE (default /var/cache/lapis-testdist).
+TESTDIST ?= $(BUILD)/testdist
 JOBS     ?= $(shell nproc)
 # Debian's python3 has python3-pytest; a python3 earlier on PATH (pyenv) may not.
 PYTHON   ?= /usr/bin/python3
 
-.PHONY: all deps check unit functional asan fuzz demo bench clean
+.PHONY: all deps check unit functional asan fuzz demo bench clean testdist rpm
 
 all: $(BUILD)/lapis
 
@@ -30,8 +33,21 @@ unit: $(BUILD)/lapis
 
 functional: $(BUILD)/lapis
 	tests/fixtures/build-repos $(FIXTURES)
+	tests/fixtures/build-testdist $(TESTDIST)
 	LAPIS_BIN=$(abspath $(BUILD)/lapis) LAPIS_FIXTURES=$(abspath $(FIXTURES)) \
-	  $(PYTHON) -m pytest -q tests/functional
+	  LAPIS_TESTDIST=$(abspath $(TESTDIST)) $(PYTHON) -m pytest -q tests/functional
+
+# The test distribution for x86_64 and aarch64, lapis included (cached:
+# seconds when nothing changed). Layout and rules: tests/fixtures/testdist/.
+testdist:
+	tests/fixtures/build-testdist $(TESTDIST)
+
+# lapis as an RPM from this tree (unsigned; build-testdist signs its own).
+rpm:
+	rpmbuild -bb --nodeps --define "_sourcedir $(CURDIR)" \
+	  --define "_topdir $(abspath $(BUILD))/rpmbuild" \
+	  --define "_rpmdir $(abspath $(BUILD))/rpm" lapis.spec
+	@ls $(BUILD)/rpm/*/lapis-*.rpm
 
 # Sanitizer build: unit tests plus the functional suite.
 asan: deps
