@@ -11,7 +11,10 @@
 #include <errno.h>
 #include <string.h>
 
-#include "internal.h"
+#include "basic/alloc.h"
+#include "basic/ini.h"
+#include "basic/macro.h"
+#include "basic/strv.h"
 
 struct pending {
     char *key;

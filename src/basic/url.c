@@ -7,7 +7,9 @@
 #include <ctype.h>
 #include <string.h>
 
-#include "internal.h"
+#include "basic/alloc.h"
+#include "basic/macro.h"
+#include "basic/url.h"
 
 char *lapis_url_join(const char *base, const char *href)
 {

@@ -6,7 +6,8 @@
 #include <ctype.h>
 #include <string.h>
 
-#include "internal.h"
+#include "basic/alloc.h"
+#include "basic/vars.h"
 
 static const char *lookup(const lapis_var *vars, size_t n, const char *name, size_t len)
 {

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "goal.h"
+#include "pkg/goal.h"
 #include <solv/evr.h>
 #include <solv/knownid.h>
 #include <solv/repo.h>

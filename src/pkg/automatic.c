@@ -11,7 +11,7 @@
 #include <sys/random.h>
 #include <sys/wait.h>
 
-#include "goal.h"
+#include "pkg/goal.h"
 #include "lapis/output.h"
 
 extern char **environ;

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "internal.h"
+#include "pkg/internal.h"
 #include <solv/repo_solv.h>
 #include <solv/repo_write.h>
 

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "internal.h"
+#include "pkg/internal.h"
 
 enum opt_type { OPT_BOOL, OPT_INT, OPT_SECONDS, OPT_STR, OPT_PATH, OPT_PATH_OR_EMPTY, OPT_PATH_LIST,
                 OPT_LIST, OPT_LIST_APPEND };
@@ -32,8 +32,8 @@ static const struct opt_def repo_opt_table[] = {
     { "sslcacert",           OPT_PATH_OR_EMPTY, RO(sslcacert),     0, 0 },
     { "exclude",             OPT_LIST,    RO(exclude),             0, 0 },
     { "excludepkgs",         OPT_LIST,    RO(exclude),             0, 0 },
-    { "timeout",             OPT_SECONDS, RO(timeout),             1, 86400 },
-    { "retries",             OPT_INT,     RO(retries),             0, 1000 },
+    { "timeout",             OPT_SECONDS, RO(net.timeout),         1, 86400 },
+    { "retries",             OPT_INT,     RO(net.retries),         0, 1000 },
 };
 #undef RO
 
@@ -53,74 +53,6 @@ static const struct opt_def main_opt_table[] = {
     { "localpkg_gpgcheck",            OPT_BOOL,        MO(localpkg_gpgcheck),            0, 1 },
 };
 #undef MO
-
-int lapis_parse_bool(const char *s, int *ret)
-{
-    static const char *const yes[] = { "1", "yes", "true", "on" };
-    static const char *const no[] = { "0", "no", "false", "off" };
-    for (size_t i = 0; i < ARRAY_SIZE(yes); i++) {
-        if (strcasecmp(s, yes[i]) == 0) { *ret = 1; return 0; }
-        if (strcasecmp(s, no[i]) == 0) { *ret = 0; return 0; }
-    }
-    return -EINVAL;
-}
-
-int lapis_parse_int(const char *s, long long min, long long max, long long *ret)
-{
-    char *end;
-    long long v;
-
-    if (!*s)
-        return -EINVAL;
-    errno = 0;
-    v = strtoll(s, &end, 10);
-    if (errno || *end || v < min || v > max)
-        return -EINVAL;
-    *ret = v;
-    return 0;
-}
-
-/* "90", "90s", "30m", "1.5h", "7D", "-1" or "never": dnf's OptionSeconds syntax
- * (units in either case, fractional numbers). */
-int lapis_parse_seconds(const char *s, long long *ret)
-{
-    char *end;
-    double v, mult = 1;
-
-    if (strcasecmp(s, "never") == 0 || strcmp(s, "-1") == 0) {
-        *ret = -1;
-        return 0;
-    }
-    if (!isdigit((unsigned char)*s))
-        return -EINVAL;
-    errno = 0;
-    v = strtod(s, &end);
-    if (errno || end == s)
-        return -EINVAL;
-    bool whole = !memchr(s, '.', (size_t)(end - s));
-    switch (tolower((unsigned char)*end)) {
-    case '\0': case 's': break;
-    case 'm': mult = 60; break;
-    case 'h': mult = 3600; break;
-    case 'd': mult = 86400; break;
-    default: return -EINVAL;
-    }
-    if (*end && end[1])
-        return -EINVAL;
-    if (whole) { /* exact integer arithmetic: no rounding for large values */
-        errno = 0;
-        long long n = strtoll(s, NULL, 10);
-        if (errno == ERANGE || n > LLONG_MAX / (long long)mult)
-            return -EINVAL;
-        *ret = n * (long long)mult;
-        return 0;
-    }
-    v *= mult;
-    if (!(v < 9.2e18))
-        return -EINVAL;
-    *ret = (long long)v;
-    return 0;
-}
 
 static int apply_opt(const struct opt_def *d, void *base, const char *value)
 {
@@ -237,8 +169,7 @@ int lapis_config_defaults(struct lapis_config *c)
             .sslverify = 1,
             .metadata_expire = 48 * 3600,
             .exclude = strv_split("", ","),
-            .timeout = 30,
-            .retries = 10,
+            .net = { .timeout = 30, .retries = 10 },
         },
         .reposdir = strv_split("/etc/yum.repos.d,/etc/lapis/repos.d", ","),
         .cachedir = xstrdup("/var/cache/lapis"),

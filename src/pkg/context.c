@@ -8,16 +8,19 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/utsname.h>
 
 #include <rpm/rpmlib.h>
 #include <solv/pool.h>
 
-#include "internal.h"
+#include "pkg/internal.h"
 
 bool lapis_repo_matches(const struct lapis_repo *r, const char *glob);
 int lapis_repo_opts_set(struct lapis_repo_opts *o, const char *key, const char *value);
+
+_Static_assert(offsetof(struct lapis_ctx, diag) == 0, "lapis_err(ctx, ...) needs diag first");
 
 int lapis_ctx_new(lapis_ctx **ret)
 {
@@ -59,9 +62,29 @@ void lapis_ctx_free(lapis_ctx *ctx)
     free(ctx->releasever);
     free(ctx->arch);
     free(ctx->basearch);
-    free(ctx->errmsg);
+    lapis_diag_clear(&ctx->diag);
     free(ctx->setup_errmsg);
     free(ctx);
+}
+
+const char *lapis_ctx_error(const lapis_ctx *ctx)
+{
+    return lapis_diag_error(ctx ? &ctx->diag : NULL);
+}
+
+/* One lock per installroot: ROOT/var/lib/lapis/lock (src/shared/lock.c). */
+int lapis_ctx_lock(lapis_ctx *ctx)
+{
+    _cleanup_free_ char *dir = NULL;
+    int r;
+
+    if (ctx->lock_fd >= 0)
+        return 0;
+    if ((r = lapis_ctx_setup(ctx)) < 0)
+        return r;
+    dir = path_in_root(ctx->installroot, "/var/lib/lapis");
+    return lapis_lock_take(&ctx->diag, dir, lapis_ctx_installroot(ctx), ctx->conf.lock_timeout,
+                           &ctx->lock_fd);
 }
 
 void lapis_ctx_set_confirm(lapis_ctx *ctx, lapis_confirm_fn fn, void *userdata)
@@ -72,13 +95,13 @@ void lapis_ctx_set_confirm(lapis_ctx *ctx, lapis_confirm_fn fn, void *userdata)
 
 void lapis_ctx_set_progress(lapis_ctx *ctx, lapis_progress_fn fn, void *userdata)
 {
-    ctx->progress_fn = fn;
-    ctx->progress_data = userdata;
+    ctx->diag.progress_fn = fn;
+    ctx->diag.progress_data = userdata;
 }
 
 void lapis_ctx_set_interrupt(lapis_ctx *ctx, const volatile sig_atomic_t *flag)
 {
-    ctx->interrupt = flag;
+    ctx->diag.interrupt = flag;
 }
 
 bool lapis_confirm(lapis_ctx *ctx, const char *fmt, ...)
@@ -94,8 +117,8 @@ bool lapis_confirm(lapis_ctx *ctx, const char *fmt, ...)
 
 void lapis_ctx_set_log(lapis_ctx *ctx, lapis_log_fn fn, void *userdata)
 {
-    ctx->log_fn = fn;
-    ctx->log_data = userdata;
+    ctx->diag.log_fn = fn;
+    ctx->diag.log_data = userdata;
 }
 
 static int set_string(char **field, const char *value)

@@ -11,9 +11,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "internal.h"
-#include "goal.h"
-#include "pkgfile.h"
+#include "pkg/internal.h"
+#include "pkg/goal.h"
+#include "pkg/pkgfile.h"
 #include <solv/repo.h>
 #include <solv/knownid.h>
 
@@ -174,7 +174,7 @@ static int download_locked(lapis_goal *g, const char *downloaddir, struct lapis_
             .mirrors = pf->repo->baseurls, .href = pf->href, .dest = pf->path,
             .expected_size = pf->size, .chk_type = pf->chk, .chk_hex = pf->chk_hex,
             .what = whats[njobs], .sslverify = pf->repo->opts.sslverify,
-            .repo_opts = &pf->repo->opts,
+            .limits = &pf->repo->opts.net,
             .sslcacert = pf->repo->opts.sslcacert, .resume = true,
         };
         njobs++;
@@ -187,7 +187,7 @@ static int download_locked(lapis_goal *g, const char *downloaddir, struct lapis_
         lapis_fetch_opts_from(ctx, &o);
         o.fsync = false; /* a cached package is re-checked before every use */
         o.progress_total = total;
-        r = lapis_fetch_run(ctx, jobs, njobs, &o);
+        r = lapis_fetch_run(&ctx->diag, jobs, njobs, &o);
     }
     for (size_t i = 0; i < njobs; i++)
         lapis_fetch_job_clear(&jobs[i]);

@@ -5,7 +5,7 @@
 #include <solv/solver.h>
 #include <solv/transaction.h>
 
-#include "internal.h"
+#include "pkg/internal.h"
 
 struct lapis_goal {
     lapis_ctx *ctx;

@@ -20,8 +20,8 @@
 
 #include <sqlite3.h>
 
-#include "internal.h"
-#include "goal.h"
+#include "pkg/internal.h"
+#include "pkg/goal.h"
 #include <solv/evr.h>
 
 static const char schema[] =

@@ -1,7 +1,7 @@
 /*
- * Private declarations shared by the liblapis source files: the context and
- * repository structs, the option tables, and small utilities with
- * __attribute__((cleanup)) helpers so early returns never leak.
+ * Private declarations shared by the package-manager library (src/pkg): the
+ * context and repository structs, the option tables, and the modules' entry
+ * points. Helpers from the layers below come in through their own headers.
  */
 #ifndef LAPIS_INTERNAL_H
 #define LAPIS_INTERNAL_H
@@ -17,105 +17,25 @@
 #include <solv/repo.h>
 #include <solv/bitmap.h>
 
+#include "basic/alloc.h"
+#include "basic/fs.h"
+#include "basic/ini.h"
+#include "basic/macro.h"
+#include "basic/parse.h"
+#include "basic/strv.h"
+#include "basic/url.h"
+#include "basic/vars.h"
 #include "lapis/lapis.h"
+#include "shared/diag.h"
+#include "shared/digest.h"
+#include "shared/fetch.h"
+#include "shared/lock.h"
 
-/* ---- cleanup helpers ---------------------------------------------------- */
-
-static inline void freep(void *p) { free(*(void **)p); }
-static inline void fclosep(FILE **f) { if (*f) fclose(*f); }
-static inline void closep(int *fd) { if (*fd >= 0) close(*fd); }
-static inline void strvfreep(char ***v) { lapis_strv_free(*v); }
-#define _cleanup_(f) __attribute__((cleanup(f)))
-#define _cleanup_free_ _cleanup_(freep)
-#define _cleanup_fclose_ _cleanup_(fclosep)
-#define _cleanup_close_ _cleanup_(closep)
-#define _cleanup_strv_ _cleanup_(strvfreep)
-
-/* Hand ownership out of a cleanup variable. */
-#define TAKE_PTR(p) ({ __typeof__(p) _tp = (p); (p) = NULL; _tp; })
-
-#define TAKE_FD(fd) ({ int _fd = (fd); (fd) = -1; _fd; })
-
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-
-/* ---- errors ------------------------------------------------------------- */
-
-/* Store a formatted message on ctx and return code (a negative value). */
-int lapis_err(lapis_ctx *ctx, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-void lapis_log(lapis_ctx *ctx, enum lapis_log_level lvl, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-#define LAPIS_OOM(ctx) lapis_err((ctx), -12, "out of memory")
-
-/* ---- utilities (util.c) ------------------------------------------------- */
-
-void *xmalloc(size_t n);
-void *xcalloc(size_t n, size_t m);
-void *xrealloc(void *p, size_t n);
-char *xstrdup(const char *s);
-char *xstrndup(const char *s, size_t n);
-char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-char *strstrip(char *s);
-bool str_startswith(const char *s, const char *prefix);
-bool str_endswith(const char *s, const char *suffix);
-/* Split on any of the separator chars, dropping empty items. */
-char **strv_split(const char *s, const char *seps);
-size_t strv_length(char *const *v);
-int strv_push(char ***v, char *item); /* takes ownership */
-char **strv_copy(char *const *v);
-bool strv_contains(char *const *v, const char *s);
-
-/* Path helpers. */
-char *path_join(const char *a, const char *b);
-/* Prefix root (may be NULL or "/") to an absolute path. */
-char *path_in_root(const char *root, const char *path);
-int mkdir_p(const char *path, mode_t mode);
-int rm_rf(const char *path, int *ret_count);
-bool path_exists(const char *path);
-/* Symlinks resolved in the part of an absolute path that exists. */
-char *path_resolve(const char *path);
-/* Read a whole (small) file; max_size bounds it. */
-int read_file(const char *path, size_t max_size, char **ret_buf, size_t *ret_len);
-/* Write data atomically: temp file in the same dir, fsync, rename. */
-int write_file_atomic(const char *path, const void *data, size_t len);
-/* A directory inside root (symlinks resolved within it, never escaping), created
- * with create. Returns an fd or a negative errno. */
-int open_dir_in_root(const char *root, const char *dir, bool create);
-/* Remove PREFIX<pid>-* directories whose owner is dead and that are older than
- * grace_s seconds; returns how many. */
-int sweep_dead_owner_dirs(const char *parent, const char *prefix, long grace_s);
-/* Atomically write name in dirfd (temp file, fsync, rename; no symlink followed). */
-int write_file_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode);
-
-/* ---- ini.c -------------------------------------------------------------- */
-
-/* Called for each key; section is "" before the first [section]. Return <0 to stop. */
-typedef int (*lapis_ini_cb)(const char *section, const char *key, const char *value,
-                            int lineno, void *userdata);
-/* Returns 0, the callback's negative value, or -EINVAL with *ret_errline set. */
-int lapis_ini_parse(const char *buf, size_t len, lapis_ini_cb cb, void *userdata, int *ret_errline);
-
-/* ---- vars.c ------------------------------------------------------------- */
-
-typedef struct {
-    const char *name;
-    const char *value;
-} lapis_var;
-/* Substitute $name and ${name}; unknown variables are left as they are. */
-char *lapis_vars_subst(const char *s, const lapis_var *vars, size_t nvars);
-
-/* ---- url.c -------------------------------------------------------------- */
-
-/* Join base URL and a relative href with exactly one '/'. */
-char *lapis_url_join(const char *base, const char *href);
-/* An href is safe if it is a relative path that cannot leave its base. */
-bool lapis_href_is_safe(const char *href);
-/* file:// URL -> local path (percent-decoded); NULL if not a file URL. */
-char *lapis_url_to_path(const char *url);
-/* http:// or https:// (answers carry an HTTP status). */
-bool lapis_url_is_remote(const char *url);
-/* Scheme allowed for repositories and keys: http, https, ftp, ftps, file. */
-bool lapis_url_scheme_ok(const char *url);
+/* lapis_err(ctx, ...), lapis_log and lapis_progress take a lapis_ctx too: its
+ * first member is its struct lapis_diag (checked in context.c). */
+#undef LAPIS_DIAG_OF
+#define LAPIS_DIAG_OF(x) _Generic((x), lapis_ctx *: (struct lapis_diag *)(void *)(x), \
+    const lapis_ctx *: (const struct lapis_diag *)(const void *)(x), default: (x))
 
 /* ---- options (config.c) ------------------------------------------------- */
 
@@ -128,8 +48,7 @@ struct lapis_repo_opts {
     long long metadata_expire; /* seconds, -1 = never */
     char *sslcacert;
     char **exclude;
-    long long timeout;         /* seconds */
-    int retries;
+    struct lapis_fetch_limits net; /* timeout (seconds), retries */
 };
 
 struct lapis_config {
@@ -152,9 +71,6 @@ int lapis_config_defaults(struct lapis_config *conf);
 void lapis_config_clear(struct lapis_config *conf);
 /* Apply KEY=VALUE for [main]; returns -ENOENT for unknown keys, -EINVAL for bad values. */
 int lapis_config_set_main(struct lapis_config *conf, const char *key, const char *value);
-int lapis_parse_bool(const char *s, int *ret);
-int lapis_parse_seconds(const char *s, long long *ret);
-int lapis_parse_int(const char *s, long long min, long long max, long long *ret);
 int lapis_config_load_file(lapis_ctx *ctx, const char *path, bool must_exist);
 
 /* ---- repositories (repo.c) ---------------------------------------------- */
@@ -203,9 +119,7 @@ struct lapis_cmdline_pkg {
 };
 
 struct lapis_ctx {
-    char *errmsg;
-    lapis_log_fn log_fn;
-    void *log_data;
+    struct lapis_diag diag;  /* first: lapis_err(ctx, ...) relies on it */
 
     /* command-line settings */
     char *installroot;      /* NULL = "/" */
@@ -238,9 +152,6 @@ struct lapis_ctx {
 
     lapis_confirm_fn confirm_fn;
     void *confirm_data;
-    lapis_progress_fn progress_fn;
-    void *progress_data;
-    const volatile sig_atomic_t *interrupt; /* the program's signal flag, or NULL */
     int lock_fd;            /* -1 until lapis_ctx_lock() */
     int cache_lock_fd;      /* CACHEDIR/lock; -1 until first needed (or not lockable) */
     bool cache_lock_tried;
@@ -252,27 +163,16 @@ struct lapis_ctx {
     bool reasons_loaded;
 };
 
-static inline void lapis_progress(lapis_ctx *ctx, enum lapis_progress_kind k, const char *name,
-                                  unsigned long long done, unsigned long long total)
-{
-    if (ctx->progress_fn)
-        ctx->progress_fn(k, name, done, total, ctx->progress_data);
-}
 bool lapis_confirm(lapis_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* True once the program's SIGINT/SIGTERM handler has asked us to stop. */
-static inline bool lapis_interrupted(const lapis_ctx *ctx)
-{
-    return ctx->interrupt && *ctx->interrupt;
-}
 
 lapis_var *lapis_ctx_vars(lapis_ctx *ctx, size_t *ret_n);
 
-/* ---- lock.c: the cache lock (see the top of lock.c) ------------------------ */
+/* ---- lock.c: the root and cache locks (see the top of lock.c) ------------ */
 
 enum lapis_cache_area { LAPIS_CACHE_METADATA = 1, LAPIS_CACHE_PACKAGES = 2 };
 
-/* Hold the cache for the life of the context: shared, or exclusive to clean it. */
+/* Hold the cache for the life of the context: shared, or exclusive to clean it.
+ * After lapis_ctx_setup() (these are called from below it). */
 int lapis_lock_cache(lapis_ctx *ctx, bool clean);
 /* Hold an area at least as strongly as type (F_RDLCK, F_WRLCK), waiting up to
  * lock_timeout; *ret_prev is what to hand lapis_lock_cache_area_restore. */
@@ -280,55 +180,13 @@ int lapis_lock_cache_area(lapis_ctx *ctx, enum lapis_cache_area area, short type
                           short *ret_prev);
 void lapis_lock_cache_area_restore(lapis_ctx *ctx, enum lapis_cache_area area, short prev);
 
-/* ---- fetch.c ------------------------------------------------------------ */
+/* ---- fetch options (metadata.c) ------------------------------------------ */
 
-enum lapis_chk { LAPIS_CHK_NONE, LAPIS_CHK_SHA1, LAPIS_CHK_SHA256, LAPIS_CHK_SHA512 };
-
-struct lapis_fetch_job {
-    /* input */
-    char *const *mirrors;     /* base URLs, tried in order ... */
-    const char *href;         /* ... each joined with this relative href */
-    const char *url;          /* or: one full URL (keys); then mirrors/href are unused */
-    const char *dest;         /* final path; written via dest.part then renamed */
-    long long expected_size;  /* -1 unknown */
-    long long max_size;       /* hard cap on bytes accepted; 0 = default cap */
-    enum lapis_chk chk_type;
-    const char *chk_hex;
-    bool optional;            /* 404 is not an error (e.g. repomd.xml.asc) */
-    bool resume;              /* continue an existing dest.part with a range request */
-    const char *what;         /* for messages: "repo main: repomd.xml" */
-    bool sslverify;
-    const char *sslcacert;
-    const struct lapis_repo_opts *repo_opts; /* the repo's timeout/retries; NULL: fetch opts' */
-    /* output */
-    int result;               /* 0 ok, 1 absent (optional 404), <0 error */
-    size_t served_by;         /* index of the mirror that delivered the file */
-    char *error;              /* message when result < 0 */
-};
-
-struct lapis_fetch_opts {
-    int max_parallel;
-    long long timeout;  /* connect and low-speed timeout, seconds */
-    int retries;
-    long long progress_total; /* > 0: report LAPIS_PROGRESS_DOWNLOAD against this many bytes */
-    bool fsync;               /* fsync each file before it is renamed into place */
-};
-
-/* Run every job to completion; returns 0 if all succeeded, else the first error code. */
-int lapis_fetch_run(lapis_ctx *ctx, struct lapis_fetch_job *jobs, size_t njobs,
-                    const struct lapis_fetch_opts *opts);
-void lapis_fetch_job_clear(struct lapis_fetch_job *job);
-/* Largest gpgkey file accepted (a key block is a few KiB). */
-#define LAPIS_KEY_MAX (1LL << 20)
 /* Defaults from [main]: parallelism, timeout, retries; fsync on. */
 void lapis_fetch_opts_from(lapis_ctx *ctx, struct lapis_fetch_opts *o);
 
 /* ---- verify.c ----------------------------------------------------------- */
 
-enum lapis_chk lapis_chk_from_name(const char *name);
-const char *lapis_chk_name(enum lapis_chk t);
-int lapis_chk_file(const char *path, enum lapis_chk t, char *ret_hex, size_t hexlen);
-int lapis_chk_buf(const void *buf, size_t len, enum lapis_chk t, char *ret_hex, size_t hexlen);
 /* OpenPGP public keys in armored text: fn gets each key's binary packet; returns the sum
  * of fn's results (or its first negative one). */
 typedef int (*lapis_key_pkt_fn)(const uint8_t *pkt, size_t len, void *userdata);

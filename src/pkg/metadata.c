@@ -15,7 +15,7 @@
 
 #include <expat.h>
 
-#include "internal.h"
+#include "pkg/internal.h"
 #include <solv/chksum.h>
 #include <solv/repo_repomdxml.h>
 #include <solv/repo_rpmmd.h>
@@ -235,9 +235,10 @@ void lapis_fetch_opts_from(lapis_ctx *ctx, struct lapis_fetch_opts *o)
 {
     *o = (struct lapis_fetch_opts){
         .max_parallel = ctx->conf.max_parallel_downloads,
-        .timeout = ctx->conf.repo.timeout,
-        .retries = ctx->conf.repo.retries,
+        .timeout = ctx->conf.repo.net.timeout,
+        .retries = ctx->conf.repo.net.retries,
         .fsync = true,
+        .cachedir = ctx->conf.cachedir,
     };
 }
 
@@ -251,7 +252,7 @@ static struct lapis_fetch_job job_for(struct rstate *s, const char *href, const 
         .expected_size = -1,
         .what = what,
         .sslverify = s->repo->opts.sslverify,
-        .repo_opts = &s->repo->opts,
+        .limits = &s->repo->opts.net,
         .sslcacert = s->repo->opts.sslcacert,
     };
 }
@@ -290,7 +291,7 @@ static void batch_run(lapis_ctx *ctx, struct batch *b, struct rstate *st)
 
     lapis_fetch_opts_from(ctx, &o);
     if (b->n)
-        lapis_fetch_run(ctx, b->jobs, b->n, &o);
+        lapis_fetch_run(&ctx->diag, b->jobs, b->n, &o);
     for (size_t k = 0; k < b->n; k++) {
         struct rstate *s = &st[b->owner[k]];
         if (b->jobs[k].result < 0)
@@ -835,7 +836,7 @@ static int load_filelists_locked(lapis_ctx *ctx)
                 j.chk_type = e->chk;
                 j.chk_hex = e->hex;
                 lapis_fetch_opts_from(ctx, &o);
-                r = lapis_fetch_run(ctx, &j, 1, &o);
+                r = lapis_fetch_run(&ctx->diag, &j, 1, &o);
                 if (r < 0 && r != -LAPIS_E_INTERRUPTED)
                     r = lapis_err(ctx, r, "%s; the cached metadata may be older than the "
                                   "repository: run 'lapis makecache --refresh'", j.error);

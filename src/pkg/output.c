@@ -4,7 +4,7 @@
  */
 #include <string.h>
 
-#include "internal.h"
+#include "pkg/internal.h"
 #include "lapis/output.h"
 
 struct row {

@@ -4,7 +4,7 @@
 
 #include <rpm/header.h>
 
-#include "internal.h"
+#include "pkg/internal.h"
 
 struct lapis_pkgfile {
     Id pkg;

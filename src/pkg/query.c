@@ -9,7 +9,7 @@
 #include <fnmatch.h>
 #include <string.h>
 
-#include "internal.h"
+#include "pkg/internal.h"
 #include <solv/evr.h>
 #include <solv/pool_parserpmrichdep.h>
 #include <solv/selection.h>

@@ -14,7 +14,7 @@
 #include <fnmatch.h>
 #include <string.h>
 
-#include "goal.h"
+#include "pkg/goal.h"
 #include <solv/evr.h>
 #include <solv/knownid.h>
 #include <solv/repo.h>

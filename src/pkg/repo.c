@@ -9,7 +9,7 @@
 #include <limits.h>
 #include <string.h>
 
-#include "internal.h"
+#include "pkg/internal.h"
 
 int lapis_repo_opts_set(struct lapis_repo_opts *o, const char *key, const char *value);
 

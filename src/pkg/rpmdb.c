@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "pkg/internal.h"
 
 #define SYSIMAGE_RPM "usr/lib/sysimage/rpm"
 

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "internal.h"
+#include "pkg/internal.h"
 #include <solv/bitmap.h>
 #include <solv/poolarch.h>
 #include <solv/repo_rpmdb.h>

@@ -10,8 +10,8 @@
 #include <string.h>
 #include <sys/utsname.h>
 
-#include "internal.h"
-#include "goal.h"
+#include "pkg/internal.h"
+#include "pkg/goal.h"
 #include <solv/evr.h>
 #include <solv/selection.h>
 #include <solv/solver.h>

@@ -33,9 +33,9 @@
 #include <rpm/rpmts.h>
 #include <rpm/rpmtypes.h>
 
-#include "internal.h"
-#include "goal.h"
-#include "pkgfile.h"
+#include "pkg/internal.h"
+#include "pkg/goal.h"
+#include "pkg/pkgfile.h"
 
 /* ---- librpm setup ------------------------------------------------------- */
 
@@ -119,7 +119,7 @@ static int repo_key_files(lapis_ctx *ctx, struct lapis_repo *r, char ***ret)
         lapis_fetch_opts_from(ctx, &o);
         if ((rc = mkdir_p(dir, 0755)) < 0)
             rc = lapis_err(ctx, rc, "cannot create %s: %s", dir, strerror(-rc));
-        else if ((rc = lapis_fetch_run(ctx, jobs, njobs, &o)) < 0 && rc != -LAPIS_E_INTERRUPTED)
+        else if ((rc = lapis_fetch_run(&ctx->diag, jobs, njobs, &o)) < 0 && rc != -LAPIS_E_INTERRUPTED)
             rc = lapis_err(ctx, LAPIS_E_SIGNATURE, "repo %s: cannot fetch its gpgkey: %s", r->id,
                            lapis_ctx_error(ctx));
         for (size_t i = 0; i < njobs; i++)

@@ -11,13 +11,20 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include <curl/curl.h>
 
-#include "internal.h"
-#include "verify.h"
+#include "basic/alloc.h"
+#include "basic/fs.h"
+#include "basic/macro.h"
+#include "basic/strv.h"
+#include "basic/url.h"
+#include "shared/fetch.h"
 
 #define DEFAULT_MAX_SIZE (256LL << 20) /* when the metadata states no size */
 
@@ -215,7 +222,7 @@ static int start_xfer(CURLM *multi, struct xfer *x, const struct lapis_fetch_opt
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https,ftp,ftps,file");
     curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_USERAGENT, "lapis/" "0.1");
-    long timeout = (long)(j->repo_opts ? j->repo_opts->timeout : o->timeout);
+    long timeout = (long)(j->limits ? j->limits->timeout : o->timeout);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, timeout);
     /* A stalled or trickling server (slow-loris) fails like dnf's minrate. */
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1000L);
@@ -293,7 +300,7 @@ static int classify(struct xfer *x, CURLcode cc, char *msg, size_t msglen)
     return 0;
 }
 
-static void finish_attempt(lapis_ctx *ctx, struct xfer *x, CURLcode cc,
+static void finish_attempt(struct lapis_diag *ctx, struct xfer *x, CURLcode cc,
                            const struct lapis_fetch_opts *o)
 {
     struct lapis_fetch_job *j = x->job;
@@ -339,7 +346,7 @@ static void finish_attempt(lapis_ctx *ctx, struct xfer *x, CURLcode cc,
     x->attempts++;
     lapis_log(ctx, LAPIS_LOG_DEBUG, "%s", j->error); /* -v: why each attempt failed */
     x->mirror = (x->mirror + 1) % nmirrors;
-    int retries = j->repo_opts ? j->repo_opts->retries : o->retries;
+    int retries = j->limits ? j->limits->retries : o->retries;
     if (x->permanent >= (int)nmirrors || x->attempts > retries) {
         end_job(x, -LAPIS_E_DOWNLOAD);
         return;
@@ -398,7 +405,7 @@ static size_t start_ready(CURLM *multi, struct xfer *xs, size_t n, size_t runnin
     return running;
 }
 
-static void report_progress(lapis_ctx *ctx, const struct lapis_fetch_opts *o, long long done,
+static void report_progress(struct lapis_diag *ctx, const struct lapis_fetch_opts *o, long long done,
                             double *last, bool force)
 {
     double t = now_mono();
@@ -412,11 +419,11 @@ static void report_progress(lapis_ctx *ctx, const struct lapis_fetch_opts *o, lo
 /* ---- interruption --------------------------------------------------------- */
 
 /* Where kept .part files are, for the message: the cache, or --downloaddir. */
-static char *part_dir(lapis_ctx *ctx, const char *part)
+static char *part_dir(const char *cache, const char *part)
 {
-    const char *cache = ctx->conf.cachedir, *slash = strrchr(part, '/');
-    size_t n = strlen(cache);
-    if (strncmp(part, cache, n) == 0 && part[n] == '/')
+    const char *slash = strrchr(part, '/');
+    size_t n = cache ? strlen(cache) : 0;
+    if (cache && strncmp(part, cache, n) == 0 && part[n] == '/')
         return xstrdup(cache);
     return slash ? xstrndup(part, (size_t)(slash - part)) : xstrdup(".");
 }
@@ -424,7 +431,8 @@ static char *part_dir(lapis_ctx *ctx, const char *part)
 /* SIGINT/SIGTERM: stop every unfinished transfer. A resumable .part keeps its
  * bytes (the next run continues it with a range request); any other is removed.
  * Returns -LAPIS_E_INTERRUPTED with the message saying what was kept. */
-static int stop_all(lapis_ctx *ctx, CURLM *multi, struct xfer *xs, size_t n)
+static int stop_all(struct lapis_diag *ctx, const char *cachedir, CURLM *multi, struct xfer *xs,
+                    size_t n)
 {
     _cleanup_free_ char *dir = NULL, *msg = NULL;
     size_t kept = 0;
@@ -441,7 +449,7 @@ static int stop_all(lapis_ctx *ctx, CURLM *multi, struct xfer *xs, size_t n)
             cleanup_attempt(x, x->job->resume);
         if (x->job->resume && lstat(x->part, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
             kept++ == 0)
-            dir = part_dir(ctx, x->part);
+            dir = part_dir(cachedir, x->part);
         end_job(x, -LAPIS_E_INTERRUPTED);
     }
     if (kept)
@@ -458,7 +466,7 @@ static int stop_all(lapis_ctx *ctx, CURLM *multi, struct xfer *xs, size_t n)
     return lapis_err(ctx, LAPIS_E_INTERRUPTED, "%s", msg);
 }
 
-int lapis_fetch_run(lapis_ctx *ctx, struct lapis_fetch_job *jobs, size_t njobs,
+int lapis_fetch_run(struct lapis_diag *ctx, struct lapis_fetch_job *jobs, size_t njobs,
                     const struct lapis_fetch_opts *opts)
 {
     struct lapis_fetch_opts o = *opts;
@@ -495,7 +503,8 @@ int lapis_fetch_run(lapis_ctx *ctx, struct lapis_fetch_job *jobs, size_t njobs,
         CURLMsg *m;
 
         /* curl_multi_poll() wakes on the signal (EINTR), so this is soon seen. */
-        if (lapis_interrupted(ctx) && (interrupted = stop_all(ctx, multi, xs, njobs)) < 0)
+        if (lapis_interrupted(ctx) &&
+            (interrupted = stop_all(ctx, o.cachedir, multi, xs, njobs)) < 0)
             break;
         running = start_ready(multi, xs, njobs, running, &o, &wait);
         curl_multi_perform(multi, &still);

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "internal.h"
+#include "pkg/internal.h"
 
 static char *tmp_file(const char *text)
 {

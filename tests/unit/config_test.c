@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "internal.h"
+#include "pkg/internal.h"
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -206,8 +206,8 @@ static void test_config_defaults(void **state)
     assert_null(c.repo.sslcacert);
     assert_non_null(c.repo.exclude);
     assert_int_equal(strv_len(c.repo.exclude), 0);
-    assert_true(c.repo.timeout > 0);
-    assert_true(c.repo.retries >= 0);
+    assert_true(c.repo.net.timeout > 0);
+    assert_true(c.repo.net.retries >= 0);
     assert_int_equal(c.max_parallel_downloads, 8);
     assert_int_equal(c.installonly_limit, 3);
     assert_int_equal(c.install_weak_deps, 1);
@@ -255,9 +255,9 @@ static void test_config_set_main_known_keys(void **state)
     assert_int_equal(lapis_config_set_main(&c, "sslcacert", "/other.pem"), 0);
     assert_string_equal(c.repo.sslcacert, "/other.pem");
     assert_int_equal(lapis_config_set_main(&c, "timeout", "2m"), 0);
-    assert_true(c.repo.timeout == 120);
+    assert_true(c.repo.net.timeout == 120);
     assert_int_equal(lapis_config_set_main(&c, "retries", "0"), 0);
-    assert_int_equal(c.repo.retries, 0);
+    assert_int_equal(c.repo.net.retries, 0);
 
     assert_int_equal(lapis_config_set_main(&c, "cachedir", "/srv/cache"), 0);
     assert_string_equal(c.cachedir, "/srv/cache");

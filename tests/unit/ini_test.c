@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "internal.h"
+#include "pkg/internal.h"
 
 /* ---- a callback that records everything it is given --------------------- */
 

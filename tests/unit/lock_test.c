@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "internal.h"
+#include "pkg/internal.h"
 
 static char *make_root(void)
 {
@@ -39,6 +39,7 @@ static lapis_ctx *ctx_for(const char *root, const char *timeout)
     assert_int_equal(lapis_ctx_set_config_file(ctx, cf), 0);
     assert_int_equal(lapis_ctx_setopt(ctx, rd), 0);
     assert_int_equal(lapis_ctx_setopt(ctx, opt), 0);
+    assert_int_equal(lapis_ctx_setup(ctx), 0); /* the cache lock comes after setup */
     return ctx;
 }
 

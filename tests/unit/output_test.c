@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "internal.h"
+#include "pkg/internal.h"
 #include "lapis/output.h"
 
 #define FFFD "\xef\xbf\xbd"

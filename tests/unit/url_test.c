@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "internal.h"
+#include "pkg/internal.h"
 
 /* ---- lapis_url_join ----------------------------------------------------- */
 

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "internal.h"
+#include "pkg/internal.h"
 
 static const lapis_var std_vars[] = {
     { "releasever", "9" },

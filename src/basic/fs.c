@@ -1,7 +1,7 @@
 /*
- * Small utilities: allocation that aborts on OOM (a package manager cannot
- * do anything useful without memory, and half-handled OOM paths are where
- * bugs hide), string vectors, and careful file-system helpers.
+ * Careful file-system helpers: paths inside an install root that never
+ * escape it (openat2 RESOLVE_IN_ROOT), atomic writes (temp file, fsync,
+ * rename), recursive removal without following symlinks.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -11,146 +11,13 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <linux/openat2.h>
 
-#include "internal.h"
-
-static void oom(void)
-{
-    fputs("lapis: out of memory\n", stderr);
-    abort();
-}
-
-void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p)
-        oom();
-    return p;
-}
-
-void *xcalloc(size_t n, size_t m)
-{
-    void *p = calloc(n ? n : 1, m ? m : 1);
-    if (!p)
-        oom();
-    return p;
-}
-
-void *xrealloc(void *p, size_t n)
-{
-    p = realloc(p, n ? n : 1);
-    if (!p)
-        oom();
-    return p;
-}
-
-char *xstrdup(const char *s)
-{
-    char *r;
-    if (!s)
-        return NULL;
-    r = strdup(s);
-    if (!r)
-        oom();
-    return r;
-}
-
-char *xstrndup(const char *s, size_t n)
-{
-    char *r = strndup(s, n);
-    if (!r)
-        oom();
-    return r;
-}
-
-char *xasprintf(const char *fmt, ...)
-{
-    va_list ap;
-    char *r;
-    va_start(ap, fmt);
-    if (vasprintf(&r, fmt, ap) < 0)
-        oom();
-    va_end(ap);
-    return r;
-}
-
-char *strstrip(char *s)
-{
-    char *e;
-    while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
-        s++;
-    e = s + strlen(s);
-    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
-        *--e = '\0';
-    return s;
-}
-
-bool str_startswith(const char *s, const char *prefix)
-{
-    return strncmp(s, prefix, strlen(prefix)) == 0;
-}
-
-bool str_endswith(const char *s, const char *suffix)
-{
-    size_t ls = strlen(s), lx = strlen(suffix);
-    return ls >= lx && strcmp(s + ls - lx, suffix) == 0;
-}
-
-size_t strv_length(char *const *v)
-{
-    size_t n = 0;
-    while (v && v[n])
-        n++;
-    return n;
-}
-
-int strv_push(char ***v, char *item)
-{
-    size_t n = strv_length(*v);
-    *v = xrealloc(*v, (n + 2) * sizeof(char *));
-    (*v)[n] = item;
-    (*v)[n + 1] = NULL;
-    return 0;
-}
-
-char **strv_split(const char *s, const char *seps)
-{
-    char **v = xcalloc(1, sizeof(char *));
-    const char *p = s;
-
-    while (p && *p) {
-        size_t n = strcspn(p, seps);
-        if (n > 0)
-            strv_push(&v, xstrndup(p, n));
-        p += n;
-        p += strspn(p, seps);
-    }
-    return v;
-}
-
-char **strv_copy(char *const *v)
-{
-    char **r = xcalloc(1, sizeof(char *));
-    for (size_t i = 0; v && v[i]; i++)
-        strv_push(&r, xstrdup(v[i]));
-    return r;
-}
-
-bool strv_contains(char *const *v, const char *s)
-{
-    for (size_t i = 0; v && v[i]; i++)
-        if (strcmp(v[i], s) == 0)
-            return true;
-    return false;
-}
-
-void lapis_strv_free(char **v)
-{
-    for (size_t i = 0; v && v[i]; i++)
-        free(v[i]);
-    free(v);
-}
+#include "basic/alloc.h"
+#include "basic/fs.h"
+#include "basic/macro.h"
+#include "basic/strv.h"
 
 char *path_join(const char *a, const char *b)
 {
