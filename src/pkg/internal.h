@@ -262,10 +262,15 @@ bool lapis_rpmdb_present(const char *dir);
  * *ret_link: var/lib/rpm does not exist and must become a link to it. */
 int lapis_rpmdb_locate(lapis_ctx *ctx, char **ret_dir, bool *ret_link);
 
-/* ---- advisory.c / reboot.c --------------------------------------------- */
+/* ---- names.c ------------------------------------------------------------ */
 
 /* Does this transaction action bring its package onto the system? */
 bool lapis_action_installs(enum lapis_action a);
+/* LAPIS_REASON_UNKNOWN for a name history does not know. */
+enum lapis_reason lapis_reason_from_name(const char *s);
+
+/* ---- advisory.c / reboot.c --------------------------------------------- */
+
 /* Is installed-or-candidate package p name.arch at evr or newer (it carries that fix)? */
 bool lapis_pkg_fixes(lapis_ctx *ctx, lapis_pkg p, const char *name, const char *arch,
                      const char *evr);
