@@ -249,3 +249,32 @@ int lapis_config_load_file(lapis_ctx *ctx, const char *path, bool must_exist)
                          path, errline);
     return r < 0 ? r : 1;
 }
+
+/* ---- the context's accessors, for everything below setup ---------------- */
+
+const char *lapis_ctx_error(const lapis_ctx *ctx)
+{
+    return lapis_diag_error(ctx ? &ctx->diag : NULL);
+}
+
+const char *lapis_ctx_installroot(const lapis_ctx *ctx)
+{
+    return ctx->installroot ? ctx->installroot : "/";
+}
+
+const char *lapis_ctx_cachedir(const lapis_ctx *ctx)
+{
+    return ctx->conf.cachedir;
+}
+
+lapis_var *lapis_ctx_vars(lapis_ctx *ctx, size_t *ret_n)
+{
+    lapis_var *v = xcalloc(3, sizeof(*v));
+    size_t n = 0;
+    if (ctx->releasever)
+        v[n++] = (lapis_var){ "releasever", ctx->releasever };
+    v[n++] = (lapis_var){ "basearch", ctx->basearch };
+    v[n++] = (lapis_var){ "arch", ctx->arch };
+    *ret_n = n;
+    return v;
+}

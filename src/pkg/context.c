@@ -67,11 +67,6 @@ void lapis_ctx_free(lapis_ctx *ctx)
     free(ctx);
 }
 
-const char *lapis_ctx_error(const lapis_ctx *ctx)
-{
-    return lapis_diag_error(ctx ? &ctx->diag : NULL);
-}
-
 /* One lock per installroot: ROOT/var/lib/lapis/lock (src/shared/lock.c). */
 int lapis_ctx_lock(lapis_ctx *ctx)
 {
@@ -227,28 +222,6 @@ int lapis_ctx_enable_repos(lapis_ctx *ctx, const char *list) { return add_toggle
 int lapis_ctx_disable_repos(lapis_ctx *ctx, const char *list) { return add_toggles(ctx, '-', list); }
 void lapis_ctx_set_cacheonly(lapis_ctx *ctx, bool on) { ctx->cacheonly = on; }
 void lapis_ctx_set_nogpgcheck(lapis_ctx *ctx, bool on) { ctx->nogpgcheck = on; }
-
-const char *lapis_ctx_installroot(const lapis_ctx *ctx)
-{
-    return ctx->installroot ? ctx->installroot : "/";
-}
-
-const char *lapis_ctx_cachedir(const lapis_ctx *ctx)
-{
-    return ctx->conf.cachedir;
-}
-
-lapis_var *lapis_ctx_vars(lapis_ctx *ctx, size_t *ret_n)
-{
-    lapis_var *v = xcalloc(3, sizeof(*v));
-    size_t n = 0;
-    if (ctx->releasever)
-        v[n++] = (lapis_var){ "releasever", ctx->releasever };
-    v[n++] = (lapis_var){ "basearch", ctx->basearch };
-    v[n++] = (lapis_var){ "arch", ctx->arch };
-    *ret_n = n;
-    return v;
-}
 
 /* rpm's base architecture families for $basearch. */
 static const char *basearch_of(const char *arch)

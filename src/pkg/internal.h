@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -221,7 +222,8 @@ void lapis_metadata_load_details(lapis_ctx *ctx);
 int lapis_sack_init(lapis_ctx *ctx);
 int lapis_sack_load_system(lapis_ctx *ctx);
 void lapis_sack_finish(lapis_ctx *ctx);
-void lapis_sack_mark_unsafe(lapis_ctx *ctx, Repo *repo);
+/* Packages whose location leaves their repo, recorded in this meta key of the .solv. */
+#define UNSAFE_KEY "lapis:unsafe-location"
 Map *lapis_sack_considered(lapis_ctx *ctx);
 void lapis_sack_free(lapis_ctx *ctx);
 struct lapis_repo *lapis_sack_repo_of(lapis_ctx *ctx, Repo *repo);
@@ -238,10 +240,20 @@ bool lapis_pkg_match_any(Pool *pool, Solvable *s, char *const *globs);
 Id lapis_sack_find_exact(Pool *pool, Id name, Id arch, Id evr, bool installed);
 /* The file behind a "@commandline" package, else NULL. */
 const char *lapis_sack_cmdline_path(lapis_ctx *ctx, Id p);
-/* pool_errstr(), never "no error": fallback when libsolv has no reason. */
-const char *lapis_sack_errstr(Pool *pool, const char *fallback);
+/* pool_errstr(), never "no error": fallback when libsolv has no reason. It says
+ * "no error" (or strerror(0), "Success") when a library under it failed without
+ * telling it why. Inline: cache, metadata and sack all use it, below each other. */
+static inline const char *lapis_sack_errstr(Pool *pool, const char *fallback)
+{
+    const char *e = pool_errstr(pool);
+    if (!e || !*e || strcmp(e, "no error") == 0 || str_endswith(e, ": Success"))
+        return fallback;
+    return e;
+}
 /* For a package taken from a repo's package cache: that repo (its keys verify it). */
 struct lapis_repo *lapis_sack_cmdline_origin(lapis_ctx *ctx, Id p);
+/* Add a local .rpm file to the pool (also "@commandline" files pending since before load). */
+int lapis_sack_add_rpm(lapis_ctx *ctx, const char *path, Id *ret);
 int lapis_sack_add_cached_rpm(lapis_ctx *ctx, const char *path, struct lapis_repo *origin, Id *ret);
 
 /* ---- history.c / download.c / transaction.c ---------------------------- */

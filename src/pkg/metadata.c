@@ -231,6 +231,25 @@ static int check_md_entry(lapis_ctx *ctx, struct rstate *s, const struct md_entr
     return 0;
 }
 
+/* Called once when a repo is parsed from XML (not on .solv loads): record the
+ * packages whose location leaves the repository in a meta key that is saved
+ * with the .solv cache, so the costly location scan is not repeated. */
+static void mark_unsafe_locations(lapis_ctx *ctx, Repo *repo)
+{
+    Pool *pool = ctx->pool;
+    Id key = pool_str2id(pool, UNSAFE_KEY, 1);
+    Repodata *data = repo_last_repodata(repo);
+    Solvable *s;
+    Id p;
+
+    FOR_REPO_SOLVABLES(repo, p, s) {
+        const char *loc = solvable_lookup_location(s, NULL);
+        if (loc && !lapis_href_is_safe(loc))
+            repodata_add_idarray(data, SOLVID_META, key, p - repo->start + 1);
+    }
+    repodata_internalize(data);
+}
+
 void lapis_fetch_opts_from(lapis_ctx *ctx, struct lapis_fetch_opts *o)
 {
     *o = (struct lapis_fetch_opts){
@@ -559,7 +578,7 @@ static int load_repo_dir(lapis_ctx *ctx, struct rstate *s, const char *dir)
             repo_free(repo, 1);
             return r;
         }
-        lapis_sack_mark_unsafe(ctx, repo);
+        mark_unsafe_locations(ctx, repo);
         /* Details first: a main cache on disk implies its details cache is there too. */
         _cleanup_free_ char *details = path_join(dir, "lapis-details.solv");
         lapis_cache_solv_write_part(ctx, repo, NULL, LAPIS_SOLV_DETAILS, details, dcookie);

@@ -168,41 +168,6 @@ static void list_from_queue(lapis_pkglist *ret, const Queue *q)
 
 /* ---- matching ------------------------------------------------------------ */
 
-/* dnf's package specs: name, name.arch, name-[e:]v, name-[e:]v-r, and those with .arch. */
-bool lapis_pkg_glob_match(Pool *pool, Solvable *s, const char *glob)
-{
-    const char *name = pool_id2str(pool, s->name);
-    if (fnmatch(glob, name, 0) == 0)
-        return true;
-    if (!strpbrk(glob, ".-"))
-        return false;
-    const char *arch = pool_id2str(pool, s->arch);
-    const char *evr = pool_id2str(pool, s->evr);
-    const char *noepoch = strchr(evr, ':') ? strchr(evr, ':') + 1 : evr;
-    _cleanup_free_ char *ver = xstrdup(noepoch);
-    char *dash = strrchr(ver, '-');
-    if (dash)
-        *dash = '\0';
-    const char *forms[][3] = {
-        { name, ".", arch }, { name, "-", evr }, { name, "-", noepoch }, { name, "-", ver },
-    };
-    for (size_t i = 0; i < ARRAY_SIZE(forms); i++) {
-        _cleanup_free_ char *f = xasprintf("%s%s%s", forms[i][0], forms[i][1], forms[i][2]);
-        _cleanup_free_ char *fa = xasprintf("%s.%s", f, arch);
-        if (fnmatch(glob, f, 0) == 0 || (i > 0 && fnmatch(glob, fa, 0) == 0))
-            return true;
-    }
-    return false;
-}
-
-bool lapis_pkg_match_any(Pool *pool, Solvable *s, char *const *globs)
-{
-    for (size_t i = 0; globs && globs[i]; i++)
-        if (lapis_pkg_glob_match(pool, s, globs[i]))
-            return true;
-    return false;
-}
-
 /* No globs: everything. */
 static bool matches_any(lapis_ctx *ctx, Solvable *s, char *const *globs)
 {

@@ -30,16 +30,6 @@ int lapis_sack_init(lapis_ctx *ctx)
     return 0;
 }
 
-/* libsolv's message for its last failure. It says "no error" (or strerror(0),
- * "Success") when a library under it failed without telling it why. */
-const char *lapis_sack_errstr(Pool *pool, const char *fallback)
-{
-    const char *e = pool_errstr(pool);
-    if (!e || !*e || strcmp(e, "no error") == 0 || str_endswith(e, ": Success"))
-        return fallback;
-    return e;
-}
-
 int lapis_sack_load_system(lapis_ctx *ctx)
 {
     Repo *sys = repo_create(ctx->pool, "@System");
@@ -97,27 +87,6 @@ static void apply_excludes(lapis_ctx *ctx)
             (lr->includepkgs && !lapis_pkg_match_any(pool, s, lr->includepkgs)))
             MAPCLR(lapis_sack_considered(ctx), p);
     }
-}
-
-#define UNSAFE_KEY "lapis:unsafe-location"
-
-/* Called once when a repo is parsed from XML (not on .solv loads): record the
- * packages whose location leaves the repository in a meta key that is saved
- * with the .solv cache, so the costly location scan is not repeated. */
-void lapis_sack_mark_unsafe(lapis_ctx *ctx, Repo *repo)
-{
-    Pool *pool = ctx->pool;
-    Id key = pool_str2id(pool, UNSAFE_KEY, 1);
-    Repodata *data = repo_last_repodata(repo);
-    Solvable *s;
-    Id p;
-
-    FOR_REPO_SOLVABLES(repo, p, s) {
-        const char *loc = solvable_lookup_location(s, NULL);
-        if (loc && !lapis_href_is_safe(loc))
-            repodata_add_idarray(data, SOLVID_META, key, p - repo->start + 1);
-    }
-    repodata_internalize(data);
 }
 
 /* Refuse packages recorded as unsafe: hidden, so no later step (query,
@@ -239,7 +208,7 @@ Id lapis_sack_find_exact(Pool *pool, Id name, Id arch, Id evr, bool installed)
 }
 
 /* Add one local .rpm to the "@commandline" repo (header read by libsolvext). */
-static int add_rpm_to_pool(lapis_ctx *ctx, const char *path, Id *ret)
+int lapis_sack_add_rpm(lapis_ctx *ctx, const char *path, Id *ret)
 {
     Pool *pool = ctx->pool;
     _cleanup_free_ char *abs = NULL;
@@ -304,7 +273,7 @@ int lapis_ctx_add_rpm_file(lapis_ctx *ctx, const char *path, int *ret_pkg)
         *ret_pkg = 0;
     if (!ctx->loaded)
         return strv_push(&ctx->pending_rpms, xstrdup(path));
-    if ((r = add_rpm_to_pool(ctx, path, &p)) < 0)
+    if ((r = lapis_sack_add_rpm(ctx, path, &p)) < 0)
         return r;
     /* The considered map and the provides index must cover the new solvable. */
     if (ctx->pool->considered) {
@@ -319,113 +288,39 @@ int lapis_ctx_add_rpm_file(lapis_ctx *ctx, const char *path, int *ret_pkg)
     return 0;
 }
 
-static int load_pool(lapis_ctx *ctx, unsigned flags)
-{
-    int r;
+/* ---- matching ------------------------------------------------------------ */
 
-    lapis_sack_init(ctx);
-    if (!(flags & LAPIS_LOAD_NO_SYSTEM) && (r = lapis_sack_load_system(ctx)) < 0)
-        return r;
-    if (!(flags & LAPIS_LOAD_NO_REPOS) && (r = lapis_metadata_load_all(ctx, flags)) < 0)
-        return r;
-    for (size_t i = 0; ctx->pending_rpms[i]; i++) {
-        Id p;
-        if ((r = add_rpm_to_pool(ctx, ctx->pending_rpms[i], &p)) < 0)
-            return r;
+/* dnf's package specs: name, name.arch, name-[e:]v, name-[e:]v-r, and those with .arch. */
+bool lapis_pkg_glob_match(Pool *pool, Solvable *s, const char *glob)
+{
+    const char *name = pool_id2str(pool, s->name);
+    if (fnmatch(glob, name, 0) == 0)
+        return true;
+    if (!strpbrk(glob, ".-"))
+        return false;
+    const char *arch = pool_id2str(pool, s->arch);
+    const char *evr = pool_id2str(pool, s->evr);
+    const char *noepoch = strchr(evr, ':') ? strchr(evr, ':') + 1 : evr;
+    _cleanup_free_ char *ver = xstrdup(noepoch);
+    char *dash = strrchr(ver, '-');
+    if (dash)
+        *dash = '\0';
+    const char *forms[][3] = {
+        { name, ".", arch }, { name, "-", evr }, { name, "-", noepoch }, { name, "-", ver },
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(forms); i++) {
+        _cleanup_free_ char *f = xasprintf("%s%s%s", forms[i][0], forms[i][1], forms[i][2]);
+        _cleanup_free_ char *fa = xasprintf("%s.%s", f, arch);
+        if (fnmatch(glob, f, 0) == 0 || (i > 0 && fnmatch(glob, fa, 0) == 0))
+            return true;
     }
-    return 0;
+    return false;
 }
 
-/* A failed load leaves no half-filled pool behind: the next lapis_load()
- * starts over (and fails again, or skips what it may skip) instead of
- * taking the partial pool as loaded. */
-static void unload(lapis_ctx *ctx)
+bool lapis_pkg_match_any(Pool *pool, Solvable *s, char *const *globs)
 {
-    lapis_sack_free(ctx);
-    ctx->details_loaded = false;
-    for (size_t i = 0; i < ctx->nrepos; i++) {
-        struct lapis_repo *lr = ctx->repos[i];
-        lr->solv = NULL; /* freed with the pool */
-        lr->npackages = 0;
-        lr->timestamp = 0;
-        lr->skipped = lr->filelists_loaded = lr->details_loaded = false;
-        free(lr->solv_dir);
-        lr->solv_dir = NULL;
-    }
-}
-
-int lapis_load(lapis_ctx *ctx, unsigned flags)
-{
-    int r;
-
-    if ((r = lapis_ctx_setup(ctx)) < 0)
-        return r;
-    if (!ctx->loaded) {
-        if ((r = load_pool(ctx, flags)) < 0) {
-            unload(ctx);
-            return r;
-        }
-    } else if ((flags & LAPIS_LOAD_FILELISTS) && (r = lapis_metadata_load_filelists(ctx)) < 0) {
-        return r;
-    }
-    lapis_sack_finish(ctx);
-    ctx->loaded = true;
-    return 0;
-}
-
-static int clean_repo_dir(const char *dir, unsigned what, int *count)
-{
-    int r = 0, k;
-    if (what & LAPIS_CLEAN_METADATA) {
-        DIR *d = opendir(dir);
-        struct dirent *de;
-        while (d && (de = readdir(d))) {
-            if (str_startswith(de->d_name, "repodata")) {
-                _cleanup_free_ char *p = path_join(dir, de->d_name);
-                if ((k = rm_rf(p, count)) < 0 && !r)
-                    r = k;
-            }
-        }
-        if (d)
-            closedir(d);
-    }
-    if (what & LAPIS_CLEAN_PACKAGES) {
-        _cleanup_free_ char *p = path_join(dir, "packages");
-        if ((k = rm_rf(p, count)) < 0 && !r)
-            r = k;
-    }
-    rmdir(dir); /* only succeeds once it is empty */
-    return r;
-}
-
-/* Clean every cache directory under cachedir (also those of repos no longer configured). */
-int lapis_clean(lapis_ctx *ctx, unsigned what)
-{
-    DIR *d;
-    struct dirent *de;
-    int count = 0, r = 0, k;
-
-    if ((r = lapis_ctx_setup(ctx)) < 0)
-        return r;
-    if (!path_exists(ctx->conf.cachedir))
-        return 0;
-    /* Alone: a run using the cache would find its files gone under it. */
-    if ((r = lapis_lock_cache(ctx, true)) < 0)
-        return r;
-    d = opendir(ctx->conf.cachedir);
-    if (!d)
-        return errno == ENOENT ? 0 : lapis_err(ctx, -errno, "cannot open %s: %s",
-                                               ctx->conf.cachedir, strerror(errno));
-    while ((de = readdir(d))) {
-        if (de->d_name[0] == '.')
-            continue;
-        _cleanup_free_ char *p = path_join(ctx->conf.cachedir, de->d_name);
-        struct stat st;
-        if (lstat(p, &st) < 0 || !S_ISDIR(st.st_mode))
-            continue;
-        if ((k = clean_repo_dir(p, what, &count)) < 0 && !r)
-            r = lapis_err(ctx, k, "cannot clean %s: %s", p, strerror(-k));
-    }
-    closedir(d);
-    return r < 0 ? r : count;
+    for (size_t i = 0; globs && globs[i]; i++)
+        if (lapis_pkg_glob_match(pool, s, globs[i]))
+            return true;
+    return false;
 }
