@@ -32,6 +32,10 @@ extern "C" {
 #define LAPIS_MUST_USE
 #endif
 
+/* What this header declares is liblapis.so's ABI: exported, while the rest of the
+ * library is built with -fvisibility=hidden (scripts/check-exports checks both ways). */
+#pragma GCC visibility push(default)
+
 typedef struct lapis_ctx lapis_ctx;
 
 /* ---- context ------------------------------------------------------------ */
@@ -461,6 +465,8 @@ LAPIS_MUST_USE int lapis_automatic_emit(lapis_ctx *ctx, const lapis_automatic_co
 void lapis_automatic_report_clear(lapis_automatic_report *report);
 /* The timer's jitter: sleep a random time up to max seconds (less when interrupted). */
 void lapis_automatic_random_sleep(lapis_ctx *ctx, long long max);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

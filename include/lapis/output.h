@@ -12,6 +12,8 @@
 
 #include "lapis/lapis.h"
 
+#pragma GCC visibility push(default) /* exported, as in lapis.h */
+
 typedef struct lapis_table lapis_table;
 
 lapis_table *lapis_table_new(size_t ncols);
@@ -49,5 +51,7 @@ cJSON *lapis_json_advisory(const lapis_advisory *a);
 char *lapis_json_text(const cJSON *doc, bool pretty);
 /* Print exactly one JSON document (as lapis_json_text) followed by a newline. */
 void lapis_json_print(cJSON *doc, FILE *out);
+
+#pragma GCC visibility pop
 
 #endif
