@@ -1,5 +1,5 @@
 /*
- * Unit tests for $variable substitution in .repo values (src/lib/vars.c).
+ * Unit tests for $variable substitution in .repo values (src/basic/vars.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,7 +9,8 @@
 
 #include <cmocka.h>
 
-#include "pkg/internal.h"
+#include "basic/strv.h"
+#include "basic/vars.h"
 
 static const lapis_var std_vars[] = {
     { "releasever", "9" },

@@ -1,5 +1,5 @@
 /*
- * Unit tests for automatic.conf parsing (src/lib/automatic.c): defaults,
+ * Unit tests for automatic.conf parsing (src/pkg/automatic.c): defaults,
  * every key, the shipped data/automatic.conf, and each kind of bad input
  * giving an error that names the file and line.
  */

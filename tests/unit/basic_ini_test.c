@@ -1,5 +1,5 @@
 /*
- * Unit tests for the INI parser (src/lib/ini.c): the dnf dialect of
+ * Unit tests for the INI parser (src/basic/ini.c): the dnf dialect of
  * lapis.conf and .repo files, and the line numbers reported for garbled
  * input.
  */
@@ -12,7 +12,9 @@
 
 #include <cmocka.h>
 
-#include "pkg/internal.h"
+#include "basic/alloc.h"
+#include "basic/ini.h"
+#include "basic/strv.h"
 
 /* ---- a callback that records everything it is given --------------------- */
 

@@ -1,5 +1,5 @@
 /*
- * Unit tests for URL handling (src/lib/url.c). lapis_href_is_safe() is a
+ * Unit tests for URL handling (src/basic/url.c). lapis_href_is_safe() is a
  * security boundary: an href from (possibly hostile) repository metadata
  * must never be able to leave the repository base.
  */
@@ -11,7 +11,8 @@
 
 #include <cmocka.h>
 
-#include "pkg/internal.h"
+#include "basic/strv.h"
+#include "basic/url.h"
 
 /* ---- lapis_url_join ----------------------------------------------------- */
 

@@ -3,7 +3,7 @@
  * lapis-basic and lapis-shared only (plus libcurl and libcrypto), as the
  * on-host updater will. Its link would fail if src/basic or src/shared used
  * librpm, libsolv, sqlite or anything from src/pkg, and ctest's
- * unit_layers_deps checks that the binary needs none of those libraries.
+ * unit_shared_layers_deps checks that the binary needs none of them.
  * Includes only basic/ and shared/ headers, for the same reason.
  */
 #include <errno.h>

@@ -1,5 +1,5 @@
 /*
- * Unit tests for the .solv cache cookie (src/lib/cache.c): it follows the
+ * Unit tests for the .solv cache cookie (src/pkg/cache.c): it follows the
  * repomd.xml digest and the kind, and an unreadable repomd.xml is an error
  * (it was once hashed as "", giving every such repo the same cookie).
  */

@@ -1,6 +1,6 @@
 /*
- * Unit tests for the installroot lock (src/lib/lock.c): two contexts on one
- * root exclude each other (OFD locks conflict between open file
+ * Unit tests for the installroot lock (src/shared/lock.c through
+ * lapis_ctx_lock in src/pkg/context.c): two contexts on one root exclude each other (OFD locks conflict between open file
  * descriptions even inside one process), the loser names the holder's pid,
  * the lock is released with the context, and a lock file left behind by a
  * dead holder does not block anyone. The cache lock: users share it, clean

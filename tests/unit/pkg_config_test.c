@@ -1,7 +1,7 @@
 /*
  * Unit tests for configuration: the option parsers and [main] table
- * (src/lib/config.c), repo keys (src/lib/repo.c), and end to end through the
- * public API (lapis_ctx_setup in src/lib/context.c) with real lapis.conf and
+ * (src/pkg/config.c), repo keys (src/pkg/repo.c), and end to end through the
+ * public API (lapis_ctx_setup in src/pkg/context.c) with real lapis.conf and
  * .repo files in a temporary directory.
  */
 #include <errno.h>

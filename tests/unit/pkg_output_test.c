@@ -1,6 +1,6 @@
 /*
  * Unit tests for terminal and JSON output of hostile package text
- * (src/lib/output.c). Summaries, descriptions and file names come from
+ * (src/pkg/output.c). Summaries, descriptions and file names come from
  * repository metadata and installed headers: nothing in them may drive the
  * terminal (C0/C1 controls, an 8-bit OSC 52 clipboard write, bidi overrides)
  * or make a JSON document invalid (ill-formed UTF-8). Valid text is kept.
