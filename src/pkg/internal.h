@@ -31,6 +31,7 @@
 #include "shared/digest.h"
 #include "shared/fetch.h"
 #include "shared/lock.h"
+#include "shared/reboot.h"
 
 /* lapis_err(ctx, ...), lapis_log and lapis_progress take a lapis_ctx too: its
  * first member is its struct lapis_diag (checked in context.c). */

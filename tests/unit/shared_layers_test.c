@@ -28,6 +28,7 @@
 #include "shared/digest.h"
 #include "shared/fetch.h"
 #include "shared/lock.h"
+#include "shared/reboot.h"
 
 #define ABC_SHA256 "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
 #define BAD_SHA256 "0a7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
@@ -132,6 +133,25 @@ static void test_lock(void **state)
     assert_int_equal(rm_rf(dir, NULL), 0);
 }
 
+/* The sentinel kured watches, and the list of packages that asked for it. */
+static void test_reboot_required(void **state)
+{
+    _cleanup_free_ char *root = tmpdir();
+    _cleanup_free_ char *pkgs = path_in_root(root, "/var/run/reboot-required.pkgs");
+    _cleanup_free_ char *sentinel = path_in_root(root, "/var/run/reboot-required");
+    char *const names[] = { "kernel", "glibc", NULL };
+    struct lapis_diag d = { 0 };
+    char *buf = NULL;
+    size_t len = 0;
+
+    assert_int_equal(lapis_reboot_required_write(&d, root, names), 0);
+    assert_int_equal(read_file(pkgs, 4096, &buf, &len), 0);
+    assert_string_equal(buf, "kernel\nglibc\n");
+    free(buf);
+    assert_true(path_exists(sentinel));
+    assert_int_equal(rm_rf(root, NULL), 0);
+}
+
 static void test_basic(void **state)
 {
     long long v;
@@ -150,6 +170,7 @@ int main(void)
         cmocka_unit_test(test_digest),
         cmocka_unit_test(test_fetch),
         cmocka_unit_test(test_lock),
+        cmocka_unit_test(test_reboot_required),
         cmocka_unit_test(test_basic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
