@@ -29,6 +29,7 @@
 #include "shared/fetch.h"
 #include "shared/lock.h"
 #include "shared/reboot.h"
+#include "lapis/term.h"
 
 #define ABC_SHA256 "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
 #define BAD_SHA256 "0a7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
@@ -152,6 +153,25 @@ static void test_reboot_required(void **state)
     assert_int_equal(rm_rf(root, NULL), 0);
 }
 
+/* Tables line up by characters, and control characters never reach the terminal. */
+static void test_term(void **state)
+{
+    _cleanup_free_ char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    lapis_table *t = lapis_table_new(2);
+    char size[32];
+
+    lapis_table_align_right(t, 1);
+    lapis_table_add(t, (const char *[]){ "h\u00e9llo", "1" });
+    lapis_table_add(t, (const char *[]){ "evil\033[31m", "22" });
+    lapis_table_print(t, f);
+    lapis_table_free(t);
+    fclose(f);
+    assert_string_equal(out, "h\u00e9llo       1\nevil?[31m  22\n");
+    assert_string_equal(lapis_format_size(1536, size), "1.5 KiB");
+}
+
 static void test_basic(void **state)
 {
     long long v;
@@ -171,6 +191,7 @@ int main(void)
         cmocka_unit_test(test_fetch),
         cmocka_unit_test(test_lock),
         cmocka_unit_test(test_reboot_required),
+        cmocka_unit_test(test_term),
         cmocka_unit_test(test_basic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
