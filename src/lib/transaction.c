@@ -314,8 +314,9 @@ static int read_package(lapis_ctx *ctx, struct lapis_pkgfile *pf, const struct p
     if (r < 0)
         return r;
     if (rc == RPMRC_NOKEY)
-        return lapis_err(ctx, LAPIS_E_SIGNATURE, "%s (repo %s): signed by a key that is not in "
-                         "%s; refusing it (nothing was installed)", nevra, repo, pk->tk.from);
+        return lapis_err(ctx, LAPIS_E_SIGNATURE, "%s (repo %s): signed by a key that is not %s%s; "
+                         "refusing it (nothing was installed)", nevra, repo,
+                         pk->tk.own ? "" : "in ", pk->tk.from);
     if (rc != RPMRC_OK && rc != RPMRC_NOTTRUSTED)
         return lapis_err(ctx, LAPIS_E_SIGNATURE, "%s (repo %s): BAD signature or digest (%s); the "
                          "package was altered, refusing it (nothing was installed)", nevra, repo,

@@ -1,7 +1,8 @@
 /*
  * Integrity and authenticity: file digests (OpenSSL EVP) and OpenPGP
  * detached signatures (librpm's pgp API, the same verifier rpm uses for
- * packages, so there is one OpenPGP implementation in the process).
+ * packages, so there is one OpenPGP verifier in the process; what it does not
+ * judge, weak or revoked keys, is sigpolicy.c's).
  */
 #include <errno.h>
 #include <fcntl.h>
