@@ -39,7 +39,7 @@ struct lapis_keyfacts {
     size_t n;
 };
 
-void lapis_keyfacts_free(lapis_keyfacts *kf)
+void lapis_sigpolicy_keys_free(lapis_keyfacts *kf)
 {
     if (!kf)
         return;
@@ -109,7 +109,7 @@ static gpgme_error_t examine_keys(const char *home, char *const *texts, lapis_ke
     return e;
 }
 
-int lapis_keyfacts_load(lapis_ctx *ctx, int policy, char *const *texts, lapis_keyfacts **ret)
+int lapis_sigpolicy_load_keys(lapis_ctx *ctx, int policy, char *const *texts, lapis_keyfacts **ret)
 {
     char home[] = "/tmp/lapis-gpg-XXXXXX"; /* short: gpg's socket paths must fit */
     lapis_keyfacts *kf;
@@ -130,7 +130,7 @@ int lapis_keyfacts_load(lapis_ctx *ctx, int policy, char *const *texts, lapis_ke
         e = examine_keys(home, texts, kf);
     rm_rf(home, NULL);
     if (e) {
-        lapis_keyfacts_free(kf);
+        lapis_sigpolicy_keys_free(kf);
         return lapis_err(ctx, LAPIS_E_SIGNATURE, "cannot examine OpenPGP keys with GnuPG: %s "
                          "(is gpg installed? --setopt=signature_policy=legacy skips the policy)",
                          gpgme_strerror(e));
@@ -173,7 +173,7 @@ static char *fmt_day(long long t)
 }
 
 /* Why the signature is refused, or NULL when it is acceptable. */
-static char *policy_reason(const lapis_keyfacts *kf, pgpDigParams sig)
+static char *policy_reason(const lapis_keyfacts *kf, pgpDigParams sig, bool verified)
 {
     const uint8_t *id = pgpDigParamsSignID(sig);
     const struct keyfact *f = find_fact(kf, id);
@@ -182,6 +182,9 @@ static char *policy_reason(const lapis_keyfacts *kf, pgpDigParams sig)
 
     if (hash)
         return xasprintf("signature uses %s", hash);
+    if (!f && verified) /* librpm knows the key, gpg did not take it: nothing to judge by */
+        return xasprintf("signed by key %02X%02X%02X%02X%02X%02X%02X%02X, which GnuPG cannot "
+                         "examine", id[0], id[1], id[2], id[3], id[4], id[5], id[6], id[7]);
     if (!f)
         return NULL; /* not one of these keys: the signature check reports it */
     const char *kind = f->primary ? "key" : "subkey";
@@ -201,11 +204,11 @@ static char *policy_reason(const lapis_keyfacts *kf, pgpDigParams sig)
 }
 
 int lapis_sigpolicy_check(lapis_ctx *ctx, const char *what, const lapis_keyfacts *kf,
-                          pgpDigParams sig)
+                          pgpDigParams sig, bool verified)
 {
     if (!kf || !sig)
         return 0;
-    _cleanup_free_ char *why = policy_reason(kf, sig);
+    _cleanup_free_ char *why = policy_reason(kf, sig, verified);
     if (!why)
         return 0;
     return lapis_err(ctx, LAPIS_E_SIGNATURE, "%s: %s, refused by signature_policy=default "
@@ -218,7 +221,7 @@ static const rpmTagVal sig_tags[] = { RPMTAG_RSAHEADER, RPMTAG_DSAHEADER, RPMTAG
                                       RPMTAG_SIGGPG };
 
 int lapis_sigpolicy_check_header(lapis_ctx *ctx, const char *what, const lapis_keyfacts *kf,
-                                 Header h)
+                                 Header h, bool verified)
 {
     int r = 0;
     for (size_t i = 0; kf && h && i < ARRAY_SIZE(sig_tags) && r == 0; i++) {
@@ -227,7 +230,7 @@ int lapis_sigpolicy_check_header(lapis_ctx *ctx, const char *what, const lapis_k
         if (!headerGet(h, sig_tags[i], &td, HEADERGET_MINMEM))
             continue;
         if (pgpPrtParams(td.data, td.count, PGPTAG_SIGNATURE, &sig) == 0)
-            r = lapis_sigpolicy_check(ctx, what, kf, sig);
+            r = lapis_sigpolicy_check(ctx, what, kf, sig, verified);
         pgpDigParamsFree(sig);
         rpmtdFreeData(&td);
     }

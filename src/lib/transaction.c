@@ -310,7 +310,7 @@ static int read_package(lapis_ctx *ctx, struct lapis_pkgfile *pf, const struct p
     Fclose(fd);
     const char *repo = pf->repo ? pf->repo->id : "command line";
     _cleanup_free_ char *what = xasprintf("package %s (repo %s)", nevra, repo);
-    int r = pk ? lapis_sigpolicy_check_header(ctx, what, pk->tk.facts, pf->hdr) : 0;
+    int r = pk ? lapis_sigpolicy_check_header(ctx, what, pk->tk.facts, pf->hdr, rc == RPMRC_OK) : 0;
     if (r < 0)
         return r;
     if (rc == RPMRC_NOKEY)

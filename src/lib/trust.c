@@ -79,7 +79,7 @@ static char **read_key_files(char *const *paths)
 void lapis_trusted_keys_clear(struct lapis_trusted_keys *tk)
 {
     lapis_strv_free(tk->texts);
-    lapis_keyfacts_free(tk->facts);
+    lapis_sigpolicy_keys_free(tk->facts);
     free(tk->from);
     memset(tk, 0, sizeof(*tk));
 }
@@ -94,7 +94,7 @@ int lapis_trusted_keys_load(lapis_ctx *ctx, struct lapis_repo *r, char *const *k
     tk.texts = key_files ? read_key_files(key_files) : root_key_texts(ctx);
     tk.from = key_files ? xstrdup("the repo's gpgkey")
                         : xasprintf("the rpm keyring of %s", lapis_ctx_installroot(ctx));
-    if ((rc = lapis_keyfacts_load(ctx, policy, tk.texts, &tk.facts)) < 0) {
+    if ((rc = lapis_sigpolicy_load_keys(ctx, policy, tk.texts, &tk.facts)) < 0) {
         lapis_trusted_keys_clear(&tk);
         return rc;
     }

@@ -12,15 +12,17 @@
 typedef struct lapis_keyfacts lapis_keyfacts;
 /* What GnuPG says about the keys in these armored texts; *ret is NULL (and
  * every check passes) under signature_policy=legacy. */
-int lapis_keyfacts_load(lapis_ctx *ctx, int policy, char *const *texts, lapis_keyfacts **ret);
-void lapis_keyfacts_free(lapis_keyfacts *kf);
+int lapis_sigpolicy_load_keys(lapis_ctx *ctx, int policy, char *const *texts, lapis_keyfacts **ret);
+void lapis_sigpolicy_keys_free(lapis_keyfacts *kf);
 /* Refuse (LAPIS_E_SIGNATURE, message naming WHAT and the override) a signature
- * the policy does not accept; kf NULL accepts everything. */
+ * the policy does not accept; kf NULL accepts everything. Before librpm has
+ * verified it (verified false), a signature by none of the keys passes here:
+ * the verification reports it; after, such a key is refused (gpg rejected it). */
 int lapis_sigpolicy_check(lapis_ctx *ctx, const char *what, const lapis_keyfacts *kf,
-                          pgpDigParams sig);
+                          pgpDigParams sig, bool verified);
 /* The same for every signature in a package header. */
 int lapis_sigpolicy_check_header(lapis_ctx *ctx, const char *what, const lapis_keyfacts *kf,
-                                 Header h);
+                                 Header h, bool verified);
 /* May the key with this primary fingerprint be imported into the root's keyring? */
 bool lapis_sigpolicy_key_ok(const lapis_keyfacts *kf, const char *fpr);
 

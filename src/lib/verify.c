@@ -268,7 +268,7 @@ int lapis_verify_detached(lapis_ctx *ctx, const char *what, const char *data_pat
 
     rpmInitCrypto();
     if ((r = load_signature(ctx, what, sig_path, &sig)) < 0 ||
-        (r = lapis_sigpolicy_check(ctx, what, tk->facts, sig)) < 0)
+        (r = lapis_sigpolicy_check(ctx, what, tk->facts, sig, false)) < 0)
         return r;
     for (size_t i = 0; tk->texts && tk->texts[i]; i++)
         nkeys += keyring_add_text(keyring, tk->texts[i]);
@@ -285,7 +285,7 @@ int lapis_verify_detached(lapis_ctx *ctx, const char *what, const char *data_pat
     rpmDigestFinal(dctx, NULL, NULL, 0);
 
     if (rc == RPMRC_OK)
-        return 0;
+        return lapis_sigpolicy_check(ctx, what, tk->facts, sig, true);
     const uint8_t *id = pgpDigParamsSignID(sig);
     char keyid[17] = "";
     for (int i = 0; i < 8 && id; i++)
