@@ -160,21 +160,32 @@ static char *joined(char *const *v)
     return s;
 }
 
-static void warn_plain_http(lapis_ctx *ctx, const struct lapis_repo *r, char *const *pinned)
+/* http:// and ftp:// have no transport security (https://, ftps://, file:// do). */
+static const char *plain_scheme(const char *url)
+{
+    if (strncasecmp(url, "http://", 7) == 0)
+        return "http";
+    if (strncasecmp(url, "ftp://", 6) == 0)
+        return "ftp";
+    return NULL;
+}
+
+static void warn_plain_transport(lapis_ctx *ctx, const struct lapis_repo *r, char *const *pinned)
 {
     _cleanup_free_ char *pins = pinned ? joined(pinned) : NULL;
     for (size_t i = 0; r->gpgkeys && r->gpgkeys[i]; i++) {
-        if (strncasecmp(r->gpgkeys[i], "http://", 7) != 0)
+        const char *scheme = plain_scheme(r->gpgkeys[i]);
+        if (!scheme)
             continue;
         if (pins)
-            lapis_log(ctx, LAPIS_LOG_WARNING, "repo %s: gpgkey %s was fetched over plain http "
+            lapis_log(ctx, LAPIS_LOG_WARNING, "repo %s: gpgkey %s was fetched over plain %s "
                       "(unencrypted); harmless here, the key is pinned (%s) and a different "
-                      "key would be refused", r->id, r->gpgkeys[i], pins);
+                      "key would be refused", r->id, r->gpgkeys[i], scheme, pins);
         else
-            lapis_log(ctx, LAPIS_LOG_WARNING, "repo %s: gpgkey %s was fetched over plain http "
+            lapis_log(ctx, LAPIS_LOG_WARNING, "repo %s: gpgkey %s was fetched over plain %s "
                       "(unencrypted): anyone on the network path could have replaced it, and "
                       "it is now pinned as received; use https or a file:// key", r->id,
-                      r->gpgkeys[i]);
+                      r->gpgkeys[i], scheme);
     }
 }
 
@@ -184,7 +195,7 @@ int lapis_trust_pin_check(lapis_ctx *ctx, struct lapis_repo *r, char *const *tex
     _cleanup_strv_ char **now = fingerprints(texts);
 
     if (fetched)
-        warn_plain_http(ctx, r, r->opts.pinned_key_reset ? NULL : pinned);
+        warn_plain_transport(ctx, r, r->opts.pinned_key_reset ? NULL : pinned);
     if (!pinned || !pinned[0] || r->opts.pinned_key_reset)
         return 0;
     for (size_t i = 0; now[i]; i++) {

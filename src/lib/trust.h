@@ -42,8 +42,8 @@ int lapis_trusted_keys_load(lapis_ctx *ctx, struct lapis_repo *r, char *const *k
                             struct lapis_trusted_keys *ret);
 
 /* The repo's key pin (ROOT/var/lib/lapis/keys/ID.fpr): refuse keys other than
- * the pinned ones; warn about keys fetched over plain http (fetched: they were
- * downloaded just now). */
+ * the pinned ones; warn about keys fetched over plain http or ftp (fetched:
+ * they were downloaded just now). */
 int lapis_trust_pin_check(lapis_ctx *ctx, struct lapis_repo *r, char *const *texts, bool fetched);
 /* Record the pin once the keys have been used successfully (first use or reset). */
 void lapis_trust_pin_record(lapis_ctx *ctx, struct lapis_repo *r, char *const *texts);
