@@ -70,6 +70,8 @@ static gpgme_error_t import_texts(gpgme_ctx_t g, char *const *texts)
     gpgme_error_t e = 0;
     for (size_t i = 0; texts && texts[i] && !e; i++) {
         gpgme_data_t d;
+        if (!*texts[i])
+            continue;
         if ((e = gpgme_data_new_from_mem(&d, texts[i], strlen(texts[i]), 0)))
             break;
         e = gpgme_op_import(g, d);
@@ -235,6 +237,11 @@ int lapis_sigpolicy_check_header(lapis_ctx *ctx, const char *what, const lapis_k
         rpmtdFreeData(&td);
     }
     return r;
+}
+
+size_t lapis_sigpolicy_nkeys(const lapis_keyfacts *kf)
+{
+    return kf ? kf->n : 0;
 }
 
 /* Whether a key may go into the root's rpm keyring at all: not when its

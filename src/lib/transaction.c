@@ -231,7 +231,7 @@ static int own_keys(lapis_ctx *ctx, rpmts root_ts, struct lapis_repo *r, bool im
         n += rc;
     }
     /* rpm 4.18 cannot load some keys (a revoked subkey); the policy says why. */
-    if (n == 0 && !pk->tk.facts)
+    if (n == 0 && lapis_sigpolicy_nkeys(pk->tk.facts) == 0)
         return lapis_err(ctx, LAPIS_E_SIGNATURE, "repo %s: no usable OpenPGP public key in its "
                          "gpgkey; check the repo's gpgkey setting", r->id);
     if (import)

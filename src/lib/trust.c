@@ -65,13 +65,15 @@ static char **root_key_texts(lapis_ctx *ctx)
     return texts;
 }
 
+/* One text per file, "" for one that cannot be read, so texts[i] is gpgkeys[i]. */
 static char **read_key_files(char *const *paths)
 {
     char **texts = xcalloc(1, sizeof(char *));
     for (size_t i = 0; paths[i]; i++) {
         char *text = NULL;
-        if (read_file(paths[i], LAPIS_KEY_MAX, &text, NULL) == 0)
-            strv_push(&texts, text);
+        if (read_file(paths[i], LAPIS_KEY_MAX, &text, NULL) < 0)
+            text = xstrdup("");
+        strv_push(&texts, text);
     }
     return texts;
 }

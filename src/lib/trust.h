@@ -23,6 +23,8 @@ int lapis_sigpolicy_check(lapis_ctx *ctx, const char *what, const lapis_keyfacts
 /* The same for every signature in a package header. */
 int lapis_sigpolicy_check_header(lapis_ctx *ctx, const char *what, const lapis_keyfacts *kf,
                                  Header h, bool verified);
+/* How many keys and subkeys GnuPG found (0 under legacy). */
+size_t lapis_sigpolicy_nkeys(const lapis_keyfacts *kf);
 /* May the key with this primary fingerprint be imported into the root's keyring? */
 bool lapis_sigpolicy_key_ok(const lapis_keyfacts *kf, const char *fpr);
 

@@ -258,3 +258,14 @@ def test_gpgkey_over_plain_http_warns(lapis_http, http):
 def test_gpgkey_over_file_does_not_warn(lapis):
     r = lapis.ok("makecache")
     assert not [l for l in r.warning_lines if "unencrypted" in l], r
+
+
+@pytest.mark.parametrize("repo_gpgcheck", [1, 0])
+def test_gpgkey_that_is_not_a_key(lapis, repo_gpgcheck):
+    """A gpgkey file holding no key is refused as such (GnuPG finds none either)."""
+    bogus = "file://%s/repos/base/repodata/repomd.xml" % FIXTURES
+    d = write_repo(lapis.tmp / "repos.d", "bogus", "%s/base" % lapis.baseurl, gpgkey=bogus,
+                   repo_gpgcheck=repo_gpgcheck)
+    r = lapis.run("-y", "--repo=bogus", "install", "pkga", reposd=d)
+    assert r.rc == 1 and "no usable OpenPGP public key" in r.error_lines[-1], r
+    assert lapis.names() == []
