@@ -49,6 +49,8 @@ void lapis_sigpolicy_keys_free(lapis_keyfacts *kf)
 
 /* ---- key facts from GnuPG ------------------------------------------------ */
 
+#define HOME_PREFIX "lapis-sigpolicy-"
+
 static void add_key_facts(lapis_keyfacts *kf, gpgme_key_t key)
 {
     gpgme_subkey_t prim = key->subkeys;
@@ -113,13 +115,16 @@ static gpgme_error_t examine_keys(const char *home, char *const *texts, lapis_ke
 
 int lapis_sigpolicy_load_keys(lapis_ctx *ctx, int policy, char *const *texts, lapis_keyfacts **ret)
 {
-    char home[] = "/tmp/lapis-gpg-XXXXXX"; /* short: gpg's socket paths must fit */
     lapis_keyfacts *kf;
     gpgme_error_t e;
 
     *ret = NULL;
     if (policy == LAPIS_SIGPOLICY_LEGACY)
         return 0;
+    /* Short (gpg's socket paths must fit) and named by our pid, so homes of
+     * runs killed while gpg worked are swept by the next one. */
+    sweep_dead_owner_dirs("/tmp", HOME_PREFIX, 60);
+    _cleanup_free_ char *home = xasprintf("/tmp/" HOME_PREFIX "%ld-XXXXXX", (long)getpid());
     if (!mkdtemp(home))
         return lapis_err(ctx, -errno, "cannot create a temporary GnuPG home: %s", strerror(errno));
     kf = xcalloc(1, sizeof(*kf));

@@ -269,3 +269,25 @@ def test_gpgkey_that_is_not_a_key(lapis, repo_gpgcheck):
     r = lapis.run("-y", "--repo=bogus", "install", "pkga", reposd=d)
     assert r.rc == 1 and "no usable OpenPGP public key" in r.error_lines[-1], r
     assert lapis.names() == []
+
+
+def test_killed_runs_gnupg_homes_are_swept(lapis_file):
+    """The policy's temporary GnuPG home is named by its owner's pid: one left by
+    a run killed while gpg worked is removed by the next run, a live one is not."""
+    import os
+    import pathlib
+    import time
+    stale = pathlib.Path("/tmp/lapis-sigpolicy-999999999-stale0")
+    live = pathlib.Path("/tmp/lapis-sigpolicy-%d-live00" % os.getpid())
+    for p in (stale, live):
+        p.mkdir(exist_ok=True)
+        old = time.time() - 600
+        os.utime(p, (old, old))
+    try:
+        lapis_file.ok("makecache")
+        assert not stale.exists()
+        assert live.exists()
+    finally:
+        for p in (stale, live):
+            if p.exists():
+                p.rmdir()
