@@ -98,9 +98,7 @@ def test_policy_refuses_package(lapis, case):
     assert "package %s-1.0-1.noarch (repo p-%s)" % (pkg, case) in err, r
     assert CASES[case][1] in err and OVERRIDE in err, r
     assert lapis.names() == [], r
-    if case in KEY_REFUSED:
-        assert pubkeys(lapis) == [], r
-        assert any("not importing it" in w for w in r.warning_lines), r
+    assert pubkeys(lapis) == [], r  # refused before any key is imported
 
     r = lapis.run(OVERRIDE, "-y", "--repo=p-" + case, "install", pkg, reposd=d)
     if case == "revsub":
@@ -108,6 +106,19 @@ def test_policy_refuses_package(lapis, case):
     else:
         assert r.rc == 0, r
         assert lapis.names() == [pkg]
+
+
+@pytest.mark.parametrize("case", KEY_REFUSED)
+def test_policy_refused_key_is_not_imported(lapis, case):
+    """A repo listing a good key and a refused one: only the good one goes into
+    the root's rpm keyring (rpm would trust the other for every package)."""
+    d = write_repo(lapis.tmp / "repos.d", "two", "%s/base" % lapis.baseurl,
+                   gpgkey="%s %s" % (key_url("test"), key_url(CASES[case][0])))
+    r = lapis.yes("--repo=two", "install", "pkga", reposd=d)
+    assert any("not importing it" in w for w in r.warning_lines), r
+    keyid = fingerprints()["test"][-8:].lower()
+    assert [k.rsplit("-", 1)[0] for k in pubkeys(lapis)] == ["gpg-pubkey-%s" % keyid], r
+    assert lapis.names() == ["pkga"]
 
 
 def test_policy_per_repo(lapis_file):
