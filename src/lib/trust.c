@@ -45,12 +45,12 @@ void lapis_rpm_init(void)
 static char **root_key_texts(lapis_ctx *ctx)
 {
     const char *root = lapis_ctx_installroot(ctx);
-    _cleanup_free_ char *db = path_join(root, "var/lib/rpm");
+    _cleanup_free_ char *db = path_in_root(root, "var/lib/rpm"); /* where lapis reads it */
     char **texts = xcalloc(1, sizeof(char *));
     Header h;
 
-    if (!path_exists(db))
-        return texts; /* no rpmdb yet: no keys (and rpm would create one) */
+    if (!lapis_rpmdb_present(db))
+        return texts; /* no rpmdb yet: no keys (and opening it would create one) */
     lapis_rpm_init();
     rpmts ts = rpmtsCreate();
     rpmtsSetRootDir(ts, root);
