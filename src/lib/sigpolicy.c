@@ -23,6 +23,7 @@
 #include <rpm/rpmtag.h>
 
 #include "trust.h"
+#include "verify.h"
 
 struct keyfact {
     char keyid[17];     /* 16 hex digits, upper case (GPGME's form) */
@@ -94,6 +95,18 @@ static gpgme_error_t list_keys(gpgme_ctx_t g, lapis_keyfacts *kf)
     return gpgme_err_code(e) == GPG_ERR_EOF ? 0 : e;
 }
 
+/* Once per process. gpg is found on PATH: asking gpgconf first, as GPGME
+ * does by default, costs several process runs per lapis run. */
+static void gpgme_init(void)
+{
+    static bool done;
+    if (done)
+        return;
+    gpgme_set_global_flag("disable-gpgconf", "1");
+    gpgme_check_version(NULL);
+    done = true;
+}
+
 /* Import the keys into a throw-away GnuPG home and read back what gpg
  * makes of them. */
 static gpgme_error_t examine_keys(const char *home, char *const *texts, lapis_keyfacts *kf)
@@ -101,7 +114,7 @@ static gpgme_error_t examine_keys(const char *home, char *const *texts, lapis_ke
     gpgme_ctx_t g = NULL;
     gpgme_error_t e;
 
-    gpgme_check_version(NULL);
+    gpgme_init();
     if ((e = gpgme_new(&g)))
         return e;
     if (!(e = gpgme_set_protocol(g, GPGME_PROTOCOL_OpenPGP)) &&
@@ -113,14 +126,11 @@ static gpgme_error_t examine_keys(const char *home, char *const *texts, lapis_ke
     return e;
 }
 
-int lapis_sigpolicy_load_keys(lapis_ctx *ctx, int policy, char *const *texts, lapis_keyfacts **ret)
+static int gnupg_examine(lapis_ctx *ctx, char *const *texts, lapis_keyfacts **ret)
 {
     lapis_keyfacts *kf;
     gpgme_error_t e;
 
-    *ret = NULL;
-    if (policy == LAPIS_SIGPOLICY_LEGACY)
-        return 0;
     /* Short (gpg's socket paths must fit) and named by our pid, so homes of
      * runs killed while gpg worked are swept by the next one. */
     sweep_dead_owner_dirs("/tmp", HOME_PREFIX, 60);
@@ -143,6 +153,57 @@ int lapis_sigpolicy_load_keys(lapis_ctx *ctx, int policy, char *const *texts, la
                          gpgme_strerror(e));
     }
     *ret = kf;
+    return 0;
+}
+
+static lapis_keyfacts *keyfacts_dup(const lapis_keyfacts *kf)
+{
+    lapis_keyfacts *c = xcalloc(1, sizeof(*c));
+    c->n = kf->n;
+    c->k = xmalloc((kf->n ? kf->n : 1) * sizeof(*c->k));
+    memcpy(c->k, kf->k, kf->n * sizeof(*c->k));
+    return c;
+}
+
+static void texts_digest(char *const *texts, char *ret_hex)
+{
+    lapis_hasher *h = lapis_hasher_new(LAPIS_CHK_SHA256);
+    for (size_t i = 0; texts && texts[i]; i++)
+        lapis_hasher_update(h, texts[i], strlen(texts[i]) + 1); /* with the NUL: a separator */
+    lapis_hasher_final_hex(h, ret_hex, 65);
+    lapis_hasher_free(h);
+}
+
+/* Key facts depend on the key texts alone, so they are remembered for the
+ * process: a transaction checks signatures, then imports the same keys after
+ * rpm's test run, and gpg (tens of ms a run) is asked once. */
+#define MEMO_MAX 16
+static struct memo_entry {
+    char digest[65];
+    lapis_keyfacts *kf;
+} memo[MEMO_MAX];
+static size_t nmemo;
+
+int lapis_sigpolicy_load_keys(lapis_ctx *ctx, int policy, char *const *texts, lapis_keyfacts **ret)
+{
+    char digest[65];
+    int r;
+
+    *ret = NULL;
+    if (policy == LAPIS_SIGPOLICY_LEGACY)
+        return 0;
+    texts_digest(texts, digest);
+    for (size_t i = 0; i < nmemo; i++)
+        if (strcmp(memo[i].digest, digest) == 0) {
+            *ret = keyfacts_dup(memo[i].kf);
+            return 0;
+        }
+    if ((r = gnupg_examine(ctx, texts, ret)) < 0)
+        return r;
+    if (nmemo < MEMO_MAX) {
+        memcpy(memo[nmemo].digest, digest, sizeof(digest));
+        memo[nmemo++].kf = keyfacts_dup(*ret);
+    }
     return 0;
 }
 
