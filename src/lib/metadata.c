@@ -48,6 +48,7 @@ struct rstate {
     size_t nmd;
     bool refresh;
     size_t repomd_mirror; /* which baseurl served repomd.xml */
+    bool pin;         /* record the repo's key pin (LAPIS_LOAD_PIN_KEYS); else only check it */
     int err;          /* first error, 0 if fine */
     char *errmsg;
 };
@@ -355,7 +356,8 @@ static void fetch_signatures(lapis_ctx *ctx, struct rstate *st, size_t n)
 }
 
 /* Against the repo's own gpgkey (fetched with repomd.xml, pinned), or with no
- * gpgkey= against the keys already in the root's rpm keyring. */
+ * gpgkey= against the keys already in the root's rpm keyring. Only makecache
+ * records a first pin: read-only commands leave the root as it is. */
 static int verify_repomd(lapis_ctx *ctx, struct rstate *s)
 {
     _cleanup_free_ char *repomd = path_join(s->staging, "repomd.xml");
@@ -380,7 +382,7 @@ static int verify_repomd(lapis_ctx *ctx, struct rstate *s)
         r = lapis_trust_pin_check(ctx, s->repo, tk.texts, true);
     if (r >= 0)
         r = lapis_verify_detached(ctx, what, repomd, asc, &tk);
-    if (r >= 0 && own)
+    if (r >= 0 && own && s->pin)
         lapis_trust_pin_record(ctx, s->repo, tk.texts);
     lapis_trusted_keys_clear(&tk);
     return r;
@@ -660,6 +662,7 @@ static int prepare_state(lapis_ctx *ctx, struct rstate *s, unsigned flags)
                              "given; run 'lapis makecache' first", r->id);
         return 0;
     }
+    s->pin = flags & LAPIS_LOAD_PIN_KEYS;
     s->refresh = (flags & LAPIS_LOAD_REFRESH) || lapis_cache_expired(repomd, r->opts.metadata_expire);
     if (!s->refresh)
         return 0;

@@ -186,8 +186,8 @@ static void warn_plain_transport(lapis_ctx *ctx, const struct lapis_repo *r, cha
         else
             lapis_log(ctx, LAPIS_LOG_WARNING, "repo %s: gpgkey %s was fetched over plain %s "
                       "(unencrypted): anyone on the network path could have replaced it, and "
-                      "it is now pinned as received; use https or a file:// key", r->id,
-                      r->gpgkeys[i], scheme);
+                      "no pin guards it yet (makecache or the first install pins the key as "
+                      "received); use https or a file:// key", r->id, r->gpgkeys[i], scheme);
     }
 }
 

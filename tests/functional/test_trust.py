@@ -241,6 +241,20 @@ def test_key_swap_at_install_is_refused(lapis):
     assert lapis.names() == ["pkga"]
 
 
+def test_read_commands_do_not_pin(lapis):
+    """Only makecache and transactions write the pin; a query (which refreshes
+    the metadata too) checks it but leaves the root untouched."""
+    d = swap_repo(lapis, "base", "test")
+    lapis.ok("--repo=swap", "list", "hello", reposd=d)
+    assert pin(lapis, "swap") is None
+    assert not (lapis.root / "var/lib/lapis").exists()
+    lapis.ok("--repo=swap", "makecache", "--refresh", reposd=d)
+    assert pin(lapis, "swap") == [fingerprints()["test"]]
+    swap_repo(lapis, "wrongkey", "other")
+    r = lapis.run("--repo=swap", "list", "--refresh", reposd=d)
+    assert r.rc == 1 and "pinned_key_reset=1" in r.err, r
+
+
 def test_failed_first_refresh_does_not_pin(lapis):
     """A key is pinned only once its signature verified."""
     d = swap_repo(lapis, "wrongkey", "test")
@@ -259,7 +273,7 @@ def test_gpgkey_over_plain_http_warns(lapis_http, http):
     d = write_repo(lapis.tmp / "repos.d", "plain", "%s/base" % lapis.baseurl, gpgkey=url)
     r = lapis.ok("--repo=plain", "makecache", reposd=d)
     w = [l for l in r.warning_lines if url in l]
-    assert len(w) == 1 and "unencrypted" in w[0] and "now pinned" in w[0], r
+    assert len(w) == 1 and "unencrypted" in w[0] and "no pin guards it yet" in w[0], r
     r = lapis.ok("--repo=plain", "makecache", "--refresh", reposd=d)
     w = [l for l in r.warning_lines if url in l]
     assert len(w) == 1 and "unencrypted" in w[0] and "harmless" in w[0], r
