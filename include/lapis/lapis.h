@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "lapis/common.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -30,32 +32,11 @@ extern "C" {
 #define LAPIS_MUST_USE
 #endif
 
-/* Lapis-specific error codes, above the errno range so they never collide. */
-enum lapis_error {
-    LAPIS_E_BASE = 1024,
-    LAPIS_E_CONFIG,      /* bad configuration file or option */
-    LAPIS_E_USAGE,       /* bad command-line usage */
-    LAPIS_E_REPO,        /* repository unusable (unreachable, bad layout) */
-    LAPIS_E_DOWNLOAD,    /* transfer failed on every mirror */
-    LAPIS_E_CHECKSUM,    /* size or digest does not match the metadata */
-    LAPIS_E_SIGNATURE,   /* OpenPGP signature missing, bad or by an unknown key */
-    LAPIS_E_METADATA,    /* metadata unreadable or malformed */
-    LAPIS_E_CACHE,       /* --cacheonly and nothing usable cached */
-    LAPIS_E_NOTFOUND,    /* no package matches */
-    LAPIS_E_SOLVE,       /* dependency problems */
-    LAPIS_E_UNSAFE,      /* metadata points outside the repository */
-    LAPIS_E_LOCKED,      /* another lapis holds the installroot's lock */
-    LAPIS_E_RPM,         /* the rpm transaction failed (conflicts, space, scriptlets) */
-    LAPIS_E_ABORTED,     /* the user (or the confirm callback) said no */
-    LAPIS_E_HISTORY,     /* history database unusable or no such transaction */
-    LAPIS_E_INTERRUPTED, /* stopped by the interrupt flag (SIGINT/SIGTERM); nothing half-done */
-};
+/* What this header declares is liblapis.so's ABI: exported, while the rest of the
+ * library is built with -fvisibility=hidden (scripts/check-exports checks both ways). */
+#pragma GCC visibility push(default)
 
 typedef struct lapis_ctx lapis_ctx;
-
-/* Log levels for the message callback (warnings, progress notes). */
-enum lapis_log_level { LAPIS_LOG_ERROR, LAPIS_LOG_WARNING, LAPIS_LOG_INFO, LAPIS_LOG_DEBUG };
-typedef void (*lapis_log_fn)(enum lapis_log_level level, const char *msg, void *userdata);
 
 /* ---- context ------------------------------------------------------------ */
 
@@ -69,15 +50,7 @@ void lapis_ctx_set_log(lapis_ctx *ctx, lapis_log_fn fn, void *userdata);
 typedef bool (*lapis_confirm_fn)(const char *question, void *userdata);
 void lapis_ctx_set_confirm(lapis_ctx *ctx, lapis_confirm_fn fn, void *userdata);
 
-/* Progress of long steps: downloads (bytes), verification and the rpm
- * transaction (packages). name is the item being worked on (may be NULL). */
-enum lapis_progress_kind {
-    LAPIS_PROGRESS_DOWNLOAD, LAPIS_PROGRESS_VERIFY, LAPIS_PROGRESS_INSTALL,
-    LAPIS_PROGRESS_REMOVE, LAPIS_PROGRESS_SCRIPT_ERROR, LAPIS_PROGRESS_DONE,
-};
-typedef void (*lapis_progress_fn)(enum lapis_progress_kind kind, const char *name,
-                                  unsigned long long done, unsigned long long total,
-                                  void *userdata);
+/* Progress of long steps: lapis_progress_fn (lapis/common.h). */
 void lapis_ctx_set_progress(lapis_ctx *ctx, lapis_progress_fn fn, void *userdata);
 
 /* A flag the program's SIGINT/SIGTERM handler sets (non-zero: stop). Downloads
@@ -494,6 +467,8 @@ LAPIS_MUST_USE int lapis_automatic_emit(lapis_ctx *ctx, const lapis_automatic_co
 void lapis_automatic_report_clear(lapis_automatic_report *report);
 /* The timer's jitter: sleep a random time up to max seconds (less when interrupted). */
 void lapis_automatic_random_sleep(lapis_ctx *ctx, long long max);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

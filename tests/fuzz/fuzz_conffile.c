@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "pkg/internal.h"
 
 static char dir[] = "/tmp/lapis-fuzz-conf-XXXXXX";
 

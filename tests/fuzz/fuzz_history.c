@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include "pkg/internal.h"
 
 static char root[] = "/tmp/lapis-fuzz-hist-XXXXXX";
 

@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "internal.h"
+#include "pkg/internal.h"
 
 struct st {
     struct lapis_config conf;

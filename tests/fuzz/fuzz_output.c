@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include "pkg/internal.h"
 #include "lapis/output.h"
 
 /* Length of the well-formed sequence at s (Unicode Table 3-7), 0 if ill-formed;

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include "pkg/internal.h"
 
 static char dir[] = "/tmp/lapis-fuzz-repomd-XXXXXX";
 

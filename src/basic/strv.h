@@ -1,0 +1,25 @@
+/* Strings and NULL-terminated string vectors (strv.c). */
+#ifndef LAPIS_BASIC_STRV_H
+#define LAPIS_BASIC_STRV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "basic/macro.h"
+
+char *strstrip(char *s);
+bool str_startswith(const char *s, const char *prefix);
+bool str_endswith(const char *s, const char *suffix);
+/* Split on any of the separator chars, dropping empty items. */
+char **strv_split(const char *s, const char *seps);
+size_t strv_length(char *const *v);
+int strv_push(char ***v, char *item); /* takes ownership */
+char **strv_copy(char *const *v);
+bool strv_contains(char *const *v, const char *s);
+/* Also public (include/lapis/lapis.h): callers free the vectors the API returns. */
+LAPIS_PUBLIC void lapis_strv_free(char **v);
+
+static inline void strvfreep(char ***v) { lapis_strv_free(*v); }
+#define _cleanup_strv_ _cleanup_(strvfreep)
+
+#endif

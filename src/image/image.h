@@ -1,0 +1,221 @@
+/*
+ * The image composer's internal contract (src/image): the parsed config, the
+ * per-arch build object, and one entry point per stage of the pipeline that
+ * build.c runs (docs/image.md describes the config for users). Stages only
+ * talk through struct lapis_image_build, so each can be tested on its own
+ * against a root directory made by any means.
+ */
+#ifndef LAPIS_IMAGE_IMAGE_H
+#define LAPIS_IMAGE_IMAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "shared/diag.h"
+
+/* ---- config (config.c) -------------------------------------------------- */
+
+enum lapis_image_format {
+    LAPIS_IMAGE_RAW = 1 << 0,
+    LAPIS_IMAGE_QCOW2 = 1 << 1,
+    LAPIS_IMAGE_VHD = 1 << 2,        /* Azure fixed VHD */
+    LAPIS_IMAGE_VHDX = 1 << 3,
+    LAPIS_IMAGE_ISO = 1 << 4,
+    LAPIS_IMAGE_OCI = 1 << 5,        /* OCI image layout directory */
+    LAPIS_IMAGE_OCI_ARCHIVE = 1 << 6,/* the same as an oci-archive tar */
+};
+#define LAPIS_IMAGE_DISK_FORMATS \
+    (LAPIS_IMAGE_RAW | LAPIS_IMAGE_QCOW2 | LAPIS_IMAGE_VHD | LAPIS_IMAGE_VHDX)
+#define LAPIS_IMAGE_BOOT_FORMATS (LAPIS_IMAGE_DISK_FORMATS | LAPIS_IMAGE_ISO)
+
+/* One `repos:` entry: a .repo file (path relative to the config) or inline. */
+struct lapis_image_repo {
+    char *file;            /* .repo file, absolute after load; or NULL for inline */
+    char *id;              /* inline only */
+    char **baseurls;
+    char **gpgkeys;
+    int gpgcheck;          /* -1 = default (on) */
+    int repo_gpgcheck;     /* -1 = default (on) */
+    int priority;          /* 0 = default */
+};
+
+struct lapis_image_user {
+    char *name;
+    long uid;              /* -1 = allocate */
+    char *password_hash;   /* crypt(3) hash; NULL = locked */
+    char **ssh_keys;       /* authorized_keys lines */
+    char **groups;         /* secondary groups */
+    char *shell;           /* NULL = /bin/bash if present, else /bin/sh */
+    char *home;            /* NULL = /home/NAME (/root for root) */
+};
+
+struct lapis_image_group {
+    char *name;
+    long gid;              /* -1 = allocate */
+};
+
+/* additionalFiles / additionalDirs */
+struct lapis_image_file {
+    char *destination;     /* absolute path in the image */
+    char *source;          /* host file (absolute after load), or NULL */
+    char *content;         /* inline content, or NULL; exactly one of source/content for files */
+    mode_t mode;           /* default 0644 files, 0755 dirs */
+    uid_t uid;
+    gid_t gid;
+    bool is_dir;
+};
+
+struct lapis_image_kv {
+    char *key;
+    char *value;
+};
+
+enum lapis_image_fs { LAPIS_FS_EXT4, LAPIS_FS_EROFS, LAPIS_FS_VFAT };
+enum lapis_image_part_type { LAPIS_PART_ESP, LAPIS_PART_ROOT, LAPIS_PART_VAR, LAPIS_PART_XBOOTLDR };
+
+struct lapis_image_partition {
+    char *id;                      /* label, e.g. "esp", "root" */
+    enum lapis_image_part_type type;
+    enum lapis_image_fs fs;
+    unsigned long long size;       /* bytes; 0 = grow to fill the disk */
+};
+
+struct lapis_image_config {
+    char *path;                    /* the config file, absolute */
+    char *dir;                     /* its directory: relative paths are resolved here */
+    unsigned char sha256[32];      /* digest of the config file's bytes */
+
+    char *name;                    /* [A-Za-z0-9._-]+ */
+    char *version;
+    char **arches;                 /* default: the host's */
+    char *releasever;
+    struct lapis_image_repo *repos;
+    size_t nrepos;
+
+    /* packages: */
+    char **install;
+    char **exclude;
+    bool install_weak_deps;        /* default false */
+    bool nodocs;                   /* default true */
+    char **languages;              /* locales kept; NULL = all */
+
+    /* os: */
+    char *hostname;
+    char *timezone;                /* default UTC */
+    char *locale;                  /* default C.UTF-8 */
+    char **kernel_cmdline;         /* extra arguments */
+    char *selinux_mode;            /* NULL (not selected) | disabled | permissive | enforcing */
+    struct lapis_image_user *users;
+    size_t nusers;
+    struct lapis_image_group *groups;
+    size_t ngroups;
+    char **services_enable;
+    char **services_disable;
+    struct lapis_image_file *files; /* files and dirs, in config order */
+    size_t nfiles;
+    struct lapis_image_kv *sysctl;
+    size_t nsysctl;
+    bool hardening;                /* the hardened default profile; default true */
+    char **setuid_allow;           /* allowed setuid/setgid paths; NULL = the built-in list */
+    char **keep;                   /* "package-cache", "logs", "history", "tmp": kept in the image */
+
+    /* container: (OCI config) */
+    char **entrypoint;
+    char **cmd;
+    struct lapis_image_kv *env;
+    size_t nenv;
+    char *user;
+    char *workdir;
+    struct lapis_image_kv *labels;
+    size_t nlabels;
+    char *layer_compression;       /* "gzip" (default) | "zstd" */
+
+    /* storage: */
+    unsigned long long disk_size;  /* bytes; 0 = root content + headroom */
+    struct lapis_image_partition *partitions; /* default: esp 256M + root ext4 grow */
+    size_t npartitions;
+    bool uki;                      /* true: UKI in /EFI/Linux; false: BLS entry; default true */
+
+    /* output: */
+    unsigned formats;              /* enum lapis_image_format bits; default raw|oci */
+    char *signing_key;             /* OpenPGP key id/fingerprint for SHA256SUMS.asc, or NULL */
+    char *signing_gnupghome;       /* GNUPGHOME holding it, or NULL (the default) */
+};
+
+/* Parse and check a config; every problem is one message "FILE:LINE: KEY: ..." on d. */
+int lapis_image_config_load(struct lapis_diag *d, const char *path,
+                            struct lapis_image_config **ret);
+void lapis_image_config_free(struct lapis_image_config *c);
+int lapis_image_format_from_name(const char *name);   /* bit, or -1 */
+const char *lapis_image_format_name(unsigned bit);
+
+/* ---- lock file (lock.c): CONFIG.lock, JSON -------------------------------- */
+
+struct lapis_image_pkg {
+    char *name;
+    unsigned epoch;
+    char *version;
+    char *release;
+    char *arch;
+    char *repo;            /* repo id it came from */
+    char *sha256;          /* of the .rpm file, hex */
+    char *license;
+    char *vendor;          /* supplier, may be NULL */
+    char *sourcerpm;
+    char *url;
+    unsigned long long installsize;
+    unsigned long long buildtime;
+};
+
+struct lapis_image_lock {
+    char *config_sha256;   /* hex digest of the config it was made from */
+    struct lapis_image_pkg *pkgs; /* per arch, sorted by (arch, name) */
+    size_t npkgs;
+};
+
+int lapis_image_lock_read(struct lapis_diag *d, const char *path, struct lapis_image_lock **ret);
+int lapis_image_lock_write(struct lapis_diag *d, const char *path, const struct lapis_image_lock *l);
+void lapis_image_lock_free(struct lapis_image_lock *l);
+void lapis_image_pkg_clear(struct lapis_image_pkg *p);
+
+/* ---- one build, per arch (build.c) -------------------------------------- */
+
+struct lapis_image_report {
+    char **setuid_removed;         /* paths whose setuid/setgid bit finalize dropped */
+    unsigned long long root_bytes; /* bytes of regular files in the root */
+    double stage_seconds[8];
+};
+
+struct lapis_image_build {
+    struct lapis_diag diag;
+    const struct lapis_image_config *conf;
+    const struct lapis_image_lock *lock; /* --locked, else NULL */
+    const char *arch;
+    char *basename;                /* NAME-VERSION.ARCH */
+    char *stagedir;                /* OUTDIR/.lapis-build-PID-XXXXXX */
+    char *rootdir;                 /* stagedir/root */
+    char *workdir;                 /* stagedir/work (ESP tree in workdir/esp) */
+    char *cachedir;                /* package/metadata cache (outside OUTDIR) */
+    long long epoch;               /* SOURCE_DATE_EPOCH */
+    struct lapis_image_pkg *pkgs;  /* installed set, sorted by name */
+    size_t npkgs;
+    char *kver;                    /* kernel version, NULL if no kernel */
+    char *initrd;                  /* workdir path of the initrd, once boot_prepare ran */
+    char **outputs;                /* names in stagedir to move to OUTDIR at the end */
+    struct lapis_image_report report;
+};
+
+/* The stages, in order. Each returns 0 or a negative error with the message on b->diag. */
+int lapis_image_compose(struct lapis_image_build *b);         /* compose.c */
+int lapis_image_finalize(struct lapis_image_build *b);        /* finalize.c */
+int lapis_image_boot_prepare(struct lapis_image_build *b);    /* boot.c */
+int lapis_image_write_disk(struct lapis_image_build *b);      /* disk.c: every disk format asked */
+int lapis_image_write_iso(struct lapis_image_build *b);       /* iso.c */
+int lapis_image_write_oci(struct lapis_image_build *b);       /* oci.c */
+int lapis_image_write_sbom(struct lapis_image_build *b);      /* sbom.c */
+
+/* Record an output file (a name relative to stagedir). */
+void lapis_image_add_output(struct lapis_image_build *b, const char *name);
+
+#endif

@@ -1,0 +1,28 @@
+/* The goal struct, shared by solving (solve.c), running (transaction.c) and history. */
+#ifndef LAPIS_GOAL_H
+#define LAPIS_GOAL_H
+
+#include <solv/solver.h>
+#include <solv/transaction.h>
+
+#include "pkg/internal.h"
+
+struct lapis_goal {
+    lapis_ctx *ctx;
+    unsigned flags;          /* lapis_goal_flags */
+    Queue job;               /* the requests */
+    Queue work;              /* the last resolve's jobs: the requests plus policy jobs */
+    Solver *solver;
+    Transaction *trans;
+    lapis_trans_item *items;
+    size_t nitems;
+    char **problems;
+    char **user_specs;       /* install specs: their packages become user-installed */
+    bool autoremove;
+    bool erasing;            /* a remove request: dependents may go too (dnf's allow_uninstall) */
+    Queue reasons;           /* pairs (pkg, lapis_reason) recorded for history restores */
+    char **downloaded;       /* package files, after a run */
+    long long history_id;
+};
+
+#endif

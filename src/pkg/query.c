@@ -1,0 +1,569 @@
+/*
+ * Package accessors and read-only queries over the loaded pool: list,
+ * search, whatprovides/whatrequires. "available" follows dnf: the newest
+ * package per name.arch among the highest-priority repos offering that
+ * name, leaving out exact versions already installed.
+ */
+#include <ctype.h>
+#include <limits.h>
+#include <fnmatch.h>
+#include <string.h>
+
+#include "pkg/internal.h"
+#include <solv/evr.h>
+#include <solv/pool_parserpmrichdep.h>
+#include <solv/selection.h>
+#include <solv/solvable.h>
+#include <solv/util.h>
+
+
+static inline Solvable *S(lapis_ctx *ctx, lapis_pkg p) { return pool_id2solvable(ctx->pool, p); }
+
+/* ---- accessors ----------------------------------------------------------- */
+
+const char *lapis_pkg_name(lapis_ctx *ctx, lapis_pkg p) { return pool_id2str(ctx->pool, S(ctx, p)->name); }
+const char *lapis_pkg_arch(lapis_ctx *ctx, lapis_pkg p) { return pool_id2str(ctx->pool, S(ctx, p)->arch); }
+const char *lapis_pkg_evr(lapis_ctx *ctx, lapis_pkg p) { return pool_id2str(ctx->pool, S(ctx, p)->evr); }
+const char *lapis_pkg_nevra(lapis_ctx *ctx, lapis_pkg p) { return pool_solvable2str(ctx->pool, S(ctx, p)); }
+
+static const char *evr_part(lapis_ctx *ctx, lapis_pkg p, int which)
+{
+    const char *evr = lapis_pkg_evr(ctx, p);
+    const char *colon = strchr(evr, ':');
+    const char *v = colon ? colon + 1 : evr;
+    const char *dash = strrchr(v, '-');
+    const char *start = which == 0 ? v : dash ? dash + 1 : "";
+    size_t len = which == 0 ? (dash ? (size_t)(dash - v) : strlen(v)) : strlen(start);
+    char *out = pool_alloctmpspace(ctx->pool, (int)len + 1);
+    memcpy(out, start, len);
+    out[len] = '\0';
+    return out;
+}
+
+unsigned lapis_pkg_epoch(lapis_ctx *ctx, lapis_pkg p)
+{
+    const char *evr = lapis_pkg_evr(ctx, p);
+    const char *colon = strchr(evr, ':');
+    return colon ? (unsigned)strtoul(evr, NULL, 10) : 0;
+}
+
+const char *lapis_pkg_version(lapis_ctx *ctx, lapis_pkg p) { return evr_part(ctx, p, 0); }
+const char *lapis_pkg_release(lapis_ctx *ctx, lapis_pkg p) { return evr_part(ctx, p, 1); }
+
+bool lapis_pkg_installed(lapis_ctx *ctx, lapis_pkg p)
+{
+    return ctx->pool->installed && S(ctx, p)->repo == ctx->pool->installed;
+}
+
+const char *lapis_pkg_repoid(lapis_ctx *ctx, lapis_pkg p)
+{
+    Repo *repo = S(ctx, p)->repo;
+    struct lapis_repo *lr = lapis_sack_repo_of(ctx, repo);
+    return lr ? lr->id : repo == ctx->pool->installed ? "@System" : repo->name;
+}
+
+static const char *str_or_empty(const char *s) { return s ? s : ""; }
+
+/* Display-only attributes live in the lazily loaded details cache. */
+static Solvable *SD(lapis_ctx *ctx, lapis_pkg p)
+{
+    lapis_metadata_load_details(ctx);
+    return S(ctx, p);
+}
+
+const char *lapis_pkg_summary(lapis_ctx *ctx, lapis_pkg p)
+{ return str_or_empty(solvable_lookup_str(SD(ctx, p), SOLVABLE_SUMMARY)); }
+const char *lapis_pkg_description(lapis_ctx *ctx, lapis_pkg p)
+{ return str_or_empty(solvable_lookup_str(SD(ctx, p), SOLVABLE_DESCRIPTION)); }
+const char *lapis_pkg_url(lapis_ctx *ctx, lapis_pkg p)
+{ return str_or_empty(solvable_lookup_str(SD(ctx, p), SOLVABLE_URL)); }
+const char *lapis_pkg_license(lapis_ctx *ctx, lapis_pkg p)
+{ return str_or_empty(solvable_lookup_str(SD(ctx, p), SOLVABLE_LICENSE)); }
+const char *lapis_pkg_sourcerpm(lapis_ctx *ctx, lapis_pkg p)
+{ return str_or_empty(solvable_lookup_sourcepkg(SD(ctx, p))); }
+const char *lapis_pkg_location(lapis_ctx *ctx, lapis_pkg p)
+{ return str_or_empty(solvable_lookup_location(SD(ctx, p), NULL)); }
+unsigned long long lapis_pkg_downloadsize(lapis_ctx *ctx, lapis_pkg p)
+{ return solvable_lookup_num(S(ctx, p), SOLVABLE_DOWNLOADSIZE, 0); }
+unsigned long long lapis_pkg_installsize(lapis_ctx *ctx, lapis_pkg p)
+{ return solvable_lookup_num(S(ctx, p), SOLVABLE_INSTALLSIZE, 0); }
+unsigned long long lapis_pkg_buildtime(lapis_ctx *ctx, lapis_pkg p)
+{ return solvable_lookup_num(SD(ctx, p), SOLVABLE_BUILDTIME, 0); }
+
+static Id dep_key(enum lapis_dep_kind k)
+{
+    static const Id keys[] = {
+        [LAPIS_DEP_REQUIRES] = SOLVABLE_REQUIRES,     [LAPIS_DEP_PROVIDES] = SOLVABLE_PROVIDES,
+        [LAPIS_DEP_CONFLICTS] = SOLVABLE_CONFLICTS,   [LAPIS_DEP_OBSOLETES] = SOLVABLE_OBSOLETES,
+        [LAPIS_DEP_RECOMMENDS] = SOLVABLE_RECOMMENDS, [LAPIS_DEP_SUGGESTS] = SOLVABLE_SUGGESTS,
+        [LAPIS_DEP_SUPPLEMENTS] = SOLVABLE_SUPPLEMENTS, [LAPIS_DEP_ENHANCES] = SOLVABLE_ENHANCES,
+    };
+    return keys[k];
+}
+
+static int cmp_strp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sort and drop duplicates (primary and filelists both list some files). */
+static char **strv_sort_uniq(char **v)
+{
+    size_t n = strv_length(v), w = 0;
+    qsort(v, n, sizeof(char *), cmp_strp);
+    for (size_t i = 0; i < n; i++) {
+        if (w > 0 && strcmp(v[w - 1], v[i]) == 0) {
+            free(v[i]);
+            continue;
+        }
+        v[w++] = v[i];
+    }
+    v[w] = NULL;
+    return v;
+}
+
+char **lapis_pkg_deps(lapis_ctx *ctx, lapis_pkg p, enum lapis_dep_kind kind)
+{
+    Queue q;
+    char **v = xcalloc(1, sizeof(char *));
+
+    queue_init(&q);
+    solvable_lookup_deparray(S(ctx, p), dep_key(kind), &q, 0);
+    for (int i = 0; i < q.count; i++) {
+        if (q.elements[i] == SOLVABLE_PREREQMARKER || q.elements[i] == SOLVABLE_FILEMARKER)
+            continue;
+        strv_push(&v, xstrdup(pool_dep2str(ctx->pool, q.elements[i])));
+    }
+    queue_free(&q);
+    return strv_sort_uniq(v);
+}
+
+char **lapis_pkg_files(lapis_ctx *ctx, lapis_pkg p)
+{
+    Dataiterator di;
+    char **v = xcalloc(1, sizeof(char *));
+
+    dataiterator_init(&di, ctx->pool, NULL, p, SOLVABLE_FILELIST, NULL,
+                      SEARCH_FILES | SEARCH_COMPLETE_FILELIST);
+    while (dataiterator_step(&di))
+        strv_push(&v, xstrdup(di.kv.str));
+    dataiterator_free(&di);
+    return strv_sort_uniq(v);
+}
+
+void lapis_pkglist_free(lapis_pkglist *l)
+{
+    free(l->pkgs);
+    l->pkgs = NULL;
+    l->count = 0;
+}
+
+static void list_from_queue(lapis_pkglist *ret, const Queue *q)
+{
+    ret->count = (size_t)q->count;
+    ret->pkgs = xcalloc(ret->count + 1, sizeof(lapis_pkg));
+    if (ret->count)
+        memcpy(ret->pkgs, q->elements, ret->count * sizeof(lapis_pkg));
+}
+
+/* ---- matching ------------------------------------------------------------ */
+
+/* No globs: everything. */
+static bool matches_any(lapis_ctx *ctx, Solvable *s, char *const *globs)
+{
+    return !globs || !globs[0] || lapis_pkg_match_any(ctx->pool, s, globs);
+}
+
+/* A real, installable package from a repo (not an advisory, not a source rpm, not excluded). */
+static bool is_available_pkg(lapis_ctx *ctx, Id p, Solvable *s)
+{
+    Pool *pool = ctx->pool;
+    if (!s->repo || s->repo == pool->installed || !pool_installable(pool, s))
+        return false;
+    if (pool->considered && !MAPTST(pool->considered, p))
+        return false;
+    return !lapis_is_advisory(pool, s);
+}
+
+/* Is a package with s's name and arch (and, with same_evr, its evr) installed? */
+static bool installed_like(lapis_ctx *ctx, Solvable *s, bool same_evr)
+{
+    Pool *pool = ctx->pool;
+    Id p, pp;
+    if (!pool->installed)
+        return false;
+    FOR_PROVIDES(p, pp, s->name) {
+        Solvable *i = pool_id2solvable(pool, p);
+        if (i->repo == pool->installed && i->name == s->name && i->arch == s->arch &&
+            (!same_evr || i->evr == s->evr))
+            return true;
+    }
+    return false;
+}
+
+static int cmp_name_arch_prio_evr(const void *pa, const void *pb, void *dp)
+{
+    Pool *pool = dp;
+    Solvable *a = pool_id2solvable(pool, *(const Id *)pa), *b = pool_id2solvable(pool, *(const Id *)pb);
+    int r;
+    if (a->name != b->name)
+        return strcmp(pool_id2str(pool, a->name), pool_id2str(pool, b->name));
+    if (a->arch != b->arch)
+        return strcmp(pool_id2str(pool, a->arch), pool_id2str(pool, b->arch));
+    if (a->repo->priority != b->repo->priority)
+        return a->repo->priority > b->repo->priority ? -1 : 1;
+    r = pool_evrcmp(pool, b->evr, a->evr, EVRCMP_COMPARE);
+    if (r)
+        return r;
+    return a->repo->subpriority > b->repo->subpriority ? -1 : a->repo->subpriority < b->repo->subpriority;
+}
+
+/* Newest per name.arch, among repos of the best priority for that name. */
+static void newest_available(lapis_ctx *ctx, char *const *globs, Queue *out)
+{
+    Pool *pool = ctx->pool;
+    Queue all;
+    Id p;
+
+    queue_init(&all);
+    FOR_POOL_SOLVABLES(p) {
+        Solvable *s = pool_id2solvable(pool, p);
+        if (is_available_pkg(ctx, p, s) && matches_any(ctx, s, globs))
+            queue_push(&all, p);
+    }
+    solv_sort(all.elements, (size_t)all.count, sizeof(Id), cmp_name_arch_prio_evr, pool);
+    for (int start = 0, end; start < all.count; start = end) {
+        Id name = pool_id2solvable(pool, all.elements[start])->name;
+        int best_prio = INT_MIN;
+        for (end = start; end < all.count; end++) {
+            Solvable *s = pool_id2solvable(pool, all.elements[end]);
+            if (s->name != name)
+                break;
+            if (s->repo->priority > best_prio)
+                best_prio = s->repo->priority;
+        }
+        /* Within a name group, per arch the first entry of the best priority is the newest. */
+        for (int i = start; i < end; i++) {
+            Solvable *s = pool_id2solvable(pool, all.elements[i]);
+            Solvable *prev = i > start ? pool_id2solvable(pool, all.elements[i - 1]) : NULL;
+            if (s->repo->priority < best_prio)
+                continue;
+            if (prev && prev->arch == s->arch && prev->repo->priority >= best_prio)
+                continue;
+            queue_push(out, all.elements[i]);
+        }
+    }
+    queue_free(&all);
+}
+
+static void installed_matching(lapis_ctx *ctx, char *const *globs, Queue *out)
+{
+    Pool *pool = ctx->pool;
+    Solvable *s;
+    Id p;
+    if (!pool->installed)
+        return;
+    FOR_REPO_SOLVABLES(pool->installed, p, s)
+        if (matches_any(ctx, s, globs))
+            queue_push(out, p);
+}
+
+static bool arch_compatible(Solvable *a, Solvable *b)
+{
+    return a->arch == b->arch || a->arch == ARCH_NOARCH || b->arch == ARCH_NOARCH;
+}
+
+static void upgrades(lapis_ctx *ctx, char *const *globs, Queue *out)
+{
+    Pool *pool = ctx->pool;
+    Queue cand;
+    queue_init(&cand);
+    newest_available(ctx, globs, &cand);
+    for (int i = 0; i < cand.count; i++) {
+        Solvable *c = pool_id2solvable(pool, cand.elements[i]);
+        Solvable *s;
+        Id p;
+        bool newer = false, older_or_same = false;
+        if (!pool->installed)
+            break;
+        FOR_REPO_SOLVABLES(pool->installed, p, s) {
+            if (s->name != c->name || !arch_compatible(s, c))
+                continue;
+            if (pool_evrcmp(pool, c->evr, s->evr, EVRCMP_COMPARE) > 0)
+                newer = true;
+            else
+                older_or_same = true;
+        }
+        /* installonly packages (kernel) keep several versions: any newer one counts. */
+        if (newer && !older_or_same)
+            queue_push(out, cand.elements[i]);
+        else if (newer && older_or_same) {
+            bool newest_installed_older = true;
+            FOR_REPO_SOLVABLES(pool->installed, p, s)
+                if (s->name == c->name && arch_compatible(s, c) &&
+                    pool_evrcmp(pool, c->evr, s->evr, EVRCMP_COMPARE) <= 0)
+                    newest_installed_older = false;
+            if (newest_installed_older)
+                queue_push(out, cand.elements[i]);
+        }
+    }
+    queue_free(&cand);
+}
+
+/* Queries need the pool; asking before lapis_load() is a caller's bug, not a crash. */
+static int require_loaded(lapis_ctx *ctx)
+{
+    if (!ctx->loaded)
+        return lapis_err(ctx, LAPIS_E_USAGE, "internal: package query before lapis_load()");
+    return 0;
+}
+
+int lapis_query_list(lapis_ctx *ctx, enum lapis_list_what what, char *const *globs,
+                     lapis_pkglist *ret)
+{
+    Queue q, avail;
+    int r;
+
+    if ((r = require_loaded(ctx)) < 0)
+        return r;
+    queue_init(&q);
+    queue_init(&avail);
+
+    switch (what) {
+    case LAPIS_LIST_INSTALLED:
+        installed_matching(ctx, globs, &q);
+        break;
+    case LAPIS_LIST_ALL:
+        installed_matching(ctx, globs, &q);
+        /* fall through */
+    case LAPIS_LIST_AVAILABLE:
+        newest_available(ctx, globs, &avail);
+        for (int i = 0; i < avail.count; i++)
+            if (!installed_like(ctx, pool_id2solvable(ctx->pool, avail.elements[i]), true))
+                queue_push(&q, avail.elements[i]);
+        break;
+    case LAPIS_LIST_UPGRADES:
+        upgrades(ctx, globs, &q);
+        break;
+    }
+    list_from_queue(ret, &q);
+    queue_free(&q);
+    queue_free(&avail);
+    return 0;
+}
+
+int lapis_query_all_versions(lapis_ctx *ctx, char *const *globs, bool installed, bool available,
+                             lapis_pkglist *ret)
+{
+    Pool *pool = ctx->pool;
+    Queue q;
+    Id p;
+    int r;
+
+    if ((r = require_loaded(ctx)) < 0)
+        return r;
+    queue_init(&q);
+    if (installed)
+        installed_matching(ctx, globs, &q);
+    if (available) {
+        FOR_POOL_SOLVABLES(p) {
+            Solvable *s = pool_id2solvable(pool, p);
+            if (is_available_pkg(ctx, p, s) && matches_any(ctx, s, globs))
+                queue_push(&q, p);
+        }
+    }
+    list_from_queue(ret, &q);
+    queue_free(&q);
+    return 0;
+}
+
+static bool contains_ci(const char *hay, const char *needle)
+{
+    return hay && strcasestr(hay, needle) != NULL;
+}
+
+int lapis_query_search(lapis_ctx *ctx, char *const *terms, bool all, lapis_pkglist *ret)
+{
+    Queue cand, q;
+    int r;
+
+    if ((r = require_loaded(ctx)) < 0)
+        return r;
+    queue_init(&cand);
+    queue_init(&q);
+
+    installed_matching(ctx, NULL, &cand);
+    newest_available(ctx, NULL, &cand);
+    for (int i = 0; i < cand.count; i++) {
+        lapis_pkg p = cand.elements[i];
+        Solvable *s = S(ctx, p);
+        bool ok = true;
+        for (size_t t = 0; terms[t] && ok; t++) {
+            const char *term = terms[t];
+            ok = contains_ci(pool_id2str(ctx->pool, s->name), term) ||
+                 contains_ci(lapis_pkg_summary(ctx, p), term) ||
+                 (all && (contains_ci(lapis_pkg_description(ctx, p), term) ||
+                          contains_ci(lapis_pkg_url(ctx, p), term)));
+        }
+        /* Like dnf, one line per name.arch: the installed package wins. */
+        if (ok && !(!lapis_pkg_installed(ctx, p) && installed_like(ctx, s, false)))
+            queue_push(&q, p);
+    }
+    list_from_queue(ret, &q);
+    queue_free(&cand);
+    queue_free(&q);
+    return 0;
+}
+
+bool lapis_spec_needs_filelists(const char *spec)
+{
+    return spec && (spec[0] == '/' || (spec[0] == '*' && strchr(spec, '/')));
+}
+
+/* "name", "name OP evr" or a rich dependency "(a or b)" -> libsolv dependency id. */
+static Id str2dep(Pool *pool, const char *spec)
+{
+    static const struct { const char *op; int flags; } ops[] = {
+        { "<=", REL_LT | REL_EQ }, { ">=", REL_GT | REL_EQ }, { "==", REL_EQ },
+        { "=", REL_EQ }, { "<", REL_LT }, { ">", REL_GT },
+    };
+    _cleanup_free_ char *s = xstrdup(spec);
+    char *name, *op, *evr, *save = NULL;
+
+    if (spec[0] == '(')
+        return pool_parserpmrichdep(pool, spec);
+    name = strtok_r(s, " \t", &save);
+    op = strtok_r(NULL, " \t", &save);
+    evr = strtok_r(NULL, " \t", &save);
+    if (!name)
+        return 0;
+    if (!op || !evr)
+        return pool_str2id(pool, name, 1);
+    for (size_t i = 0; i < ARRAY_SIZE(ops); i++)
+        if (strcmp(op, ops[i].op) == 0)
+            return pool_rel2id(pool, pool_str2id(pool, name, 1), pool_str2id(pool, evr, 1),
+                               ops[i].flags, 1);
+    return 0;
+}
+
+static void keep_real_pkgs(lapis_ctx *ctx, Queue *in, Queue *out)
+{
+    for (int i = 0; i < in->count; i++) {
+        Id p = in->elements[i];
+        Solvable *s = pool_id2solvable(ctx->pool, p);
+        if (lapis_pkg_installed(ctx, p) || is_available_pkg(ctx, p, s))
+            queue_push(out, p);
+    }
+}
+
+static void providers_of(lapis_ctx *ctx, const char *spec, Queue *out)
+{
+    Pool *pool = ctx->pool;
+    Queue sel, res;
+    int flags = SELECTION_PROVIDES | SELECTION_GLOB | SELECTION_REL;
+
+    if (lapis_spec_needs_filelists(spec))
+        flags = SELECTION_FILELIST | SELECTION_GLOB;
+    queue_init(&sel);
+    queue_init(&res);
+    selection_make(pool, &sel, spec, flags);
+    if (sel.count == 0) {
+        /* Rich or unusual deps selection_make does not take: evaluate the dep itself. */
+        Id dep = str2dep(pool, spec);
+        Id p, pp;
+        if (dep)
+            FOR_PROVIDES(p, pp, dep)
+                queue_push(&res, p);
+    } else {
+        selection_solvables(pool, &sel, &res);
+    }
+    keep_real_pkgs(ctx, &res, out);
+    queue_free(&sel);
+    queue_free(&res);
+}
+
+int lapis_query_whatprovides(lapis_ctx *ctx, const char *spec, lapis_pkglist *ret)
+{
+    Queue q;
+    int r;
+
+    if ((r = require_loaded(ctx)) < 0)
+        return r;
+    queue_init(&q);
+    providers_of(ctx, spec, &q);
+    list_from_queue(ret, &q);
+    queue_free(&q);
+    return 0;
+}
+
+int lapis_query_whatrequires(lapis_ctx *ctx, const char *spec, lapis_pkglist *ret)
+{
+    Pool *pool = ctx->pool;
+    Queue prov, q, reqs;
+    Map provmap;
+    Id dep, p;
+    int rc;
+
+    if ((rc = require_loaded(ctx)) < 0)
+        return rc;
+    dep = str2dep(pool, spec);
+    queue_init(&prov);
+    queue_init(&q);
+    queue_init(&reqs);
+    providers_of(ctx, spec, &prov);
+    map_init(&provmap, pool->nsolvables);
+    for (int i = 0; i < prov.count; i++)
+        MAPSET(&provmap, prov.elements[i]);
+    FOR_POOL_SOLVABLES(p) {
+        Solvable *s = pool_id2solvable(pool, p);
+        if (!lapis_pkg_installed(ctx, p) && !is_available_pkg(ctx, p, s))
+            continue;
+        queue_empty(&reqs);
+        solvable_lookup_deparray(s, SOLVABLE_REQUIRES, &reqs, 0);
+        bool hit = false;
+        for (int k = 0; k < reqs.count && !hit; k++) {
+            Id r = reqs.elements[k], pp, prv;
+            if (r == SOLVABLE_PREREQMARKER)
+                continue;
+            if (dep && pool_match_dep(pool, r, dep)) {
+                hit = true;
+                break;
+            }
+            FOR_PROVIDES(prv, pp, r)
+                if (MAPTST(&provmap, prv)) {
+                    hit = true;
+                    break;
+                }
+        }
+        if (hit)
+            queue_push(&q, p);
+    }
+    list_from_queue(ret, &q);
+    map_free(&provmap);
+    queue_free(&prov);
+    queue_free(&reqs);
+    queue_free(&q);
+    return 0;
+}
+
+static int cmp_pkg_display(const void *pa, const void *pb, void *dp)
+{
+    Pool *pool = dp;
+    Solvable *a = pool_id2solvable(pool, *(const Id *)pa), *b = pool_id2solvable(pool, *(const Id *)pb);
+    int r;
+    if (a->name != b->name && (r = strcmp(pool_id2str(pool, a->name), pool_id2str(pool, b->name))))
+        return r;
+    if (a->arch != b->arch && (r = strcmp(pool_id2str(pool, a->arch), pool_id2str(pool, b->arch))))
+        return r;
+    if ((r = pool_evrcmp(pool, a->evr, b->evr, EVRCMP_COMPARE)))
+        return r;
+    bool ia = a->repo == pool->installed, ib = b->repo == pool->installed;
+    if (ia != ib)
+        return ia ? -1 : 1;
+    return strcmp(a->repo->name, b->repo->name);
+}
+
+void lapis_pkglist_sort(lapis_ctx *ctx, lapis_pkglist *list)
+{
+    solv_sort(list->pkgs, list->count, sizeof(lapis_pkg), cmp_pkg_display, ctx->pool);
+}

@@ -1,0 +1,120 @@
+/*
+ * File digests (OpenSSL EVP): the checksums repomd.xml and primary.xml name,
+ * computed over a buffer, a file, or a stream as it downloads.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "basic/alloc.h"
+#include "basic/macro.h"
+#include "shared/digest.h"
+
+enum lapis_chk lapis_chk_from_name(const char *name)
+{
+    if (!name) return LAPIS_CHK_NONE;
+    if (strcmp(name, "sha256") == 0) return LAPIS_CHK_SHA256;
+    if (strcmp(name, "sha512") == 0) return LAPIS_CHK_SHA512;
+    if (strcmp(name, "sha1") == 0 || strcmp(name, "sha") == 0) return LAPIS_CHK_SHA1;
+    return LAPIS_CHK_NONE;
+}
+
+const char *lapis_chk_name(enum lapis_chk t)
+{
+    switch (t) {
+    case LAPIS_CHK_SHA1: return "sha1";
+    case LAPIS_CHK_SHA256: return "sha256";
+    case LAPIS_CHK_SHA512: return "sha512";
+    default: return "none";
+    }
+}
+
+static const EVP_MD *chk_md(enum lapis_chk t)
+{
+    switch (t) {
+    case LAPIS_CHK_SHA1: return EVP_sha1();
+    case LAPIS_CHK_SHA256: return EVP_sha256();
+    case LAPIS_CHK_SHA512: return EVP_sha512();
+    default: return NULL;
+    }
+}
+
+struct lapis_hasher {
+    EVP_MD_CTX *md;
+};
+
+lapis_hasher *lapis_hasher_new(enum lapis_chk t)
+{
+    const EVP_MD *md = chk_md(t);
+    lapis_hasher *h;
+    if (!md)
+        return NULL;
+    h = xcalloc(1, sizeof(*h));
+    h->md = EVP_MD_CTX_new();
+    if (!h->md || EVP_DigestInit_ex(h->md, md, NULL) != 1) {
+        lapis_hasher_free(h);
+        return NULL;
+    }
+    return h;
+}
+
+void lapis_hasher_update(lapis_hasher *h, const void *buf, size_t len)
+{
+    if (h)
+        EVP_DigestUpdate(h->md, buf, len);
+}
+
+int lapis_hasher_final_hex(lapis_hasher *h, char *ret_hex, size_t hexlen)
+{
+    unsigned char dig[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    if (!h || EVP_DigestFinal_ex(h->md, dig, &n) != 1 || hexlen < 2 * n + 1)
+        return -EINVAL;
+    for (unsigned i = 0; i < n; i++)
+        sprintf(ret_hex + 2 * i, "%02x", dig[i]);
+    return 0;
+}
+
+void lapis_hasher_free(lapis_hasher *h)
+{
+    if (!h)
+        return;
+    EVP_MD_CTX_free(h->md);
+    free(h);
+}
+
+int lapis_chk_buf(const void *buf, size_t len, enum lapis_chk t, char *ret_hex, size_t hexlen)
+{
+    lapis_hasher *h = lapis_hasher_new(t);
+    int r;
+    if (!h)
+        return -EINVAL;
+    lapis_hasher_update(h, buf, len);
+    r = lapis_hasher_final_hex(h, ret_hex, hexlen);
+    lapis_hasher_free(h);
+    return r;
+}
+
+int lapis_chk_file(const char *path, enum lapis_chk t, char *ret_hex, size_t hexlen)
+{
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+    lapis_hasher *h;
+    char buf[65536];
+    ssize_t n;
+    int r;
+
+    if (fd < 0)
+        return -errno;
+    if (!(h = lapis_hasher_new(t)))
+        return -EINVAL;
+    while ((n = read(fd, buf, sizeof(buf))) > 0)
+        lapis_hasher_update(h, buf, (size_t)n);
+    r = n < 0 ? -errno : lapis_hasher_final_hex(h, ret_hex, hexlen);
+    lapis_hasher_free(h);
+    return r;
+}

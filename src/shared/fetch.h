@@ -1,0 +1,60 @@
+/*
+ * Parallel downloads (fetch.c, libcurl): jobs with mirrors, size caps and
+ * digests, written through .part files. No package-manager types: the caller
+ * passes what it knows of the repository (TLS settings, timeouts) per job.
+ */
+#ifndef LAPIS_SHARED_FETCH_H
+#define LAPIS_SHARED_FETCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "shared/diag.h"
+#include "shared/digest.h"
+
+/* A repository's own network limits, overriding the fetch opts' for its jobs. */
+struct lapis_fetch_limits {
+    long long timeout;         /* connect and low-speed timeout, seconds */
+    int retries;
+};
+
+struct lapis_fetch_job {
+    /* input */
+    char *const *mirrors;     /* base URLs, tried in order ... */
+    const char *href;         /* ... each joined with this relative href */
+    const char *url;          /* or: one full URL (keys); then mirrors/href are unused */
+    const char *dest;         /* final path; written via dest.part then renamed */
+    long long expected_size;  /* -1 unknown */
+    long long max_size;       /* hard cap on bytes accepted; 0 = default cap */
+    enum lapis_chk chk_type;
+    const char *chk_hex;
+    bool optional;            /* 404 is not an error (e.g. repomd.xml.asc) */
+    bool resume;              /* continue an existing dest.part with a range request */
+    const char *what;         /* for messages: "repo main: repomd.xml" */
+    bool sslverify;
+    const char *sslcacert;
+    const struct lapis_fetch_limits *limits; /* the repo's timeout/retries; NULL: fetch opts' */
+    /* output */
+    int result;               /* 0 ok, 1 absent (optional 404), <0 error */
+    size_t served_by;         /* index of the mirror that delivered the file */
+    char *error;              /* message when result < 0 */
+};
+
+struct lapis_fetch_opts {
+    int max_parallel;
+    long long timeout;  /* connect and low-speed timeout, seconds */
+    int retries;
+    long long progress_total; /* > 0: report LAPIS_PROGRESS_DOWNLOAD against this many bytes */
+    bool fsync;               /* fsync each file before it is renamed into place */
+    const char *cachedir;     /* for messages: .part files kept there on interruption */
+};
+
+/* Run every job to completion; returns 0 if all succeeded, else the first error code
+ * (its message on ctx). */
+int lapis_fetch_run(struct lapis_diag *ctx, struct lapis_fetch_job *jobs, size_t njobs,
+                    const struct lapis_fetch_opts *opts);
+void lapis_fetch_job_clear(struct lapis_fetch_job *job);
+/* Largest gpgkey file accepted (a key block is a few KiB). */
+#define LAPIS_KEY_MAX (1LL << 20)
+
+#endif
