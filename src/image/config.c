@@ -11,7 +11,6 @@
  */
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,6 +24,7 @@
 #include <yaml.h>
 
 #include "basic/alloc.h"
+#include "basic/fs.h"
 #include "basic/macro.h"
 #include "basic/strv.h"
 #include "image/image.h"
@@ -1098,24 +1098,13 @@ static void set_defaults(struct lapis_image_config *c)
 
 static int read_config(struct lapis_diag *d, const char *path, char **ret_buf, size_t *ret_len)
 {
-    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-    _cleanup_free_ char *buf = NULL;
-    size_t len = 0;
-    ssize_t n;
+    int r = read_file(path, CONFIG_MAX_BYTES, ret_buf, ret_len);
 
-    if (fd < 0)
-        return lapis_err(d, LAPIS_E_CONFIG, "cannot read image config %s: %s", path, strerror(errno));
-    buf = xmalloc(CONFIG_MAX_BYTES + 1);
-    while ((n = read(fd, buf + len, CONFIG_MAX_BYTES + 1 - len)) > 0)
-        len += (size_t)n;
-    if (n < 0)
-        return lapis_err(d, LAPIS_E_CONFIG, "cannot read image config %s: %s", path, strerror(errno));
-    if (len > CONFIG_MAX_BYTES)
+    if (r == -EFBIG)
         return lapis_err(d, LAPIS_E_CONFIG, "%s: larger than %u MiB; is this really an image config?",
                          path, CONFIG_MAX_BYTES >> 20);
-    buf[len] = '\0';
-    *ret_buf = TAKE_PTR(buf);
-    *ret_len = len;
+    if (r < 0)
+        return lapis_err(d, LAPIS_E_CONFIG, "cannot read image config %s: %s", path, strerror(-r));
     return 0;
 }
 
