@@ -366,7 +366,9 @@ static int h_host_path(struct walk *w, yaml_node_t *n, void *base, const struct 
         return bad(w, n, "cannot use '%s': %s (fix the path; relative paths start at %s)", p,
                    strerror(errno), w->c->dir);
     free(*field);
-    *field = TAKE_PTR(p);
+    *field = realpath(p, NULL);
+    if (!*field)
+        *field = TAKE_PTR(p);
     return 0;
 }
 
