@@ -101,3 +101,35 @@ def test_bad_config_rejected_by_schema(expect, text):
         assert "invalid YAML" in expect
         return
     assert not VALIDATOR.is_valid(doc), f"schema accepts a config the loader rejects ({expect}):\n{text}"
+
+
+def schema_keys(node):
+    """Every property name the schema defines."""
+    if isinstance(node, dict):
+        for k, v in node.get("properties", {}).items():
+            yield k
+            yield from schema_keys(v)
+        for k, v in node.items():
+            if k != "properties":
+                yield from schema_keys(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from schema_keys(v)
+
+
+def config_keys(node):
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield k
+            yield from config_keys(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from config_keys(v)
+
+
+def test_full_config_uses_every_schema_key():
+    """With test_full_config_validates: the schema and the loader's every-key
+    config (whose every field the unit test checks) name the same keys."""
+    doc = yaml.safe_load((SRCROOT / "tests" / "data" / "image-config-full.yaml").read_text())
+    missing = set(schema_keys(SCHEMA)) - set(config_keys(doc))
+    assert missing == set()
