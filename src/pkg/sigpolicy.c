@@ -161,7 +161,8 @@ static lapis_keyfacts *keyfacts_dup(const lapis_keyfacts *kf)
     lapis_keyfacts *c = xcalloc(1, sizeof(*c));
     c->n = kf->n;
     c->k = xmalloc((kf->n ? kf->n : 1) * sizeof(*c->k));
-    memcpy(c->k, kf->k, kf->n * sizeof(*c->k));
+    if (kf->n) /* k may be NULL when no key was found */
+        memcpy(c->k, kf->k, kf->n * sizeof(*c->k));
     return c;
 }
 
