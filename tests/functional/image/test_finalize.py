@@ -12,6 +12,7 @@ import os
 import pathlib
 import platform
 import shutil
+import stat
 import subprocess
 
 import pytest
@@ -120,6 +121,9 @@ def test_authorized_keys(server):
     home = root / "home/alice"
     ak = home / ".ssh/authorized_keys"
     assert ak.read_text() == KEY + "\n"
+    bashrc = home / ".bashrc"                                       # from /etc/skel
+    assert bashrc.read_bytes() == (server[0] / "etc/skel/.bashrc").read_bytes()
+    assert (bashrc.stat().st_uid, bashrc.stat().st_gid) == (1001, 1001)
     for p, mode in ((home, 0o700), (home / ".ssh", 0o700), (ak, 0o600)):
         st = p.stat()
         assert (st.st_mode & 0o7777, st.st_uid, st.st_gid) == (mode, 1001, 1001), p
@@ -232,13 +236,14 @@ def test_reproducible(base_root, tmp_path):
 
 
 def test_hardening_off(base_root, tmp_path):
-    root, r = finalize(base_root, tmp_path, "--no-hardening")
+    root, r = finalize(base_root, tmp_path, "--no-hardening", "--selinux", "permissive")
     assert r.returncode == 0, r.stderr
     assert r.stdout == ""
     assert not (root / "usr/lib/sysctl.d/50-lapis-hardening.conf").exists()
     assert not (root / "etc/ssh/sshd_config.d/50-lapis-hardening.conf").exists()
     assert (root / "usr/lib/openssh/ssh-keysign").stat().st_mode & 0o4000
     assert (root / "etc/machine-id").read_bytes() == b""        # the rest still done
+    assert "SELINUX=permissive\n" in (root / "etc/selinux/config").read_text()
 
 
 def test_keep_and_allow_list(base_root, tmp_path):
@@ -267,3 +272,51 @@ def test_config_errors(base_root, tmp_path, args, message):
     assert r.returncode == 1
     assert message in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_sshd_config_valid_after_first_boot_keygen(server, tmp_path):
+    """What ssh.service does on first boot, run in a chroot of a copy: keys made,
+    then `sshd -t` (its ExecStartPre) passes and the drop-in's values win."""
+    src, _ = server
+    root = tmp_path / "boot"
+    assert run(["cp", "-a", src, root]).returncode == 0
+    (root / "run/sshd").mkdir(parents=True, exist_ok=True)
+    os.mknod(root / "dev/null", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    r = run(["chroot", root, "/usr/bin/ssh-keygen", "-A"])
+    assert r.returncode == 0, r.stderr
+    r = run(["chroot", root, "/usr/sbin/sshd", "-t"])
+    assert r.returncode == 0, r.stderr
+    r = run(["chroot", root, "/usr/sbin/sshd", "-T"])
+    assert r.returncode == 0, r.stderr
+    conf = r.stdout.splitlines()
+    for k in ("permitrootlogin no", "passwordauthentication no", "kbdinteractiveauthentication no"):
+        assert k in conf
+
+
+def test_foreign_arch_skips_ldconfig(base_root, tmp_path):
+    """glibc's ldconfig reads only its own arch's ELF ("is for unknown machine 183"
+    on an aarch64 root): a foreign root gets no cache, the rest is done."""
+    other = "aarch64" if ARCH != "aarch64" else "x86_64"
+    root, r = finalize(base_root, tmp_path, "--arch", other)
+    assert r.returncode == 0, r.stderr
+    assert not (root / "etc/ld.so.cache").exists()
+    assert (root / "etc/machine-id").exists()
+
+
+def test_hostile_symlinks_stay_in_root(base_root, tmp_path):
+    """A package's absolute symlink (/etc/sysctl.d -> /HOSTDIR) resolves inside the
+    root: nothing is written on the host, the files land in ROOT/HOSTDIR."""
+    outside = pathlib.Path("/lapis-finalize-outside-%d" % os.getpid())
+    assert not outside.exists()
+    root = tmp_path / "hostile"
+    assert run(["cp", "-a", base_root, root]).returncode == 0
+    shutil.rmtree(root / "etc/sysctl.d")
+    (root / "etc/sysctl.d").symlink_to(outside)
+    (root / "etc/kernel").rename(root / "etc/kernel.orig")
+    (root / "etc/kernel").symlink_to(outside)
+    r = run([DRIVER, root, EPOCH, "--sysctl", "vm.swappiness=1"])
+    assert not outside.exists()
+    assert r.returncode == 0, r.stderr
+    inside = root / outside.name
+    assert (inside / "90-lapis-image.conf").read_text().endswith("vm.swappiness = 1\n")
+    assert (inside / "cmdline").read_text() == "rw\n"
