@@ -137,6 +137,10 @@ def test_services(server):
     assert (etc / "multi-user.target.wants/systemd-networkd.service").is_symlink()
     assert (etc / "getty.target.wants/getty@tty1.service").is_symlink()   # preset-all ran
     assert not (etc / "timers.target.wants/e2scrub_all.timer").exists()   # disable list
+    # First boot (empty machine-id) re-runs preset-all: the lists are presets too.
+    presets = (root / "etc/systemd/system-preset/00-lapis-image.preset").read_text()
+    assert "enable systemd-networkd.service\n" in presets
+    assert "disable e2scrub_all.timer\n" in presets
     # sshd starts without baked-in host keys: keys made on first boot.
     assert not list((root / "etc/ssh").glob("ssh_host_*"))
     unit = (root / "usr/lib/systemd/system/lapis-ssh-keygen.service").read_text()
@@ -178,6 +182,8 @@ def test_identity_and_boot_files(server):
     assert (root / "etc/hostname").read_text() == "box\n"
     assert (root / "etc/kernel/cmdline").read_text() == "rw console=ttyS0\n"
     assert (root / "etc/locale.conf").read_text() == "LANG=C.UTF-8\n"
+    # Set, so systemd-firstboot (first boot, tty) prompts for neither; UTC without tzdata.
+    assert os.readlink(root / "etc/localtime") == "../usr/share/zoneinfo/UTC"
     assert (root / "etc/motd").read_text() == "hello\n"
     assert (root / "etc/motd").stat().st_mode & 0o7777 == 0o600
     assert (root / "srv/data").stat().st_mode & 0o7777 == 0o750
@@ -265,6 +271,9 @@ def test_keep_and_allow_list(base_root, tmp_path):
     (["--user", "carol", "--member", "carol=nosuchgroup"],
      "os.users: carol: group nosuchgroup does not exist (add it under os.groups)"),
     (["--user", "dave:0"], "os.users: dave: uid 0 is taken"),
+    (["--enable", "nosuch.service"],
+     "os.services.enable: systemctl failed (exit status 1): Failed to enable unit, "
+     "unit nosuch.service does not exist."),
     (["--timezone", "Mars/Olympus"], "os.timezone: Mars/Olympus is not in the image"),
 ])
 def test_config_errors(base_root, tmp_path, args, message):
@@ -320,3 +329,17 @@ def test_hostile_symlinks_stay_in_root(base_root, tmp_path):
     inside = root / outside.name
     assert (inside / "90-lapis-image.conf").read_text().endswith("vm.swappiness = 1\n")
     assert (inside / "cmdline").read_text() == "rw\n"
+
+
+def test_first_boot_wizard_has_nothing_to_ask(server, tmp_path):
+    """systemd-firstboot.service (ConditionFirstBoot=yes: the empty machine-id)
+    prompts on the console for what is unset; a prompt would hold the boot.
+    The host's systemd-firstboot (the same 252) against a copy asks nothing."""
+    src, _ = server
+    root = tmp_path / "fb"
+    assert run(["cp", "-a", src, root]).returncode == 0
+    r = run(["systemd-firstboot", "--root=%s" % root, "--prompt-locale", "--prompt-timezone",
+             "--prompt-root-password"], stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr
+    assert "Please enter" not in r.stdout + r.stderr
+    assert entry(root / "etc/shadow", "root")[1] == "*"
