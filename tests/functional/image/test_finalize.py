@@ -135,6 +135,8 @@ def test_services(server):
     assert (etc / "multi-user.target.wants/ssh.service").is_symlink()
     assert not (etc / "sockets.target.wants/ssh.socket").exists()   # conflicts with ssh.service
     assert (etc / "multi-user.target.wants/systemd-networkd.service").is_symlink()
+    net = (root / "usr/lib/systemd/network/89-lapis-ethernet.network").read_text()
+    assert "Type=ether" in net and "DHCP=yes" in net
     assert (etc / "getty.target.wants/getty@tty1.service").is_symlink()   # preset-all ran
     assert not (etc / "timers.target.wants/e2scrub_all.timer").exists()   # disable list
     # First boot (empty machine-id) re-runs preset-all: the lists are presets too.
