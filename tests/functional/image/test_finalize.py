@@ -345,3 +345,61 @@ def test_first_boot_wizard_has_nothing_to_ask(server, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "Please enter" not in r.stdout + r.stderr
     assert entry(root / "etc/shadow", "root")[1] == "*"
+
+
+YAML = """\
+name: yamlbox
+version: "2.5"
+repos:
+  - file: %(repo)s
+packages:
+  install: [systemd]
+os:
+  hostname: yamlbox
+  hardening: false
+  keep: [logs]
+  sysctl: {net.ipv4.ip_forward: "1"}
+  selinux: {mode: permissive}
+  groups:
+    - {name: ops, gid: 1500}
+  users:
+    - name: admin
+      passwordHash: "$6$abc$def"
+      sshPublicKeys: ["ssh-ed25519 AAAA admin@x"]
+      secondaryGroups: [ops]
+  services:
+    disable: [e2scrub_all.timer]
+  kernelCommandLine:
+    extraCommandLine: console=ttyS0 quiet
+  additionalFiles:
+    - {destination: /etc/motd, content: "Welcome\\n", permissions: "0600"}
+  additionalDirs:
+    - {destination: /srv/data, permissions: "0750", owner: "1000:1000"}
+"""
+
+
+def test_yaml_config(base_root, tmp_path):
+    """The same stage fed by image-config's loader (lapis_image_config_load):
+    the YAML key names reach the files they should."""
+    cfg = tmp_path / "box.yaml"
+    cfg.write_text(YAML % {"repo": TESTDIST / "testdist.repo"})
+    root, r = finalize(base_root, tmp_path, "--config", cfg)
+    assert r.returncode == 0, r.stderr
+    assert entry(root / "etc/passwd", "admin")[2:4] == ["1000", "1000"]
+    assert entry(root / "etc/shadow", "admin")[1] == "$6$abc$def"
+    assert entry(root / "etc/group", "ops")[2:] == ["1500", "admin"]
+    assert (root / "home/admin/.ssh/authorized_keys").read_text() == "ssh-ed25519 AAAA admin@x\n"
+    assert (root / "etc/hostname").read_text() == "yamlbox\n"
+    assert (root / "etc/kernel/cmdline").read_text() == "rw console=ttyS0 quiet\n"
+    assert "net.ipv4.ip_forward = 1" in (root / "etc/sysctl.d/90-lapis-image.conf").read_text()
+    assert "SELINUX=permissive" in (root / "etc/selinux/config").read_text()
+    assert (root / "etc/motd").read_text() == "Welcome\n"
+    st = (root / "srv/data").stat()
+    assert (st.st_mode & 0o7777, st.st_uid, st.st_gid) == (0o750, 1000, 1000)
+    assert not (root / "etc/systemd/system/timers.target.wants/e2scrub_all.timer").exists()
+    assert not (root / "usr/lib/sysctl.d/50-lapis-hardening.conf").exists()   # hardening: false
+    assert r.stdout == ""
+    osr = dict(l.split("=", 1) for l in lines(root / "usr/lib/os-release"))
+    digest = hashlib.sha256(cfg.read_bytes()).hexdigest()
+    assert (osr["ID"], osr["VERSION_ID"], osr["BUILD_ID"]) == ("yamlbox", "2.5",
+                                                               "%d.%s" % (EPOCH, digest[:12]))
