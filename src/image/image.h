@@ -204,10 +204,15 @@ struct lapis_image_build {
     char *initrd;                  /* workdir path of the initrd, once boot_prepare ran */
     char **outputs;                /* names in stagedir to move to OUTDIR at the end */
     struct lapis_image_report report;
+    struct lapis_image_compose *compose; /* compose.c's state between resolve and compose */
 };
 
 /* The stages, in order. Each returns 0 or a negative error with the message on b->diag. */
+/* Load the repos and resolve the package set (b->pkgs filled, nothing installed):
+ * build.c looks up its cache with it. lapis_image_compose resolves first if needed. */
+int lapis_image_resolve(struct lapis_image_build *b);         /* compose.c */
 int lapis_image_compose(struct lapis_image_build *b);         /* compose.c */
+void lapis_image_compose_free(struct lapis_image_build *b);   /* compose.c: drop the state */
 int lapis_image_finalize(struct lapis_image_build *b);        /* finalize.c */
 int lapis_image_boot_prepare(struct lapis_image_build *b);    /* boot.c */
 int lapis_image_write_disk(struct lapis_image_build *b);      /* disk.c: every disk format asked */
