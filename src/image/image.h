@@ -150,7 +150,7 @@ void lapis_image_config_free(struct lapis_image_config *c);
 int lapis_image_format_from_name(const char *name);   /* bit, or -1 */
 const char *lapis_image_format_name(unsigned bit);
 
-/* ---- lock file (lock.c): CONFIG.lock, JSON -------------------------------- */
+/* ---- lock file (lockfile.c): CONFIG.lock, JSON -------------------------------- */
 
 struct lapis_image_pkg {
     char *name;

@@ -5,7 +5,6 @@
  * none may remain for a stage that is called done.
  */
 #include <errno.h>
-#include <stdlib.h>
 
 #include "image/image.h"
 
@@ -21,29 +20,3 @@ int lapis_image_write_iso(struct lapis_image_build *b) { return pending(b, "ISO 
 int lapis_image_write_oci(struct lapis_image_build *b) { return pending(b, "OCI output"); }
 int lapis_image_write_sbom(struct lapis_image_build *b) { return pending(b, "the SBOM"); }
 
-/* config.c and lock.c (image-config): until they land, a build stops at the config. */
-int lapis_image_config_load(struct lapis_diag *d, const char *path,
-                            struct lapis_image_config **ret)
-{
-    *ret = NULL;
-    return lapis_err(d, -ENOTSUP, "%s: reading image configs is not implemented yet", path);
-}
-void lapis_image_config_free(struct lapis_image_config *c) { (void)c; }
-int lapis_image_format_from_name(const char *name) { (void)name; return -1; }
-const char *lapis_image_format_name(unsigned bit) { (void)bit; return "?"; }
-int lapis_image_lock_read(struct lapis_diag *d, const char *path, struct lapis_image_lock **ret)
-{
-    *ret = NULL;
-    return lapis_err(d, -ENOTSUP, "%s: reading lock files is not implemented yet", path);
-}
-int lapis_image_lock_write(struct lapis_diag *d, const char *path, const struct lapis_image_lock *l)
-{
-    (void)l;
-    return lapis_err(d, -ENOTSUP, "%s: writing lock files is not implemented yet", path);
-}
-void lapis_image_lock_free(struct lapis_image_lock *l) { (void)l; }
-void lapis_image_pkg_clear(struct lapis_image_pkg *p)
-{
-    free(p->name); free(p->version); free(p->release); free(p->arch); free(p->repo);
-    free(p->sha256); free(p->license); free(p->vendor); free(p->sourcerpm); free(p->url);
-}
