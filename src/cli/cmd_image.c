@@ -57,10 +57,10 @@ static void on_stage(const char *arch, const char *stage, double secs, void *dat
 /* Parse image's options; the positionals land in *ret_pos (argv order kept). */
 static int parse_image_opts(struct cli *c, struct image_args *a, char ***ret_pos, int *ret_n)
 {
-    int argc = c->image_argc - 1, opt;
-    char **argv = c->image_argv + 1;
+    int argc = c->image_argc, opt;   /* argv[0] = "image" stands where getopt wants the program */
+    char **argv = c->image_argv;
 
-    optind = 0;    /* restart getopt: main's loop used it */
+    optind = 0;    /* 0: getopt re-initializes (main's loop used it) */
     opterr = 0;
     *ret_pos = calloc((size_t)argc + 1, sizeof(char *));
     *ret_n = 0;

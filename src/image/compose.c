@@ -44,7 +44,12 @@ static void forward_progress(enum lapis_progress_kind k, const char *name,
 static bool accept_key(const char *question, void *data)
 {
     struct lapis_image_build *b = data;
-    lapis_log(&b->diag, LAPIS_LOG_INFO, "importing a key the config's repos name: %s", question);
+    _cleanup_free_ char *q = xstrdup(question);
+    for (char *p = q; *p; p++)
+        if (*p == '\n')
+            *p = ' ';
+    lapis_log(&b->diag, LAPIS_LOG_INFO, "accepted without asking (the config names this repo "
+              "key): %s", q);
     return true;
 }
 
