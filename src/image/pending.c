@@ -19,4 +19,3 @@ int lapis_image_boot_prepare(struct lapis_image_build *b) { return pending(b, "t
 int lapis_image_write_disk(struct lapis_image_build *b) { return pending(b, "disk output"); }
 int lapis_image_write_iso(struct lapis_image_build *b) { return pending(b, "ISO output"); }
 int lapis_image_write_oci(struct lapis_image_build *b) { return pending(b, "OCI output"); }
-int lapis_image_write_sbom(struct lapis_image_build *b) { return pending(b, "the SBOM"); }
