@@ -63,7 +63,9 @@ static int cmp_pkg(const void *a, const void *b)
 
 static int load_pkgs(struct lapis_image_build *b, const char *pkgdir)
 {
-    char *argv[] = { "rpm", "--root", b->rootdir, "-qa", "--qf", QF, NULL };
+    /* lapis's rpmdb is ROOT/var/lib/rpm (or a link from there, src/pkg/rpmdb.c);
+     * the host rpm's own %_dbpath may be elsewhere */
+    char *argv[] = { "rpm", "--root", b->rootdir, "--dbpath", "/var/lib/rpm", "-qa", "--qf", QF, NULL };
     char *out = NULL, *err = NULL, *save = NULL;
     int r = lapis_spawn(argv, &(struct lapis_spawn_opts){ .max_output = 16 << 20 }, &out, &err);
 
@@ -73,7 +75,8 @@ static int load_pkgs(struct lapis_image_build *b, const char *pkgdir)
     }
     b->pkgs = xcalloc(4096, sizeof(*b->pkgs));
     for (char *l = strtok_r(out, "\n", &save); l && r == 0; l = strtok_r(NULL, "\n", &save))
-        r = parse_line(l, pkgdir, &b->pkgs[b->npkgs++]);
+        if (strncmp(l, "gpg-pubkey\t", 11) != 0)  /* imported keys, not packages */
+            r = parse_line(l, pkgdir, &b->pkgs[b->npkgs++]);
     qsort(b->pkgs, b->npkgs, sizeof(*b->pkgs), cmp_pkg);
     free(out);
     free(err);
