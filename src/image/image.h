@@ -223,6 +223,30 @@ int lapis_image_write_oci(struct lapis_image_build *b);       /* oci.c */
 int lapis_image_write_oci_index(struct lapis_image_build **builds, size_t n);
 int lapis_image_write_sbom(struct lapis_image_build *b);      /* sbom.c */
 
+/* ---- provenance (provenance.c): /usr/lib/lapis/image.json in the image ---- */
+
+/* Write rootdir/usr/lib/lapis/image.json (mode 0644, mtime b->epoch): config
+ * digest, name, version, arch, lapis version, build time and the lock (the
+ * installed set, in CONFIG.lock's package shape). build.c runs it after
+ * lapis_image_finalize, before the disk/ISO/OCI outputs. */
+int lapis_image_write_provenance(struct lapis_image_build *b);
+
+struct lapis_image_provenance {
+    int format;                    /* "format" key, 1 */
+    char *name, *version, *arch;
+    char *config_sha256;           /* hex */
+    char *lapis_version;
+    long long build_time;          /* SOURCE_DATE_EPOCH of the build */
+    struct lapis_image_lock lock;  /* the installed set */
+};
+
+/* Parse an image.json (for `lapis image inspect`); one error message on d. */
+int lapis_image_provenance_parse(struct lapis_diag *d, const char *json, size_t len,
+                                 struct lapis_image_provenance **ret);
+int lapis_image_provenance_read(struct lapis_diag *d, const char *path,
+                                struct lapis_image_provenance **ret);
+void lapis_image_provenance_free(struct lapis_image_provenance *p);
+
 /* Record an output file (a name relative to stagedir). */
 void lapis_image_add_output(struct lapis_image_build *b, const char *name);
 
