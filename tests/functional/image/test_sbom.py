@@ -253,12 +253,14 @@ def test_provenance(build):
     assert prov["config_sha256"] == hashlib.sha256(build.config.read_bytes()).hexdigest()
     assert prov["lapis_version"] == "0.1.0"
     assert prov["build_time"] == EPOCH and prov["build_time_utc"] == "2023-11-14T22:13:20Z"
-    assert prov["lock"]["config_sha256"] == prov["config_sha256"]
+    assert prov["lock"]["configSha256"] == prov["config_sha256"]
+    assert prov["lock"]["lockVersion"] == 1
     inst = installed(build.root)
     lock = {p["name"]: p for p in prov["lock"]["packages"]}
     assert [p["name"] for p in prov["lock"]["packages"]] == sorted(inst)
     for n, (e, v, rel, a) in inst.items():
         p = lock[n]
         assert (p["epoch"], p["version"], p["release"], p["arch"]) == (e, v, rel, a)
+        assert list(p) == sorted(p)  # CONFIG.lock's package object (lockfile.c)
         f = REPO / "Packages" / ("%s-%s-%s.%s.rpm" % (n, v, rel, a))
         assert p["sha256"] == hashlib.sha256(f.read_bytes()).hexdigest()
