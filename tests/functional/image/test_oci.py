@@ -262,9 +262,13 @@ def test_umoci_unpack_matches_the_root(out, root, tmp_path):
 
 
 def tree_digests(d):
-    return {os.path.relpath(os.path.join(dp, n), d):
-            hashlib.sha256(pathlib.Path(dp, n).read_bytes()).hexdigest()
-            for dp, _, files in os.walk(d) for n in files}
+    got = {os.path.relpath(os.path.join(dp, n), d):
+           hashlib.sha256(pathlib.Path(dp, n).read_bytes()).hexdigest()
+           for dp, _, files in os.walk(d) for n in files}
+    got.update({os.path.relpath(os.path.join(dp, n), d) + " mode":
+                oct(os.lstat(os.path.join(dp, n)).st_mode)
+                for dp, dirs, files in os.walk(d) for n in dirs + files})
+    return got
 
 
 def test_reproducible(out, root, tmp_path):
@@ -281,7 +285,8 @@ def test_reproducible(out, root, tmp_path):
         os.umask(old)
     a, b = tree_digests(out), tree_digests(other)
     assert a == b
-    assert len([k for k in a if "/blobs/sha256/" in k]) == 3
+    assert len([k for k in a if "/blobs/sha256/" in k and " mode" not in k]) == 3
+    assert {v for k, v in a.items() if k.endswith(" mode")} == {"0o40755", "0o100644"}
     print("\nOCI digests: archive sha256 %s" % a["%s.oci.tar" % BASE])
 
 
