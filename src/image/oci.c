@@ -489,11 +489,11 @@ static int arch_entry(struct lapis_diag *d, const char *dir, cJSON **ret)
     return 0;
 }
 
-int lapis_image_write_oci_index(struct lapis_image_build **builds, size_t n)
+int lapis_image_write_oci_index(struct lapis_image_build *builds, size_t n)
 {
     if (n == 0)
         return -EINVAL;
-    struct lapis_image_build *last = builds[n - 1];
+    struct lapis_image_build *last = &builds[n - 1];
     _cleanup_free_ char *base = NULL;
     if (asprintf(&base, "%s-%s", last->conf->name, last->conf->version) < 0)
         return LAPIS_OOM(&last->diag);
@@ -504,7 +504,7 @@ int lapis_image_write_oci_index(struct lapis_image_build **builds, size_t n)
     int r = layout_create(&last->diag, dir, &fd, &blobsfd);
     cJSON *idx = r >= 0 ? index_json() : NULL;
     for (size_t i = 0; r >= 0 && i < n; i++) {
-        _cleanup_free_ char *archdir = layout_dir(builds[i], builds[i]->basename);
+        _cleanup_free_ char *archdir = layout_dir(&builds[i], builds[i].basename);
         cJSON *entry = NULL;
         r = archdir ? link_blobs(&last->diag, archdir, blobsfd) : LAPIS_OOM(&last->diag);
         if (r >= 0)
