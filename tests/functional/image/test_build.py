@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import FIXTURES, LAPIS_BIN, image_env, pending  # tests/functional/image/conftest.py
+from .conftest import FIXTURES, LAPIS_BIN, image_env, pending  # tests/functional/image/conftest.py
 
 SMALL = ["bash"]
 BIGGER = ["systemd", "bash", "coreutils", "util-linux"]
