@@ -326,7 +326,9 @@ int lapis_image_resolve(struct lapis_image_build *b)
         return LAPIS_OOM(&b->diag);
     if ((r = make_ctx(b, s->ctx)) < 0)
         return r;
-    if ((r = lapis_load(s->ctx, LAPIS_LOAD_NO_SYSTEM)) < 0)
+    /* Fresh metadata: the resolved set keys build.c's cache, so a repo
+     * change must show here (unchanged repos cost a repomd.xml each). */
+    if ((r = lapis_load(s->ctx, LAPIS_LOAD_NO_SYSTEM | LAPIS_LOAD_REFRESH)) < 0)
         return ctx_fail(b, s->ctx, r);
     if ((r = lapis_goal_new(s->ctx, &s->goal)) < 0)
         return ctx_fail(b, s->ctx, r);

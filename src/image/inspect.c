@@ -123,9 +123,10 @@ static void add_sbom_packages(cJSON *doc, const char *sbom)
     const cJSON *p;
     cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(s, "packages")) {
         const char *name = jstr(p, "name"), *ver = jstr(p, "versionInfo");
-        if (!name || strcmp(jstr(p, "primaryPackagePurpose") ? jstr(p, "primaryPackagePurpose")
-                                                             : "", "OPERATING-SYSTEM") == 0)
-            continue;
+        const char *purpose = jstr(p, "primaryPackagePurpose");
+        if (!name || (purpose && (strcmp(purpose, "OPERATING-SYSTEM") == 0 ||
+                                  strcmp(purpose, "CONTAINER") == 0)))
+            continue;   /* the image itself, not one of its packages */
         cJSON *x = cJSON_CreateObject();
         cJSON_AddStringToObject(x, "name", name);
         cJSON_AddStringToObject(x, "version", ver ? ver : "");

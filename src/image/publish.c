@@ -322,6 +322,10 @@ static void list_result(const char *outdir, char *const *outputs, struct lapis_i
         else
             res->outputs[i].size = stat(p, &st) == 0 ? (unsigned long long)st.st_size : 0;
         res->outputs[i].sha256 = sum_of(sums, outputs[i]);
+        char hex[65];
+        if (!res->outputs[i].sha256 && S_ISREG(st.st_mode) &&
+            lapis_chk_file(p, LAPIS_CHK_SHA256, hex, sizeof(hex)) == 0)
+            res->outputs[i].sha256 = xstrdup(hex);   /* SHA256SUMS itself, its .asc */
     }
 }
 

@@ -34,6 +34,8 @@ class ImageResult:
     def error_lines(self):
         return [line for line in self.err.splitlines() if line.startswith("lapis: error:")]
 
+    __repr__ = lambda self: str(self)
+
     def __str__(self):
         return "$ %s\n[rc=%d, %.1fs]\n--- stdout\n%s\n--- stderr\n%s" % (
             " ".join(self.cmd), self.rc, self.elapsed, self.out, self.err)
