@@ -128,6 +128,9 @@ struct lapis_cmdline_pkg {
 
 struct lapis_ctx {
     struct lapis_diag diag;  /* first: lapis_err(ctx, ...) relies on it */
+    /* GnuPG's key facts per set of key texts, kept for the context's life
+     * (sigpolicy.c): a transaction checks signatures, then imports the keys. */
+    struct lapis_sigmemo *sigmemo;
 
     /* command-line settings */
     char *installroot;      /* NULL = "/" */

@@ -176,14 +176,42 @@ static void texts_digest(char *const *texts, char *ret_hex)
 }
 
 /* Key facts depend on the key texts alone, so they are remembered for the
- * process: a transaction checks signatures, then imports the same keys after
- * rpm's test run, and gpg (tens of ms a run) is asked once. */
+ * context's life: a transaction checks signatures, then imports the same keys
+ * after rpm's test run, and gpg (tens of ms a run) is asked once. */
 #define MEMO_MAX 16
-static struct memo_entry {
-    char digest[65];
-    lapis_keyfacts *kf;
-} memo[MEMO_MAX];
-static size_t nmemo;
+struct lapis_sigmemo {
+    size_t n;
+    struct {
+        char digest[65];
+        lapis_keyfacts *kf;
+    } e[MEMO_MAX];
+};
+
+void lapis_sigpolicy_memo_free(struct lapis_sigmemo *m)
+{
+    for (size_t i = 0; m && i < m->n; i++)
+        lapis_sigpolicy_keys_free(m->e[i].kf);
+    free(m);
+}
+
+static void memo_add(lapis_ctx *ctx, const char *digest, const lapis_keyfacts *kf)
+{
+    if (!ctx->sigmemo)
+        ctx->sigmemo = xcalloc(1, sizeof(*ctx->sigmemo));
+    struct lapis_sigmemo *m = ctx->sigmemo;
+    if (m->n == MEMO_MAX)
+        return;
+    memcpy(m->e[m->n].digest, digest, 65);
+    m->e[m->n++].kf = keyfacts_dup(kf);
+}
+
+static const lapis_keyfacts *memo_find(lapis_ctx *ctx, const char *digest)
+{
+    for (size_t i = 0; ctx->sigmemo && i < ctx->sigmemo->n; i++)
+        if (strcmp(ctx->sigmemo->e[i].digest, digest) == 0)
+            return ctx->sigmemo->e[i].kf;
+    return NULL;
+}
 
 int lapis_sigpolicy_load_keys(lapis_ctx *ctx, int policy, char *const *texts, lapis_keyfacts **ret)
 {
@@ -194,17 +222,14 @@ int lapis_sigpolicy_load_keys(lapis_ctx *ctx, int policy, char *const *texts, la
     if (policy == LAPIS_SIGPOLICY_LEGACY)
         return 0;
     texts_digest(texts, digest);
-    for (size_t i = 0; i < nmemo; i++)
-        if (strcmp(memo[i].digest, digest) == 0) {
-            *ret = keyfacts_dup(memo[i].kf);
-            return 0;
-        }
+    const lapis_keyfacts *known = memo_find(ctx, digest);
+    if (known) {
+        *ret = keyfacts_dup(known);
+        return 0;
+    }
     if ((r = gnupg_examine(ctx, texts, ret)) < 0)
         return r;
-    if (nmemo < MEMO_MAX) {
-        memcpy(memo[nmemo].digest, digest, sizeof(digest));
-        memo[nmemo++].kf = keyfacts_dup(*ret);
-    }
+    memo_add(ctx, digest, *ret);
     return 0;
 }
 

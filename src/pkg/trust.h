@@ -14,6 +14,9 @@ typedef struct lapis_keyfacts lapis_keyfacts;
  * every check passes) under signature_policy=legacy. */
 int lapis_sigpolicy_load_keys(lapis_ctx *ctx, int policy, char *const *texts, lapis_keyfacts **ret);
 void lapis_sigpolicy_keys_free(lapis_keyfacts *kf);
+/* The context's remembered key facts (lapis_ctx.sigmemo). */
+struct lapis_sigmemo;
+void lapis_sigpolicy_memo_free(struct lapis_sigmemo *m);
 /* Refuse (LAPIS_E_SIGNATURE, message naming WHAT and the override) a signature
  * the policy does not accept; kf NULL accepts everything. Before librpm has
  * verified it (verified false), a signature by none of the keys passes here:
