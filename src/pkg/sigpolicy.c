@@ -209,13 +209,11 @@ int lapis_sigpolicy_load_keys(lapis_ctx *ctx, int policy, char *const *texts, la
 
 /* ---- the policy ----------------------------------------------------------- */
 
-static const struct keyfact *find_fact(const lapis_keyfacts *kf, const uint8_t *id)
+/* keyid: 16 upper-case hex digits, GPGME's form. */
+static const struct keyfact *find_fact(const lapis_keyfacts *kf, const char *keyid)
 {
-    char hex[17] = "";
-    for (int i = 0; i < 8 && id; i++)
-        sprintf(hex + 2 * i, "%02X", id[i]);
     for (size_t i = 0; i < kf->n; i++)
-        if (strcmp(kf->k[i].keyid, hex) == 0)
+        if (strcmp(kf->k[i].keyid, keyid) == 0)
             return &kf->k[i];
     return NULL;
 }
@@ -244,15 +242,17 @@ static char *fmt_day(long long t)
 static char *policy_reason(const lapis_keyfacts *kf, pgpDigParams sig, bool verified)
 {
     const uint8_t *id = pgpDigParamsSignID(sig);
-    const struct keyfact *f = find_fact(kf, id);
+    char keyid[17] = "";
+    if (id)
+        hex_encode(id, 8, true, keyid);
+    const struct keyfact *f = find_fact(kf, keyid);
     const char *hash = weak_hash(pgpDigParamsAlgo(sig, PGPVAL_HASHALGO));
     long long made = pgpDigParamsCreationTime(sig);
 
     if (hash)
         return xasprintf("signature uses %s", hash);
     if (!f && verified) /* librpm knows the key, gpg did not take it: nothing to judge by */
-        return xasprintf("signed by key %02X%02X%02X%02X%02X%02X%02X%02X, which GnuPG cannot "
-                         "examine", id[0], id[1], id[2], id[3], id[4], id[5], id[6], id[7]);
+        return xasprintf("signed by key %s, which GnuPG cannot examine", keyid);
     if (!f)
         return NULL; /* not one of these keys: the signature check reports it */
     const char *kind = f->primary ? "key" : "subkey";

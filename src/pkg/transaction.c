@@ -152,20 +152,16 @@ static int import_key_packet(const uint8_t *pkt, size_t len, void *ud)
 {
     struct keyimport *ki = ud;
     pgpKeyID_t keyid;
-    uint8_t *fp = NULL;
-    size_t fplen = 0;
-    char keyid8[9], fphex[129] = "";
+    char keyid8[9];
     pgpDigParams params = NULL;
 
     if (lapis_keyring_add_packet(pkt, len, ki->keyring) == 0 || pgpPubkeyKeyID(pkt, len, keyid) != 0)
         return 0;
-    snprintf(keyid8, sizeof(keyid8), "%02x%02x%02x%02x", keyid[4], keyid[5], keyid[6], keyid[7]);
+    hex_encode(keyid + 4, 4, false, keyid8); /* rpm's gpg-pubkey version */
     if (!ki->import || key_in_rpmdb(ki->ts, keyid8))
         return 1;
-    if (pgpPubkeyFingerprint(pkt, len, &fp, &fplen) == 0)
-        for (size_t i = 0; i < fplen && i < 64; i++)
-            sprintf(fphex + 2 * i, "%02X", fp[i]);
-    free(fp);
+    _cleanup_free_ char *fpr = lapis_key_fingerprint(pkt, len);
+    const char *fphex = fpr ? fpr : "";
     if (!lapis_sigpolicy_key_ok(ki->facts, fphex)) {
         /* rpm would trust it for every package; its signatures are refused anyway. */
         lapis_log(ki->ctx, LAPIS_LOG_WARNING, "repo %s: key 0x%s is revoked, DSA or under 2048 "
