@@ -238,6 +238,20 @@ static char *fmt_day(long long t)
     return xstrdup(buf);
 }
 
+/* Why nothing signed by this key or subkey is accepted, or NULL. */
+static char *key_reason(const struct keyfact *f)
+{
+    const char *kind = f->primary ? "key" : "subkey";
+    if (f->revoked)
+        return xasprintf("signed by %s %s, which is revoked", kind, f->keyid);
+    if (f->algo == GPGME_PK_DSA)
+        return xasprintf("signed by DSA %s %s; DSA keys are no longer accepted", kind, f->keyid);
+    if ((f->algo == GPGME_PK_RSA || f->algo == GPGME_PK_RSA_S) && f->bits < 2048)
+        return xasprintf("signed by %u-bit RSA %s %s, under the 2048 bits required", f->bits,
+                         kind, f->keyid);
+    return NULL;
+}
+
 /* Why the signature is refused, or NULL when it is acceptable. */
 static char *policy_reason(const lapis_keyfacts *kf, pgpDigParams sig, bool verified)
 {
@@ -255,20 +269,13 @@ static char *policy_reason(const lapis_keyfacts *kf, pgpDigParams sig, bool veri
         return xasprintf("signed by key %s, which GnuPG cannot examine", keyid);
     if (!f)
         return NULL; /* not one of these keys: the signature check reports it */
-    const char *kind = f->primary ? "key" : "subkey";
-    if (f->revoked)
-        return xasprintf("signed by %s %s, which is revoked", kind, f->keyid);
-    if (f->algo == GPGME_PK_DSA)
-        return xasprintf("signed by DSA %s %s; DSA keys are no longer accepted", kind, f->keyid);
-    if ((f->algo == GPGME_PK_RSA || f->algo == GPGME_PK_RSA_S) && f->bits < 2048)
-        return xasprintf("signed by %u-bit RSA %s %s, under the 2048 bits required", f->bits,
-                         kind, f->keyid);
-    if (f->expires && made > f->expires) {
-        _cleanup_free_ char *d1 = fmt_day(made);
-        _cleanup_free_ char *d2 = fmt_day(f->expires);
-        return xasprintf("signature made on %s, after %s %s expired on %s", d1, kind, f->keyid, d2);
-    }
-    return NULL;
+    char *why = key_reason(f);
+    if (why || !f->expires || made <= f->expires)
+        return why;
+    _cleanup_free_ char *d1 = fmt_day(made);
+    _cleanup_free_ char *d2 = fmt_day(f->expires);
+    return xasprintf("signature made on %s, after %s %s expired on %s", d1,
+                     f->primary ? "key" : "subkey", f->keyid, d2);
 }
 
 int lapis_sigpolicy_check(lapis_ctx *ctx, const char *what, const lapis_keyfacts *kf,
@@ -318,8 +325,8 @@ bool lapis_sigpolicy_key_ok(const lapis_keyfacts *kf, const char *fpr)
         const struct keyfact *f = &kf->k[i];
         if (!f->primary || strcasecmp(f->fpr, fpr) != 0)
             continue;
-        bool rsa = f->algo == GPGME_PK_RSA || f->algo == GPGME_PK_RSA_S;
-        return !f->revoked && f->algo != GPGME_PK_DSA && !(rsa && f->bits < 2048);
+        _cleanup_free_ char *why = key_reason(f);
+        return !why;
     }
     return true;
 }
