@@ -97,6 +97,8 @@ static int repo_key_files(lapis_ctx *ctx, struct lapis_repo *r, char ***ret, boo
         free(meta);
         char *dest = xasprintf("%s/gpgkey-%zu.asc", dir, k);
         strv_push(&paths, dest);
+        if (r->gpgkeys_fetched)
+            continue; /* the import uses the bytes the packages were verified with */
         jobs[njobs++] = (struct lapis_fetch_job){
             .url = r->gpgkeys[k], .dest = dest, .expected_size = -1, .max_size = LAPIS_KEY_MAX,
             .what = "gpgkey",
@@ -113,6 +115,7 @@ static int repo_key_files(lapis_ctx *ctx, struct lapis_repo *r, char ***ret, boo
                            lapis_ctx_error(ctx));
         for (size_t i = 0; i < njobs; i++)
             lapis_fetch_job_clear(&jobs[i]);
+        r->gpgkeys_fetched = rc >= 0;
     }
     free(jobs);
     if (rc < 0) {
@@ -337,6 +340,8 @@ static int keys_for(lapis_ctx *ctx, rpmts root_ts, struct lapis_repo *r,
     *keys = xrealloc(*keys, (*nkeys + 1) * sizeof(**keys));
     struct pkg_keys *pk = &(*keys)[(*nkeys)++];
     *ret = pk;
+    if (r)
+        r->gpgkeys_fetched = false; /* each run fetches afresh; its import reuses the files */
     return prepare_keys(ctx, root_ts, r, false, pk);
 }
 
