@@ -83,3 +83,28 @@ void lapis_strv_free(char **v)
         free(v[i]);
     free(v);
 }
+
+char *strv_join(char *const *v, const char *sep)
+{
+    size_t n = 1, lsep = strlen(sep);
+    for (size_t i = 0; v && v[i]; i++)
+        n += strlen(v[i]) + lsep;
+    char *s = xcalloc(1, n);
+    for (size_t i = 0; v && v[i]; i++) {
+        if (i)
+            strcat(s, sep);
+        strcat(s, v[i]);
+    }
+    return s;
+}
+
+void hex_encode(const void *buf, size_t n, bool upper, char *ret)
+{
+    const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+    const unsigned char *b = buf;
+    for (size_t i = 0; i < n; i++) {
+        ret[2 * i] = digits[b[i] >> 4];
+        ret[2 * i + 1] = digits[b[i] & 0xf];
+    }
+    ret[2 * n] = '\0';
+}

@@ -16,6 +16,10 @@ size_t strv_length(char *const *v);
 int strv_push(char ***v, char *item); /* takes ownership */
 char **strv_copy(char *const *v);
 bool strv_contains(char *const *v, const char *s);
+/* The items with sep between them ("" for an empty vector). */
+char *strv_join(char *const *v, const char *sep);
+/* n bytes as 2*n hex digits and a NUL into ret (2*n+1 bytes). */
+void hex_encode(const void *buf, size_t n, bool upper, char *ret);
 /* Also public (include/lapis/lapis.h): callers free the vectors the API returns. */
 LAPIS_PUBLIC void lapis_strv_free(char **v);
 

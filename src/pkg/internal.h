@@ -105,6 +105,7 @@ struct lapis_repo {
     bool filelists_loaded;
     bool details_loaded;
     char *solv_dir;     /* where this repo's .solv files were loaded from */
+    bool gpgkeys_fetched; /* this run fetched gpgkey= into the cache (transaction.c) */
     char repomd_sha256[65];
 };
 

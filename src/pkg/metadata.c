@@ -581,13 +581,14 @@ static int load_repo_dir(lapis_ctx *ctx, struct rstate *s, const char *dir)
 
     if (!s->md && (r = parse_repomd(ctx, s, repomd)) < 0)
         return r;
-    if ((r = lapis_cache_solv_cookie(ctx, repomd, "main", cookie)) < 0 ||
-        (r = lapis_cache_solv_cookie(ctx, repomd, "details", dcookie)) < 0)
+    if ((r = lapis_cache_solv_cookie(ctx, repomd, "main", cookie)) < 0)
         return r;
     repo = create_solv_repo(ctx, s->repo);
     r = lapis_cache_solv_read(ctx, repo, solv, cookie, 0);
     if (r == 0) {
-        if ((r = add_xml(ctx, s, repo, dir, "primary", 0)) < 0 ||
+        /* The details cookie only when parsing: each cookie reads repomd.xml. */
+        if ((r = lapis_cache_solv_cookie(ctx, repomd, "details", dcookie)) < 0 ||
+            (r = add_xml(ctx, s, repo, dir, "primary", 0)) < 0 ||
             (r = add_xml(ctx, s, repo, dir, "updateinfo", 0)) < 0) {
             repo_free(repo, 1);
             return r;

@@ -235,13 +235,11 @@ int lapis_sigpolicy_load_keys(lapis_ctx *ctx, int policy, char *const *texts, la
 
 /* ---- the policy ----------------------------------------------------------- */
 
-static const struct keyfact *find_fact(const lapis_keyfacts *kf, const uint8_t *id)
+/* keyid: 16 upper-case hex digits, GPGME's form. */
+static const struct keyfact *find_fact(const lapis_keyfacts *kf, const char *keyid)
 {
-    char hex[17] = "";
-    for (int i = 0; i < 8 && id; i++)
-        sprintf(hex + 2 * i, "%02X", id[i]);
     for (size_t i = 0; i < kf->n; i++)
-        if (strcmp(kf->k[i].keyid, hex) == 0)
+        if (strcmp(kf->k[i].keyid, keyid) == 0)
             return &kf->k[i];
     return NULL;
 }
@@ -266,21 +264,9 @@ static char *fmt_day(long long t)
     return xstrdup(buf);
 }
 
-/* Why the signature is refused, or NULL when it is acceptable. */
-static char *policy_reason(const lapis_keyfacts *kf, pgpDigParams sig, bool verified)
+/* Why nothing signed by this key or subkey is accepted, or NULL. */
+static char *key_reason(const struct keyfact *f)
 {
-    const uint8_t *id = pgpDigParamsSignID(sig);
-    const struct keyfact *f = find_fact(kf, id);
-    const char *hash = weak_hash(pgpDigParamsAlgo(sig, PGPVAL_HASHALGO));
-    long long made = pgpDigParamsCreationTime(sig);
-
-    if (hash)
-        return xasprintf("signature uses %s", hash);
-    if (!f && verified) /* librpm knows the key, gpg did not take it: nothing to judge by */
-        return xasprintf("signed by key %02X%02X%02X%02X%02X%02X%02X%02X, which GnuPG cannot "
-                         "examine", id[0], id[1], id[2], id[3], id[4], id[5], id[6], id[7]);
-    if (!f)
-        return NULL; /* not one of these keys: the signature check reports it */
     const char *kind = f->primary ? "key" : "subkey";
     if (f->revoked)
         return xasprintf("signed by %s %s, which is revoked", kind, f->keyid);
@@ -289,12 +275,33 @@ static char *policy_reason(const lapis_keyfacts *kf, pgpDigParams sig, bool veri
     if ((f->algo == GPGME_PK_RSA || f->algo == GPGME_PK_RSA_S) && f->bits < 2048)
         return xasprintf("signed by %u-bit RSA %s %s, under the 2048 bits required", f->bits,
                          kind, f->keyid);
-    if (f->expires && made > f->expires) {
-        _cleanup_free_ char *d1 = fmt_day(made);
-        _cleanup_free_ char *d2 = fmt_day(f->expires);
-        return xasprintf("signature made on %s, after %s %s expired on %s", d1, kind, f->keyid, d2);
-    }
     return NULL;
+}
+
+/* Why the signature is refused, or NULL when it is acceptable. */
+static char *policy_reason(const lapis_keyfacts *kf, pgpDigParams sig, bool verified)
+{
+    const uint8_t *id = pgpDigParamsSignID(sig);
+    char keyid[17] = "";
+    if (id)
+        hex_encode(id, 8, true, keyid);
+    const struct keyfact *f = find_fact(kf, keyid);
+    const char *hash = weak_hash(pgpDigParamsAlgo(sig, PGPVAL_HASHALGO));
+    long long made = pgpDigParamsCreationTime(sig);
+
+    if (hash)
+        return xasprintf("signature uses %s", hash);
+    if (!f && verified) /* librpm knows the key, gpg did not take it: nothing to judge by */
+        return xasprintf("signed by key %s, which GnuPG cannot examine", keyid);
+    if (!f)
+        return NULL; /* not one of these keys: the signature check reports it */
+    char *why = key_reason(f);
+    if (why || !f->expires || made <= f->expires)
+        return why;
+    _cleanup_free_ char *d1 = fmt_day(made);
+    _cleanup_free_ char *d2 = fmt_day(f->expires);
+    return xasprintf("signature made on %s, after %s %s expired on %s", d1,
+                     f->primary ? "key" : "subkey", f->keyid, d2);
 }
 
 int lapis_sigpolicy_check(lapis_ctx *ctx, const char *what, const lapis_keyfacts *kf,
@@ -344,8 +351,8 @@ bool lapis_sigpolicy_key_ok(const lapis_keyfacts *kf, const char *fpr)
         const struct keyfact *f = &kf->k[i];
         if (!f->primary || strcasecmp(f->fpr, fpr) != 0)
             continue;
-        bool rsa = f->algo == GPGME_PK_RSA || f->algo == GPGME_PK_RSA_S;
-        return !f->revoked && f->algo != GPGME_PK_DSA && !(rsa && f->bits < 2048);
+        _cleanup_free_ char *why = key_reason(f);
+        return !why;
     }
     return true;
 }

@@ -97,6 +97,8 @@ static int repo_key_files(lapis_ctx *ctx, struct lapis_repo *r, char ***ret, boo
         free(meta);
         char *dest = xasprintf("%s/gpgkey-%zu.asc", dir, k);
         strv_push(&paths, dest);
+        if (r->gpgkeys_fetched)
+            continue; /* the import uses the bytes the packages were verified with */
         jobs[njobs++] = (struct lapis_fetch_job){
             .url = r->gpgkeys[k], .dest = dest, .expected_size = -1, .max_size = LAPIS_KEY_MAX,
             .what = "gpgkey",
@@ -113,6 +115,7 @@ static int repo_key_files(lapis_ctx *ctx, struct lapis_repo *r, char ***ret, boo
                            lapis_ctx_error(ctx));
         for (size_t i = 0; i < njobs; i++)
             lapis_fetch_job_clear(&jobs[i]);
+        r->gpgkeys_fetched = rc >= 0;
     }
     free(jobs);
     if (rc < 0) {
@@ -152,20 +155,16 @@ static int import_key_packet(const uint8_t *pkt, size_t len, void *ud)
 {
     struct keyimport *ki = ud;
     pgpKeyID_t keyid;
-    uint8_t *fp = NULL;
-    size_t fplen = 0;
-    char keyid8[9], fphex[129] = "";
+    char keyid8[9];
     pgpDigParams params = NULL;
 
     if (lapis_keyring_add_packet(pkt, len, ki->keyring) == 0 || pgpPubkeyKeyID(pkt, len, keyid) != 0)
         return 0;
-    snprintf(keyid8, sizeof(keyid8), "%02x%02x%02x%02x", keyid[4], keyid[5], keyid[6], keyid[7]);
+    hex_encode(keyid + 4, 4, false, keyid8); /* rpm's gpg-pubkey version */
     if (!ki->import || key_in_rpmdb(ki->ts, keyid8))
         return 1;
-    if (pgpPubkeyFingerprint(pkt, len, &fp, &fplen) == 0)
-        for (size_t i = 0; i < fplen && i < 64; i++)
-            sprintf(fphex + 2 * i, "%02X", fp[i]);
-    free(fp);
+    _cleanup_free_ char *fpr = lapis_key_fingerprint(pkt, len);
+    const char *fphex = fpr ? fpr : "";
     if (!lapis_sigpolicy_key_ok(ki->facts, fphex)) {
         /* rpm would trust it for every package; its signatures are refused anyway. */
         lapis_log(ki->ctx, LAPIS_LOG_WARNING, "repo %s: key 0x%s is revoked, DSA or under 2048 "
@@ -341,6 +340,8 @@ static int keys_for(lapis_ctx *ctx, rpmts root_ts, struct lapis_repo *r,
     *keys = xrealloc(*keys, (*nkeys + 1) * sizeof(**keys));
     struct pkg_keys *pk = &(*keys)[(*nkeys)++];
     *ret = pk;
+    if (r)
+        r->gpgkeys_fetched = false; /* each run fetches afresh; its import reuses the files */
     return prepare_keys(ctx, root_ts, r, false, pk);
 }
 

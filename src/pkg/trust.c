@@ -113,16 +113,23 @@ static char *pin_path(lapis_ctx *ctx, const struct lapis_repo *r)
     return path_join(dir, name);
 }
 
-static int add_fingerprint(const uint8_t *pkt, size_t len, void *ud)
+char *lapis_key_fingerprint(const uint8_t *pkt, size_t len)
 {
     uint8_t *fp = NULL;
     size_t fplen = 0;
     if (pgpPubkeyFingerprint(pkt, len, &fp, &fplen) != 0)
-        return 0;
-    char *hex = xcalloc(1, 2 * fplen + 1);
-    for (size_t i = 0; i < fplen; i++)
-        sprintf(hex + 2 * i, "%02X", fp[i]);
+        return NULL;
+    char *hex = xmalloc(2 * fplen + 1);
+    hex_encode(fp, fplen, true, hex);
     free(fp);
+    return hex;
+}
+
+static int add_fingerprint(const uint8_t *pkt, size_t len, void *ud)
+{
+    char *hex = lapis_key_fingerprint(pkt, len);
+    if (!hex)
+        return 0;
     if (strv_contains(*(char ***)ud, hex))
         free(hex);
     else
@@ -148,20 +155,6 @@ static char **read_pin(lapis_ctx *ctx, const struct lapis_repo *r)
     return strv_split(text, " \t\n");
 }
 
-static char *joined(char *const *v)
-{
-    size_t n = 1;
-    for (size_t i = 0; v[i]; i++)
-        n += strlen(v[i]) + 2;
-    char *s = xcalloc(1, n);
-    for (size_t i = 0; v[i]; i++) {
-        if (i)
-            strcat(s, ", ");
-        strcat(s, v[i]);
-    }
-    return s;
-}
-
 /* http:// and ftp:// have no transport security (https://, ftps://, file:// do). */
 static const char *plain_scheme(const char *url)
 {
@@ -174,7 +167,7 @@ static const char *plain_scheme(const char *url)
 
 static void warn_plain_transport(lapis_ctx *ctx, const struct lapis_repo *r, char *const *pinned)
 {
-    _cleanup_free_ char *pins = pinned ? joined(pinned) : NULL;
+    _cleanup_free_ char *pins = pinned ? strv_join(pinned, ", ") : NULL;
     for (size_t i = 0; r->gpgkeys && r->gpgkeys[i]; i++) {
         const char *scheme = plain_scheme(r->gpgkeys[i]);
         if (!scheme)
@@ -203,8 +196,8 @@ int lapis_trust_pin_check(lapis_ctx *ctx, struct lapis_repo *r, char *const *tex
     for (size_t i = 0; now[i]; i++) {
         if (strv_contains(pinned, now[i]))
             continue;
-        _cleanup_free_ char *was = joined(pinned);
-        _cleanup_free_ char *is = joined(now);
+        _cleanup_free_ char *was = strv_join(pinned, ", ");
+        _cleanup_free_ char *is = strv_join(now, ", ");
         return lapis_err(ctx, LAPIS_E_SIGNATURE, "repo %s: its gpgkey changed: pinned key %s, "
                          "now offered %s; refusing the repository. If the new key is genuine, "
                          "accept it with: lapis --setopt=%s.pinned_key_reset=1 makecache --refresh",
@@ -219,24 +212,20 @@ void lapis_trust_pin_record(lapis_ctx *ctx, struct lapis_repo *r, char *const *t
     _cleanup_strv_ char **now = fingerprints(texts);
     _cleanup_free_ char *path = pin_path(ctx, r);
     _cleanup_free_ char *dir = path_join(lapis_ctx_installroot(ctx), "var/lib/lapis/keys");
-    _cleanup_free_ char *text = NULL;
-    size_t len = 0;
+    _cleanup_free_ char *lines = NULL, *text = NULL;
     int rc;
 
     if (!now[0] || (pinned && pinned[0] && !r->opts.pinned_key_reset))
         return;
-    for (size_t i = 0; now[i]; i++)
-        len += strlen(now[i]) + 1;
-    text = xcalloc(1, len + 1);
-    for (size_t i = 0; now[i]; i++)
-        strcat(strcat(text, now[i]), "\n");
-    if ((rc = mkdir_p(dir, 0755)) < 0 || (rc = write_file_atomic(path, text, len)) < 0) {
+    lines = strv_join(now, "\n");
+    text = xasprintf("%s\n", lines);
+    if ((rc = mkdir_p(dir, 0755)) < 0 || (rc = write_file_atomic(path, text, strlen(text))) < 0) {
         /* An unprivileged run on a root it cannot write: the next run pins. */
         lapis_log(ctx, LAPIS_LOG_DEBUG, "repo %s: cannot record the key pin %s: %s", r->id, path,
                   strerror(-rc));
         return;
     }
-    _cleanup_free_ char *all = joined(now);
+    _cleanup_free_ char *all = strv_join(now, ", ");
     lapis_log(ctx, r->opts.pinned_key_reset ? LAPIS_LOG_INFO : LAPIS_LOG_DEBUG,
               "repo %s: gpgkey pinned to %s", r->id, all);
 }

@@ -53,6 +53,10 @@ int lapis_trust_pin_check(lapis_ctx *ctx, struct lapis_repo *r, char *const *tex
 /* Record the pin once the keys have been used successfully (first use or reset). */
 void lapis_trust_pin_record(lapis_ctx *ctx, struct lapis_repo *r, char *const *texts);
 
+/* The primary key fingerprint of a public key packet, upper-case hex (NULL
+ * when librpm cannot parse it). */
+char *lapis_key_fingerprint(const uint8_t *pkt, size_t len);
+
 /* rpm's global configuration, once: the rpmdb is ROOT/var/lib/rpm. */
 void lapis_rpm_init(void);
 #endif

@@ -181,8 +181,8 @@ int lapis_verify_detached(lapis_ctx *ctx, const char *what, const char *data_pat
         return lapis_sigpolicy_check(ctx, what, tk->facts, sig, true);
     const uint8_t *id = pgpDigParamsSignID(sig);
     char keyid[17] = "";
-    for (int i = 0; i < 8 && id; i++)
-        sprintf(keyid + 2 * i, "%02x", id[i]);
+    if (id)
+        hex_encode(id, 8, false, keyid);
     if (rc == RPMRC_NOKEY)
         return lapis_err(ctx, LAPIS_E_SIGNATURE,
                          "%s: signed by unknown key %s, not by a key in %s; "

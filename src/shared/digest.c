@@ -13,6 +13,7 @@
 
 #include "basic/alloc.h"
 #include "basic/macro.h"
+#include "basic/strv.h"
 #include "shared/digest.h"
 
 enum lapis_chk lapis_chk_from_name(const char *name)
@@ -75,8 +76,7 @@ int lapis_hasher_final_hex(lapis_hasher *h, char *ret_hex, size_t hexlen)
     unsigned int n = 0;
     if (!h || EVP_DigestFinal_ex(h->md, dig, &n) != 1 || hexlen < 2 * n + 1)
         return -EINVAL;
-    for (unsigned i = 0; i < n; i++)
-        sprintf(ret_hex + 2 * i, "%02x", dig[i]);
+    hex_encode(dig, n, false, ret_hex);
     return 0;
 }
 

@@ -134,13 +134,10 @@ static void fail_job(struct xfer *x, int code, const char *fmt, ...)
 static void fail_job(struct xfer *x, int code, const char *fmt, ...)
 {
     va_list ap;
-    char *msg = NULL;
-    va_start(ap, fmt);
-    if (vasprintf(&msg, fmt, ap) < 0)
-        msg = NULL;
-    va_end(ap);
     free(x->job->error);
-    x->job->error = msg;
+    va_start(ap, fmt);
+    x->job->error = xvasprintf(fmt, ap); /* never NULL: callers print it with %s */
+    va_end(ap);
     end_job(x, code < 0 ? code : -code);
 }
 

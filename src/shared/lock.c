@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "basic/alloc.h"
 #include "basic/fs.h"
 #include "basic/macro.h"
 #include "shared/lock.h"
@@ -56,14 +57,12 @@ static int give_up(struct lapis_diag *ctx, long pid, const char *what, double wa
                      "(lock_timeout); try again when they have finished", what, waited);
 }
 
-static void tell_waiting(struct lapis_diag *ctx, long pid, const char *what, long long timeout)
+/* "waiting for process PID to finish with WHAT"; readers record no pid. */
+static char *waiting_for(long pid, const char *what)
 {
     if (pid > 0)
-        lapis_log(ctx, LAPIS_LOG_WARNING, "waiting for process %ld to finish with %s (up to %llds)",
-                  pid, what, timeout);
-    else
-        lapis_log(ctx, LAPIS_LOG_WARNING, "waiting for other lapis runs to finish with %s "
-                  "(up to %llds)", what, timeout);
+        return xasprintf("waiting for process %ld to finish with %s", pid, what);
+    return xasprintf("waiting for other lapis runs to finish with %s", what);
 }
 
 /* Poll for the lock until timeout (OFD locks have no timed wait). */
@@ -79,13 +78,17 @@ int lapis_lock_wait(struct lapis_diag *ctx, const struct lapis_lock_req *q, long
             return lapis_err(ctx, r, "cannot lock %s: %s", q->what, strerror(-r));
         double waited = seconds_since(&start);
         long pid = holder_pid(q);
-        if (lapis_interrupted(ctx))
+        if (lapis_interrupted(ctx)) {
+            _cleanup_free_ char *doing = waiting_for(pid, q->what);
             return lapis_err(ctx, LAPIS_E_INTERRUPTED, "interrupted: nothing was changed (it was "
-                             "waiting for process %ld to finish with %s)", pid, q->what);
+                             "%s)", doing);
+        }
         if (waited >= (double)timeout)
             return give_up(ctx, pid, q->what, waited);
-        if (!told)
-            tell_waiting(ctx, pid, q->what, timeout);
+        if (!told) {
+            _cleanup_free_ char *doing = waiting_for(pid, q->what);
+            lapis_log(ctx, LAPIS_LOG_WARNING, "%s (up to %llds)", doing, timeout);
+        }
         told = true;
         struct timespec ts = { 0, 100 * 1000 * 1000 };
         nanosleep(&ts, NULL); /* a signal cuts it short: checked above */

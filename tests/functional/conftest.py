@@ -377,18 +377,24 @@ HOLDER = textwrap.dedent("""
 
 
 @pytest.fixture
-def hold_lock(lapis_file):
+def lock_holders():
+    """start(script, *args): run a Python lock holder, return once it prints
+    "locked"; every holder still running is killed after the test."""
     procs = []
 
-    def hold(seconds):
-        p = subprocess.Popen([sys.executable, "-c", HOLDER,
-                              str(lapis_file.root / "var/lib/lapis/lock"), str(seconds)],
+    def start(script, *args):
+        p = subprocess.Popen([sys.executable, "-c", script] + [str(a) for a in args],
                              stdout=subprocess.PIPE, text=True)
         assert p.stdout.readline().strip() == "locked"
         procs.append(p)
         return p
-    yield hold
+    yield start
     for p in procs:
         if p.poll() is None:
             p.kill()
         p.wait()
+
+
+@pytest.fixture
+def hold_lock(lapis_file, lock_holders):
+    return lambda seconds: lock_holders(HOLDER, lapis_file.root / "var/lib/lapis/lock", seconds)

@@ -284,3 +284,25 @@ def test_zstd_metadata_is_read(lapis):
     assert "unsignedpkg.noarch" in r.out, r
     rd = lapis.cache_dir("unsigned") / "repodata"
     assert "primary.xml.zst" in os.listdir(rd)
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
+def test_warm_cache_reads_repomd_once_per_purpose(lapis_file):
+    """A run on a fresh cache loads each repo from its .solv: repomd.xml is read
+    once to parse it and once for the .solv cookie, not again for a details
+    cookie only an XML parse needs."""
+    lapis = lapis_file
+    lapis.ok("makecache")
+    log = lapis.tmp / "strace.log"
+    r = run_strace(lapis, log, "-C", "list", "--available")
+    assert r.returncode == 0, r
+    opens = [l for l in log.read_text().splitlines()
+             if "repodata/repomd.xml\"" in l and "openat(" in l and "= -1" not in l]
+    repos = len(EXPECTED_COUNTS)
+    assert len(opens) <= 2 * repos, "\n".join(opens)
+
+
+def run_strace(lapis, log, *args):
+    return subprocess.run(["strace", "-f", "-qq", "-e", "trace=openat", "-o", str(log)] +
+                          [str(a) for a in lapis.argv(*args)], env=lapis.env,
+                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)

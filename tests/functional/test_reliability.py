@@ -335,21 +335,11 @@ time.sleep(hold)
 
 
 @pytest.fixture
-def hold_cache(lapis_file):
-    procs = []
-
+def hold_cache(lapis_file, lock_holders):
     def hold(kind, byte, seconds):
         lapis_file.cache.mkdir(exist_ok=True)
-        p = subprocess.Popen([sys.executable, "-c", CACHE_HOLDER, str(lapis_file.cache / "lock"),
-                              kind, str(byte), str(seconds)], stdout=subprocess.PIPE, text=True)
-        assert p.stdout.readline().strip() == "locked"
-        procs.append(p)
-        return p
-    yield hold
-    for p in procs:
-        if p.poll() is None:
-            p.kill()
-        p.wait()
+        return lock_holders(CACHE_HOLDER, lapis_file.cache / "lock", kind, byte, seconds)
+    return hold
 
 
 def test_clean_gives_up_while_the_cache_is_in_use(lapis_file, hold_cache):

@@ -280,6 +280,20 @@ def test_gpgkey_over_plain_http_warns(lapis_http, http):
     assert fingerprints()["test"] in w[0], r
 
 
+def test_gpgkey_fetched_once_per_install(lapis_http, http):
+    """Without repo_gpgcheck the install fetches the gpgkey itself: once, so the
+    key that verified the packages is the key imported and pinned (a second
+    fetch could be served another key), and the warning is said once."""
+    lapis = lapis_http
+    url = "%s/keys/RPM-GPG-KEY-lapis-test" % http.url
+    d = write_repo(lapis.tmp / "repos.d", "plain", "%s/base" % lapis.baseurl, gpgkey=url,
+                   repo_gpgcheck=0)
+    r = lapis.yes("--repo=plain", "install", "pkga", reposd=d)
+    w = [l for l in r.warning_lines if url in l]
+    assert len(w) == 1 and "unencrypted" in w[0], r
+    assert lapis.names() == ["pkga"]
+
+
 def test_gpgkey_over_file_does_not_warn(lapis):
     r = lapis.ok("makecache")
     assert not [l for l in r.warning_lines if "unencrypted" in l], r

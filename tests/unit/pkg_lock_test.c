@@ -131,6 +131,29 @@ static void test_cache_users_share_clean_is_alone(void **state)
     rm_rf(root, NULL);
 }
 
+/* Interrupted while readers (who record no pid) hold the lock: the message
+ * must not name a "process 0". */
+static void test_interrupted_wait_behind_readers(void **state)
+{
+    (void)state;
+    _cleanup_free_ char *root = make_root();
+    _cleanup_free_ char *path = xasprintf("%s/lock", root);
+    _cleanup_close_ int reader = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    _cleanup_close_ int writer = open(path, O_RDWR | O_CLOEXEC);
+    static volatile sig_atomic_t stop = SIGINT;
+    struct lapis_diag d = { .interrupt = &stop };
+    struct lapis_lock_req rd = { .fd = reader, .type = F_RDLCK, .what = "the cache" };
+    struct lapis_lock_req wr = { .fd = writer, .type = F_WRLCK, .what = "the cache" };
+
+    assert_true(reader >= 0 && writer >= 0);
+    assert_int_equal(lapis_lock_wait(NULL, &rd, 0), 0);
+    assert_int_equal(lapis_lock_wait(&d, &wr, 10), -LAPIS_E_INTERRUPTED);
+    assert_string_equal(lapis_diag_error(&d), "interrupted: nothing was changed (it was waiting "
+                        "for other lapis runs to finish with the cache)");
+    lapis_diag_clear(&d);
+    rm_rf(root, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -138,6 +161,7 @@ int main(void)
         cmocka_unit_test(test_dead_holder_does_not_block),
         cmocka_unit_test(test_planted_symlink_is_not_followed),
         cmocka_unit_test(test_cache_users_share_clean_is_alone),
+        cmocka_unit_test(test_interrupted_wait_behind_readers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
