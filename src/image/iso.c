@@ -2,7 +2,8 @@
  * ISO output (issue 12): a UEFI-bootable ISO 9660 image that boots the
  * composed root live.
  *
- *   BASENAME.iso  (xorriso, El Torito EFI boot, GPT hybrid for USB sticks)
+ *   BASENAME.iso  (xorriso: El Torito EFI boot, and a GPT whose ESP is the same
+ *                  image, for USB sticks)
  *     LiveOS/rootfs.img   the root as erofs (lz4hc), read-only
  *     EFI/efiboot.img     FAT ESP image: systemd-boot, a BLS entry, kernel, initrd
  *
@@ -16,8 +17,8 @@
  * disk stage (-T EPOCH -U UUID --all-root), and erofs reads faster.
  *
  * Nothing is mounted on the host: every filesystem is built into a file.
- * Reproducible: every time stamp is b->epoch, every id is derived from the
- * basename and the epoch.
+ * Reproducible: every time stamp is clamped to b->epoch (files of the ESP and
+ * the ISO tree get it), every id is derived from the basename and the epoch.
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -51,9 +52,9 @@ struct iso_ids {
 
 /* Run a tool; a missing one names the Debian package that provides it. */
 static int iso_run(struct lapis_image_build *b, char *const argv[], char *const env[],
-                   const char *pkg)
+                   const char *pkg, const char *cwd)
 {
-    struct lapis_spawn_opts o = { .env = env, .stdin_fd = -1, .stdout_fd = -1 };
+    struct lapis_spawn_opts o = { .env = env, .cwd = cwd, .stdin_fd = -1, .stdout_fd = -1 };
     _cleanup_free_ char *out = NULL, *err = NULL;
     int r = lapis_spawn(argv, &o, &out, &err);
     if (r == -ENOENT)
@@ -271,50 +272,51 @@ static int copy_live_module(struct lapis_image_build *b, const char *base)
     return 0;
 }
 
-static int write_dracut_conf(struct lapis_image_build *b, const char *conf, const char *confdir)
+/* Every build path goes into the conf file, not the command line: dracut
+ * stores its command line in the initrd (build-parameter.txt), and the
+ * staging directory differs between builds. */
+static int write_dracut_conf(struct lapis_image_build *b, const char *conf, const char *tmp)
 {
-    /* Without a systemd pkg-config file in the root, dracut guesses these wrong. */
-    static const char text[] =
-        "systemdutildir=/usr/lib/systemd\n"
-        "systemdsystemunitdir=/usr/lib/systemd/system\n"
-        "systemdsystemconfdir=/etc/systemd/system\n"
-        "udevdir=/usr/lib/udev\n"
-        "udevrulesdir=/usr/lib/udev/rules.d\n";
+    _cleanup_free_ char *text = xasprintf(
+        "dracutsysrootdir=\"%s\"\n"
+        "drivers_dir=\"%s/usr/lib/modules/%s\"\n"
+        "tmpdir=\"%s\"\n"
+        "hostonly=\"no\"\nreproducible=\"yes\"\ncompress=\"zstd\"\n"
+        "dracutmodules=\" base systemd systemd-initrd kernel-modules udev-rules dracut-systemd "
+        "fs-lib shutdown lapis-live \"\n"
+        "add_drivers+=\" isofs sr_mod cdrom loop erofs overlay virtio_pci virtio_scsi virtio_blk "
+        "ahci ata_piix \"\n"
+        /* Without a systemd pkg-config file in the root, dracut guesses these wrong. */
+        "systemdutildir=/usr/lib/systemd\nsystemdsystemunitdir=/usr/lib/systemd/system\n"
+        "systemdsystemconfdir=/etc/systemd/system\nudevdir=/usr/lib/udev\n"
+        "udevrulesdir=/usr/lib/udev/rules.d\n",
+        b->rootdir, b->rootdir, b->kver, tmp);
     int r = write_text(conf, text);
-    if (r >= 0)
-        r = mkdir_p(confdir, 0755);
     if (r < 0)
         return lapis_err(&b->diag, r, "cannot write %s: %s", conf, strerror(-r));
     return 0;
 }
 
-static int run_dracut(struct lapis_image_build *b, const char *base, const struct iso_ids *ids,
-                      const char *out)
+static int run_dracut(struct lapis_image_build *b, const char *base, const struct iso_ids *ids)
 {
     _cleanup_free_ char *conf = path_join(b->workdir, "iso-dracut.conf");
     _cleanup_free_ char *confdir = path_join(b->workdir, "iso-dracut.conf.d");
     _cleanup_free_ char *tmp = path_join(b->workdir, "iso-dracut.tmp");
-    _cleanup_free_ char *kdir = xasprintf("%s/usr/lib/modules/%s", b->rootdir, b->kver);
     _cleanup_free_ char *basevar = xasprintf("dracutbasedir=%s", base);
-    int r = write_dracut_conf(b, conf, confdir);
+    int r = write_dracut_conf(b, conf, tmp);
     if (r < 0)
         return r;
-    if ((r = mkdir_p(tmp, 0700)) < 0)
+    if ((r = mkdir_p(tmp, 0700)) < 0 || (r = mkdir_p(confdir, 0755)) < 0)
         return lapis_err(&b->diag, r, "cannot create %s: %s", tmp, strerror(-r));
     char *env[] = { basevar, (char *)ids->epoch_s, NULL };
-    char *argv[] = { "dracut", "--quiet", "--force", "--sysroot", b->rootdir, "--tmpdir", tmp,
-        "--kver", b->kver, "-k", kdir, "--no-hostonly", "--reproducible",
-        "--conf", conf, "--confdir", confdir,
-        "-m", "base systemd systemd-initrd kernel-modules udev-rules dracut-systemd fs-lib "
-              "shutdown lapis-live",
-        "--add-drivers", "isofs sr_mod cdrom loop erofs overlay virtio_pci virtio_scsi "
-                         "virtio_blk ahci ata_piix",
-        "--compress", "zstd", (char *)out, NULL };
-    return iso_run(b, argv, env, "dracut-core");
+    char *argv[] = { "dracut", "--quiet", "--force", "--conf", "iso-dracut.conf",
+                     "--confdir", "iso-dracut.conf.d", "--kver", b->kver,
+                     "iso-initrd.img", NULL };
+    return iso_run(b, argv, env, "dracut-core", b->workdir);
 }
 
 /* depmod is the finalize stage's job; dracut needs its output. */
-static int live_initrd(struct lapis_image_build *b, const struct iso_ids *ids, const char *out)
+static int live_initrd(struct lapis_image_build *b, const struct iso_ids *ids)
 {
     _cleanup_free_ char *base = path_join(b->rootdir, ".lapis-dracut");
     rm_rf(base, NULL);
@@ -324,7 +326,7 @@ static int live_initrd(struct lapis_image_build *b, const struct iso_ids *ids, c
     if (r >= 0)
         r = copy_live_module(b, base);
     if (r >= 0)
-        r = run_dracut(b, base, ids, out);
+        r = run_dracut(b, base, ids);
     rm_rf(base, NULL);   /* the root is imaged next: leave nothing of ours in it */
     return r;
 }
@@ -423,12 +425,12 @@ static int esp_image(struct lapis_image_build *b, const char *esp, const struct 
     char *mkfs[] = { "mkfs.vfat", "--invariant", "-i", (char *)ids->fat_id, "-n", "LAPIS-ESP",
                      "-C", (char *)img, kib, NULL };
     char *env[] = { (char *)ids->epoch_s, "MTOOLS_SKIP_CHECK=1", NULL };
-    int r = iso_run(b, mkfs, env, "dosfstools");
+    int r = iso_run(b, mkfs, env, "dosfstools", NULL);
     static const char *const top[] = { "EFI", "loader", "lapis" };
     for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(top); i++) {
         _cleanup_free_ char *src = path_join(esp, top[i]);
         char *mcopy[] = { "mcopy", "-i", (char *)img, "-s", "-p", "-m", "-Q", src, "::/", NULL };
-        r = iso_run(b, mcopy, env, "mtools");
+        r = iso_run(b, mcopy, env, "mtools", NULL);
     }
     if (r >= 0 && chmod(img, 0644) < 0)
         r = lapis_err(&b->diag, -errno, "cannot chmod %s: %s", img, strerror(errno));
@@ -446,7 +448,7 @@ static int build_esp(struct lapis_image_build *b, const char *isodir, const char
     int r = mkdirs(esp, dirs);
     if (r < 0)
         return lapis_err(&b->diag, r, "cannot create %s: %s", esp, strerror(-r));
-    if ((r = live_initrd(b, ids, initrd)) < 0 || (r = esp_boot_files(b, esp, initrd)) < 0 ||
+    if ((r = live_initrd(b, ids)) < 0 || (r = esp_boot_files(b, esp, initrd)) < 0 ||
         (r = esp_entries(b, esp, label)) < 0)
         return r;
     if ((r = clamp_tree(esp, b->epoch)) < 0)
@@ -464,7 +466,11 @@ static int root_image(struct lapis_image_build *b, const char *isodir, const str
     unlink(img);
     char *argv[] = { "mkfs.erofs", "--quiet", "-zlz4hc", "-T", t, "-U", (char *)ids->erofs_uuid,
                      "--all-root", img, b->rootdir, NULL };
-    int r = iso_run(b, argv, NULL, "erofs-utils");
+    /* With SOURCE_DATE_EPOCH, mkfs.erofs 1.5 clamps mtimes to it (package
+     * files keep theirs, files made during the build get the epoch); without
+     * it, -T would depend on whether the caller's environment has one. */
+    char *env[] = { (char *)ids->epoch_s, NULL };
+    int r = iso_run(b, argv, env, "erofs-utils", NULL);
     if (r >= 0 && chmod(img, 0644) < 0)
         r = lapis_err(&b->diag, -errno, "cannot chmod %s: %s", img, strerror(errno));
     return r;
@@ -478,11 +484,13 @@ static int run_xorriso(struct lapis_image_build *b, const char *isodir, const ch
         "-V", (char *)label, "-iso-level", "3", "-r", "-J", "-joliet-long",
         mdate, "--set_all_file_dates", (char *)ids->stamp,
         "--gpt_disk_guid", (char *)ids->gpt_guid,
-        "-e", "EFI/efiboot.img", "-no-emul-boot", "-isohybrid-gpt-basdat",
+        /* El Torito EFI boot for CDs; the same image as the GPT's ESP for USB sticks
+         * (-isohybrid-gpt-basdat would need a syslinux MBR). */
+        "-e", "EFI/efiboot.img", "-no-emul-boot", "-efi-boot-part", "--efi-boot-image",
         (char *)isodir, NULL };
     char *env[] = { (char *)ids->epoch_s, NULL };
     unlink(out);
-    return iso_run(b, argv, env, "xorriso");
+    return iso_run(b, argv, env, "xorriso", NULL);
 }
 
 int lapis_image_write_iso(struct lapis_image_build *b)
