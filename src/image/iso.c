@@ -56,7 +56,11 @@ static int iso_run(struct lapis_image_build *b, char *const argv[], char *const 
 {
     struct lapis_spawn_opts o = { .env = env, .cwd = cwd, .stdin_fd = -1, .stdout_fd = -1 };
     _cleanup_free_ char *out = NULL, *err = NULL;
+    /* The tools create files (dracut: the whole initrd tree) with the caller's
+     * umask: a 077 umask gave 0600 files in the initrd. Fix it for the child. */
+    mode_t old = umask(022);
     int r = lapis_spawn(argv, &o, &out, &err);
+    umask(old);
     if (r == -ENOENT)
         return lapis_err(&b->diag, -ENOENT, "%s not found (install the Debian package %s)",
                          argv[0], pkg);
