@@ -15,4 +15,3 @@ static int pending(struct lapis_image_build *b, const char *what)
 
 int lapis_image_boot_prepare(struct lapis_image_build *b) { return pending(b, "the boot files"); }
 int lapis_image_write_disk(struct lapis_image_build *b) { return pending(b, "disk output"); }
-int lapis_image_write_iso(struct lapis_image_build *b) { return pending(b, "ISO output"); }
