@@ -373,6 +373,11 @@ static int build_all(struct run *r)
     for (size_t i = 0; i < r->nbuilds; i++)
         if ((k = build_arch(r, &r->builds[i])) < 0)
             return k;
+    for (size_t i = 0; i < r->nbuilds; i++)
+        for (size_t j = 0; r->builds[i].report.setuid_removed &&
+                           r->builds[i].report.setuid_removed[j]; j++)
+            strv_push(&r->res->setuid_removed, xasprintf("%s %s", r->builds[i].arch,
+                                                         r->builds[i].report.setuid_removed[j]));
     if ((k = collect_outputs(r)) < 0 ||
         (k = lapis_image_write_sums(&r->diag, r->conf, r->stagedir, &r->outputs)) < 0)
         return k;
@@ -400,6 +405,29 @@ int lapis_image_build_run(const struct lapis_image_opts *o, struct lapis_image_r
     r.res = NULL;
     run_free(&r);
     return 0;
+}
+
+static int lock_order(const void *a, const void *b)
+{
+    const struct lapis_image_pkg *x = a, *y = b;
+    int c = strcmp(x->arch, y->arch);
+    if (!c)
+        c = strcmp(x->name, y->name);
+    if (!c)
+        c = strcmp(x->version, y->version);
+    return c ? c : strcmp(x->release, y->release);
+}
+
+/* Sorted by (arch, name) as the lock wants; a noarch package two arches share once. */
+static size_t lock_sort_unique(struct lapis_image_pkg *p, size_t n)
+{
+    size_t k = 0;
+    if (n)
+        qsort(p, n, sizeof(*p), lock_order);
+    for (size_t i = 0; i < n; i++)
+        if (!k || lock_order(&p[k - 1], &p[i]) != 0 || p[k - 1].epoch != p[i].epoch)
+            p[k++] = p[i];
+    return k;
 }
 
 int lapis_image_lock_run(const struct lapis_image_opts *o, char **ret_path, char **ret_error)
@@ -433,6 +461,7 @@ int lapis_image_lock_run(const struct lapis_image_opts *o, char **ret_path, char
     for (size_t i = 0; i < r.nbuilds; i++)
         for (size_t j = 0; j < r.builds[i].npkgs; j++)
             l.pkgs[n++] = r.builds[i].pkgs[j];     /* borrowed */
+    l.npkgs = lock_sort_unique(l.pkgs, n);
     _cleanup_free_ char *path = xasprintf("%s.lock", r.conf->path);
     k = lapis_image_lock_write(&r.diag, path, &l);
     free(l.pkgs);
@@ -457,6 +486,7 @@ void lapis_image_result_free(struct lapis_image_result *res)
         free(res->stages[i].stage);
     }
     free(res->stages);
+    lapis_strv_free(res->setuid_removed);
     free(res->outdir);
     free(res->cache_key);
     free(res);

@@ -205,6 +205,11 @@ def test_usage_errors(tmp_path, lapis_image):
     assert_one_error(r, "frobnicate")
     r = lapis_image("build", "--format", "floppy", tmp_path / "x.yaml", cachedir=False)
     assert r.rc == 1, r
+    # Global options before "image" (with their values) are lapis', the rest image's.
+    cp = subprocess.run([LAPIS_BIN, "-c", "/nonexistent", "--json", "image", "frobnicate"],
+                        capture_output=True, text=True)
+    assert cp.returncode == 1 and "frobnicate" in cp.stderr, cp.stderr
+    assert json.loads(cp.stdout)["error"]["message"], cp.stdout
 
 
 def test_bad_format_names_the_format(tmp_path, testdist_repo, lapis_image):
@@ -433,3 +438,16 @@ def test_repo_change_invalidates_the_cached_image(tmp_path, lapis_image):
     assert json.loads(r2.out)["cached"] is False, r2
     assert json.loads(r2.out)["cache_key"] != json.loads(r.out)["cache_key"]
     assert "2.0-1" in (out / "t-1.x86_64.spdx.json").read_text()
+
+
+def test_image_cache_keeps_the_newest_four(tmp_path, testdist_repo, lapis_image):
+    out = tmp_path / "out"
+    for v in range(1, 7):
+        cfg = write_config(tmp_path, testdist_repo, name="c%d.yaml" % v)
+        cfg.write_text(cfg.read_text().replace('version: "1"', 'version: "%d"' % v))
+        r = lapis_image("build", "-o", out, cfg)
+        if pending(r):
+            pytest.skip("a stage is still a placeholder")
+        assert r.rc == 0, r
+    entries = [p for p in (lapis_image.cachedir / "images").iterdir() if not p.name.startswith(".")]
+    assert len(entries) == 4, entries
