@@ -56,6 +56,7 @@ struct run {
     long long epoch;
     char **outputs;                 /* union of the builds' outputs, sorted */
     struct lapis_image_result *res;
+    bool set_epoch_env;             /* SOURCE_DATE_EPOCH was ours to set */
 };
 
 static void build_free(struct lapis_image_build *b)
@@ -76,6 +77,8 @@ static void build_free(struct lapis_image_build *b)
 
 static void run_free(struct run *r)
 {
+    if (r->set_epoch_env)
+        unsetenv("SOURCE_DATE_EPOCH");
     for (size_t i = 0; i < r->nbuilds; i++)
         build_free(&r->builds[i]);
     free(r->builds);
@@ -131,6 +134,15 @@ static int setup_options(struct run *r)
     else
         strv_push(&r->arches, host_arch());
     r->cachedir = xstrdup(o->cachedir ? o->cachedir : DEFAULT_CACHEDIR);
+    if (r->cachedir[0] != '/') {       /* lapis.conf wants an absolute cachedir */
+        char cwd[4096];
+        if (!getcwd(cwd, sizeof(cwd)))
+            return lapis_err(&r->diag, -errno, "cannot get the current directory: %s",
+                             strerror(errno));
+        char *abs = path_join(cwd, r->cachedir);
+        free(r->cachedir);
+        r->cachedir = abs;
+    }
     return 0;
 }
 
@@ -230,10 +242,19 @@ static int choose_epoch(struct run *r)
     return 0;
 }
 
+/* The epoch goes into the environment too: rpm stamps the rpmdb's install
+ * times with it, and mtools, mkfs and dracut read it. run_free takes it out
+ * again when the build put it there. */
 static void apply_epoch(struct run *r)
 {
+    char buf[32];
     for (size_t i = 0; i < r->nbuilds; i++)
         r->builds[i].epoch = r->epoch;
+    if (!getenv("SOURCE_DATE_EPOCH")) {
+        snprintf(buf, sizeof(buf), "%lld", r->epoch);
+        setenv("SOURCE_DATE_EPOCH", buf, 1);
+        r->set_epoch_env = true;
+    }
 }
 
 /* ---- stages -------------------------------------------------------------- */
@@ -394,12 +415,17 @@ int lapis_image_build_run(const struct lapis_image_opts *o, struct lapis_image_r
 
     *ret = NULL;
     r.res = xcalloc(1, sizeof(*r.res));
+    /* The caller's umask must not reach the image (directories lapis and rpm
+     * create): two builds give the same bytes whatever it is. */
+    mode_t old_umask = umask(022);
     if ((k = prepare(&r, o)) < 0 || (k = build_all(&r)) < 0 || (k = check_interrupt(&r)) < 0 ||
         (k = lapis_image_publish(&r.diag, r.stagedir, r.outdir, r.outputs, r.res)) < 0) {
         set_error(&r, k, ret_error);
         run_free(&r);
+        umask(old_umask);
         return k;
     }
+    umask(old_umask);
     r.res->outdir = xstrdup(r.outdir);
     *ret = r.res;
     r.res = NULL;
