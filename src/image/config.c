@@ -366,7 +366,9 @@ static int h_host_path(struct walk *w, yaml_node_t *n, void *base, const struct 
         return bad(w, n, "cannot use '%s': %s (fix the path; relative paths start at %s)", p,
                    strerror(errno), w->c->dir);
     free(*field);
-    *field = TAKE_PTR(p);
+    *field = realpath(p, NULL);
+    if (!*field)
+        *field = TAKE_PTR(p);
     return 0;
 }
 
@@ -632,6 +634,8 @@ static const char *closest_key(const struct keytab *t, const char *name)
     return best;
 }
 
+static const char *key_elsewhere(const char *name, char *buf, size_t len);
+
 static int unknown_key(struct walk *w, yaml_node_t *kn, const struct keytab *t)
 {
     const char *near = closest_key(t, scalar(kn));
@@ -639,6 +643,8 @@ static int unknown_key(struct walk *w, yaml_node_t *kn, const struct keytab *t)
 
     if (near)
         return bad(w, kn, "unknown key (did you mean '%s'?)", near);
+    if ((near = key_elsewhere(scalar(kn), known, sizeof(known))))
+        return bad(w, kn, "unknown key here (did you mean '%s'?)", near);
     for (size_t i = 0; i < t->n; i++)
         snprintf(known + strlen(known), sizeof(known) - strlen(known), "%s%s", i ? ", " : "",
                  t->keys[i].name);
@@ -1005,6 +1011,25 @@ TAB(top_tab,
     { "container", h_map, 0, 0, 0, &container_tab, NULL },
     { "storage", h_map, 0, 0, 0, &storage_tab, NULL },
     { "output", h_map, 0, 0, 0, &output_tab, NULL });
+
+/* Where else a key of that name lives, for "hostname:" written at the top. */
+static const char *key_elsewhere(const char *name, char *buf, size_t len)
+{
+    static const struct { const char *path; const struct keytab *t; } tabs[] = {
+        { "packages", &packages_tab }, { "os", &os_tab }, { "os.kernelCommandLine", &cmdline_tab },
+        { "os.selinux", &selinux_tab }, { "os.services", &services_tab }, { "container", &container_tab },
+        { "storage", &storage_tab }, { "storage.disks[0]", &disk_tab }, { "output", &output_tab },
+        { "output.signing", &signing_tab }, { "os.users[]", &user_tab }, { "repos[]", &repo_tab },
+    };
+
+    for (size_t i = 0; i < ARRAY_SIZE(tabs); i++)
+        for (size_t j = 0; j < tabs[i].t->n; j++)
+            if (loose_equal(name, tabs[i].t->keys[j].name)) {
+                snprintf(buf, len, "%s.%s", tabs[i].path, tabs[i].t->keys[j].name);
+                return buf;
+            }
+    return NULL;
+}
 
 /* ---- whole-config rules and defaults ------------------------------------- */
 

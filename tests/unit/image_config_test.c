@@ -127,75 +127,6 @@ static void test_bad_configs(void **state)
 
 /* ---- every key ----------------------------------------------------------- */
 
-static const char full_config[] =
-    "name: full.image_1\n"
-    "version: 1.2.3\n"
-    "arch: aarch64\n"
-    "releasever: \"12\"\n"
-    "repos:\n"
-    "  - file: sub/test.repo\n"
-    "  - id: extra\n"
-    "    baseurl: [\"http://a/$basearch\", \"http://b/\"]\n"
-    "    gpgkey: file:///k.asc\n"
-    "    gpgcheck: false\n"
-    "    repoGpgcheck: true\n"
-    "    priority: 10\n"
-    "packages:\n"
-    "  install: [bash, coreutils]\n"
-    "  exclude: [docs]\n"
-    "  installWeakDeps: true\n"
-    "  nodocs: false\n"
-    "  languages: [en, de]\n"
-    "os:\n"
-    "  hostname: box.example\n"
-    "  timezone: Europe/Berlin\n"
-    "  locale: de_DE.UTF-8\n"
-    "  kernelCommandLine:\n"
-    "    extraCommandLine: console=ttyS0  quiet\n"
-    "  selinux: {mode: permissive}\n"
-    "  users:\n"
-    "    - name: admin\n"
-    "      uid: 1000\n"
-    "      passwordHash: \"$6$salt$hash\"\n"
-    "      sshPublicKeys: [\"ssh-ed25519 AAAA admin@x\"]\n"
-    "      secondaryGroups: [wheel, ops]\n"
-    "      shell: /bin/sh\n"
-    "      homeDirectory: /srv/admin\n"
-    "    - name: svc\n"
-    "  groups:\n"
-    "    - {name: ops, gid: 2000}\n"
-    "    - {name: other}\n"
-    "  services: {enable: [sshd.service], disable: [getty@tty1.service]}\n"
-    "  additionalFiles:\n"
-    "    - {destination: /etc/motd, content: \"hi\\n\", permissions: \"0600\", owner: \"1000:2000\"}\n"
-    "    - {destination: /etc/issue, source: files/issue}\n"
-    "  additionalDirs:\n"
-    "    - {destination: /srv/data, permissions: \"1777\", owner: root}\n"
-    "  sysctl: {net.ipv4.ip_forward: \"1\", kernel.kptr_restrict: 2}\n"
-    "  hardening: false\n"
-    "  setuidAllow: [/usr/bin/su]\n"
-    "  keep: [logs, history]\n"
-    "container:\n"
-    "  entrypoint: [/bin/bash, -c]\n"
-    "  cmd: echo hi\n"
-    "  env: {PATH: /usr/bin, LANG: C.UTF-8}\n"
-    "  user: \"1000:1000\"\n"
-    "  workingDir: /srv\n"
-    "  labels: {org.opencontainers.image.title: full}\n"
-    "  layerCompression: zstd\n"
-    "storage:\n"
-    "  bootLoader: bls\n"
-    "  disks:\n"
-    "    - size: 4G\n"
-    "      partitions:\n"
-    "        - {id: esp, type: esp, size: 512M}\n"
-    "        - {id: boot, type: xbootldr, size: 1GiB}\n"
-    "        - {id: root, type: root, size: 2G, fileSystem: erofs}\n"
-    "        - {id: var, type: var, size: grow}\n"
-    "output:\n"
-    "  formats: [qcow2, vhd, vhdx, iso, oci-archive]\n"
-    "  signing: {keyId: ABCDEF0123456789, gnupgHome: gnupg}\n";
-
 static void check_full_top(const struct lapis_image_config *c)
 {
     _cleanup_free_ char *repo = xasprintf("%s/sub/test.repo", tmpdir);
@@ -315,8 +246,9 @@ static void test_full_config(void **state)
 {
     _cleanup_free_ char *sub = xasprintf("%s/sub", tmpdir), *files = xasprintf("%s/files", tmpdir);
     _cleanup_free_ char *gnupg = xasprintf("%s/gnupg", tmpdir);
-    _cleanup_free_ char *repo = NULL, *issue = NULL, *msg = NULL;
+    _cleanup_free_ char *repo = NULL, *issue = NULL, *msg = NULL, *text = NULL;
     struct lapis_image_config *c = NULL;
+    size_t len;
 
     (void)state;
     assert_int_equal(mkdir_p(sub, 0755), 0);
@@ -324,7 +256,8 @@ static void test_full_config(void **state)
     assert_int_equal(mkdir_p(gnupg, 0700), 0);
     repo = write_config("sub/test.repo", "[t]\nbaseurl=file:///x\n");
     issue = write_config("files/issue", "Lapis\n");
-    msg = load_error(full_config, &c);
+    assert_int_equal(read_file(SRCDIR "/tests/data/image-config-full.yaml", 1 << 20, &text, &len), 0);
+    msg = load_error(text, &c);
     if (msg)
         print_error("%s\n", msg);
     assert_null(msg);
@@ -333,6 +266,44 @@ static void test_full_config(void **state)
     check_full_os(c);
     check_full_rest(c);
     lapis_image_config_free(c);
+}
+
+/* ---- the shipped examples ----------------------------------------------- */
+
+/* data/images/NAME.yaml, copied into a checkout-like tree whose
+ * build/testdist/testdist.repo exists: the examples find the test
+ * distribution relative to themselves. */
+static void load_example(const char *name)
+{
+    _cleanup_free_ char *src = xasprintf("%s/data/images/%s", SRCDIR, name);
+    _cleanup_free_ char *dir = xasprintf("%s/ex/data/images", tmpdir);
+    _cleanup_free_ char *repodir = xasprintf("%s/ex/build/testdist", tmpdir);
+    _cleanup_free_ char *dst = xasprintf("%s/%s", dir, name);
+    _cleanup_free_ char *repo = xasprintf("%s/testdist.repo", repodir);
+    _cleanup_free_ char *text = NULL;
+    struct lapis_diag d = { 0 };
+    struct lapis_image_config *c = NULL;
+    size_t len;
+
+    assert_int_equal(read_file(src, 1 << 20, &text, &len), 0);
+    assert_int_equal(mkdir_p(dir, 0755), 0);
+    assert_int_equal(mkdir_p(repodir, 0755), 0);
+    assert_int_equal(write_file_atomic(repo, "[testdist]\n", 11), 0);
+    assert_int_equal(write_file_atomic(dst, text, len), 0);
+    if (lapis_image_config_load(&d, dst, &c) < 0)
+        print_error("%s\n", lapis_diag_error(&d));
+    assert_non_null(c);
+    assert_int_equal(c->nrepos, 1);
+    assert_string_equal(c->repos[0].file, repo);
+    assert_non_null(c->install);
+    lapis_image_config_free(c);
+}
+
+static void test_examples(void **state)
+{
+    (void)state;
+    load_example("minimal-server.yaml");
+    load_example("container.yaml");
 }
 
 /* ---- defaults ------------------------------------------------------------ */
@@ -407,6 +378,7 @@ int main(void)
         cmocka_unit_test(test_bad_configs),
         cmocka_unit_test(test_full_config),
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_examples),
         cmocka_unit_test(test_format_names),
         cmocka_unit_test(test_missing_file),
     };
