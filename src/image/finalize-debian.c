@@ -3,8 +3,9 @@
  * distribution drops them; tests/fixtures/testdist/README.md): the sshd
  * config ucf installs, the sshd user openssh-server's postinst adds, host
  * keys made on first boot instead of at install, the alternatives links
- * (awk -> mawk), the CA bundle update-ca-certificates writes, and the
- * services deb-systemd-helper enables. Each applies only when the package's
+ * (awk -> mawk), the CA bundle update-ca-certificates writes, the
+ * services deb-systemd-helper enables, and DHCP on ethernet (the installer's
+ * job on Debian). Each applies only when the package's
  * files are in the root and the result is not there already.
  */
 #include <dirent.h>
@@ -180,11 +181,25 @@ static int ca_bundle(struct lapis_image_build *b)
     return fin_write(b, "/etc/ssl/certs/ca-certificates.crt", out ? out : "", len, 0644, 0, 0);
 }
 
+/* A server must come up on the network to be reached over ssh: the root's
+ * only network manager here is networkd (enabled by systemd's presets), which
+ * configures nothing without a .network file. systemd's own
+ * 80-ethernet.network.example, installed; /etc/systemd/network overrides it. */
+static int ethernet_dhcp(struct lapis_image_build *b)
+{
+    if (!fin_exists(b, "/usr/lib/systemd/systemd-networkd") ||
+        fin_exists(b, "/usr/lib/systemd/network/89-lapis-ethernet.network"))
+        return 0;
+    return fin_write_str(b, "/usr/lib/systemd/network/89-lapis-ethernet.network",
+                         "# DHCP on every ethernet link (written by lapis image)\n"
+                         "[Match]\nType=ether\n\n[Network]\nDHCP=yes\n");
+}
+
 int fin_debian(struct lapis_image_build *b)
 {
     int r;
 
-    if ((r = alternative_links(b)) < 0 || (r = sshd(b)) < 0)
+    if ((r = alternative_links(b)) < 0 || (r = sshd(b)) < 0 || (r = ethernet_dhcp(b)) < 0)
         return r;
     return ca_bundle(b);
 }

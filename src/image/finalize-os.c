@@ -66,13 +66,11 @@ static int timezone_link(struct lapis_image_build *b)
 
     if (strstr(tz, ".."))
         return lapis_err(&b->diag, -LAPIS_E_CONFIG, "os.timezone: %s is not a zone name", tz);
-    if (!fin_exists(b, zone)) {
-        /* Without tzdata glibc and systemd read a missing /etc/localtime as UTC. */
-        if (!strcmp(tz, "UTC") || !strcmp(tz, "Etc/UTC"))
-            return 0;
+    /* Without tzdata a dangling link to UTC still reads as UTC (glibc), and
+     * it keeps systemd-firstboot from prompting for a zone on first boot. */
+    if (!fin_exists(b, zone) && strcmp(tz, "UTC") && strcmp(tz, "Etc/UTC"))
         return lapis_err(&b->diag, -LAPIS_E_CONFIG,
                          "os.timezone: %s is not in the image (add tzdata to packages.install)", tz);
-    }
     if ((r = fin_symlink(b, "/etc/localtime", target)) < 0)
         return r;
     return fin_write_str(b, "/etc/timezone", line);

@@ -6,10 +6,13 @@
  * config leaves out are allocated deterministically: the first free one
  * from 1000 (a user's private group gets the same number when it is free).
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "basic/alloc.h"
 #include "basic/fs.h"
@@ -291,15 +294,43 @@ static void set_password(struct accounts *a, const struct lapis_image_user *u)
     a->shadow.changed = true;
 }
 
+/* What `useradd -m` copies into a new home: the files of /etc/skel. */
+static int copy_skel(struct lapis_image_build *b, const char *home, uid_t uid, gid_t gid)
+{
+    _cleanup_close_ int dfd = open_dir_in_root(b->rootdir, "/etc/skel", false);
+    DIR *d = dfd >= 0 ? fdopendir(TAKE_FD(dfd)) : NULL;
+    struct dirent *de;
+    int r = 0;
+
+    while (d && r >= 0 && (de = readdir(d))) {
+        _cleanup_free_ char *src = xasprintf("/etc/skel/%s", de->d_name), *buf = NULL;
+        _cleanup_free_ char *dst = xasprintf("%s/%s", home, de->d_name);
+        struct stat st;
+        size_t len;
+        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+            continue;
+        if (fin_read(b, src, &buf, &len) >= 0)
+            r = fin_write(b, dst, buf, len, st.st_mode & 0777, uid, gid);
+    }
+    if (d)
+        closedir(d);
+    return r;
+}
+
 static int user_home(struct lapis_image_build *b, const struct lapis_image_user *u,
                      const char *home, uid_t uid, gid_t gid)
 {
     _cleanup_free_ char *ssh = xasprintf("%s/.ssh", home), *keys = NULL, *ak = NULL;
+    bool fresh = !fin_exists(b, home);
     size_t len = 0;
     int r;
 
-    if ((r = fin_mkdir(b, home, 0700, uid, gid)) < 0 || !u->ssh_keys)
+    if ((r = fin_mkdir(b, home, 0700, uid, gid)) < 0)
         return r;
+    if (fresh && (r = copy_skel(b, home, uid, gid)) < 0)
+        return r;
+    if (!u->ssh_keys)
+        return 0;
     if ((r = fin_mkdir(b, ssh, 0700, uid, gid)) < 0)
         return r;
     for (char **k = u->ssh_keys; *k; k++)

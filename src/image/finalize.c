@@ -247,8 +247,31 @@ static int systemctl_many(struct lapis_image_build *b, const char *verb, char **
     memcpy(argv + 4, units, n * sizeof(char *));
     int r = fin_run(b, "systemd", argv, NULL);
     if (r < 0)
-        return lapis_err(&b->diag, r, "os.services: cannot %s %s", verb, lapis_diag_error(&b->diag));
+        return lapis_err(&b->diag, r, "os.services.%s: %s", verb, lapis_diag_error(&b->diag));
     return 0;
+}
+
+static void preset_lines(char **text, const char *verb, char **units)
+{
+    for (char **u = units; u && *u; u++) {
+        char *t = xasprintf("%s%s %s\n", *text, verb, *u);
+        free(*text);
+        *text = t;
+    }
+}
+
+/* The config's lists as the first preset file too: on first boot (an empty
+ * machine-id) systemd runs preset-all again (enable-only), which would turn
+ * a disabled unit back on. */
+static int config_presets(struct lapis_image_build *b)
+{
+    _cleanup_free_ char *text = xstrdup("# os.services of the image config (written by lapis image)\n");
+
+    if (!b->conf || (!b->conf->services_enable && !b->conf->services_disable))
+        return 0;
+    preset_lines(&text, "enable", b->conf->services_enable);
+    preset_lines(&text, "disable", b->conf->services_disable);
+    return fin_write_str(b, "/etc/systemd/system-preset/00-lapis-image.preset", text);
 }
 
 /* Presets first (what the distribution enables), then the config's lists. */
@@ -260,7 +283,7 @@ static int fin_services(struct lapis_image_build *b)
 
     if (!fin_exists(b, "/usr/lib/systemd/system"))
         return 0;
-    if ((r = fin_run(b, "systemd", argv, NULL)) < 0)
+    if ((r = config_presets(b)) < 0 || (r = fin_run(b, "systemd", argv, NULL)) < 0)
         return r;
     if (b->conf && (r = systemctl_many(b, "enable", b->conf->services_enable)) < 0)
         return r;

@@ -10,6 +10,8 @@
  *     [--key NAME=LINE] [--member NAME=GROUP] [--enable U] [--disable U]
  *     [--sysctl K=V] [--cmdline ARG] [--file DEST:MODE:CONTENT] [--dir DEST:MODE]
  *     [--keep WHAT] [--allow PATH]
+ *   finalize_driver ROOT EPOCH --config FILE.yaml [--arch A] [--kver K]
+ *     (the config read by lapis_image_config_load; the other options unused)
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -94,9 +96,12 @@ int main(int argc, char **argv)
         { "user", 1, 0, 'u' }, { "hash", 1, 0, 'H' }, { "key", 1, 0, 'K' },
         { "member", 1, 0, 'M' }, { "enable", 1, 0, 'e' }, { "disable", 1, 0, 'd' },
         { "sysctl", 1, 0, 'S' }, { "cmdline", 1, 0, 'c' }, { "file", 1, 0, 'f' },
-        { "dir", 1, 0, 'D' }, { "keep", 1, 0, 'p' }, { "allow", 1, 0, 'A' }, { 0 },
+        { "dir", 1, 0, 'D' }, { "keep", 1, 0, 'p' }, { "allow", 1, 0, 'A' },
+        { "config", 1, 0, 'C' }, { 0 },
     };
     struct lapis_image_build b = { .conf = &c, .arch = "x86_64" };
+    struct lapis_image_config *loaded = NULL;
+    const char *config = NULL;
     int opt;
 
     c.hardening = true;
@@ -124,6 +129,7 @@ int main(int argc, char **argv)
         case 'D': add_file(optarg, true); break;
         case 'p': strv_push(&c.keep, xstrdup(optarg)); break;
         case 'A': strv_push(&c.setuid_allow, xstrdup(optarg)); break;
+        case 'C': config = optarg; break;
         default: return 2;
         }
     }
@@ -131,6 +137,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: finalize_driver ROOT EPOCH [options]\n");
         return 2;
     }
+    if (config && lapis_image_config_load(&b.diag, config, &loaded) < 0) {
+        fprintf(stderr, "finalize_driver: %s\n", lapis_diag_error(&b.diag));
+        return 1;
+    }
+    if (loaded)
+        b.conf = loaded;
     b.rootdir = argv[optind];
     b.epoch = atoll(argv[optind + 1]);
     if (lapis_image_finalize(&b) < 0) {
@@ -139,5 +151,6 @@ int main(int argc, char **argv)
     }
     for (char **p = b.report.setuid_removed; p && *p; p++)
         printf("%s\n", *p);
+    lapis_image_config_free(loaded);
     return 0;
 }

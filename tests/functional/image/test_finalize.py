@@ -12,6 +12,7 @@ import os
 import pathlib
 import platform
 import shutil
+import stat
 import subprocess
 
 import pytest
@@ -120,6 +121,9 @@ def test_authorized_keys(server):
     home = root / "home/alice"
     ak = home / ".ssh/authorized_keys"
     assert ak.read_text() == KEY + "\n"
+    bashrc = home / ".bashrc"                                       # from /etc/skel
+    assert bashrc.read_bytes() == (server[0] / "etc/skel/.bashrc").read_bytes()
+    assert (bashrc.stat().st_uid, bashrc.stat().st_gid) == (1001, 1001)
     for p, mode in ((home, 0o700), (home / ".ssh", 0o700), (ak, 0o600)):
         st = p.stat()
         assert (st.st_mode & 0o7777, st.st_uid, st.st_gid) == (mode, 1001, 1001), p
@@ -131,8 +135,14 @@ def test_services(server):
     assert (etc / "multi-user.target.wants/ssh.service").is_symlink()
     assert not (etc / "sockets.target.wants/ssh.socket").exists()   # conflicts with ssh.service
     assert (etc / "multi-user.target.wants/systemd-networkd.service").is_symlink()
+    net = (root / "usr/lib/systemd/network/89-lapis-ethernet.network").read_text()
+    assert "Type=ether" in net and "DHCP=yes" in net
     assert (etc / "getty.target.wants/getty@tty1.service").is_symlink()   # preset-all ran
     assert not (etc / "timers.target.wants/e2scrub_all.timer").exists()   # disable list
+    # First boot (empty machine-id) re-runs preset-all: the lists are presets too.
+    presets = (root / "etc/systemd/system-preset/00-lapis-image.preset").read_text()
+    assert "enable systemd-networkd.service\n" in presets
+    assert "disable e2scrub_all.timer\n" in presets
     # sshd starts without baked-in host keys: keys made on first boot.
     assert not list((root / "etc/ssh").glob("ssh_host_*"))
     unit = (root / "usr/lib/systemd/system/lapis-ssh-keygen.service").read_text()
@@ -174,6 +184,8 @@ def test_identity_and_boot_files(server):
     assert (root / "etc/hostname").read_text() == "box\n"
     assert (root / "etc/kernel/cmdline").read_text() == "rw console=ttyS0\n"
     assert (root / "etc/locale.conf").read_text() == "LANG=C.UTF-8\n"
+    # Set, so systemd-firstboot (first boot, tty) prompts for neither; UTC without tzdata.
+    assert os.readlink(root / "etc/localtime") == "../usr/share/zoneinfo/UTC"
     assert (root / "etc/motd").read_text() == "hello\n"
     assert (root / "etc/motd").stat().st_mode & 0o7777 == 0o600
     assert (root / "srv/data").stat().st_mode & 0o7777 == 0o750
@@ -232,13 +244,14 @@ def test_reproducible(base_root, tmp_path):
 
 
 def test_hardening_off(base_root, tmp_path):
-    root, r = finalize(base_root, tmp_path, "--no-hardening")
+    root, r = finalize(base_root, tmp_path, "--no-hardening", "--selinux", "permissive")
     assert r.returncode == 0, r.stderr
     assert r.stdout == ""
     assert not (root / "usr/lib/sysctl.d/50-lapis-hardening.conf").exists()
     assert not (root / "etc/ssh/sshd_config.d/50-lapis-hardening.conf").exists()
     assert (root / "usr/lib/openssh/ssh-keysign").stat().st_mode & 0o4000
     assert (root / "etc/machine-id").read_bytes() == b""        # the rest still done
+    assert "SELINUX=permissive\n" in (root / "etc/selinux/config").read_text()
 
 
 def test_keep_and_allow_list(base_root, tmp_path):
@@ -260,6 +273,9 @@ def test_keep_and_allow_list(base_root, tmp_path):
     (["--user", "carol", "--member", "carol=nosuchgroup"],
      "os.users: carol: group nosuchgroup does not exist (add it under os.groups)"),
     (["--user", "dave:0"], "os.users: dave: uid 0 is taken"),
+    (["--enable", "nosuch.service"],
+     "os.services.enable: systemctl failed (exit status 1): Failed to enable unit, "
+     "unit nosuch.service does not exist."),
     (["--timezone", "Mars/Olympus"], "os.timezone: Mars/Olympus is not in the image"),
 ])
 def test_config_errors(base_root, tmp_path, args, message):
@@ -267,3 +283,123 @@ def test_config_errors(base_root, tmp_path, args, message):
     assert r.returncode == 1
     assert message in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_sshd_config_valid_after_first_boot_keygen(server, tmp_path):
+    """What ssh.service does on first boot, run in a chroot of a copy: keys made,
+    then `sshd -t` (its ExecStartPre) passes and the drop-in's values win."""
+    src, _ = server
+    root = tmp_path / "boot"
+    assert run(["cp", "-a", src, root]).returncode == 0
+    (root / "run/sshd").mkdir(parents=True, exist_ok=True)
+    os.mknod(root / "dev/null", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    r = run(["chroot", root, "/usr/bin/ssh-keygen", "-A"])
+    assert r.returncode == 0, r.stderr
+    r = run(["chroot", root, "/usr/sbin/sshd", "-t"])
+    assert r.returncode == 0, r.stderr
+    r = run(["chroot", root, "/usr/sbin/sshd", "-T"])
+    assert r.returncode == 0, r.stderr
+    conf = r.stdout.splitlines()
+    for k in ("permitrootlogin no", "passwordauthentication no", "kbdinteractiveauthentication no"):
+        assert k in conf
+
+
+def test_foreign_arch_skips_ldconfig(base_root, tmp_path):
+    """glibc's ldconfig reads only its own arch's ELF ("is for unknown machine 183"
+    on an aarch64 root): a foreign root gets no cache, the rest is done."""
+    other = "aarch64" if ARCH != "aarch64" else "x86_64"
+    root, r = finalize(base_root, tmp_path, "--arch", other)
+    assert r.returncode == 0, r.stderr
+    assert not (root / "etc/ld.so.cache").exists()
+    assert (root / "etc/machine-id").exists()
+
+
+def test_hostile_symlinks_stay_in_root(base_root, tmp_path):
+    """A package's absolute symlink (/etc/sysctl.d -> /HOSTDIR) resolves inside the
+    root: nothing is written on the host, the files land in ROOT/HOSTDIR."""
+    outside = pathlib.Path("/lapis-finalize-outside-%d" % os.getpid())
+    assert not outside.exists()
+    root = tmp_path / "hostile"
+    assert run(["cp", "-a", base_root, root]).returncode == 0
+    shutil.rmtree(root / "etc/sysctl.d")
+    (root / "etc/sysctl.d").symlink_to(outside)
+    (root / "etc/kernel").rename(root / "etc/kernel.orig")
+    (root / "etc/kernel").symlink_to(outside)
+    r = run([DRIVER, root, EPOCH, "--sysctl", "vm.swappiness=1"])
+    assert not outside.exists()
+    assert r.returncode == 0, r.stderr
+    inside = root / outside.name
+    assert (inside / "90-lapis-image.conf").read_text().endswith("vm.swappiness = 1\n")
+    assert (inside / "cmdline").read_text() == "rw\n"
+
+
+def test_first_boot_wizard_has_nothing_to_ask(server, tmp_path):
+    """systemd-firstboot.service (ConditionFirstBoot=yes: the empty machine-id)
+    prompts on the console for what is unset; a prompt would hold the boot.
+    The host's systemd-firstboot (the same 252) against a copy asks nothing."""
+    src, _ = server
+    root = tmp_path / "fb"
+    assert run(["cp", "-a", src, root]).returncode == 0
+    r = run(["systemd-firstboot", "--root=%s" % root, "--prompt-locale", "--prompt-timezone",
+             "--prompt-root-password"], stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr
+    assert "Please enter" not in r.stdout + r.stderr
+    assert entry(root / "etc/shadow", "root")[1] == "*"
+
+
+YAML = """\
+name: yamlbox
+version: "2.5"
+repos:
+  - file: %(repo)s
+packages:
+  install: [systemd]
+os:
+  hostname: yamlbox
+  hardening: false
+  keep: [logs]
+  sysctl: {net.ipv4.ip_forward: "1"}
+  selinux: {mode: permissive}
+  groups:
+    - {name: ops, gid: 1500}
+  users:
+    - name: admin
+      passwordHash: "$6$abc$def"
+      sshPublicKeys: ["ssh-ed25519 AAAA admin@x"]
+      secondaryGroups: [ops]
+  services:
+    disable: [e2scrub_all.timer]
+  kernelCommandLine:
+    extraCommandLine: console=ttyS0 quiet
+  additionalFiles:
+    - {destination: /etc/motd, content: "Welcome\\n", permissions: "0600"}
+  additionalDirs:
+    - {destination: /srv/data, permissions: "0750", owner: "1000:1000"}
+"""
+
+
+def test_yaml_config(base_root, tmp_path):
+    """The same stage fed by image-config's loader (lapis_image_config_load):
+    the YAML key names reach the files they should."""
+    cfg = tmp_path / "box.yaml"
+    cfg.write_text(YAML % {"repo": TESTDIST / "testdist.repo"})
+    root, r = finalize(base_root, tmp_path, "--config", cfg)
+    assert r.returncode == 0, r.stderr
+    assert entry(root / "etc/passwd", "admin")[2:4] == ["1000", "1000"]
+    assert entry(root / "etc/shadow", "admin")[1] == "$6$abc$def"
+    assert entry(root / "etc/group", "ops")[2:] == ["1500", "admin"]
+    assert (root / "home/admin/.ssh/authorized_keys").read_text() == "ssh-ed25519 AAAA admin@x\n"
+    assert (root / "etc/hostname").read_text() == "yamlbox\n"
+    assert (root / "etc/kernel/cmdline").read_text() == "rw console=ttyS0 quiet\n"
+    assert "net.ipv4.ip_forward = 1" in (root / "etc/sysctl.d/90-lapis-image.conf").read_text()
+    assert "SELINUX=permissive" in (root / "etc/selinux/config").read_text()
+    assert (root / "etc/motd").read_text() == "Welcome\n"
+    st = (root / "srv/data").stat()
+    assert (st.st_mode & 0o7777, st.st_uid, st.st_gid) == (0o750, 1000, 1000)
+    assert not (root / "etc/systemd/system/timers.target.wants/e2scrub_all.timer").exists()
+    assert not (root / "usr/lib/sysctl.d/50-lapis-hardening.conf").exists()   # hardening: false
+    assert r.stdout == ""
+    osr = dict(l.split("=", 1) for l in lines(root / "usr/lib/os-release"))
+    digest = hashlib.sha256(cfg.read_bytes()).hexdigest()
+    assert (osr["ID"], osr["VERSION_ID"], osr["BUILD_ID"]) == ("yamlbox", "2.5",
+                                                               "%d.%s" % (EPOCH, digest[:12]))
