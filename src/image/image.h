@@ -218,9 +218,10 @@ int lapis_image_boot_prepare(struct lapis_image_build *b);    /* boot.c */
 int lapis_image_write_disk(struct lapis_image_build *b);      /* disk.c: every disk format asked */
 int lapis_image_write_iso(struct lapis_image_build *b);       /* iso.c */
 int lapis_image_write_oci(struct lapis_image_build *b);       /* oci.c */
-/* After every arch's write_oci: NAME-VERSION.oci/ (+ .oci.tar) in the last
- * build's stagedir, an index over the per-arch manifests (oci.c). */
-int lapis_image_write_oci_index(struct lapis_image_build **builds, size_t n);
+/* After every arch's write_oci, when there are several: NAME-VERSION.oci/
+ * (+ .oci.tar) in the stagedir, an index over the per-arch manifests; the
+ * outputs are recorded on the last build (oci.c). */
+int lapis_image_write_oci_index(struct lapis_image_build *builds, size_t n);
 int lapis_image_write_sbom(struct lapis_image_build *b);      /* sbom.c */
 
 /* ---- provenance (provenance.c): /usr/lib/lapis/image.json in the image ---- */

@@ -225,6 +225,8 @@ int oci_blob_put(struct lapis_diag *d, int blobsfd, const char *buf, size_t len,
     snprintf(ret->digest, sizeof(ret->digest), "sha256:%s", hex);
     ret->size = len;
     r = write_file_at(blobsfd, hex, buf, len, 0644);
+    if (r >= 0 && fchmodat(blobsfd, hex, 0644, 0) < 0) /* whatever the umask */
+        r = -errno;
     return r < 0 ? lapis_err(d, r, "cannot write the OCI blob %s: %s", hex, strerror(-r)) : 0;
 }
 
@@ -243,6 +245,8 @@ static int json_file(struct lapis_diag *d, int dirfd, const char *name, cJSON *j
     if (!s)
         return LAPIS_OOM(d);
     int r = write_file_at(dirfd, name, s, strlen(s), 0644);
+    if (r >= 0 && fchmodat(dirfd, name, 0644, 0) < 0)
+        r = -errno;
     return r < 0 ? lapis_err(d, r, "cannot write the OCI %s: %s", name, strerror(-r)) : 0;
 }
 
@@ -258,7 +262,8 @@ static int layout_create(struct lapis_diag *d, const char *dir, int *ret_fd, int
         return lapis_err(d, r, "cannot create %s: %s", blobs, strerror(-r));
     *ret_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     *ret_blobsfd = open(blobs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (*ret_fd < 0 || *ret_blobsfd < 0)
+    if (*ret_fd < 0 || *ret_blobsfd < 0 || fchmod(*ret_fd, 0755) < 0 ||
+        fchmodat(*ret_fd, "blobs", 0755, 0) < 0 || fchmod(*ret_blobsfd, 0755) < 0)
         return lapis_err(d, -errno, "cannot open %s: %s", blobs, strerror(errno));
     return json_file(d, *ret_fd, "oci-layout", cJSON_Parse("{\"imageLayoutVersion\":\"1.0.0\"}"));
 }
@@ -281,11 +286,11 @@ static int archive_add(struct lapis_diag *d, struct archive *a, struct archive_e
     if (archive_write_header(a, e) < ARCHIVE_WARN)
         return lapis_err(d, -EIO, "cannot write the OCI archive: %s", archive_error_string(a));
     char buf[65536];
-    ssize_t n;
+    ssize_t n = 0;
     while (name && (n = read(fd, buf, sizeof(buf))) > 0)
         if (archive_write_data(a, buf, (size_t)n) != n)
             return lapis_err(d, -EIO, "cannot write the OCI archive: %s", archive_error_string(a));
-    return 0;
+    return n < 0 ? lapis_err(d, -errno, "cannot read %s: %s", path, strerror(errno)) : 0;
 }
 
 static int blob_names(struct lapis_diag *d, int blobsfd, char ***ret, size_t *ret_n)
@@ -446,8 +451,8 @@ static int link_blobs(struct lapis_diag *d, const char *srcdir, int blobsfd)
     _cleanup_close_ int sfd = src ? open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
     if (sfd < 0)
         return lapis_err(d, -errno, "cannot open %s: %s", src ? src : srcdir, strerror(errno));
-    char **names;
-    size_t n;
+    char **names = NULL;
+    size_t n = 0;
     int r = blob_names(d, sfd, &names, &n);
     for (size_t i = 0; r >= 0 && i < n; i++) {
         if (!names[i]) {
@@ -461,10 +466,9 @@ static int link_blobs(struct lapis_diag *d, const char *srcdir, int blobsfd)
                       : write_file_at(blobsfd, names[i], buf, len, 0644);
         }
     }
-    for (size_t i = 0; r >= 0 && i < n; i++)
+    for (size_t i = 0; i < n; i++)
         free(names[i]);
-    if (r >= 0)
-        free(names);
+    free(names);
     return r;
 }
 
@@ -485,11 +489,11 @@ static int arch_entry(struct lapis_diag *d, const char *dir, cJSON **ret)
     return 0;
 }
 
-int lapis_image_write_oci_index(struct lapis_image_build **builds, size_t n)
+int lapis_image_write_oci_index(struct lapis_image_build *builds, size_t n)
 {
     if (n == 0)
         return -EINVAL;
-    struct lapis_image_build *last = builds[n - 1];
+    struct lapis_image_build *last = &builds[n - 1];
     _cleanup_free_ char *base = NULL;
     if (asprintf(&base, "%s-%s", last->conf->name, last->conf->version) < 0)
         return LAPIS_OOM(&last->diag);
@@ -500,7 +504,7 @@ int lapis_image_write_oci_index(struct lapis_image_build **builds, size_t n)
     int r = layout_create(&last->diag, dir, &fd, &blobsfd);
     cJSON *idx = r >= 0 ? index_json() : NULL;
     for (size_t i = 0; r >= 0 && i < n; i++) {
-        _cleanup_free_ char *archdir = layout_dir(builds[i], builds[i]->basename);
+        _cleanup_free_ char *archdir = layout_dir(&builds[i], builds[i].basename);
         cJSON *entry = NULL;
         r = archdir ? link_blobs(&last->diag, archdir, blobsfd) : LAPIS_OOM(&last->diag);
         if (r >= 0)

@@ -73,9 +73,9 @@ int main(int argc, char **argv)
     size_t n = 0;
     while (arches[n])
         n++;
-    struct lapis_image_build **builds = calloc(n, sizeof(*builds));
+    struct lapis_image_build *builds = calloc(n, sizeof(*builds));
     for (size_t i = 0; i < n; i++) {
-        struct lapis_image_build *b = builds[i] = calloc(1, sizeof(*b));
+        struct lapis_image_build *b = &builds[i];
         b->conf = &c;
         b->arch = arches[i];
         b->rootdir = argv[optind];
@@ -89,12 +89,12 @@ int main(int argc, char **argv)
         }
     }
     if (n > 1 && lapis_image_write_oci_index(builds, n) < 0) {
-        fprintf(stderr, "oci_driver: %s\n", lapis_diag_error(&builds[n - 1]->diag));
+        fprintf(stderr, "oci_driver: %s\n", lapis_diag_error(&builds[n - 1].diag));
         return 1;
     }
     for (size_t i = 0; i < n; i++) {
-        for (size_t j = 0; builds[i]->outputs && builds[i]->outputs[j]; j++)
-            printf("%s\n", builds[i]->outputs[j]);
+        for (size_t j = 0; builds[i].outputs && builds[i].outputs[j]; j++)
+            printf("%s\n", builds[i].outputs[j]);
     }
     return 0;
 }
