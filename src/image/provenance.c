@@ -7,8 +7,10 @@
  *
  * {"format": 1, "name", "version", "arch", "config_sha256", "lapis_version",
  *  "build_time": EPOCH, "build_time_utc": "YYYY-MM-DDThh:mm:ssZ",
- *  "lock": {"config_sha256", "packages": [{"name", "epoch", "version",
- *           "release", "arch", "repo", "sha256"}, ...]}}   (packages by name)
+ *  "lock": CONFIG.lock's object (src/image/lockfile.c: "configSha256",
+ *          "lockVersion": 1, "packages": [{"arch", "buildtime", "epoch",
+ *          "installsize", "license", "name", "release", "repo", "sha256",
+ *          "sourcerpm", "url", "vendor", "version"}, ...]) of the installed set}
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,17 +38,29 @@ static void add_s(cJSON *o, const char *key, const char *val)
     cJSON_AddItemToObject(o, key, cJSON_CreateString(val ? val : ""));
 }
 
+/* CONFIG.lock's shape (lockfile.c): keys sorted, absent strings null. */
+static void add_sn(cJSON *o, const char *key, const char *val)
+{
+    cJSON_AddItemToObject(o, key, val ? cJSON_CreateString(val) : cJSON_CreateNull());
+}
+
 static cJSON *lock_package(const struct lapis_image_pkg *p)
 {
     cJSON *o = cJSON_CreateObject();
 
-    add_s(o, "name", p->name);
+    add_sn(o, "arch", p->arch);
+    cJSON_AddNumberToObject(o, "buildtime", (double)p->buildtime);
     cJSON_AddNumberToObject(o, "epoch", p->epoch);
-    add_s(o, "version", p->version);
-    add_s(o, "release", p->release);
-    add_s(o, "arch", p->arch);
-    add_s(o, "repo", p->repo);
-    add_s(o, "sha256", p->sha256);
+    cJSON_AddNumberToObject(o, "installsize", (double)p->installsize);
+    add_sn(o, "license", p->license);
+    add_sn(o, "name", p->name);
+    add_sn(o, "release", p->release);
+    add_sn(o, "repo", p->repo);
+    add_sn(o, "sha256", p->sha256);
+    add_sn(o, "sourcerpm", p->sourcerpm);
+    add_sn(o, "url", p->url);
+    add_sn(o, "vendor", p->vendor);
+    add_sn(o, "version", p->version);
     return o;
 }
 
@@ -65,7 +79,8 @@ static cJSON *provenance_json(const struct lapis_image_build *b, const char *con
     cJSON_AddNumberToObject(o, "build_time", (double)b->epoch);
     add_s(o, "build_time_utc", utc);
     cJSON_AddItemToObject(o, "lock", lock = cJSON_CreateObject());
-    add_s(lock, "config_sha256", conf_hex);
+    add_s(lock, "configSha256", conf_hex);
+    cJSON_AddNumberToObject(lock, "lockVersion", 1);
     cJSON_AddItemToObject(lock, "packages", pkgs = cJSON_CreateArray());
     for (size_t i = 0; i < b->npkgs; i++)
         cJSON_AddItemToArray(pkgs, lock_package(&b->pkgs[i]));
@@ -125,6 +140,14 @@ static char *get_str(const cJSON *o, const char *key, bool *ok)
     return xstrdup(v->valuestring);
 }
 
+/* A string or null (NULL); anything else is an error. */
+static char *get_strn(const cJSON *o, const char *key, bool *ok)
+{
+    if (cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(o, key)))
+        return NULL;
+    return get_str(o, key, ok);
+}
+
 static double get_num(const cJSON *o, const char *key, bool *ok)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
@@ -136,20 +159,6 @@ static double get_num(const cJSON *o, const char *key, bool *ok)
     return v->valuedouble;
 }
 
-static void pkg_free_fields(struct lapis_image_pkg *p)
-{
-    free(p->name);
-    free(p->version);
-    free(p->release);
-    free(p->arch);
-    free(p->repo);
-    free(p->sha256);
-    free(p->license);
-    free(p->vendor);
-    free(p->sourcerpm);
-    free(p->url);
-}
-
 static bool parse_pkg(const cJSON *o, struct lapis_image_pkg *p)
 {
     bool ok = cJSON_IsObject(o);
@@ -159,8 +168,14 @@ static bool parse_pkg(const cJSON *o, struct lapis_image_pkg *p)
     p->version = get_str(o, "version", &ok);
     p->release = get_str(o, "release", &ok);
     p->arch = get_str(o, "arch", &ok);
-    p->repo = get_str(o, "repo", &ok);
-    p->sha256 = get_str(o, "sha256", &ok);
+    p->repo = get_strn(o, "repo", &ok);
+    p->sha256 = get_strn(o, "sha256", &ok);
+    p->license = get_strn(o, "license", &ok);
+    p->vendor = get_strn(o, "vendor", &ok);
+    p->sourcerpm = get_strn(o, "sourcerpm", &ok);
+    p->url = get_strn(o, "url", &ok);
+    p->installsize = (unsigned long long)get_num(o, "installsize", &ok);
+    p->buildtime = (unsigned long long)get_num(o, "buildtime", &ok);
     return ok;
 }
 
@@ -169,8 +184,8 @@ static bool parse_lock(const cJSON *o, struct lapis_image_lock *l)
     const cJSON *pkgs = cJSON_GetObjectItemCaseSensitive(o, "packages"), *e;
     bool ok = cJSON_IsObject(o) && cJSON_IsArray(pkgs);
 
-    l->config_sha256 = get_str(o, "config_sha256", &ok);
-    if (!ok)
+    l->config_sha256 = get_str(o, "configSha256", &ok);
+    if (!ok || get_num(o, "lockVersion", &ok) != 1)
         return false;
     l->pkgs = xcalloc((size_t)cJSON_GetArraySize(pkgs) + 1, sizeof(*l->pkgs));
     cJSON_ArrayForEach(e, pkgs)
@@ -229,7 +244,7 @@ void lapis_image_provenance_free(struct lapis_image_provenance *p)
     if (!p)
         return;
     for (size_t i = 0; i < p->lock.npkgs; i++)
-        pkg_free_fields(&p->lock.pkgs[i]);
+        lapis_image_pkg_clear(&p->lock.pkgs[i]);
     free(p->lock.pkgs);
     free(p->lock.config_sha256);
     free(p->name);

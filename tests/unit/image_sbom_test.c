@@ -267,6 +267,8 @@ static void test_provenance(void **state)
     assert_int_equal(p->build_time, 1700000000);
     assert_string_equal(p->config_sha256, "abababababababababababababababababababababababababababababababab");
     assert_string_equal(p->lock.config_sha256, p->config_sha256);
+    assert_string_equal(p->lock.pkgs[1].license, pkgs[1].license);
+    assert_null(p->lock.pkgs[1].vendor);
     assert_int_equal(p->lock.npkgs, 3);
     assert_string_equal(p->lock.pkgs[2].name, "shadow-utils");
     assert_int_equal(p->lock.pkgs[2].epoch, 2);
@@ -275,6 +277,38 @@ static void test_provenance(void **state)
     lapis_image_provenance_free(p);
     rm_rf(dir, NULL);
     free(path);
+}
+
+/* The embedded lock is CONFIG.lock's object: the same JSON as lockfile.c writes. */
+static void test_provenance_lock_shape(void **state)
+{
+    char dir[] = "/tmp/lapis-prov-lock-XXXXXX";
+    struct lapis_image_config c = conf;
+    struct lapis_image_build b = make_build();
+    struct lapis_image_lock l = { .config_sha256 = "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd",
+                                  .pkgs = pkgs, .npkgs = 3 };
+    char *lockpath, *provpath, *a = NULL, *p = NULL;
+    size_t alen, plen;
+    cJSON *lock, *prov;
+
+    memset(c.sha256, 0xcd, sizeof(c.sha256));
+    pkgs[0].installsize = 7654321, pkgs[0].buildtime = 1690000000;
+    b.conf = &c;
+    assert_non_null(mkdtemp(dir));
+    b.rootdir = dir;
+    lockpath = path_join(dir, "image.yaml.lock");
+    provpath = path_join(dir, "usr/lib/lapis/image.json");
+    assert_int_equal(lapis_image_lock_write(&b.diag, lockpath, &l), 0);
+    assert_int_equal(lapis_image_write_provenance(&b), 0);
+    assert_int_equal(read_file(lockpath, 1 << 20, &a, &alen), 0);
+    assert_int_equal(read_file(provpath, 1 << 20, &p, &plen), 0);
+    assert_non_null(lock = cJSON_Parse(a));
+    assert_non_null(prov = cJSON_Parse(p));
+    assert_true(cJSON_Compare(lock, cJSON_GetObjectItemCaseSensitive(prov, "lock"), true));
+    cJSON_Delete(lock), cJSON_Delete(prov);
+    pkgs[0].installsize = 0, pkgs[0].buildtime = 0;
+    rm_rf(dir, NULL);
+    free(lockpath), free(provpath), free(a), free(p);
 }
 
 static void test_provenance_bad(void **state)
@@ -303,6 +337,7 @@ int main(void)
         cmocka_unit_test(test_duplicate_nevra),
         cmocka_unit_test(test_write_sbom),
         cmocka_unit_test(test_provenance),
+        cmocka_unit_test(test_provenance_lock_shape),
         cmocka_unit_test(test_provenance_bad),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
