@@ -9,7 +9,7 @@ JOBS     ?= $(shell nproc)
 # Debian's python3 has python3-pytest; a python3 earlier on PATH (pyenv) may not.
 PYTHON   ?= /usr/bin/python3
 
-.PHONY: all deps check unit functional asan fuzz demo bench clean testdist rpm
+.PHONY: all deps check unit functional asan fuzz demo demo-pkg bench clean testdist rpm
 
 all: $(BUILD)/lapis
 
@@ -66,14 +66,21 @@ fuzz: deps
 	tests/fixtures/build-repos $(FIXTURES)
 	LAPIS_FIXTURES=$(FIXTURES) FUZZ_SECONDS=$(or $(FUZZ_SECONDS),10) tests/fuzz/run
 
+# The main job: compose the minimal server image, run it as a container, boot it.
 demo: deps
 	$(MAKE) all
 	./scripts/demo
+
+# The package manager on its own: a signed demo repo, queries, an install.
+demo-pkg: deps
+	$(MAKE) all
+	./scripts/demo-pkg
 
 bench: deps
 	$(MAKE) all
 	bench/run
 	bench/run-install
+	bench/run-image
 
 clean:
 	rm -rf $(BUILD) $(ASANBUILD) build-fuzz

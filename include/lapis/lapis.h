@@ -110,6 +110,8 @@ enum lapis_load_flags {
     LAPIS_LOAD_FILELISTS = 1 << 1, /* also load filelists: full file paths are needed */
     LAPIS_LOAD_NO_SYSTEM = 1 << 2, /* do not read the installroot's rpmdb */
     LAPIS_LOAD_NO_REPOS  = 1 << 3, /* only the installed system */
+    LAPIS_LOAD_PIN_KEYS  = 1 << 4, /* record a repo's first verified gpgkey in the root
+                                    * (makecache; transactions pin the keys they import) */
 };
 
 /* Fetch (as needed), verify and load the enabled repositories and the rpmdb.

@@ -61,7 +61,7 @@ int cmd_repolist(struct cli *c)
 
 int cmd_makecache(struct cli *c)
 {
-    int r = cli_load(c, LAPIS_LOAD_NO_SYSTEM);
+    int r = cli_load(c, LAPIS_LOAD_NO_SYSTEM | LAPIS_LOAD_PIN_KEYS);
     cJSON *arr = c->json ? cJSON_CreateArray() : NULL;
 
     if (r < 0) {

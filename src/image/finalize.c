@@ -445,7 +445,7 @@ static const struct {
     { "timestamps", fin_clamp },
 };
 
-int lapis_image_finalize(struct lapis_image_build *b)
+static int run_steps(struct lapis_image_build *b)
 {
     for (size_t i = 0; i < ARRAY_SIZE(steps); i++) {
         if (lapis_interrupted(&b->diag))
@@ -456,4 +456,16 @@ int lapis_image_finalize(struct lapis_image_build *b)
             return r;
     }
     return 0;
+}
+
+/* The caller's umask must not reach the image: directories made inside the
+ * root and the files the tools write (systemctl's .wants dirs) would get its
+ * modes. umask is per process; the stage runs in one thread, set around it. */
+int lapis_image_finalize(struct lapis_image_build *b)
+{
+    mode_t old = umask(022);
+    int r = run_steps(b);
+
+    umask(old);
+    return r;
 }

@@ -13,7 +13,7 @@
 #include "pkg/internal.h"
 
 enum opt_type { OPT_BOOL, OPT_INT, OPT_SECONDS, OPT_STR, OPT_PATH, OPT_PATH_OR_EMPTY, OPT_PATH_LIST,
-                OPT_LIST, OPT_LIST_APPEND };
+                OPT_LIST, OPT_LIST_APPEND, OPT_SIGPOLICY };
 
 struct opt_def {
     const char *name;
@@ -34,6 +34,8 @@ static const struct opt_def repo_opt_table[] = {
     { "excludepkgs",         OPT_LIST,    RO(exclude),             0, 0 },
     { "timeout",             OPT_SECONDS, RO(net.timeout),         1, 86400 },
     { "retries",             OPT_INT,     RO(net.retries),         0, 1000 },
+    { "signature_policy",    OPT_SIGPOLICY, RO(signature_policy),  0, 0 },
+    { "pinned_key_reset",    OPT_BOOL,    RO(pinned_key_reset),    0, 1 },
 };
 #undef RO
 
@@ -108,6 +110,14 @@ static int apply_opt(const struct opt_def *d, void *base, const char *value)
     case OPT_LIST:
         lapis_strv_free(*(char ***)field);
         *(char ***)field = strv_split(value, " \t\n,");
+        return 0;
+    case OPT_SIGPOLICY:
+        if (strcmp(value, "default") == 0)
+            *(int *)field = LAPIS_SIGPOLICY_DEFAULT;
+        else if (strcmp(value, "legacy") == 0)
+            *(int *)field = LAPIS_SIGPOLICY_LEGACY;
+        else
+            return -EINVAL;
         return 0;
     case OPT_LIST_APPEND: {
         char **add = strv_split(value, " \t\n,");

@@ -16,6 +16,7 @@
 #include <solv/pool.h>
 
 #include "pkg/internal.h"
+#include "pkg/trust.h"
 
 bool lapis_repo_matches(const struct lapis_repo *r, const char *glob);
 int lapis_repo_opts_set(struct lapis_repo_opts *o, const char *key, const char *value);
@@ -62,6 +63,7 @@ void lapis_ctx_free(lapis_ctx *ctx)
     free(ctx->releasever);
     free(ctx->arch);
     free(ctx->basearch);
+    lapis_sigpolicy_memo_free(ctx->sigmemo);
     lapis_diag_clear(&ctx->diag);
     free(ctx->setup_errmsg);
     free(ctx);

@@ -51,7 +51,13 @@ struct lapis_repo_opts {
     char *sslcacert;
     char **exclude;
     struct lapis_fetch_limits net; /* timeout (seconds), retries */
+    int signature_policy;      /* enum lapis_sigpolicy */
+    int pinned_key_reset;      /* accept a changed gpgkey once, re-pinning it */
 };
+
+/* signature_policy: default refuses SHA-1, DSA, RSA < 2048, revoked keys and
+ * signatures made after the key expired (sigpolicy.c); legacy is librpm alone. */
+enum lapis_sigpolicy { LAPIS_SIGPOLICY_DEFAULT, LAPIS_SIGPOLICY_LEGACY };
 
 struct lapis_config {
     struct lapis_repo_opts repo;
@@ -122,6 +128,9 @@ struct lapis_cmdline_pkg {
 
 struct lapis_ctx {
     struct lapis_diag diag;  /* first: lapis_err(ctx, ...) relies on it */
+    /* GnuPG's key facts per set of key texts, kept for the context's life
+     * (sigpolicy.c): a transaction checks signatures, then imports the keys. */
+    struct lapis_sigmemo *sigmemo;
 
     /* command-line settings */
     char *installroot;      /* NULL = "/" */
@@ -196,9 +205,10 @@ typedef int (*lapis_key_pkt_fn)(const uint8_t *pkt, size_t len, void *userdata);
 int lapis_foreach_key_packet(const char *text, lapis_key_pkt_fn fn, void *userdata);
 /* A lapis_key_pkt_fn adding the key (and subkeys) to an rpmKeyring passed as userdata. */
 int lapis_keyring_add_packet(const uint8_t *pkt, size_t len, void *keyring);
-/* Verify an armored detached signature over a file against armored keys. */
+/* Verify an armored detached signature over a file against trusted keys (trust.h). */
+struct lapis_trusted_keys;
 int lapis_verify_detached(lapis_ctx *ctx, const char *what, const char *data_path,
-                          const char *sig_path, char *const *key_paths);
+                          const char *sig_path, const struct lapis_trusted_keys *keys);
 
 /* ---- cache.c ------------------------------------------------------------ */
 

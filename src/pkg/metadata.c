@@ -16,6 +16,7 @@
 #include <expat.h>
 
 #include "pkg/internal.h"
+#include "pkg/trust.h"
 #include <solv/chksum.h>
 #include <solv/repo_repomdxml.h>
 #include <solv/repo_rpmmd.h>
@@ -47,6 +48,7 @@ struct rstate {
     size_t nmd;
     bool refresh;
     size_t repomd_mirror; /* which baseurl served repomd.xml */
+    bool pin;         /* record the repo's key pin (LAPIS_LOAD_PIN_KEYS); else only check it */
     int err;          /* first error, 0 if fine */
     char *errmsg;
 };
@@ -373,12 +375,18 @@ static void fetch_signatures(lapis_ctx *ctx, struct rstate *st, size_t n)
     batch_run(ctx, &b, st);
 }
 
+/* Against the repo's own gpgkey (fetched with repomd.xml, pinned), or with no
+ * gpgkey= against the keys already in the root's rpm keyring. Only makecache
+ * records a first pin: read-only commands leave the root as it is. */
 static int verify_repomd(lapis_ctx *ctx, struct rstate *s)
 {
     _cleanup_free_ char *repomd = path_join(s->staging, "repomd.xml");
     _cleanup_free_ char *asc = path_join(s->staging, "repomd.xml.asc");
     _cleanup_strv_ char **keys = xcalloc(1, sizeof(char *));
     _cleanup_free_ char *what = xasprintf("repo %s: repomd.xml", s->repo->id);
+    struct lapis_trusted_keys tk;
+    bool own = s->repo->gpgkeys[0] != NULL;
+    int r;
 
     if (!s->repo->opts.repo_gpgcheck)
         return 0;
@@ -386,12 +394,18 @@ static int verify_repomd(lapis_ctx *ctx, struct rstate *s)
         return lapis_err(ctx, LAPIS_E_SIGNATURE, "repo %s: repomd.xml is not signed (no "
                          "repomd.xml.asc) but repo_gpgcheck is on; refusing the repository",
                          s->repo->id);
-    if (!s->repo->gpgkeys[0])
-        return lapis_err(ctx, LAPIS_E_SIGNATURE, "repo %s: repo_gpgcheck is on but no gpgkey is "
-                         "set; add gpgkey= to the repo", s->repo->id);
     for (size_t k = 0; s->repo->gpgkeys[k]; k++)
         strv_push(&keys, xasprintf("%s/gpgkey-%zu.asc", s->staging, k));
-    return lapis_verify_detached(ctx, what, repomd, asc, keys);
+    if ((r = lapis_trusted_keys_load(ctx, s->repo, own ? keys : NULL, &tk)) < 0)
+        return r;
+    if (own)
+        r = lapis_trust_pin_check(ctx, s->repo, tk.texts, true);
+    if (r >= 0)
+        r = lapis_verify_detached(ctx, what, repomd, asc, &tk);
+    if (r >= 0 && own && s->pin)
+        lapis_trust_pin_record(ctx, s->repo, tk.texts);
+    lapis_trusted_keys_clear(&tk);
+    return r;
 }
 
 static bool same_file_digest(const char *a, const char *b)
@@ -668,6 +682,7 @@ static int prepare_state(lapis_ctx *ctx, struct rstate *s, unsigned flags)
                              "given; run 'lapis makecache' first", r->id);
         return 0;
     }
+    s->pin = flags & LAPIS_LOAD_PIN_KEYS;
     s->refresh = (flags & LAPIS_LOAD_REFRESH) || lapis_cache_expired(repomd, r->opts.metadata_expire);
     if (!s->refresh)
         return 0;

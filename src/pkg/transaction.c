@@ -4,7 +4,8 @@
  *
  * Order matters for "all or nothing": every package is downloaded and
  * checked (size, digest, OpenPGP signature against *its own repo's* keys,
- * a stricter rule than rpm's "any key in the rpmdb") before rpm is handed
+ * a stricter rule than rpm's "any key in the rpmdb", or with no gpgkey= the
+ * root's rpm keyring, then the signature policy) before rpm is handed
  * anything, then rpm runs a test transaction (conflicts, disk space), and
  * only then the real one.
  *
@@ -36,6 +37,7 @@
 #include "pkg/internal.h"
 #include "pkg/goal.h"
 #include "pkg/pkgfile.h"
+#include "pkg/trust.h"
 
 /* ---- librpm setup ------------------------------------------------------- */
 
@@ -64,19 +66,6 @@ static int rpmlog_cb(rpmlogRec rec, rpmlogCallbackData data)
     return 0;
 }
 
-/* rpm keeps its configuration in process-global macros; read them once and
- * point the rpmdb at ROOT/var/lib/rpm (where libsolv reads it), whatever
- * the host's %_dbpath says. */
-static void rpm_init_once(void)
-{
-    static bool done;
-    if (done)
-        return;
-    rpmReadConfigFiles(NULL, NULL);
-    rpmPushMacro(NULL, "_dbpath", NULL, "/var/lib/rpm", RMIL_CMDLINE);
-    done = true;
-}
-
 static void tsfreep(rpmts *ts) { if (*ts) rpmtsFree(*ts); }
 #define _cleanup_ts_ _cleanup_(tsfreep)
 
@@ -91,7 +80,7 @@ static rpmts ts_for_root(lapis_ctx *ctx)
 
 /* The repo's gpgkey files: from the metadata cache when repo_gpgcheck fetched
  * them with repomd.xml, else fetched now next to it. */
-static int repo_key_files(lapis_ctx *ctx, struct lapis_repo *r, char ***ret)
+static int repo_key_files(lapis_ctx *ctx, struct lapis_repo *r, char ***ret, bool *ret_fetched)
 {
     _cleanup_free_ char *dir = lapis_cache_repo_dir(ctx, r);
     char **paths = xcalloc(1, sizeof(char *));
@@ -131,6 +120,7 @@ static int repo_key_files(lapis_ctx *ctx, struct lapis_repo *r, char ***ret)
         return rc;
     }
     *ret = paths;
+    *ret_fetched = njobs > 0;
     return 0;
 }
 
@@ -141,6 +131,7 @@ struct keyimport {
     struct lapis_repo *repo;
     const char *source;
     bool import;        /* false for --downloadonly: the root is not touched */
+    const lapis_keyfacts *facts;
     int rc;
 };
 
@@ -175,6 +166,13 @@ static int import_key_packet(const uint8_t *pkt, size_t len, void *ud)
         for (size_t i = 0; i < fplen && i < 64; i++)
             sprintf(fphex + 2 * i, "%02X", fp[i]);
     free(fp);
+    if (!lapis_sigpolicy_key_ok(ki->facts, fphex)) {
+        /* rpm would trust it for every package; its signatures are refused anyway. */
+        lapis_log(ki->ctx, LAPIS_LOG_WARNING, "repo %s: key 0x%s is revoked, DSA or under 2048 "
+                  "bits; not importing it into the rpm keyring (signature_policy=default)",
+                  ki->repo->id, keyid8);
+        return 1;
+    }
     pgpPrtParams(pkt, len, PGPTAG_PUBLIC_KEY, &params);
     const char *uid = params ? pgpDigParamsUserID(params) : NULL;
     bool yes = lapis_confirm(ki->ctx, "Importing OpenPGP key 0x%s:\n Userid     : \"%s\"\n "
@@ -197,42 +195,79 @@ static int import_key_packet(const uint8_t *pkt, size_t len, void *ud)
     return 1;
 }
 
-/* Build the repo's keyring and import its keys into the root. */
-static int prepare_repo_keys(lapis_ctx *ctx, rpmts root_ts, struct lapis_repo *r, bool import,
-                             rpmKeyring *ret)
+/* The keys packages from one repo (NULL: the command line) are checked
+ * against, as an rpm keyring plus what the signature policy needs. */
+struct pkg_keys {
+    struct lapis_repo *repo;
+    rpmKeyring keyring;
+    struct lapis_trusted_keys tk;
+};
+
+static void pkg_keys_clear(struct pkg_keys *pk)
+{
+    if (pk->keyring)
+        rpmKeyringFree(pk->keyring);
+    lapis_trusted_keys_clear(&pk->tk);
+}
+
+/* With gpgkey=: fetch, check the pin, import into the root after asking. */
+static int own_keys(lapis_ctx *ctx, rpmts root_ts, struct lapis_repo *r, bool import,
+                    struct pkg_keys *pk)
 {
     _cleanup_strv_ char **files = NULL;
-    rpmKeyring kr = rpmKeyringNew();
+    bool fetched = false;
     int n = 0, rc;
 
-    if (!r->gpgkeys || !r->gpgkeys[0]) {
-        rpmKeyringFree(kr);
-        return lapis_err(ctx, LAPIS_E_SIGNATURE, "repo %s: gpgcheck is on but no gpgkey is set; "
-                         "add gpgkey= to the repo (or --nogpgcheck to skip checks)", r->id);
-    }
-    if ((rc = repo_key_files(ctx, r, &files)) < 0) {
-        rpmKeyringFree(kr);
+    if ((rc = repo_key_files(ctx, r, &files, &fetched)) < 0 ||
+        (rc = lapis_trusted_keys_load(ctx, r, files, &pk->tk)) < 0 ||
+        (rc = lapis_trust_pin_check(ctx, r, pk->tk.texts, fetched)) < 0)
         return rc;
-    }
-    for (size_t i = 0; files[i]; i++) {
-        _cleanup_free_ char *text = NULL;
-        struct keyimport ki = { ctx, root_ts, kr, r, r->gpgkeys[i], import, 0 };
-        if (read_file(files[i], LAPIS_KEY_MAX, &text, NULL) < 0)
-            continue;
-        rc = lapis_foreach_key_packet(text, import_key_packet, &ki);
-        if (ki.rc < 0 || rc < 0) {
-            rpmKeyringFree(kr);
+    for (size_t i = 0; pk->tk.texts[i]; i++) {
+        struct keyimport ki = { ctx, root_ts, pk->keyring, r, r->gpgkeys[i], import,
+                                pk->tk.facts, 0 };
+        rc = lapis_foreach_key_packet(pk->tk.texts[i], import_key_packet, &ki);
+        if (ki.rc < 0 || rc < 0)
             return ki.rc < 0 ? ki.rc : rc;
-        }
         n += rc;
     }
-    if (n == 0) {
-        rpmKeyringFree(kr);
+    /* rpm 4.18 cannot load some keys (a revoked subkey); the policy says why. */
+    if (n == 0 && lapis_sigpolicy_nkeys(pk->tk.facts) == 0)
         return lapis_err(ctx, LAPIS_E_SIGNATURE, "repo %s: no usable OpenPGP public key in its "
                          "gpgkey; check the repo's gpgkey setting", r->id);
-    }
-    *ret = kr;
+    if (import)
+        lapis_trust_pin_record(ctx, r, pk->tk.texts);
     return 0;
+}
+
+/* Without gpgkey= (or for command-line packages): the root's rpm keyring. */
+static int root_keys(lapis_ctx *ctx, struct lapis_repo *r, struct pkg_keys *pk)
+{
+    int n = 0, rc;
+
+    if ((rc = lapis_trusted_keys_load(ctx, r, NULL, &pk->tk)) < 0)
+        return rc;
+    for (size_t i = 0; pk->tk.texts[i]; i++)
+        n += lapis_foreach_key_packet(pk->tk.texts[i], lapis_keyring_add_packet, pk->keyring);
+    if (n > 0 || pk->tk.texts[0])
+        return 0;
+    const char *root = lapis_ctx_installroot(ctx);
+    if (!r)
+        return lapis_err(ctx, LAPIS_E_SIGNATURE, "localpkg_gpgcheck is on but the rpm keyring of "
+                         "%s holds no key; import the vendor's key with rpmkeys --root %s "
+                         "--import KEYFILE", root, root);
+    return lapis_err(ctx, LAPIS_E_SIGNATURE, "repo %s: gpgcheck is on, no gpgkey is set and the "
+                     "rpm keyring of %s holds no key; add gpgkey= to the repo or import its key "
+                     "with rpmkeys --root %s --import KEYFILE (--nogpgcheck skips checks)",
+                     r->id, root, root);
+}
+
+static int prepare_keys(lapis_ctx *ctx, rpmts root_ts, struct lapis_repo *r, bool import,
+                        struct pkg_keys *pk)
+{
+    *pk = (struct pkg_keys){ .repo = r, .keyring = rpmKeyringNew() };
+    if (r && r->gpgkeys && r->gpgkeys[0])
+        return own_keys(ctx, root_ts, r, import, pk);
+    return root_keys(ctx, r, pk);
 }
 
 /* ---- reading and verifying packages ------------------------------------ */
@@ -249,9 +284,9 @@ static bool header_is_signed(Header h)
     return headerIsEntry(h, RPMTAG_RSAHEADER) || headerIsEntry(h, RPMTAG_DSAHEADER);
 }
 
-/* Read the header (kept for the transaction); with a keyring, demand a valid
- * signature by one of its keys. */
-static int read_package(lapis_ctx *ctx, struct lapis_pkgfile *pf, rpmKeyring kr,
+/* Read the header (kept for the transaction); with keys, demand a valid
+ * signature by one of them that the signature policy accepts. */
+static int read_package(lapis_ctx *ctx, struct lapis_pkgfile *pf, const struct pkg_keys *pk,
                         struct rpmlog_state *ls)
 {
     _cleanup_ts_ rpmts ts = rpmtsCreate();
@@ -259,8 +294,8 @@ static int read_package(lapis_ctx *ctx, struct lapis_pkgfile *pf, rpmKeyring kr,
     FD_t fd;
     rpmRC rc;
 
-    if (kr)
-        rpmtsSetKeyring(ts, kr);
+    if (pk)
+        rpmtsSetKeyring(ts, pk->keyring);
     else
         rpmtsSetVSFlags(ts, rpmtsVSFlags(ts) | RPMVSF_MASK_NOSIGNATURES);
     fd = Fopen(pf->path, "r.ufdio");
@@ -274,66 +309,67 @@ static int read_package(lapis_ctx *ctx, struct lapis_pkgfile *pf, rpmKeyring kr,
     rc = rpmReadPackageFile(ts, fd, pf->path, &pf->hdr);
     Fclose(fd);
     const char *repo = pf->repo ? pf->repo->id : "command line";
+    _cleanup_free_ char *what = xasprintf("package %s (repo %s)", nevra, repo);
+    int r = pk ? lapis_sigpolicy_check_header(ctx, what, pk->tk.facts, pf->hdr, rc == RPMRC_OK) : 0;
+    if (r < 0)
+        return r;
     if (rc == RPMRC_NOKEY)
-        return lapis_err(ctx, LAPIS_E_SIGNATURE, "%s (repo %s): signed by a key that is not the "
-                         "repo's gpgkey; refusing it (nothing was installed)", nevra, repo);
+        return lapis_err(ctx, LAPIS_E_SIGNATURE, "%s (repo %s): signed by a key that is not %s%s; "
+                         "refusing it (nothing was installed)", nevra, repo,
+                         pk->tk.own ? "" : "in ", pk->tk.from);
     if (rc != RPMRC_OK && rc != RPMRC_NOTTRUSTED)
         return lapis_err(ctx, LAPIS_E_SIGNATURE, "%s (repo %s): BAD signature or digest (%s); the "
                          "package was altered, refusing it (nothing was installed)", nevra, repo,
                          ls->last_error ? ls->last_error : "rpm could not read it");
-    if (kr && !header_is_signed(pf->hdr))
-        return lapis_err(ctx, LAPIS_E_SIGNATURE, "%s (repo %s): package is not signed but gpgcheck "
+    if (pk && !header_is_signed(pf->hdr))
+        return lapis_err(ctx, LAPIS_E_SIGNATURE, "%s (repo %s): package is not signed but %s "
                          "is on; refusing it (nothing was installed; --nogpgcheck overrides)",
-                         nevra, repo);
+                         nevra, repo, pf->repo ? "gpgcheck" : "localpkg_gpgcheck");
     return 0;
 }
 
-/* Signatures are checked against each repo's own keys, built here; the keys
- * go into the root only later (import_repo_keys). */
+/* Each repo's keys, prepared once, on first use (a repo none of the packages
+ * comes from is never asked for its key). */
+static int keys_for(lapis_ctx *ctx, rpmts root_ts, struct lapis_repo *r,
+                    struct pkg_keys **keys, size_t *nkeys, const struct pkg_keys **ret)
+{
+    for (size_t k = 0; k < *nkeys; k++)
+        if ((*keys)[k].repo == r) {
+            *ret = &(*keys)[k];
+            return 0;
+        }
+    *keys = xrealloc(*keys, (*nkeys + 1) * sizeof(**keys));
+    struct pkg_keys *pk = &(*keys)[(*nkeys)++];
+    *ret = pk;
+    return prepare_keys(ctx, root_ts, r, false, pk);
+}
+
+/* Signatures are checked against each repo's own keys (or the root's keyring),
+ * built here; the keys go into the root only later (import_repo_keys). */
 static int verify_packages(lapis_ctx *ctx, rpmts root_ts, struct lapis_pkgfile *f, size_t n,
                            struct rpmlog_state *ls, bool *ret_payload_covered)
 {
-    struct lapis_repo **repos = NULL;
-    rpmKeyring *rings = NULL;
-    size_t nrepos = 0;
+    struct pkg_keys *keys = NULL;
+    size_t nkeys = 0;
     int r = 0;
     bool covered = true;
 
     for (size_t i = 0; i < n && r >= 0; i++) {
         struct lapis_pkgfile *pf = &f[i];
-        rpmKeyring kr = NULL;
+        const struct pkg_keys *pk = NULL;
         lapis_progress(ctx, LAPIS_PROGRESS_VERIFY, pf->path, i, n);
-        if (pkg_needs_signature(ctx, pf)) {
-            if (!pf->repo) {
-                r = lapis_err(ctx, LAPIS_E_SIGNATURE, "%s: localpkg_gpgcheck is on but local "
-                              "packages have no repo keys to check against", pf->path);
-                break;
-            }
-            size_t k = 0;
-            while (k < nrepos && repos[k] != pf->repo)
-                k++;
-            if (k == nrepos) {
-                repos = xrealloc(repos, (nrepos + 1) * sizeof(*repos));
-                rings = xrealloc(rings, (nrepos + 1) * sizeof(*rings));
-                repos[nrepos] = pf->repo;
-                rings[nrepos] = NULL;
-                nrepos++;
-                if ((r = prepare_repo_keys(ctx, root_ts, pf->repo, false, &rings[k])) < 0)
-                    break;
-            }
-            kr = rings[k];
-        }
-        r = read_package(ctx, pf, kr, ls);
+        if (pkg_needs_signature(ctx, pf) &&
+            (r = keys_for(ctx, root_ts, pf->repo, &keys, &nkeys, &pk)) < 0)
+            break;
+        r = read_package(ctx, pf, pk, ls);
         /* Payload re-hashing is redundant only for repo packages whose checksum came
          * from signature-verified metadata and whose header signature was checked. */
-        covered &= !pf->local && kr && pf->repo->opts.repo_gpgcheck;
+        covered &= !pf->local && pk && pf->repo->opts.repo_gpgcheck;
     }
     lapis_progress(ctx, LAPIS_PROGRESS_VERIFY, NULL, n, n);
-    for (size_t k = 0; k < nrepos; k++)
-        if (rings[k])
-            rpmKeyringFree(rings[k]);
-    free(repos);
-    free(rings);
+    for (size_t k = 0; k < nkeys; k++)
+        pkg_keys_clear(&keys[k]);
+    free(keys);
     *ret_payload_covered = covered;
     return r;
 }
@@ -344,16 +380,17 @@ static int verify_packages(lapis_ctx *ctx, rpmts root_ts, struct lapis_pkgfile *
 static int import_repo_keys(lapis_ctx *ctx, rpmts root_ts, struct lapis_pkgfile *f, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        rpmKeyring kr = NULL;
+        struct pkg_keys pk;
         size_t k = 0;
         int r;
         while (k < i && f[k].repo != f[i].repo)
             k++;
-        if (k < i || !f[i].repo || !pkg_needs_signature(ctx, &f[i]))
-            continue;
-        if ((r = prepare_repo_keys(ctx, root_ts, f[i].repo, true, &kr)) < 0)
+        if (k < i || !f[i].repo || !f[i].repo->gpgkeys[0] || !pkg_needs_signature(ctx, &f[i]))
+            continue; /* without gpgkey= the keys are in the root already */
+        r = prepare_keys(ctx, root_ts, f[i].repo, true, &pk);
+        pkg_keys_clear(&pk);
+        if (r < 0)
             return r;
-        rpmKeyringFree(kr);
     }
     return 0;
 }
@@ -871,7 +908,7 @@ int lapis_goal_run(lapis_goal *g, const lapis_run_opts *opts)
     if (!(o.flags & LAPIS_RUN_DOWNLOADONLY) &&
         ((r = lapis_ctx_lock(ctx)) < 0 || (r = lapis_history_check(ctx)) < 0))
         return r;
-    rpm_init_once();
+    lapis_rpm_init();
     rpmlogSetCallback(rpmlog_cb, &ls);
 
     _cleanup_ts_ rpmts ts = ts_for_root(ctx);

@@ -1,7 +1,8 @@
 /*
  * Authenticity: OpenPGP keys and detached signatures (librpm's pgp API, the
  * same verifier rpm uses for packages, so there is one OpenPGP implementation
- * in the process). File digests are in src/shared/digest.c.
+ * in the process; what it does not judge, weak or revoked keys, is
+ * sigpolicy.c's). File digests are in src/shared/digest.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +14,7 @@
 #include <rpm/rpmpgp.h>
 
 #include "pkg/internal.h"
+#include "pkg/trust.h"
 
 static void keyring_freep(rpmKeyring *k) { if (*k) rpmKeyringFree(*k); }
 static void digparams_freep(pgpDigParams *p) { if (*p) pgpDigParamsFree(*p); }
@@ -129,51 +131,62 @@ static int load_signature(lapis_ctx *ctx, const char *what, const char *sig_path
     return 0;
 }
 
+static int hash_file(lapis_ctx *ctx, const char *what, const char *path, pgpDigParams sig,
+                     DIGEST_CTX *ret)
+{
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+    char buf[65536];
+    ssize_t n;
+
+    if (fd < 0)
+        return lapis_err(ctx, -errno, "%s: %s", what, strerror(errno));
+    *ret = rpmDigestInit(pgpDigParamsAlgo(sig, PGPVAL_HASHALGO), RPMDIGEST_NONE);
+    if (!*ret)
+        return lapis_err(ctx, LAPIS_E_SIGNATURE, "%s: unsupported signature hash algorithm", what);
+    while ((n = read(fd, buf, sizeof(buf))) > 0)
+        rpmDigestUpdate(*ret, buf, (size_t)n);
+    return 0;
+}
+
+/* The signature policy (sigpolicy.c) is applied first, so a key librpm cannot
+ * even load (rpm 4.18 rejects some revoked subkeys) is refused with the reason. */
 int lapis_verify_detached(lapis_ctx *ctx, const char *what, const char *data_path,
-                          const char *sig_path, char *const *key_paths)
+                          const char *sig_path, const struct lapis_trusted_keys *tk)
 {
     _cleanup_(keyring_freep) rpmKeyring keyring = rpmKeyringNew();
     _cleanup_(digparams_freep) pgpDigParams sig = NULL;
-    _cleanup_close_ int fd = -1;
-    DIGEST_CTX dctx;
-    char buf[65536];
-    ssize_t n;
+    DIGEST_CTX dctx = NULL;
     int nkeys = 0, r;
     rpmRC rc;
 
     rpmInitCrypto();
-    for (size_t i = 0; key_paths && key_paths[i]; i++) {
-        _cleanup_free_ char *text = NULL;
-        if (read_file(key_paths[i], 1 << 20, &text, NULL) == 0)
-            nkeys += keyring_add_text(keyring, text);
-    }
-    if (nkeys == 0)
-        return lapis_err(ctx, LAPIS_E_SIGNATURE, "%s: no usable OpenPGP public key in gpgkey; "
-                         "check the repo's gpgkey setting", what);
-    if ((r = load_signature(ctx, what, sig_path, &sig)) < 0)
+    if ((r = load_signature(ctx, what, sig_path, &sig)) < 0 ||
+        (r = lapis_sigpolicy_check(ctx, what, tk->facts, sig, false)) < 0)
         return r;
-
-    fd = open(data_path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return lapis_err(ctx, -errno, "%s: %s", what, strerror(errno));
-    dctx = rpmDigestInit(pgpDigParamsAlgo(sig, PGPVAL_HASHALGO), RPMDIGEST_NONE);
-    if (!dctx)
-        return lapis_err(ctx, LAPIS_E_SIGNATURE, "%s: unsupported signature hash algorithm", what);
-    while ((n = read(fd, buf, sizeof(buf))) > 0)
-        rpmDigestUpdate(dctx, buf, (size_t)n);
+    for (size_t i = 0; tk->texts && tk->texts[i]; i++)
+        nkeys += keyring_add_text(keyring, tk->texts[i]);
+    if (nkeys == 0 && tk->own)
+        return lapis_err(ctx, LAPIS_E_SIGNATURE, "%s: no usable OpenPGP public key in %s; "
+                         "check the repo's gpgkey setting", what, tk->from);
+    if (nkeys == 0)
+        return lapis_err(ctx, LAPIS_E_SIGNATURE, "%s: no gpgkey is set and there is no key in %s; "
+                         "set gpgkey= or import the repo's key with rpmkeys --root %s --import "
+                         "KEYFILE", what, tk->from, lapis_ctx_installroot(ctx));
+    if ((r = hash_file(ctx, what, data_path, sig, &dctx)) < 0)
+        return r;
     rc = rpmKeyringVerifySig(keyring, sig, dctx);
     rpmDigestFinal(dctx, NULL, NULL, 0);
 
     if (rc == RPMRC_OK)
-        return 0;
+        return lapis_sigpolicy_check(ctx, what, tk->facts, sig, true);
     const uint8_t *id = pgpDigParamsSignID(sig);
     char keyid[17] = "";
     for (int i = 0; i < 8 && id; i++)
         sprintf(keyid + 2 * i, "%02x", id[i]);
     if (rc == RPMRC_NOKEY)
         return lapis_err(ctx, LAPIS_E_SIGNATURE,
-                         "%s: signed by unknown key %s, not by the repo's gpgkey; "
-                         "refusing to trust it", what, keyid);
+                         "%s: signed by unknown key %s, not by a key in %s; "
+                         "refusing to trust it", what, keyid, tk->from);
     return lapis_err(ctx, LAPIS_E_SIGNATURE,
                      "%s: BAD signature (key %s): the file was altered or the signature is forged",
                      what, keyid);

@@ -18,8 +18,13 @@ def ftp_url():
 def test_ftp_baseurl_and_gpgkey_install(lapis_file, tmp_path, ftp_url, repo_gpgcheck):
     d = write_repo(tmp_path / "ftp.repos.d", "base", ftp_url + "/repos/base",
                    gpgkey=ftp_url + "/keys/RPM-GPG-KEY-lapis-test", repo_gpgcheck=repo_gpgcheck)
-    lapis_file.ok("makecache", reposd=d)
-    lapis_file.yes("--setopt=install_weak_deps=0", "install", "hello", reposd=d)
+    r = lapis_file.ok("makecache", reposd=d)
+    if repo_gpgcheck:  # fetched, and pinned, here
+        assert any("over plain ftp (unencrypted)" in w and "no pin guards it yet" in w
+                   for w in r.warning_lines), r
+    r = lapis_file.yes("--setopt=install_weak_deps=0", "install", "hello", reposd=d)
+    if not repo_gpgcheck:
+        assert any("over plain ftp (unencrypted)" in w for w in r.warning_lines), r
     assert lapis_file.names() == ["hello", "libfoo"]
 
 

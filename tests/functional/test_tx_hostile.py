@@ -191,7 +191,8 @@ def test_bad_href_refused(lapis, request, repoid, pkg):
     # no file was written outside the cache (or at all, for the package)
     new = [p for p in _tree(lapis.tmp) if p not in outside_before]
     allowed = ("cache", "root", "root/var", "root/var/lib", "root/var/lib/lapis",
-               "root/var/lib/lapis/lock")
+               "root/var/lib/lapis/lock", "root/var/lib/lapis/keys",
+               "root/var/lib/lapis/keys/%s.fpr" % repoid)  # the repo's key pin
     assert [p for p in new if p not in allowed and not p.startswith("cache/")] == [], new
     assert [p for p in new if p.endswith(".rpm") or "escape" in p or "passwd" in p] == [], new
     assert [p for p in _tree(lapis.cache) if "packages/" in p] == []

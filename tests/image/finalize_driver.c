@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
 
 #include "basic/alloc.h"
 #include "basic/strv.h"
@@ -99,7 +100,8 @@ int main(int argc, char **argv)
         { "dir", 1, 0, 'D' }, { "keep", 1, 0, 'p' }, { "allow", 1, 0, 'A' },
         { "config", 1, 0, 'C' }, { 0 },
     };
-    struct lapis_image_build b = { .conf = &c, .arch = "x86_64" };
+    struct utsname u;
+    struct lapis_image_build b = { .conf = &c, .arch = uname(&u) == 0 ? u.machine : "x86_64" };
     struct lapis_image_config *loaded = NULL;
     const char *config = NULL;
     int opt;

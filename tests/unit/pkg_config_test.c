@@ -273,6 +273,16 @@ static void test_config_set_main_known_keys(void **state)
     assert_int_equal(c.best, 0);
     assert_int_equal(lapis_config_set_main(&c, "clean_requirements_on_remove", "no"), 0);
     assert_int_equal(c.clean_requirements_on_remove, 0);
+    assert_int_equal(c.repo.signature_policy, LAPIS_SIGPOLICY_DEFAULT);
+    assert_int_equal(lapis_config_set_main(&c, "signature_policy", "legacy"), 0);
+    assert_int_equal(c.repo.signature_policy, LAPIS_SIGPOLICY_LEGACY);
+    assert_int_equal(lapis_config_set_main(&c, "signature_policy", "default"), 0);
+    assert_int_equal(c.repo.signature_policy, LAPIS_SIGPOLICY_DEFAULT);
+    assert_int_equal(lapis_config_set_main(&c, "signature_policy", "Legacy"), -EINVAL);
+    assert_int_equal(lapis_config_set_main(&c, "signature_policy", ""), -EINVAL);
+    assert_int_equal(c.repo.signature_policy, LAPIS_SIGPOLICY_DEFAULT);
+    assert_int_equal(lapis_config_set_main(&c, "pinned_key_reset", "1"), 0);
+    assert_int_equal(c.repo.pinned_key_reset, 1);
 
     lapis_config_clear(&c);
 }

@@ -55,11 +55,12 @@ def kver(root):
     return sorted(os.listdir(root / "usr/lib/modules"))[0]
 
 
-def finalize(base_root, tmp_path, *args, name="root", env=None, cwd=None):
+def finalize(base_root, tmp_path, *args, name="root", env=None, cwd=None, umask=0o022):
     root = tmp_path / name
     r = run(["cp", "-a", base_root, root])
     assert r.returncode == 0, r.stderr
-    r = run([DRIVER, root, EPOCH, "--kver", kver(root)] + list(args), env=env, cwd=cwd)
+    r = run([DRIVER, root, EPOCH, "--kver", kver(root)] + list(args), env=env, cwd=cwd,
+            preexec_fn=lambda: os.umask(umask))
     return root, r
 
 
@@ -236,7 +237,8 @@ def test_reproducible(base_root, tmp_path):
     env_b = dict(os.environ, TMPDIR=str(tmp_path), TZ="Asia/Tokyo")
     a, ra = finalize(base_root, tmp_path, *SERVER_ARGS, name="a")
     (tmp_path / "cwd").mkdir()
-    b, rb = finalize(base_root, tmp_path, *SERVER_ARGS, name="b", env=env_b, cwd=tmp_path / "cwd")
+    b, rb = finalize(base_root, tmp_path, *SERVER_ARGS, name="b", env=env_b, cwd=tmp_path / "cwd",
+                     umask=0o077)
     assert ra.returncode == 0 and rb.returncode == 0, (ra.stderr, rb.stderr)
     la, lb = tree_listing(a), tree_listing(b)
     assert la[0] == lb[0]

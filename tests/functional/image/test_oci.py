@@ -31,8 +31,13 @@ EPOCH = 1700000000
 CREATED = "2023-11-14T22:13:20Z"
 VERSION = "1.0"
 BASE = "box-%s.x86_64" % VERSION
-PODMAN = ["podman", "run", "--rm", "--runtime", "runc",
-          "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
+# podman with its own image store under /tmp (vfs: no mounts left behind), so
+# the images these tests pull do not pile up in the host's store.
+STORE = pathlib.Path("/tmp/lapis-test-oci-podman-%d" % os.getpid())
+PODMAN_BASE = ["podman", "--root", str(STORE / "root"), "--runroot", str(STORE / "run"),
+               "--storage-driver", "vfs"]
+PODMAN = PODMAN_BASE + ["run", "--rm", "--runtime", "runc",
+                        "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
 LONG = "usr/share/lapis-test/" + "d" * 60 + "/" + "f" * 120         # name > 100 bytes: pax path
 UTF8 = "usr/share/lapis-test/caf\u00e9-\u00fcber.txt"
 # What a container leaves out: (kept as empty directories, left out entirely).
@@ -45,6 +50,13 @@ pytestmark = [
     pytest.mark.skipif(not DRIVER.exists(), reason="%s not built" % DRIVER),
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root (podman, umoci unpack, setcap)"),
 ]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def podman_store():
+    yield
+    subprocess.run(PODMAN_BASE + ["system", "reset", "-f"], capture_output=True, timeout=300)
+    shutil.rmtree(STORE, ignore_errors=True)
 
 
 def run(cmd, **kw):
@@ -135,9 +147,7 @@ def layer_tar(lay):
 def pulled(out):
     """The layout pulled into podman's storage once; removed afterwards."""
     ref = "oci:%s:%s" % (layout(out), VERSION)
-    image_id = run(["podman", "pull", "-q", ref]).strip().splitlines()[-1]
-    yield image_id
-    subprocess.run(["podman", "rmi", "-f", image_id], capture_output=True)
+    yield run(PODMAN_BASE + ["pull", "-q", ref]).strip().splitlines()[-1]
 
 
 def test_podman_runs_the_layout_and_honours_the_config(pulled):
@@ -145,7 +155,7 @@ def test_podman_runs_the_layout_and_honours_the_config(pulled):
     got = run(PODMAN + [pulled, 'echo ok; id -u; pwd; echo "$FOO"; echo "$PATH"']).split("\n")
     assert got[:5] == ["ok", "1234", "/tmp", "bar baz",
                        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
-    cfg = json.loads(run(["podman", "image", "inspect", pulled]))[0]["Config"]
+    cfg = json.loads(run(PODMAN_BASE + ["image", "inspect", pulled]))[0]["Config"]
     assert cfg["Entrypoint"] == ["/usr/bin/bash", "-c"]
     assert cfg["Cmd"] == ["echo default-cmd"]
     assert cfg["User"] == "1234" and cfg["WorkingDir"] == "/tmp"
