@@ -60,6 +60,8 @@ struct lapis_image_result {
     char *cache_key;
     struct lapis_image_stage_time *stages;
     size_t nstages;
+    char **setuid_removed;     /* NULL-terminated "ARCH PATH": setuid/setgid bits the
+                                * hardening dropped (not on the allow-list); may be NULL */
 };
 
 /* Build the images a config describes into opts->outdir. On failure nothing

@@ -125,6 +125,9 @@ static void print_result_json(const struct lapis_image_result *r)
         cJSON_AddNumberToObject(o, "seconds", r->stages[i].seconds);
         cJSON_AddItemToArray(st, o);
     }
+    cJSON *su = cJSON_AddArrayToObject(doc, "setuid_removed");
+    for (size_t i = 0; r->setuid_removed && r->setuid_removed[i]; i++)
+        cJSON_AddItemToArray(su, cJSON_CreateString(r->setuid_removed[i]));
     lapis_json_print(doc, stdout);
     cJSON_Delete(doc);
 }
@@ -139,6 +142,11 @@ static void print_result(const struct lapis_image_result *r)
         printf("  %-40s %12llu  %s\n", name, r->outputs[i].size,
                r->outputs[i].sha256 ? r->outputs[i].sha256 : "(directory)");
         free(name);
+    }
+    for (size_t i = 0; r->setuid_removed && r->setuid_removed[i]; i++) {
+        char *clean = lapis_sanitize(r->setuid_removed[i]);
+        printf("setuid/setgid bit removed (not on os.setuidAllow): %s\n", clean);
+        free(clean);
     }
 }
 

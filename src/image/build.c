@@ -56,6 +56,7 @@ struct run {
     long long epoch;
     char **outputs;                 /* union of the builds' outputs, sorted */
     struct lapis_image_result *res;
+    bool set_epoch_env;             /* SOURCE_DATE_EPOCH was ours to set */
 };
 
 static void build_free(struct lapis_image_build *b)
@@ -76,6 +77,8 @@ static void build_free(struct lapis_image_build *b)
 
 static void run_free(struct run *r)
 {
+    if (r->set_epoch_env)
+        unsetenv("SOURCE_DATE_EPOCH");
     for (size_t i = 0; i < r->nbuilds; i++)
         build_free(&r->builds[i]);
     free(r->builds);
@@ -131,6 +134,15 @@ static int setup_options(struct run *r)
     else
         strv_push(&r->arches, host_arch());
     r->cachedir = xstrdup(o->cachedir ? o->cachedir : DEFAULT_CACHEDIR);
+    if (r->cachedir[0] != '/') {       /* lapis.conf wants an absolute cachedir */
+        char cwd[4096];
+        if (!getcwd(cwd, sizeof(cwd)))
+            return lapis_err(&r->diag, -errno, "cannot get the current directory: %s",
+                             strerror(errno));
+        char *abs = path_join(cwd, r->cachedir);
+        free(r->cachedir);
+        r->cachedir = abs;
+    }
     return 0;
 }
 
@@ -230,10 +242,19 @@ static int choose_epoch(struct run *r)
     return 0;
 }
 
+/* The epoch goes into the environment too: rpm stamps the rpmdb's install
+ * times with it, and mtools, mkfs and dracut read it. run_free takes it out
+ * again when the build put it there. */
 static void apply_epoch(struct run *r)
 {
+    char buf[32];
     for (size_t i = 0; i < r->nbuilds; i++)
         r->builds[i].epoch = r->epoch;
+    if (!getenv("SOURCE_DATE_EPOCH")) {
+        snprintf(buf, sizeof(buf), "%lld", r->epoch);
+        setenv("SOURCE_DATE_EPOCH", buf, 1);
+        r->set_epoch_env = true;
+    }
 }
 
 /* ---- stages -------------------------------------------------------------- */
@@ -373,6 +394,11 @@ static int build_all(struct run *r)
     for (size_t i = 0; i < r->nbuilds; i++)
         if ((k = build_arch(r, &r->builds[i])) < 0)
             return k;
+    for (size_t i = 0; i < r->nbuilds; i++)
+        for (size_t j = 0; r->builds[i].report.setuid_removed &&
+                           r->builds[i].report.setuid_removed[j]; j++)
+            strv_push(&r->res->setuid_removed, xasprintf("%s %s", r->builds[i].arch,
+                                                         r->builds[i].report.setuid_removed[j]));
     if ((k = collect_outputs(r)) < 0 ||
         (k = lapis_image_write_sums(&r->diag, r->conf, r->stagedir, &r->outputs)) < 0)
         return k;
@@ -389,17 +415,45 @@ int lapis_image_build_run(const struct lapis_image_opts *o, struct lapis_image_r
 
     *ret = NULL;
     r.res = xcalloc(1, sizeof(*r.res));
+    /* The caller's umask must not reach the image (directories lapis and rpm
+     * create): two builds give the same bytes whatever it is. */
+    mode_t old_umask = umask(022);
     if ((k = prepare(&r, o)) < 0 || (k = build_all(&r)) < 0 || (k = check_interrupt(&r)) < 0 ||
         (k = lapis_image_publish(&r.diag, r.stagedir, r.outdir, r.outputs, r.res)) < 0) {
         set_error(&r, k, ret_error);
         run_free(&r);
+        umask(old_umask);
         return k;
     }
+    umask(old_umask);
     r.res->outdir = xstrdup(r.outdir);
     *ret = r.res;
     r.res = NULL;
     run_free(&r);
     return 0;
+}
+
+static int lock_order(const void *a, const void *b)
+{
+    const struct lapis_image_pkg *x = a, *y = b;
+    int c = strcmp(x->arch, y->arch);
+    if (!c)
+        c = strcmp(x->name, y->name);
+    if (!c)
+        c = strcmp(x->version, y->version);
+    return c ? c : strcmp(x->release, y->release);
+}
+
+/* Sorted by (arch, name) as the lock wants; a noarch package two arches share once. */
+static size_t lock_sort_unique(struct lapis_image_pkg *p, size_t n)
+{
+    size_t k = 0;
+    if (n)
+        qsort(p, n, sizeof(*p), lock_order);
+    for (size_t i = 0; i < n; i++)
+        if (!k || lock_order(&p[k - 1], &p[i]) != 0 || p[k - 1].epoch != p[i].epoch)
+            p[k++] = p[i];
+    return k;
 }
 
 int lapis_image_lock_run(const struct lapis_image_opts *o, char **ret_path, char **ret_error)
@@ -433,6 +487,7 @@ int lapis_image_lock_run(const struct lapis_image_opts *o, char **ret_path, char
     for (size_t i = 0; i < r.nbuilds; i++)
         for (size_t j = 0; j < r.builds[i].npkgs; j++)
             l.pkgs[n++] = r.builds[i].pkgs[j];     /* borrowed */
+    l.npkgs = lock_sort_unique(l.pkgs, n);
     _cleanup_free_ char *path = xasprintf("%s.lock", r.conf->path);
     k = lapis_image_lock_write(&r.diag, path, &l);
     free(l.pkgs);
@@ -457,6 +512,7 @@ void lapis_image_result_free(struct lapis_image_result *res)
         free(res->stages[i].stage);
     }
     free(res->stages);
+    lapis_strv_free(res->setuid_removed);
     free(res->outdir);
     free(res->cache_key);
     free(res);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "basic/alloc.h"
@@ -229,6 +230,7 @@ int lapis_image_cache_restore(struct lapis_diag *d, const char *cachedir, const 
         }
         return -EBADMSG;
     }
+    (void)utimensat(AT_FDCWD, dir, NULL, 0);   /* newest again: pruned last */
     lapis_strv_free(*ret_outputs);
     *ret_outputs = names;
     names = NULL;
@@ -251,6 +253,46 @@ static int store_into(struct lapis_diag *d, const char *tmp, const char *stagedi
     }
     _cleanup_free_ char *list = path_join(tmp, "OUTPUTS");
     return write_file_atomic(list, text, strlen(text));
+}
+
+#define CACHE_KEEP 4   /* finished images kept per cachedir: the newest */
+
+struct entry { char *name; time_t mtime; };
+
+static int newest_first(const void *a, const void *b)
+{
+    const struct entry *x = a, *y = b;
+    return x->mtime < y->mtime ? 1 : x->mtime > y->mtime ? -1 : strcmp(x->name, y->name);
+}
+
+/* Keep the CACHE_KEEP newest entries of images/: images are big. */
+static void cache_prune(const char *images)
+{
+    DIR *dir = opendir(images);
+    struct dirent *de;
+    struct entry *e = NULL;
+    size_t n = 0;
+    struct stat st;
+
+    if (!dir)
+        return;
+    while ((de = readdir(dir)))
+        if (de->d_name[0] != '.' && fstatat(dirfd(dir), de->d_name, &st, 0) == 0 &&
+            S_ISDIR(st.st_mode)) {
+            e = xrealloc(e, (n + 1) * sizeof(*e));
+            e[n++] = (struct entry){ xstrdup(de->d_name), st.st_mtime };
+        }
+    closedir(dir);
+    if (n)
+        qsort(e, n, sizeof(*e), newest_first);
+    for (size_t i = 0; i < n; i++) {
+        if (i >= CACHE_KEEP) {
+            _cleanup_free_ char *p = path_join(images, e[i].name);
+            (void)rm_rf(p, NULL);
+        }
+        free(e[i].name);
+    }
+    free(e);
 }
 
 void lapis_image_cache_store(struct lapis_diag *d, const char *cachedir, const char *key,
@@ -278,6 +320,7 @@ void lapis_image_cache_store(struct lapis_diag *d, const char *cachedir, const c
     (void)rm_rf(final, NULL);
     if (rename(tmp, final) < 0)
         (void)rm_rf(tmp, NULL);
+    cache_prune(images);
 }
 
 /* ---- publishing ------------------------------------------------------------- */

@@ -205,6 +205,22 @@ def test_usage_errors(tmp_path, lapis_image):
     assert_one_error(r, "frobnicate")
     r = lapis_image("build", "--format", "floppy", tmp_path / "x.yaml", cachedir=False)
     assert r.rc == 1, r
+    # Global options before "image" (with their values) are lapis', the rest image's.
+    cp = subprocess.run([LAPIS_BIN, "-c", "/nonexistent", "--json", "image", "frobnicate"],
+                        capture_output=True, text=True)
+    assert cp.returncode == 1 and "frobnicate" in cp.stderr, cp.stderr
+    assert json.loads(cp.stdout)["error"]["message"], cp.stdout
+
+
+def test_relative_paths(tmp_path, testdist_repo, lapis_image):
+    """-o, --cachedir and CONFIG relative to the current directory."""
+    write_config(tmp_path, testdist_repo)
+    r = lapis_image("build", "--cachedir", "cache", "-o", "out", "c.yaml", cachedir=False, cwd=tmp_path)
+    assert "cachedir" not in r.err, r
+    if pending(r):
+        pytest.skip("a stage is still a placeholder")
+    assert r.rc == 0, r
+    assert (tmp_path / "out" / "SHA256SUMS").exists() and (tmp_path / "cache" / "images").is_dir()
 
 
 def test_bad_format_names_the_format(tmp_path, testdist_repo, lapis_image):
@@ -433,3 +449,39 @@ def test_repo_change_invalidates_the_cached_image(tmp_path, lapis_image):
     assert json.loads(r2.out)["cached"] is False, r2
     assert json.loads(r2.out)["cache_key"] != json.loads(r.out)["cache_key"]
     assert "2.0-1" in (out / "t-1.x86_64.spdx.json").read_text()
+
+
+def test_image_cache_keeps_the_newest_four(tmp_path, testdist_repo, lapis_image):
+    out = tmp_path / "out"
+    for v in range(1, 7):
+        cfg = write_config(tmp_path, testdist_repo, name="c%d.yaml" % v)
+        cfg.write_text(cfg.read_text().replace('version: "1"', 'version: "%d"' % v))
+        r = lapis_image("build", "-o", out, cfg)
+        if pending(r):
+            pytest.skip("a stage is still a placeholder")
+        assert r.rc == 0, r
+    entries = [p for p in (lapis_image.cachedir / "images").iterdir() if not p.name.startswith(".")]
+    assert len(entries) == 4, entries
+
+
+def test_same_bytes_whatever_the_umask(tmp_path, testdist_repo, lapis_image):
+    """Two builds (umask 022 and 077, other cwd and TMPDIR, later): the same
+    SHA256SUMS. The build runs with umask 022 whatever the caller's."""
+    cfg = write_config(tmp_path, testdist_repo)
+    sums = []
+    for mask, name in ((0o022, "a"), (0o077, "b")):
+        tmp = tmp_path / ("tmp-" + name)
+        tmp.mkdir()
+        env = image_env(tmp_path)
+        env["TMPDIR"] = str(tmp)
+        old = os.umask(mask)
+        try:
+            r = lapis_image("build", "--no-cache", "-o", tmp_path / name, cfg, env=env, cwd=tmp)
+        finally:
+            os.umask(old)
+        if pending(r):
+            pytest.skip("a stage is still a placeholder")
+        assert r.rc == 0, r
+        sums.append((tmp_path / name / "SHA256SUMS").read_text())
+        time.sleep(1.1)
+    assert sums[0] == sums[1]
