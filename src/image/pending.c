@@ -15,8 +15,6 @@ static int pending(struct lapis_image_build *b, const char *what)
 
 int lapis_image_compose(struct lapis_image_build *b) { return pending(b, "composing the root"); }
 int lapis_image_finalize(struct lapis_image_build *b) { return pending(b, "finalizing the root"); }
-int lapis_image_boot_prepare(struct lapis_image_build *b) { return pending(b, "the boot files"); }
-int lapis_image_write_disk(struct lapis_image_build *b) { return pending(b, "disk output"); }
 int lapis_image_write_iso(struct lapis_image_build *b) { return pending(b, "ISO output"); }
 int lapis_image_write_oci(struct lapis_image_build *b) { return pending(b, "OCI output"); }
 int lapis_image_write_sbom(struct lapis_image_build *b) { return pending(b, "the SBOM"); }
