@@ -11,8 +11,10 @@
  * stores its command line in the initrd (build-parameter.txt) and the staging
  * directory differs between builds.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,13 +42,17 @@ static const char *efi_arch(const char *arch)
     return NULL;
 }
 
-static int write_text(struct lapis_image_build *b, const char *path, const char *text)
+static int write_text_len(struct lapis_image_build *b, const char *path, const void *data, size_t len)
 {
     _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    size_t len = strlen(text);
-    if (fd < 0 || write(fd, text, len) != (ssize_t)len)
+    if (fd < 0 || write(fd, data, len) != (ssize_t)len)
         return lapis_err(&b->diag, -EIO, "cannot write %s: %s", path, strerror(errno));
     return 0;
+}
+
+static int write_text(struct lapis_image_build *b, const char *path, const char *text)
+{
+    return write_text_len(b, path, text, strlen(text));
 }
 
 static int dracut_conf(struct lapis_image_build *b, const char *conf)
@@ -64,6 +70,34 @@ static int dracut_conf(struct lapis_image_build *b, const char *conf)
     return write_text(b, conf, text);
 }
 
+/* The finalize stage runs depmod; when it has not (modules.dep missing),
+ * run it here and give what it wrote the epoch as mtime. */
+static int run_depmod(struct lapis_image_build *b, char *const argv[])
+{
+    _cleanup_free_ char *dir = xasprintf("usr/lib/modules/%s", b->kver);
+    _cleanup_free_ char *dep = xasprintf("%s/modules.dep", dir);
+    _cleanup_close_ int has = lapis_image_open_in_root(b, dep);
+    _cleanup_close_ int dfd = -1;
+    struct timespec ts[2] = { { b->epoch, 0 }, { b->epoch, 0 } };
+    DIR *d;
+    struct dirent *e;
+    int r;
+
+    if (has >= 0)
+        return 0;
+    if ((r = lapis_image_tool(b, "kmod", argv, NULL, NULL)) < 0)
+        return r;
+    dfd = lapis_image_open_in_root(b, dir);
+    if (dfd < 0 || !(d = fdopendir(dup(dfd))))
+        return lapis_err(&b->diag, -EIO, "cannot open /%s in the root", dir);
+    while ((e = readdir(d)))
+        if (!strncmp(e->d_name, "modules.", 8))
+            utimensat(dfd, e->d_name, ts, AT_SYMLINK_NOFOLLOW);
+    closedir(d);
+    futimens(dfd, ts);
+    return 0;
+}
+
 static int make_initrd(struct lapis_image_build *b)
 {
     _cleanup_free_ char *conf = path_join(b->workdir, "dracut.conf");
@@ -75,7 +109,7 @@ static int make_initrd(struct lapis_image_build *b)
     char *env[] = { epoch, "dracutbasedir=/usr/lib/dracut", "TMPDIR=/var/tmp", NULL };
     int r;
 
-    if ((r = lapis_image_tool(b, "kmod", depmod, NULL, NULL)) < 0)
+    if ((r = run_depmod(b, depmod)) < 0)
         return r;
     if (mkdir_p(confdir, 0755) < 0 || (r = dracut_conf(b, conf)) < 0)
         return r < 0 ? r : lapis_err(&b->diag, -EIO, "cannot create %s", confdir);
@@ -192,6 +226,35 @@ static int root_osrel(struct lapis_image_build *b, const char *dst)
     return r;
 }
 
+/* objcopy stamps the PE header with the current time (it ignores
+ * SOURCE_DATE_EPOCH): set TimeDateStamp to the epoch and recompute the PE
+ * checksum over the result. */
+static int pe_fix(struct lapis_image_build *b, const char *path)
+{
+    _cleanup_free_ unsigned char *buf = NULL;
+    size_t len = 0;
+    uint32_t pe, sum = 0;
+    int r = read_file(path, 1ULL << 31, (char **)&buf, &len);
+
+    if (r < 0)
+        return lapis_err(&b->diag, r, "cannot read %s: %s", path, strerror(-r));
+    pe = len > 0x40 ? (uint32_t)buf[0x3c] | (uint32_t)buf[0x3d] << 8 | (uint32_t)buf[0x3e] << 16 : 0;
+    if (pe == 0 || pe + 0x5c > len || memcmp(buf + pe, "PE\0\0", 4))
+        return lapis_err(&b->diag, -EINVAL, "objcopy wrote no PE image to %s", path);
+    for (int i = 0; i < 4; i++) {
+        buf[pe + 8 + i] = (unsigned char)((unsigned long long)b->epoch >> (8 * i));
+        buf[pe + 0x58 + i] = 0;
+    }
+    for (size_t i = 0; i < len; i += 2) {
+        sum += buf[i] | (i + 1 < len ? (uint32_t)buf[i + 1] << 8 : 0);
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum = (sum & 0xffff) + (sum >> 16) + (uint32_t)len;
+    for (int i = 0; i < 4; i++)
+        buf[pe + 0x58 + i] = (unsigned char)(sum >> (8 * i));
+    return write_text_len(b, path, buf, len);
+}
+
 /* The section VMAs follow systemd's documented layout (systemd-stub(7)):
  * .osrel 0x20000, .cmdline 0x30000, .linux 0x2000000, .initrd after the
  * kernel, aligned to 1 MiB so a large kernel never overlaps it. */
@@ -220,7 +283,9 @@ static int make_uki(struct lapis_image_build *b, const char *esp, const char *ea
                      "--add-section", a3, "--change-section-vma", ".linux=0x2000000",
                      "--add-section", a4, "--change-section-vma", vinit,
                      stubf, out, NULL };
-    return lapis_image_tool(b, "binutils", argv, NULL, NULL);
+    if ((r = lapis_image_tool(b, "binutils", argv, NULL, NULL)) < 0)
+        return r;
+    return pe_fix(b, out);
 }
 
 static int make_bls(struct lapis_image_build *b, const char *esp, const char *kernel,
@@ -242,7 +307,7 @@ static int make_bls(struct lapis_image_build *b, const char *esp, const char *ke
     return write_text(b, entry, text);
 }
 
-int lapis_image_boot_prepare(struct lapis_image_build *b)
+static int boot_prepare(struct lapis_image_build *b)
 {
     const char *ea = efi_arch(b->arch);
     _cleanup_free_ char *esp = path_join(b->workdir, "esp");
@@ -265,4 +330,13 @@ int lapis_image_boot_prepare(struct lapis_image_build *b)
     if (r < 0)
         return r;
     return lapis_image_clamp_tree(b, esp);
+}
+
+/* The umask must not reach the initrd's or the ESP's modes (reproducibility). */
+int lapis_image_boot_prepare(struct lapis_image_build *b)
+{
+    mode_t old = umask(022);
+    int r = boot_prepare(b);
+    umask(old);
+    return r;
 }

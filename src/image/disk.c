@@ -242,14 +242,17 @@ static int make_vfat(struct lapis_image_build *b, struct part *p)
     char serial[9];
     char *mkfs[] = { "mkfs.vfat", "-F", "32", "--invariant", "-n", "ESP", "-i", serial, p->image, NULL };
     char *mlabel[] = { "mlabel", "-N", serial, "-i", p->image, "::ESP", NULL };
-    char *env[] = { "MTOOLS_SKIP_CHECK=1", NULL };
+    char *env[] = { "MTOOLS_SKIP_CHECK=1", epoch_env(b, "SOURCE_DATE_EPOCH"), NULL };
     int r;
 
     snprintf(serial, sizeof(serial), "%.8s", p->fsuuid);
     if ((r = make_sparse(b, p->image, p->size)) < 0 ||
         (r = lapis_image_tool(b, "dosfstools", mkfs, NULL, NULL)) < 0 ||
-        (r = lapis_image_tool(b, "mtools", mlabel, env, NULL)) < 0)
+        (r = lapis_image_tool(b, "mtools", mlabel, env, NULL)) < 0) {
+        free(env[1]);
         return r;
+    }
+    free(env[1]);
     if (p->type != LAPIS_PART_ESP || !path_exists(esp))
         return 0;
     return esp_copy(b, p->image, esp, "::");
@@ -572,7 +575,7 @@ static int write_format(struct lapis_image_build *b, const char *raw, unsigned f
     return r;
 }
 
-int lapis_image_write_disk(struct lapis_image_build *b)
+static int write_disk(struct lapis_image_build *b)
 {
     static const unsigned conv[] = { LAPIS_IMAGE_QCOW2, LAPIS_IMAGE_VHD, LAPIS_IMAGE_VHDX };
     struct layout l = { 0 };
@@ -598,4 +601,12 @@ int lapis_image_write_disk(struct lapis_image_build *b)
         return lapis_err(&b->diag, -errno, "cannot move the disk to %s: %s", dst, strerror(errno));
     lapis_image_add_output(b, name);
     return 0;
+}
+
+int lapis_image_write_disk(struct lapis_image_build *b)
+{
+    mode_t old = umask(022);
+    int r = write_disk(b);
+    umask(old);
+    return r;
 }
