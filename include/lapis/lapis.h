@@ -151,6 +151,11 @@ const char *lapis_pkg_location(lapis_ctx *ctx, lapis_pkg p); /* href relative to
 unsigned long long lapis_pkg_downloadsize(lapis_ctx *ctx, lapis_pkg p);
 unsigned long long lapis_pkg_installsize(lapis_ctx *ctx, lapis_pkg p);
 unsigned long long lapis_pkg_buildtime(lapis_ctx *ctx, lapis_pkg p);
+/* The package file's digest from the repo metadata, hex, and its type
+ * ("sha256", ...) in *ret_type (may be NULL); "" when the metadata has none. */
+const char *lapis_pkg_checksum(lapis_ctx *ctx, lapis_pkg p, const char **ret_type);
+const char *lapis_pkg_vendor(lapis_ctx *ctx, lapis_pkg p);
+const char *lapis_pkg_packager(lapis_ctx *ctx, lapis_pkg p);
 
 enum lapis_dep_kind {
     LAPIS_DEP_REQUIRES, LAPIS_DEP_PROVIDES, LAPIS_DEP_CONFLICTS, LAPIS_DEP_OBSOLETES,

@@ -5,6 +5,7 @@
 #ifndef LAPIS_CLI_H
 #define LAPIS_CLI_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,10 @@ struct cli {
     bool interrupt_told;           /* the "interrupted" line has been printed */
     char **args;                   /* positional arguments after the command */
     int nargs;
+    char **image_argv;             /* "image" and everything after it (own options) */
+    int image_argc;
+    lapis_log_fn log_fn;           /* the CLI's message printer, for the image composer */
+    void *log_data;
 };
 
 enum cmd_flags {
@@ -92,6 +97,9 @@ int cmd_updateinfo(struct cli *c);
 int cmd_upgrade_minimal(struct cli *c);
 int cmd_needs_restarting(struct cli *c);
 int cmd_automatic(struct cli *c);
+int cmd_image(struct cli *c);
+/* The flag the SIGINT/SIGTERM handler sets. */
+const volatile sig_atomic_t *cli_interrupt_flag(void);
 
 /* The advisory filter given by --security/--bugfix/--enhancement/--newpackage,
  * --advisory, --cve, --bz and --sec-severity. */

@@ -41,6 +41,7 @@ static const struct cmd commands[] = {
     { "history",      cmd_history,      0,        "history [list|info N|undo N|redo N|rollback N]" },
     { "needs-restarting", cmd_needs_restarting, CMD_LOAD, "processes to restart; -r: is a reboot needed" },
     { "automatic",    cmd_automatic,    CMD_OWN_SETUP, "unattended upgrade run [--timer] [-c automatic.conf]" },
+    { "image",        cmd_image,        CMD_OWN_SETUP, "image build|lock|inspect: compose disk and OCI images" },
 };
 
 enum {
@@ -200,6 +201,11 @@ static void install_signal_handlers(lapis_ctx *ctx)
 int cli_interrupted(void)
 {
     return stop_signal;
+}
+
+const volatile sig_atomic_t *cli_interrupt_flag(void)
+{
+    return &stop_signal;
 }
 
 int cli_interrupt_note(struct cli *c, const char *msg)
@@ -461,6 +467,39 @@ static int parse_options(struct cli *c, int argc, char **argv)
     return 0;
 }
 
+static bool option_takes_value(const char *arg)
+{
+    if (arg[1] == '-') {
+        if (strchr(arg, '='))
+            return false;
+        for (const struct option *o = long_opts; o->name; o++)
+            if (strcmp(o->name, arg + 2) == 0)
+                return o->has_arg == required_argument;
+        return false;
+    }
+    /* Short options: the first of c/x ends the cluster; it takes the next
+     * word when nothing follows it. */
+    size_t at = strcspn(arg + 1, "cx");
+    return arg[1 + at] && !arg[2 + at];
+}
+
+/* `image` parses its own options: the index of the command word when the
+ * first positional is "image", else 0. Global options may come before it. */
+static int image_command_at(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            return 0;
+        if (argv[i][0] == '-' && argv[i][1]) {
+            if (option_takes_value(argv[i]))
+                i++;
+            continue;
+        }
+        return strcmp(argv[i], "image") == 0 ? i : 0;
+    }
+    return 0;
+}
+
 static const struct cmd *find_command(const char *name)
 {
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
@@ -482,7 +521,15 @@ int main(int argc, char **argv)
     }
     c.args = calloc(1, sizeof(char *));
     c.cmdline = join_argv(argc, argv);
-    r = parse_options(&c, argc, argv);
+    int image_at = image_command_at(argc, argv);
+    r = parse_options(&c, image_at ? image_at : argc, argv);
+    if (r == 0 && image_at) {
+        c.image_argv = argv + image_at;
+        c.image_argc = argc - image_at;
+        c.args = realloc(c.args, 2 * sizeof(char *));
+        c.args[c.nargs++] = argv[image_at];
+        c.args[c.nargs] = NULL;
+    }
     if (r != 0) {
         r = r == 2 ? 0 : r;
         goto out;
@@ -490,6 +537,8 @@ int main(int argc, char **argv)
     ls.quiet = c.quiet;
     ls.verbose = c.verbose;
     lapis_ctx_set_log(c.ctx, log_cb, &ls);
+    c.log_fn = log_cb;
+    c.log_data = &ls;
     install_signal_handlers(c.ctx);
 
     if (c.nargs == 0) {

@@ -120,7 +120,7 @@ static int make_initrd(struct lapis_image_build *b)
     return 0;
 }
 
-/* etc/kernel/cmdline (written by finalize), else "rw"; then the config's. */
+/* etc/kernel/cmdline (finalize writes "rw" + the config's), else the same here. */
 static char *kernel_cmdline(struct lapis_image_build *b)
 {
     _cleanup_close_ int fd = lapis_image_open_in_root(b, "etc/kernel/cmdline");
@@ -133,7 +133,9 @@ static char *kernel_cmdline(struct lapis_image_build *b)
     for (char *p = buf; *p; p++)
         if (*p == '\n' || *p == '\t')
             *p = ' ';
-    s = xstrdup(*strstrip(buf) ? strstrip(buf) : "rw");
+    if (*strstrip(buf))
+        return xstrdup(strstrip(buf));        /* finalize already added the config's */
+    s = xstrdup("rw");
     for (char **a = b->conf->kernel_cmdline; a && *a; a++) {
         char *t = xasprintf("%s %s", s, *a);
         free(s);

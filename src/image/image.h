@@ -150,7 +150,7 @@ void lapis_image_config_free(struct lapis_image_config *c);
 int lapis_image_format_from_name(const char *name);   /* bit, or -1 */
 const char *lapis_image_format_name(unsigned bit);
 
-/* ---- lock file (lock.c): CONFIG.lock, JSON -------------------------------- */
+/* ---- lock file (lockfile.c): CONFIG.lock, JSON -------------------------------- */
 
 struct lapis_image_pkg {
     char *name;
@@ -204,16 +204,48 @@ struct lapis_image_build {
     char *initrd;                  /* workdir path of the initrd, once boot_prepare ran */
     char **outputs;                /* names in stagedir to move to OUTDIR at the end */
     struct lapis_image_report report;
+    struct lapis_image_compose *compose; /* compose.c's state between resolve and compose */
 };
 
 /* The stages, in order. Each returns 0 or a negative error with the message on b->diag. */
+/* Load the repos and resolve the package set (b->pkgs filled, nothing installed):
+ * build.c looks up its cache with it. lapis_image_compose resolves first if needed. */
+int lapis_image_resolve(struct lapis_image_build *b);         /* compose.c */
 int lapis_image_compose(struct lapis_image_build *b);         /* compose.c */
+void lapis_image_compose_free(struct lapis_image_build *b);   /* compose.c: drop the state */
 int lapis_image_finalize(struct lapis_image_build *b);        /* finalize.c */
 int lapis_image_boot_prepare(struct lapis_image_build *b);    /* boot.c */
 int lapis_image_write_disk(struct lapis_image_build *b);      /* disk.c: every disk format asked */
 int lapis_image_write_iso(struct lapis_image_build *b);       /* iso.c */
 int lapis_image_write_oci(struct lapis_image_build *b);       /* oci.c */
+/* After every arch's write_oci: NAME-VERSION.oci/ (+ .oci.tar) in the last
+ * build's stagedir, an index over the per-arch manifests (oci.c). */
+int lapis_image_write_oci_index(struct lapis_image_build **builds, size_t n);
 int lapis_image_write_sbom(struct lapis_image_build *b);      /* sbom.c */
+
+/* ---- provenance (provenance.c): /usr/lib/lapis/image.json in the image ---- */
+
+/* Write rootdir/usr/lib/lapis/image.json (mode 0644, mtime b->epoch): config
+ * digest, name, version, arch, lapis version, build time and the lock (the
+ * installed set, in CONFIG.lock's package shape). build.c runs it after
+ * lapis_image_finalize, before the disk/ISO/OCI outputs. */
+int lapis_image_write_provenance(struct lapis_image_build *b);
+
+struct lapis_image_provenance {
+    int format;                    /* "format" key, 1 */
+    char *name, *version, *arch;
+    char *config_sha256;           /* hex */
+    char *lapis_version;
+    long long build_time;          /* SOURCE_DATE_EPOCH of the build */
+    struct lapis_image_lock lock;  /* the installed set */
+};
+
+/* Parse an image.json (for `lapis image inspect`); one error message on d. */
+int lapis_image_provenance_parse(struct lapis_diag *d, const char *json, size_t len,
+                                 struct lapis_image_provenance **ret);
+int lapis_image_provenance_read(struct lapis_diag *d, const char *path,
+                                struct lapis_image_provenance **ret);
+void lapis_image_provenance_free(struct lapis_image_provenance *p);
 
 /* Record an output file (a name relative to stagedir). */
 void lapis_image_add_output(struct lapis_image_build *b, const char *name);

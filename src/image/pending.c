@@ -13,8 +13,4 @@ static int pending(struct lapis_image_build *b, const char *what)
     return lapis_err(&b->diag, -ENOTSUP, "%s is not implemented yet", what);
 }
 
-int lapis_image_compose(struct lapis_image_build *b) { return pending(b, "composing the root"); }
-int lapis_image_finalize(struct lapis_image_build *b) { return pending(b, "finalizing the root"); }
 int lapis_image_write_iso(struct lapis_image_build *b) { return pending(b, "ISO output"); }
-int lapis_image_write_oci(struct lapis_image_build *b) { return pending(b, "OCI output"); }
-int lapis_image_write_sbom(struct lapis_image_build *b) { return pending(b, "the SBOM"); }

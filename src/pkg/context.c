@@ -151,6 +151,7 @@ int lapis_ctx_set_releasever(lapis_ctx *ctx, const char *v)
 
 int lapis_ctx_set_arch(lapis_ctx *ctx, const char *arch)
 {
+    ctx->arch_forced = arch != NULL;
     return set_string(&ctx->arch, arch);
 }
 

@@ -129,6 +129,7 @@ struct lapis_ctx {
     bool config_explicit;
     char *releasever;
     char *arch;
+    bool arch_forced;              /* set by lapis_ctx_set_arch (--forcearch) */
     char *basearch;
     char **setopts_main;    /* "key=value" */
     char **setopts_repo;    /* "glob.key=value" */

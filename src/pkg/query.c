@@ -14,6 +14,7 @@
 #include <solv/pool_parserpmrichdep.h>
 #include <solv/selection.h>
 #include <solv/solvable.h>
+#include <solv/chksum.h>
 #include <solv/util.h>
 
 
@@ -89,6 +90,19 @@ unsigned long long lapis_pkg_installsize(lapis_ctx *ctx, lapis_pkg p)
 { return solvable_lookup_num(S(ctx, p), SOLVABLE_INSTALLSIZE, 0); }
 unsigned long long lapis_pkg_buildtime(lapis_ctx *ctx, lapis_pkg p)
 { return solvable_lookup_num(SD(ctx, p), SOLVABLE_BUILDTIME, 0); }
+const char *lapis_pkg_vendor(lapis_ctx *ctx, lapis_pkg p)
+{ return str_or_empty(solvable_lookup_str(SD(ctx, p), SOLVABLE_VENDOR)); }
+const char *lapis_pkg_packager(lapis_ctx *ctx, lapis_pkg p)
+{ return str_or_empty(solvable_lookup_str(SD(ctx, p), SOLVABLE_PACKAGER)); }
+
+const char *lapis_pkg_checksum(lapis_ctx *ctx, lapis_pkg p, const char **ret_type)
+{
+    Id type = 0;
+    const char *hex = solvable_lookup_checksum(SD(ctx, p), SOLVABLE_CHECKSUM, &type);
+    if (ret_type)
+        *ret_type = hex && type ? solv_chksum_type2str(type) : "";
+    return str_or_empty(hex);
+}
 
 static Id dep_key(enum lapis_dep_kind k)
 {

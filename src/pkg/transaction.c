@@ -784,6 +784,10 @@ static int run_rpm(lapis_goal *g, rpmts ts, struct lapis_pkgfile *f, size_t n,
     lapis_ctx *ctx = g->ctx;
     struct notify_state ns = { ctx, NULL, 0, 0 };
     rpmprobFilterFlags filter = RPMPROB_FILTER_OLDPACKAGE | RPMPROB_FILTER_REPLACEPKG;
+    /* A forced arch (an aarch64 root built on x86_64) is what the caller asked
+     * for: rpm's host arch/OS check would refuse every package (dnf --forcearch). */
+    if (ctx->arch_forced)
+        filter |= RPMPROB_FILTER_IGNOREARCH | RPMPROB_FILTER_IGNOREOS;
     rpmtransFlags fl = trans_flags(ctx, o->flags);
     rpmVSFlags vfy = rpmtsVfyFlags(ts);
     int r, rc;

@@ -314,3 +314,18 @@ def test_other_arch_repo_installs(tmp_path):
     elf = (root.path / "usr/bin/bash").read_bytes()[:20]
     assert elf[18] == {"aarch64": 183, "x86_64": 62}[OTHER_ARCH]     # e_machine
     assert list(root.path.glob("usr/lib/modules/*/vmlinuz"))
+
+
+@pytest.mark.skipif(not (TESTDIST / str(OTHER_ARCH) / ".stamp").exists(),
+                    reason="the other arch's repo (%s) was not built" % OTHER_ARCH)
+def test_forcearch_installs_foreign_packages(tmp_path):
+    """lapis --forcearch installs the foreign arch's packages itself (like
+    dnf --forcearch: rpm's arch and OS checks are waived for a forced arch);
+    signatures are still enforced. Scriptlets cannot run here: --noscripts."""
+    root = Root(tmp_path)
+    r = root.lapis("--forcearch=%s" % OTHER_ARCH, "-y", "--noscripts", "install", "bash")
+    assert r.rc == 0, r
+    elf = (root.path / "usr/bin/bash").read_bytes()[:20]
+    assert elf[18] == {"aarch64": 183, "x86_64": 62}[OTHER_ARCH]     # e_machine
+    r = root.rpm("-q", "--qf", "%{ARCH}", "bash")
+    assert r.rc == 0 and r.out == OTHER_ARCH, r

@@ -16,11 +16,6 @@
 #include "image/image.h"
 #include "shared/digest.h"
 
-void lapis_image_add_output(struct lapis_image_build *b, const char *name)
-{
-    strv_push(&b->outputs, xstrdup(name));
-}
-
 static unsigned parse_formats(const char *s)
 {
     unsigned f = 0;

@@ -24,11 +24,6 @@
 
 #define MiB (1024ULL * 1024ULL)
 
-void lapis_image_add_output(struct lapis_image_build *b, const char *name)
-{
-    (void)b; (void)name;
-}
-
 static char tmpl[64];
 static struct lapis_image_config conf;
 static struct lapis_image_build build;

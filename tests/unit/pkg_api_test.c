@@ -102,6 +102,38 @@ static void assert_ok(lapis_ctx *ctx, int r)
     assert_true(r >= 0);
 }
 
+/* ---- package file digest and vendor from the metadata -------------------- */
+
+static void test_pkg_checksum_is_the_files_sha256(void **state)
+{
+    struct env *e = *state;
+    char *reposd = fmt("%s/repos.d", e->fixtures);
+    lapis_ctx *ctx = new_ctx(e, reposd);
+    lapis_pkglist l = { 0 };
+    char *const globs[] = { "hello-1.0-1.x86_64", NULL };
+    const char *type = NULL;
+    char line[200] = "";
+
+    assert_ok(ctx, lapis_load(ctx, 0));
+    assert_ok(ctx, lapis_query_all_versions(ctx, globs, false, true, &l));
+    assert_true(l.count >= 1);
+    const char *sum = lapis_pkg_checksum(ctx, l.pkgs[0], &type);
+    assert_string_equal(type, "sha256");
+    char *cmd = fmt("sha256sum '%s/repos/base/%s'", e->fixtures, lapis_pkg_location(ctx, l.pkgs[0]));
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(line, sizeof(line), f));
+    pclose(f);
+    assert_int_equal(strncmp(line, sum, 64), 0);
+    assert_int_equal(strlen(sum), 64);
+    assert_non_null(lapis_pkg_vendor(ctx, l.pkgs[0]));
+    assert_non_null(lapis_pkg_packager(ctx, l.pkgs[0]));
+    lapis_pkglist_free(&l);
+    lapis_ctx_free(ctx);
+    free(cmd);
+    free(reposd);
+}
+
 /* ---- lapis_goal_resolve() twice ----------------------------------------- */
 
 static void test_resolve_twice_same_items(void **state)
@@ -291,6 +323,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_resolve_twice_problems_not_repeated, env_setup,
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_misuse_is_reported, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_pkg_checksum_is_the_files_sha256, env_setup,
+                                        env_teardown),
         cmocka_unit_test_setup_teardown(test_load_retry_fails_again, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_load_retry_after_allowing_skip, env_setup,
                                         env_teardown),

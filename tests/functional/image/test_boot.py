@@ -1,14 +1,13 @@
 """The boot and disk stages, proven by booting (src/image/boot.c, disk.c).
 
-A root is installed from the test distribution (build/testdist, or
-LAPIS_TESTDIST) with `lapis --installroot`; the image driver
-(build/image_disk_driver) runs the boot stage (dracut initrd, UKI,
-systemd-boot) and the disk stage (GPT raw, qcow2, VHD, vhdx) on it, until
-`lapis image build` drives them. One UEFI boot under QEMU TCG + OVMF serves
-every runtime check: a unit prints a marker on the serial port after
-multi-user.target, the root found by systemd-gpt-auto-generator without an
-fstab has grown to the qcow2 resized to 2 GiB, and SSH answers with the
-image's hostname. Two builds at different times, umasks, cwds and TMPDIRs
+`lapis image build` makes the minimal server (a user with the test's SSH key,
+sshd, DHCP, a marker unit; the test distribution's kernel, systemd and
+systemd-boot) as raw, qcow2, VHD and vhdx. One UEFI boot of the qcow2,
+resized to 2 GiB, under QEMU TCG + OVMF serves every runtime check: the
+marker unit prints on the serial port after multi-user.target, the root that
+systemd-gpt-auto-generator found without an fstab has grown, and SSH shows
+the hostname, the user, the enabled services, the UKI's command line and the
+hardened sysctls. Two builds at different times, umasks, cwds and TMPDIRs
 give the same raw, qcow2 and VHD bytes.
 """
 
@@ -23,11 +22,12 @@ import time
 
 import pytest
 
+from .conftest import image_env
+
 HERE = pathlib.Path(__file__).resolve().parent
 SRCROOT = HERE.parent.parent.parent
 BUILD = pathlib.Path(os.environ.get("LAPIS_BUILD") or SRCROOT / "build")
 LAPIS = os.path.abspath(os.environ.get("LAPIS_BIN") or BUILD / "lapis")
-DRIVER = BUILD / "image_disk_driver"
 TESTDIST = pathlib.Path(os.environ.get("LAPIS_TESTDIST") or BUILD / "testdist")
 OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd"
 OVMF_VARS = "/usr/share/OVMF/OVMF_VARS_4M.fd"
@@ -54,92 +54,80 @@ WantedBy=multi-user.target
 NETWORK = "[Match]\nName=en*\n\n[Network]\nDHCP=yes\n"
 
 
-def testdist():
-    if not (TESTDIST / "testdist.repo").exists():
-        subprocess.run([str(SRCROOT / "tests/fixtures/build-testdist"), "--arch", "x86_64",
-                        str(TESTDIST)], check=True)
-    return TESTDIST
+SERVICES = ["ssh.service", "systemd-networkd.service", "lapis-marker.service"]
 
 
-def enable(root, unit, target="multi-user.target", where="usr/lib/systemd/system"):
-    wants = root / "etc/systemd/system" / (target + ".wants")
-    wants.mkdir(parents=True, exist_ok=True)
-    link = wants / unit
-    if not link.is_symlink():
-        link.symlink_to(f"/{where}/{unit}")
-
-
-def prepare_root(root, key):
-    """What image-finalize will do for the config (users, sshd, services,
-    hostname), done by hand so this stage can be tested on its own."""
-    etc = root / "etc"
-    (etc / "hostname").write_text("lapis-disk-test\n")
-    (etc / "machine-id").write_text("")
-    (etc / "systemd/system").mkdir(parents=True, exist_ok=True)
-    (etc / "systemd/system/lapis-marker.service").write_text(MARKER_UNIT)
-    enable(root, "lapis-marker.service", where="etc/systemd/system")
-    default = etc / "systemd/system/default.target"
-    if default.is_symlink() or default.exists():
-        default.unlink()
-    default.symlink_to("/usr/lib/systemd/system/multi-user.target")
-    (etc / "systemd/network").mkdir(parents=True, exist_ok=True)
-    (etc / "systemd/network/50-dhcp.network").write_text(NETWORK)
-    enable(root, "systemd-networkd.service")
-    enable(root, "ssh.service")
-    if not (etc / "ssh/sshd_config").exists():
-        shutil.copy(root / "usr/share/openssh/sshd_config", etc / "ssh/sshd_config")
-    subprocess.run(["ssh-keygen", "-A", "-f", str(root)], check=True, capture_output=True)
-    passwd = (etc / "passwd").read_text()
-    if "\nsshd:" not in passwd:
-        with open(etc / "passwd", "a") as f:
-            f.write("sshd:x:101:65534::/run/sshd:/usr/sbin/nologin\n")
-    ssh = root / "root/.ssh"
-    ssh.mkdir(parents=True, exist_ok=True, mode=0o700)
-    (ssh / "authorized_keys").write_text(pathlib.Path(str(key) + ".pub").read_text())
-    os.chmod(ssh / "authorized_keys", 0o600)
+def config_text(repo, pubkey):
+    """The minimal server: a user with the test key, sshd, DHCP, the marker."""
+    def block(text, indent):
+        return "\n".join(indent + line for line in text.rstrip("\n").split("\n"))
+    return f"""name: minimal-server
+version: "1.0"
+releasever: "12"
+repos:
+  - file: {repo}
+packages:
+  install: [{", ".join(PACKAGES)}]
+os:
+  hostname: lapis-disk-test
+  kernelCommandLine:
+    extraCommandLine: [console=ttyS0]
+  users:
+    - name: admin
+      sshPublicKeys: ["{pubkey}"]
+  services:
+    enable: [{", ".join(SERVICES)}]
+  additionalFiles:
+    - destination: /etc/systemd/system/lapis-marker.service
+      content: |
+{block(MARKER_UNIT, "        ")}
+    - destination: /etc/systemd/network/50-dhcp.network
+      content: |
+{block(NETWORK, "        ")}
+output:
+  formats: [{FORMATS}]
+"""
 
 
 @pytest.fixture(scope="module")
-def image_root(tmp_path_factory):
+def server(tmp_path_factory):
     for tool in ("qemu-system-x86_64", "qemu-img", "sgdisk", "mkfs.vfat", "mcopy", "dracut",
                  "mkfs.ext4", "debugfs", "objcopy", "ssh"):
         assert shutil.which(tool), f"{tool} missing: run scripts/install-deps"
-    assert DRIVER.exists(), "build/image_disk_driver missing: run make all"
-    base = tmp_path_factory.mktemp("image-root")
-    repos = base / "repos.d"
-    repos.mkdir()
-    shutil.copy(testdist() / "testdist.repo", repos / "testdist.repo")
-    root = base / "root"
-    subprocess.run([LAPIS, "--installroot", str(root), f"--setopt=reposdir={repos}",
-                    f"--setopt=cachedir={base / 'cache'}", "-y", "install", *PACKAGES],
-                   check=True, capture_output=True)
+    if not (TESTDIST / "x86_64" / ".stamp").exists():
+        pytest.skip("test distribution not built: run `make testdist`")
+    base = tmp_path_factory.mktemp("server")
     key = base / "id_ed25519"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    prepare_root(root, key)
-    return root, key
+    pub = pathlib.Path(str(key) + ".pub").read_text().strip()
+    cfg = base / "minimal-server.yaml"
+    cfg.write_text(config_text(TESTDIST / "testdist.repo", pub))
+    return cfg, key
 
 
-def build(root, out, cwd, umask=0o022, tmpdir=None):
-    env = dict(os.environ)
+def build(cfg, out, cwd, umask=0o022, tmpdir=None):
+    env = image_env(out.parent)
+    env["SOURCE_DATE_EPOCH"] = EPOCH
     if tmpdir:
         env["TMPDIR"] = str(tmpdir)
     old = os.umask(umask)
     try:
         start = time.monotonic()
-        r = subprocess.run([str(DRIVER), str(root), str(out), "test", "1.0", "x86_64", EPOCH,
-                            FORMATS, "--", "console=ttyS0"],
-                           cwd=cwd, env=env, capture_output=True, text=True)
+        r = subprocess.run([LAPIS, "image", "build", "--no-cache", "--cachedir",
+                            str(out.parent / "cache"), "-o", str(out), str(cfg)],
+                           cwd=cwd, env=env, capture_output=True, text=True, timeout=1500)
     finally:
         os.umask(old)
     assert r.returncode == 0, r.stderr
     print(f"build took {time.monotonic() - start:.1f} s")
-    return {p.suffix[1:]: p for p in out.iterdir() if p.is_file()}
+    return {p.name.rsplit(".", 1)[1]: p for p in out.iterdir()
+            if p.is_file() and p.name.rsplit(".", 1)[1] in FORMATS.split(",")}
 
 
 @pytest.fixture(scope="module")
-def disk(image_root, tmp_path_factory):
-    out = tmp_path_factory.mktemp("disk1")
-    return build(image_root[0], out, cwd=out)
+def disk(server, tmp_path_factory):
+    out = tmp_path_factory.mktemp("disk1") / "out"
+    return build(server[0], out, cwd=out.parent)
 
 
 def sha256(path):
@@ -178,12 +166,12 @@ def test_vhd_footer_valid(disk):
     assert "vpc" in info
 
 
-def test_reproducible(image_root, disk, tmp_path_factory):
+def test_reproducible(server, disk, tmp_path_factory):
     """Another time, umask, cwd and TMPDIR: the same raw, qcow2 and VHD."""
     time.sleep(1.5)
-    out = tmp_path_factory.mktemp("disk2")
+    out = tmp_path_factory.mktemp("disk2") / "out"
     cwd = tmp_path_factory.mktemp("elsewhere")
-    again = build(image_root[0], out, cwd=cwd, umask=0o077, tmpdir=cwd)
+    again = build(server[0], out, cwd=cwd, umask=0o077, tmpdir=cwd)
     for fmt in ("raw", "qcow2", "vhd"):
         assert sha256(disk[fmt]) == sha256(again[fmt]), f"{fmt} differs between builds"
         print(f"{fmt}: {os.path.getsize(disk[fmt])} bytes sha256 {sha256(disk[fmt])}")
@@ -198,13 +186,13 @@ def free_port():
 def ssh(port, key, *cmd):
     return subprocess.run(["ssh", "-o", "StrictHostKeyChecking=no", "-o",
                            "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o",
-                           "ConnectTimeout=10", "-i", str(key), "-p", str(port), "root@127.0.0.1",
+                           "ConnectTimeout=10", "-i", str(key), "-p", str(port), "admin@127.0.0.1",
                            *cmd], capture_output=True, text=True, timeout=60)
 
 
-def test_boot_qcow2_grown(image_root, disk, tmp_path):
+def test_boot_qcow2_grown(server, disk, tmp_path):
     """UEFI boot of the qcow2 grown to 2 GiB: marker, grown root, SSH."""
-    root, key = image_root
+    key = server[1]
     img = tmp_path / "boot.qcow2"
     shutil.copy(disk["qcow2"], img)
     subprocess.run(["qemu-img", "resize", "-q", str(img), "2G"], check=True)
@@ -243,18 +231,20 @@ def test_boot_qcow2_grown(image_root, disk, tmp_path):
         while time.monotonic() - start < BOOT_TIMEOUT + 120:
             r = ssh(port, key, "hostname; id -un; systemctl is-active ssh systemd-networkd "
                     "lapis-growfs-root systemd-repart; findmnt -no FSTYPE /; "
-                    "systemctl show -P Result lapis-marker; cat /proc/cmdline")
+                    "systemctl show -P Result lapis-marker; cat /proc/cmdline; "
+                    "sysctl -n kernel.kptr_restrict fs.protected_regular")
             if r.returncode == 0:
                 break
             time.sleep(5)
         assert r and r.returncode == 0, r.stderr if r else "no ssh"
         out = r.stdout.split("\n")
         assert out[0] == "lapis-disk-test"
-        assert out[1] == "root"
+        assert out[1] == "admin"
         assert out[2:6] == ["active"] * 4, r.stdout
         assert out[6] == "ext4", r.stdout                     # found without an fstab
         assert out[7] == "success", r.stdout
         assert "console=ttyS0" in out[8] and "root=" not in out[8], r.stdout   # UKI .cmdline
+        assert out[9:11] == ["2", "2"], r.stdout              # finalize's hardened sysctls
     finally:
         qemu.kill()
         qemu.wait()

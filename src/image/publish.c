@@ -1,0 +1,347 @@
+/*
+ * The end of a build: SHA256SUMS (sha256sum -c format, sorted), its detached
+ * signature, the unchanged-rebuild cache (CACHEDIR/images/KEY) and the
+ * renames from the staging dir into OUTDIR. A same-named output in OUTDIR is
+ * swapped with the new one atomically (RENAME_EXCHANGE), so it is replaced
+ * only once the whole build has succeeded.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "basic/alloc.h"
+#include "basic/fs.h"
+#include "basic/macro.h"
+#include "basic/spawn.h"
+#include "basic/strv.h"
+#include "image/build.h"
+#include "lapis/image.h"
+#include "shared/digest.h"
+
+#ifndef LAPIS_VERSION
+#define LAPIS_VERSION "0.1.0"
+#endif
+
+#define SUMS "SHA256SUMS"
+
+/* Every regular file at or under base/rel, as paths relative to base. */
+static void list_files(const char *base, const char *rel, char ***files)
+{
+    _cleanup_free_ char *path = path_join(base, rel);
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        return;
+    if (S_ISREG(st.st_mode)) {
+        strv_push(files, xstrdup(rel));
+        return;
+    }
+    if (!S_ISDIR(st.st_mode))
+        return;
+    DIR *d = opendir(path);
+    struct dirent *de;
+    if (!d)
+        return;
+    while ((de = readdir(d)))
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
+            _cleanup_free_ char *sub = path_join(rel, de->d_name);
+            list_files(base, sub, files);
+        }
+    closedir(d);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int sign_sums(struct lapis_diag *d, const struct lapis_image_config *c,
+                     const char *stagedir)
+{
+    _cleanup_free_ char *home = c->signing_gnupghome ? xasprintf("GNUPGHOME=%s",
+                                                                 c->signing_gnupghome) : NULL;
+    char *env[] = { home, NULL };
+    char *argv[] = { "gpg", "--batch", "--yes", "--local-user", c->signing_key, "--armor",
+                     "--detach-sign", "--output", SUMS ".asc", SUMS, NULL };
+    struct lapis_spawn_opts o = { .env = home ? env : NULL, .cwd = stagedir, .stdin_fd = -1,
+                                  .stdout_fd = -1 };
+    _cleanup_free_ char *err = NULL;
+    int k = lapis_spawn(argv, &o, NULL, &err);
+    if (k == -ENOENT)
+        return lapis_err(d, k, "output.signing: gpg is not installed (Debian package gnupg)");
+    if (k != 0)
+        return lapis_err(d, LAPIS_E_SIGNATURE, "output.signing: gpg could not sign %s with key "
+                         "%s: %s", SUMS, c->signing_key, *lapis_spawn_last_line(err) ?
+                         lapis_spawn_last_line(err) : "it failed");
+    return 0;
+}
+
+int lapis_image_write_sums(struct lapis_diag *d, const struct lapis_image_config *c,
+                           const char *stagedir, char ***outputs)
+{
+    _cleanup_strv_ char **files = NULL;
+    _cleanup_free_ char *text = xstrdup("");
+    char hex[65];
+    int k;
+
+    for (size_t i = 0; (*outputs)[i]; i++)
+        list_files(stagedir, (*outputs)[i], &files);
+    if (files)
+        qsort(files, strv_length(files), sizeof(char *), cmp_str);
+    for (size_t i = 0; files && files[i]; i++) {
+        _cleanup_free_ char *p = path_join(stagedir, files[i]);
+        if ((k = lapis_chk_file(p, LAPIS_CHK_SHA256, hex, sizeof(hex))) < 0)
+            return lapis_err(d, k, "cannot read %s: %s", p, strerror(-k));
+        char *t = xasprintf("%s%s  %s\n", text, hex, files[i]);
+        free(text);
+        text = t;
+    }
+    _cleanup_free_ char *sums = path_join(stagedir, SUMS);
+    if ((k = write_file_atomic(sums, text, strlen(text))) < 0)
+        return lapis_err(d, k, "cannot write %s: %s", sums, strerror(-k));
+    strv_push(outputs, xstrdup(SUMS));
+    if (c->signing_key) {
+        if ((k = sign_sums(d, c, stagedir)) < 0)
+            return k;
+        strv_push(outputs, xstrdup(SUMS ".asc"));
+    }
+    return 0;
+}
+
+/* ---- the unchanged-rebuild cache ----------------------------------------- */
+
+static void hash_str(lapis_hasher *h, const char *tag, const char *s)
+{
+    lapis_hasher_update(h, tag, strlen(tag));
+    lapis_hasher_update(h, " ", 1);
+    if (s)
+        lapis_hasher_update(h, s, strlen(s));
+    lapis_hasher_update(h, "\n", 1);
+}
+
+static void hash_file(lapis_hasher *h, const char *path)
+{
+    char hex[65];
+    if (lapis_chk_file(path, LAPIS_CHK_SHA256, hex, sizeof(hex)) < 0)
+        snprintf(hex, sizeof(hex), "unreadable");
+    hash_str(h, path, hex);
+}
+
+int lapis_image_cache_key(const struct lapis_image_config *c, const struct lapis_image_build *b,
+                          size_t nb, long long epoch, unsigned formats, char **ret)
+{
+    lapis_hasher *h = lapis_hasher_new(LAPIS_CHK_SHA256);
+    char hex[65], buf[64];
+    int k;
+
+    if (!h)
+        return -ENOMEM;
+    hash_str(h, "lapis-image-cache", "1 " LAPIS_VERSION);
+    lapis_hasher_update(h, c->sha256, sizeof(c->sha256));
+    for (size_t i = 0; i < c->nrepos; i++)
+        if (c->repos[i].file)
+            hash_file(h, c->repos[i].file);
+    for (size_t i = 0; i < c->nfiles; i++)
+        if (c->files[i].source)
+            hash_file(h, c->files[i].source);
+    snprintf(buf, sizeof(buf), "%lld %u", epoch, formats);
+    hash_str(h, "epoch-formats", buf);
+    for (size_t i = 0; i < nb; i++) {
+        hash_str(h, "arch", b[i].arch);
+        for (size_t j = 0; j < b[i].npkgs; j++) {
+            const struct lapis_image_pkg *p = &b[i].pkgs[j];
+            _cleanup_free_ char *line = xasprintf("%s-%u:%s-%s.%s %s", p->name, p->epoch,
+                                                  p->version, p->release, p->arch, p->sha256);
+            hash_str(h, "pkg", line);
+        }
+    }
+    k = lapis_hasher_final_hex(h, hex, sizeof(hex));
+    lapis_hasher_free(h);
+    if (k < 0)
+        return k;
+    *ret = xstrdup(hex);
+    return 0;
+}
+
+/* cp -a --reflink=auto: keeps sparse files sparse and shares blocks where it can. */
+static int copy_tree(struct lapis_diag *d, const char *src, const char *dst)
+{
+    char *argv[] = { "cp", "-a", "--reflink=auto", "--", (char *)src, (char *)dst, NULL };
+    struct lapis_spawn_opts o = { .stdin_fd = -1, .stdout_fd = -1 };
+    _cleanup_free_ char *err = NULL;
+    int k = lapis_spawn(argv, &o, NULL, &err);
+    if (k != 0)
+        return lapis_err(d, k < 0 ? k : -EIO, "cannot copy %s to %s: %s", src, dst,
+                         k < 0 ? strerror(-k) : lapis_spawn_last_line(err));
+    return 0;
+}
+
+/* Each "HEX  PATH" line of stagedir/SHA256SUMS matches the file. */
+static bool sums_match(const char *stagedir)
+{
+    _cleanup_free_ char *sums = path_join(stagedir, SUMS);
+    _cleanup_free_ char *text = NULL;
+    size_t len;
+    char hex[65];
+    if (read_file(sums, 64 << 20, &text, &len) < 0)
+        return false;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        if (strlen(line) < 67)
+            return false;
+        _cleanup_free_ char *p = path_join(stagedir, line + 66);
+        if (lapis_chk_file(p, LAPIS_CHK_SHA256, hex, sizeof(hex)) < 0 ||
+            strncmp(hex, line, 64) != 0)
+            return false;
+    }
+    return true;
+}
+
+int lapis_image_cache_restore(struct lapis_diag *d, const char *cachedir, const char *key,
+                              const char *stagedir, char ***ret_outputs)
+{
+    _cleanup_free_ char *dir = xasprintf("%s/images/%s", cachedir, key);
+    _cleanup_free_ char *list = path_join(dir, "OUTPUTS");
+    _cleanup_free_ char *text = NULL;
+    _cleanup_strv_ char **names = NULL;
+    size_t len;
+    int k;
+
+    if (read_file(list, 1 << 20, &text, &len) < 0)
+        return -ENOENT;
+    names = strv_split(text, "\n");
+    for (size_t i = 0; names[i]; i++) {
+        _cleanup_free_ char *src = path_join(dir, names[i]);
+        _cleanup_free_ char *dst = path_join(stagedir, names[i]);
+        if ((k = copy_tree(d, src, dst)) < 0)
+            return k;
+    }
+    if (!sums_match(stagedir)) {
+        lapis_log(d, LAPIS_LOG_WARNING, "the cached image %s does not match its SHA256SUMS; "
+                  "building it again", dir);
+        (void)rm_rf(dir, NULL);
+        for (size_t i = 0; names[i]; i++) {
+            _cleanup_free_ char *dst = path_join(stagedir, names[i]);
+            (void)rm_rf(dst, NULL);
+        }
+        return -EBADMSG;
+    }
+    lapis_strv_free(*ret_outputs);
+    *ret_outputs = names;
+    names = NULL;
+    return 0;
+}
+
+static int store_into(struct lapis_diag *d, const char *tmp, const char *stagedir,
+                      char *const *outputs)
+{
+    _cleanup_free_ char *text = xstrdup("");
+    int k;
+    for (size_t i = 0; outputs[i]; i++) {
+        _cleanup_free_ char *src = path_join(stagedir, outputs[i]);
+        _cleanup_free_ char *dst = path_join(tmp, outputs[i]);
+        if ((k = copy_tree(d, src, dst)) < 0)
+            return k;
+        char *t = xasprintf("%s%s\n", text, outputs[i]);
+        free(text);
+        text = t;
+    }
+    _cleanup_free_ char *list = path_join(tmp, "OUTPUTS");
+    return write_file_atomic(list, text, strlen(text));
+}
+
+void lapis_image_cache_store(struct lapis_diag *d, const char *cachedir, const char *key,
+                             const char *stagedir, char *const *outputs)
+{
+    _cleanup_free_ char *images = path_join(cachedir, "images");
+    _cleanup_free_ char *final = path_join(images, key);
+    _cleanup_free_ char *tmp = xasprintf("%s/.tmp-%ld-XXXXXX", images, (long)getpid());
+    int k;
+
+    if (mkdir_p(images, 0755) < 0 && errno != EEXIST)
+        return;
+    (void)sweep_dead_owner_dirs(images, ".tmp-", 0);
+    if (!mkdtemp(tmp)) {
+        lapis_log(d, LAPIS_LOG_WARNING, "cannot cache the image in %s: %s", images,
+                  strerror(errno));
+        return;
+    }
+    if ((k = store_into(d, tmp, stagedir, outputs)) < 0) {
+        lapis_log(d, LAPIS_LOG_WARNING, "cannot cache the image in %s: %s", images,
+                  lapis_diag_error(d));
+        (void)rm_rf(tmp, NULL);
+        return;
+    }
+    (void)rm_rf(final, NULL);
+    if (rename(tmp, final) < 0)
+        (void)rm_rf(tmp, NULL);
+}
+
+/* ---- publishing ------------------------------------------------------------- */
+
+static unsigned long long tree_size(const char *path)
+{
+    _cleanup_strv_ char **files = NULL;
+    unsigned long long total = 0;
+    struct stat st;
+    list_files(path, ".", &files);
+    for (size_t i = 0; files && files[i]; i++) {
+        _cleanup_free_ char *p = path_join(path, files[i]);
+        if (stat(p, &st) == 0)
+            total += (unsigned long long)st.st_size;
+    }
+    return total;
+}
+
+static char *sum_of(const char *sums, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *l = sums; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+        if (strlen(l) > 66 && strncmp(l + 66, name, n) == 0 && (l[66 + n] == '\n' || !l[66 + n]))
+            return xstrndup(l, 64);
+    return NULL;
+}
+
+static void list_result(const char *outdir, char *const *outputs, struct lapis_image_result *res)
+{
+    _cleanup_free_ char *sp = path_join(outdir, SUMS);
+    _cleanup_free_ char *sums = NULL;
+    size_t len;
+    (void)read_file(sp, 64 << 20, &sums, &len);
+    res->noutputs = strv_length(outputs);
+    res->outputs = xcalloc(res->noutputs ? res->noutputs : 1, sizeof(*res->outputs));
+    for (size_t i = 0; i < res->noutputs; i++) {
+        _cleanup_free_ char *p = path_join(outdir, outputs[i]);
+        struct stat st;
+        res->outputs[i].name = xstrdup(outputs[i]);
+        if (stat(p, &st) == 0 && S_ISDIR(st.st_mode))
+            res->outputs[i].size = tree_size(p);
+        else
+            res->outputs[i].size = stat(p, &st) == 0 ? (unsigned long long)st.st_size : 0;
+        res->outputs[i].sha256 = sum_of(sums, outputs[i]);
+        char hex[65];
+        if (!res->outputs[i].sha256 && S_ISREG(st.st_mode) &&
+            lapis_chk_file(p, LAPIS_CHK_SHA256, hex, sizeof(hex)) == 0)
+            res->outputs[i].sha256 = xstrdup(hex);   /* SHA256SUMS itself, its .asc */
+    }
+}
+
+int lapis_image_publish(struct lapis_diag *d, const char *stagedir, const char *outdir,
+                        char *const *outputs, struct lapis_image_result *res)
+{
+    for (size_t i = 0; outputs && outputs[i]; i++) {
+        _cleanup_free_ char *src = path_join(stagedir, outputs[i]);
+        _cleanup_free_ char *dst = path_join(outdir, outputs[i]);
+        int k = renameat2(AT_FDCWD, src, AT_FDCWD, dst, RENAME_EXCHANGE);
+        if (k == 0)
+            (void)rm_rf(src, NULL);     /* the old output, swapped into the staging dir */
+        else if (errno != ENOENT || rename(src, dst) < 0)
+            return lapis_err(d, -errno, "cannot move %s into %s: %s", outputs[i], outdir,
+                             strerror(errno));
+    }
+    list_result(outdir, outputs, res);
+    return 0;
+}

@@ -1,0 +1,269 @@
+"""The finalize stage (src/image/finalize*.c) on a root installed from the
+test distribution by the real lapis, driven through build/finalize_driver
+until `lapis image build` exists: users, services, sysctl, hardening, the
+setuid allow-list, os-release, machine-id, cleanup, and a finalized tree
+that is the same bytes and metadata every run.
+
+LAPIS_TESTDIST points at build-testdist's OUTDIR (default build/testdist).
+"""
+
+import hashlib
+import os
+import pathlib
+import platform
+import shutil
+import subprocess
+
+import pytest
+
+SRCROOT = pathlib.Path(__file__).resolve().parents[3]
+LAPIS_BIN = pathlib.Path(os.environ.get("LAPIS_BIN") or SRCROOT / "build" / "lapis").resolve()
+DRIVER = LAPIS_BIN.parent / "finalize_driver"
+TESTDIST = pathlib.Path(os.environ.get("LAPIS_TESTDIST") or SRCROOT / "build" / "testdist").resolve()
+ARCH = platform.machine()
+EPOCH = 1767225600
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTestsOnly alice@test"
+HASH = "$6$salt$Zm9vYmFy"
+PACKAGES = ["kernel", "systemd", "openssh-server", "dash", "bash", "coreutils", "util-linux",
+            "passwd", "login", "mawk", "ca-certificates", "kmod", "iproute2"]
+
+pytestmark = pytest.mark.skipif(
+    not (TESTDIST / ARCH / ".stamp").exists() or not DRIVER.exists(),
+    reason="test distribution or finalize_driver not built (make all; make testdist)")
+
+
+def run(argv, **kw):
+    return subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=600, **kw)
+
+
+@pytest.fixture(scope="module")
+def base_root(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("finalize-base")
+    reposd = tmp / "repos.d"
+    reposd.mkdir()
+    shutil.copy(TESTDIST / "testdist.repo", reposd / "testdist.repo")
+    root = tmp / "root"
+    r = run([LAPIS_BIN, "--installroot=%s" % root, "--setopt=reposdir=%s" % reposd,
+             "--setopt=cachedir=%s" % (tmp / "cache"), "--releasever=1", "-y", "install"] + PACKAGES,
+            env=dict(os.environ, HOME=str(tmp)))
+    assert r.returncode == 0, r.stderr
+    return root
+
+
+def kver(root):
+    return sorted(os.listdir(root / "usr/lib/modules"))[0]
+
+
+def finalize(base_root, tmp_path, *args, name="root", env=None, cwd=None):
+    root = tmp_path / name
+    r = run(["cp", "-a", base_root, root])
+    assert r.returncode == 0, r.stderr
+    r = run([DRIVER, root, EPOCH, "--kver", kver(root)] + list(args), env=env, cwd=cwd)
+    return root, r
+
+
+SERVER_ARGS = ["--hostname", "box", "--group", "wheel", "--user", "alice",
+               "--hash", "alice=" + HASH, "--key", "alice=" + KEY, "--member", "alice=wheel",
+               "--member", "alice=sudo", "--user", "bob:2000", "--enable", "systemd-networkd.service",
+               "--disable", "e2scrub_all.timer", "--sysctl", "vm.swappiness=10",
+               "--cmdline", "console=ttyS0", "--file", "/etc/motd:600:hello\n",
+               "--dir", "/srv/data:750"]
+
+
+@pytest.fixture(scope="module")
+def server(base_root, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("finalize-server")
+    root, r = finalize(base_root, tmp, *SERVER_ARGS)
+    assert r.returncode == 0, r.stderr
+    return root, r.stdout.split()
+
+
+def lines(path):
+    return path.read_text().splitlines()
+
+
+def entry(path, name):
+    for line in lines(path):
+        if line.split(":")[0] == name:
+            return line.split(":")
+    raise AssertionError("%s not in %s" % (name, path))
+
+
+def test_users_groups_shadow(server):
+    root, _ = server
+    alice = entry(root / "etc/passwd", "alice")
+    # wheel took 1000 (first free gid), so alice's uid skips it: her private group matches.
+    assert alice[2:4] == ["1001", "1001"] and alice[5:] == ["/home/alice", "/bin/bash"]
+    assert entry(root / "etc/passwd", "bob")[2:4] == ["2000", "2000"]
+    assert entry(root / "etc/passwd", "root")[2] == "0"          # existing lines kept
+    assert entry(root / "etc/group", "wheel")[2:] == ["1000", "alice"]
+    assert "alice" in entry(root / "etc/group", "sudo")[3].split(",")
+    assert "alice" in entry(root / "etc/gshadow", "sudo")[3].split(",")
+    assert entry(root / "etc/shadow", "alice")[1] == HASH
+    assert entry(root / "etc/shadow", "bob")[1] == "!"              # locked
+    assert entry(root / "etc/shadow", "root")[1] == "*"
+    # sysusers dates entries today; clamped to the epoch's day.
+    days = {int(f[2]) for f in (l.split(":") for l in lines(root / "etc/shadow")) if f[2]}
+    assert max(days) <= EPOCH // 86400
+    st = (root / "etc/shadow").stat()
+    assert oct(st.st_mode & 0o7777) == "0o640"
+    assert st.st_gid == int(entry(root / "etc/group", "shadow")[2])
+    # sysusers.d users, and openssh-server's postinst user.
+    entry(root / "etc/passwd", "systemd-network")
+    assert entry(root / "etc/passwd", "sshd")[5:] == ["/run/sshd", "/usr/sbin/nologin"]
+    for backup in ("passwd-", "group-", "shadow-", "gshadow-"):
+        assert not (root / "etc" / backup).exists()
+
+
+def test_authorized_keys(server):
+    root, _ = server
+    home = root / "home/alice"
+    ak = home / ".ssh/authorized_keys"
+    assert ak.read_text() == KEY + "\n"
+    for p, mode in ((home, 0o700), (home / ".ssh", 0o700), (ak, 0o600)):
+        st = p.stat()
+        assert (st.st_mode & 0o7777, st.st_uid, st.st_gid) == (mode, 1001, 1001), p
+
+
+def test_services(server):
+    root, _ = server
+    etc = root / "etc/systemd/system"
+    assert (etc / "multi-user.target.wants/ssh.service").is_symlink()
+    assert not (etc / "sockets.target.wants/ssh.socket").exists()   # conflicts with ssh.service
+    assert (etc / "multi-user.target.wants/systemd-networkd.service").is_symlink()
+    assert (etc / "getty.target.wants/getty@tty1.service").is_symlink()   # preset-all ran
+    assert not (etc / "timers.target.wants/e2scrub_all.timer").exists()   # disable list
+    # sshd starts without baked-in host keys: keys made on first boot.
+    assert not list((root / "etc/ssh").glob("ssh_host_*"))
+    unit = (root / "usr/lib/systemd/system/lapis-ssh-keygen.service").read_text()
+    assert "ExecStart=/usr/bin/ssh-keygen -A" in unit
+    dropin = root / "usr/lib/systemd/system/ssh.service.d/50-lapis-keygen.conf"
+    assert "After=lapis-ssh-keygen.service" in dropin.read_text()
+    assert "Include /etc/ssh/sshd_config.d/*.conf" in (root / "etc/ssh/sshd_config").read_text()
+
+
+def test_sysctl_sshd_hardening(server):
+    root, removed = server
+    hard = (root / "usr/lib/sysctl.d/50-lapis-hardening.conf").read_text()
+    for k in ("kernel.kptr_restrict = 2", "kernel.dmesg_restrict = 1",
+              "kernel.unprivileged_bpf_disabled = 1", "fs.protected_symlinks = 1",
+              "fs.protected_regular = 2", "net.ipv4.conf.all.rp_filter = 1"):
+        assert k in hard
+    assert "vm.swappiness = 10" in (root / "etc/sysctl.d/90-lapis-image.conf").read_text()
+    sshd = (root / "etc/ssh/sshd_config.d/50-lapis-hardening.conf").read_text()
+    for k in ("PermitRootLogin no", "PasswordAuthentication no", "KbdInteractiveAuthentication no"):
+        assert k in sshd
+    assert removed == sorted(removed)
+    assert "/usr/lib/openssh/ssh-keysign" in removed and "/usr/bin/chage" in removed
+    assert not (root / "usr/lib/openssh/ssh-keysign").stat().st_mode & 0o6000
+    assert (root / "usr/bin/passwd").stat().st_mode & 0o4000       # allow-listed
+    assert (root / "usr/bin/su").stat().st_mode & 0o4000
+    left = run(["find", root, "-xdev", "-type", "f", "-perm", "/6000"]).stdout.split()
+    allowed = {"/usr/bin/" + n for n in ("passwd", "su", "mount", "umount", "newgrp", "chsh",
+                                          "chfn", "gpasswd")} | {"/usr/sbin/unix_chkpwd"}
+    assert {"/" + os.path.relpath(p, root) for p in left} <= allowed
+
+
+def test_identity_and_boot_files(server):
+    root, _ = server
+    osr = dict(l.split("=", 1) for l in lines(root / "usr/lib/os-release"))
+    assert osr["ID"] == "testimage" and osr["ID_LIKE"] == "fedora"
+    assert osr["VERSION_ID"] == "1.0" and osr["BUILD_ID"] == "%d.abababababab" % EPOCH
+    assert os.readlink(root / "etc/os-release") == "../usr/lib/os-release"
+    assert (root / "etc/machine-id").read_bytes() == b""
+    assert (root / "etc/hostname").read_text() == "box\n"
+    assert (root / "etc/kernel/cmdline").read_text() == "rw console=ttyS0\n"
+    assert (root / "etc/locale.conf").read_text() == "LANG=C.UTF-8\n"
+    assert (root / "etc/motd").read_text() == "hello\n"
+    assert (root / "etc/motd").stat().st_mode & 0o7777 == 0o600
+    assert (root / "srv/data").stat().st_mode & 0o7777 == 0o750
+    assert os.readlink(root / "usr/bin/awk") == "mawk"                # mawk's alternative
+    bundle = (root / "etc/ssl/certs/ca-certificates.crt").read_text()
+    assert bundle.count("BEGIN CERTIFICATE") > 100
+    k = kver(root)
+    assert (root / "usr/lib/modules" / k / "modules.dep.bin").exists()   # depmod
+    assert (root / "etc/ld.so.cache").exists()                           # ldconfig
+    assert '"source_date_epoch": %d' % EPOCH in (root / "usr/lib/lapis/image.json").read_text()
+
+
+def test_no_caches_logs_history(server):
+    root, _ = server
+    for d in ("var/cache", "var/log", "var/lib/lapis", "tmp", "var/tmp"):
+        files = [p for p in (root / d).rglob("*") if not p.is_dir()]
+        assert files == [], (d, files)
+    assert not list((root / "var/lib/rpm").glob("__db*"))
+    assert not (root / "var/lib/rpm/rpmdb.sqlite-shm").exists()
+    newer = run(["find", root, "-newermt", "@%d" % EPOCH]).stdout.split()
+    assert newer == []                                     # every mtime clamped
+
+
+def test_rpm_verify_differs_only_where_expected(server):
+    root, removed = server
+    r = run(["rpm", "--root", root, "--dbpath", "/var/lib/rpm", "-Va"])
+    changed = {line.split()[-1]: line.split()[0] for line in r.stdout.splitlines()}
+    expected = {"/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow",
+                "/usr/lib/os-release"} | set(removed)
+    assert set(changed) <= expected, r.stdout
+    for p in removed:
+        assert changed[p][1] == "M"
+
+
+def tree_listing(root):
+    out = run(["find", ".", "-printf", r"%p %m %U %G %T@ %s %l\n"], cwd=root).stdout
+    digests = []
+    for dirpath, _, files in os.walk(root):
+        for f in files:
+            p = os.path.join(dirpath, f)
+            if os.path.isfile(p) and not os.path.islink(p):
+                digests.append("%s %s" % (os.path.relpath(p, root),
+                                          hashlib.sha256(open(p, "rb").read()).hexdigest()))
+    return sorted(out.splitlines()), sorted(digests)
+
+
+def test_reproducible(base_root, tmp_path):
+    env_b = dict(os.environ, TMPDIR=str(tmp_path), TZ="Asia/Tokyo")
+    a, ra = finalize(base_root, tmp_path, *SERVER_ARGS, name="a")
+    (tmp_path / "cwd").mkdir()
+    b, rb = finalize(base_root, tmp_path, *SERVER_ARGS, name="b", env=env_b, cwd=tmp_path / "cwd")
+    assert ra.returncode == 0 and rb.returncode == 0, (ra.stderr, rb.stderr)
+    la, lb = tree_listing(a), tree_listing(b)
+    assert la[0] == lb[0]
+    assert la[1] == lb[1]
+
+
+def test_hardening_off(base_root, tmp_path):
+    root, r = finalize(base_root, tmp_path, "--no-hardening")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == ""
+    assert not (root / "usr/lib/sysctl.d/50-lapis-hardening.conf").exists()
+    assert not (root / "etc/ssh/sshd_config.d/50-lapis-hardening.conf").exists()
+    assert (root / "usr/lib/openssh/ssh-keysign").stat().st_mode & 0o4000
+    assert (root / "etc/machine-id").read_bytes() == b""        # the rest still done
+
+
+def test_keep_and_allow_list(base_root, tmp_path):
+    (base_root / "var/log/keepme.log").write_text("x")
+    try:
+        root, r = finalize(base_root, tmp_path, "--keep", "logs", "--keep", "history",
+                           "--allow", "/usr/lib/openssh/ssh-keysign", "--allow", "/bin/su")
+    finally:
+        (base_root / "var/log/keepme.log").unlink()
+    assert r.returncode == 0, r.stderr
+    assert (root / "var/log/keepme.log").exists()
+    assert (root / "var/lib/lapis/history.sqlite").exists()
+    assert (root / "usr/lib/openssh/ssh-keysign").stat().st_mode & 0o4000
+    assert (root / "usr/bin/su").stat().st_mode & 0o4000      # /bin/su means the merged path
+    assert "/usr/bin/passwd" in r.stdout.split()               # not in this list
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--user", "carol", "--member", "carol=nosuchgroup"],
+     "os.users: carol: group nosuchgroup does not exist (add it under os.groups)"),
+    (["--user", "dave:0"], "os.users: dave: uid 0 is taken"),
+    (["--timezone", "Mars/Olympus"], "os.timezone: Mars/Olympus is not in the image"),
+])
+def test_config_errors(base_root, tmp_path, args, message):
+    _, r = finalize(base_root, tmp_path, *args)
+    assert r.returncode == 1
+    assert message in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
