@@ -36,7 +36,8 @@ MARKER = b"LAPIS-BOOT-OK"
 BOOT_TIMEOUT = 300
 PACKAGES = ["linux-image-amd64", "systemd", "systemd-sysv", "udev", "kmod", "openssh-server",
             "systemd-boot", "base-passwd", "bash", "coreutils", "dash", "login", "passwd",
-            "util-linux", "mount", "grep", "sed", "findutils", "gzip", "iproute2"]
+            "util-linux", "mount", "grep", "sed", "findutils", "gzip", "iproute2",
+            "init-system-helpers", "perl-base"]
 FORMATS = "raw,qcow2,vhd,vhdx"
 
 MARKER_UNIT = """[Unit]
@@ -54,7 +55,7 @@ WantedBy=multi-user.target
 NETWORK = "[Match]\nName=en*\n\n[Network]\nDHCP=yes\n"
 
 
-SERVICES = ["ssh.service", "systemd-networkd.service", "lapis-marker.service"]
+SERVICES = ["ssh.service", "systemd-networkd.service"]
 
 
 def config_text(repo, pubkey):
@@ -81,6 +82,10 @@ os:
     - destination: /etc/systemd/system/lapis-marker.service
       content: |
 {block(MARKER_UNIT, "        ")}
+    # finalize enables services before it writes additionalFiles, so the
+    # marker is wanted by a .wants entry (systemd only reads its name).
+    - destination: /etc/systemd/system/multi-user.target.wants/lapis-marker.service
+      content: ""
     - destination: /etc/systemd/network/50-dhcp.network
       content: |
 {block(NETWORK, "        ")}
