@@ -1,0 +1,612 @@
+/*
+ * The disk stage: a GPT disk image built without loop devices, mounts or
+ * device-mapper. Each filesystem is made as its own file (mkfs.vfat + mtools,
+ * mkfs.ext4 -d, mkfs.erofs), then copied into its partition of a sparse file
+ * partitioned by sgdisk. Every identifier (disk GUID, partition GUIDs,
+ * filesystem UUIDs, hash seeds, FAT serial) is derived from the config digest
+ * and the epoch, and every timestamp is the epoch, so a build is reproducible
+ * while two images never share a GUID. raw is converted to qcow2, VHD (whose
+ * footer we write ourselves) and vhdx by qemu-img.
+ *
+ * Partition types follow the Discoverable Partitions Specification, so
+ * systemd-gpt-auto-generator finds the root without an fstab. The root grows
+ * with the disk: a repart.d drop-in (written into the ext4 image only, not
+ * the shared root tree) makes systemd-repart extend the root partition on
+ * boot, and GPT attribute 59 (grow-file-system) makes systemd-growfs extend
+ * the filesystem.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "basic/alloc.h"
+#include "basic/fs.h"
+#include "basic/macro.h"
+#include "basic/strv.h"
+#include "image/bootdisk.h"
+
+#define MiB (1024ULL * 1024ULL)
+#define GPT_START MiB               /* first partition; also room for the primary GPT */
+#define GPT_END MiB                 /* room for the backup GPT */
+#define DEFAULT_ESP (128 * MiB)
+
+struct part {
+    const char *label;
+    enum lapis_image_part_type type;
+    enum lapis_image_fs fs;
+    unsigned long long start, size;  /* bytes */
+    bool grow;
+    char uuid[37];                   /* partition GUID */
+    char fsuuid[37];                 /* filesystem UUID */
+    char *image;                     /* workdir file holding the filesystem */
+};
+
+struct layout {
+    struct part parts[8];
+    size_t n;
+    unsigned long long disk;
+};
+
+static const char *type_guid(enum lapis_image_part_type t, const char *arch)
+{
+    switch (t) {
+    case LAPIS_PART_ESP: return "c12a7328-f81f-11d2-ba4b-00a0c93ec93b";
+    case LAPIS_PART_VAR: return "4d21b016-b534-45c2-a9fb-5c16e091fd2d";
+    case LAPIS_PART_XBOOTLDR: return "bc13c2ff-59e6-4262-a352-b275fd6f7172";
+    case LAPIS_PART_ROOT:
+        return !strcmp(arch, "aarch64") ? "b921b045-1df0-41c3-af44-4c6f280d3fae"
+                                        : "4f68bce3-e8cd-4db1-96e7-fbcaf984b709";
+    }
+    return NULL;
+}
+
+static unsigned long long align_up(unsigned long long v, unsigned long long a)
+{
+    return (v + a - 1) / a * a;
+}
+
+/* ---- sizing the root --------------------------------------------------- */
+
+static unsigned long long tree_bytes;
+
+static int tree_add(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+    (void)path; (void)flag; (void)f;
+    tree_bytes += 256 + (S_ISREG(st->st_mode) ? align_up((unsigned long long)st->st_size, 4096)
+                                               : S_ISDIR(st->st_mode) ? 4096 : 0);
+    return 0;
+}
+
+/* What an ext4 holding the root needs: content in 4 KiB blocks, inodes,
+ * and ~10% for metadata and the journal. */
+static unsigned long long root_needed(const char *rootdir)
+{
+    tree_bytes = 0;
+    nftw(rootdir, tree_add, 32, FTW_PHYS);
+    return align_up(tree_bytes + tree_bytes / 10 + 64 * MiB, MiB);
+}
+
+/* ---- layout -------------------------------------------------------------- */
+
+static void add_part(struct lapis_image_build *b, struct layout *l, const char *label,
+                     enum lapis_image_part_type t, enum lapis_image_fs fs, unsigned long long size)
+{
+    struct part *p = &l->parts[l->n++];
+    unsigned char raw[16];
+    _cleanup_free_ char *w1 = xasprintf("partition:%s", label), *w2 = xasprintf("fs:%s", label);
+
+    *p = (struct part){ .label = label, .type = t, .fs = fs, .size = size, .grow = size == 0 };
+    lapis_image_uuid(b, w1, raw, p->uuid);
+    lapis_image_uuid(b, w2, raw, p->fsuuid);
+}
+
+static int config_layout(struct lapis_image_build *b, struct layout *l)
+{
+    const struct lapis_image_config *c = b->conf;
+    if (c->npartitions == 0) {
+        add_part(b, l, "esp", LAPIS_PART_ESP, LAPIS_FS_VFAT, DEFAULT_ESP);
+        add_part(b, l, "root", LAPIS_PART_ROOT, LAPIS_FS_EXT4, 0);
+        return 0;
+    }
+    if (c->npartitions > ARRAY_SIZE(l->parts))
+        return lapis_err(&b->diag, -EINVAL, "storage.partitions: %zu partitions, at most %zu "
+                         "are supported", c->npartitions, ARRAY_SIZE(l->parts));
+    for (size_t i = 0; i < c->npartitions; i++) {
+        const struct lapis_image_partition *p = &c->partitions[i];
+        if (p->size && p->size % MiB)
+            return lapis_err(&b->diag, -EINVAL, "storage.partitions: %s: size %llu is not a "
+                             "multiple of 1 MiB (round it, e.g. %lluM)", p->id, p->size,
+                             align_up(p->size, MiB) / MiB);
+        if (p->type == LAPIS_PART_ESP && p->size && p->size < 33 * MiB)
+            return lapis_err(&b->diag, -EINVAL, "storage.partitions: %s: an ESP of %llu MiB is "
+                             "too small for FAT32 (use at least 33M)", p->id, p->size / MiB);
+        add_part(b, l, p->id, p->type, p->fs, p->size);
+    }
+    return 0;
+}
+
+static int check_layout(struct lapis_image_build *b, struct layout *l)
+{
+    size_t grow = 0, roots = 0, esps = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        grow += l->parts[i].grow;
+        roots += l->parts[i].type == LAPIS_PART_ROOT;
+        esps += l->parts[i].type == LAPIS_PART_ESP;
+    }
+    if (roots != 1 || esps != 1)
+        return lapis_err(&b->diag, -EINVAL, "storage.partitions: a bootable disk needs exactly "
+                         "one esp and one root partition (found %zu and %zu)", esps, roots);
+    if (grow > 1)
+        return lapis_err(&b->diag, -EINVAL, "storage.partitions: only one partition may have "
+                         "no size (grow to fill the disk); give the others a size");
+    return 0;
+}
+
+/* Sizes: a growing partition gets what the disk leaves, or its content plus
+ * headroom when the disk has no size. */
+static int size_layout(struct lapis_image_build *b, struct layout *l, unsigned long long need)
+{
+    unsigned long long fixed = GPT_START + GPT_END, off = GPT_START;
+    struct part *g = NULL;
+
+    for (size_t i = 0; i < l->n; i++) {
+        struct part *p = &l->parts[i];
+        if (p->grow)
+            g = p;
+        if (p->type == LAPIS_PART_ROOT && !p->grow && p->fs == LAPIS_FS_EXT4 && p->size < need)
+            return lapis_err(&b->diag, -ENOSPC, "storage.partitions: %s: %llu MiB is too small "
+                             "for the root (it needs at least %llu MiB)", p->label, p->size / MiB,
+                             need / MiB);
+        fixed += p->size;
+    }
+    if (g) {
+        unsigned long long min = g->type == LAPIS_PART_ROOT ? need : 64 * MiB;
+        unsigned long long want = g->type == LAPIS_PART_ROOT ? need + need / 5 + 128 * MiB : min;
+        if (b->conf->disk_size && b->conf->disk_size < fixed + min)
+            return lapis_err(&b->diag, -ENOSPC, "storage.diskSize: %llu MiB is too small (the "
+                             "partitions need at least %llu MiB)", b->conf->disk_size / MiB,
+                             align_up(fixed + min, MiB) / MiB);
+        g->size = b->conf->disk_size ? (b->conf->disk_size - fixed) / MiB * MiB : align_up(want, MiB);
+        fixed += g->size;
+    }
+    if (b->conf->disk_size && b->conf->disk_size < fixed)
+        return lapis_err(&b->diag, -ENOSPC, "storage.diskSize: %llu MiB is too small (the "
+                         "partitions need at least %llu MiB)", b->conf->disk_size / MiB,
+                         align_up(fixed, MiB) / MiB);
+    l->disk = b->conf->disk_size ? align_up(b->conf->disk_size, MiB) : fixed;
+    for (size_t i = 0; i < l->n; i++) {
+        l->parts[i].start = off;
+        off += l->parts[i].size;
+    }
+    return 0;
+}
+
+/* ---- filesystems ---------------------------------------------------------- */
+
+static int make_sparse(struct lapis_image_build *b, const char *path, unsigned long long size)
+{
+    _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 || ftruncate(fd, (off_t)size) < 0)
+        return lapis_err(&b->diag, -errno, "cannot create %s: %s", path, strerror(errno));
+    return 0;
+}
+
+static char *epoch_env(struct lapis_image_build *b, const char *key)
+{
+    return xasprintf("%s=%lld", key, b->epoch);
+}
+
+/* Copy the ESP tree in sorted order, one mtools call per entry, so the FAT's
+ * directory order never depends on the order readdir happens to return. */
+static int esp_copy(struct lapis_image_build *b, const char *img, const char *src, const char *dst)
+{
+    struct dirent **ents = NULL;
+    int n = scandir(src, &ents, NULL, alphasort), r = 0;
+    char *env[] = { epoch_env(b, "SOURCE_DATE_EPOCH"), "MTOOLS_SKIP_CHECK=1", NULL };
+
+    if (n < 0)
+        r = lapis_err(&b->diag, -errno, "cannot read %s: %s", src, strerror(errno));
+    for (int i = 0; i < n; i++) {
+        _cleanup_free_ char *s = path_join(src, ents[i]->d_name);
+        _cleanup_free_ char *d = xasprintf("%s/%s", dst, ents[i]->d_name);
+        struct stat st;
+        if (r == 0 && strcmp(ents[i]->d_name, ".") && strcmp(ents[i]->d_name, "..") &&
+            lstat(s, &st) == 0) {
+            if (S_ISDIR(st.st_mode)) {
+                char *mmd[] = { "mmd", "-i", (char *)img, d, NULL };
+                r = lapis_image_tool(b, "mtools", mmd, env, NULL);
+                if (r == 0)
+                    r = esp_copy(b, img, s, d);
+            } else if (S_ISREG(st.st_mode)) {
+                char *mcopy[] = { "mcopy", "-p", "-m", "-i", (char *)img, s, d, NULL };
+                r = lapis_image_tool(b, "mtools", mcopy, env, NULL);
+            }
+        }
+        free(ents[i]);
+    }
+    free(ents);
+    free(env[0]);
+    return r;
+}
+
+static int make_vfat(struct lapis_image_build *b, struct part *p)
+{
+    _cleanup_free_ char *esp = path_join(b->workdir, "esp");
+    char serial[9];
+    char *mkfs[] = { "mkfs.vfat", "-F", "32", "--invariant", "-n", "ESP", "-i", serial, p->image, NULL };
+    char *mlabel[] = { "mlabel", "-N", serial, "-i", p->image, "::ESP", NULL };
+    char *env[] = { "MTOOLS_SKIP_CHECK=1", epoch_env(b, "SOURCE_DATE_EPOCH"), NULL };
+    int r;
+
+    snprintf(serial, sizeof(serial), "%.8s", p->fsuuid);
+    if ((r = make_sparse(b, p->image, p->size)) < 0 ||
+        (r = lapis_image_tool(b, "dosfstools", mkfs, NULL, NULL)) < 0 ||
+        (r = lapis_image_tool(b, "mtools", mlabel, env, NULL)) < 0) {
+        free(env[1]);
+        return r;
+    }
+    free(env[1]);
+    if (p->type != LAPIS_PART_ESP || !path_exists(esp))
+        return 0;
+    return esp_copy(b, p->image, esp, "::");
+}
+
+static FILE *debugfs_cmds;
+static size_t debugfs_prefix;
+
+/* debugfs quotes arguments with double quotes; a name containing one cannot
+ * be addressed, so it keeps mkfs's times (never seen in packages). */
+static int debugfs_add(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+    const char *rel = path + debugfs_prefix;
+    (void)st; (void)flag; (void)f;
+    if (path[debugfs_prefix - 1] == 0 || strchr(rel, '"') || strchr(rel, '\n'))
+        return 0;
+    for (const char *const *fld = (const char *const[]){ "atime", "ctime", "crtime", NULL }; *fld; fld++)
+        fprintf(debugfs_cmds, "sif \"/%s\" %s @EPOCH@\nsif \"/%s\" %s_extra 0\n", rel, *fld, rel, *fld);
+    return 0;
+}
+
+/* Files only the disk's root gets (not the shared root tree, so OCI output
+ * stays free of them): systemd-repart grows the root partition into the
+ * space a resized disk has; then the filesystem is grown. systemd 252 grows
+ * a GPT flag-59 root in the initrd (systemd-growfs), which runs before the
+ * main system's repart, so a unit ordered after repart grows it again. */
+static const struct { const char *path, *text; } grow_files[] = {
+    { "usr/lib/repart.d/50-lapis-root.conf", "[Partition]\nType=root\n" },
+    { "usr/lib/systemd/system/lapis-growfs-root.service",
+      "[Unit]\nDescription=Grow the root file system to its partition\n"
+      "Documentation=man:systemd-growfs(8)\nDefaultDependencies=no\n"
+      "After=systemd-repart.service\nBefore=sysinit.target shutdown.target\n"
+      "Conflicts=shutdown.target\nConditionPathExists=!/etc/initrd-release\n\n"
+      "[Service]\nType=oneshot\nRemainAfterExit=yes\n"
+      "ExecStart=/usr/lib/systemd/systemd-growfs /\nTimeoutSec=0\n" },
+};
+static const char grow_link[] = "usr/lib/systemd/system/sysinit.target.wants/lapis-growfs-root.service";
+
+static void debugfs_times(FILE *f, const char *path)
+{
+    for (const char *const *fld = (const char *const[]){ "atime", "ctime", "crtime", "mtime", NULL }; *fld; fld++)
+        fprintf(f, "sif \"/%s\" %s @EPOCH@\nsif \"/%s\" %s_extra 0\n", path, *fld, path, *fld);
+}
+
+static int grow_cmds(struct lapis_image_build *b, FILE *f)
+{
+    fprintf(f, "mkdir /usr/lib/repart.d\nmkdir /usr/lib/systemd/system/sysinit.target.wants\n");
+    for (size_t i = 0; i < ARRAY_SIZE(grow_files); i++) {
+        _cleanup_free_ char *tmp = xasprintf("%s/grow-%zu", b->workdir, i);
+        _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        size_t len = strlen(grow_files[i].text);
+        if (fd < 0 || write(fd, grow_files[i].text, len) != (ssize_t)len)
+            return lapis_err(&b->diag, -EIO, "cannot write %s: %s", tmp, strerror(errno));
+        fprintf(f, "write %s \"/%s\"\nsif \"/%s\" mode 0100644\n", tmp, grow_files[i].path,
+                grow_files[i].path);
+        debugfs_times(f, grow_files[i].path);
+    }
+    fprintf(f, "symlink \"/%s\" ../lapis-growfs-root.service\n", grow_link);
+    debugfs_times(f, grow_link);
+    debugfs_times(f, "usr/lib/repart.d");
+    debugfs_times(f, "usr/lib/systemd/system/sysinit.target.wants");
+    debugfs_times(f, "usr/lib/systemd/system");
+    debugfs_times(f, "usr/lib");
+    return 0;
+}
+
+/* Write the debugfs script with the epoch's digits in place of @EPOCH@. */
+static int write_cmds(struct lapis_image_build *b, const char *path, const char *text)
+{
+    _cleanup_free_ char *ep = xasprintf("%lld", b->epoch);
+    _cleanup_fclose_ FILE *out = fopen(path, "we");
+    if (!out)
+        return lapis_err(&b->diag, -errno, "cannot write %s: %s", path, strerror(errno));
+    for (const char *s = text, *m; *s; s = m + 7) {
+        if (!(m = strstr(s, "@EPOCH@"))) {
+            fputs(s, out);
+            break;
+        }
+        fprintf(out, "%.*s%s", (int)(m - s), s, ep);
+    }
+    if (fclose(TAKE_PTR(out)) != 0)
+        return lapis_err(&b->diag, -EIO, "cannot write %s", path);
+    return 0;
+}
+
+/* mkfs.ext4 -d copies each source inode's atime and ctime and stamps crtime
+ * with the clock: set them all to the epoch with debugfs. */
+static int ext4_fix_times(struct lapis_image_build *b, const char *img, const char *src, bool grow)
+{
+    _cleanup_free_ char *cmds = path_join(b->workdir, "debugfs.cmds");
+    _cleanup_free_ char *text = NULL;
+    size_t len = 0;
+    char *debugfs[] = { "debugfs", "-w", "-f", cmds, (char *)img, NULL };
+    char *env[] = { epoch_env(b, "E2FSPROGS_FAKE_TIME"), NULL };
+    int r = 0;
+
+    debugfs_cmds = open_memstream(&text, &len);
+    debugfs_times(debugfs_cmds, "");
+    debugfs_times(debugfs_cmds, "lost+found");
+    if (src) {
+        debugfs_prefix = strlen(src) + 1;
+        nftw(src, debugfs_add, 32, FTW_PHYS);
+    }
+    if (grow)
+        r = grow_cmds(b, debugfs_cmds);
+    fclose(debugfs_cmds);
+    if (r == 0)
+        r = write_cmds(b, cmds, text);
+    if (r == 0)
+        r = lapis_image_tool(b, "e2fsprogs", debugfs, env, NULL);
+    free(env[0]);
+    return r;
+}
+
+static int make_ext4(struct lapis_image_build *b, struct part *p, bool with_root)
+{
+    _cleanup_free_ char *opts = xasprintf("hash_seed=%s,root_owner=0:0", p->fsuuid);
+    _cleanup_free_ char *kib = xasprintf("%lluk", p->size / 1024);
+    _cleanup_free_ char *label = xstrndup(p->label, 16);
+    char *env[] = { epoch_env(b, "E2FSPROGS_FAKE_TIME"), "MKE2FS_CONFIG=/etc/mke2fs.conf", NULL };
+    char *argv[16] = { "mkfs.ext4", "-q", "-F", "-t", "ext4", "-E", opts, "-U", p->fsuuid, "-L", label };
+    size_t n = 11;
+    int r;
+
+    if (with_root) {
+        argv[n++] = "-d";
+        argv[n++] = b->rootdir;
+    }
+    argv[n++] = p->image;
+    argv[n++] = kib;
+    r = make_sparse(b, p->image, p->size);
+    if (r == 0)
+        r = lapis_image_tool(b, "e2fsprogs", argv, env, NULL);
+    free(env[0]);
+    if (r < 0 && strstr(b->diag.errmsg ? b->diag.errmsg : "", "Could not allocate"))
+        return lapis_err(&b->diag, -ENOSPC, "partition %s (%llu MiB) is too small for the root: "
+                         "give it more space", p->label, p->size / MiB);
+    if (r < 0)
+        return r;
+    return ext4_fix_times(b, p->image, with_root ? b->rootdir : NULL, with_root && p->grow);
+}
+
+static int make_erofs(struct lapis_image_build *b, struct part *p)
+{
+    _cleanup_free_ char *t = xasprintf("-T%lld", b->epoch), *u = xasprintf("-U%s", p->fsuuid);
+    char *argv[] = { "mkfs.erofs", "--quiet", t, u, "--all-root", "-zlz4hc", p->image, b->rootdir, NULL };
+    struct stat st;
+    int r = lapis_image_tool(b, "erofs-utils", argv, NULL, NULL);
+    if (r < 0)
+        return r;
+    if (stat(p->image, &st) < 0)
+        return lapis_err(&b->diag, -errno, "mkfs.erofs wrote no %s", p->image);
+    if ((unsigned long long)st.st_size > p->size)
+        return lapis_err(&b->diag, -ENOSPC, "partition %s (%llu MiB) is too small for the erofs "
+                         "root (it needs %llu MiB)", p->label, p->size / MiB,
+                         align_up((unsigned long long)st.st_size, MiB) / MiB);
+    return 0;
+}
+
+static int make_fs(struct lapis_image_build *b, struct part *p)
+{
+    p->image = xasprintf("%s/part-%s.img", b->workdir, p->label);
+    if (p->fs == LAPIS_FS_VFAT)
+        return make_vfat(b, p);
+    if (p->fs == LAPIS_FS_EROFS)
+        return p->type == LAPIS_PART_ROOT ? make_erofs(b, p)
+               : lapis_err(&b->diag, -EINVAL, "partition %s: erofs is only for the root", p->label);
+    if (p->type == LAPIS_PART_ROOT)
+        return make_ext4(b, p, true);
+    return make_ext4(b, p, false);
+}
+
+/* ---- the disk --------------------------------------------------------------- */
+
+static int sgdisk(struct lapis_image_build *b, struct layout *l, const char *disk)
+{
+    unsigned char raw[16];
+    char diskguid[37];
+    _cleanup_strv_ char **args = NULL;
+    int r;
+
+    lapis_image_uuid(b, "disk", raw, diskguid);
+    strv_push(&args, xstrdup("sgdisk"));
+    strv_push(&args, xstrdup("--clear"));
+    strv_push(&args, xasprintf("--disk-guid=%s", diskguid));
+    for (size_t i = 0; i < l->n; i++) {
+        struct part *p = &l->parts[i];
+        unsigned long long first = p->start / 512, last = (p->start + p->size) / 512 - 1;
+        strv_push(&args, xasprintf("--new=%zu:%llu:%llu", i + 1, first, last));
+        strv_push(&args, xasprintf("--typecode=%zu:%s", i + 1, type_guid(p->type, b->arch)));
+        strv_push(&args, xasprintf("--partition-guid=%zu:%s", i + 1, p->uuid));
+        strv_push(&args, xasprintf("--change-name=%zu:%s", i + 1, p->label));
+        if (p->type == LAPIS_PART_ROOT && p->fs == LAPIS_FS_EXT4)   /* grow-file-system */
+            strv_push(&args, xasprintf("--attributes=%zu:set:59", i + 1));
+        if (p->type == LAPIS_PART_ROOT && p->fs == LAPIS_FS_EROFS)  /* read-only */
+            strv_push(&args, xasprintf("--attributes=%zu:set:60", i + 1));
+    }
+    strv_push(&args, xstrdup(disk));
+    r = lapis_image_tool(b, "gdisk", args, NULL, NULL);
+    return r;
+}
+
+/* Copy src into dst at off, skipping holes so the disk stays sparse. */
+static int place(struct lapis_image_build *b, const char *src, int dst, unsigned long long off)
+{
+    _cleanup_close_ int fd = open(src, O_RDONLY | O_CLOEXEC);
+    static char buf[1 << 20];
+    off_t pos = 0, end;
+
+    if (fd < 0)
+        return lapis_err(&b->diag, -errno, "cannot read %s: %s", src, strerror(errno));
+    end = lseek(fd, 0, SEEK_END);
+    while (pos < end) {
+        off_t data = lseek(fd, pos, SEEK_DATA), hole;
+        if (data < 0)
+            break;                            /* only a hole is left */
+        hole = lseek(fd, data, SEEK_HOLE);
+        for (pos = data; pos < hole;) {
+            ssize_t n = pread(fd, buf, (size_t)(hole - pos < (off_t)sizeof(buf) ? hole - pos : (off_t)sizeof(buf)), pos);
+            if (n <= 0 || pwrite(dst, buf, (size_t)n, (off_t)off + pos) != n)
+                return lapis_err(&b->diag, -EIO, "cannot copy %s into the disk: %s", src, strerror(errno));
+            pos += n;
+        }
+    }
+    return 0;
+}
+
+static int write_raw(struct lapis_image_build *b, struct layout *l, const char *disk)
+{
+    _cleanup_close_ int fd = -1;
+    int r;
+
+    if ((r = make_sparse(b, disk, l->disk)) < 0 || (r = sgdisk(b, l, disk)) < 0)
+        return r;
+    fd = open(disk, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return lapis_err(&b->diag, -errno, "cannot open %s: %s", disk, strerror(errno));
+    for (size_t i = 0; i < l->n; i++) {
+        if ((r = make_fs(b, &l->parts[i])) < 0 || (r = place(b, l->parts[i].image, fd, l->parts[i].start)) < 0)
+            return r;
+        unlink(l->parts[i].image);
+    }
+    if (fsync(fd) < 0)
+        return lapis_err(&b->diag, -errno, "cannot write %s: %s", disk, strerror(errno));
+    return 0;
+}
+
+/* ---- formats ------------------------------------------------------------- */
+
+static int qemu_img(struct lapis_image_build *b, const char *raw, const char *fmt,
+                    const char *opts, const char *out)
+{
+    char *argv[12] = { "qemu-img", "convert", "-f", "raw", "-O", (char *)fmt };
+    size_t n = 6;
+    if (!strcmp(fmt, "qcow2"))
+        argv[n++] = "-c";
+    if (opts) {
+        argv[n++] = "-o";
+        argv[n++] = (char *)opts;
+    }
+    argv[n++] = (char *)raw;
+    argv[n++] = (char *)out;
+    return lapis_image_tool(b, "qemu-utils", argv, NULL, NULL);
+}
+
+static void put32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24); p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8); p[3] = (unsigned char)v;
+}
+
+/* The fixed VHD's 512-byte footer, made deterministic: qemu-img stamps the
+ * current time and a random UUID. Timestamp = epoch in seconds since
+ * 2000-01-01 00:00 UTC; UUID from the config digest; checksum = ones'
+ * complement of the byte sum with the checksum field zero. */
+int lapis_image_vhd_footer(struct lapis_image_build *b, int fd)
+{
+    unsigned char f[512], raw[16];
+    char text[37];
+    uint32_t sum = 0;
+    off_t end = lseek(fd, 0, SEEK_END);
+    long long ts = b->epoch - 946684800LL;
+
+    if (end < 512 || pread(fd, f, 512, end - 512) != 512 || memcmp(f, "conectix", 8))
+        return lapis_err(&b->diag, -EIO, "qemu-img wrote no VHD footer");
+    put32(f + 24, (uint32_t)(ts < 0 ? 0 : ts));
+    lapis_image_uuid(b, "vhd", raw, text);
+    memcpy(f + 68, raw, 16);
+    memset(f + 64, 0, 4);
+    for (int i = 0; i < 512; i++)
+        sum += f[i];
+    put32(f + 64, ~sum);
+    if (pwrite(fd, f, 512, end - 512) != 512)
+        return lapis_err(&b->diag, -errno, "cannot write the VHD footer: %s", strerror(errno));
+    return 0;
+}
+
+static int write_vhd(struct lapis_image_build *b, const char *raw, const char *out)
+{
+    _cleanup_close_ int fd = -1;
+    int r = qemu_img(b, raw, "vpc", "subformat=fixed,force_size=on", out);
+    if (r < 0)
+        return r;
+    fd = open(out, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return lapis_err(&b->diag, -errno, "cannot open %s: %s", out, strerror(errno));
+    return lapis_image_vhd_footer(b, fd);
+}
+
+static int write_format(struct lapis_image_build *b, const char *raw, unsigned fmt)
+{
+    static const char *const ext[] = { [1] = "qcow2", [2] = "vhd", [3] = "vhdx" };
+    int bit = fmt == LAPIS_IMAGE_QCOW2 ? 1 : fmt == LAPIS_IMAGE_VHD ? 2 : 3;
+    _cleanup_free_ char *name = xasprintf("%s.%s", b->basename, ext[bit]);
+    _cleanup_free_ char *out = path_join(b->stagedir, name);
+    int r = fmt == LAPIS_IMAGE_VHD ? write_vhd(b, raw, out)
+            : qemu_img(b, raw, ext[bit], NULL, out);
+    if (r == 0)
+        lapis_image_add_output(b, name);
+    return r;
+}
+
+static int write_disk(struct lapis_image_build *b)
+{
+    static const unsigned conv[] = { LAPIS_IMAGE_QCOW2, LAPIS_IMAGE_VHD, LAPIS_IMAGE_VHDX };
+    struct layout l = { 0 };
+    _cleanup_free_ char *raw = path_join(b->workdir, "disk.raw");
+    _cleanup_free_ char *name = xasprintf("%s.raw", b->basename);
+    int r;
+
+    if (!(b->conf->formats & LAPIS_IMAGE_DISK_FORMATS))
+        return 0;
+    if ((r = config_layout(b, &l)) < 0 || (r = check_layout(b, &l)) < 0 ||
+        (r = size_layout(b, &l, root_needed(b->rootdir))) < 0)
+        return r;
+    r = write_raw(b, &l, raw);
+    for (size_t i = 0; i < l.n; i++)
+        free(l.parts[i].image);
+    for (size_t i = 0; r == 0 && i < ARRAY_SIZE(conv); i++)
+        if (b->conf->formats & conv[i])
+            r = write_format(b, raw, conv[i]);
+    if (r < 0 || !(b->conf->formats & LAPIS_IMAGE_RAW))
+        return r < 0 ? r : (unlink(raw), 0);
+    _cleanup_free_ char *dst = path_join(b->stagedir, name);
+    if (rename(raw, dst) < 0)
+        return lapis_err(&b->diag, -errno, "cannot move the disk to %s: %s", dst, strerror(errno));
+    lapis_image_add_output(b, name);
+    return 0;
+}
+
+int lapis_image_write_disk(struct lapis_image_build *b)
+{
+    mode_t old = umask(022);
+    int r = write_disk(b);
+    umask(old);
+    return r;
+}
