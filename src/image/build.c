@@ -125,7 +125,10 @@ static int setup_options(struct run *r)
 
     if (o->formats && (k = parse_formats(r, o->formats)) < 0)
         return k;
-    if (!o->formats)
+    /* --format replaces output.formats for every stage: the stages read the config. */
+    if (o->formats)
+        r->conf->formats = r->formats;
+    else
         r->formats = r->conf->formats;
     if (o->arch)
         strv_push(&r->arches, xstrdup(o->arch));

@@ -485,3 +485,19 @@ def test_same_bytes_whatever_the_umask(tmp_path, testdist_repo, lapis_image):
         sums.append((tmp_path / name / "SHA256SUMS").read_text())
         time.sleep(1.1)
     assert sums[0] == sums[1]
+
+
+def test_format_option_replaces_configured_formats(tmp_path, testdist_repo, lapis_image):
+    """--format decides what every stage writes: the config asks for the OCI
+    layout, the command line for the archive only (the OCI stage once read the
+    config's list and recorded no output)."""
+    cfg = write_config(tmp_path, testdist_repo, formats=("oci",))
+    out = tmp_path / "out"
+    r = lapis_image("build", "-o", out, "--format", "oci-archive", cfg)
+    assert r.rc == 0, r
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["SHA256SUMS", "t-1.%s.oci.tar" % os.uname().machine,
+                     "t-1.%s.spdx.json" % os.uname().machine], names
+    r = lapis_image("build", "-o", tmp_path / "out2", "--format", "oci,oci-archive", cfg)
+    assert r.rc == 0, r
+    assert (tmp_path / "out2" / ("t-1.%s.oci" % os.uname().machine) / "index.json").exists(), r
