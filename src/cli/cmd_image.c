@@ -196,27 +196,47 @@ static int run_lock(struct cli *c, struct image_args *a, char **pos, int npos)
     return 0;
 }
 
+/* One scalar as text: strings as they are, numbers and the rest as JSON. */
+static char *scalar_text(const cJSON *v)
+{
+    char *s = cJSON_IsString(v) ? strdup(v->valuestring) : cJSON_PrintUnformatted(v);
+    char *clean = lapis_sanitize(s ? s : "");
+    free(s);
+    return clean;
+}
+
+/* An element of a list: an object as "key=value ...", anything else as itself. */
+static void print_element(const cJSON *e)
+{
+    const cJSON *f;
+    if (!cJSON_IsObject(e)) {
+        char *t = scalar_text(e);
+        printf("  %s\n", t);
+        free(t);
+        return;
+    }
+    printf(" ");
+    cJSON_ArrayForEach(f, e) {
+        char *t = scalar_text(f);
+        printf(" %s=%s", f->string, t);
+        free(t);
+    }
+    printf("\n");
+}
+
 static void print_inspect_text(const cJSON *doc)
 {
-    const cJSON *v;
+    const cJSON *v, *e;
     cJSON_ArrayForEach(v, doc) {
-        if (cJSON_IsString(v) || cJSON_IsNumber(v)) {
-            char *s = cJSON_PrintUnformatted(v);
-            char *clean = lapis_sanitize(cJSON_IsString(v) ? v->valuestring : s);
-            printf("%-14s %s\n", v->string, clean);
-            free(clean);
-            free(s);
-        } else if (cJSON_IsArray(v) || cJSON_IsObject(v)) {
+        if (cJSON_IsArray(v) || cJSON_IsObject(v)) {
             printf("%-14s %d\n", v->string, cJSON_GetArraySize(v));
-            const cJSON *e;
-            cJSON_ArrayForEach(e, v) {
-                char *s = cJSON_PrintUnformatted(e);
-                char *clean = lapis_sanitize(s);
-                printf("  %s%s%s\n", e->string ? e->string : "", e->string ? " " : "", clean);
-                free(clean);
-                free(s);
-            }
+            cJSON_ArrayForEach(e, v)
+                print_element(e);
+            continue;
         }
+        char *t = scalar_text(v);
+        printf("%-14s %s\n", v->string, t);
+        free(t);
     }
 }
 

@@ -501,3 +501,7 @@ def test_format_option_replaces_configured_formats(tmp_path, testdist_repo, lapi
     r = lapis_image("build", "-o", tmp_path / "out2", "--format", "oci,oci-archive", cfg)
     assert r.rc == 0, r
     assert (tmp_path / "out2" / ("t-1.%s.oci" % os.uname().machine) / "index.json").exists(), r
+    text = lapis_image("inspect", tmp_path / "out2" / ("t-1.%s.oci" % os.uname().machine),
+                       cachedir=False)
+    assert text.rc == 0, text
+    assert any(l.startswith("  name=bash version=") for l in text.out.splitlines()), text
