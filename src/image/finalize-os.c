@@ -2,7 +2,8 @@
  * The system's identity and the config's own files: hostname, os-release,
  * an empty machine-id (first boot makes one per machine), timezone, locale,
  * the kernel command line the boot stage reads (/etc/kernel/cmdline),
- * os.files / os.dirs, and the provenance record /usr/lib/lapis/image.json.
+ * os.files / os.dirs (the provenance record is provenance.c's, written after
+ * this stage).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -147,81 +148,4 @@ int fin_files(struct lapis_image_build *b)
             return r;
     }
     return 0;
-}
-
-/* ---- provenance ---------------------------------------------------------- */
-
-static void json_str(char **buf, size_t *len, const char *s)
-{
-    size_t need = *len + 2 * strlen(s ? s : "") * 3 + 3;
-    *buf = xrealloc(*buf, need + 1);
-    char *p = *buf + *len;
-    *p++ = '"';
-    for (const unsigned char *c = (const unsigned char *)(s ? s : ""); *c; c++) {
-        if (*c == '"' || *c == '\\')
-            *p++ = '\\', *p++ = (char)*c;
-        else if (*c < 0x20)
-            p += sprintf(p, "\\u%04x", *c);
-        else
-            *p++ = (char)*c;
-    }
-    *p++ = '"';
-    *p = '\0';
-    *len = (size_t)(p - *buf);
-}
-
-static void json_raw(char **buf, size_t *len, const char *s)
-{
-    size_t n = strlen(s);
-    *buf = xrealloc(*buf, *len + n + 1);
-    memcpy(*buf + *len, s, n + 1);
-    *len += n;
-}
-
-static void json_pkg(char **buf, size_t *len, const struct lapis_image_pkg *p, bool first)
-{
-    char evr[32];
-    json_raw(buf, len, first ? "\n    {\"name\": " : ",\n    {\"name\": ");
-    json_str(buf, len, p->name);
-    snprintf(evr, sizeof(evr), "%u", p->epoch);
-    json_raw(buf, len, ", \"epoch\": ");
-    json_raw(buf, len, evr);
-    json_raw(buf, len, ", \"version\": ");
-    json_str(buf, len, p->version);
-    json_raw(buf, len, ", \"release\": ");
-    json_str(buf, len, p->release);
-    json_raw(buf, len, ", \"arch\": ");
-    json_str(buf, len, p->arch);
-    json_raw(buf, len, ", \"sha256\": ");
-    json_str(buf, len, p->sha256);
-    json_raw(buf, len, "}");
-}
-
-/* What the image is and what went in: enough to find the config and the
- * lock it was built from, read by `lapis image inspect` and by people. */
-int fin_provenance(struct lapis_image_build *b)
-{
-    _cleanup_free_ char *out = NULL, *bid = build_id(b), *epoch = xasprintf("%lld", b->epoch);
-    char hex[65];
-    size_t len = 0;
-
-    for (int i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", b->conf ? b->conf->sha256[i] : 0);
-    json_raw(&out, &len, "{\n  \"name\": ");
-    json_str(&out, &len, b->conf ? b->conf->name : NULL);
-    json_raw(&out, &len, ",\n  \"version\": ");
-    json_str(&out, &len, b->conf ? b->conf->version : NULL);
-    json_raw(&out, &len, ",\n  \"arch\": ");
-    json_str(&out, &len, b->arch);
-    json_raw(&out, &len, ",\n  \"build_id\": ");
-    json_str(&out, &len, bid);
-    json_raw(&out, &len, ",\n  \"config_sha256\": ");
-    json_str(&out, &len, hex);
-    json_raw(&out, &len, ",\n  \"source_date_epoch\": ");
-    json_raw(&out, &len, epoch);
-    json_raw(&out, &len, ",\n  \"packages\": [");
-    for (size_t i = 0; i < b->npkgs; i++)
-        json_pkg(&out, &len, &b->pkgs[i], i == 0);
-    json_raw(&out, &len, b->npkgs ? "\n  ]\n}\n" : "]\n}\n");
-    return fin_write(b, "/usr/lib/lapis/image.json", out, len, 0644, 0, 0);
 }

@@ -440,7 +440,6 @@ static const struct {
     { "hardening", fin_harden },
     { "setuid", fin_setuid },
     { "selinux", fin_selinux },
-    { "provenance", fin_provenance },
     { "cleanup", fin_cleanup },
     { "timestamps", fin_clamp },
 };

@@ -46,7 +46,6 @@ int fin_sysusers(struct lapis_image_build *b);   /* finalize-users.c */
 int fin_users(struct lapis_image_build *b);
 int fin_os(struct lapis_image_build *b);         /* finalize-os.c */
 int fin_files(struct lapis_image_build *b);
-int fin_provenance(struct lapis_image_build *b);
 int fin_sysctl(struct lapis_image_build *b);     /* finalize-harden.c */
 int fin_harden(struct lapis_image_build *b);
 int fin_setuid(struct lapis_image_build *b);

@@ -6,9 +6,6 @@
 - `lapis_image(*args, ...)`: runs `lapis image ARGS` with a clean environment
   and the test's own package cache (`--cachedir` is added to build/lock);
   returns a Result (rc, out, err, elapsed).
-- `pending(result)`: True when a build stopped at a stage whose placeholder
-  (src/image/pending.c, "... is not implemented yet") is still in place, so a
-  test that needs that stage skips until it lands.
 """
 
 import os
@@ -49,10 +46,6 @@ def image_env(tmp):
     home.mkdir(parents=True, exist_ok=True)
     env.update(HOME=str(home), LC_ALL="C.UTF-8", no_proxy="*")
     return env
-
-
-def pending(result):
-    return result.rc != 0 and "not implemented yet" in result.err
 
 
 @pytest.fixture

@@ -2,10 +2,7 @@
 publish.c, compose.c) and bad input (issue 12 section 2).
 
 Every bad input gives one clear error line, exit 1, nothing in OUTDIR (no
-staging dir), and the next build succeeds. While a later stage is still a
-placeholder (src/image/pending.c), "succeeds" means: it got past compose and
-stopped only at the placeholder, still leaving OUTDIR clean; the checks of
-finished outputs skip until the stages land.
+staging dir), and the next build succeeds.
 """
 
 import hashlib
@@ -18,7 +15,7 @@ import time
 
 import pytest
 
-from .conftest import FIXTURES, LAPIS_BIN, image_env, pending
+from .conftest import FIXTURES, LAPIS_BIN, image_env
 
 SMALL = ["bash"]
 BIGGER = ["systemd", "bash", "coreutils", "util-linux"]
@@ -46,13 +43,9 @@ def assert_one_error(r, *words):
 
 
 def assert_next_build_works(lapis_image, cfg, outdir):
-    """The build after a failure: succeeds (or, while a stage is a placeholder,
-    gets through compose and stops only there); OUTDIR holds no staging dir."""
+    """The build after a failure succeeds; OUTDIR holds no staging dir."""
     r = lapis_image("build", "-o", outdir, cfg)
     assert not [n for n in leftovers(outdir) if n.startswith(".lapis-build-")], r
-    if pending(r):
-        assert "compose" in r.err and len(r.error_lines) == 1, r
-        return None
     assert r.rc == 0, r
     assert (pathlib.Path(outdir) / "SHA256SUMS").exists(), r
     return r
@@ -217,8 +210,6 @@ def test_relative_paths(tmp_path, testdist_repo, lapis_image):
     write_config(tmp_path, testdist_repo)
     r = lapis_image("build", "--cachedir", "cache", "-o", "out", "c.yaml", cachedir=False, cwd=tmp_path)
     assert "cachedir" not in r.err, r
-    if pending(r):
-        pytest.skip("a stage is still a placeholder")
     assert r.rc == 0, r
     assert (tmp_path / "out" / "SHA256SUMS").exists() and (tmp_path / "cache" / "images").is_dir()
 
@@ -255,7 +246,7 @@ def test_locked_build_fails_on_a_changed_sha256(tmp_path, testdist_repo, lapis_i
     good = lockf.read_text()
     out = tmp_path / "out"
     r = lapis_image("build", "--locked", "-o", out, cfg)
-    assert pending(r) or r.rc == 0, r              # exactly the lock: compose succeeds
+    assert r.rc == 0, r                            # exactly the lock
     rpm = sorted((testdist_repo.parent / "x86_64" / "Packages").glob("bash-[0-9]*.rpm"))[0]
     lockf.write_text(good.replace(sha256(rpm), "0" * 64))
     r = lapis_image("build", "--locked", "-o", out, cfg)
@@ -279,8 +270,6 @@ def oci_build(tmp_path, testdist_repo, lapis_image):
     cfg = write_config(tmp_path, testdist_repo)
     out = tmp_path / "out"
     r = lapis_image("build", "--json", "-o", out, cfg)
-    if pending(r):
-        pytest.skip("a stage is still a placeholder: %s" % r.error_lines)
     assert r.rc == 0, r
     return cfg, out, r
 
@@ -371,8 +360,6 @@ def test_nothing_written_outside_outdir_and_cache(tmp_path, testdist_repo, lapis
     env = image_env(tmp_path)
     env["TMPDIR"] = str(tmpdir)
     r = lapis_image("build", "-o", tmp_path / "out", cfg, env=env)
-    if pending(r):
-        pytest.skip("a stage is still a placeholder")
     assert r.rc == 0, r
     assert list(tmpdir.iterdir()) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml", "cache", "home", "out", "tmp"]
@@ -389,8 +376,6 @@ def test_cross_arch_oci_build(tmp_path, testdist_repo, lapis_image):
     cfg = write_config(tmp_path, testdist_repo)
     out = tmp_path / "out"
     r = lapis_image("build", "--arch", OTHER, "-o", out, cfg)
-    if pending(r):
-        pytest.skip("a stage is still a placeholder: %s" % r.error_lines)
     assert r.rc == 0, r
     assert (out / ("t-1.%s.spdx.json" % OTHER)).exists(), r
     names, head = layer_members(out)
@@ -409,8 +394,6 @@ def test_signed_sums(tmp_path, testdist_repo, lapis_image):
                        extra="  signing:\n    keyId: %s\n    gnupgHome: %s\n" % (fpr, home))
     out = tmp_path / "out"
     r = lapis_image("build", "-o", out, cfg)
-    if pending(r):
-        pytest.skip("a stage is still a placeholder")
     assert r.rc == 0, r
     assert (out / "SHA256SUMS.asc").read_text().startswith("-----BEGIN PGP SIGNATURE-----")
     v = subprocess.run(["gpg", "--homedir", home, "--verify", out / "SHA256SUMS.asc", out / "SHA256SUMS"],
@@ -438,8 +421,6 @@ def test_repo_change_invalidates_the_cached_image(tmp_path, lapis_image):
                    'output:\n  formats: [oci]\n' % (repo, FIXTURES / "keys" / "RPM-GPG-KEY-lapis-test"))
     out = tmp_path / "out"
     r = lapis_image("build", "--json", "-o", out, cfg)
-    if pending(r):
-        pytest.skip("a stage is still a placeholder")
     assert r.rc == 0, r
     assert '"hello"' in (out / "t-1.x86_64.spdx.json").read_text()
     shutil.copy(FIXTURES / "repos" / "updates" / "hello-2.0-1.x86_64.rpm", repo)
@@ -457,8 +438,6 @@ def test_image_cache_keeps_the_newest_four(tmp_path, testdist_repo, lapis_image)
         cfg = write_config(tmp_path, testdist_repo, name="c%d.yaml" % v)
         cfg.write_text(cfg.read_text().replace('version: "1"', 'version: "%d"' % v))
         r = lapis_image("build", "-o", out, cfg)
-        if pending(r):
-            pytest.skip("a stage is still a placeholder")
         assert r.rc == 0, r
     entries = [p for p in (lapis_image.cachedir / "images").iterdir() if not p.name.startswith(".")]
     assert len(entries) == 4, entries
@@ -479,8 +458,6 @@ def test_same_bytes_whatever_the_umask(tmp_path, testdist_repo, lapis_image):
             r = lapis_image("build", "--no-cache", "-o", tmp_path / name, cfg, env=env, cwd=tmp)
         finally:
             os.umask(old)
-        if pending(r):
-            pytest.skip("a stage is still a placeholder")
         assert r.rc == 0, r
         sums.append((tmp_path / name / "SHA256SUMS").read_text())
         time.sleep(1.1)

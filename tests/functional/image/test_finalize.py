@@ -196,7 +196,6 @@ def test_identity_and_boot_files(server):
     k = kver(root)
     assert (root / "usr/lib/modules" / k / "modules.dep.bin").exists()   # depmod
     assert (root / "etc/ld.so.cache").exists()                           # ldconfig
-    assert '"source_date_epoch": %d' % EPOCH in (root / "usr/lib/lapis/image.json").read_text()
 
 
 def test_no_caches_logs_history(server):

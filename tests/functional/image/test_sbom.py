@@ -282,8 +282,6 @@ def cli_build(tmp, cfg, out, epoch, umask=0o022, cwd=None):
                         "-o", str(out), str(cfg)], capture_output=True, text=True, timeout=900,
                        env=env, cwd=cwd or tmp, stdin=subprocess.DEVNULL,
                        preexec_fn=lambda: os.umask(umask))
-    if r.returncode != 0 and "not implemented yet" in r.stderr:
-        pytest.skip("a stage is still a placeholder: %s" % r.stderr.strip())
     assert r.returncode == 0, r.stdout + r.stderr
     return out / ("t-1.%s.spdx.json" % ARCH)
 
@@ -353,8 +351,6 @@ def test_cli_provenance_in_the_image(cli):
     assert prov["config_sha256"] == hashlib.sha256(cfg.read_bytes()).hexdigest()
     assert (prov["name"], prov["version"], prov["arch"]) == ("t", "1", ARCH)
     assert m.mode & 0o7777 == 0o644 and m.mtime == EPOCH
-    if "format" not in prov:
-        pytest.skip("build.c does not run lapis_image_write_provenance yet (finalize's own record)")
     assert prov["lapis_version"] == "0.1.0" and prov["build_time"] == EPOCH
     sbom = json.loads(path.read_text())
     assert sorted(p["name"] for p in prov["lock"]["packages"]) == \
