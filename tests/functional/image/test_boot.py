@@ -265,11 +265,11 @@ def test_ssh_into_booted_image(server, booted):
     r = None
     while time.monotonic() - booted["start"] < BOOT_TIMEOUT + 120:
         # No D-Bus in the minimal image: systemctl cannot ask PID 1 as a user,
-        # so "running" is the unit's cgroup having processes, "enabled" is
+        # so "running" is a process in the unit's cgroup, "enabled" is
         # read from the unit files (--root=/). The oneshots (growfs, repart,
         # marker) are checked on the serial console by test_boot_qcow2_grown.
         r = ssh(port, key, "uname -n; id -un; for u in ssh systemd-networkd; do "
-                "test -s /sys/fs/cgroup/system.slice/$u.service/cgroup.procs && echo running "
+                "grep -qs /system.slice/$u.service\\$ /proc/[0-9]*/cgroup && echo running "
                 "|| echo stopped; done; findmnt -no FSTYPE /; cat /proc/cmdline; "
                 "cat /proc/sys/kernel/kptr_restrict /proc/sys/fs/protected_regular; "
                 "systemctl --root=/ is-enabled ssh systemd-networkd lapis-marker; echo RPM; "
