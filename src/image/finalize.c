@@ -144,10 +144,11 @@ int fin_mkdir(struct lapis_image_build *b, const char *path, mode_t mode, uid_t 
     return 0;
 }
 
-int fin_run(struct lapis_image_build *b, const char *pkg, char *const argv[], const int *ok_codes)
+static int run_opts(struct lapis_image_build *b, const char *pkg, char *const argv[],
+                    const int *ok_codes, const struct lapis_spawn_opts *o)
 {
     _cleanup_free_ char *err = NULL;
-    int r = lapis_spawn(argv, NULL, NULL, &err);
+    int r = lapis_spawn(argv, o, NULL, &err);
 
     if (r == -ENOENT)
         return lapis_err(&b->diag, r, "%s not found: install the Debian package %s", argv[0], pkg);
@@ -160,6 +161,22 @@ int fin_run(struct lapis_image_build *b, const char *pkg, char *const argv[], co
         return lapis_err(&b->diag, -EIO, "%s failed (exit status %d): %s", argv[0], r,
                          *lapis_spawn_last_line(err) ? lapis_spawn_last_line(err) : "no message");
     return 0;
+}
+
+int fin_run(struct lapis_image_build *b, const char *pkg, char *const argv[], const int *ok_codes)
+{
+    return run_opts(b, pkg, argv, ok_codes, NULL);
+}
+
+/* Debian's systemctl hands units that also have an /etc/init.d script to
+ * systemd-sysv-install, which runs the root's update-rc.d (chroot: not there
+ * without init-system-helpers, nor runnable for another arch). The image
+ * boots systemd, which ignores the SysV links: skip them. */
+static int run_systemctl(struct lapis_image_build *b, char *const argv[])
+{
+    static char *const env[] = { "SYSTEMCTL_SKIP_SYSV=1", NULL };
+    const struct lapis_spawn_opts o = { .env = env, .stdin_fd = -1, .stdout_fd = -1 };
+    return run_opts(b, "systemd", argv, NULL, &o);
 }
 
 bool fin_foreign_arch(const struct lapis_image_build *b)
@@ -245,7 +262,7 @@ static int systemctl_many(struct lapis_image_build *b, const char *verb, char **
     argv[2] = "--no-reload";
     argv[3] = (char *)verb;
     memcpy(argv + 4, units, n * sizeof(char *));
-    int r = fin_run(b, "systemd", argv, NULL);
+    int r = run_systemctl(b, argv);
     if (r < 0)
         return lapis_err(&b->diag, r, "os.services.%s: %s", verb, lapis_diag_error(&b->diag));
     return 0;
@@ -283,7 +300,7 @@ static int fin_services(struct lapis_image_build *b)
 
     if (!fin_exists(b, "/usr/lib/systemd/system"))
         return 0;
-    if ((r = config_presets(b)) < 0 || (r = fin_run(b, "systemd", argv, NULL)) < 0)
+    if ((r = config_presets(b)) < 0 || (r = run_systemctl(b, argv)) < 0)
         return r;
     if (b->conf && (r = systemctl_many(b, "enable", b->conf->services_enable)) < 0)
         return r;
@@ -365,6 +382,28 @@ static int remove_rpm_db_env(struct lapis_image_build *b, int dfd, const char *n
     return 0;
 }
 
+/* rpm opens its sqlite db in WAL mode, and a WAL db can be read only by
+ * whoever can create its -shm file next to it: with the -wal and -shm gone
+ * (above), a user could not run `rpm -qa`. Header bytes 18 and 19 (the write
+ * and read format versions) at 1 mean the rollback journal, what
+ * "PRAGMA journal_mode=DELETE" writes; rpm turns WAL on again at its next
+ * write, as root. */
+static int rpmdb_rollback_journal(struct lapis_image_build *b, const char *path)
+{
+    const char *base;
+    _cleanup_close_ int dfd = open_parent(b, path, false, &base);
+    _cleanup_close_ int fd = dfd >= 0 ? openat(dfd, base, O_RDWR | O_NOFOLLOW | O_CLOEXEC) : -1;
+    unsigned char hdr[20];
+    static const unsigned char legacy[2] = { 1, 1 };
+
+    if (fd < 0 || pread(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
+        memcmp(hdr, "SQLite format 3", 16) || (hdr[18] != 2 && hdr[19] != 2))
+        return 0;
+    if (pwrite(fd, legacy, sizeof(legacy), 18) != (ssize_t)sizeof(legacy))
+        return lapis_err(&b->diag, -errno, "cannot write %s in the image: %m", path);
+    return 0;
+}
+
 int fin_cleanup(struct lapis_image_build *b)
 {
     int r = 0;
@@ -391,6 +430,10 @@ int fin_cleanup(struct lapis_image_build *b)
             continue;
         remove_in_root(b, transient_files[i]);
     }
+    if (r >= 0)
+        r = rpmdb_rollback_journal(b, "/var/lib/rpm/rpmdb.sqlite");
+    if (r >= 0)
+        r = rpmdb_rollback_journal(b, "/usr/lib/sysimage/rpm/rpmdb.sqlite");
     return r;
 }
 
@@ -428,14 +471,16 @@ static const struct {
     int (*fn)(struct lapis_image_build *b);
 } steps[] = {
     { "maintainer-script work", fin_debian },
+    { "pam", fin_pam },
     { "system users", fin_sysusers },
     { "users", fin_users },
+    { "os identity", fin_os },
+    /* Before services: a unit shipped in additionalFiles can be enabled. */
+    { "files", fin_files },
     { "tmpfiles", fin_tmpfiles },
     { "services", fin_services },
     { "ldconfig", fin_ldconfig },
     { "depmod", fin_depmod },
-    { "os identity", fin_os },
-    { "files", fin_files },
     { "sysctl", fin_sysctl },
     { "hardening", fin_harden },
     { "setuid", fin_setuid },

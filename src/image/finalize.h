@@ -42,6 +42,7 @@ int fin_walk(struct lapis_image_build *b, const char *top, fin_walk_fn fn, void 
 
 /* The steps (each returns 0 or a negative error with the message on b->diag). */
 int fin_debian(struct lapis_image_build *b);     /* finalize-debian.c */
+int fin_pam(struct lapis_image_build *b);        /* finalize-pam.c */
 int fin_sysusers(struct lapis_image_build *b);   /* finalize-users.c */
 int fin_users(struct lapis_image_build *b);
 int fin_os(struct lapis_image_build *b);         /* finalize-os.c */

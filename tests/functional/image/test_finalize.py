@@ -13,7 +13,10 @@ import pathlib
 import platform
 import shutil
 import stat
+import socket
 import subprocess
+import tempfile
+import time
 
 import pytest
 
@@ -404,3 +407,101 @@ def test_yaml_config(base_root, tmp_path):
     digest = hashlib.sha256(cfg.read_bytes()).hexdigest()
     assert (osr["ID"], osr["VERSION_ID"], osr["BUILD_ID"]) == ("yamlbox", "2.5",
                                                                "%d.%s" % (EPOCH, digest[:12]))
+
+
+UNIT = "[Unit]\nDescription=shipped by additionalFiles\n\n[Service]\nExecStart=/bin/true\n\n" \
+       "[Install]\nWantedBy=multi-user.target\n"
+
+
+def test_unit_from_additional_files_can_be_enabled(base_root, tmp_path):
+    """Files are written before services are enabled: a unit shipped in
+    additionalFiles can be listed in services.enable."""
+    root, r = finalize(base_root, tmp_path, "--file", "/etc/systemd/system/lapis-extra.service:644:"
+                       + UNIT, "--enable", "lapis-extra.service")
+    assert r.returncode == 0, r.stderr
+    link = root / "etc/systemd/system/multi-user.target.wants/lapis-extra.service"
+    assert link.is_symlink(), r.stderr
+
+
+def test_enable_sysv_unit_without_init_system_helpers(base_root, tmp_path):
+    """ssh has an /etc/init.d script: Debian's systemctl would chroot into the
+    root to run update-rc.d (init-system-helpers). Finalize skips the SysV
+    half (SYSTEMCTL_SKIP_SYSV), so it works without it."""
+    root = tmp_path / "nosysv"
+    assert run(["cp", "-a", base_root, root]).returncode == 0
+    assert (root / "etc/init.d/ssh").exists()
+    (root / "usr/sbin/update-rc.d").unlink(missing_ok=True)
+    r = run([DRIVER, root, EPOCH, "--kver", kver(root), "--enable", "ssh.service"])
+    assert r.returncode == 0, r.stderr
+    assert (root / "etc/systemd/system/multi-user.target.wants/ssh.service").is_symlink()
+    assert not list((root / "etc").glob("rc?.d/S*ssh"))            # no SysV links made
+
+
+def test_pam_common_files(server):
+    """What libpam-runtime's postinst (pam-auth-update) writes: without
+    common-* every service's PAM stack fails to load."""
+    pam = server[0] / "etc/pam.d"
+    auth = [l for l in lines(pam / "common-auth") if l and not l.startswith("#")]
+    assert auth[0].split() == ["auth", "[success=1", "default=ignore]", "pam_unix.so", "nullok"]
+    assert auth[1].split() == ["auth", "requisite", "pam_deny.so"]
+    account = [l for l in lines(pam / "common-account") if l and not l.startswith("#")]
+    assert account[0].split()[:4] == ["account", "[success=1", "new_authtok_reqd=done",
+                                      "default=ignore]"]
+    password = " ".join(lines(pam / "common-password"))
+    assert "pam_unix.so obscure yescrypt" in password and "$password" not in password
+    for f in ("common-session", "common-session-noninteractive"):
+        session = [l.split() for l in lines(pam / f) if l and not l.startswith("#")]
+        # No primary session module: pam_permit steps over pam_deny.
+        assert session[0] == ["session", "[default=1]", "pam_permit.so"], session
+        assert ["session", "required", "pam_unix.so"] in session
+
+
+def test_ssh_login_with_config_key(base_root, tmp_path):
+    """sshd in a chroot of the finalized root takes the config user's key and
+    runs a command as that user (before: "PAM: initialisation failed")."""
+    key = tmp_path / "id_ed25519"
+    assert run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key]).returncode == 0
+    pub = pathlib.Path(str(key) + ".pub").read_text().strip()
+    root, r = finalize(base_root, tmp_path, "--user", "admin", "--key", "admin=" + pub)
+    assert r.returncode == 0, r.stderr
+    (root / "run/sshd").mkdir(parents=True, exist_ok=True)
+    os.mknod(root / "dev/null", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    assert run(["chroot", root, "/usr/bin/ssh-keygen", "-A"]).returncode == 0
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    sshd = subprocess.Popen(["chroot", str(root), "/usr/sbin/sshd", "-D", "-e", "-p", str(port),
+                             "-o", "ListenAddress=127.0.0.1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(50):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.2)
+        r = run(["ssh", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                 "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-i", key, "-p", port,
+                 "admin@127.0.0.1", "id -un; echo $HOME"])
+    finally:
+        sshd.terminate()
+        err = sshd.communicate(timeout=30)[1]
+    assert r.returncode == 0, r.stderr + err
+    assert r.stdout.split() == ["admin", "/home/admin"]
+
+
+def test_rpmdb_readable_by_users(server, tmp_path):
+    """A user can query the rpmdb: finalize drops its -wal and -shm files, and
+    a WAL-mode sqlite db cannot be opened by who cannot create them."""
+    db = server[0] / "var/lib/rpm/rpmdb.sqlite"
+    assert db.read_bytes()[18:20] == b"\x01\x01"                   # rollback journal
+    pub = pathlib.Path(tempfile.mkdtemp(dir="/tmp"))              # a path nobody can reach
+    try:
+        os.chmod(pub, 0o755)
+        shutil.copy(db, pub / "rpmdb.sqlite")
+        os.chmod(pub / "rpmdb.sqlite", 0o644)
+        r = run(["rpm", "--dbpath", pub, "-qa"],
+                preexec_fn=lambda: (os.setgid(65534), os.setuid(65534)))
+    finally:
+        shutil.rmtree(pub)
+    assert r.returncode == 0, r.stderr
+    assert "openssh-server" in r.stdout and "error" not in r.stderr
