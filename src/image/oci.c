@@ -265,7 +265,8 @@ static int layout_create(struct lapis_diag *d, const char *dir, int *ret_fd, int
     if (*ret_fd < 0 || *ret_blobsfd < 0 || fchmod(*ret_fd, 0755) < 0 ||
         fchmodat(*ret_fd, "blobs", 0755, 0) < 0 || fchmod(*ret_blobsfd, 0755) < 0)
         return lapis_err(d, -errno, "cannot open %s: %s", blobs, strerror(errno));
-    return json_file(d, *ret_fd, "oci-layout", cJSON_Parse("{\"imageLayoutVersion\":\"1.0.0\"}"));
+    _cleanup_json_ cJSON *layout = cJSON_Parse("{\"imageLayoutVersion\":\"1.0.0\"}");
+    return json_file(d, *ret_fd, "oci-layout", layout);
 }
 
 /* ---- the oci-archive tar ------------------------------------------------- */
