@@ -301,8 +301,7 @@ static int build_arch(struct run *r, struct lapis_image_build *b)
     int k;
 
     if ((k = run_stage(r, b, "compose", lapis_image_compose)) < 0 ||
-        (k = run_stage(r, b, "finalize", lapis_image_finalize)) < 0 ||
-        (k = lapis_image_write_provenance(b)) < 0)
+        (k = run_stage(r, b, "finalize", lapis_image_finalize)) < 0)
         return k;
     if ((f & LAPIS_IMAGE_BOOT_FORMATS) && (k = run_stage(r, b, "boot", lapis_image_boot_prepare)) < 0)
         return k;

@@ -2,8 +2,8 @@
  * The system's identity and the config's own files: hostname, os-release,
  * an empty machine-id (first boot makes one per machine), timezone, locale,
  * the kernel command line the boot stage reads (/etc/kernel/cmdline),
- * os.files / os.dirs (the provenance record is provenance.c's, written after
- * this stage).
+ * os.files / os.dirs (the provenance record is provenance.c's, a step of
+ * finalize).
  */
 #include <ctype.h>
 #include <errno.h>
