@@ -13,6 +13,7 @@ Every test gets its own install root (tmp_path/root) and cache directory
 import json as jsonlib
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -54,6 +55,56 @@ def pytest_configure(config):
             pytest.exit("LAPIS_FIXTURES=%s holds no fixtures; run tests/fixtures/build-repos" % FIXTURES, 2)
         # Convenience for a bare `pytest tests/functional`: build them (idempotent).
         subprocess.run([str(SRCROOT / "tests" / "fixtures" / "build-repos"), str(FIXTURES)], check=True)
+
+
+# --------------------------------------------------------------------------
+# Disk hygiene: the image tests write gigabytes (roots, disks, caches), and
+# pytest 7.2 keeps every tmp dir of its last three runs. A passed test's
+# tmp_path goes when it ends; what a module made with tmp_path_factory goes
+# when its last test ends, unless one of its tests failed (kept to debug).
+# --------------------------------------------------------------------------
+
+_module_dirs = {}      # module -> (basetemp entries before it, its failed tests' tmp_paths)
+_session_dirs = set()  # made by session-scoped fixtures: they outlive any module
+
+
+def session_tmp(tmp_path_factory, name):
+    d = tmp_path_factory.mktemp(name)
+    _session_dirs.add(d)
+    return d
+
+
+def _basetemp(item):
+    return item.config._tmp_path_factory.getbasetemp()
+
+
+def _entries(item):
+    return set(_basetemp(item).iterdir())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item):
+    _module_dirs.setdefault(item.module, (_entries(item), []))
+    yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    if outcome.get_result().failed:
+        _module_dirs[item.module][1].append(item.funcargs.get("tmp_path"))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    yield
+    before, failed = _module_dirs.get(item.module, (set(), []))
+    tmp = item.funcargs.get("tmp_path")
+    if tmp is not None and tmp not in failed:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if (nextitem is None or nextitem.module is not item.module) and not failed:
+        for d in _entries(item) - before - _session_dirs:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------
@@ -282,7 +333,7 @@ def file_reposd():
 
 @pytest.fixture(scope="session")
 def http_reposd(http, tmp_path_factory):
-    return write_reposd(tmp_path_factory.mktemp("http-repos.d"), http.repos_url())
+    return write_reposd(session_tmp(tmp_path_factory, "http-repos.d"), http.repos_url())
 
 
 @pytest.fixture
