@@ -213,6 +213,72 @@ static const lapis_keyfacts *memo_find(lapis_ctx *ctx, const char *digest)
     return NULL;
 }
 
+/* ---- key facts on disk ---------------------------------------------------
+ * The facts are a function of the key texts alone (expiry is a date, judged
+ * against the clock at check time), so CACHEDIR/keyfacts/SHA256-OF-TEXTS keeps
+ * them across runs: gpg (two process runs per key set, ~50 ms) is asked once
+ * per key set, not once per repo per run. Content-addressed and written
+ * atomically; a file that does not parse is ignored and rewritten. */
+
+#define FACT_FMT "%16s %40s %d %d %u %d %lld"
+
+static char *facts_path(lapis_ctx *ctx, const char *digest)
+{
+    _cleanup_free_ char *dir = path_join(ctx->conf.cachedir, "keyfacts");
+    return path_join(dir, digest);
+}
+
+static bool fact_parse(const char *line, struct keyfact *f)
+{
+    int primary, revoked, algo;
+    if (sscanf(line, FACT_FMT, f->keyid, f->fpr, &primary, &algo, &f->bits, &revoked,
+               &f->expires) != 7 || strlen(f->keyid) != 16 || strlen(f->fpr) != 40)
+        return false;
+    f->primary = primary == 1;
+    f->revoked = revoked != 0;
+    f->algo = (gpgme_pubkey_algo_t)algo;
+    return f->expires >= 0;
+}
+
+static lapis_keyfacts *facts_read(lapis_ctx *ctx, const char *digest)
+{
+    _cleanup_free_ char *path = facts_path(ctx, digest), *buf = NULL;
+    lapis_keyfacts *kf;
+    size_t len;
+
+    if (read_file(path, 1 << 20, &buf, &len) < 0 || strlen(buf) != len)
+        return NULL;
+    kf = xcalloc(1, sizeof(*kf));
+    for (char *line = buf, *nl; *line; line = nl + 1) {
+        struct keyfact f = { 0 };
+        if (!(nl = strchr(line, '\n')) || !fact_parse(line, &f)) {
+            lapis_sigpolicy_keys_free(kf);
+            return NULL;
+        }
+        kf->k = xrealloc(kf->k, (kf->n + 1) * sizeof(*kf->k));
+        kf->k[kf->n++] = f;
+    }
+    return kf;
+}
+
+static void facts_write(lapis_ctx *ctx, const char *digest, const lapis_keyfacts *kf)
+{
+    _cleanup_free_ char *path = facts_path(ctx, digest), *dir = NULL, *text = xstrdup("");
+
+    for (size_t i = 0; i < kf->n; i++) {
+        const struct keyfact *f = &kf->k[i];
+        if (strlen(f->keyid) != 16 || strlen(f->fpr) != 40)
+            return; /* a key gpg reported oddly: not worth remembering */
+        char *t = xasprintf("%s%s %s %d %d %u %d %lld\n", text, f->keyid, f->fpr, f->primary,
+                            (int)f->algo, f->bits, f->revoked, f->expires);
+        free(text);
+        text = t;
+    }
+    dir = path_join(ctx->conf.cachedir, "keyfacts");
+    if (path_exists(ctx->conf.cachedir) && mkdir_p(dir, 0755) == 0)
+        (void)write_file_atomic(path, text, strlen(text)); /* a cache: failing is harmless */
+}
+
 int lapis_sigpolicy_load_keys(lapis_ctx *ctx, int policy, char *const *texts, lapis_keyfacts **ret)
 {
     char digest[65];
@@ -227,8 +293,11 @@ int lapis_sigpolicy_load_keys(lapis_ctx *ctx, int policy, char *const *texts, la
         *ret = keyfacts_dup(known);
         return 0;
     }
-    if ((r = gnupg_examine(ctx, texts, ret)) < 0)
-        return r;
+    if (!(*ret = facts_read(ctx, digest))) {
+        if ((r = gnupg_examine(ctx, texts, ret)) < 0)
+            return r;
+        facts_write(ctx, digest, *ret);
+    }
     memo_add(ctx, digest, *ret);
     return 0;
 }

@@ -330,3 +330,47 @@ def test_killed_runs_gnupg_homes_are_swept(lapis_file):
         for p in (stale, live):
             if p.exists():
                 p.rmdir()
+
+
+# Key facts cached on disk (CACHEDIR/keyfacts): gpg is asked once per key set
+
+def failing_gpg_env(lapis):
+    """PATH with a gpg that fails first: a run that asks gpg cannot succeed."""
+    fake = lapis.tmp / "fakebin"
+    fake.mkdir(exist_ok=True)
+    gpg = fake / "gpg"
+    gpg.write_text("#!/bin/sh\necho 'fake gpg: must not run' >&2\nexit 2\n")
+    gpg.chmod(0o755)
+    return dict(lapis.env, PATH="%s:%s" % (fake, lapis.env.get("PATH", "/usr/bin:/bin")))
+
+
+def test_key_facts_cached_across_runs(lapis):
+    lapis.yes("install", "pkga")
+    facts = sorted((lapis.cache / "keyfacts").iterdir())
+    assert facts and all(len(f.name) == 64 for f in facts), facts
+    r = run_cmd(lapis.argv("-y", "install", "hello"), env=failing_gpg_env(lapis))
+    assert r.rc == 0, r
+    assert "hello" in lapis.names(), r
+
+
+def test_cached_key_facts_still_refuse(lapis_file):
+    """The policy is applied to cached facts the same way: a revoked key stays refused."""
+    lapis = lapis_file
+    d = policy_repo(lapis, "revoked", repo_gpgcheck=0)
+    args = ("-y", "--repo=p-revoked", "install", "revokedpkg")
+    first = lapis.run(*args, reposd=d)
+    assert first.rc == 1 and "which is revoked" in first.err, first
+    again = run_cmd(lapis.argv(*args, reposd=d), env=failing_gpg_env(lapis))
+    assert again.rc == 1 and "which is revoked" in again.err, again
+    assert "fake gpg" not in again.err, again
+
+
+def test_unreadable_key_facts_are_rebuilt(lapis_file):
+    lapis = lapis_file
+    lapis.yes("install", "pkga")
+    for f in (lapis.cache / "keyfacts").iterdir():
+        f.write_text("not a key fact\n")
+    lapis.yes("install", "hello")
+    for f in (lapis.cache / "keyfacts").iterdir():
+        assert f.read_text() != "not a key fact\n"
+        assert all(len(line.split()) == 7 for line in f.read_text().splitlines()), f.read_text()
