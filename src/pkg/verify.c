@@ -143,9 +143,16 @@ static int hash_file(lapis_ctx *ctx, const char *what, const char *path, pgpDigP
     *ret = rpmDigestInit(pgpDigParamsAlgo(sig, PGPVAL_HASHALGO), RPMDIGEST_NONE);
     if (!*ret)
         return lapis_err(ctx, LAPIS_E_SIGNATURE, "%s: unsupported signature hash algorithm", what);
-    while ((n = read(fd, buf, sizeof(buf))) > 0)
-        rpmDigestUpdate(*ret, buf, (size_t)n);
-    return 0;
+    while ((n = read(fd, buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR))
+        if (n > 0)
+            rpmDigestUpdate(*ret, buf, (size_t)n);
+    if (n == 0)
+        return 0;
+    /* A digest of part of the file would be reported as a BAD signature. */
+    int e = errno;
+    rpmDigestFinal(*ret, NULL, NULL, 0);
+    *ret = NULL;
+    return lapis_err(ctx, -e, "%s: cannot read %s: %s", what, path, strerror(e));
 }
 
 /* The signature policy (sigpolicy.c) is applied first, so a key librpm cannot
