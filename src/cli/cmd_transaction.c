@@ -264,18 +264,21 @@ static int json_result(struct cli *c, lapis_goal *goal, const lapis_trans_item *
     return 0;
 }
 
-/* Lock (unless only looking), load, let build() add jobs, then resolve/show/ask/run. */
-int cli_run_goal(struct cli *c, unsigned load_flags, int (*build)(struct cli *, lapis_goal *))
+static void goal_freep(lapis_goal **g)
 {
-    lapis_goal *goal = NULL;
-    const lapis_trans_item *items;
-    size_t n;
+    lapis_goal_free(*g);
+}
+
+/* The steps of cli_run_goal return 0 to go on, else the exit status. */
+
+/* Lock (unless only looking), add local .rpm files, load the repos. */
+static int goal_prepare(struct cli *c, unsigned load_flags)
+{
     int r;
-    bool changes_root = !c->assumeno && !c->downloadonly;
 
     if (c->downloaddir && !c->downloadonly)
         return cli_error(c, LAPIS_E_USAGE, "--downloaddir needs --downloadonly");
-    if (changes_root && (r = lapis_ctx_lock(c->ctx)) < 0)
+    if (!c->assumeno && !c->downloadonly && (r = lapis_ctx_lock(c->ctx)) < 0)
         return cli_fail(c, r);
     for (int i = 0; i < c->nargs; i++) {
         struct stat st;
@@ -287,27 +290,29 @@ int cli_run_goal(struct cli *c, unsigned load_flags, int (*build)(struct cli *, 
     }
     if ((r = cli_load(c, load_flags)) < 0)
         return cli_fail(c, r);
-    if ((r = lapis_goal_new(c->ctx, &goal)) < 0)
+    return 0;
+}
+
+static int goal_resolve(struct cli *c, int (*build)(struct cli *, lapis_goal *), lapis_goal **ret)
+{
+    int r;
+
+    if ((r = lapis_goal_new(c->ctx, ret)) < 0)
         return cli_fail(c, r);
-    lapis_goal_set_flags(goal, (c->allowerasing ? LAPIS_GOAL_ALLOWERASING : 0) |
+    lapis_goal_set_flags(*ret, (c->allowerasing ? LAPIS_GOAL_ALLOWERASING : 0) |
                                (c->skip_broken ? LAPIS_GOAL_SKIP_BROKEN : 0));
-    if ((r = build(c, goal)) >= 0)
-        r = lapis_goal_resolve(goal);
-    if (r < 0) {
-        r = cli_fail(c, r);
-        print_problems(goal);
-        lapis_goal_free(goal);
-        return r;
-    }
-    items = lapis_goal_items(goal, &n);
-    if (n == 0) {
-        if (c->json)
-            json_result(c, NULL, items, n, "nothing-to-do");
-        else if (!c->quiet)
-            printf("Nothing to do.\n");
-        lapis_goal_free(goal);
+    if ((r = build(c, *ret)) >= 0)
+        r = lapis_goal_resolve(*ret);
+    if (r >= 0)
         return 0;
-    }
+    r = cli_fail(c, r);
+    print_problems(*ret);
+    return r;
+}
+
+/* Show the transaction and ask (--assumeno: exit status 1). */
+static int goal_confirm(struct cli *c, const lapis_trans_item *items, size_t n)
+{
     if (!c->json && !c->quiet)
         print_transaction(c->ctx, items, n);
     if (c->assumeno) {
@@ -315,21 +320,19 @@ int cli_run_goal(struct cli *c, unsigned load_flags, int (*build)(struct cli *, 
             json_result(c, NULL, items, n, "aborted");
         else
             printf("Operation aborted by --assumeno.\n");
-        lapis_goal_free(goal);
         return 1;
     }
-    if (!c->assumeyes && !ask_tty(c->downloadonly ? "Is this ok (download only)" : "Is this ok")) {
-        lapis_goal_free(goal);
-        if (cli_interrupted()) /* Ctrl-C at the prompt */
-            return cli_interrupt_note(c, "interrupted: nothing was changed");
-        return cli_error(c, LAPIS_E_ABORTED, "operation aborted: not confirmed (use -y to "
-                         "answer yes without a terminal)");
-    }
+    if (c->assumeyes || ask_tty(c->downloadonly ? "Is this ok (download only)" : "Is this ok"))
+        return 0;
+    if (cli_interrupted()) /* Ctrl-C at the prompt */
+        return cli_interrupt_note(c, "interrupted: nothing was changed");
+    return cli_error(c, LAPIS_E_ABORTED, "operation aborted: not confirmed (use -y to "
+                     "answer yes without a terminal)");
+}
 
+static int goal_execute(struct cli *c, lapis_goal *goal)
+{
     struct progress prog = { .tty = isatty(STDOUT_FILENO) && !c->json && !c->quiet };
-    lapis_ctx_set_confirm(c->ctx, confirm_cb, c);
-    if (!c->json && !c->quiet)
-        lapis_ctx_set_progress(c->ctx, progress_cb, &prog);
     lapis_run_opts o = {
         .flags = (c->downloadonly ? LAPIS_RUN_DOWNLOADONLY : 0) |
                  (c->nodocs ? LAPIS_RUN_NODOCS : 0) | (c->noscripts ? LAPIS_RUN_NOSCRIPTS : 0),
@@ -338,20 +341,48 @@ int cli_run_goal(struct cli *c, unsigned load_flags, int (*build)(struct cli *, 
         /* Scriptlet output must not corrupt the JSON document on stdout. */
         .script_fd = c->json ? STDERR_FILENO : -1,
     };
+    int r;
+
+    lapis_ctx_set_confirm(c->ctx, confirm_cb, c);
+    if (!c->json && !c->quiet)
+        lapis_ctx_set_progress(c->ctx, progress_cb, &prog);
     r = lapis_goal_run(goal, &o);
+    lapis_ctx_set_progress(c->ctx, NULL, NULL); /* prog lives on this stack frame */
     if (prog.line_open)
         printf("\n");
-    if (r < 0) {
-        r = cli_fail(c, r);
-        lapis_goal_free(goal);
-        return r;
-    }
+    return r < 0 ? cli_fail(c, r) : 0;
+}
+
+static void goal_report(struct cli *c, lapis_goal *goal, const lapis_trans_item *items, size_t n)
+{
     if (c->json)
         json_result(c, goal, items, n, c->downloadonly ? "downloaded" : "ok");
     else if (!c->quiet)
         printf(c->downloadonly ? "The downloaded packages were saved in the cache (or "
                                  "--downloaddir).\nComplete!\n" : "Complete!\n");
-    lapis_goal_free(goal);
+}
+
+/* Lock (unless only looking), load, let build() add jobs, then resolve/show/ask/run. */
+int cli_run_goal(struct cli *c, unsigned load_flags, int (*build)(struct cli *, lapis_goal *))
+{
+    __attribute__((cleanup(goal_freep))) lapis_goal *goal = NULL;
+    const lapis_trans_item *items;
+    size_t n;
+    int r;
+
+    if ((r = goal_prepare(c, load_flags)) != 0 || (r = goal_resolve(c, build, &goal)) != 0)
+        return r;
+    items = lapis_goal_items(goal, &n);
+    if (n == 0) {
+        if (c->json)
+            json_result(c, NULL, items, n, "nothing-to-do");
+        else if (!c->quiet)
+            printf("Nothing to do.\n");
+        return 0;
+    }
+    if ((r = goal_confirm(c, items, n)) != 0 || (r = goal_execute(c, goal)) != 0)
+        return r;
+    goal_report(c, goal, items, n);
     /* A signal during the rpm transaction waited for it to end (see lapis_goal_run). */
     if (cli_interrupted() && !c->downloadonly)
         return cli_interrupt_note(c, "interrupted: the transaction had already started and "
