@@ -365,11 +365,148 @@ static int missing_value(struct cli *c, const char *arg)
     return cli_error(c, LAPIS_E_USAGE, "option '%s' requires a value; see 'lapis --help'", arg);
 }
 
+/* Options that only set a flag, or keep their value, in struct cli
+ * (-c is applied once the command is known). */
+struct cli_field {
+    int opt;
+    size_t off;
+};
+static const struct cli_field cli_flags[] = {
+    { 'y', offsetof(struct cli, assumeyes) },
+    { OPT_ASSUMENO, offsetof(struct cli, assumeno) },
+    { 'q', offsetof(struct cli, quiet) },
+    { 'v', offsetof(struct cli, verbose) },
+    { OPT_JSON, offsetof(struct cli, json) },
+    { OPT_REFRESH, offsetof(struct cli, refresh) },
+    { OPT_SHOWDUP, offsetof(struct cli, showduplicates) },
+    { OPT_ALL, offsetof(struct cli, all) },
+    { OPT_REQUIRES, offsetof(struct cli, q_requires) },
+    { OPT_PROVIDES, offsetof(struct cli, q_provides) },
+    { OPT_RECOMMENDS, offsetof(struct cli, q_recommends) },
+    { OPT_SUGGESTS, offsetof(struct cli, q_suggests) },
+    { OPT_CONFLICTS, offsetof(struct cli, q_conflicts) },
+    { OPT_OBSOLETES, offsetof(struct cli, q_obsoletes) },
+    { OPT_LOCATION, offsetof(struct cli, q_location) },
+    { OPT_INFO, offsetof(struct cli, q_info) },
+    { 'l', offsetof(struct cli, q_files) },
+    { OPT_INSTALLED, offsetof(struct cli, q_installed) },
+    { OPT_AVAILABLE, offsetof(struct cli, q_available) },
+    { OPT_UPGRADES, offsetof(struct cli, q_upgrades) },
+    { OPT_ALLOWERASING, offsetof(struct cli, allowerasing) },
+    { OPT_SKIPBROKEN, offsetof(struct cli, skip_broken) },
+    { OPT_DOWNLOADONLY, offsetof(struct cli, downloadonly) },
+    { OPT_NODOCS, offsetof(struct cli, nodocs) },
+    { OPT_NOSCRIPTS, offsetof(struct cli, noscripts) },
+    { OPT_SUMMARY, offsetof(struct cli, summary) },
+    { 'r', offsetof(struct cli, reboothint) },
+    { OPT_TIMER, offsetof(struct cli, timer) },
+};
+static const struct cli_field cli_values[] = {
+    { 'c', offsetof(struct cli, config_arg) },
+    { OPT_WHATREQUIRES, offsetof(struct cli, whatrequires) },
+    { OPT_WHATPROVIDES, offsetof(struct cli, whatprovides) },
+    { OPT_DOWNLOADDIR, offsetof(struct cli, downloaddir) },
+};
+
+static bool set_field_option(struct cli *c, int opt)
+{
+    for (size_t i = 0; i < sizeof(cli_flags) / sizeof(cli_flags[0]); i++)
+        if (cli_flags[i].opt == opt) {
+            *(bool *)((char *)c + cli_flags[i].off) = true;
+            return true;
+        }
+    for (size_t i = 0; i < sizeof(cli_values) / sizeof(cli_values[0]); i++)
+        if (cli_values[i].opt == opt) {
+            *(char **)((char *)c + cli_values[i].off) = optarg;
+            return true;
+        }
+    return false;
+}
+
+/* The first --repo disables everything else; later ones add (dnf). */
+static int set_repo_option(struct cli *c)
+{
+    int r = 0;
+    if (!c->repo_given && (r = lapis_ctx_disable_repos(c->ctx, "*")) == 0)
+        c->repo_given = true;
+    return r == 0 ? lapis_ctx_enable_repos(c->ctx, optarg) : r;
+}
+
+/* Options the context takes: 0 or a negative errno; 1 when opt is none of them. */
+static int set_ctx_option(struct cli *c, int opt)
+{
+    lapis_ctx *ctx = c->ctx;
+    switch (opt) {
+    case OPT_INSTALLROOT: return lapis_ctx_set_installroot(ctx, optarg);
+    case OPT_RELEASEVER: return lapis_ctx_set_releasever(ctx, optarg);
+    case OPT_SETOPT: return lapis_ctx_setopt(ctx, optarg);
+    case OPT_ENABLEREPO: return lapis_ctx_enable_repos(ctx, optarg);
+    case OPT_DISABLEREPO: return lapis_ctx_disable_repos(ctx, optarg);
+    case OPT_REPO: return set_repo_option(c);
+    case 'C': lapis_ctx_set_cacheonly(ctx, true); return 0;
+    case OPT_NOGPGCHECK: lapis_ctx_set_nogpgcheck(ctx, true); return 0;
+    case OPT_FORCEARCH: return lapis_ctx_set_arch(ctx, optarg);
+    case 'x': case OPT_EXCLUDE: return lapis_ctx_add_excludes(ctx, optarg);
+    default: return 1;
+    }
+}
+
+static int set_severity_option(struct cli *c, int opt)
+{
+    size_t first = strv_len(c->adv_severities);
+    /* An empty filter must not widen an upgrade to everything. */
+    if (add_list(&c->adv_severities, optarg) == 0)
+        return empty_value(c, opt);
+    for (size_t i = first; c->adv_severities[i]; i++)
+        if (!lapis_advisory_severity_valid(c->adv_severities[i]))
+            return usage_error(c, "unknown severity (use Critical, Important, Moderate "
+                               "or Low):", c->adv_severities[i]);
+    return 0;
+}
+
+/* Advisory filters: 0, a usage error's exit status, or -1 when opt is none of them. */
+static int set_advisory_option(struct cli *c, int opt)
+{
+    switch (opt) {
+    case OPT_SECURITY: c->adv_types |= LAPIS_ADV_SECURITY; return 0;
+    case OPT_BUGFIX: c->adv_types |= LAPIS_ADV_BUGFIX; return 0;
+    case OPT_ENHANCEMENT: c->adv_types |= LAPIS_ADV_ENHANCEMENT; return 0;
+    case OPT_NEWPACKAGE: c->adv_types |= LAPIS_ADV_NEWPACKAGE; return 0;
+    case OPT_SEVERITY: return set_severity_option(c, opt);
+    case OPT_ADVISORY: case OPT_CVE: case OPT_BZ: {
+        char ***v = opt == OPT_ADVISORY ? &c->adv_ids : opt == OPT_CVE ? &c->adv_cves : &c->adv_bzs;
+        return add_list(v, optarg) == 0 ? empty_value(c, opt) : 0;
+    }
+    default: return -1;
+    }
+}
+
+/* One option: 0 to continue, 1 on a usage error, 2 when done (help/version). */
+static int parse_option(struct cli *c, int opt, char **argv)
+{
+    int r;
+
+    if (set_field_option(c, opt))
+        return 0;
+    if ((r = set_ctx_option(c, opt)) <= 0) {
+        if (r < 0)
+            cli_fail(c, r);
+        return r < 0;
+    }
+    if ((r = set_advisory_option(c, opt)) >= 0)
+        return r;
+    switch (opt) {
+    case 'h': usage(stdout); return 2;
+    case OPT_VERSION: printf("lapis 0.1.0\n"); return 2;
+    case ':': return missing_value(c, argv[optind - 1]);
+    default: return usage_error(c, "unknown option", argv[optind - 1]);
+    }
+}
+
 /* Returns 0 to continue, 1 on a usage error, 2 when done (help/version). */
 static int parse_options(struct cli *c, int argc, char **argv)
 {
-    lapis_ctx *ctx = c->ctx;
-    int opt, r = 0;
+    int opt, r;
 
     opterr = 0;
     /* '+': stop at positionals (handled below); ':' right after it makes a
@@ -382,87 +519,8 @@ static int parse_options(struct cli *c, int argc, char **argv)
             c->args[c->nargs] = NULL;
             continue;
         }
-        switch (opt) {
-        case OPT_INSTALLROOT: r = lapis_ctx_set_installroot(ctx, optarg); break;
-        case 'c': c->config_arg = optarg; break; /* applied once the command is known */
-        case OPT_RELEASEVER: r = lapis_ctx_set_releasever(ctx, optarg); break;
-        case OPT_SETOPT: r = lapis_ctx_setopt(ctx, optarg); break;
-        case OPT_ENABLEREPO: r = lapis_ctx_enable_repos(ctx, optarg); break;
-        case OPT_DISABLEREPO: r = lapis_ctx_disable_repos(ctx, optarg); break;
-        case OPT_REPO:
-            /* The first --repo disables everything else; later ones add (dnf). */
-            if (!c->repo_given && (r = lapis_ctx_disable_repos(ctx, "*")) == 0)
-                c->repo_given = true;
-            if (r == 0)
-                r = lapis_ctx_enable_repos(ctx, optarg);
-            break;
-        case 'y': c->assumeyes = true; break;
-        case OPT_ASSUMENO: c->assumeno = true; break;
-        case 'q': c->quiet = true; break;
-        case 'v': c->verbose = true; break;
-        case 'C': lapis_ctx_set_cacheonly(ctx, true); break;
-        case OPT_NOGPGCHECK: lapis_ctx_set_nogpgcheck(ctx, true); break;
-        case OPT_JSON: c->json = true; break;
-        case OPT_REFRESH: c->refresh = true; break;
-        case OPT_FORCEARCH: r = lapis_ctx_set_arch(ctx, optarg); break;
-        case OPT_SHOWDUP: c->showduplicates = true; break;
-        case OPT_ALL: c->all = true; break;
-        case OPT_REQUIRES: c->q_requires = true; break;
-        case OPT_PROVIDES: c->q_provides = true; break;
-        case OPT_RECOMMENDS: c->q_recommends = true; break;
-        case OPT_SUGGESTS: c->q_suggests = true; break;
-        case OPT_CONFLICTS: c->q_conflicts = true; break;
-        case OPT_OBSOLETES: c->q_obsoletes = true; break;
-        case OPT_WHATREQUIRES: c->whatrequires = optarg; break;
-        case OPT_WHATPROVIDES: c->whatprovides = optarg; break;
-        case OPT_LOCATION: c->q_location = true; break;
-        case OPT_INFO: c->q_info = true; break;
-        case 'l': c->q_files = true; break;
-        case OPT_INSTALLED: c->q_installed = true; break;
-        case OPT_AVAILABLE: c->q_available = true; break;
-        case OPT_UPGRADES: c->q_upgrades = true; break;
-        case OPT_ALLOWERASING: c->allowerasing = true; break;
-        case OPT_SKIPBROKEN: c->skip_broken = true; break;
-        case OPT_DOWNLOADONLY: c->downloadonly = true; break;
-        case OPT_DOWNLOADDIR: c->downloaddir = optarg; break;
-        case OPT_NODOCS: c->nodocs = true; break;
-        case OPT_NOSCRIPTS: c->noscripts = true; break;
-        case 'x': case OPT_EXCLUDE: r = lapis_ctx_add_excludes(ctx, optarg); break;
-        case OPT_SECURITY: c->adv_types |= LAPIS_ADV_SECURITY; break;
-        case OPT_BUGFIX: c->adv_types |= LAPIS_ADV_BUGFIX; break;
-        case OPT_ENHANCEMENT: c->adv_types |= LAPIS_ADV_ENHANCEMENT; break;
-        case OPT_NEWPACKAGE: c->adv_types |= LAPIS_ADV_NEWPACKAGE; break;
-        case OPT_SEVERITY: {
-            size_t first = strv_len(c->adv_severities);
-            /* An empty filter must not widen an upgrade to everything. */
-            if (add_list(&c->adv_severities, optarg) == 0)
-                return empty_value(c, opt);
-            for (size_t i = first; c->adv_severities[i]; i++)
-                if (!lapis_advisory_severity_valid(c->adv_severities[i]))
-                    return usage_error(c, "unknown severity (use Critical, Important, Moderate "
-                                       "or Low):", c->adv_severities[i]);
-            break;
-        }
-        case OPT_ADVISORY: case OPT_CVE: case OPT_BZ: {
-            char ***v = opt == OPT_ADVISORY ? &c->adv_ids : opt == OPT_CVE ? &c->adv_cves : &c->adv_bzs;
-            if (add_list(v, optarg) == 0)
-                return empty_value(c, opt);
-            break;
-        }
-        case OPT_SUMMARY: c->summary = true; break;
-        case 'r': c->reboothint = true; break;
-        case OPT_TIMER: c->timer = true; break;
-        case 'h': usage(stdout); return 2;
-        case OPT_VERSION: printf("lapis 0.1.0\n"); return 2;
-        case ':':
-            return missing_value(c, argv[optind - 1]);
-        default:
-            return usage_error(c, "unknown option", argv[optind - 1]);
-        }
-        if (r < 0) {
-            cli_fail(c, r);
-            return 1;
-        }
+        if ((r = parse_option(c, opt, argv)) != 0)
+            return r;
     }
     return 0;
 }
