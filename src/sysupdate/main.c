@@ -1,0 +1,279 @@
+/*
+ * lapis-sysupdate: the immutable host's update agent (docs/sysupdate.md).
+ * One verb table; options are parsed once into struct su_opts and the
+ * library does the work; the program prints (text, or --json) and maps an
+ * error to one line on stderr and exit status 1.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <time.h>
+
+#include "basic/alloc.h"
+#include "basic/macro.h"
+#include "lapis/common.h"
+#include "sysupdate/sysupdate.h"
+
+#define KEYS_DIR "/usr/lib/lapis-sysupdate/keys.d"
+#define STATE_DIR "/var/lib/lapis-sysupdate"
+
+struct args {
+    struct su_opts o;
+    struct su_bundle_opts b;
+    bool json;
+    long long issued, valid;
+    char **pos;                 /* positional arguments after the verb */
+    int npos;
+};
+
+static void json_str(const char *s)
+{
+    if (!s) {
+        fputs("null", stdout);
+        return;
+    }
+    putchar('"');
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            printf("\\%c", *s);
+        else if ((unsigned char)*s < 0x20)
+            printf("\\u%04x", *s);
+        else
+            putchar(*s);
+    }
+    putchar('"');
+}
+
+static int fail(const struct args *a, struct lapis_diag *d)
+{
+    fprintf(stderr, "lapis-sysupdate: %s\n", lapis_diag_error(d));
+    if (a->json) {
+        fputs("{\"error\": ", stdout);
+        json_str(lapis_diag_error(d));
+        fputs("}\n", stdout);
+    }
+    return 1;
+}
+
+static int need_image(struct args *a, struct lapis_diag *d)
+{
+    if (!a->o.image)
+        return lapis_err(d, LAPIS_E_USAGE, "updating the running host's own disk is not supported "
+                         "yet; give --image DISK");
+    if (!a->o.url)
+        return lapis_err(d, LAPIS_E_USAGE, "--url URL (the update server) is required");
+    return 0;
+}
+
+/* ---- verbs ---- */
+
+static int verb_check(struct args *a, struct lapis_diag *d)
+{
+    struct su_check c;
+    if (need_image(a, d) < 0 || su_check(d, &a->o, &c) < 0)
+        return fail(a, d);
+    if (a->json) {
+        fputs("{\"current\": ", stdout), json_str(c.current);
+        fputs(", \"available\": ", stdout), json_str(c.available);
+        fputs(", \"reason\": ", stdout), json_str(c.reason);
+        fputs("}\n", stdout);
+    } else if (c.available)
+        printf("%s is available (running %s)\n", c.available, c.current);
+    else
+        printf("no update: %s\n", c.reason);
+    su_check_clear(&c);
+    return 0;
+}
+
+static int verb_update(struct args *a, struct lapis_diag *d)
+{
+    _cleanup_free_ char *v = NULL, *why = NULL;
+    int slot = 0;
+    if (need_image(a, d) < 0 || su_update(d, &a->o, &v, &slot, &why) < 0)
+        return fail(a, d);
+    if (a->json) {
+        printf("{\"staged\": %s, \"version\": ", v ? "true" : "false");
+        json_str(v);
+        printf(", \"slot\": \"%c\", \"reason\": ", 'a' + slot);
+        json_str(why);
+        fputs("}\n", stdout);
+    } else if (v)
+        printf("%s staged in slot %c; it boots next (reboot required)\n", v, 'a' + slot);
+    else
+        printf("no update: %s\n", why);
+    return 0;
+}
+
+static void status_json(const struct su_state *s)
+{
+    printf("{\"booted\": \"%c\", \"slots\": [", 'a' + s->booted);
+    for (int i = 0; i < 2; i++) {
+        printf("%s{\"slot\": \"%c\", \"version\": ", i ? ", " : "", 'a' + i);
+        json_str(s->slot[i].version);
+        printf(", \"status\": \"%s\", \"booted\": %s, \"verity_root_hash\": ",
+               su_status_names[s->slot[i].status], i == s->booted ? "true" : "false");
+        json_str(s->slot[i].roothash[0] ? s->slot[i].roothash : NULL);
+        putchar('}');
+    }
+    fputs("], \"failed\": [", stdout);
+    for (size_t i = 0; s->failed && s->failed[i]; i++)
+        fputs(i ? ", " : "", stdout), json_str(s->failed[i]);
+    fputs("], \"progress\": ", stdout);
+    if (s->prog_slot >= 0)
+        printf("{\"slot\": \"%c\", \"payload\": \"%s\", \"frames_done\": %zu}", 'a' + s->prog_slot,
+               su_payload_names[s->prog_payload], s->prog_chunk);
+    else
+        fputs("null", stdout);
+    fputs("}\n", stdout);
+}
+
+static int verb_status(struct args *a, struct lapis_diag *d)
+{
+    struct su_state s;
+    if (su_state_load(d, a->o.state_dir, &s) < 0)
+        return fail(a, d);
+    if (a->json)
+        status_json(&s);
+    else
+        for (int i = 0; i < 2; i++)
+            printf("slot %c: %s %s%s\n", 'a' + i, s.slot[i].version ? s.slot[i].version : "-",
+                   su_status_names[s.slot[i].status], i == s.booted ? " (booted)" : "");
+    su_state_clear(&s);
+    return 0;
+}
+
+static int verb_init(struct args *a, struct lapis_diag *d)
+{
+    if (!a->o.image || !a->b.version) {
+        lapis_err(d, LAPIS_E_USAGE, "init needs --image DISK and --version V");
+        return fail(a, d);
+    }
+    if (su_init(d, &a->o, a->b.version) < 0)
+        return fail(a, d);
+    printf("slot a holds %s (state in %s)\n", a->b.version, a->o.state_dir);
+    return 0;
+}
+
+static int verb_bundle(struct args *a, struct lapis_diag *d)
+{
+    struct su_bundle_opts *b = &a->b;
+    char root[SU_HEX];
+    b->arch = a->o.arch;
+    if (!b->key || !b->version || !b->usr || !b->uki || !b->outdir) {
+        lapis_err(d, LAPIS_E_USAGE, "bundle needs --key, --version, --usr, --uki and -o DIR");
+        return fail(a, d);
+    }
+    if (su_bundle_write(d, b, root) < 0)
+        return fail(a, d);
+    printf("%s/%s: version %s, verity root hash %s\n", b->outdir, b->version, b->version, root);
+    return 0;
+}
+
+static int verb_index(struct args *a, struct lapis_diag *d)
+{
+    if (!a->b.key || a->npos != 1) {
+        lapis_err(d, LAPIS_E_USAGE, "usage: lapis-sysupdate index --key KEY [--issued T] [--valid S] DIR");
+        return fail(a, d);
+    }
+    if (su_index_write(d, a->b.key, a->pos[0], a->issued, a->valid) < 0)
+        return fail(a, d);
+    printf("%s/index: issued %lld, expires %lld\n", a->pos[0], a->issued, a->issued + a->valid);
+    return 0;
+}
+
+static const struct verb {
+    const char *name;
+    int (*fn)(struct args *, struct lapis_diag *);
+} VERBS[] = {
+    { "check", verb_check }, { "update", verb_update }, { "status", verb_status },
+    { "init", verb_init }, { "bundle", verb_bundle }, { "index", verb_index },
+};
+
+/* ---- options ---- */
+
+enum { O_JSON = 256, O_IMAGE, O_STATE, O_KEYS, O_URL, O_ARCH, O_DOWNGRADE, O_KEY, O_VERSION,
+       O_MINFROM, O_USR, O_UKI, O_CHUNK, O_LEVEL, O_ISSUED, O_VALID };
+
+static const struct option LONGOPTS[] = {
+    { "json", no_argument, NULL, O_JSON }, { "image", required_argument, NULL, O_IMAGE },
+    { "state-dir", required_argument, NULL, O_STATE }, { "keys", required_argument, NULL, O_KEYS },
+    { "url", required_argument, NULL, O_URL }, { "arch", required_argument, NULL, O_ARCH },
+    { "allow-downgrade", no_argument, NULL, O_DOWNGRADE }, { "key", required_argument, NULL, O_KEY },
+    { "version", required_argument, NULL, O_VERSION }, { "min-from", required_argument, NULL, O_MINFROM },
+    { "usr", required_argument, NULL, O_USR }, { "uki", required_argument, NULL, O_UKI },
+    { "output", required_argument, NULL, 'o' }, { "chunk-size", required_argument, NULL, O_CHUNK },
+    { "level", required_argument, NULL, O_LEVEL }, { "issued", required_argument, NULL, O_ISSUED },
+    { "valid", required_argument, NULL, O_VALID }, { NULL, 0, NULL, 0 },
+};
+
+static void set_opt(struct args *a, int c, const char *v)
+{
+    switch (c) {
+    case O_JSON: a->json = true; break;
+    case O_IMAGE: a->o.image = v; break;
+    case O_STATE: a->o.state_dir = v; break;
+    case O_KEYS: a->o.keys_dir = v; break;
+    case O_URL: a->o.url = v; break;
+    case O_ARCH: a->o.arch = v; break;
+    case O_DOWNGRADE: a->o.allow_downgrade = true; break;
+    case O_KEY: a->b.key = v; break;
+    case O_VERSION: a->b.version = v; break;
+    case O_MINFROM: a->b.min_from = v; break;
+    case O_USR: a->b.usr = v; break;
+    case O_UKI: a->b.uki = v; break;
+    case 'o': a->b.outdir = v; break;
+    case O_CHUNK: a->b.chunk_size = atoll(v); break;
+    case O_LEVEL: a->b.level = atoi(v); break;
+    case O_ISSUED: a->issued = atoll(v); break;
+    case O_VALID: a->valid = atoll(v); break;
+    }
+}
+
+static void defaults(struct args *a)
+{
+    static struct utsname u;
+    const char *epoch = getenv("SOURCE_DATE_EPOCH");
+    uname(&u);
+    a->o.arch = u.machine;
+    a->o.keys_dir = KEYS_DIR;
+    a->o.now = (long long)time(NULL);
+    a->b.chunk_size = 4 << 20;
+    a->b.level = 9;
+    a->issued = epoch ? atoll(epoch) : a->o.now;
+    a->valid = 7 * 86400;
+}
+
+int main(int argc, char **argv)
+{
+    struct args a = { 0 };
+    struct lapis_diag d = { 0 };
+    int c;
+    defaults(&a);
+    while ((c = getopt_long(argc, argv, "o:", LONGOPTS, NULL)) != -1) {
+        if (c == '?') {
+            fprintf(stderr, "lapis-sysupdate: bad option; verbs: check update status init bundle index\n");
+            return 2;
+        }
+        set_opt(&a, c, optarg);
+    }
+    _cleanup_free_ char *state = a.o.image ? xasprintf("%s.sysupdate", a.o.image) : NULL;
+    if (!a.o.state_dir)
+        a.o.state_dir = state ? state : STATE_DIR;
+    if (optind >= argc) {
+        fprintf(stderr, "lapis-sysupdate: no verb; verbs: check update status init bundle index\n");
+        return 2;
+    }
+    a.pos = argv + optind + 1;
+    a.npos = argc - optind - 1;
+    for (size_t i = 0; i < ARRAY_SIZE(VERBS); i++)
+        if (strcmp(argv[optind], VERBS[i].name) == 0) {
+            int r = VERBS[i].fn(&a, &d);
+            lapis_diag_clear(&d);
+            return r;
+        }
+    fprintf(stderr, "lapis-sysupdate: unknown verb '%s'; verbs: check update status init bundle index\n",
+            argv[optind]);
+    return 2;
+}

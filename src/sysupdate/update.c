@@ -1,0 +1,438 @@
+/*
+ * check, update and init (docs/sysupdate.md "The agent"). The order is the
+ * guarantee: index signature, expiry and anti-replay; manifest digest (from
+ * the index) and signature; version policy; sizes — all before the first
+ * byte is written. Then each payload frame is checked against its signed
+ * digest before it is decompressed into the inactive slot, fsynced, and
+ * recorded as done, so a dropped connection or a kill resumes at the next
+ * frame. The written slot is read back and checked (sha256, verity root)
+ * before its UKI is put on the ESP.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <zstd.h>
+
+#include "basic/alloc.h"
+#include "basic/fs.h"
+#include "basic/macro.h"
+#include "lapis/common.h"
+#include "shared/digest.h"
+#include "shared/fetch.h"
+#include "sysupdate/sysupdate.h"
+
+#define SMALL_MAX (1LL << 20)
+
+struct run {
+    struct lapis_diag *d;
+    const struct su_opts *o;
+    struct su_state st;
+    struct su_disk disk;
+    struct su_keys *keys;
+    struct su_index index;
+    struct su_manifest m;
+    char msha[SU_HEX];
+    char *bundle_url;         /* URL of the chosen bundle's directory, with a '/' */
+    const char *current;      /* the booted slot's version */
+    int target;               /* the inactive slot */
+};
+
+static void run_clear(struct run *r)
+{
+    su_state_clear(&r->st);
+    su_disk_clear(&r->disk);
+    su_keys_free(r->keys);
+    su_index_clear(&r->index);
+    su_manifest_clear(&r->m);
+    free(r->bundle_url);
+}
+
+static char *url_of(const char *base, const char *rel)
+{
+    size_t l = strlen(base);
+    return xasprintf("%s%s%s", base, l && base[l - 1] == '/' ? "" : "/", rel);
+}
+
+/* A signed small file: the text and its .sig, the signature verified. */
+static int fetch_signed(struct run *r, const char *url, const char *what, char **ret, size_t *ret_len)
+{
+    _cleanup_free_ char *sigurl = xasprintf("%s.sig", url), *text = NULL, *sig = NULL;
+    size_t len, siglen;
+    int e = lapis_fetch_buffer(r->d, url, SU_MANIFEST_MAX, 30, &text, &len);
+    if (e >= 0)
+        e = lapis_fetch_buffer(r->d, sigurl, 4096, 30, &sig, &siglen);
+    if (e >= 0)
+        e = su_sig_verify(r->d, r->keys, what, text, len, sig);
+    if (e < 0)
+        return e;
+    if (strlen(text) != len)
+        return lapis_err(r->d, LAPIS_E_METADATA, "%s contains a NUL byte", what);
+    *ret = TAKE_PTR(text);
+    *ret_len = len;
+    return 0;
+}
+
+static int load_index(struct run *r)
+{
+    _cleanup_free_ char *url = url_of(r->o->url, "index"), *text = NULL;
+    size_t len;
+    int e = fetch_signed(r, url, "index", &text, &len);
+    if (e < 0 || (e = su_index_parse(r->d, text, &r->index)) < 0)
+        return e;
+    if (r->o->now > r->index.expires)
+        return lapis_err(r->d, LAPIS_E_SIGNATURE, "index: expired %lld seconds ago (a frozen or stale "
+                         "mirror?); nothing was written", r->o->now - r->index.expires);
+    if (r->index.issued < r->st.index_issued)
+        return lapis_err(r->d, LAPIS_E_SIGNATURE, "index: issued at %lld, older than the %lld "
+                         "already accepted (a replayed index); nothing was written",
+                         r->index.issued, r->st.index_issued);
+    return 0;
+}
+
+static int load_manifest(struct run *r, const struct su_index_entry *e)
+{
+    _cleanup_free_ char *url = url_of(r->o->url, e->path), *text = NULL;
+    size_t len;
+    int x = fetch_signed(r, url, "manifest", &text, &len);
+    if (x < 0)
+        return x;
+    lapis_chk_buf(text, len, LAPIS_CHK_SHA256, r->msha, sizeof(r->msha));
+    if (strcmp(r->msha, e->sha) != 0)
+        return lapis_err(r->d, LAPIS_E_CHECKSUM, "manifest of %s: its sha256 is not the one the "
+                         "signed index lists; nothing was written", e->version);
+    if ((x = su_manifest_parse(r->d, text, &r->m)) < 0)
+        return x;
+    if (strcmp(r->m.version, e->version) || strcmp(r->m.arch, e->arch))
+        return lapis_err(r->d, LAPIS_E_METADATA, "manifest: version %s %s, the index says %s %s",
+                         r->m.version, r->m.arch, e->version, e->arch);
+    r->bundle_url = url_of(r->o->url, "");
+    char *slash = strrchr(e->path, '/');
+    char *dir = xasprintf("%s%.*s/", r->bundle_url, (int)(slash - e->path), e->path);
+    free(r->bundle_url);
+    r->bundle_url = dir;
+    return 0;
+}
+
+static int open_run(struct lapis_diag *d, const struct su_opts *o, struct run *r)
+{
+    *r = (struct run){ .d = d, .o = o };
+    r->st.prog_slot = -1;
+    int e = su_state_load(d, o->state_dir, &r->st);
+    if (e < 0 || (e = su_disk_open(d, o->image, o->arch, &r->disk)) < 0)
+        return e;
+    r->current = r->st.slot[r->st.booted].version;
+    r->target = 1 - r->st.booted;
+    if (!r->current)
+        return lapis_err(d, LAPIS_E_CONFIG, "the state names no version for the booted slot %c",
+                         'a' + r->st.booted);
+    return su_keys_load(d, o->keys_dir, &r->keys);
+}
+
+static bool staged(const struct run *r, const char *version)
+{
+    const struct su_slot *t = &r->st.slot[r->target];
+    return t->version && strcmp(t->version, version) == 0 && t->status == SU_STAGED;
+}
+
+/* The version policy: what to install, or NULL with *why set. */
+static const struct su_index_entry *choose(struct run *r, char **why)
+{
+    const struct su_index_entry *e = su_index_newest(&r->index, r->o->arch);
+    int c = e ? su_version_cmp(e->version, r->current) : 0;
+    if (!e)
+        *why = xasprintf("the index has no version for %s", r->o->arch);
+    else if (c == 0)
+        *why = xasprintf("%s is the newest version and is running", e->version);
+    else if (c < 0 && !r->o->allow_downgrade)
+        *why = xasprintf("refusing to downgrade from %s to %s (the newest the index lists); "
+                         "--allow-downgrade to do it", r->current, e->version);
+    else if (staged(r, e->version))
+        *why = xasprintf("%s is staged in slot %c already; it boots next", e->version, 'a' + r->target);
+    else if (su_state_failed(&r->st, e->version))
+        *why = xasprintf("%s failed its boot before; waiting for a newer version", e->version);
+    else
+        return e;
+    return NULL;
+}
+
+static int check_manifest(struct run *r)
+{
+    const struct su_manifest *m = &r->m;
+    if (m->min_from && su_version_cmp(r->current, m->min_from) < 0)
+        return lapis_err(r->d, LAPIS_E_METADATA, "%s can only update from %s or newer, this host "
+                         "runs %s; nothing was written", m->version, m->min_from, r->current);
+    if (m->p[SU_USR].size > r->disk.usr[r->target].size ||
+        m->p[SU_VERITY].size > r->disk.verity[r->target].size)
+        return lapis_err(r->d, LAPIS_E_METADATA, "%s does not fit slot %c (usr %lld bytes, "
+                         "partition %lld); nothing was written", m->version, 'a' + r->target,
+                         m->p[SU_USR].size, r->disk.usr[r->target].size);
+    return 0;
+}
+
+/* Everything up to the first write; ret_refusal: a policy "no" (not an error). */
+static int prepare(struct run *r, char **ret_refusal)
+{
+    int e = load_index(r);
+    if (e < 0)
+        return e;
+    const struct su_index_entry *x = choose(r, ret_refusal);
+    if (!x)
+        return 0;
+    if ((e = load_manifest(r, x)) < 0)
+        return e;
+    return check_manifest(r);
+}
+
+int su_check(struct lapis_diag *d, const struct su_opts *o, struct su_check *ret)
+{
+    struct run r;
+    char *why = NULL;
+    int e = open_run(d, o, &r);
+    if (e >= 0)
+        e = prepare(&r, &why);
+    if (e >= 0)
+        *ret = (struct su_check){ xstrdup(r.current), why ? NULL : xstrdup(r.m.version), why };
+    else
+        free(why);
+    run_clear(&r);
+    return e;
+}
+
+void su_check_clear(struct su_check *c)
+{
+    free(c->current);
+    free(c->available);
+    free(c->reason);
+}
+
+/* ---- writing a payload, frame by frame ---- */
+
+struct sink {
+    struct run *r;
+    int kind;
+    int fd;
+    long long base;           /* where the payload starts in fd */
+    size_t chunk;             /* the frame being received */
+    unsigned char *zbuf, *out;
+    size_t zfill;
+};
+
+static int sink_frame(struct sink *s)
+{
+    struct run *r = s->r;
+    const struct su_payload *p = &r->m.p[s->kind];
+    const struct su_chunk *c = &p->chunks[s->chunk];
+    char hex[SU_HEX];
+    lapis_chk_buf(s->zbuf, (size_t)c->zlen, LAPIS_CHK_SHA256, hex, sizeof(hex));
+    if (strcmp(hex, c->sha) != 0)
+        return lapis_err(r->d, LAPIS_E_CHECKSUM, "%s frame %zu does not match the signed manifest "
+                         "(corrupt or tampered payload); it was not written", p->file, s->chunk);
+    long long off = (long long)s->chunk * r->m.chunk_size;
+    size_t want = (size_t)(p->size - off < r->m.chunk_size ? p->size - off : r->m.chunk_size);
+    size_t n = ZSTD_decompress(s->out, (size_t)r->m.chunk_size, s->zbuf, (size_t)c->zlen);
+    if (ZSTD_isError(n) || n != want)
+        return lapis_err(r->d, LAPIS_E_CHECKSUM, "%s frame %zu: not one zstd frame of %zu bytes",
+                         p->file, s->chunk, want);
+    if (pwrite(s->fd, s->out, n, s->base + off) != (ssize_t)n || fdatasync(s->fd) < 0)
+        return lapis_err(r->d, -errno, "cannot write slot %c: %s", 'a' + r->target, strerror(errno));
+    r->st.prog_payload = s->kind;
+    r->st.prog_chunk = ++s->chunk;
+    s->zfill = 0;
+    return su_state_save(r->d, r->o->state_dir, &r->st);
+}
+
+static int sink_data(const void *data, size_t len, void *ud)
+{
+    struct sink *s = ud;
+    const struct su_payload *p = &s->r->m.p[s->kind];
+    const unsigned char *b = data;
+    while (len > 0) {
+        if (s->chunk >= p->nchunks)
+            return lapis_err(s->r->d, LAPIS_E_CHECKSUM, "%s is longer than its manifest says", p->file);
+        size_t need = (size_t)p->chunks[s->chunk].zlen - s->zfill, n = len < need ? len : need;
+        memcpy(s->zbuf + s->zfill, b, n);
+        s->zfill += n, b += n, len -= n;
+        int e = s->zfill == (size_t)p->chunks[s->chunk].zlen ? sink_frame(s) : 0;
+        if (e < 0)
+            return e;
+    }
+    return 0;
+}
+
+static long long max_zlen(const struct su_payload *p)
+{
+    long long m = 0;
+    for (size_t i = 0; i < p->nchunks; i++)
+        m = p->chunks[i].zlen > m ? p->chunks[i].zlen : m;
+    return m;
+}
+
+static int write_payload(struct run *r, int kind, int fd, long long base, size_t from)
+{
+    const struct su_payload *p = &r->m.p[kind];
+    if (from >= p->nchunks)
+        return 0;
+    struct sink s = { .r = r, .kind = kind, .fd = fd, .base = base, .chunk = from,
+                      .zbuf = xmalloc((size_t)max_zlen(p)), .out = xmalloc((size_t)r->m.chunk_size) };
+    _cleanup_free_ char *url = xasprintf("%s%s", r->bundle_url, p->file);
+    r->st.prog_payload = kind;
+    r->st.prog_chunk = from;
+    int e = lapis_fetch_stream(r->d, url, p->chunks[from].zoff, p->zsize, p->zsize, 30, sink_data, &s);
+    if (e >= 0 && s.chunk != p->nchunks)
+        e = lapis_err(r->d, LAPIS_E_DOWNLOAD, "%s ended before its last frame", p->file);
+    if (e == -LAPIS_E_DOWNLOAD) {
+        _cleanup_free_ char *why = xstrdup(lapis_diag_error(r->d));
+        e = lapis_err(r->d, LAPIS_E_DOWNLOAD, "%s; %zu of %zu frames of %s are written, run again "
+                      "to resume", why, s.chunk, p->nchunks, p->file);
+    }
+    free(s.zbuf);
+    free(s.out);
+    return e;
+}
+
+/* ---- the update ---- */
+
+static char *uki_part(const struct run *r)
+{
+    return path_join(r->o->state_dir, "uki.part");
+}
+
+/* Start a new write, or continue the one the state records for this bundle. */
+static int begin(struct run *r, int *ret_kind, size_t *ret_chunk)
+{
+    struct su_state *st = &r->st;
+    if (st->prog_slot == r->target && strcmp(st->prog_manifest, r->msha) == 0) {
+        *ret_kind = st->prog_payload;
+        *ret_chunk = st->prog_chunk;
+        return 0;
+    }
+    struct su_slot *t = &st->slot[r->target];
+    /* The slot stops being a boot entry before its first byte changes. */
+    int e = t->version ? su_esp_remove_version(r->d, &r->disk, t->version) : 0;
+    if (e < 0)
+        return e;
+    _cleanup_free_ char *part = uki_part(r);
+    unlink(part);
+    su_slot_set(t, r->m.version, SU_WRITING, NULL);
+    st->prog_slot = r->target;
+    strcpy(st->prog_manifest, r->msha);
+    st->prog_payload = 0;
+    st->prog_chunk = 0;
+    *ret_kind = 0;
+    *ret_chunk = 0;
+    return su_state_save(r->d, r->o->state_dir, st);
+}
+
+static int write_all(struct run *r, int diskfd, int ukifd, int kind, size_t chunk)
+{
+    int e = 0;
+    for (; e >= 0 && kind < SU_NPAYLOADS; kind++, chunk = 0) {
+        int fd = kind == SU_UKI ? ukifd : diskfd;
+        long long base = kind == SU_USR ? r->disk.usr[r->target].offset
+                       : kind == SU_VERITY ? r->disk.verity[r->target].offset : 0;
+        e = write_payload(r, kind, fd, base, chunk);
+    }
+    return e;
+}
+
+static int verify_written(struct run *r, int diskfd, int ukifd)
+{
+    const struct su_manifest *m = &r->m;
+    char hex[SU_HEX];
+    const struct su_range *rg[] = { &r->disk.usr[r->target], &r->disk.verity[r->target] };
+    for (int k = 0; k < SU_NPAYLOADS; k++) {
+        int fd = k == SU_UKI ? ukifd : diskfd;
+        int e = su_range_sha256(r->d, fd, k == SU_UKI ? 0 : rg[k]->offset, m->p[k].size, hex);
+        if (e < 0)
+            return e;
+        if (strcmp(hex, m->p[k].sha) != 0)
+            return lapis_err(r->d, LAPIS_E_CHECKSUM, "slot %c: the written %s does not match the "
+                             "manifest (sha256 %s); the slot is not offered for boot",
+                             'a' + r->target, su_payload_names[k], hex);
+    }
+    int e = su_verity_root(r->d, diskfd, rg[0]->offset, m->p[SU_USR].size, m->block_size, m->salt, hex);
+    if (e >= 0 && strcmp(hex, m->roothash) != 0)
+        e = lapis_err(r->d, LAPIS_E_CHECKSUM, "slot %c: the dm-verity root hash of the written usr "
+                      "is %s, the manifest says %s", 'a' + r->target, hex, m->roothash);
+    return e;
+}
+
+static int finish(struct run *r)
+{
+    _cleanup_free_ char *part = uki_part(r);
+    _cleanup_free_ char *name = xasprintf("lapis_%s+%d.efi", r->m.version, SU_UKI_TRIES);
+    int e = su_esp_put(r->d, &r->disk, part, name);
+    if (e < 0)
+        return e;
+    unlink(part);
+    su_slot_set(&r->st.slot[r->target], r->m.version, SU_STAGED, r->m.roothash);
+    r->st.prog_slot = -1;
+    r->st.index_issued = r->index.issued;
+    return su_state_save(r->d, r->o->state_dir, &r->st);
+}
+
+static int stage(struct run *r)
+{
+    _cleanup_close_ int diskfd = open(r->disk.path, O_RDWR | O_CLOEXEC);
+    _cleanup_free_ char *part = uki_part(r);
+    if (diskfd < 0)
+        return lapis_err(r->d, -errno, "cannot open %s for writing: %s", r->disk.path, strerror(errno));
+    int e = mkdir_p(r->o->state_dir, 0755);
+    if (e < 0)
+        return lapis_err(r->d, e, "cannot create %s: %s", r->o->state_dir, strerror(-e));
+    int kind;
+    size_t chunk;
+    e = begin(r, &kind, &chunk); /* removes a stale uki.part on a fresh start */
+    _cleanup_close_ int ukifd = e < 0 ? -1 : open(part, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (e < 0)
+        return e;
+    if (ukifd < 0)
+        return lapis_err(r->d, -errno, "cannot create %s: %s", part, strerror(errno));
+    if ((e = write_all(r, diskfd, ukifd, kind, chunk)) < 0 || (e = verify_written(r, diskfd, ukifd)) < 0)
+        return e;
+    return finish(r);
+}
+
+int su_update(struct lapis_diag *d, const struct su_opts *o, char **ret_version, int *ret_slot,
+              char **ret_reason)
+{
+    struct run r;
+    char *why = NULL;
+    int e = open_run(d, o, &r);
+    if (e >= 0)
+        e = prepare(&r, &why);
+    if (e >= 0 && !why)
+        e = stage(&r);
+    if (e >= 0) {
+        *ret_version = why ? NULL : xstrdup(r.m.version);
+        *ret_slot = r.target;
+        *ret_reason = why;
+    } else
+        free(why);
+    run_clear(&r);
+    return e;
+}
+
+int su_init(struct lapis_diag *d, const struct su_opts *o, const char *version)
+{
+    struct su_disk disk;
+    struct su_state st = { .prog_slot = -1 };
+    _cleanup_free_ char *path = path_join(o->state_dir, "state");
+    if (!su_version_valid(version))
+        return lapis_err(d, LAPIS_E_USAGE, "'%s' is not a version (digits, letters, . _ ~)", version);
+    if (path_exists(path))
+        return lapis_err(d, LAPIS_E_CONFIG, "%s exists already: this disk's state is recorded", path);
+    int e = su_disk_open(d, o->image, o->arch, &disk);
+    if (e < 0)
+        return e;
+    su_disk_clear(&disk);
+    su_slot_set(&st.slot[0], version, SU_GOOD, NULL);
+    e = su_state_save(d, o->state_dir, &st);
+    su_state_clear(&st);
+    return e;
+}

@@ -1,0 +1,138 @@
+/*
+ * Checks of a written slot, on the disk's byte range: its sha256, and the
+ * dm-verity root hash recomputed from the data (format 1, sha256, the
+ * manifest's salt and block size), the value the kernel checks at boot.
+ * Recomputing it here, rather than trusting the written hash partition,
+ * catches a tree that does not match its data before the slot is offered.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "basic/alloc.h"
+#include "basic/macro.h"
+#include "lapis/common.h"
+#include "shared/digest.h"
+#include "sysupdate/sysupdate.h"
+
+#define IO_SIZE (1 << 20)
+
+static void tohex(const unsigned char *b, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i++)
+        sprintf(out + 2 * i, "%02x", b[i]);
+}
+
+static int read_range(struct lapis_diag *d, int fd, unsigned char *buf, size_t len, long long off)
+{
+    ssize_t n = pread(fd, buf, len, off);
+    if (n != (ssize_t)len)
+        return lapis_err(d, n < 0 ? -errno : -EIO, "cannot read the written slot at %lld: %s",
+                         off, n < 0 ? strerror(errno) : "short read");
+    return 0;
+}
+
+int su_range_sha256(struct lapis_diag *d, int fd, long long offset, long long size, char ret_hex[SU_HEX])
+{
+    _cleanup_free_ unsigned char *buf = xmalloc(IO_SIZE);
+    lapis_hasher *h = lapis_hasher_new(LAPIS_CHK_SHA256);
+    for (long long done = 0; done < size;) {
+        size_t n = size - done < IO_SIZE ? (size_t)(size - done) : IO_SIZE;
+        int r = read_range(d, fd, buf, n, offset + done);
+        if (r < 0) {
+            lapis_hasher_free(h);
+            return r;
+        }
+        lapis_hasher_update(h, buf, n);
+        done += (long long)n;
+    }
+    lapis_hasher_final_hex(h, ret_hex, SU_HEX);
+    return 0;
+}
+
+/* sha256(salt || block) */
+static void salted(const unsigned char *salt, const unsigned char *blk, size_t len, unsigned char *out)
+{
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+    EVP_DigestUpdate(c, salt, 32);
+    EVP_DigestUpdate(c, blk, len);
+    EVP_DigestFinal_ex(c, out, NULL);
+    EVP_MD_CTX_free(c);
+}
+
+/* One level up: hash each block of in (nblocks of bs) into packed 32-byte
+ * slots, zero-padded to whole blocks. Returns the new block count. */
+static size_t level_up(const unsigned char *salt, const unsigned char *in, size_t nblocks,
+                       long bs, unsigned char **ret)
+{
+    size_t per = (size_t)bs / 32, out_blocks = (nblocks + per - 1) / per;
+    unsigned char *out = xcalloc(out_blocks, (size_t)bs);
+    for (size_t i = 0; i < nblocks; i++)
+        salted(salt, in + i * (size_t)bs, (size_t)bs, out + 32 * i);
+    *ret = out;
+    return out_blocks;
+}
+
+static int data_level(struct lapis_diag *d, int fd, long long offset, long long size, long bs,
+                      const unsigned char *salt, unsigned char **ret, size_t *ret_blocks)
+{
+    size_t nblocks = (size_t)(size / bs), per = (size_t)bs / 32;
+    size_t out_blocks = (nblocks + per - 1) / per;
+    unsigned char *out = xcalloc(out_blocks ? out_blocks : 1, (size_t)bs);
+    _cleanup_free_ unsigned char *buf = xmalloc(IO_SIZE);
+    size_t per_io = IO_SIZE / (size_t)bs;
+    for (size_t i = 0; i < nblocks; i += per_io) {
+        size_t n = nblocks - i < per_io ? nblocks - i : per_io;
+        int r = read_range(d, fd, buf, n * (size_t)bs, offset + (long long)i * bs);
+        if (r < 0) {
+            free(out);
+            return r;
+        }
+        for (size_t j = 0; j < n; j++)
+            salted(salt, buf + j * (size_t)bs, (size_t)bs, out + 32 * (i + j));
+    }
+    *ret = out;
+    *ret_blocks = out_blocks;
+    return 0;
+}
+
+int su_verity_root(struct lapis_diag *d, int fd, long long offset, long long size,
+                   long bs, const char *salt_hex, char ret_hex[SU_HEX])
+{
+    unsigned char salt[32], root[32];
+    for (int i = 0; i < 32; i++) {
+        unsigned v;
+        sscanf(salt_hex + 2 * i, "%2x", &v);
+        salt[i] = (unsigned char)v;
+    }
+    if (size <= 0 || size % bs)
+        return lapis_err(d, LAPIS_E_CHECKSUM, "the usr data is not a whole number of %ld-byte blocks", bs);
+    if (size == bs) { /* one block: the root is its own hash */
+        _cleanup_free_ unsigned char *blk = xmalloc((size_t)bs);
+        int r = read_range(d, fd, blk, (size_t)bs, offset);
+        if (r < 0)
+            return r;
+        salted(salt, blk, (size_t)bs, root);
+        tohex(root, 32, ret_hex);
+        return 0;
+    }
+    unsigned char *lvl;
+    size_t n;
+    int r = data_level(d, fd, offset, size, bs, salt, &lvl, &n);
+    if (r < 0)
+        return r;
+    while (n > 1) {
+        unsigned char *up;
+        n = level_up(salt, lvl, n, bs, &up);
+        free(lvl);
+        lvl = up;
+    }
+    salted(salt, lvl, (size_t)bs, root);
+    free(lvl);
+    tohex(root, 32, ret_hex);
+    return 0;
+}
