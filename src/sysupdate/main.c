@@ -60,8 +60,15 @@ static int fail(const struct args *a, struct lapis_diag *d)
 static int need_image(struct args *a, struct lapis_diag *d)
 {
     if (!a->o.image)
-        return lapis_err(d, LAPIS_E_USAGE, "updating the running host's own disk is not supported "
+        return lapis_err(d, LAPIS_E_USAGE, "acting on the running host's own disk is not supported "
                          "yet; give --image DISK");
+    return 0;
+}
+
+static int need_server(struct args *a, struct lapis_diag *d)
+{
+    if (need_image(a, d) < 0)
+        return -1;
     if (!a->o.url)
         return lapis_err(d, LAPIS_E_USAGE, "--url URL (the update server) is required");
     return 0;
@@ -72,7 +79,7 @@ static int need_image(struct args *a, struct lapis_diag *d)
 static int verb_check(struct args *a, struct lapis_diag *d)
 {
     struct su_check c;
-    if (need_image(a, d) < 0 || su_check(d, &a->o, &c) < 0)
+    if (need_server(a, d) < 0 || su_check(d, &a->o, &c) < 0)
         return fail(a, d);
     if (a->json) {
         fputs("{\"current\": ", stdout), json_str(c.current);
@@ -91,7 +98,7 @@ static int verb_update(struct args *a, struct lapis_diag *d)
 {
     _cleanup_free_ char *v = NULL, *why = NULL;
     int slot = 0;
-    if (need_image(a, d) < 0 || su_update(d, &a->o, &v, &slot, &why) < 0)
+    if (need_server(a, d) < 0 || su_update(d, &a->o, &v, &slot, &why) < 0)
         return fail(a, d);
     if (a->json) {
         printf("{\"staged\": %s, \"version\": ", v ? "true" : "false");
@@ -183,12 +190,30 @@ static int verb_index(struct args *a, struct lapis_diag *d)
     return 0;
 }
 
+static int verb_mark(struct args *a, struct lapis_diag *d, bool good)
+{
+    _cleanup_free_ char *v = NULL;
+    if (good ? su_mark_good(d, &a->o, &v) < 0 : (need_image(a, d) < 0 || su_mark_bad(d, &a->o, &v) < 0))
+        return fail(a, d);
+    if (a->json) {
+        printf("{\"marked\": \"%s\", \"version\": ", good ? "good" : "bad");
+        json_str(v);
+        fputs("}\n", stdout);
+    } else
+        printf("%s marked %s\n", v ? v : "-", good ? "good" : "bad (not retried until a newer version)");
+    return 0;
+}
+
+static int verb_mark_good(struct args *a, struct lapis_diag *d) { return verb_mark(a, d, true); }
+static int verb_mark_bad(struct args *a, struct lapis_diag *d) { return verb_mark(a, d, false); }
+
 static const struct verb {
     const char *name;
     int (*fn)(struct args *, struct lapis_diag *);
 } VERBS[] = {
     { "check", verb_check }, { "update", verb_update }, { "status", verb_status },
-    { "init", verb_init }, { "bundle", verb_bundle }, { "index", verb_index },
+    { "init", verb_init }, { "mark-good", verb_mark_good }, { "mark-bad", verb_mark_bad },
+    { "bundle", verb_bundle }, { "index", verb_index },
 };
 
 /* ---- options ---- */
@@ -253,7 +278,7 @@ int main(int argc, char **argv)
     defaults(&a);
     while ((c = getopt_long(argc, argv, "o:", LONGOPTS, NULL)) != -1) {
         if (c == '?') {
-            fprintf(stderr, "lapis-sysupdate: bad option; verbs: check update status init bundle index\n");
+            fprintf(stderr, "lapis-sysupdate: bad option; verbs: check update status init mark-good mark-bad bundle index\n");
             return 2;
         }
         set_opt(&a, c, optarg);
@@ -262,7 +287,7 @@ int main(int argc, char **argv)
     if (!a.o.state_dir)
         a.o.state_dir = state ? state : STATE_DIR;
     if (optind >= argc) {
-        fprintf(stderr, "lapis-sysupdate: no verb; verbs: check update status init bundle index\n");
+        fprintf(stderr, "lapis-sysupdate: no verb; verbs: check update status init mark-good mark-bad bundle index\n");
         return 2;
     }
     a.pos = argv + optind + 1;
@@ -273,7 +298,7 @@ int main(int argc, char **argv)
             lapis_diag_clear(&d);
             return r;
         }
-    fprintf(stderr, "lapis-sysupdate: unknown verb '%s'; verbs: check update status init bundle index\n",
+    fprintf(stderr, "lapis-sysupdate: unknown verb '%s'; verbs: check update status init mark-good mark-bad bundle index\n",
             argv[optind]);
     return 2;
 }

@@ -125,6 +125,8 @@ void su_check_clear(struct su_check *c);
 int su_update(struct lapis_diag *d, const struct su_opts *o, char **ret_version, int *ret_slot,
               char **ret_reason);
 int su_init(struct lapis_diag *d, const struct su_opts *o, const char *version);
+int su_mark_bad(struct lapis_diag *d, const struct su_opts *o, char **ret_version);
+int su_mark_good(struct lapis_diag *d, const struct su_opts *o, char **ret_version);
 
 /* ---- the bundle writer (bundle.c) ---- */
 struct su_bundle_opts {

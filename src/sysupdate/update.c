@@ -21,6 +21,7 @@
 #include "basic/alloc.h"
 #include "basic/fs.h"
 #include "basic/macro.h"
+#include "basic/strv.h"
 #include "lapis/common.h"
 #include "shared/digest.h"
 #include "shared/fetch.h"
@@ -130,7 +131,7 @@ static int open_run(struct lapis_diag *d, const struct su_opts *o, struct run *r
     if (!r->current)
         return lapis_err(d, LAPIS_E_CONFIG, "the state names no version for the booted slot %c",
                          'a' + r->st.booted);
-    return su_keys_load(d, o->keys_dir, &r->keys);
+    return 0;
 }
 
 static bool staged(const struct run *r, const char *version)
@@ -177,7 +178,9 @@ static int check_manifest(struct run *r)
 /* Everything up to the first write; ret_refusal: a policy "no" (not an error). */
 static int prepare(struct run *r, char **ret_refusal)
 {
-    int e = load_index(r);
+    int e = su_keys_load(r->d, r->o->keys_dir, &r->keys);
+    if (e >= 0)
+        e = load_index(r);
     if (e < 0)
         return e;
     const struct su_index_entry *x = choose(r, ret_refusal);
@@ -432,6 +435,47 @@ int su_init(struct lapis_diag *d, const struct su_opts *o, const char *version)
         return e;
     su_disk_clear(&disk);
     su_slot_set(&st.slot[0], version, SU_GOOD, NULL);
+    e = su_state_save(d, o->state_dir, &st);
+    su_state_clear(&st);
+    return e;
+}
+
+/* ---- marking slots ---- */
+
+/* The inactive slot's version failed its boot: systemd-boot fell back to the
+ * booted slot after the tries ran out (on the host the agent sees this at
+ * start; offline, the caller says so). The version is blocked until a newer
+ * one is published, and its leftover UKI is removed. */
+int su_mark_bad(struct lapis_diag *d, const struct su_opts *o, char **ret_version)
+{
+    struct run r;
+    int e = open_run(d, o, &r);
+    struct su_slot *t = e >= 0 ? &r.st.slot[r.target] : NULL;
+    if (e >= 0 && (!t->version || t->status == SU_EMPTY))
+        e = lapis_err(d, LAPIS_E_USAGE, "slot %c holds no version to mark bad", 'a' + r.target);
+    if (e >= 0)
+        e = su_esp_remove_version(d, &r.disk, t->version);
+    if (e >= 0) {
+        if (!su_state_failed(&r.st, t->version))
+            strv_push(&r.st.failed, xstrdup(t->version));
+        t->status = SU_BAD;
+        *ret_version = xstrdup(t->version);
+        e = su_state_save(d, o->state_dir, &r.st);
+    }
+    run_clear(&r);
+    return e;
+}
+
+/* The booted slot reached boot-complete.target (systemd-bless-boot ran). */
+int su_mark_good(struct lapis_diag *d, const struct su_opts *o, char **ret_version)
+{
+    struct su_state st;
+    int e = su_state_load(d, o->state_dir, &st);
+    if (e < 0)
+        return e;
+    struct su_slot *b = &st.slot[st.booted];
+    b->status = SU_GOOD;
+    *ret_version = b->version ? xstrdup(b->version) : NULL;
     e = su_state_save(d, o->state_dir, &st);
     su_state_clear(&st);
     return e;

@@ -321,3 +321,66 @@ def test_resume_after_kill_mid_write(env):
     img = (env.tmp / "usr-2.0.erofs").read_bytes()
     assert env.disk.read_bytes()[off:off + len(img)] == img
     assert esp_names(env.disk) == ["lapis_1.0.efi", "lapis_2.0+3.efi"]
+
+
+def test_failed_version_is_not_retried_until_a_newer_one(env):
+    env.host_v1()
+    env.bundle("2.0")
+    env.index()
+    ok(env.agent("update"))
+    # systemd-boot fell back to slot a after 2.0's tries ran out.
+    r = json.loads(ok(env.agent("mark-bad")).stdout)
+    assert r == {"marked": "bad", "version": "2.0"}
+    assert esp_names(env.disk) == ["lapis_1.0.efi"]
+    s = env.status()
+    assert s["failed"] == ["2.0"] and s["slots"][1]["status"] == "bad"
+    r = json.loads(ok(env.agent("update")).stdout)
+    assert r["staged"] is False and "2.0 failed its boot before" in r["reason"], r
+    env.bundle("3.0")
+    env.index()
+    r = json.loads(ok(env.agent("update")).stdout)
+    assert r["staged"] is True and r["version"] == "3.0"
+    assert esp_names(env.disk) == ["lapis_1.0.efi", "lapis_3.0+3.efi"]
+
+
+def test_newer_version_replaces_a_staged_one(env):
+    env.host_v1()
+    env.bundle("2.0")
+    env.index()
+    ok(env.agent("update"))
+    assert esp_names(env.disk) == ["lapis_1.0.efi", "lapis_2.0+3.efi"]
+    env.bundle("2.1", size=2 * MIB)
+    env.index()
+    assert json.loads(ok(env.agent("check")).stdout)["available"] == "2.1"
+    r = json.loads(ok(env.agent("update")).stdout)
+    assert r["staged"] is True and r["version"] == "2.1"
+    # 2.0's UKI went before slot b was overwritten: never a boot entry for a half-written slot.
+    assert esp_names(env.disk) == ["lapis_1.0.efi", "lapis_2.1+3.efi"]
+    assert [x["version"] for x in env.status()["slots"]] == ["1.0", "2.1"]
+
+
+def sign(key, path):
+    """What the bundle writer does, with openssl: 'ed25519 KEYID SIG' over the file's bytes."""
+    pub = subprocess.run(["openssl", "pkey", "-in", str(key), "-pubout", "-outform", "DER"],
+                         capture_output=True, check=True).stdout[-32:]
+    sig = subprocess.run(["openssl", "pkeyutl", "-sign", "-rawin", "-inkey", str(key), "-in", str(path)],
+                         capture_output=True, check=True).stdout
+    keyid = hashlib.sha256(pub).hexdigest()[:32]
+    pathlib.Path(str(path) + ".sig").write_text("ed25519 %s %s\n" % (keyid, sig.hex()))
+
+
+def test_written_slot_that_fails_verity_is_not_offered(env):
+    """A correctly signed manifest whose verity root hash does not match its usr
+    (a release-pipeline bug): every frame verifies, the read-back root hash does
+    not, so no UKI is written and the slot stays 'writing'."""
+    env.host_v1()
+    root = env.bundle("2.0")
+    m = env.www / "2.0" / "manifest"
+    m.write_text(m.read_text().replace(root, "0" * 64))
+    sign(env.key, m)   # openssl agrees with the agent's signature format
+    env.index()
+    r = run(env.agent("update"))
+    assert r.returncode == 1 and "dm-verity root hash of the written usr is %s" % root in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert esp_names(env.disk) == ["lapis_1.0.efi"]
+    assert env.status()["slots"][1]["status"] == "writing"
