@@ -315,8 +315,12 @@ def test_resume_after_kill_mid_write(env):
     p.wait()
     prog = env.status()["progress"]
     assert prog and prog["payload"] == "usr" and prog["frames_done"] >= 2, prog
+    httpserver.reset(env.server)
     r = json.loads(ok(env.agent("update")).stdout)
     assert r["staged"] is True
+    # It continued where the state says, not from the start.
+    ranges = [x["range"] for x in env.server.log if x["path"].endswith("usr.zst")]
+    assert ranges[0] and ranges[0] != "bytes=0-", ranges
     off, _ = part("usr-b")
     img = (env.tmp / "usr-2.0.erofs").read_bytes()
     assert env.disk.read_bytes()[off:off + len(img)] == img
