@@ -71,7 +71,8 @@ static int read_gpt(struct lapis_diag *d, struct fdisk_context *c, const struct 
             r = lapis_err(d, LAPIS_E_CONFIG, "%s: two partitions named %s", k->path, name);
         else if (slot)
             *slot = (struct su_range){ (long long)(fdisk_partition_get_start(pa) * ss),
-                                       (long long)(fdisk_partition_get_size(pa) * ss) };
+                                       (long long)(fdisk_partition_get_size(pa) * ss),
+                                       fdisk_partition_get_partno(pa) };
     }
     fdisk_free_iter(it);
     fdisk_unref_table(tb);
@@ -101,6 +102,35 @@ int su_disk_open(struct lapis_diag *d, const char *path, const char *arch, struc
         return r;
     }
     *ret = k;
+    return 0;
+}
+
+static int set_uuid(struct fdisk_context *c, size_t partno, const char *hex32)
+{
+    char uuid[37];
+    snprintf(uuid, sizeof(uuid), "%.8s-%.4s-%.4s-%.4s-%.12s", hex32, hex32 + 8, hex32 + 12,
+             hex32 + 16, hex32 + 20);
+    struct fdisk_partition *pa = fdisk_new_partition();
+    int r = pa ? fdisk_partition_set_uuid(pa, uuid) : -ENOMEM;
+    if (r >= 0)
+        r = fdisk_set_partition(c, partno, pa);
+    fdisk_unref_partition(pa);
+    return r;
+}
+
+int su_disk_set_uuids(struct lapis_diag *d, const struct su_disk *k, int slot, const char *roothash)
+{
+    struct fdisk_context *c = fdisk_new_context();
+    int r = fdisk_assign_device(c, k->path, 0);
+    if (r >= 0 && (r = set_uuid(c, k->usr[slot].partno, roothash)) >= 0 &&
+        (r = set_uuid(c, k->verity[slot].partno, roothash + 32)) >= 0)
+        r = fdisk_write_disklabel(c);
+    if (r >= 0)
+        r = fdisk_deassign_device(c, 0); /* fsyncs */
+    fdisk_unref_context(c);
+    if (r < 0)
+        return lapis_err(d, r, "cannot write the partition UUIDs of slot %c on %s: %s", 'a' + slot,
+                         k->path, strerror(-r));
     return 0;
 }
 

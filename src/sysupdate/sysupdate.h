@@ -70,13 +70,16 @@ void su_index_clear(struct su_index *x);
 const struct su_index_entry *su_index_newest(const struct su_index *x, const char *arch);
 
 /* ---- the disk (disk.c) ---- */
-struct su_range { long long offset, size; };
+struct su_range { long long offset, size; size_t partno; };
 struct su_disk {
     char *path;                 /* the image file (or the whole disk) */
     struct su_range esp, usr[2], verity[2];  /* [0] slot a, [1] slot b */
 };
 int su_disk_open(struct lapis_diag *d, const char *path, const char *arch, struct su_disk *ret);
 void su_disk_clear(struct su_disk *k);
+/* Give slot's usr and usr-verity partitions the PARTUUIDs of the first and
+ * last 128 bits of the verity root hash (DPS; what usrhash= looks for). */
+int su_disk_set_uuids(struct lapis_diag *d, const struct su_disk *k, int slot, const char *roothash);
 /* The ESP's /EFI/Linux: remove every UKI of version; write one. (mtools) */
 int su_esp_remove_version(struct lapis_diag *d, const struct su_disk *k, const char *version);
 int su_esp_put(struct lapis_diag *d, const struct su_disk *k, const char *src, const char *name);

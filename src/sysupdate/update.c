@@ -25,6 +25,7 @@
 #include "lapis/common.h"
 #include "shared/digest.h"
 #include "shared/fetch.h"
+#include "shared/lock.h"
 #include "sysupdate/sysupdate.h"
 
 #define SMALL_MAX (1LL << 20)
@@ -369,7 +370,9 @@ static int finish(struct run *r)
 {
     _cleanup_free_ char *part = uki_part(r);
     _cleanup_free_ char *name = xasprintf("lapis_%s+%d.efi", r->m.version, SU_UKI_TRIES);
-    int e = su_esp_put(r->d, &r->disk, part, name);
+    int e = su_disk_set_uuids(r->d, &r->disk, r->target, r->m.roothash);
+    if (e >= 0)
+        e = su_esp_put(r->d, &r->disk, part, name);
     if (e < 0)
         return e;
     unlink(part);
@@ -401,12 +404,23 @@ static int stage(struct run *r)
     return finish(r);
 }
 
+/* One writer of a disk's state at a time: the timer's run and a manual one
+ * would otherwise write the same slot. */
+static int lock_state(struct lapis_diag *d, const struct su_opts *o, int *ret_fd)
+{
+    return lapis_lock_take(d, o->state_dir, "the sysupdate state", 0, ret_fd);
+}
+
 int su_update(struct lapis_diag *d, const struct su_opts *o, char **ret_version, int *ret_slot,
               char **ret_reason)
 {
     struct run r;
     char *why = NULL;
-    int e = open_run(d, o, &r);
+    _cleanup_close_ int lock = -1;
+    int e = lock_state(d, o, &lock);
+    if (e < 0)
+        return e;
+    e = open_run(d, o, &r);
     if (e >= 0)
         e = prepare(&r, &why);
     if (e >= 0 && !why)
@@ -449,7 +463,11 @@ int su_init(struct lapis_diag *d, const struct su_opts *o, const char *version)
 int su_mark_bad(struct lapis_diag *d, const struct su_opts *o, char **ret_version)
 {
     struct run r;
-    int e = open_run(d, o, &r);
+    _cleanup_close_ int lock = -1;
+    int e = lock_state(d, o, &lock);
+    if (e < 0)
+        return e;
+    e = open_run(d, o, &r);
     struct su_slot *t = e >= 0 ? &r.st.slot[r.target] : NULL;
     if (e >= 0 && (!t->version || t->status == SU_EMPTY))
         e = lapis_err(d, LAPIS_E_USAGE, "slot %c holds no version to mark bad", 'a' + r.target);

@@ -190,6 +190,13 @@ def test_update_v1_to_v2_offline(env):
     (env.tmp / "b.hash").write_bytes(data[voff:voff + MIB])
     ok(["veritysetup", "verify", env.tmp / "b.data", env.tmp / "b.hash", root])
     assert esp_names(env.disk) == ["lapis_1.0.efi", "lapis_2.0+3.efi"]
+    # The UKI's usrhash= finds slot b by PARTUUID: the root hash's halves (DPS).
+    for label, half in (("usr-b", root[:32]), ("usr-b-verity", root[32:])):
+        num = [i for i, p in enumerate(LAYOUT, 1) if p[2] == label][0]
+        info = ok(["sgdisk", "-i", num, env.disk]).stdout
+        uuid = "%s-%s-%s-%s-%s" % (half[:8], half[8:12], half[12:16], half[16:20], half[20:])
+        assert "unique GUID: %s" % uuid.upper() in info, info
+    ok(["sgdisk", "-v", env.disk])
     # Slot a (active) was never written; a second run has nothing to do.
     assert (digest(env.disk, "usr-a"), digest(env.disk, "usr-a-verity")) == active
     again = json.loads(ok(env.agent("update")).stdout)
@@ -388,3 +395,21 @@ def test_written_slot_that_fails_verity_is_not_offered(env):
     assert len(r.stderr.strip().splitlines()) == 1
     assert esp_names(env.disk) == ["lapis_1.0.efi"]
     assert env.status()["slots"][1]["status"] == "writing"
+
+
+def test_one_writer_at_a_time(env):
+    env.host_v1()
+    env.bundle("2.0", size=3 * MIB)
+    env.index()
+    p = subprocess.Popen([str(c) for c in env.agent("update", url=env.url("/_slow/300000"))],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and frames_done(env.state / "state") < 1:
+            time.sleep(0.02)
+        r = run(env.agent("update"))
+        assert r.returncode == 1 and "(pid %d) is using the sysupdate state" % p.pid in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1
+    finally:
+        p.kill()
+        p.wait()
