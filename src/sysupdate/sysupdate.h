@@ -86,8 +86,9 @@ int su_esp_put(struct lapis_diag *d, const struct su_disk *k, const char *src, c
 int su_esp_list(struct lapis_diag *d, const struct su_disk *k, char ***ret);
 
 /* ---- the dm-verity root hash of a data range (verity.c) ---- */
+/* The root hash and the plain sha256 of the range, from one read of it. */
 int su_verity_root(struct lapis_diag *d, int fd, long long offset, long long size,
-                   long block, const char *salt_hex, char ret_hex[SU_HEX]);
+                   long block, const char *salt_hex, char ret_root[SU_HEX], char ret_sha[SU_HEX]);
 int su_range_sha256(struct lapis_diag *d, int fd, long long offset, long long size,
                     char ret_hex[SU_HEX]);
 

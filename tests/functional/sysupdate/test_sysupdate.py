@@ -413,3 +413,23 @@ def test_one_writer_at_a_time(env):
     finally:
         p.kill()
         p.wait()
+
+
+def test_refuses_a_bundle_for_newer_hosts_only(env):
+    env.host_v1()
+    env.bundle("3.0", min_from="2.0")
+    env.index()
+    refused(env, ["update"], ["3.0 can only update from 2.0 or newer", "runs 1.0"])
+
+
+def test_check_says_why_nothing_is_offered(env):
+    env.host_v1()
+    img, uki = env.usr("2.0", 64 * 1024)
+    ok([AGENT, "bundle", "--key", env.key, "--version", "2.0", "--arch", "aarch64", "--usr", img,
+        "--uki", uki, "--chunk-size", CHUNK, "-o", env.www])
+    env.index()
+    c = json.loads(ok(env.agent("check")).stdout)
+    assert c == {"current": "1.0", "available": None, "reason": "the index has no version for x86_64"}
+    r = run([AGENT, "--image", env.disk, "--state-dir", env.state, "--keys", env.keys, "--url",
+             env.url(), "--arch", "x86_64", "check"])
+    assert r.returncode == 0 and r.stdout == "no update: the index has no version for x86_64\n"
