@@ -13,6 +13,7 @@
 
 #include "basic/alloc.h"
 #include "basic/macro.h"
+#include "basic/strv.h"
 #include "lapis/common.h"
 #include "sysupdate/sysupdate.h"
 
@@ -207,13 +208,32 @@ static int verb_mark(struct args *a, struct lapis_diag *d, bool good)
 static int verb_mark_good(struct args *a, struct lapis_diag *d) { return verb_mark(a, d, true); }
 static int verb_mark_bad(struct args *a, struct lapis_diag *d) { return verb_mark(a, d, false); }
 
+static int verb_cleanup(struct args *a, struct lapis_diag *d)
+{
+    char **removed = NULL;
+    if (need_image(a, d) < 0 || su_cleanup(d, &a->o, &removed) < 0)
+        return fail(a, d);
+    if (a->json)
+        fputs("{\"removed\": [", stdout);
+    for (size_t i = 0; removed && removed[i]; i++) {
+        if (a->json)
+            fputs(i ? ", " : "", stdout), json_str(removed[i]);
+        else
+            printf("removed %s\n", removed[i]);
+    }
+    if (a->json)
+        fputs("]}\n", stdout);
+    lapis_strv_free(removed);
+    return 0;
+}
+
 static const struct verb {
     const char *name;
     int (*fn)(struct args *, struct lapis_diag *);
 } VERBS[] = {
     { "check", verb_check }, { "update", verb_update }, { "status", verb_status },
     { "init", verb_init }, { "mark-good", verb_mark_good }, { "mark-bad", verb_mark_bad },
-    { "bundle", verb_bundle }, { "index", verb_index },
+    { "cleanup", verb_cleanup }, { "bundle", verb_bundle }, { "index", verb_index },
 };
 
 /* ---- options ---- */
@@ -278,7 +298,7 @@ int main(int argc, char **argv)
     defaults(&a);
     while ((c = getopt_long(argc, argv, "o:", LONGOPTS, NULL)) != -1) {
         if (c == '?') {
-            fprintf(stderr, "lapis-sysupdate: bad option; verbs: check update status init mark-good mark-bad bundle index\n");
+            fprintf(stderr, "lapis-sysupdate: bad option; verbs: check update status init mark-good mark-bad cleanup bundle index\n");
             return 2;
         }
         set_opt(&a, c, optarg);
@@ -287,7 +307,7 @@ int main(int argc, char **argv)
     if (!a.o.state_dir)
         a.o.state_dir = state ? state : STATE_DIR;
     if (optind >= argc) {
-        fprintf(stderr, "lapis-sysupdate: no verb; verbs: check update status init mark-good mark-bad bundle index\n");
+        fprintf(stderr, "lapis-sysupdate: no verb; verbs: check update status init mark-good mark-bad cleanup bundle index\n");
         return 2;
     }
     a.pos = argv + optind + 1;
@@ -298,7 +318,7 @@ int main(int argc, char **argv)
             lapis_diag_clear(&d);
             return r;
         }
-    fprintf(stderr, "lapis-sysupdate: unknown verb '%s'; verbs: check update status init mark-good mark-bad bundle index\n",
+    fprintf(stderr, "lapis-sysupdate: unknown verb '%s'; verbs: check update status init mark-good mark-bad cleanup bundle index\n",
             argv[optind]);
     return 2;
 }

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <zstd.h>
+
 #include "basic/alloc.h"
 #include "basic/macro.h"
 #include "basic/strv.h"
@@ -140,6 +142,10 @@ static const char *m_complete(const struct su_manifest *m)
         const struct su_payload *p = &m->p[k];
         if (!p->file)
             return "a payload is missing";
+        /* The agent buffers one frame: no frame larger than zstd's bound. */
+        for (size_t i = 0; i < p->nchunks; i++)
+            if ((unsigned long long)p->chunks[i].zlen > ZSTD_compressBound((size_t)m->chunk_size))
+                return "a frame is larger than its chunk size can compress to";
         const struct su_chunk *last = p->nchunks ? &p->chunks[p->nchunks - 1] : NULL;
         if (!last || last->zoff + last->zlen != p->zsize)
             return "the chunks do not cover a payload";
@@ -148,6 +154,8 @@ static const char *m_complete(const struct su_manifest *m)
     }
     if (m->p[SU_USR].size % m->block_size)
         return "the usr payload is not a whole number of verity blocks";
+    if (m->p[SU_UKI].size > SU_UKI_MAX)
+        return "the UKI is larger than the ESP can take";
     return NULL;
 }
 

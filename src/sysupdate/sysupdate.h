@@ -16,6 +16,7 @@
 #define SU_HEX 65               /* a sha256 in hex, NUL-terminated */
 #define SU_MANIFEST_MAX (4 << 20)
 #define SU_UKI_TRIES 3
+#define SU_UKI_MAX (256LL << 20)
 
 /* ---- versions (version.c) ---- */
 bool su_version_valid(const char *v);
@@ -131,6 +132,8 @@ int su_update(struct lapis_diag *d, const struct su_opts *o, char **ret_version,
 int su_init(struct lapis_diag *d, const struct su_opts *o, const char *version);
 int su_mark_bad(struct lapis_diag *d, const struct su_opts *o, char **ret_version);
 int su_mark_good(struct lapis_diag *d, const struct su_opts *o, char **ret_version);
+/* ret_removed: what was removed (strv, may be NULL). */
+int su_cleanup(struct lapis_diag *d, const struct su_opts *o, char ***ret_removed);
 
 /* ---- the bundle writer (bundle.c) ---- */
 struct su_bundle_opts {

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -519,4 +520,51 @@ int su_mark_good(struct lapis_diag *d, const struct su_opts *o, char **ret_versi
     e = su_state_save(d, o->state_dir, &st);
     su_state_clear(&st);
     return e;
+}
+
+/* ---- cleanup ---- */
+
+/* The version a lapis UKI name carries, or NULL (not ours). */
+static char *uki_version(const char *name)
+{
+    size_t l = strlen(name);
+    if (strncmp(name, "lapis_", 6) != 0 || l < 11 || strcasecmp(name + l - 4, ".efi") != 0)
+        return NULL;
+    char *v = strndup(name + 6, l - 10);
+    v[strcspn(v, "+")] = '\0';
+    return v;
+}
+
+/* Remove the UKIs of versions neither slot holds (left by an interrupted
+ * run, or put there by hand) and a stale partial UKI. */
+int su_cleanup(struct lapis_diag *d, const struct su_opts *o, char ***ret_removed)
+{
+    struct run r;
+    char **names = NULL, **removed = NULL;
+    _cleanup_close_ int lock = -1;
+    int e = lock_state(d, o, &lock);
+    if (e < 0 || (e = open_run(d, o, &r)) < 0 || (e = su_esp_list(d, &r.disk, &names)) < 0) {
+        if (lock >= 0)
+            run_clear(&r);
+        return e;
+    }
+    for (size_t i = 0; e >= 0 && names && names[i]; i++) {
+        _cleanup_free_ char *v = uki_version(names[i]);
+        const char *a = r.st.slot[0].version, *b = r.st.slot[1].version;
+        if (!v || (a && strcmp(v, a) == 0) || (b && strcmp(v, b) == 0))
+            continue;
+        if ((e = su_esp_remove_version(d, &r.disk, v)) >= 0)
+            strv_push(&removed, xstrdup(names[i]));
+    }
+    _cleanup_free_ char *part = uki_part(&r);
+    if (e >= 0 && r.st.prog_slot < 0 && unlink(part) == 0)
+        strv_push(&removed, xstrdup(part));
+    lapis_strv_free(names);
+    run_clear(&r);
+    if (e < 0) {
+        lapis_strv_free(removed);
+        return e;
+    }
+    *ret_removed = removed;
+    return 0;
 }

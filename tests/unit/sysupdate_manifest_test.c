@@ -79,6 +79,7 @@ static void test_manifest_refused(void **state)
         { "16384", "16385" },                                        /* not whole verity blocks */
         { "payload uki uki.zst 10", "payload uki uki.zst -10" },
         { "min-from-version 1.0\n", "min-from-version 1.0\nsurprise yes\n" },
+        { " 20 " H64 "\nchunk uki 20 ", " 20000 " H64 "\nchunk uki 20000 " }, /* frame > zstd bound */
     };
     (void)state;
     for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {

@@ -433,3 +433,19 @@ def test_check_says_why_nothing_is_offered(env):
     r = run([AGENT, "--image", env.disk, "--state-dir", env.state, "--keys", env.keys, "--url",
              env.url(), "--arch", "x86_64", "check"])
     assert r.returncode == 0 and r.stdout == "no update: the index has no version for x86_64\n"
+
+
+def test_cleanup_removes_ukis_of_no_slot(env):
+    env.host_v1()
+    env.bundle("2.0")
+    env.index()
+    ok(env.agent("update"))
+    stray = env.tmp / "stray.efi"
+    stray.write_bytes(b"MZ old")
+    ok(["mcopy", "-i", "%s@@%d" % (env.disk, part("esp")[0]), stray, "::/EFI/Linux/lapis_0.5+0-3.efi"],
+       env=dict(os.environ, MTOOLS_SKIP_CHECK="1"))
+    assert esp_names(env.disk) == ["lapis_0.5+0-3.efi", "lapis_1.0.efi", "lapis_2.0+3.efi"]
+    r = json.loads(ok(env.agent("cleanup")).stdout)
+    assert r == {"removed": ["lapis_0.5+0-3.efi"]}
+    assert esp_names(env.disk) == ["lapis_1.0.efi", "lapis_2.0+3.efi"]
+    assert json.loads(ok(env.agent("cleanup")).stdout) == {"removed": []}
