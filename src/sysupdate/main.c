@@ -128,7 +128,9 @@ static void status_json(const struct su_state *s)
     fputs("], \"failed\": [", stdout);
     for (size_t i = 0; s->failed && s->failed[i]; i++)
         fputs(i ? ", " : "", stdout), json_str(s->failed[i]);
-    fputs("], \"progress\": ", stdout);
+    fputs("], \"rolled_back\": ", stdout);
+    json_str(s->rolled_back);
+    fputs(", \"progress\": ", stdout);
     if (s->prog_slot >= 0)
         printf("{\"slot\": \"%c\", \"payload\": \"%s\", \"frames_done\": %zu}", 'a' + s->prog_slot,
                su_payload_names[s->prog_payload], s->prog_chunk);
@@ -227,13 +229,34 @@ static int verb_cleanup(struct args *a, struct lapis_diag *d)
     return 0;
 }
 
+static int verb_boot(struct args *a, struct lapis_diag *d)
+{
+    struct su_boot b;
+    const char *cmdline = a->npos == 1 ? a->pos[0] : "/proc/cmdline";
+    if (a->npos > 1) {
+        lapis_err(d, LAPIS_E_USAGE, "usage: lapis-sysupdate boot [CMDLINE-FILE]");
+        return fail(a, d);
+    }
+    if (need_image(a, d) < 0 || su_boot(d, &a->o, cmdline, &b) < 0)
+        return fail(a, d);
+    if (a->json) {
+        printf("{\"booted\": \"%c\", \"rolled_back\": ", 'a' + b.booted);
+        json_str(b.rolled_back);
+        fputs("}\n", stdout);
+    } else
+        printf("booted slot %c%s%s\n", 'a' + b.booted, b.rolled_back ? "; rolled back from " : "",
+               b.rolled_back ? b.rolled_back : "");
+    free(b.rolled_back);
+    return 0;
+}
+
 static const struct verb {
     const char *name;
     int (*fn)(struct args *, struct lapis_diag *);
 } VERBS[] = {
     { "check", verb_check }, { "update", verb_update }, { "status", verb_status },
     { "init", verb_init }, { "mark-good", verb_mark_good }, { "mark-bad", verb_mark_bad },
-    { "cleanup", verb_cleanup }, { "bundle", verb_bundle }, { "index", verb_index },
+    { "cleanup", verb_cleanup }, { "boot", verb_boot }, { "bundle", verb_bundle }, { "index", verb_index },
 };
 
 /* ---- options ---- */
@@ -298,7 +321,7 @@ int main(int argc, char **argv)
     defaults(&a);
     while ((c = getopt_long(argc, argv, "o:", LONGOPTS, NULL)) != -1) {
         if (c == '?') {
-            fprintf(stderr, "lapis-sysupdate: bad option; verbs: check update status init mark-good mark-bad cleanup bundle index\n");
+            fprintf(stderr, "lapis-sysupdate: bad option; verbs: check update status init boot mark-good mark-bad cleanup bundle index\n");
             return 2;
         }
         set_opt(&a, c, optarg);
@@ -307,7 +330,7 @@ int main(int argc, char **argv)
     if (!a.o.state_dir)
         a.o.state_dir = state ? state : STATE_DIR;
     if (optind >= argc) {
-        fprintf(stderr, "lapis-sysupdate: no verb; verbs: check update status init mark-good mark-bad cleanup bundle index\n");
+        fprintf(stderr, "lapis-sysupdate: no verb; verbs: check update status init boot mark-good mark-bad cleanup bundle index\n");
         return 2;
     }
     a.pos = argv + optind + 1;
@@ -318,7 +341,7 @@ int main(int argc, char **argv)
             lapis_diag_clear(&d);
             return r;
         }
-    fprintf(stderr, "lapis-sysupdate: unknown verb '%s'; verbs: check update status init mark-good mark-bad cleanup bundle index\n",
+    fprintf(stderr, "lapis-sysupdate: unknown verb '%s'; verbs: check update status init boot mark-good mark-bad cleanup bundle index\n",
             argv[optind]);
     return 2;
 }

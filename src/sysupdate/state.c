@@ -46,6 +46,8 @@ static int state_line(struct su_state *s, const char *line)
         su_slot_set(&s->slot[a[0] - 'a'], strcmp(b, "-") ? b : NULL, status_of(c), strcmp(h, "-") ? h : "");
     else if (sscanf(line, "index-issued %lld", &n) == 1)
         s->index_issued = n;
+    else if (sscanf(line, "rolled-back %64s", b) == 1 && !s->rolled_back)
+        s->rolled_back = xstrdup(b);
     else if (sscanf(line, "failed %64s", b) == 1)
         strv_push(&s->failed, xstrdup(b));
     else if (sscanf(line, "progress %1[ab] %64[0-9a-f] %d %zu", a, h, &p, &chunk) == 4 &&
@@ -99,6 +101,8 @@ int su_state_save(struct lapis_diag *d, const char *dir, const struct su_state *
     fprintf(f, "index-issued %lld\n", s->index_issued);
     for (size_t i = 0; s->failed && s->failed[i]; i++)
         fprintf(f, "failed %s\n", s->failed[i]);
+    if (s->rolled_back)
+        fprintf(f, "rolled-back %s\n", s->rolled_back);
     if (s->prog_slot >= 0)
         fprintf(f, "progress %c %s %d %zu\n", 'a' + s->prog_slot, s->prog_manifest, s->prog_payload,
                 s->prog_chunk);
@@ -118,6 +122,7 @@ void su_state_clear(struct su_state *s)
     for (int i = 0; i < 2; i++)
         free(s->slot[i].version);
     lapis_strv_free(s->failed);
+    free(s->rolled_back);
     *s = (struct su_state){ .prog_slot = -1 };
 }
 

@@ -90,6 +90,10 @@ int su_esp_list(struct lapis_diag *d, const struct su_disk *k, char ***ret);
 /* The root hash and the plain sha256 of the range, from one read of it. */
 int su_verity_root(struct lapis_diag *d, int fd, long long offset, long long size,
                    long block, const char *salt_hex, char ret_root[SU_HEX], char ret_sha[SU_HEX]);
+/* The root hash of a slot written by veritysetup format (salt and sizes from
+ * the verity superblock at the start of the hash partition). */
+int su_verity_slot_root(struct lapis_diag *d, int fd, const struct su_range *data,
+                        const struct su_range *hash, char ret_root[SU_HEX]);
 int su_range_sha256(struct lapis_diag *d, int fd, long long offset, long long size,
                     char ret_hex[SU_HEX]);
 
@@ -107,6 +111,7 @@ struct su_state {
     char prog_manifest[SU_HEX];
     int prog_payload;
     size_t prog_chunk;          /* chunks of prog_payload done */
+    char *rolled_back;          /* the last staged version the boot loader fell back from */
 };
 int su_state_load(struct lapis_diag *d, const char *dir, struct su_state *ret);
 int su_state_save(struct lapis_diag *d, const char *dir, const struct su_state *s);
@@ -132,6 +137,11 @@ int su_update(struct lapis_diag *d, const struct su_opts *o, char **ret_version,
 int su_init(struct lapis_diag *d, const struct su_opts *o, const char *version);
 int su_mark_bad(struct lapis_diag *d, const struct su_opts *o, char **ret_version);
 int su_mark_good(struct lapis_diag *d, const struct su_opts *o, char **ret_version);
+/* At boot: which slot runs (the usrhash= of cmdline_path, /proc/cmdline on
+ * the host), and whether the boot loader fell back from a staged version
+ * whose tries ran out (then it is marked bad, as mark-bad does). */
+struct su_boot { int booted; char *rolled_back; };
+int su_boot(struct lapis_diag *d, const struct su_opts *o, const char *cmdline_path, struct su_boot *ret);
 /* ret_removed: what was removed (strv, may be NULL). */
 int su_cleanup(struct lapis_diag *d, const struct su_opts *o, char ***ret_removed);
 

@@ -458,10 +458,13 @@ int su_update(struct lapis_diag *d, const struct su_opts *o, char **ret_version,
     return e;
 }
 
+/* The factory state of a disk the composer made: slot a holds version,
+ * good and booted, with the root hash its verity superblock gives. */
 int su_init(struct lapis_diag *d, const struct su_opts *o, const char *version)
 {
     struct su_disk disk;
     struct su_state st = { .prog_slot = -1 };
+    char root[SU_HEX];
     _cleanup_free_ char *path = path_join(o->state_dir, "state");
     if (!su_version_valid(version))
         return lapis_err(d, LAPIS_E_USAGE, "'%s' is not a version (digits, letters, . _ ~)", version);
@@ -470,8 +473,13 @@ int su_init(struct lapis_diag *d, const struct su_opts *o, const char *version)
     int e = su_disk_open(d, o->image, o->arch, &disk);
     if (e < 0)
         return e;
+    _cleanup_close_ int fd = open(disk.path, O_RDONLY | O_CLOEXEC);
+    e = fd < 0 ? lapis_err(d, -errno, "cannot read %s: %s", disk.path, strerror(errno))
+               : su_verity_slot_root(d, fd, &disk.usr[0], &disk.verity[0], root);
     su_disk_clear(&disk);
-    su_slot_set(&st.slot[0], version, SU_GOOD, NULL);
+    if (e < 0)
+        return e;
+    su_slot_set(&st.slot[0], version, SU_GOOD, root);
     e = su_state_save(d, o->state_dir, &st);
     su_state_clear(&st);
     return e;
@@ -567,4 +575,81 @@ int su_cleanup(struct lapis_diag *d, const struct su_opts *o, char ***ret_remove
     }
     *ret_removed = removed;
     return 0;
+}
+
+/* ---- at boot ---- */
+
+/* The 64 hex digits after usrhash= on the kernel command line. */
+static int read_usrhash(struct lapis_diag *d, const char *path, char ret[SU_HEX])
+{
+    _cleanup_free_ char *text = NULL;
+    size_t len;
+    int e = read_file(path, 64 << 10, &text, &len);
+    if (e < 0)
+        return lapis_err(d, e, "cannot read %s: %s", path, strerror(-e));
+    for (char *save = NULL, *w = strtok_r(text, " \t\n", &save); w; w = strtok_r(NULL, " \t\n", &save))
+        if (strncmp(w, "usrhash=", 8) == 0 && strlen(w + 8) == 64 && strspn(w + 8, "0123456789abcdef") == 64) {
+            strcpy(ret, w + 8);
+            return 0;
+        }
+    return lapis_err(d, LAPIS_E_CONFIG, "%s has no usrhash=: this boot is not from a lapis A/B slot", path);
+}
+
+/* systemd-boot renames lapis_V+N-M.efi on each try; +0-M: no tries left. */
+static bool tries_exhausted(struct run *r, const char *version)
+{
+    char **names = NULL;
+    bool out = false;
+    _cleanup_free_ char *prefix = xasprintf("lapis_%s+0-", version);
+    if (su_esp_list(r->d, &r->disk, &names) < 0)
+        return false;
+    for (size_t i = 0; names && names[i]; i++)
+        out |= strncmp(names[i], prefix, strlen(prefix)) == 0;
+    lapis_strv_free(names);
+    return out;
+}
+
+static int fell_back(struct run *r, struct su_slot *t)
+{
+    int e = su_esp_remove_version(r->d, &r->disk, t->version);
+    if (e < 0)
+        return e;
+    if (!su_state_failed(&r->st, t->version))
+        strv_push(&r->st.failed, xstrdup(t->version));
+    free(r->st.rolled_back);
+    r->st.rolled_back = xstrdup(t->version);
+    t->status = SU_BAD;
+    return 0;
+}
+
+static int boot_sync(struct run *r, const char *hash)
+{
+    struct su_state *st = &r->st;
+    int slot = strcmp(st->slot[0].roothash, hash) == 0 ? 0 : strcmp(st->slot[1].roothash, hash) == 0 ? 1 : -1;
+    if (slot < 0)
+        return lapis_err(r->d, LAPIS_E_CONFIG, "the running /usr (usrhash=%.16s...) is in neither "
+                         "slot the state records", hash);
+    struct su_slot *other = &st->slot[1 - slot];
+    if (slot != st->booted)
+        st->booted = slot;  /* the staged slot runs; mark-good follows boot-complete.target */
+    else if (other->status == SU_STAGED && tries_exhausted(r, other->version))
+        return fell_back(r, other);
+    return 0;
+}
+
+int su_boot(struct lapis_diag *d, const struct su_opts *o, const char *cmdline_path, struct su_boot *ret)
+{
+    struct run r;
+    char hash[SU_HEX];
+    _cleanup_close_ int lock = -1;
+    int e = lock_state(d, o, &lock);
+    if (e < 0 || (e = read_usrhash(d, cmdline_path, hash)) < 0)
+        return e;
+    e = open_run(d, o, &r);
+    if (e >= 0 && (e = boot_sync(&r, hash)) >= 0)
+        e = su_state_save(d, o->state_dir, &r.st);
+    if (e >= 0)
+        *ret = (struct su_boot){ r.st.booted, r.st.rolled_back ? xstrdup(r.st.rolled_back) : NULL };
+    run_clear(&r);
+    return e;
 }

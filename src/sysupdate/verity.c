@@ -5,7 +5,10 @@
  * Recomputing it here, rather than trusting the written hash partition,
  * catches a tree that does not match its data before the slot is offered.
  */
+#include <endian.h>
 #include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -144,4 +147,37 @@ int su_verity_root(struct lapis_diag *d, int fd, long long offset, long long siz
     lapis_hasher_free(whole);
     EVP_MD_CTX_free(c);
     return r;
+}
+
+/* The veritysetup superblock (format 1), as cryptsetup writes it. */
+struct verity_sb {
+    char signature[8];          /* "verity\0\0" */
+    uint32_t version, hash_type;
+    uint8_t uuid[16];
+    char algorithm[32];
+    uint32_t data_block_size, hash_block_size;
+    uint64_t data_blocks;
+    uint16_t salt_size;
+    uint8_t pad1[6];
+    uint8_t salt[256];
+} __attribute__((packed));
+
+int su_verity_slot_root(struct lapis_diag *d, int fd, const struct su_range *data,
+                        const struct su_range *hash, char ret_root[SU_HEX])
+{
+    struct verity_sb sb;
+    char salt[SU_HEX], sha[SU_HEX];
+    int r = read_range(d, fd, (unsigned char *)&sb, sizeof(sb), hash->offset);
+    if (r < 0)
+        return r;
+    if (memcmp(sb.signature, "verity\0\0", 8) != 0 || le32toh(sb.hash_type) != 1 ||
+        strcmp(sb.algorithm, "sha256") != 0 || le16toh(sb.salt_size) != 32 ||
+        le32toh(sb.data_block_size) != 4096 || le32toh(sb.hash_block_size) != 4096)
+        return lapis_err(d, LAPIS_E_CONFIG, "the slot's verity partition has no sha256/4096 "
+                         "veritysetup superblock with a 32-byte salt");
+    long long size = (long long)le64toh(sb.data_blocks) * 4096;
+    if (size > data->size)
+        return lapis_err(d, LAPIS_E_CONFIG, "the verity superblock claims more data than the slot holds");
+    tohex(sb.salt, 32, salt);
+    return su_verity_root(d, fd, data->offset, size, 4096, salt, ret_root, sha);
 }

@@ -135,7 +135,8 @@ class Env:
         """The disk with 1.0 in slot a (its verity tree made by veritysetup directly)."""
         img, uki = self.usr("1.0", 256 * 1024)
         verity = self.tmp / "verity-1.0"
-        ok(["veritysetup", "format", img, verity])
+        out = ok(["veritysetup", "format", img, verity]).stdout
+        self.root_v1 = out.split("Root hash:")[1].split()[0]
         make_disk(self.disk, img, verity, uki)
         ok(self.agent("init", "--version", "1.0"))
 
@@ -449,3 +450,61 @@ def test_cleanup_removes_ukis_of_no_slot(env):
     assert r == {"removed": ["lapis_0.5+0-3.efi"]}
     assert esp_names(env.disk) == ["lapis_1.0.efi", "lapis_2.0+3.efi"]
     assert json.loads(ok(env.agent("cleanup")).stdout) == {"removed": []}
+
+
+def boot(env, roothash, *extra):
+    """What the boot unit runs: the kernel command line says which slot runs."""
+    cmdline = env.tmp / "cmdline"
+    cmdline.write_text("BOOT_IMAGE=/EFI/Linux/x.efi usrhash=%s ro %s\n" % (roothash, " ".join(extra)))
+    return json.loads(ok(env.agent("boot", cmdline)).stdout)
+
+
+def test_new_slot_boots_then_next_update_goes_to_the_old_one(env):
+    env.host_v1()
+    assert env.status()["slots"][0]["verity_root_hash"] == env.root_v1   # init read the superblock
+    root2 = env.bundle("2.0")
+    env.index()
+    ok(env.agent("update"))
+    assert boot(env, root2) == {"booted": "b", "rolled_back": None}
+    ok(env.agent("mark-good"))
+    s = env.status()
+    assert s["booted"] == "b" and [x["status"] for x in s["slots"]] == ["good", "good"]
+    # 3.0 goes to slot a; slot b, now running, is not touched.
+    running = digest(env.disk, "usr-b"), digest(env.disk, "usr-b-verity")
+    env.bundle("3.0")
+    env.index()
+    r = json.loads(ok(env.agent("update")).stdout)
+    assert r["staged"] is True and r["slot"] == "a"
+    assert (digest(env.disk, "usr-b"), digest(env.disk, "usr-b-verity")) == running
+    assert esp_names(env.disk) == ["lapis_2.0+3.efi", "lapis_3.0+3.efi"]   # 1.0's UKI went first
+
+
+def test_fallback_after_tries_ran_out_is_recorded_and_not_retried(env):
+    env.host_v1()
+    env.bundle("2.0")
+    env.index()
+    ok(env.agent("update"))
+    # Boot without the tries running out: nothing is concluded.
+    assert boot(env, env.root_v1) == {"booted": "a", "rolled_back": None}
+    assert env.status()["slots"][1]["status"] == "staged"
+    # systemd-boot counted 2.0's three tries down and fell back to 1.0.
+    img = "%s@@%d" % (env.disk, part("esp")[0])
+    ok(["mren", "-i", img, "::/EFI/Linux/lapis_2.0+3.efi", "::/EFI/Linux/lapis_2.0+0-3.efi"],
+       env=dict(os.environ, MTOOLS_SKIP_CHECK="1"))
+    assert boot(env, env.root_v1) == {"booted": "a", "rolled_back": "2.0"}
+    s = env.status()
+    assert s["rolled_back"] == "2.0" and s["failed"] == ["2.0"] and s["slots"][1]["status"] == "bad"
+    assert esp_names(env.disk) == ["lapis_1.0.efi"]
+    r = json.loads(ok(env.agent("update")).stdout)
+    assert r["staged"] is False and "2.0 failed its boot before" in r["reason"]
+
+
+def test_boot_from_an_unknown_usr_is_an_error(env):
+    env.host_v1()
+    cmdline = env.tmp / "cmdline"
+    cmdline.write_text("root=/dev/sda2 ro\n")
+    r = run(env.agent("boot", cmdline))
+    assert r.returncode == 1 and "has no usrhash=" in r.stderr and len(r.stderr.splitlines()) == 1
+    cmdline.write_text("usrhash=%s\n" % ("ab" * 32))
+    r = run(env.agent("boot", cmdline))
+    assert r.returncode == 1 and "is in neither slot" in r.stderr, r.stderr
