@@ -191,7 +191,7 @@ static int index_entry(struct lapis_diag *d, const char *dir, const char *name, 
     return 0;
 }
 
-int su_index_write(struct lapis_diag *d, const char *key, const char *dir, long long issued,
+int su_bundle_index(struct lapis_diag *d, const char *key, const char *dir, long long issued,
                    long long valid)
 {
     struct dirent **ents = NULL;

@@ -211,3 +211,27 @@ int su_esp_put(struct lapis_diag *d, const struct su_disk *k, const char *src, c
     char *argv[] = { "mcopy", "-o", "-i", img, (char *)src, p, NULL };
     return mtool(d, argv, NULL);
 }
+
+/* Every UKI of version becomes lapis_V+0.efi: no tries left, so systemd-boot
+ * sorts it after every other entry and boots another one by default, while
+ * it stays in the menu for a hand-picked boot. */
+int su_esp_retire_version(struct lapis_diag *d, const struct su_disk *k, const char *version)
+{
+    char **names = NULL;
+    int r = su_esp_list(d, k, &names);
+    _cleanup_free_ char *img = esp_image(k), *to = xasprintf("::/EFI/Linux/lapis_%s+0.efi", version);
+    bool found = false;
+    for (size_t i = 0; r >= 0 && names && names[i]; i++) {
+        if (!uki_of(names[i], version))
+            continue;
+        _cleanup_free_ char *from = xasprintf("::/EFI/Linux/%s", names[i]);
+        char *argv[] = { "mren", "-i", img, from, to, NULL };
+        found = true;
+        if (strcmp(from, to) != 0)
+            r = mtool(d, argv, NULL);
+    }
+    lapis_strv_free(names);
+    if (r >= 0 && !found)
+        r = lapis_err(d, LAPIS_E_CONFIG, "the ESP has no UKI of %s", version);
+    return r;
+}

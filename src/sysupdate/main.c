@@ -187,7 +187,7 @@ static int verb_index(struct args *a, struct lapis_diag *d)
         lapis_err(d, LAPIS_E_USAGE, "usage: lapis-sysupdate index --key KEY [--issued T] [--valid S] DIR");
         return fail(a, d);
     }
-    if (su_index_write(d, a->b.key, a->pos[0], a->issued, a->valid) < 0)
+    if (su_bundle_index(d, a->b.key, a->pos[0], a->issued, a->valid) < 0)
         return fail(a, d);
     printf("%s/index: issued %lld, expires %lld\n", a->pos[0], a->issued, a->issued + a->valid);
     return 0;
@@ -250,13 +250,28 @@ static int verb_boot(struct args *a, struct lapis_diag *d)
     return 0;
 }
 
+static int verb_rollback(struct args *a, struct lapis_diag *d)
+{
+    _cleanup_free_ char *from = NULL, *to = NULL;
+    if (need_image(a, d) < 0 || su_rollback(d, &a->o, &from, &to) < 0)
+        return fail(a, d);
+    if (a->json) {
+        fputs("{\"from\": ", stdout), json_str(from);
+        fputs(", \"to\": ", stdout), json_str(to);
+        fputs("}\n", stdout);
+    } else
+        printf("%s boots next instead of %s (reboot required); %s is not reinstalled\n", to, from, from);
+    return 0;
+}
+
 static const struct verb {
     const char *name;
     int (*fn)(struct args *, struct lapis_diag *);
 } VERBS[] = {
     { "check", verb_check }, { "update", verb_update }, { "status", verb_status },
     { "init", verb_init }, { "mark-good", verb_mark_good }, { "mark-bad", verb_mark_bad },
-    { "cleanup", verb_cleanup }, { "boot", verb_boot }, { "bundle", verb_bundle }, { "index", verb_index },
+    { "cleanup", verb_cleanup }, { "boot", verb_boot },
+    { "rollback", verb_rollback }, { "bundle", verb_bundle }, { "index", verb_index },
 };
 
 /* ---- options ---- */
@@ -321,7 +336,7 @@ int main(int argc, char **argv)
     defaults(&a);
     while ((c = getopt_long(argc, argv, "o:", LONGOPTS, NULL)) != -1) {
         if (c == '?') {
-            fprintf(stderr, "lapis-sysupdate: bad option; verbs: check update status init boot mark-good mark-bad cleanup bundle index\n");
+            fprintf(stderr, "lapis-sysupdate: bad option; verbs: check update status init boot rollback mark-good mark-bad cleanup bundle index\n");
             return 2;
         }
         set_opt(&a, c, optarg);
@@ -330,7 +345,7 @@ int main(int argc, char **argv)
     if (!a.o.state_dir)
         a.o.state_dir = state ? state : STATE_DIR;
     if (optind >= argc) {
-        fprintf(stderr, "lapis-sysupdate: no verb; verbs: check update status init boot mark-good mark-bad cleanup bundle index\n");
+        fprintf(stderr, "lapis-sysupdate: no verb; verbs: check update status init boot rollback mark-good mark-bad cleanup bundle index\n");
         return 2;
     }
     a.pos = argv + optind + 1;
@@ -341,7 +356,7 @@ int main(int argc, char **argv)
             lapis_diag_clear(&d);
             return r;
         }
-    fprintf(stderr, "lapis-sysupdate: unknown verb '%s'; verbs: check update status init boot mark-good mark-bad cleanup bundle index\n",
+    fprintf(stderr, "lapis-sysupdate: unknown verb '%s'; verbs: check update status init boot rollback mark-good mark-bad cleanup bundle index\n",
             argv[optind]);
     return 2;
 }

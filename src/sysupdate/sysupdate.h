@@ -83,6 +83,7 @@ void su_disk_clear(struct su_disk *k);
 int su_disk_set_uuids(struct lapis_diag *d, const struct su_disk *k, int slot, const char *roothash);
 /* The ESP's /EFI/Linux: remove every UKI of version; write one. (mtools) */
 int su_esp_remove_version(struct lapis_diag *d, const struct su_disk *k, const char *version);
+int su_esp_retire_version(struct lapis_diag *d, const struct su_disk *k, const char *version);
 int su_esp_put(struct lapis_diag *d, const struct su_disk *k, const char *src, const char *name);
 int su_esp_list(struct lapis_diag *d, const struct su_disk *k, char ***ret);
 
@@ -142,6 +143,9 @@ int su_mark_good(struct lapis_diag *d, const struct su_opts *o, char **ret_versi
  * whose tries ran out (then it is marked bad, as mark-bad does). */
 struct su_boot { int booted; char *rolled_back; };
 int su_boot(struct lapis_diag *d, const struct su_opts *o, const char *cmdline_path, struct su_boot *ret);
+/* Make the other slot, which must be good, the next boot's default: the
+ * booted version's UKI is retired and the version blocked like a failed one. */
+int su_rollback(struct lapis_diag *d, const struct su_opts *o, char **ret_from, char **ret_to);
 /* ret_removed: what was removed (strv, may be NULL). */
 int su_cleanup(struct lapis_diag *d, const struct su_opts *o, char ***ret_removed);
 
@@ -152,7 +156,7 @@ struct su_bundle_opts {
     int level;
 };
 int su_bundle_write(struct lapis_diag *d, const struct su_bundle_opts *o, char ret_root[SU_HEX]);
-int su_index_write(struct lapis_diag *d, const char *key, const char *dir, long long issued,
+int su_bundle_index(struct lapis_diag *d, const char *key, const char *dir, long long issued,
                    long long valid);
 
 #endif

@@ -653,3 +653,35 @@ int su_boot(struct lapis_diag *d, const struct su_opts *o, const char *cmdline_p
     run_clear(&r);
     return e;
 }
+
+/* ---- rollback ---- */
+
+int su_rollback(struct lapis_diag *d, const struct su_opts *o, char **ret_from, char **ret_to)
+{
+    struct run r;
+    _cleanup_close_ int lock = -1;
+    int e = lock_state(d, o, &lock);
+    if (e < 0 || (e = open_run(d, o, &r)) < 0) {
+        if (lock >= 0)
+            run_clear(&r);
+        return e;
+    }
+    struct su_slot *cur = &r.st.slot[r.st.booted], *other = &r.st.slot[r.target];
+    if (other->status != SU_GOOD)
+        e = lapis_err(d, LAPIS_E_USAGE, "slot %c holds no good version to roll back to (it is %s)",
+                      'a' + r.target, su_status_names[other->status]);
+    if (e >= 0)
+        e = su_esp_retire_version(d, &r.disk, cur->version);
+    if (e >= 0) {
+        if (!su_state_failed(&r.st, cur->version))
+            strv_push(&r.st.failed, xstrdup(cur->version));
+        free(r.st.rolled_back);
+        r.st.rolled_back = xstrdup(cur->version);
+        cur->status = SU_BAD;
+        *ret_from = xstrdup(cur->version);
+        *ret_to = xstrdup(other->version);
+        e = su_state_save(d, o->state_dir, &r.st);
+    }
+    run_clear(&r);
+    return e;
+}

@@ -508,3 +508,24 @@ def test_boot_from_an_unknown_usr_is_an_error(env):
     cmdline.write_text("usrhash=%s\n" % ("ab" * 32))
     r = run(env.agent("boot", cmdline))
     assert r.returncode == 1 and "is in neither slot" in r.stderr, r.stderr
+
+
+def test_rollback_makes_the_other_good_slot_the_default(env):
+    env.host_v1()
+    r = run(env.agent("rollback"))   # slot b is empty: nothing to roll back to
+    assert r.returncode == 1 and "slot b holds no good version to roll back to (it is empty)" in r.stderr
+    root2 = env.bundle("2.0")
+    env.index()
+    ok(env.agent("update"))
+    boot(env, root2)
+    ok(env.agent("mark-good"))
+    img = "%s@@%d" % (env.disk, part("esp")[0])
+    ok(["mren", "-i", img, "::/EFI/Linux/lapis_2.0+3.efi", "::/EFI/Linux/lapis_2.0.efi"],   # bless-boot
+       env=dict(os.environ, MTOOLS_SKIP_CHECK="1"))
+    assert json.loads(ok(env.agent("rollback")).stdout) == {"from": "2.0", "to": "1.0"}
+    # +0: no tries left, sorted after lapis_1.0.efi by systemd-boot, still in its menu.
+    assert esp_names(env.disk) == ["lapis_1.0.efi", "lapis_2.0+0.efi"]
+    assert boot(env, env.root_v1)["booted"] == "a"
+    s = env.status()
+    assert s["rolled_back"] == "2.0" and s["failed"] == ["2.0"]
+    assert json.loads(ok(env.agent("update")).stdout)["staged"] is False
