@@ -53,6 +53,7 @@ int su_range_sha256(struct lapis_diag *d, int fd, long long offset, long long si
         done += (long long)n;
     }
     lapis_hasher_final_hex(h, ret_hex, SU_HEX);
+    lapis_hasher_free(h);
     return 0;
 }
 
