@@ -4,6 +4,7 @@
  * library does the work; the program prints (text, or --json) and maps an
  * error to one line on stderr and exit status 1.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,12 +13,17 @@
 #include <time.h>
 
 #include "basic/alloc.h"
+#include "basic/fs.h"
+#include "basic/ini.h"
 #include "basic/macro.h"
 #include "basic/strv.h"
 #include "lapis/common.h"
 #include "sysupdate/sysupdate.h"
 
 #define KEYS_DIR "/usr/lib/lapis-sysupdate/keys.d"
+/* The vendor's settings ship in /usr (so a version defines them); /etc overrides. */
+#define CONF_VENDOR "/usr/lib/lapis-sysupdate/sysupdate.conf"
+#define CONF_ADMIN "/etc/lapis-sysupdate.conf"
 #define STATE_DIR "/var/lib/lapis-sysupdate"
 
 struct args {
@@ -27,6 +33,8 @@ struct args {
     long long issued, valid;
     char **pos;                 /* positional arguments after the verb */
     int npos;
+    const char *config;         /* --config: only this file */
+    char *conf_url;             /* url= from the configuration */
 };
 
 static void json_str(const char *s)
@@ -274,10 +282,46 @@ static const struct verb {
     { "rollback", verb_rollback }, { "bundle", verb_bundle }, { "index", verb_index },
 };
 
+/* ---- configuration: [sysupdate] url= ---- */
+
+static int conf_key(const char *section, const char *key, const char *value, int lineno, void *ud)
+{
+    struct args *a = ud;
+    if (strcmp(section, "sysupdate") != 0 || strcmp(key, "url") != 0)
+        return -EINVAL;
+    free(a->conf_url);
+    a->conf_url = xstrdup(value);
+    return 0;
+}
+
+static int conf_load(struct args *a, struct lapis_diag *d, const char *path, bool must_exist)
+{
+    _cleanup_free_ char *text = NULL;
+    size_t len;
+    int line = 0, r = read_file(path, 1 << 20, &text, &len);
+    if (r == -ENOENT && !must_exist)
+        return 0;
+    if (r < 0)
+        return lapis_err(d, r, "cannot read %s: %s", path, strerror(-r));
+    r = lapis_ini_parse(text, len, conf_key, a, &line);
+    if (r < 0)
+        return lapis_err(d, LAPIS_E_CONFIG, "%s line %d: only [sysupdate] url= is known", path, line);
+    return 0;
+}
+
+static int conf_apply(struct args *a, struct lapis_diag *d)
+{
+    int r = a->config ? conf_load(a, d, a->config, true)
+                      : conf_load(a, d, CONF_VENDOR, false) < 0 ? -1 : conf_load(a, d, CONF_ADMIN, false);
+    if (r >= 0 && !a->o.url)
+        a->o.url = a->conf_url;
+    return r;
+}
+
 /* ---- options ---- */
 
 enum { O_JSON = 256, O_IMAGE, O_STATE, O_KEYS, O_URL, O_ARCH, O_DOWNGRADE, O_KEY, O_VERSION,
-       O_MINFROM, O_USR, O_UKI, O_CHUNK, O_LEVEL, O_ISSUED, O_VALID };
+       O_MINFROM, O_USR, O_UKI, O_CHUNK, O_LEVEL, O_ISSUED, O_VALID, O_CONFIG };
 
 static const struct option LONGOPTS[] = {
     { "json", no_argument, NULL, O_JSON }, { "image", required_argument, NULL, O_IMAGE },
@@ -288,7 +332,8 @@ static const struct option LONGOPTS[] = {
     { "usr", required_argument, NULL, O_USR }, { "uki", required_argument, NULL, O_UKI },
     { "output", required_argument, NULL, 'o' }, { "chunk-size", required_argument, NULL, O_CHUNK },
     { "level", required_argument, NULL, O_LEVEL }, { "issued", required_argument, NULL, O_ISSUED },
-    { "valid", required_argument, NULL, O_VALID }, { NULL, 0, NULL, 0 },
+    { "valid", required_argument, NULL, O_VALID }, { "config", required_argument, NULL, O_CONFIG },
+    { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 };
 
 static void set_opt(struct args *a, int c, const char *v)
@@ -311,6 +356,7 @@ static void set_opt(struct args *a, int c, const char *v)
     case O_LEVEL: a->b.level = atoi(v); break;
     case O_ISSUED: a->issued = atoll(v); break;
     case O_VALID: a->valid = atoll(v); break;
+    case O_CONFIG: a->config = v; break;
     }
 }
 
@@ -328,13 +374,33 @@ static void defaults(struct args *a)
     a->valid = 7 * 86400;
 }
 
+static const char USAGE[] =
+    "usage: lapis-sysupdate [--json] [--image DISK] [--state-dir DIR] [--keys DIR] [--url URL]\n"
+    "                       [--arch ARCH] [--config FILE] VERB\n"
+    "  check                      is a newer signed version available?\n"
+    "  update [--allow-downgrade] stage it in the inactive slot (verify, write, verify)\n"
+    "  status                     both slots, versions, booted, failed, a write in progress\n"
+    "  boot [CMDLINE]             at boot: which slot runs; did the boot loader fall back?\n"
+    "  rollback                   the other (good) slot boots next\n"
+    "  mark-good | mark-bad       the booted slot is good | the inactive slot failed its boot\n"
+    "  cleanup                    remove UKIs of versions no slot holds\n"
+    "  init --version V           record a new disk's slot a (the composer does)\n"
+    "  bundle --key K --version V --usr IMG --uki UKI -o DIR [--min-from V] [--chunk-size B]\n"
+    "  index --key K [--issued T] [--valid S] DIR\n"
+    "The update server's URL comes from --url, or url= in [sysupdate] of\n"
+    CONF_ADMIN " or " CONF_VENDOR ". See docs/sysupdate.md.\n";
+
 int main(int argc, char **argv)
 {
     struct args a = { 0 };
     struct lapis_diag d = { 0 };
     int c;
     defaults(&a);
-    while ((c = getopt_long(argc, argv, "o:", LONGOPTS, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "o:h", LONGOPTS, NULL)) != -1) {
+        if (c == 'h') {
+            fputs(USAGE, stdout);
+            return 0;
+        }
         if (c == '?') {
             fprintf(stderr, "lapis-sysupdate: bad option; verbs: check update status init boot rollback mark-good mark-bad cleanup bundle index\n");
             return 2;
@@ -350,10 +416,16 @@ int main(int argc, char **argv)
     }
     a.pos = argv + optind + 1;
     a.npos = argc - optind - 1;
+    if (conf_apply(&a, &d) < 0) {
+        int r = fail(&a, &d);
+        lapis_diag_clear(&d);
+        return r;
+    }
     for (size_t i = 0; i < ARRAY_SIZE(VERBS); i++)
         if (strcmp(argv[optind], VERBS[i].name) == 0) {
             int r = VERBS[i].fn(&a, &d);
             lapis_diag_clear(&d);
+            free(a.conf_url);
             return r;
         }
     fprintf(stderr, "lapis-sysupdate: unknown verb '%s'; verbs: check update status init boot rollback mark-good mark-bad cleanup bundle index\n",

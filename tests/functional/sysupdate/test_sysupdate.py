@@ -538,3 +538,21 @@ def test_rollback_makes_the_other_good_slot_the_default(env):
     s = env.status()
     assert s["rolled_back"] == "2.0" and s["failed"] == ["2.0"]
     assert json.loads(ok(env.agent("update")).stdout)["staged"] is False
+
+
+def test_server_url_from_the_configuration(env):
+    env.host_v1()
+    env.bundle("2.0")
+    env.index()
+    conf = env.tmp / "sysupdate.conf"
+    conf.write_text("# the fleet's mirror\n[sysupdate]\nurl = %s\n" % env.url())
+    base = [AGENT, "--json", "--image", env.disk, "--state-dir", env.state, "--keys", env.keys,
+            "--arch", "x86_64", "--config", conf]
+    assert json.loads(ok(base + ["check"]).stdout)["available"] == "2.0"
+    conf.write_text("[sysupdate]\nurl = %s\nkeys = /tmp/evil\n" % env.url())   # keys come from /usr only
+    r = run(base + ["check"])
+    assert r.returncode == 1 and "sysupdate.conf line 3: only [sysupdate] url= is known" in r.stderr, r.stderr
+    assert len(r.stderr.splitlines()) == 1
+    r = run([AGENT, "--image", env.disk, "--state-dir", env.state, "--config", env.tmp / "none", "check"])
+    assert r.returncode == 1 and "none" in r.stderr
+    assert "usage: lapis-sysupdate" in ok([AGENT, "--help"]).stdout
