@@ -272,6 +272,33 @@ static int verb_rollback(struct args *a, struct lapis_diag *d)
     return 0;
 }
 
+static int verb_health(struct args *a, struct lapis_diag *d)
+{
+    char *defaults_dirs[] = { SU_HEALTH_VENDOR, SU_HEALTH_ADMIN, NULL };
+    struct su_check_result *res;
+    size_t n;
+    int r = su_health(d, a->npos ? a->pos : defaults_dirs, &res, &n);
+    if (a->json) {
+        printf("{\"healthy\": %s, \"checks\": [", r < 0 ? "false" : "true");
+        for (size_t i = 0; i < n; i++) {
+            printf("%s{\"name\": ", i ? ", " : "");
+            json_str(res[i].name);
+            printf(", \"status\": %d, \"output\": ", res[i].status);
+            json_str(res[i].output);
+            putchar('}');
+        }
+        fputs("]}\n", stdout);
+    } else
+        for (size_t i = 0; i < n; i++)
+            printf("%s %s\n", res[i].status == 0 ? "ok  " : "FAIL", res[i].name);
+    su_health_free(res, n);
+    if (r < 0) {
+        fprintf(stderr, "lapis-sysupdate: %s\n", lapis_diag_error(d));
+        return 1;
+    }
+    return 0;
+}
+
 static const struct verb {
     const char *name;
     int (*fn)(struct args *, struct lapis_diag *);
@@ -279,7 +306,7 @@ static const struct verb {
     { "check", verb_check }, { "update", verb_update }, { "status", verb_status },
     { "init", verb_init }, { "mark-good", verb_mark_good }, { "mark-bad", verb_mark_bad },
     { "cleanup", verb_cleanup }, { "boot", verb_boot },
-    { "rollback", verb_rollback }, { "bundle", verb_bundle }, { "index", verb_index },
+    { "rollback", verb_rollback }, { "health", verb_health }, { "bundle", verb_bundle }, { "index", verb_index },
 };
 
 /* ---- configuration: [sysupdate] url= ---- */
@@ -382,6 +409,7 @@ static const char USAGE[] =
     "  status                     both slots, versions, booted, failed, a write in progress\n"
     "  boot [CMDLINE]             at boot: which slot runs; did the boot loader fall back?\n"
     "  rollback                   the other (good) slot boots next\n"
+    "  health [DIR...]            run the health checks (before boot-complete.target)\n"
     "  mark-good | mark-bad       the booted slot is good | the inactive slot failed its boot\n"
     "  cleanup                    remove UKIs of versions no slot holds\n"
     "  init --version V           record a new disk's slot a (the composer does)\n"
@@ -402,7 +430,7 @@ int main(int argc, char **argv)
             return 0;
         }
         if (c == '?') {
-            fprintf(stderr, "lapis-sysupdate: bad option; verbs: check update status init boot rollback mark-good mark-bad cleanup bundle index\n");
+            fprintf(stderr, "lapis-sysupdate: bad option; verbs: check update status init boot rollback health mark-good mark-bad cleanup bundle index\n");
             return 2;
         }
         set_opt(&a, c, optarg);
@@ -411,7 +439,7 @@ int main(int argc, char **argv)
     if (!a.o.state_dir)
         a.o.state_dir = state ? state : STATE_DIR;
     if (optind >= argc) {
-        fprintf(stderr, "lapis-sysupdate: no verb; verbs: check update status init boot rollback mark-good mark-bad cleanup bundle index\n");
+        fprintf(stderr, "lapis-sysupdate: no verb; verbs: check update status init boot rollback health mark-good mark-bad cleanup bundle index\n");
         return 2;
     }
     a.pos = argv + optind + 1;
@@ -428,7 +456,7 @@ int main(int argc, char **argv)
             free(a.conf_url);
             return r;
         }
-    fprintf(stderr, "lapis-sysupdate: unknown verb '%s'; verbs: check update status init boot rollback mark-good mark-bad cleanup bundle index\n",
+    fprintf(stderr, "lapis-sysupdate: unknown verb '%s'; verbs: check update status init boot rollback health mark-good mark-bad cleanup bundle index\n",
             argv[optind]);
     return 2;
 }

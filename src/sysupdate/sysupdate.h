@@ -149,6 +149,16 @@ int su_rollback(struct lapis_diag *d, const struct su_opts *o, char **ret_from, 
 /* ret_removed: what was removed (strv, may be NULL). */
 int su_cleanup(struct lapis_diag *d, const struct su_opts *o, char ***ret_removed);
 
+/* ---- the health-check hook (health.c) ---- */
+#define SU_HEALTH_VENDOR "/usr/lib/lapis-sysupdate/health.d"
+#define SU_HEALTH_ADMIN "/etc/lapis-sysupdate/health.d"
+struct su_check_result { char *name, *path, *output; int status; };
+/* Run every check of dirs (a later dir masks a name of an earlier one) in
+ * name order; all are run and reported (*ret, *ret_n) even when one fails,
+ * and the first failure is the error. */
+int su_health(struct lapis_diag *d, char *const *dirs, struct su_check_result **ret, size_t *ret_n);
+void su_health_free(struct su_check_result *res, size_t n);
+
 /* ---- the bundle writer (bundle.c) ---- */
 struct su_bundle_opts {
     const char *key, *version, *arch, *min_from, *usr, *uki, *outdir;

@@ -556,3 +556,31 @@ def test_server_url_from_the_configuration(env):
     r = run([AGENT, "--image", env.disk, "--state-dir", env.state, "--config", env.tmp / "none", "check"])
     assert r.returncode == 1 and "none" in r.stderr
     assert "usage: lapis-sysupdate" in ok([AGENT, "--help"]).stdout
+
+
+def test_health_checks_decide_whether_a_slot_is_blessed(tmp_path):
+    vendor, admin = tmp_path / "usr-health.d", tmp_path / "etc-health.d"
+    vendor.mkdir()
+    admin.mkdir()
+
+    def check(d, name, body, mode=0o755):
+        p = d / name
+        p.write_text("#!/bin/sh\n" + body + "\n")
+        p.chmod(mode)
+
+    check(vendor, "10-containerd", "echo containerd is up")
+    check(vendor, "20-disk", "echo /var is full >&2; exit 3")
+    check(vendor, "30-notes", "exit 1", mode=0o644)        # not executable: not a check
+    check(admin, "05-kubelet", "echo kubelet ready")
+    r = run([AGENT, "--json", "health", vendor, admin])
+    assert r.returncode == 1, r
+    assert r.stderr.strip() == ("lapis-sysupdate: health check 20-disk failed (exit status 3): "
+                                "/var is full: the slot is not blessed")
+    doc = json.loads(r.stdout)
+    assert doc["healthy"] is False
+    assert [(c["name"], c["status"]) for c in doc["checks"]] == [("05-kubelet", 0), ("10-containerd", 0),
+                                                                 ("20-disk", 3)]
+    check(admin, "20-disk", "echo fine")                   # the admin's same name masks the vendor's
+    r = run([AGENT, "--json", "health", vendor, admin])
+    assert r.returncode == 0 and json.loads(r.stdout)["healthy"] is True, r
+    assert run([AGENT, "health", tmp_path / "none"]).returncode == 0   # no checks: healthy
