@@ -1,5 +1,5 @@
 /*
- * The health-check hook (docs/sysupdate.md "Boot counting"): the executables
+ * The health-check hook (docs/sysupdate.md "Boot entries and counting"; unit names as checks are not supported yet): the executables
  * in /usr/lib/lapis-sysupdate/health.d and /etc/lapis-sysupdate/health.d,
  * in name order (a name in /etc masks the same name in /usr), each must exit
  * 0. A unit ordered before boot-complete.target runs them, so a failing check
