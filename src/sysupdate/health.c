@@ -1,10 +1,11 @@
 /*
- * The health-check hook (docs/sysupdate.md "Boot entries and counting"; unit names as checks are not supported yet): the executables
- * in /usr/lib/lapis-sysupdate/health.d and /etc/lapis-sysupdate/health.d,
- * in name order (a name in /etc masks the same name in /usr), each must exit
- * 0. A unit ordered before boot-complete.target runs them, so a failing check
- * keeps systemd-bless-boot from blessing the slot and its tries run out.
- * A check that hangs is the unit's TimeoutStartSec= to end.
+ * The health-check hook (docs/sysupdate.md "Boot entries and counting"): the
+ * executables in /usr/lib/lapis-sysupdate/health.d and
+ * /etc/lapis-sysupdate/health.d, in name order (a name in /etc masks the same
+ * name in /usr), each must exit 0. A unit ordered before boot-complete.target
+ * runs them, so a failing check keeps systemd-bless-boot from blessing the
+ * slot and its tries run out. A check that hangs is the unit's
+ * TimeoutStartSec= to end. Unit names as checks are not supported yet.
  */
 #include <dirent.h>
 #include <errno.h>
