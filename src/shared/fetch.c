@@ -543,3 +543,130 @@ int lapis_fetch_run(struct lapis_diag *ctx, struct lapis_fetch_job *jobs, size_t
         }
     return interrupted ? interrupted : first_err;
 }
+
+/* ---- Streaming one URL to a callback (the host updater) ---- */
+
+struct stream {
+    struct lapis_diag *ctx;
+    CURL *easy;
+    const char *url;
+    long long offset, total, cap, received, skip;
+    bool checked;
+    int stop;                 /* the callback's or our own refusal */
+    lapis_fetch_stream_fn fn;
+    void *ud;
+};
+
+/* On the first body byte: the status and the announced length say whether this
+ * is the file the caller expects, before the callback sees any of it. */
+static int stream_check(struct stream *s)
+{
+    long code = 0;
+    curl_off_t len = -1;
+    curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_getinfo(s->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
+    bool remote = lapis_url_is_remote(s->url);
+    if (remote && code != 200 && code != 206)
+        return lapis_err(s->ctx, LAPIS_E_DOWNLOAD, "%s: HTTP status %ld", s->url, code);
+    if (s->offset > 0 && (!remote || code == 200))
+        s->skip = s->offset; /* the range was ignored: the whole file comes */
+    long long whole = len < 0 ? -1 : (long long)len + s->offset - s->skip;
+    if (s->total >= 0 && whole >= 0 && whole != s->total)
+        return lapis_err(s->ctx, LAPIS_E_CHECKSUM, "%s: the server has %lld bytes, the signed "
+                         "manifest says %lld (truncated or replaced file)", s->url, whole, s->total);
+    return 0;
+}
+
+static size_t stream_write(char *data, size_t size, size_t nmemb, void *ud)
+{
+    struct stream *s = ud;
+    size_t n = size * nmemb;
+    if (!s->checked) {
+        s->checked = true;
+        if ((s->stop = stream_check(s)) < 0)
+            return 0;
+    }
+    size_t skip = s->skip > (long long)n ? n : (size_t)s->skip;
+    s->skip -= (long long)skip;
+    s->received += (long long)(n - skip);
+    if (s->received > s->cap) {
+        s->stop = lapis_err(s->ctx, LAPIS_E_CHECKSUM, "%s: larger than the %lld bytes allowed",
+                            s->url, s->cap);
+        return 0;
+    }
+    if (n > skip && (s->stop = s->fn(data + skip, n - skip, s->ud)) < 0)
+        return 0;
+    return n;
+}
+
+static void stream_setopt(struct stream *s, long long timeout)
+{
+    CURL *e = s->easy;
+    curl_easy_setopt(e, CURLOPT_URL, s->url);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, stream_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https,file");
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "lapis-sysupdate/" "0.1");
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, (long)timeout);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1000L);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)timeout);
+    if (s->offset > 0)
+        curl_easy_setopt(e, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)s->offset);
+}
+
+int lapis_fetch_stream(struct lapis_diag *ctx, const char *url, long long offset,
+                       long long total_size, long long max_size, long long timeout,
+                       lapis_fetch_stream_fn fn, void *ud)
+{
+    struct stream s = { .ctx = ctx, .url = url, .offset = offset, .total = total_size,
+                        .cap = max_size > 0 ? max_size : DEFAULT_MAX_SIZE, .fn = fn, .ud = ud };
+    char errbuf[CURL_ERROR_SIZE] = "";
+    if (!(s.easy = curl_easy_init()))
+        return LAPIS_OOM(ctx);
+    stream_setopt(&s, timeout > 0 ? timeout : 30);
+    curl_easy_setopt(s.easy, CURLOPT_ERRORBUFFER, errbuf);
+    CURLcode cc = curl_easy_perform(s.easy);
+    long code = 0;
+    curl_easy_getinfo(s.easy, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_cleanup(s.easy);
+    if (s.stop < 0)
+        return s.stop;
+    if (cc != CURLE_OK)
+        return lapis_err(ctx, LAPIS_E_DOWNLOAD, "%s: %s", url, errbuf[0] ? errbuf : curl_easy_strerror(cc));
+    if (!s.checked && lapis_url_is_remote(url) && code != 200 && code != 206)
+        return lapis_err(ctx, LAPIS_E_DOWNLOAD, "%s: HTTP status %ld", url, code);
+    if (total_size >= 0 && s.received + offset != total_size)
+        return lapis_err(ctx, LAPIS_E_DOWNLOAD, "%s: the connection ended after %lld of %lld "
+                         "bytes (run again to resume)", url, s.received + offset, total_size);
+    return 0;
+}
+
+struct membuf { char *buf; size_t len; };
+
+static int membuf_add(const void *data, size_t len, void *ud)
+{
+    struct membuf *m = ud;
+    m->buf = xrealloc(m->buf, m->len + len + 1);
+    memcpy(m->buf + m->len, data, len);
+    m->len += len;
+    m->buf[m->len] = '\0';
+    return 0;
+}
+
+int lapis_fetch_buffer(struct lapis_diag *ctx, const char *url, long long max_size,
+                       long long timeout, char **ret_buf, size_t *ret_len)
+{
+    struct membuf m = { xstrdup(""), 0 };
+    int r = lapis_fetch_stream(ctx, url, 0, -1, max_size, timeout, membuf_add, &m);
+    if (r < 0) {
+        free(m.buf);
+        return r;
+    }
+    *ret_buf = m.buf;
+    *ret_len = m.len;
+    return 0;
+}

@@ -54,6 +54,20 @@ struct lapis_fetch_opts {
 int lapis_fetch_run(struct lapis_diag *ctx, struct lapis_fetch_job *jobs, size_t njobs,
                     const struct lapis_fetch_opts *opts);
 void lapis_fetch_job_clear(struct lapis_fetch_job *job);
+/* One URL streamed to a callback from byte offset (a range request when > 0),
+ * for the host updater, which writes payloads into a partition and never into
+ * a file of its own. The callback returns 0 to go on or a negative code to
+ * stop (returned as is). total_size >= 0: the server's whole size must be
+ * exactly that (a truncated or swapped file is refused before its first byte
+ * reaches the callback). max_size caps what is accepted. timeout as in
+ * lapis_fetch_limits. */
+typedef int (*lapis_fetch_stream_fn)(const void *data, size_t len, void *ud);
+int lapis_fetch_stream(struct lapis_diag *ctx, const char *url, long long offset,
+                       long long total_size, long long max_size, long long timeout,
+                       lapis_fetch_stream_fn fn, void *ud);
+/* A small file into memory (index, manifest): at most max_size bytes, NUL-terminated. */
+int lapis_fetch_buffer(struct lapis_diag *ctx, const char *url, long long max_size,
+                       long long timeout, char **ret_buf, size_t *ret_len);
 /* Largest gpgkey file accepted (a key block is a few KiB). */
 #define LAPIS_KEY_MAX (1LL << 20)
 
