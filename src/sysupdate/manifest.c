@@ -46,7 +46,8 @@ static bool parse_size(const char *s, long long *ret)
 static size_t words(char *line, char **w, size_t max)
 {
     size_t n = 0;
-    for (char *tok = strtok(line, " "); tok; tok = strtok(NULL, " "))
+    char *save = NULL;
+    for (char *tok = strtok_r(line, " ", &save); tok; tok = strtok_r(NULL, " ", &save))
         if (n++ < max)
             w[n - 1] = tok;
     return n;
@@ -87,7 +88,7 @@ static int m_chunk(struct su_manifest *m, char **w, size_t n)
         return -1;
     struct su_payload *p = &m->p[k];
     long long zoff = p->nchunks ? p->chunks[p->nchunks - 1].zoff + p->chunks[p->nchunks - 1].zlen : 0;
-    if (zoff + zlen > p->zsize)
+    if (zlen > p->zsize - zoff)   /* not zoff + zlen: it may overflow */
         return -1;
     p->chunks = xrealloc(p->chunks, (p->nchunks + 1) * sizeof(*p->chunks));
     p->chunks[p->nchunks] = (struct su_chunk){ .zoff = zoff, .zlen = zlen };
@@ -149,7 +150,7 @@ static const char *m_complete(const struct su_manifest *m)
         const struct su_chunk *last = p->nchunks ? &p->chunks[p->nchunks - 1] : NULL;
         if (!last || last->zoff + last->zlen != p->zsize)
             return "the chunks do not cover a payload";
-        if ((long long)p->nchunks != (p->size + m->chunk_size - 1) / m->chunk_size)
+        if ((long long)p->nchunks != p->size / m->chunk_size + (p->size % m->chunk_size != 0))
             return "a payload's chunk count does not match its size";
     }
     if (m->p[SU_USR].size % m->block_size)
