@@ -43,5 +43,8 @@ void lapis_image_live_dracut_done(struct lapis_image_build *b);
 
 /* Make the fixed VHD footer at the end of fd deterministic (disk.c). */
 int lapis_image_vhd_footer(struct lapis_image_build *b, int fd);
+/* Make qemu-img's vhdx in fd deterministic: derived GUIDs, fixed sequence
+ * numbers, checksums recomputed, the empty log zeroed (vhdx.c). */
+int lapis_image_vhdx_fix(struct lapis_image_build *b, int fd);
 
 #endif
