@@ -209,7 +209,9 @@ static const char *live_module_dir(void)
  * dir it reads must be there: ROOT/.lapis-dracut holds links to the root's own
  * dracut (what dracut uses by default with --sysroot) plus our module, and is
  * removed again before the root is imaged. dracut-functions.sh is a real copy
- * with the epoch as mtime: --reproducible clamps the initrd's files to it. */
+ * with the epoch as mtime: --reproducible clamps the initrd's files to it.
+ * dracut-util too: 99base installs it from here, and through a link dracut
+ * put an empty /.lapis-dracut into the initrd. */
 static int live_dracut_base(struct lapis_image_build *b, const char *base)
 {
     _cleanup_free_ char *rootdracut = path_join(b->rootdir, "usr/lib/dracut");
@@ -230,6 +232,7 @@ static int live_dracut_base(struct lapis_image_build *b, const char *base)
         _cleanup_free_ char *src = path_join(rootdracut, e->d_name);
         _cleanup_free_ char *rel = xasprintf("../usr/lib/dracut/%s", e->d_name);
         r = !strcmp(e->d_name, "dracut-functions.sh") ? copy_file(src, dst, 0644)
+            : !strcmp(e->d_name, "dracut-util") ? copy_file(src, dst, 0755)
             : symlink(rel, dst) < 0 ? -errno : 0;
     }
     closedir(d);

@@ -241,6 +241,7 @@ def test_one_initrd_for_disk_and_iso(built):
                              check=True).stdout.decode(errors="replace")
     assert "hooks/cmdline/20-parse-lapis-live.sh" in listing, listing[:3000]
     assert "hooks/mount/20-mount-lapis-live.sh" in listing
+    assert ".lapis-dracut" not in listing                     # the build's scaffolding
     print("initrd sha256 %s, %d bytes; stages %s"
           % (sha256(disk_initrd), disk_initrd.stat().st_size, built["stages"]))
 
