@@ -106,14 +106,24 @@ static int make_initrd(struct lapis_image_build *b)
     char *depmod[] = { "depmod", "-b", b->rootdir, b->kver, NULL };
     char *dracut[] = { "dracut", "--quiet", "--conf", "dracut.conf", "--confdir", "dracut.conf.d",
                        "--kver", b->kver, "--force", "initrd", NULL };
-    char *env[] = { epoch, "dracutbasedir=/usr/lib/dracut", "TMPDIR=/var/tmp", NULL };
+    _cleanup_free_ char *base = NULL, *basevar = NULL;
+    bool live = b->conf->formats & LAPIS_IMAGE_ISO;
     int r;
 
     if ((r = run_depmod(b, depmod)) < 0)
         return r;
     if (mkdir_p(confdir, 0755) < 0 || (r = dracut_conf(b, conf)) < 0)
         return r < 0 ? r : lapis_err(&b->diag, -EIO, "cannot create %s", confdir);
-    if ((r = lapis_image_tool(b, "dracut-core", dracut, env, b->workdir)) < 0)
+    /* The ISO boots this initrd too (one dracut run): with the lapis-live
+     * module, which does nothing without lapis.live= on the command line. */
+    if (live && (r = lapis_image_live_dracut_prepare(b, confdir, &base)) < 0)
+        return r;
+    basevar = xasprintf("dracutbasedir=%s", base ? base : "/usr/lib/dracut");
+    char *env[] = { epoch, basevar, "TMPDIR=/var/tmp", NULL };
+    r = lapis_image_tool(b, "dracut-core", dracut, env, b->workdir);
+    if (live)
+        lapis_image_live_dracut_done(b);
+    if (r < 0)
         return r;
     free(b->initrd);
     b->initrd = path_join(b->workdir, "initrd");
@@ -322,7 +332,7 @@ static int boot_prepare(struct lapis_image_build *b)
                          "aarch64 can boot)", b->arch);
     if (!b->kver)
         return lapis_err(&b->diag, -ENOENT, "no kernel in the image: add the kernel package "
-                         "(linux-image-amd64 / kernel) to packages.install, or drop the disk formats");
+                         "(linux-image-amd64 / kernel) to packages.install, or drop the disk and iso formats");
     kin = kernel_path(b);
     if ((r = make_initrd(b)) < 0 || (r = copy_from_root(b, kin, kernel)) < 0 ||
         (r = esp_dirs(b, esp)) < 0 || (r = install_sdboot(b, esp, ea)) < 0)

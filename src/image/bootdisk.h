@@ -33,7 +33,18 @@ int lapis_image_clamp_tree(struct lapis_image_build *b, const char *dir);
 void lapis_image_uuid(const struct lapis_image_build *b, const char *what,
                       unsigned char raw[16], char text[37]);
 
+/* ISO output boots the boot stage's initrd (iso.c): before its dracut run,
+ * put the lapis-live module into a dracut base dir inside the root and a
+ * drop-in into confdir; *ret_basedir is dracut's base dir then (caller
+ * frees). _done removes that dir from the root again. */
+int lapis_image_live_dracut_prepare(struct lapis_image_build *b, const char *confdir,
+                                    char **ret_basedir);
+void lapis_image_live_dracut_done(struct lapis_image_build *b);
+
 /* Make the fixed VHD footer at the end of fd deterministic (disk.c). */
 int lapis_image_vhd_footer(struct lapis_image_build *b, int fd);
+/* Make qemu-img's vhdx in fd deterministic: derived GUIDs, fixed sequence
+ * numbers, checksums recomputed, the empty log zeroed (vhdx.c). */
+int lapis_image_vhdx_fix(struct lapis_image_build *b, int fd);
 
 #endif

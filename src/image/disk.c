@@ -6,7 +6,7 @@
  * filesystem UUIDs, hash seeds, FAT serial) is derived from the config digest
  * and the epoch, and every timestamp is the epoch, so a build is reproducible
  * while two images never share a GUID. raw is converted to qcow2, VHD (whose
- * footer we write ourselves) and vhdx by qemu-img.
+ * footer we write ourselves) and vhdx (whose GUIDs we set: vhdx.c) by qemu-img.
  *
  * Partition types follow the Discoverable Partitions Specification, so
  * systemd-gpt-auto-generator finds the root without an fstab. The root grows
@@ -562,6 +562,18 @@ static int write_vhd(struct lapis_image_build *b, const char *raw, const char *o
     return lapis_image_vhd_footer(b, fd);
 }
 
+static int write_vhdx(struct lapis_image_build *b, const char *raw, const char *out)
+{
+    _cleanup_close_ int fd = -1;
+    int r = qemu_img(b, raw, "vhdx", NULL, out);
+    if (r < 0)
+        return r;
+    fd = open(out, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return lapis_err(&b->diag, -errno, "cannot open %s: %s", out, strerror(errno));
+    return lapis_image_vhdx_fix(b, fd);
+}
+
 static int write_format(struct lapis_image_build *b, const char *raw, unsigned fmt)
 {
     static const char *const ext[] = { [1] = "qcow2", [2] = "vhd", [3] = "vhdx" };
@@ -569,6 +581,7 @@ static int write_format(struct lapis_image_build *b, const char *raw, unsigned f
     _cleanup_free_ char *name = xasprintf("%s.%s", b->basename, ext[bit]);
     _cleanup_free_ char *out = path_join(b->stagedir, name);
     int r = fmt == LAPIS_IMAGE_VHD ? write_vhd(b, raw, out)
+            : fmt == LAPIS_IMAGE_VHDX ? write_vhdx(b, raw, out)
             : qemu_img(b, raw, ext[bit], NULL, out);
     if (r == 0)
         lapis_image_add_output(b, name);

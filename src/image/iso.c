@@ -7,9 +7,12 @@
  *     LiveOS/rootfs.img   the root as erofs (lz4hc), read-only
  *     EFI/efiboot.img     FAT ESP image: systemd-boot, a BLS entry, kernel, initrd
  *
- * The initrd carries the lapis-live dracut module (data/dracut/90lapis-live):
- * lapis.live=LABEL makes it mount the medium by label, loop-mount
- * rootfs.img and put a tmpfs overlay on top as /sysroot.
+ * The initrd is the boot stage's (one dracut run for disk and ISO): when an
+ * ISO is asked for, boot.c adds the lapis-live dracut module
+ * (data/dracut/90lapis-live) through lapis_image_live_dracut_prepare.
+ * lapis.live=LABEL makes it mount the medium by label, loop-mount rootfs.img
+ * and put a tmpfs overlay on top as /sysroot; without that argument (a disk
+ * boot) it does nothing.
  *
  * erofs rather than squashfs: the Debian 6.1 kernel of the test distribution
  * has both as modules (EROFS_FS=m with EROFS_FS_ZIP, SQUASHFS=m), but
@@ -206,7 +209,9 @@ static const char *live_module_dir(void)
  * dir it reads must be there: ROOT/.lapis-dracut holds links to the root's own
  * dracut (what dracut uses by default with --sysroot) plus our module, and is
  * removed again before the root is imaged. dracut-functions.sh is a real copy
- * with the epoch as mtime: --reproducible clamps the initrd's files to it. */
+ * with the epoch as mtime: --reproducible clamps the initrd's files to it.
+ * dracut-util too: 99base installs it from here, and through a link dracut
+ * put an empty /.lapis-dracut into the initrd. */
 static int live_dracut_base(struct lapis_image_build *b, const char *base)
 {
     _cleanup_free_ char *rootdracut = path_join(b->rootdir, "usr/lib/dracut");
@@ -227,6 +232,7 @@ static int live_dracut_base(struct lapis_image_build *b, const char *base)
         _cleanup_free_ char *src = path_join(rootdracut, e->d_name);
         _cleanup_free_ char *rel = xasprintf("../usr/lib/dracut/%s", e->d_name);
         r = !strcmp(e->d_name, "dracut-functions.sh") ? copy_file(src, dst, 0644)
+            : !strcmp(e->d_name, "dracut-util") ? copy_file(src, dst, 0755)
             : symlink(rel, dst) < 0 ? -errno : 0;
     }
     closedir(d);
@@ -276,51 +282,19 @@ static int copy_live_module(struct lapis_image_build *b, const char *base)
     return 0;
 }
 
-/* Every build path goes into the conf file, not the command line: dracut
- * stores its command line in the initrd (build-parameter.txt), and the
- * staging directory differs between builds. */
-static int write_dracut_conf(struct lapis_image_build *b, const char *conf, const char *tmp)
+/* The boot stage's dracut run reads this drop-in (its --confdir) and the base
+ * dir below: the one initrd then serves the disk and the ISO. */
+static int live_dracut_conf(struct lapis_image_build *b, const char *confdir)
 {
-    _cleanup_free_ char *text = xasprintf(
-        "dracutsysrootdir=\"%s\"\n"
-        "drivers_dir=\"%s/usr/lib/modules/%s\"\n"
-        "tmpdir=\"%s\"\n"
-        "hostonly=\"no\"\nreproducible=\"yes\"\ncompress=\"zstd\"\n"
-        "dracutmodules=\" base systemd systemd-initrd kernel-modules udev-rules dracut-systemd "
-        "fs-lib shutdown lapis-live \"\n"
-        "add_drivers+=\" isofs sr_mod cdrom loop erofs overlay virtio_pci virtio_scsi virtio_blk "
-        "ahci ata_piix \"\n"
-        /* Without a systemd pkg-config file in the root, dracut guesses these wrong. */
-        "systemdutildir=/usr/lib/systemd\nsystemdsystemunitdir=/usr/lib/systemd/system\n"
-        "systemdsystemconfdir=/etc/systemd/system\nudevdir=/usr/lib/udev\n"
-        "udevrulesdir=/usr/lib/udev/rules.d\n",
-        b->rootdir, b->rootdir, b->kver, tmp);
-    int r = write_text(conf, text);
+    _cleanup_free_ char *conf = path_join(confdir, "90-lapis-live.conf");
+    int r = write_text(conf, "add_dracutmodules+=\" lapis-live \"\n");
     if (r < 0)
         return lapis_err(&b->diag, r, "cannot write %s: %s", conf, strerror(-r));
     return 0;
 }
 
-static int run_dracut(struct lapis_image_build *b, const char *base, const struct iso_ids *ids)
-{
-    _cleanup_free_ char *conf = path_join(b->workdir, "iso-dracut.conf");
-    _cleanup_free_ char *confdir = path_join(b->workdir, "iso-dracut.conf.d");
-    _cleanup_free_ char *tmp = path_join(b->workdir, "iso-dracut.tmp");
-    _cleanup_free_ char *basevar = xasprintf("dracutbasedir=%s", base);
-    int r = write_dracut_conf(b, conf, tmp);
-    if (r < 0)
-        return r;
-    if ((r = mkdir_p(tmp, 0700)) < 0 || (r = mkdir_p(confdir, 0755)) < 0)
-        return lapis_err(&b->diag, r, "cannot create %s: %s", tmp, strerror(-r));
-    char *env[] = { basevar, (char *)ids->epoch_s, NULL };
-    char *argv[] = { "dracut", "--quiet", "--force", "--conf", "iso-dracut.conf",
-                     "--confdir", "iso-dracut.conf.d", "--kver", b->kver,
-                     "iso-initrd.img", NULL };
-    return iso_run(b, argv, env, "dracut-core", b->workdir);
-}
-
-/* depmod is the finalize stage's job; dracut needs its output. */
-static int live_initrd(struct lapis_image_build *b, const struct iso_ids *ids)
+int lapis_image_live_dracut_prepare(struct lapis_image_build *b, const char *confdir,
+                                    char **ret_basedir)
 {
     _cleanup_free_ char *base = path_join(b->rootdir, ".lapis-dracut");
     rm_rf(base, NULL);
@@ -330,9 +304,20 @@ static int live_initrd(struct lapis_image_build *b, const struct iso_ids *ids)
     if (r >= 0)
         r = copy_live_module(b, base);
     if (r >= 0)
-        r = run_dracut(b, base, ids);
-    rm_rf(base, NULL);   /* the root is imaged next: leave nothing of ours in it */
-    return r;
+        r = live_dracut_conf(b, confdir);
+    if (r < 0) {
+        rm_rf(base, NULL);
+        return r;
+    }
+    *ret_basedir = TAKE_PTR(base);
+    return 0;
+}
+
+/* The root is imaged next: leave nothing of ours in it. */
+void lapis_image_live_dracut_done(struct lapis_image_build *b)
+{
+    _cleanup_free_ char *base = path_join(b->rootdir, ".lapis-dracut");
+    rm_rf(base, NULL);
 }
 
 /* ---- the ESP -------------------------------------------------------------- */
@@ -446,13 +431,12 @@ static int build_esp(struct lapis_image_build *b, const char *isodir, const char
 {
     static const char *const dirs[] = { "EFI/BOOT", "loader/entries", "lapis", NULL };
     _cleanup_free_ char *esp = path_join(b->workdir, "iso-esp");
-    _cleanup_free_ char *initrd = path_join(b->workdir, "iso-initrd.img");
     _cleanup_free_ char *img = path_join(isodir, "EFI/efiboot.img");
     rm_rf(esp, NULL);
     int r = mkdirs(esp, dirs);
     if (r < 0)
         return lapis_err(&b->diag, r, "cannot create %s: %s", esp, strerror(-r));
-    if ((r = live_initrd(b, ids)) < 0 || (r = esp_boot_files(b, esp, initrd)) < 0 ||
+    if ((r = esp_boot_files(b, esp, b->initrd)) < 0 ||
         (r = esp_entries(b, esp, label)) < 0)
         return r;
     if ((r = clamp_tree(esp, b->epoch)) < 0)
@@ -501,7 +485,7 @@ int lapis_image_write_iso(struct lapis_image_build *b)
 {
     static const char *const dirs[] = { "LiveOS", "EFI", NULL };
     struct iso_ids ids;
-    if (!b->kver)
+    if (!b->kver || !b->initrd)
         return lapis_err(&b->diag, -LAPIS_E_CONFIG, "ISO output needs a kernel: add one "
                          "(e.g. linux-image-amd64) to packages.install");
     if (!efi_arch(b->arch))

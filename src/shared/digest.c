@@ -118,3 +118,16 @@ int lapis_chk_file(const char *path, enum lapis_chk t, char *ret_hex, size_t hex
     lapis_hasher_free(h);
     return r;
 }
+
+/* Bitwise: its users checksum a few KiB (VHDX headers), a table is not worth it. */
+uint32_t lapis_crc32c(uint32_t crc, const void *buf, size_t len)
+{
+    const unsigned char *p = buf;
+    crc = ~crc;
+    while (len--) {
+        crc ^= *p++;
+        for (int k = 0; k < 8; k++)
+            crc = crc >> 1 ^ (0x82f63b78U & -(crc & 1));
+    }
+    return ~crc;
+}

@@ -4,6 +4,7 @@
 #define LAPIS_SHARED_DIGEST_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 enum lapis_chk { LAPIS_CHK_NONE, LAPIS_CHK_SHA1, LAPIS_CHK_SHA256, LAPIS_CHK_SHA512 };
 
@@ -17,5 +18,9 @@ lapis_hasher *lapis_hasher_new(enum lapis_chk t);
 void lapis_hasher_update(lapis_hasher *h, const void *buf, size_t len);
 int lapis_hasher_final_hex(lapis_hasher *h, char *ret_hex, size_t hexlen);
 void lapis_hasher_free(lapis_hasher *h);
+
+/* CRC-32C (Castagnoli, reflected, as iSCSI, ext4 and VHDX use it) of buf,
+ * continuing from crc (0 to start). */
+uint32_t lapis_crc32c(uint32_t crc, const void *buf, size_t len);
 
 #endif

@@ -21,6 +21,7 @@
 #include "basic/strv.h"
 #include "image/bootdisk.h"
 #include "image/image.h"
+#include "shared/digest.h"
 
 #define MiB (1024ULL * 1024ULL)
 
@@ -157,6 +158,33 @@ static void test_vhd_footer(void **state)
     assert_int_equal(be32(a + 64), ~sum);
 }
 
+/* The check value of the CRC-32C catalogue (reveng: CRC-32/ISCSI), whole and in parts. */
+static void test_crc32c(void **state)
+{
+    (void)state;
+    assert_int_equal(lapis_crc32c(0, "123456789", 9), 0xe3069283U);
+    assert_int_equal(lapis_crc32c(lapis_crc32c(0, "1234", 4), "56789", 5), 0xe3069283U);
+    assert_int_equal(lapis_crc32c(0, "", 0), 0);
+}
+
+/* Anything but a vhdx is refused before a byte is written. */
+static void test_vhdx_not_vhdx(void **state)
+{
+    char path[128], buf[256 * 1024];
+    (void)state;
+    snprintf(path, sizeof(path), "%s/f.vhdx", tmpl);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    memset(buf, 0x5a, sizeof(buf));
+    assert_int_equal(write(fd, buf, sizeof(buf)), (ssize_t)sizeof(buf));
+    assert_int_equal(lapis_image_vhdx_fix(&build, fd), -EIO);
+    assert_string_equal(build.diag.errmsg, "qemu-img wrote an unexpected vhdx (file type "
+                        "identifier): cannot make it reproducible");
+    char back[sizeof(buf)];
+    assert_int_equal(pread(fd, back, sizeof(back), 0), (ssize_t)sizeof(back));
+    assert_memory_equal(back, buf, sizeof(buf));
+    close(fd);
+}
+
 static void test_uuids_differ(void **state)
 {
     unsigned char r1[16], r2[16], r3[16];
@@ -182,6 +210,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_missing_tool, setup, teardown),
         cmocka_unit_test_setup_teardown(test_vhd_footer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_uuids_differ, setup, teardown),
+        cmocka_unit_test(test_crc32c),
+        cmocka_unit_test_setup_teardown(test_vhdx_not_vhdx, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,8 +7,9 @@ resized to 2 GiB, under QEMU TCG + OVMF serves every runtime check: the
 marker unit prints on the serial port after multi-user.target, the root that
 systemd-gpt-auto-generator found without an fstab has grown, and SSH shows
 the hostname, the user, the enabled services, the UKI's command line and the
-hardened sysctls. Two builds at different times, cwds and TMPDIRs give the
-same raw, qcow2 and VHD bytes.
+hardened sysctls. Two builds at different times, umasks, cwds and TMPDIRs
+give the same raw, qcow2, VHD and vhdx bytes; the vhdx passes qemu-img check
+and compare against the raw.
 """
 
 import hashlib
@@ -172,15 +173,51 @@ def test_vhd_footer_valid(disk):
     assert "vpc" in info
 
 
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
+    return crc ^ 0xFFFFFFFF
+
+
+def test_vhdx_valid(disk):
+    """The rewritten vhdx ([MS-VHDX]): both headers' CRC-32C hold, with the
+    build's GUIDs and sequence numbers 1/2; the log is empty and zeroed;
+    qemu-img checks it and reads the raw disk's bytes from it."""
+    with open(disk["vhdx"], "rb") as f:
+        data = f.read(4 << 20)
+    assert data[:8] == b"vhdxfile"
+    seqs = []
+    for at in (64 << 10, 128 << 10):
+        h = bytearray(data[at:at + 4096])
+        assert h[:4] == b"head"
+        stored = struct.unpack("<I", h[4:8])[0]
+        h[4:8] = b"\0\0\0\0"
+        assert crc32c(bytes(h)) == stored, f"header at {at:#x}: bad checksum"
+        seqs.append(struct.unpack("<Q", h[8:16])[0])
+        assert h[16:32] != bytes(16) and h[32:48] != bytes(16)      # File/DataWriteGuid
+        assert h[48:64] == bytes(16)                                # LogGuid: log empty
+        log_len, log_off = struct.unpack("<IQ", h[68:80])
+        assert data[log_off:log_off + log_len] == bytes(log_len)
+    assert sorted(seqs) == [1, 2]
+    assert data[(64 << 10) + 16:(64 << 10) + 48] == data[(128 << 10) + 16:(128 << 10) + 48]
+    r = subprocess.run(["qemu-img", "check", "-f", "vhdx", str(disk["vhdx"])],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and "No errors were found" in r.stdout, r.stdout + r.stderr
+    r = subprocess.run(["qemu-img", "compare", "-f", "vhdx", "-F", "raw", str(disk["vhdx"]),
+                        str(disk["raw"])], capture_output=True, text=True)
+    assert r.returncode == 0 and "Images are identical." in r.stdout, r.stdout + r.stderr
+
+
 def test_reproducible(server, disk, tmp_path_factory):
-    """Another time, cwd and TMPDIR: the same raw, qcow2 and VHD. (The umask
-    is kept: compose/finalize modes still follow it; the boot and disk
-    stages set their own, which the image driver run checked.)"""
+    """Another time, umask, cwd and TMPDIR: the same raw, qcow2, VHD and vhdx."""
     time.sleep(1.5)
     out = tmp_path_factory.mktemp("disk2") / "out"
     cwd = tmp_path_factory.mktemp("elsewhere")
-    again = build(server[0], out, cwd=cwd, tmpdir=cwd)
-    for fmt in ("raw", "qcow2", "vhd"):
+    again = build(server[0], out, cwd=cwd, umask=0o077, tmpdir=cwd)
+    for fmt in ("raw", "qcow2", "vhd", "vhdx"):
         assert sha256(disk[fmt]) == sha256(again[fmt]), f"{fmt} differs between builds"
         print(f"{fmt}: {os.path.getsize(disk[fmt])} bytes sha256 {sha256(disk[fmt])}")
 
