@@ -480,7 +480,11 @@ static int place(struct lapis_image_build *b, const char *src, int dst, unsigned
     return 0;
 }
 
-static int write_raw(struct lapis_image_build *b, struct layout *l, const char *disk)
+/* The partitions other than the ESP first: they need nothing of the boot
+ * stage, which may still be running (wait_boot waits for it); then the ESP.
+ * Each lands in its own range of the disk, so the order leaves no trace. */
+static int write_raw(struct lapis_image_build *b, struct layout *l, const char *disk,
+                     int (*wait_boot)(void *), void *data)
 {
     _cleanup_close_ int fd = -1;
     int r;
@@ -490,10 +494,17 @@ static int write_raw(struct lapis_image_build *b, struct layout *l, const char *
     fd = open(disk, O_WRONLY | O_CLOEXEC);
     if (fd < 0)
         return lapis_err(&b->diag, -errno, "cannot open %s: %s", disk, strerror(errno));
-    for (size_t i = 0; i < l->n; i++) {
-        if ((r = make_fs(b, &l->parts[i])) < 0 || (r = place(b, l->parts[i].image, fd, l->parts[i].start)) < 0)
+    for (int esp = 0; esp < 2; esp++) {
+        if (esp && wait_boot && (r = wait_boot(data)) < 0)
             return r;
-        unlink(l->parts[i].image);
+        for (size_t i = 0; i < l->n; i++) {
+            struct part *p = &l->parts[i];
+            if ((p->type == LAPIS_PART_ESP) != esp)
+                continue;
+            if ((r = make_fs(b, p)) < 0 || (r = place(b, p->image, fd, p->start)) < 0)
+                return r;
+            unlink(p->image);
+        }
     }
     if (fsync(fd) < 0)
         return lapis_err(&b->diag, -errno, "cannot write %s: %s", disk, strerror(errno));
@@ -579,7 +590,7 @@ static int write_format(struct lapis_image_build *b, const char *raw, unsigned f
     return r;
 }
 
-static int write_disk(struct lapis_image_build *b)
+static int write_disk(struct lapis_image_build *b, int (*wait_boot)(void *), void *data)
 {
     static const unsigned conv[] = { LAPIS_IMAGE_QCOW2, LAPIS_IMAGE_VHD, LAPIS_IMAGE_VHDX };
     struct layout l = { 0 };
@@ -592,7 +603,7 @@ static int write_disk(struct lapis_image_build *b)
     if ((r = config_layout(b, &l)) < 0 || (r = check_layout(b, &l)) < 0 ||
         (r = size_layout(b, &l, root_needed(b->rootdir))) < 0)
         return r;
-    r = write_raw(b, &l, raw);
+    r = write_raw(b, &l, raw, wait_boot, data);
     for (size_t i = 0; i < l.n; i++)
         free(l.parts[i].image);
     for (size_t i = 0; r == 0 && i < ARRAY_SIZE(conv); i++)
@@ -607,10 +618,16 @@ static int write_disk(struct lapis_image_build *b)
     return 0;
 }
 
-int lapis_image_write_disk(struct lapis_image_build *b)
+int lapis_image_write_disk_overlapped(struct lapis_image_build *b, int (*wait_boot)(void *),
+                                      void *data)
 {
     mode_t old = umask(022);
-    int r = write_disk(b);
+    int r = write_disk(b, wait_boot, data);
     umask(old);
     return r;
+}
+
+int lapis_image_write_disk(struct lapis_image_build *b)
+{
+    return lapis_image_write_disk_overlapped(b, NULL, NULL);
 }
