@@ -449,6 +449,16 @@ static int resolve_all(struct run *r)
     return 0;
 }
 
+/* Removing the composed roots (tens of thousands of files: seconds of
+ * journal work) overlaps the hashing of the outputs; nothing reads them now. */
+static void *remove_roots(void *arg)
+{
+    struct run *r = arg;
+    for (size_t i = 0; i < r->nbuilds; i++)
+        (void)rm_rf(r->builds[i].rootdir, NULL);
+    return NULL;
+}
+
 static int collect_outputs(struct run *r)
 {
     for (size_t i = 0; i < r->nbuilds; i++)
@@ -516,12 +526,15 @@ static int build_all(struct run *r)
                            r->builds[i].report.setuid_removed[j]; j++)
             strv_push(&r->res->setuid_removed, xasprintf("%s %s", r->builds[i].arch,
                                                          r->builds[i].report.setuid_removed[j]));
-    if ((k = collect_outputs(r)) < 0 ||
-        (k = lapis_image_write_sums(&r->diag, r->conf, r->stagedir, &r->outputs)) < 0)
-        return k;
-    if (!r->opts->no_cache)
+    pthread_t rm;
+    bool removing = pthread_create(&rm, NULL, remove_roots, r) == 0;
+    if ((k = collect_outputs(r)) >= 0 &&
+        (k = lapis_image_write_sums(&r->diag, r->conf, r->stagedir, &r->outputs)) >= 0 &&
+        !r->opts->no_cache)
         lapis_image_cache_store(&r->diag, r->cachedir, r->res->cache_key, r->stagedir, r->outputs);
-    return 0;
+    if (removing)
+        pthread_join(rm, NULL);
+    return k < 0 ? k : 0;
 }
 
 int lapis_image_build_run(const struct lapis_image_opts *o, struct lapis_image_result **ret,
