@@ -360,8 +360,9 @@ static int walk_dir(struct layer *l, int dfd, const char *rel)
 static int compressor_init(struct layer *l, const char *compression)
 {
     if (!compression || strcmp(compression, "gzip") == 0) {
-        /* Level 6, gzip's default, on every core: 1 MiB chunks (pgzip.h). */
-        l->gz = pgzip_new(6, 0, emit_buf, l);
+        /* On every core, 1 MiB chunks (pgzip.h), level 4: half the CPU time of
+         * gzip's default 6 for a 3% larger layer (40 MB of binaries). */
+        l->gz = pgzip_new(4, 0, emit_buf, l);
         return l->gz ? 0 : LAPIS_OOM(l->d);
     }
     if (strcmp(compression, "zstd") != 0)
