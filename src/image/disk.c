@@ -46,6 +46,7 @@ struct part {
     char uuid[37];                   /* partition GUID */
     char fsuuid[37];                 /* filesystem UUID */
     char *image;                     /* workdir file holding the filesystem */
+    const char *disk;                /* ext4: made in place in this disk file instead */
 };
 
 struct layout {
@@ -369,7 +370,13 @@ static int ext4_fix_times(struct lapis_image_build *b, const char *img, const ch
 
 static int make_ext4(struct lapis_image_build *b, struct part *p, bool with_root)
 {
-    _cleanup_free_ char *opts = xasprintf("hash_seed=%s,root_owner=0:0", p->fsuuid);
+    /* In place at its offset in the disk (as a script does): no second copy of
+     * the root's blocks to write and flush. */
+    _cleanup_free_ char *opts = p->disk ? xasprintf("hash_seed=%s,root_owner=0:0,offset=%llu",
+                                                    p->fsuuid, p->start)
+                                        : xasprintf("hash_seed=%s,root_owner=0:0", p->fsuuid);
+    _cleanup_free_ char *target = p->disk ? xasprintf("%s?offset=%llu", p->disk, p->start)
+                                          : xstrdup(p->image);
     _cleanup_free_ char *kib = xasprintf("%lluk", p->size / 1024);
     _cleanup_free_ char *label = xstrndup(p->label, 16);
     char *env[] = { epoch_env(b, "E2FSPROGS_FAKE_TIME"), "MKE2FS_CONFIG=/etc/mke2fs.conf", NULL };
@@ -381,9 +388,9 @@ static int make_ext4(struct lapis_image_build *b, struct part *p, bool with_root
         argv[n++] = "-d";
         argv[n++] = b->rootdir;
     }
-    argv[n++] = p->image;
+    argv[n++] = p->disk ? (char *)p->disk : p->image;
     argv[n++] = kib;
-    r = make_sparse(b, p->image, p->size);
+    r = p->disk ? 0 : make_sparse(b, p->image, p->size);
     if (r == 0)
         r = lapis_image_tool(b, "e2fsprogs", argv, env, NULL);
     free(env[0]);
@@ -392,7 +399,7 @@ static int make_ext4(struct lapis_image_build *b, struct part *p, bool with_root
                          "give it more space", p->label, p->size / MiB);
     if (r < 0)
         return r;
-    return ext4_fix_times(b, p->image, with_root ? b->rootdir : NULL, with_root && p->grow);
+    return ext4_fix_times(b, target, with_root ? b->rootdir : NULL, with_root && p->grow);
 }
 
 static int make_erofs(struct lapis_image_build *b, struct part *p)
@@ -501,7 +508,8 @@ static int write_raw(struct lapis_image_build *b, struct layout *l, const char *
             struct part *p = &l->parts[i];
             if ((p->type == LAPIS_PART_ESP) != esp)
                 continue;
-            if ((r = make_fs(b, p)) < 0 || (r = place(b, p->image, fd, p->start)) < 0)
+            p->disk = p->fs == LAPIS_FS_EXT4 ? disk : NULL;
+            if ((r = make_fs(b, p)) < 0 || (!p->disk && (r = place(b, p->image, fd, p->start)) < 0))
                 return r;
             unlink(p->image);
         }
