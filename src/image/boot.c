@@ -60,7 +60,10 @@ static int dracut_conf(struct lapis_image_build *b, const char *conf)
     _cleanup_free_ char *text = xasprintf(
         "dracutsysrootdir=\"%s\"\n"
         "drivers_dir=\"%s/usr/lib/modules/%s\"\n"
-        "hostonly=\"no\"\nreproducible=\"yes\"\ncompress=\"zstd\"\n"
+        "hostonly=\"no\"\nreproducible=\"yes\"\n"
+        /* dracut's zstd is level 15: ~30 s of CPU for a 120 MB initrd; level 3
+         * takes ~1 s for a 15% larger initrd (same kernel decompressor). */
+        "compress=\"zstd -3 -q -T0\"\n"
         "dracutmodules=\" %s \"\nadd_drivers+=\" %s \"\n"
         /* Debian's dracut finds these through systemd's pkg-config file, absent here. */
         "systemdutildir=/usr/lib/systemd\nsystemdsystemunitdir=/usr/lib/systemd/system\n"

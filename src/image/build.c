@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 #include "basic/macro.h"
 #include "basic/spawn.h"
 #include "basic/strv.h"
+#include "image/bootdisk.h"
 #include "image/build.h"
 #include "image/image.h"
 #include "lapis/image.h"
@@ -295,6 +297,113 @@ static int run_stage(struct run *r, struct lapis_image_build *b, const char *sta
     return check_interrupt(r);
 }
 
+/* ---- boot and disk at once ------------------------------------------------ */
+
+/* The boot stage (dracut, mostly one core) runs in a thread on a copy of the
+ * build with its own diagnostics while the disk stage makes the root file
+ * system; the disk stage waits for it before the ESP. */
+struct boot_job {
+    struct run *r;
+    struct lapis_image_build *b, copy;
+    pthread_t thread;
+    bool joined;
+    int result;
+    double secs;
+};
+
+static void *boot_thread(void *arg)
+{
+    struct boot_job *j = arg;
+    double t0 = now_s();
+    j->result = lapis_image_boot_prepare(&j->copy);
+    j->secs = now_s() - t0;
+    return NULL;
+}
+
+/* The boot stage's results (initrd, ...) go back to the build: until the
+ * disk stage waits, it has changed nothing but the diagnostics. */
+static int boot_join(void *data)
+{
+    struct boot_job *j = data;
+    struct lapis_diag keep = j->b->diag;
+
+    if (j->joined)
+        return j->result;
+    pthread_join(j->thread, NULL);
+    j->joined = true;
+    *j->b = j->copy;
+    j->b->diag = keep;
+    if (j->result < 0)
+        lapis_err(&j->b->diag, j->result, "%s", lapis_diag_error(&j->copy.diag));
+    else
+        record_stage(j->r, j->b->arch, "boot", j->secs);
+    lapis_diag_clear(&j->copy.diag);
+    return j->result;
+}
+
+static int disk_overlapped(struct lapis_image_build *b, void *data)
+{
+    (void)b;
+    return lapis_image_write_disk_overlapped(((struct boot_job *)data)->b, boot_join, data);
+}
+
+/* Only when boot leaves the root alone: it runs depmod there if finalize did
+ * not, and for an ISO it puts the live dracut module dir in the root. */
+static bool can_overlap(struct run *r, struct lapis_image_build *b)
+{
+    if (!b->kver || (r->formats & LAPIS_IMAGE_ISO))
+        return false;
+    _cleanup_free_ char *dep = xasprintf("usr/lib/modules/%s/modules.dep", b->kver);
+    int fd = lapis_image_open_in_root(b, dep);
+    if (fd < 0)
+        return false;
+    close(fd);
+    return true;
+}
+
+static int run_stage_with(struct run *r, struct lapis_image_build *b, const char *stage,
+                          int (*fn)(struct lapis_image_build *, void *), void *data)
+{
+    int k;
+    if ((k = check_interrupt(r)) < 0)
+        return k;
+    if (r->opts->stage_fn)
+        r->opts->stage_fn(b->arch, stage, -1, r->opts->stage_data);
+    double t0 = now_s();
+    k = fn(b, data);
+    if (k < 0)
+        return build_fail(r, b, k);
+    record_stage(r, b->arch, stage, now_s() - t0);
+    return check_interrupt(r);
+}
+
+static int boot_and_disk(struct run *r, struct lapis_image_build *b)
+{
+    struct boot_job j = { .r = r, .b = b, .copy = *b };
+    int k;
+
+    memset(&j.copy.diag, 0, sizeof(j.copy.diag));
+    j.copy.diag.log_fn = b->diag.log_fn;
+    j.copy.diag.log_data = b->diag.log_data;
+    j.copy.diag.interrupt = b->diag.interrupt;
+    if ((k = check_interrupt(r)) < 0)
+        return k;
+    if (r->opts->stage_fn)
+        r->opts->stage_fn(b->arch, "boot", -1, r->opts->stage_data);
+    if (pthread_create(&j.thread, NULL, boot_thread, &j) != 0) {
+        if ((k = run_stage(r, b, "boot", lapis_image_boot_prepare)) < 0)
+            return k;
+        return run_stage(r, b, "disk", lapis_image_write_disk);
+    }
+    k = run_stage_with(r, b, "disk", disk_overlapped, &j);
+    if (!j.joined) {                    /* the disk stage failed first: its error counts */
+        pthread_join(j.thread, NULL);
+        free(j.copy.initrd);
+        lapis_diag_clear(&j.copy.diag);
+    }
+    return k;
+}
+
 static int build_arch(struct run *r, struct lapis_image_build *b)
 {
     unsigned f = r->formats;
@@ -303,10 +412,16 @@ static int build_arch(struct run *r, struct lapis_image_build *b)
     if ((k = run_stage(r, b, "compose", lapis_image_compose)) < 0 ||
         (k = run_stage(r, b, "finalize", lapis_image_finalize)) < 0)
         return k;
-    if ((f & LAPIS_IMAGE_BOOT_FORMATS) && (k = run_stage(r, b, "boot", lapis_image_boot_prepare)) < 0)
-        return k;
-    if ((f & LAPIS_IMAGE_DISK_FORMATS) && (k = run_stage(r, b, "disk", lapis_image_write_disk)) < 0)
-        return k;
+    if ((f & LAPIS_IMAGE_DISK_FORMATS) && can_overlap(r, b)) {
+        if ((k = boot_and_disk(r, b)) < 0)
+            return k;
+    } else {
+        if ((f & LAPIS_IMAGE_BOOT_FORMATS) &&
+            (k = run_stage(r, b, "boot", lapis_image_boot_prepare)) < 0)
+            return k;
+        if ((f & LAPIS_IMAGE_DISK_FORMATS) && (k = run_stage(r, b, "disk", lapis_image_write_disk)) < 0)
+            return k;
+    }
     if ((f & LAPIS_IMAGE_ISO) && (k = run_stage(r, b, "iso", lapis_image_write_iso)) < 0)
         return k;
     if ((f & (LAPIS_IMAGE_OCI | LAPIS_IMAGE_OCI_ARCHIVE)) &&
@@ -333,6 +448,16 @@ static int resolve_all(struct run *r)
             return k;
     }
     return 0;
+}
+
+/* Removing the composed roots (tens of thousands of files: seconds of
+ * journal work) overlaps the hashing of the outputs; nothing reads them now. */
+static void *remove_roots(void *arg)
+{
+    struct run *r = arg;
+    for (size_t i = 0; i < r->nbuilds; i++)
+        (void)rm_rf(r->builds[i].rootdir, NULL);
+    return NULL;
 }
 
 static int collect_outputs(struct run *r)
@@ -402,12 +527,15 @@ static int build_all(struct run *r)
                            r->builds[i].report.setuid_removed[j]; j++)
             strv_push(&r->res->setuid_removed, xasprintf("%s %s", r->builds[i].arch,
                                                          r->builds[i].report.setuid_removed[j]));
-    if ((k = collect_outputs(r)) < 0 ||
-        (k = lapis_image_write_sums(&r->diag, r->conf, r->stagedir, &r->outputs)) < 0)
-        return k;
-    if (!r->opts->no_cache)
+    pthread_t rm;
+    bool removing = pthread_create(&rm, NULL, remove_roots, r) == 0;
+    if ((k = collect_outputs(r)) >= 0 &&
+        (k = lapis_image_write_sums(&r->diag, r->conf, r->stagedir, &r->outputs)) >= 0 &&
+        !r->opts->no_cache)
         lapis_image_cache_store(&r->diag, r->cachedir, r->res->cache_key, r->stagedir, r->outputs);
-    return 0;
+    if (removing)
+        pthread_join(rm, NULL);
+    return k < 0 ? k : 0;
 }
 
 int lapis_image_build_run(const struct lapis_image_opts *o, struct lapis_image_result **ret,

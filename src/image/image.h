@@ -216,6 +216,10 @@ void lapis_image_compose_free(struct lapis_image_build *b);   /* compose.c: drop
 int lapis_image_finalize(struct lapis_image_build *b);        /* finalize.c */
 int lapis_image_boot_prepare(struct lapis_image_build *b);    /* boot.c */
 int lapis_image_write_disk(struct lapis_image_build *b);      /* disk.c: every disk format asked */
+/* The same while the boot stage runs in another thread: the partitions that need
+ * nothing of it are made first, then wait_boot(data) (< 0 stops) before the ESP. */
+int lapis_image_write_disk_overlapped(struct lapis_image_build *b, int (*wait_boot)(void *),
+                                      void *data);              /* disk.c */
 int lapis_image_write_iso(struct lapis_image_build *b);       /* iso.c */
 int lapis_image_write_oci(struct lapis_image_build *b);       /* oci.c */
 /* After every arch's write_oci, when there are several: NAME-VERSION.oci/

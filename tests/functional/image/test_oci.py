@@ -17,9 +17,11 @@ import json
 import os
 import pathlib
 import shutil
+import struct
 import subprocess
 import tarfile
 import time
+import zlib
 
 import pytest
 
@@ -313,6 +315,37 @@ def test_size_ratio(out, root):
     print("\nOCI layer: %d tar bytes / %d file bytes = %.4f; gzip %d bytes"
           % (tar_bytes, file_bytes, ratio, len(data)))
     assert ratio <= 1.02
+
+
+def chunked_gzip(data, level=4, chunk=1 << 20):
+    """The layout of src/image/pgzip.c: one gzip member, raw deflate in 1 MiB
+    chunks, each primed with the 32 KiB before it and ended by a sync flush."""
+    out = [bytes([0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 3])]
+    pos = 0
+    while True:
+        part = data[pos:pos + chunk]
+        last = pos + chunk >= len(data)
+        dict_ = data[max(0, pos - 32768):pos]
+        z = zlib.compressobj(level, zlib.DEFLATED, -15, 8, zlib.Z_DEFAULT_STRATEGY,
+                             **({"zdict": dict_} if dict_ else {}))
+        out.append(z.compress(part) + z.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH))
+        pos += chunk
+        if last:
+            break
+    out.append(struct.pack("<II", zlib.crc32(data), len(data) & 0xFFFFFFFF))
+    return b"".join(out)
+
+
+def test_gzip_layer_is_chunked_for_all_cores(out):
+    """The gzip layer is compressed in fixed 1 MiB chunks (on every core),
+    byte for byte what the layout gives, so it is the same on any machine;
+    and it is one gzip member that gzip, Python and Go read."""
+    data, _ = layer_tar(layout(out))
+    tar = gzip.decompress(data)
+    assert len(tar) > 3 << 20
+    assert data == chunked_gzip(tar)
+    d = zlib.decompressobj(31)
+    assert d.decompress(data) == tar and d.eof and d.unused_data == b""      # a single member
 
 
 def test_zstd_layer_runs_in_podman(root, tmp_path):
