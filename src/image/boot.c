@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "basic/alloc.h"
@@ -55,8 +56,70 @@ static int write_text(struct lapis_image_build *b, const char *path, const char 
     return write_text_len(b, path, text, strlen(text));
 }
 
+/* dracut-install lists a binary's libraries with ldd (DRACUT_LDD), which runs
+ * the binary's loader: for another architecture's root the host's ldd says
+ * "not a dynamic executable" and the initrd silently gets no libraries. This
+ * ldd reads the ELF files instead (readelf works on any architecture): the
+ * DT_NEEDED closure, searched as ld.so does (RUNPATH else RPATH, the root's
+ * ld.so.conf.d, the system dirs), printed as ldd prints it. dracut-install
+ * passes no arguments but the file, hence the environment. */
+static const char foreign_ldd[] =
+    "#!/bin/sh\n"
+    "# Written by lapis (src/image/boot.c): ldd for a root of another architecture.\n"
+    "root=$LAPIS_LDD_ROOT\n"
+    "f=${1#\"$root\"}\n"
+    "[ -f \"$root$f\" ] || { echo \"ldd: $1: not regular file\"; exit 1; }\n"
+    "dyn() { readelf -dW \"$root$1\" 2>/dev/null; }\n"
+    "tag() { printf '%s\\n' \"$1\" | sed -n \"s/.*($2).*\\[\\(.*\\)\\]\\$/\\1/p\"; }\n"
+    "dyn \"$f\" | grep -q '(NEEDED)' || { echo '\tnot a dynamic executable'; exit 1; }\n"
+    "interp=$(readelf -lW \"$root$f\" | sed -n 's/.*program interpreter: \\(.*\\)]$/\\1/p')\n"
+    "[ -z \"$interp\" ] || echo \"\t$interp (0x0)\"\n"
+    "conf=$(cat \"$root\"/etc/ld.so.conf.d/*.conf 2>/dev/null | sed -n 's,^\\(/[^ #]*\\).*,\\1,p')\n"
+    "seen=' '\n"
+    "set -- \"$f\"\n"
+    "while [ $# -gt 0 ]; do\n"
+    "    d=$(dyn \"$1\"); origin=${1%/*}; shift\n"
+    "    path=$(tag \"$d\" RUNPATH); [ -n \"$path\" ] || path=$(tag \"$d\" RPATH)\n"
+    "    path=$(printf '%s' \"$path\" | sed \"s,[$]{*ORIGIN}*,$origin,g\" | tr : ' ')\n"
+    "    for lib in $(tag \"$d\" NEEDED); do\n"
+    "        case $seen in *\" $lib \"*) continue ;; esac\n"
+    "        seen=\"$seen$lib \"; hit=\n"
+    "        for dir in $path $conf $LAPIS_LDD_DIRS; do\n"
+    "            if [ -e \"$root$dir/$lib\" ]; then hit=$dir/$lib; break; fi\n"
+    "        done\n"
+    "        if [ -n \"$hit\" ]; then echo \"\t$lib => $hit (0x0)\"; set -- \"$@\" \"$hit\"\n"
+    "        else echo \"\t$lib => not found\"; fi\n"
+    "    done\n"
+    "done\n";
+
+static bool foreign_arch(const struct lapis_image_build *b)
+{
+    struct utsname u;
+    return uname(&u) == 0 && strcmp(u.machine, b->arch) != 0;
+}
+
+/* For a foreign root: the ldd above, and the library dirs dracut would
+ * otherwise read from the root's ld.so.cache (ldconfig cannot make one for
+ * another architecture, so finalize has not). */
+static int foreign_ldd_setup(struct lapis_image_build *b, char ***env)
+{
+    _cleanup_free_ char *ldd = path_join(b->workdir, "ldd");
+    _cleanup_close_ int fd = open(ldd, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+
+    if (fd < 0 || write(fd, foreign_ldd, sizeof(foreign_ldd) - 1) != (ssize_t)sizeof(foreign_ldd) - 1)
+        return lapis_err(&b->diag, -EIO, "cannot write %s: %s", ldd, strerror(errno));
+    strv_push(env, xasprintf("DRACUT_LDD=%s", ldd));
+    strv_push(env, xasprintf("LAPIS_LDD_ROOT=%s", b->rootdir));
+    strv_push(env, xasprintf("LAPIS_LDD_DIRS=/usr/lib/%s-linux-gnu /usr/lib /lib/%s-linux-gnu /lib",
+                             b->arch, b->arch));
+    strv_push(env, xasprintf("DRACUT_ARCH=%s", b->arch));
+    return 0;
+}
+
 static int dracut_conf(struct lapis_image_build *b, const char *conf)
 {
+    _cleanup_free_ char *libdirs = foreign_arch(b) ?
+        xasprintf("libdirs=\"/lib /usr/lib /usr/lib/%s-linux-gnu\"\n", b->arch) : xstrdup("");
     _cleanup_free_ char *text = xasprintf(
         "dracutsysrootdir=\"%s\"\n"
         "drivers_dir=\"%s/usr/lib/modules/%s\"\n"
@@ -68,8 +131,8 @@ static int dracut_conf(struct lapis_image_build *b, const char *conf)
         /* Debian's dracut finds these through systemd's pkg-config file, absent here. */
         "systemdutildir=/usr/lib/systemd\nsystemdsystemunitdir=/usr/lib/systemd/system\n"
         "systemdsystemconfdir=/etc/systemd/system\nudevdir=/usr/lib/udev\n"
-        "udevrulesdir=/usr/lib/udev/rules.d\n",
-        b->rootdir, b->rootdir, b->kver, initrd_modules, initrd_drivers);
+        "udevrulesdir=/usr/lib/udev/rules.d\n%s",
+        b->rootdir, b->rootdir, b->kver, initrd_modules, initrd_drivers, libdirs);
     return write_text(b, conf, text);
 }
 
@@ -105,15 +168,15 @@ static int make_initrd(struct lapis_image_build *b)
 {
     _cleanup_free_ char *conf = path_join(b->workdir, "dracut.conf");
     _cleanup_free_ char *confdir = path_join(b->workdir, "dracut.conf.d");
-    _cleanup_free_ char *epoch = xasprintf("SOURCE_DATE_EPOCH=%lld", b->epoch);
+    _cleanup_strv_ char **env = NULL, **cross = NULL;
     char *depmod[] = { "depmod", "-b", b->rootdir, b->kver, NULL };
     char *dracut[] = { "dracut", "--quiet", "--conf", "dracut.conf", "--confdir", "dracut.conf.d",
                        "--kver", b->kver, "--force", "initrd", NULL };
-    _cleanup_free_ char *base = NULL, *basevar = NULL;
+    _cleanup_free_ char *base = NULL;
     bool live = b->conf->formats & LAPIS_IMAGE_ISO;
     int r;
 
-    if ((r = run_depmod(b, depmod)) < 0)
+    if ((r = run_depmod(b, depmod)) < 0 || (foreign_arch(b) && (r = foreign_ldd_setup(b, &cross)) < 0))
         return r;
     if (mkdir_p(confdir, 0755) < 0 || (r = dracut_conf(b, conf)) < 0)
         return r < 0 ? r : lapis_err(&b->diag, -EIO, "cannot create %s", confdir);
@@ -121,8 +184,11 @@ static int make_initrd(struct lapis_image_build *b)
      * module, which does nothing without lapis.live= on the command line. */
     if (live && (r = lapis_image_live_dracut_prepare(b, confdir, &base)) < 0)
         return r;
-    basevar = xasprintf("dracutbasedir=%s", base ? base : "/usr/lib/dracut");
-    char *env[] = { epoch, basevar, "TMPDIR=/var/tmp", NULL };
+    strv_push(&env, xasprintf("SOURCE_DATE_EPOCH=%lld", b->epoch));
+    strv_push(&env, xasprintf("dracutbasedir=%s", base ? base : "/usr/lib/dracut"));
+    strv_push(&env, xstrdup("TMPDIR=/var/tmp"));
+    for (char **c = cross; c && *c; c++)
+        strv_push(&env, xstrdup(*c));
     r = lapis_image_tool(b, "dracut-core", dracut, env, b->workdir);
     if (live)
         lapis_image_live_dracut_done(b);
@@ -270,6 +336,23 @@ static int pe_fix(struct lapis_image_build *b, const char *path)
     return write_text_len(b, path, buf, len);
 }
 
+/* objcopy only edits PE images of the architecture binutils was built for
+ * (for a foreign stub it reports "--change-section-vma .osrel=... never
+ * used"): another arch's UKI needs the cross binutils. */
+static const char *uki_objcopy(const struct lapis_image_build *b, const char **pkg)
+{
+    if (!foreign_arch(b)) {
+        *pkg = "binutils";
+        return "objcopy";
+    }
+    if (!strcmp(b->arch, "aarch64")) {
+        *pkg = "binutils-aarch64-linux-gnu";
+        return "aarch64-linux-gnu-objcopy";
+    }
+    *pkg = "binutils-x86-64-linux-gnu";
+    return "x86_64-linux-gnu-objcopy";
+}
+
 /* The section VMAs follow systemd's documented layout (systemd-stub(7)):
  * .osrel 0x20000, .cmdline 0x30000, .linux 0x2000000, .initrd after the
  * kernel, aligned to 1 MiB so a large kernel never overlaps it. */
@@ -282,6 +365,7 @@ static int make_uki(struct lapis_image_build *b, const char *esp, const char *ea
     _cleanup_free_ char *cmdf = path_join(b->workdir, "cmdline");
     _cleanup_free_ char *out = xasprintf("%s/EFI/Linux/%s-%s.efi", esp, b->conf->name, b->conf->version);
     _cleanup_free_ char *a1 = NULL, *a2 = NULL, *a3 = NULL, *a4 = NULL, *vinit = NULL;
+    const char *pkg, *objcopy = uki_objcopy(b, &pkg);
     int r;
 
     if ((r = copy_from_root(b, stub, stubf)) < 0 || (r = root_osrel(b, osrel)) < 0 ||
@@ -292,13 +376,13 @@ static int make_uki(struct lapis_image_build *b, const char *esp, const char *ea
     a3 = xasprintf(".linux=%s", kernel);
     a4 = xasprintf(".initrd=%s", b->initrd);
     vinit = xasprintf(".initrd=0x%llx", 0x2000000ULL + align_up(file_size(kernel), 1 << 20));
-    char *argv[] = { "objcopy",
+    char *argv[] = { (char *)objcopy,
                      "--add-section", a1, "--change-section-vma", ".osrel=0x20000",
                      "--add-section", a2, "--change-section-vma", ".cmdline=0x30000",
                      "--add-section", a3, "--change-section-vma", ".linux=0x2000000",
                      "--add-section", a4, "--change-section-vma", vinit,
                      stubf, out, NULL };
-    if ((r = lapis_image_tool(b, "binutils", argv, NULL, NULL)) < 0)
+    if ((r = lapis_image_tool(b, pkg, argv, NULL, NULL)) < 0)
         return r;
     return pe_fix(b, out);
 }
