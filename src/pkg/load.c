@@ -115,7 +115,11 @@ int lapis_clean(lapis_ctx *ctx, unsigned what)
         struct stat st;
         if (lstat(p, &st) < 0 || !S_ISDIR(st.st_mode))
             continue;
-        if ((k = clean_repo_dir(p, what, &count)) < 0 && !r)
+        if (strcmp(de->d_name, "keyfacts") == 0) /* sigpolicy.c's: metadata about keys */
+            k = what & LAPIS_CLEAN_METADATA ? rm_rf(p, &count) : 0;
+        else
+            k = clean_repo_dir(p, what, &count);
+        if (k < 0 && !r)
             r = lapis_err(ctx, k, "cannot clean %s: %s", p, strerror(-k));
     }
     closedir(d);
