@@ -447,6 +447,7 @@ int main(int argc, char **argv)
     if (conf_apply(&a, &d) < 0) {
         int r = fail(&a, &d);
         lapis_diag_clear(&d);
+        free(a.conf_url);   /* a url= line before the bad one (LeakSanitizer) */
         return r;
     }
     for (size_t i = 0; i < ARRAY_SIZE(VERBS); i++)
@@ -458,5 +459,6 @@ int main(int argc, char **argv)
         }
     fprintf(stderr, "lapis-sysupdate: unknown verb '%s'; verbs: check update status init boot rollback health mark-good mark-bad cleanup bundle index\n",
             argv[optind]);
+    free(a.conf_url);
     return 2;
 }
