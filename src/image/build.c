@@ -281,8 +281,8 @@ static void record_stage(struct run *r, const char *arch, const char *stage, dou
         r->opts->stage_fn(arch, stage, secs, r->opts->stage_data);
 }
 
-static int run_stage(struct run *r, struct lapis_image_build *b, const char *stage,
-                     int (*fn)(struct lapis_image_build *))
+static int run_stage_with(struct run *r, struct lapis_image_build *b, const char *stage,
+                          int (*fn)(struct lapis_image_build *, void *), void *data)
 {
     int k;
     if ((k = check_interrupt(r)) < 0)
@@ -290,11 +290,23 @@ static int run_stage(struct run *r, struct lapis_image_build *b, const char *sta
     if (r->opts->stage_fn)
         r->opts->stage_fn(b->arch, stage, -1, r->opts->stage_data);
     double t0 = now_s();
-    k = fn(b);
+    k = fn(b, data);
     if (k < 0)
         return build_fail(r, b, k);
     record_stage(r, b->arch, stage, now_s() - t0);
     return check_interrupt(r);
+}
+
+typedef int (*plain_stage)(struct lapis_image_build *);
+
+static int call_stage(struct lapis_image_build *b, void *data)
+{
+    return (*(plain_stage *)data)(b);
+}
+
+static int run_stage(struct run *r, struct lapis_image_build *b, const char *stage, plain_stage fn)
+{
+    return run_stage_with(r, b, stage, call_stage, &fn);
 }
 
 /* ---- boot and disk at once ------------------------------------------------ */
@@ -361,21 +373,6 @@ static bool can_overlap(struct run *r, struct lapis_image_build *b)
     return true;
 }
 
-static int run_stage_with(struct run *r, struct lapis_image_build *b, const char *stage,
-                          int (*fn)(struct lapis_image_build *, void *), void *data)
-{
-    int k;
-    if ((k = check_interrupt(r)) < 0)
-        return k;
-    if (r->opts->stage_fn)
-        r->opts->stage_fn(b->arch, stage, -1, r->opts->stage_data);
-    double t0 = now_s();
-    k = fn(b, data);
-    if (k < 0)
-        return build_fail(r, b, k);
-    record_stage(r, b->arch, stage, now_s() - t0);
-    return check_interrupt(r);
-}
 
 static int boot_and_disk(struct run *r, struct lapis_image_build *b)
 {
