@@ -189,6 +189,9 @@ LAPIS_MUST_USE int lapis_query_search(lapis_ctx *ctx, char *const *terms, bool a
 /* Packages providing a capability ("mta", "libfoo(abi) >= 1"), a file path or a glob of either. */
 LAPIS_MUST_USE int lapis_query_whatprovides(lapis_ctx *ctx, const char *spec, lapis_pkglist *ret);
 LAPIS_MUST_USE int lapis_query_whatrequires(lapis_ctx *ctx, const char *spec, lapis_pkglist *ret);
+/* Newest available package per name.arch matching spec as a name/NEVRA glob,
+ * or else as a capability or file (dnf5 download's choice). */
+LAPIS_MUST_USE int lapis_query_latest(lapis_ctx *ctx, const char *spec, lapis_pkglist *ret);
 /* Does spec look like it needs filelists (an absolute path)? */
 bool lapis_spec_needs_filelists(const char *spec);
 /* Sort by name, arch, evr (newest last), then repo. */
@@ -267,6 +270,12 @@ typedef struct {
 LAPIS_MUST_USE int lapis_goal_run(lapis_goal *goal, const lapis_run_opts *opts);
 /* Where downloaded packages were put (valid after lapis_goal_run with DOWNLOADONLY). */
 char *const *lapis_goal_downloaded(const lapis_goal *goal);
+/* Download repo packages into destdir and verify them as lapis_goal_run does
+ * (size, digest, OpenPGP signature against the repo's keys, signature policy);
+ * nothing goes into the cache or the root. A package that fails is removed
+ * from destdir. *ret_paths: NULL-terminated (lapis_strv_free). */
+LAPIS_MUST_USE int lapis_download_pkgs(lapis_ctx *ctx, const lapis_pkglist *pkgs,
+                                       const char *destdir, char ***ret_paths);
 /* History id of the transaction just run (0 if none). */
 long long lapis_goal_history_id(const lapis_goal *goal);
 

@@ -31,6 +31,8 @@ struct cli {
     bool summary;                  /* updateinfo --summary */
     bool reboothint;               /* needs-restarting -r */
     bool timer;                    /* automatic --timer */
+    bool resolve, alldeps, url;    /* download --resolve --alldeps --url */
+    char **arches;                 /* download --arch (repeatable, comma list) */
     char *config_arg;              /* -c: lapis.conf, or automatic.conf for "automatic" */
     long long history_id;          /* history undo/redo/rollback target */
     bool interrupt_told;           /* the "interrupted" line has been printed */
@@ -98,6 +100,7 @@ int cmd_upgrade_minimal(struct cli *c);
 int cmd_needs_restarting(struct cli *c);
 int cmd_automatic(struct cli *c);
 int cmd_image(struct cli *c);
+int cmd_download(struct cli *c);
 /* The flag the SIGINT/SIGTERM handler sets. */
 const volatile sig_atomic_t *cli_interrupt_flag(void);
 

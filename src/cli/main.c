@@ -42,6 +42,7 @@ static const struct cmd commands[] = {
     { "needs-restarting", cmd_needs_restarting, CMD_LOAD, "processes to restart; -r: is a reboot needed" },
     { "automatic",    cmd_automatic,    CMD_OWN_SETUP, "unattended upgrade run [--timer] [-c automatic.conf]" },
     { "image",        cmd_image,        CMD_OWN_SETUP, "image build|lock|inspect: compose disk and OCI images" },
+    { "download",     cmd_download,     0,        "download packages into --destdir (default: here), verified" },
 };
 
 enum {
@@ -53,6 +54,7 @@ enum {
     OPT_DOWNLOADONLY, OPT_DOWNLOADDIR, OPT_NODOCS, OPT_NOSCRIPTS, OPT_EXCLUDE,
     OPT_SECURITY, OPT_BUGFIX, OPT_ENHANCEMENT, OPT_NEWPACKAGE, OPT_SEVERITY, OPT_ADVISORY,
     OPT_CVE, OPT_BZ, OPT_SUMMARY, OPT_TIMER,
+    OPT_ARCH, OPT_RESOLVE, OPT_ALLDEPS, OPT_URL,
 };
 
 static const struct option long_opts[] = {
@@ -115,6 +117,10 @@ static const struct option long_opts[] = {
     { "summary", no_argument, NULL, OPT_SUMMARY },
     { "reboothint", no_argument, NULL, 'r' },
     { "timer", no_argument, NULL, OPT_TIMER },
+    { "arch", required_argument, NULL, OPT_ARCH },
+    { "resolve", no_argument, NULL, OPT_RESOLVE },
+    { "alldeps", no_argument, NULL, OPT_ALLDEPS },
+    { "url", no_argument, NULL, OPT_URL },
     { NULL, 0, NULL, 0 },
 };
 
@@ -400,6 +406,9 @@ static const struct cli_field cli_flags[] = {
     { OPT_SUMMARY, offsetof(struct cli, summary) },
     { 'r', offsetof(struct cli, reboothint) },
     { OPT_TIMER, offsetof(struct cli, timer) },
+    { OPT_RESOLVE, offsetof(struct cli, resolve) },
+    { OPT_ALLDEPS, offsetof(struct cli, alldeps) },
+    { OPT_URL, offsetof(struct cli, url) },
 };
 static const struct cli_field cli_values[] = {
     { 'c', offsetof(struct cli, config_arg) },
@@ -473,6 +482,7 @@ static int set_advisory_option(struct cli *c, int opt)
     case OPT_ENHANCEMENT: c->adv_types |= LAPIS_ADV_ENHANCEMENT; return 0;
     case OPT_NEWPACKAGE: c->adv_types |= LAPIS_ADV_NEWPACKAGE; return 0;
     case OPT_SEVERITY: return set_severity_option(c, opt);
+    case OPT_ARCH: return add_list(&c->arches, optarg) == 0 ? empty_value(c, opt) : 0;
     case OPT_ADVISORY: case OPT_CVE: case OPT_BZ: {
         char ***v = opt == OPT_ADVISORY ? &c->adv_ids : opt == OPT_CVE ? &c->adv_cves : &c->adv_bzs;
         return add_list(v, optarg) == 0 ? empty_value(c, opt) : 0;
@@ -637,6 +647,7 @@ out:
     lapis_strv_free(c.adv_cves);
     lapis_strv_free(c.adv_bzs);
     lapis_strv_free(c.adv_severities);
+    lapis_strv_free(c.arches);
     free(c.args);
     free(c.cmdline);
     lapis_ctx_free(c.ctx);
