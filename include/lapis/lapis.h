@@ -105,6 +105,19 @@ int lapis_repo_npackages(const lapis_repo *repo);
 long long lapis_repo_timestamp(const lapis_repo *repo);
 bool lapis_repo_skipped(const lapis_repo *repo);
 
+/* What a repo is configured with (repo info). Strings and arrays belong to
+ * the repo; arrays are NULL-terminated or NULL. */
+typedef struct {
+    int cost;
+    long long metadata_expire;      /* seconds, -1: never */
+    bool skip_if_unavailable, gpgcheck, repo_gpgcheck;
+    const char *config_file;        /* the .repo file, NULL when unknown */
+    char *const *gpgkeys;
+    char *const *excludepkgs;
+    char *const *includepkgs;
+} lapis_repo_settings;
+void lapis_repo_get_settings(const lapis_repo *repo, lapis_repo_settings *ret);
+
 enum lapis_load_flags {
     LAPIS_LOAD_REFRESH   = 1 << 0, /* treat cached metadata as expired (makecache --refresh) */
     LAPIS_LOAD_FILELISTS = 1 << 1, /* also load filelists: full file paths are needed */
@@ -335,12 +348,14 @@ typedef struct {
     char *const *cves;
     char *const *bzs;
     char *const *severities;   /* Critical, Important, Moderate, Low (any case) */
+    bool with_cve, with_bz;    /* narrow to advisories with a CVE / bugzilla reference (dnf5) */
 } lapis_advisory_filter;
 
 static inline bool lapis_advisory_filter_empty(const lapis_advisory_filter *f)
 {
     return !f || (!f->types && !(f->ids && f->ids[0]) && !(f->cves && f->cves[0]) &&
-                  !(f->bzs && f->bzs[0]) && !(f->severities && f->severities[0]));
+                  !(f->bzs && f->bzs[0]) && !(f->severities && f->severities[0]) &&
+                  !f->with_cve && !f->with_bz);
 }
 
 /* dnf's availability for updateinfo. An advisory package is compared with the

@@ -28,11 +28,14 @@ struct cli {
     /* advisory filters (updateinfo, upgrade, upgrade-minimal, check-update) */
     unsigned adv_types;
     char **adv_ids, **adv_cves, **adv_bzs, **adv_severities;
+    bool with_cve, with_bz;        /* advisory --with-cve / --with-bz */
+    char **contains_pkgs;          /* advisory --contains-pkgs */
     bool summary;                  /* updateinfo --summary */
     bool reboothint;               /* needs-restarting -r */
     bool timer;                    /* automatic --timer */
     bool resolve, alldeps, url;    /* download --resolve --alldeps --url */
     char **arches;                 /* download --arch (repeatable, comma list) */
+    bool repo_enabled, repo_disabled; /* repo list|info --enabled/--disabled */
     char *config_arg;              /* -c: lapis.conf, or automatic.conf for "automatic" */
     long long history_id;          /* history undo/redo/rollback target */
     bool interrupt_told;           /* the "interrupted" line has been printed */
@@ -101,6 +104,8 @@ int cmd_needs_restarting(struct cli *c);
 int cmd_automatic(struct cli *c);
 int cmd_image(struct cli *c);
 int cmd_download(struct cli *c);
+int cmd_repo(struct cli *c);
+int cmd_repoinfo(struct cli *c);
 /* The flag the SIGINT/SIGTERM handler sets. */
 const volatile sig_atomic_t *cli_interrupt_flag(void);
 

@@ -42,6 +42,9 @@ static const struct cmd commands[] = {
     { "needs-restarting", cmd_needs_restarting, CMD_LOAD, "processes to restart; -r: is a reboot needed" },
     { "automatic",    cmd_automatic,    CMD_OWN_SETUP, "unattended upgrade run [--timer] [-c automatic.conf]" },
     { "image",        cmd_image,        CMD_OWN_SETUP, "image build|lock|inspect: compose disk and OCI images" },
+    { "check-upgrade", cmd_check_update, CMD_LOAD, "dnf5's name of check-update; exit 100 if any" },
+    { "repo",         cmd_repo,         0,        "repo list|info [--all|--disabled] [REPO...] (dnf5's repolist)" },
+    { "repoinfo",     cmd_repoinfo,     0,        "alias of repo info" },
     { "download",     cmd_download,     0,        "download packages into --destdir (default: here), verified" },
 };
 
@@ -54,7 +57,8 @@ enum {
     OPT_DOWNLOADONLY, OPT_DOWNLOADDIR, OPT_NODOCS, OPT_NOSCRIPTS, OPT_EXCLUDE,
     OPT_SECURITY, OPT_BUGFIX, OPT_ENHANCEMENT, OPT_NEWPACKAGE, OPT_SEVERITY, OPT_ADVISORY,
     OPT_CVE, OPT_BZ, OPT_SUMMARY, OPT_TIMER,
-    OPT_ARCH, OPT_RESOLVE, OPT_ALLDEPS, OPT_URL,
+    OPT_ARCH, OPT_RESOLVE, OPT_ALLDEPS, OPT_URL, OPT_ENABLED, OPT_DISABLED,
+    OPT_WITH_CVE, OPT_WITH_BZ, OPT_CONTAINS_PKGS,
 };
 
 static const struct option long_opts[] = {
@@ -121,6 +125,12 @@ static const struct option long_opts[] = {
     { "resolve", no_argument, NULL, OPT_RESOLVE },
     { "alldeps", no_argument, NULL, OPT_ALLDEPS },
     { "url", no_argument, NULL, OPT_URL },
+    { "enabled", no_argument, NULL, OPT_ENABLED },
+    { "disabled", no_argument, NULL, OPT_DISABLED },
+    { "advisory-severities", required_argument, NULL, OPT_SEVERITY },
+    { "with-cve", no_argument, NULL, OPT_WITH_CVE },
+    { "with-bz", no_argument, NULL, OPT_WITH_BZ },
+    { "contains-pkgs", required_argument, NULL, OPT_CONTAINS_PKGS },
     { NULL, 0, NULL, 0 },
 };
 
@@ -344,7 +354,8 @@ static size_t add_list(char ***v, const char *text)
 lapis_advisory_filter cli_advisory_filter(const struct cli *c)
 {
     return (lapis_advisory_filter){ .types = c->adv_types, .ids = c->adv_ids, .cves = c->adv_cves,
-                                    .bzs = c->adv_bzs, .severities = c->adv_severities };
+                                    .bzs = c->adv_bzs, .severities = c->adv_severities,
+                                    .with_cve = c->with_cve, .with_bz = c->with_bz };
 }
 
 bool cli_has_advisory_filter(const struct cli *c)
@@ -409,6 +420,10 @@ static const struct cli_field cli_flags[] = {
     { OPT_RESOLVE, offsetof(struct cli, resolve) },
     { OPT_ALLDEPS, offsetof(struct cli, alldeps) },
     { OPT_URL, offsetof(struct cli, url) },
+    { OPT_ENABLED, offsetof(struct cli, repo_enabled) },
+    { OPT_DISABLED, offsetof(struct cli, repo_disabled) },
+    { OPT_WITH_CVE, offsetof(struct cli, with_cve) },
+    { OPT_WITH_BZ, offsetof(struct cli, with_bz) },
 };
 static const struct cli_field cli_values[] = {
     { 'c', offsetof(struct cli, config_arg) },
@@ -483,6 +498,7 @@ static int set_advisory_option(struct cli *c, int opt)
     case OPT_NEWPACKAGE: c->adv_types |= LAPIS_ADV_NEWPACKAGE; return 0;
     case OPT_SEVERITY: return set_severity_option(c, opt);
     case OPT_ARCH: return add_list(&c->arches, optarg) == 0 ? empty_value(c, opt) : 0;
+    case OPT_CONTAINS_PKGS: return add_list(&c->contains_pkgs, optarg) == 0 ? empty_value(c, opt) : 0;
     case OPT_ADVISORY: case OPT_CVE: case OPT_BZ: {
         char ***v = opt == OPT_ADVISORY ? &c->adv_ids : opt == OPT_CVE ? &c->adv_cves : &c->adv_bzs;
         return add_list(v, optarg) == 0 ? empty_value(c, opt) : 0;
@@ -648,6 +664,7 @@ out:
     lapis_strv_free(c.adv_bzs);
     lapis_strv_free(c.adv_severities);
     lapis_strv_free(c.arches);
+    lapis_strv_free(c.contains_pkgs);
     free(c.args);
     free(c.cmdline);
     lapis_ctx_free(c.ctx);
