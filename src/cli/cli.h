@@ -36,6 +36,7 @@ struct cli {
     bool resolve, alldeps, url;    /* download --resolve --alldeps --url */
     char **arches;                 /* download --arch (repeatable, comma list) */
     bool repo_enabled, repo_disabled; /* repo list|info --enabled/--disabled */
+    bool help;                     /* -h/--help: the command's help (lapis's without one) */
     char *config_arg;              /* -c: lapis.conf, or automatic.conf for "automatic" */
     long long history_id;          /* history undo/redo/rollback target */
     bool interrupt_told;           /* the "interrupted" line has been printed */
@@ -59,6 +60,11 @@ struct cmd {
     unsigned flags;
     const char *help;
 };
+
+/* help.c: one command's usage and its own options (alias: the name typed). */
+int cli_command_help(const struct cmd *cmd, const char *alias, FILE *out);
+/* The name in names (NULL-terminated) nearest to a mistyped word, or NULL. */
+const char *cli_suggest_command(const char *word, const char *const *names);
 
 /* Exit codes (dnf's). */
 #define EXIT_UPDATES 100

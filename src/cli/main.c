@@ -13,6 +13,8 @@
 
 #include "cli.h"
 
+static int cmd_help(struct cli *c);
+
 static const struct cmd commands[] = {
     { "repolist",     cmd_repolist,     0,        "list configured repositories" },
     { "makecache",    cmd_makecache,    0,        "download and cache repository metadata" },
@@ -46,7 +48,24 @@ static const struct cmd commands[] = {
     { "repo",         cmd_repo,         0,        "repo list|info [--all|--disabled] [REPO...] (dnf5's repolist)" },
     { "repoinfo",     cmd_repoinfo,     0,        "alias of repo info" },
     { "download",     cmd_download,     0,        "download packages into --destdir (default: here), verified" },
+    { "help",         cmd_help,         CMD_OWN_SETUP, "help [COMMAND]: the commands, or one command's options" },
 };
+
+/* Short and old names: dnf 4's command aliases and dnf5's aliases.d. */
+static const struct {
+    const char *alias, *command;
+} aliases[] = {
+    { "in", "install" }, { "localinstall", "install" }, { "rm", "remove" }, { "uninstall", "remove" },
+    { "up", "upgrade" }, { "upgrade-to", "upgrade" }, { "update-to", "upgrade" },
+    { "localupdate", "upgrade" }, { "up-min", "upgrade-minimal" }, { "se", "search" },
+    { "if", "info" }, { "rq", "repoquery" }, { "mc", "makecache" }, { "ls", "list" },
+    { "dsync", "distro-sync" }, { "distrosync", "distro-sync" },
+    { "distribution-synchronization", "distro-sync" }, { "dg", "downgrade" },
+    { "rei", "reinstall" }, { "prov", "provides" }, { "wp", "provides" }, { "hist", "history" },
+    { "upif", "updateinfo" },
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+#define NALIASES (sizeof(aliases) / sizeof(aliases[0]))
 
 enum {
     OPT_INSTALLROOT = 256, OPT_RELEASEVER, OPT_SETOPT, OPT_ENABLEREPO, OPT_DISABLEREPO, OPT_REPO,
@@ -139,6 +158,10 @@ static void usage(FILE *out)
     fprintf(out, "usage: lapis [options] COMMAND [args...]\n\nCommands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(out, "  %-14s %s\n", commands[i].name, commands[i].help);
+    fprintf(out, "\nAliases:");
+    for (size_t i = 0; i < NALIASES; i++)
+        fprintf(out, "%s %s=%s", i % 6 ? "" : "\n ", aliases[i].alias, aliases[i].command);
+    fprintf(out, "\n\n'lapis help COMMAND' or 'lapis COMMAND --help' shows a command's options.\n");
     fprintf(out,
             "\nOptions:\n"
             "  --installroot=DIR     operate on the system in DIR\n"
@@ -522,7 +545,7 @@ static int parse_option(struct cli *c, int opt, char **argv)
     if ((r = set_advisory_option(c, opt)) >= 0)
         return r;
     switch (opt) {
-    case 'h': usage(stdout); return 2;
+    case 'h': c->help = true; return 0;
     case OPT_VERSION: printf("lapis 0.1.0\n"); return 2;
     case ':': return missing_value(c, argv[optind - 1]);
     default: return usage_error(c, "unknown option", argv[optind - 1]);
@@ -586,10 +609,52 @@ static int image_command_at(int argc, char **argv)
 
 static const struct cmd *find_command(const char *name)
 {
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+    for (size_t i = 0; i < NALIASES; i++)
+        if (strcmp(aliases[i].alias, name) == 0)
+            name = aliases[i].command;
+    for (size_t i = 0; i < NCOMMANDS; i++)
         if (strcmp(commands[i].name, name) == 0)
             return &commands[i];
     return NULL;
+}
+
+/* dnf5 exits 2 for an unknown command; the nearest command name helps. */
+static int unknown_command(struct cli *c, const char *name)
+{
+    const char *names[NCOMMANDS + NALIASES + 1];
+    size_t n = 0;
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        names[n++] = commands[i].name;
+    for (size_t i = 0; i < NALIASES; i++)
+        names[n++] = aliases[i].alias;
+    names[n] = NULL;
+    const char *near = cli_suggest_command(name, names);
+    if (near)
+        cli_error(c, LAPIS_E_USAGE, "unknown command \"%s\". Did you mean \"%s\"? (see 'lapis "
+                  "--help')", name, near);
+    else
+        cli_error(c, LAPIS_E_USAGE, "unknown command \"%s\"; see 'lapis --help'", name);
+    return 2;
+}
+
+/* help [COMMAND], and COMMAND --help: only that command's options. */
+static int show_help(struct cli *c, const char *name)
+{
+    const struct cmd *cmd;
+    if (!name) {
+        usage(stdout);
+        return 0;
+    }
+    if (!(cmd = find_command(name)))
+        return unknown_command(c, name);
+    return cli_command_help(cmd, name, stdout);
+}
+
+static int cmd_help(struct cli *c)
+{
+    if (c->nargs > 1)
+        return cli_error(c, LAPIS_E_USAGE, "help takes one command");
+    return show_help(c, c->nargs ? c->args[0] : NULL);
 }
 
 int main(int argc, char **argv)
@@ -625,6 +690,12 @@ int main(int argc, char **argv)
     c.log_data = &ls;
     install_signal_handlers(c.ctx);
 
+    if (c.help) {
+        /* "help --help" and "install --help" alike: the command's own help. */
+        bool help_cmd = c.nargs > 0 && strcmp(c.args[0], "help") == 0;
+        r = show_help(&c, c.nargs > (int)help_cmd ? c.args[help_cmd] : NULL);
+        goto out;
+    }
     if (c.nargs == 0) {
         usage(stderr);
         r = usage_error(&c, "no command given", NULL);
@@ -632,7 +703,7 @@ int main(int argc, char **argv)
     }
     cmd = find_command(c.args[0]);
     if (!cmd) {
-        r = usage_error(&c, "unknown command", c.args[0]);
+        r = unknown_command(&c, c.args[0]);
         goto out;
     }
     /* Commands see their own arguments only. */
