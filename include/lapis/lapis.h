@@ -220,7 +220,8 @@ enum lapis_action {
 };
 
 /* Why a package is installed, as recorded in the history database. */
-enum lapis_reason { LAPIS_REASON_UNKNOWN, LAPIS_REASON_USER, LAPIS_REASON_DEP, LAPIS_REASON_WEAK };
+enum lapis_reason { LAPIS_REASON_UNKNOWN, LAPIS_REASON_USER, LAPIS_REASON_DEP, LAPIS_REASON_WEAK,
+                   LAPIS_REASON_GROUP };
 
 typedef struct {
     enum lapis_action action;
@@ -418,6 +419,37 @@ LAPIS_MUST_USE int lapis_query_advisory_upgrades(lapis_ctx *ctx,
 LAPIS_MUST_USE int lapis_goal_upgrade_advisories(lapis_goal *goal,
                                                  const lapis_advisory_filter *filter, bool minimal,
                                                  char *const *specs);
+
+/* ---- groups (comps.xml) --------------------------------------------------- */
+
+/* A comps group, merged across the enabled repos that define it (package
+ * lists are the union). Arrays are NULL-terminated package names. */
+typedef struct {
+    char *id, *name, *description;
+    bool visible;               /* <uservisible> */
+    bool installed;             /* recorded as installed in this root */
+    char **mandatory, **defaults, **optional;
+    char **members;             /* installed: the packages it was installed with */
+} lapis_group;
+
+/* Groups whose id or name matches one of specs (globs, any case; a leading
+ * '@' is dropped), sorted by id; specs NULL or empty: every group. */
+LAPIS_MUST_USE int lapis_group_query(lapis_ctx *ctx, char *const *specs, lapis_group **ret,
+                                     size_t *ret_n);
+void lapis_groups_free(lapis_group *g, size_t n);
+/* Jobs for group install of the groups matching spec (as lapis_group_query;
+ * none: -LAPIS_E_NOTFOUND): mandatory + default packages, + optional with
+ * with_optional; the ones no repo has are skipped with a warning. Packages
+ * it installs get the reason "group"; the group is recorded as installed
+ * when the transaction succeeds (also when nothing needed installing). */
+LAPIS_MUST_USE int lapis_goal_group_install(lapis_goal *goal, const char *spec,
+                                            bool with_optional);
+/* group remove: the group's packages that are installed for it (reason
+ * "group", no other installed group has them); the group is forgotten. */
+LAPIS_MUST_USE int lapis_goal_group_remove(lapis_goal *goal, const char *spec);
+/* group upgrade: upgrade its installed packages, install what the group
+ * has gained since it was installed. */
+LAPIS_MUST_USE int lapis_goal_group_upgrade(lapis_goal *goal, const char *spec);
 
 /* ---- reboot and restarts ------------------------------------------------ */
 

@@ -37,6 +37,8 @@ struct cli {
     char **arches;                 /* download --arch (repeatable, comma list) */
     bool repo_enabled, repo_disabled; /* repo list|info --enabled/--disabled */
     bool help;                     /* -h/--help: the command's help (lapis's without one) */
+    bool with_optional, hidden;    /* group install --with-optional, group list --hidden */
+    char group_op;                 /* group install/remove/upgrade: 'i', 'r', 'u' */
     char *config_arg;              /* -c: lapis.conf, or automatic.conf for "automatic" */
     long long history_id;          /* history undo/redo/rollback target */
     bool interrupt_told;           /* the "interrupted" line has been printed */
@@ -112,6 +114,9 @@ int cmd_image(struct cli *c);
 int cmd_download(struct cli *c);
 int cmd_repo(struct cli *c);
 int cmd_repoinfo(struct cli *c);
+int cmd_group(struct cli *c);
+/* An @group spec (or group name) as jobs: op 'i' install, 'r' remove, 'u' upgrade. */
+int cli_goal_group_spec(struct cli *c, lapis_goal *goal, const char *spec, char op);
 /* The flag the SIGINT/SIGTERM handler sets. */
 const volatile sig_atomic_t *cli_interrupt_flag(void);
 

@@ -82,6 +82,11 @@ static const struct cmd_help helps[] = {
       "  --alldeps               with --resolve: every dependency, installed or not\n"
       "  --arch=ARCH,...         only these architectures\n"
       "  --url                   print the URLs instead of downloading\n" },
+    { "group", "list|info|install|remove|upgrade [GROUP...]",
+      "  --with-optional         group install: also the optional packages\n"
+      "  --hidden                group list/info: also groups not user-visible\n"
+      "  --installed --available group list/info: only installed / not installed groups\n"
+      TX_OPTS },
     { "help", "[COMMAND]", NULL },
 };
 

@@ -48,6 +48,7 @@ static const struct cmd commands[] = {
     { "repo",         cmd_repo,         0,        "repo list|info [--all|--disabled] [REPO...] (dnf5's repolist)" },
     { "repoinfo",     cmd_repoinfo,     0,        "alias of repo info" },
     { "download",     cmd_download,     0,        "download packages into --destdir (default: here), verified" },
+    { "group",        cmd_group,        0,        "group list|info|install|remove|upgrade (comps groups)" },
     { "help",         cmd_help,         CMD_OWN_SETUP, "help [COMMAND]: the commands, or one command's options" },
 };
 
@@ -62,7 +63,7 @@ static const struct {
     { "dsync", "distro-sync" }, { "distrosync", "distro-sync" },
     { "distribution-synchronization", "distro-sync" }, { "dg", "downgrade" },
     { "rei", "reinstall" }, { "prov", "provides" }, { "wp", "provides" }, { "hist", "history" },
-    { "upif", "updateinfo" },
+    { "upif", "updateinfo" }, { "grp", "group" }, { "groups", "group" },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 #define NALIASES (sizeof(aliases) / sizeof(aliases[0]))
@@ -77,7 +78,7 @@ enum {
     OPT_SECURITY, OPT_BUGFIX, OPT_ENHANCEMENT, OPT_NEWPACKAGE, OPT_SEVERITY, OPT_ADVISORY,
     OPT_CVE, OPT_BZ, OPT_SUMMARY, OPT_TIMER,
     OPT_ARCH, OPT_RESOLVE, OPT_ALLDEPS, OPT_URL, OPT_ENABLED, OPT_DISABLED,
-    OPT_WITH_CVE, OPT_WITH_BZ, OPT_CONTAINS_PKGS,
+    OPT_WITH_CVE, OPT_WITH_BZ, OPT_CONTAINS_PKGS, OPT_WITH_OPTIONAL, OPT_HIDDEN,
 };
 
 static const struct option long_opts[] = {
@@ -150,6 +151,8 @@ static const struct option long_opts[] = {
     { "with-cve", no_argument, NULL, OPT_WITH_CVE },
     { "with-bz", no_argument, NULL, OPT_WITH_BZ },
     { "contains-pkgs", required_argument, NULL, OPT_CONTAINS_PKGS },
+    { "with-optional", no_argument, NULL, OPT_WITH_OPTIONAL },
+    { "hidden", no_argument, NULL, OPT_HIDDEN },
     { NULL, 0, NULL, 0 },
 };
 
@@ -447,6 +450,8 @@ static const struct cli_field cli_flags[] = {
     { OPT_DISABLED, offsetof(struct cli, repo_disabled) },
     { OPT_WITH_CVE, offsetof(struct cli, with_cve) },
     { OPT_WITH_BZ, offsetof(struct cli, with_bz) },
+    { OPT_WITH_OPTIONAL, offsetof(struct cli, with_optional) },
+    { OPT_HIDDEN, offsetof(struct cli, hidden) },
 };
 static const struct cli_field cli_values[] = {
     { 'c', offsetof(struct cli, config_arg) },

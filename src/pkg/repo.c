@@ -40,6 +40,7 @@ void lapis_repo_free(struct lapis_repo *r)
     free(r->source);
     free(r->cachedir);
     free(r->solv_dir);
+    free(r->comps_path);
     free(r);
 }
 

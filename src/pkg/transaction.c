@@ -902,8 +902,10 @@ int lapis_goal_run(lapis_goal *g, const lapis_run_opts *opts)
 
     if (!g->trans)
         return lapis_err(ctx, LAPIS_E_USAGE, "internal: goal run before it was resolved");
-    if (g->nitems == 0)
+    if (g->nitems == 0 && (o.flags & LAPIS_RUN_DOWNLOADONLY))
         return 0;
+    if (g->nitems == 0) /* a group install whose packages are all there already */
+        return (r = lapis_ctx_lock(ctx)) < 0 ? r : lapis_history_record_groups(g);
     /* What can fail without rpm is checked before anything in the root changes
      * (the rpmdb created, a key imported). */
     if (!(o.flags & LAPIS_RUN_DOWNLOADONLY) &&
