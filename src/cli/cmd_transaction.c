@@ -373,6 +373,10 @@ int cli_run_goal(struct cli *c, unsigned load_flags, int (*build)(struct cli *, 
     if ((r = goal_prepare(c, load_flags)) != 0 || (r = goal_resolve(c, build, &goal)) != 0)
         return r;
     items = lapis_goal_items(goal, &n);
+    /* Nothing to install may still record a group as installed. */
+    if (n == 0 && !c->assumeno && !c->downloadonly &&
+        (r = lapis_goal_run(goal, &(lapis_run_opts){ .script_fd = -1 })) < 0)
+        return cli_fail(c, r);
     if (n == 0) {
         if (c->json)
             json_result(c, NULL, items, n, "nothing-to-do");
