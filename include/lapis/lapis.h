@@ -451,6 +451,26 @@ LAPIS_MUST_USE int lapis_goal_group_remove(lapis_goal *goal, const char *spec);
  * has gained since it was installed. */
 LAPIS_MUST_USE int lapis_goal_group_upgrade(lapis_goal *goal, const char *spec);
 
+/* ---- repoclosure ------------------------------------------------------------ */
+
+typedef struct {
+    char *const *check_repos;  /* repo id globs whose packages are checked (NULL: all) */
+    char *const *arches;       /* only packages of these arches are checked (NULL: all) */
+    char *const *specs;        /* only packages matching these NEVRA globs (NULL: all) */
+    bool newest;               /* only each repo's newest per name.arch, checked and used */
+} lapis_closure_opts;
+
+typedef struct {
+    lapis_pkg pkg;
+    char **unresolved;         /* its requirements nothing available provides, sorted */
+} lapis_closure_item;
+
+/* dnf5 repoclosure over the loaded repos (load with LAPIS_LOAD_NO_SYSTEM and
+ * LAPIS_LOAD_FILELISTS): the packages with unresolved requirements, by NEVRA. */
+LAPIS_MUST_USE int lapis_repoclosure(lapis_ctx *ctx, const lapis_closure_opts *opts,
+                                     lapis_closure_item **ret, size_t *ret_n);
+void lapis_closure_free(lapis_closure_item *items, size_t n);
+
 /* ---- reboot and restarts ------------------------------------------------ */
 
 /* Why the installroot needs a reboot: installed core packages (kernel, glibc,

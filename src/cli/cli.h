@@ -39,6 +39,8 @@ struct cli {
     bool help;                     /* -h/--help: the command's help (lapis's without one) */
     bool with_optional, hidden;    /* group install --with-optional, group list --hidden */
     char group_op;                 /* group install/remove/upgrade: 'i', 'r', 'u' */
+    char **check_repos;            /* repoclosure --check */
+    bool newest;                   /* repoclosure --newest */
     char *config_arg;              /* -c: lapis.conf, or automatic.conf for "automatic" */
     long long history_id;          /* history undo/redo/rollback target */
     bool interrupt_told;           /* the "interrupted" line has been printed */
@@ -115,6 +117,7 @@ int cmd_download(struct cli *c);
 int cmd_repo(struct cli *c);
 int cmd_repoinfo(struct cli *c);
 int cmd_group(struct cli *c);
+int cmd_repoclosure(struct cli *c);
 /* An @group spec (or group name) as jobs: op 'i' install, 'r' remove, 'u' upgrade. */
 int cli_goal_group_spec(struct cli *c, lapis_goal *goal, const char *spec, char op);
 /* The flag the SIGINT/SIGTERM handler sets. */

@@ -87,6 +87,10 @@ static const struct cmd_help helps[] = {
       "  --hidden                group list/info: also groups not user-visible\n"
       "  --installed --available group list/info: only installed / not installed groups\n"
       TX_OPTS },
+    { "repoclosure", "[--check REPO,...] [--arch ARCH,...] [--newest] [PACKAGE...]",
+      "  --check=REPO,...        check only these repositories' packages (globs)\n"
+      "  --arch=ARCH,...         check only packages of these architectures\n"
+      "  --newest                only each repository's newest packages\n" },
     { "help", "[COMMAND]", NULL },
 };
 

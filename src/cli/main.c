@@ -49,6 +49,7 @@ static const struct cmd commands[] = {
     { "repoinfo",     cmd_repoinfo,     0,        "alias of repo info" },
     { "download",     cmd_download,     0,        "download packages into --destdir (default: here), verified" },
     { "group",        cmd_group,        0,        "group list|info|install|remove|upgrade (comps groups)" },
+    { "repoclosure",  cmd_repoclosure,  0,        "packages whose requirements nothing available provides" },
     { "help",         cmd_help,         CMD_OWN_SETUP, "help [COMMAND]: the commands, or one command's options" },
 };
 
@@ -79,6 +80,7 @@ enum {
     OPT_CVE, OPT_BZ, OPT_SUMMARY, OPT_TIMER,
     OPT_ARCH, OPT_RESOLVE, OPT_ALLDEPS, OPT_URL, OPT_ENABLED, OPT_DISABLED,
     OPT_WITH_CVE, OPT_WITH_BZ, OPT_CONTAINS_PKGS, OPT_WITH_OPTIONAL, OPT_HIDDEN,
+    OPT_CHECK, OPT_NEWEST,
 };
 
 static const struct option long_opts[] = {
@@ -153,6 +155,8 @@ static const struct option long_opts[] = {
     { "contains-pkgs", required_argument, NULL, OPT_CONTAINS_PKGS },
     { "with-optional", no_argument, NULL, OPT_WITH_OPTIONAL },
     { "hidden", no_argument, NULL, OPT_HIDDEN },
+    { "check", required_argument, NULL, OPT_CHECK },
+    { "newest", no_argument, NULL, OPT_NEWEST },
     { NULL, 0, NULL, 0 },
 };
 
@@ -452,6 +456,7 @@ static const struct cli_field cli_flags[] = {
     { OPT_WITH_BZ, offsetof(struct cli, with_bz) },
     { OPT_WITH_OPTIONAL, offsetof(struct cli, with_optional) },
     { OPT_HIDDEN, offsetof(struct cli, hidden) },
+    { OPT_NEWEST, offsetof(struct cli, newest) },
 };
 static const struct cli_field cli_values[] = {
     { 'c', offsetof(struct cli, config_arg) },
@@ -526,6 +531,7 @@ static int set_advisory_option(struct cli *c, int opt)
     case OPT_NEWPACKAGE: c->adv_types |= LAPIS_ADV_NEWPACKAGE; return 0;
     case OPT_SEVERITY: return set_severity_option(c, opt);
     case OPT_ARCH: return add_list(&c->arches, optarg) == 0 ? empty_value(c, opt) : 0;
+    case OPT_CHECK: return add_list(&c->check_repos, optarg) == 0 ? empty_value(c, opt) : 0;
     case OPT_CONTAINS_PKGS: return add_list(&c->contains_pkgs, optarg) == 0 ? empty_value(c, opt) : 0;
     case OPT_ADVISORY: case OPT_CVE: case OPT_BZ: {
         char ***v = opt == OPT_ADVISORY ? &c->adv_ids : opt == OPT_CVE ? &c->adv_cves : &c->adv_bzs;
@@ -741,6 +747,7 @@ out:
     lapis_strv_free(c.adv_severities);
     lapis_strv_free(c.arches);
     lapis_strv_free(c.contains_pkgs);
+    lapis_strv_free(c.check_repos);
     free(c.args);
     free(c.cmdline);
     lapis_ctx_free(c.ctx);
