@@ -51,8 +51,11 @@ static int add_resolved(struct cli *c, lapis_pkg p, lapis_pkglist *out)
     if ((r = lapis_goal_new(c->ctx, &g)) < 0 || (r = lapis_goal_install_pkg(g, p)) < 0)
         return r;
     if ((r = lapis_goal_resolve(g)) < 0) {
-        for (char *const *pr = lapis_goal_problems(g); pr && *pr; pr++)
-            fprintf(stderr, "  %s\n", *pr);
+        for (char *const *pr = lapis_goal_problems(g); pr && *pr; pr++) {
+            char *clean = lapis_sanitize(*pr); /* package text */
+            fprintf(stderr, "  %s\n", clean);
+            free(clean);
+        }
         return r;
     }
     items = lapis_goal_items(g, &n);
