@@ -105,6 +105,19 @@ int lapis_repo_npackages(const lapis_repo *repo);
 long long lapis_repo_timestamp(const lapis_repo *repo);
 bool lapis_repo_skipped(const lapis_repo *repo);
 
+/* What a repo is configured with (repo info). Strings and arrays belong to
+ * the repo; arrays are NULL-terminated or NULL. */
+typedef struct {
+    int cost;
+    long long metadata_expire;      /* seconds, -1: never */
+    bool skip_if_unavailable, gpgcheck, repo_gpgcheck;
+    const char *config_file;        /* the .repo file, NULL when unknown */
+    char *const *gpgkeys;
+    char *const *excludepkgs;
+    char *const *includepkgs;
+} lapis_repo_settings;
+void lapis_repo_get_settings(const lapis_repo *repo, lapis_repo_settings *ret);
+
 enum lapis_load_flags {
     LAPIS_LOAD_REFRESH   = 1 << 0, /* treat cached metadata as expired (makecache --refresh) */
     LAPIS_LOAD_FILELISTS = 1 << 1, /* also load filelists: full file paths are needed */
@@ -189,6 +202,9 @@ LAPIS_MUST_USE int lapis_query_search(lapis_ctx *ctx, char *const *terms, bool a
 /* Packages providing a capability ("mta", "libfoo(abi) >= 1"), a file path or a glob of either. */
 LAPIS_MUST_USE int lapis_query_whatprovides(lapis_ctx *ctx, const char *spec, lapis_pkglist *ret);
 LAPIS_MUST_USE int lapis_query_whatrequires(lapis_ctx *ctx, const char *spec, lapis_pkglist *ret);
+/* Newest available package per name.arch matching spec as a name/NEVRA glob,
+ * or else as a capability or file (dnf5 download's choice). */
+LAPIS_MUST_USE int lapis_query_latest(lapis_ctx *ctx, const char *spec, lapis_pkglist *ret);
 /* Does spec look like it needs filelists (an absolute path)? */
 bool lapis_spec_needs_filelists(const char *spec);
 /* Sort by name, arch, evr (newest last), then repo. */
@@ -204,7 +220,8 @@ enum lapis_action {
 };
 
 /* Why a package is installed, as recorded in the history database. */
-enum lapis_reason { LAPIS_REASON_UNKNOWN, LAPIS_REASON_USER, LAPIS_REASON_DEP, LAPIS_REASON_WEAK };
+enum lapis_reason { LAPIS_REASON_UNKNOWN, LAPIS_REASON_USER, LAPIS_REASON_DEP, LAPIS_REASON_WEAK,
+                   LAPIS_REASON_GROUP };
 
 typedef struct {
     enum lapis_action action;
@@ -267,6 +284,12 @@ typedef struct {
 LAPIS_MUST_USE int lapis_goal_run(lapis_goal *goal, const lapis_run_opts *opts);
 /* Where downloaded packages were put (valid after lapis_goal_run with DOWNLOADONLY). */
 char *const *lapis_goal_downloaded(const lapis_goal *goal);
+/* Download repo packages into destdir and verify them as lapis_goal_run does
+ * (size, digest, OpenPGP signature against the repo's keys, signature policy);
+ * nothing goes into the cache or the root. A package that fails is removed
+ * from destdir. *ret_paths: NULL-terminated (lapis_strv_free). */
+LAPIS_MUST_USE int lapis_download_pkgs(lapis_ctx *ctx, const lapis_pkglist *pkgs,
+                                       const char *destdir, char ***ret_paths);
 /* History id of the transaction just run (0 if none). */
 long long lapis_goal_history_id(const lapis_goal *goal);
 
@@ -326,12 +349,14 @@ typedef struct {
     char *const *cves;
     char *const *bzs;
     char *const *severities;   /* Critical, Important, Moderate, Low (any case) */
+    bool with_cve, with_bz;    /* narrow to advisories with a CVE / bugzilla reference (dnf5) */
 } lapis_advisory_filter;
 
 static inline bool lapis_advisory_filter_empty(const lapis_advisory_filter *f)
 {
     return !f || (!f->types && !(f->ids && f->ids[0]) && !(f->cves && f->cves[0]) &&
-                  !(f->bzs && f->bzs[0]) && !(f->severities && f->severities[0]));
+                  !(f->bzs && f->bzs[0]) && !(f->severities && f->severities[0]) &&
+                  !f->with_cve && !f->with_bz);
 }
 
 /* dnf's availability for updateinfo. An advisory package is compared with the
@@ -394,6 +419,57 @@ LAPIS_MUST_USE int lapis_query_advisory_upgrades(lapis_ctx *ctx,
 LAPIS_MUST_USE int lapis_goal_upgrade_advisories(lapis_goal *goal,
                                                  const lapis_advisory_filter *filter, bool minimal,
                                                  char *const *specs);
+
+/* ---- groups (comps.xml) --------------------------------------------------- */
+
+/* A comps group, merged across the enabled repos that define it (package
+ * lists are the union). Arrays are NULL-terminated package names. */
+typedef struct {
+    char *id, *name, *description;
+    bool visible;               /* <uservisible> */
+    bool installed;             /* recorded as installed in this root */
+    char **mandatory, **defaults, **optional;
+    char **members;             /* installed: the packages it was installed with */
+} lapis_group;
+
+/* Groups whose id or name matches one of specs (globs, any case; a leading
+ * '@' is dropped), sorted by id; specs NULL or empty: every group. */
+LAPIS_MUST_USE int lapis_group_query(lapis_ctx *ctx, char *const *specs, lapis_group **ret,
+                                     size_t *ret_n);
+void lapis_groups_free(lapis_group *g, size_t n);
+/* Jobs for group install of the groups matching spec (as lapis_group_query;
+ * none: -LAPIS_E_NOTFOUND): mandatory + default packages, + optional with
+ * with_optional; the ones no repo has are skipped with a warning. Packages
+ * it installs get the reason "group"; the group is recorded as installed
+ * when the transaction succeeds (also when nothing needed installing). */
+LAPIS_MUST_USE int lapis_goal_group_install(lapis_goal *goal, const char *spec,
+                                            bool with_optional);
+/* group remove: the group's packages that are installed for it (reason
+ * "group", no other installed group has them); the group is forgotten. */
+LAPIS_MUST_USE int lapis_goal_group_remove(lapis_goal *goal, const char *spec);
+/* group upgrade: upgrade its installed packages, install what the group
+ * has gained since it was installed. */
+LAPIS_MUST_USE int lapis_goal_group_upgrade(lapis_goal *goal, const char *spec);
+
+/* ---- repoclosure ------------------------------------------------------------ */
+
+typedef struct {
+    char *const *check_repos;  /* repo id globs whose packages are checked (NULL: all) */
+    char *const *arches;       /* only packages of these arches are checked (NULL: all) */
+    char *const *specs;        /* only packages matching these NEVRA globs (NULL: all) */
+    bool newest;               /* only each repo's newest per name.arch, checked and used */
+} lapis_closure_opts;
+
+typedef struct {
+    lapis_pkg pkg;
+    char **unresolved;         /* its requirements nothing available provides, sorted */
+} lapis_closure_item;
+
+/* dnf5 repoclosure over the loaded repos (load with LAPIS_LOAD_NO_SYSTEM and
+ * LAPIS_LOAD_FILELISTS): the packages with unresolved requirements, by NEVRA. */
+LAPIS_MUST_USE int lapis_repoclosure(lapis_ctx *ctx, const lapis_closure_opts *opts,
+                                     lapis_closure_item **ret, size_t *ret_n);
+void lapis_closure_free(lapis_closure_item *items, size_t n);
 
 /* ---- reboot and restarts ------------------------------------------------ */
 

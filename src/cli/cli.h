@@ -28,9 +28,19 @@ struct cli {
     /* advisory filters (updateinfo, upgrade, upgrade-minimal, check-update) */
     unsigned adv_types;
     char **adv_ids, **adv_cves, **adv_bzs, **adv_severities;
+    bool with_cve, with_bz;        /* advisory --with-cve / --with-bz */
+    char **contains_pkgs;          /* advisory --contains-pkgs */
     bool summary;                  /* updateinfo --summary */
     bool reboothint;               /* needs-restarting -r */
     bool timer;                    /* automatic --timer */
+    bool resolve, alldeps, url;    /* download --resolve --alldeps --url */
+    char **arches;                 /* download --arch (repeatable, comma list) */
+    bool repo_enabled, repo_disabled; /* repo list|info --enabled/--disabled */
+    bool help;                     /* -h/--help: the command's help (lapis's without one) */
+    bool with_optional, hidden;    /* group install --with-optional, group list --hidden */
+    char group_op;                 /* group install/remove/upgrade: 'i', 'r', 'u' */
+    char **check_repos;            /* repoclosure --check */
+    bool newest;                   /* repoclosure --newest */
     char *config_arg;              /* -c: lapis.conf, or automatic.conf for "automatic" */
     long long history_id;          /* history undo/redo/rollback target */
     bool interrupt_told;           /* the "interrupted" line has been printed */
@@ -54,6 +64,11 @@ struct cmd {
     unsigned flags;
     const char *help;
 };
+
+/* help.c: one command's usage and its own options (alias: the name typed). */
+int cli_command_help(const struct cmd *cmd, const char *alias, FILE *out);
+/* The name in names (NULL-terminated) nearest to a mistyped word, or NULL. */
+const char *cli_suggest_command(const char *word, const char *const *names);
 
 /* Exit codes (dnf's). */
 #define EXIT_UPDATES 100
@@ -98,6 +113,13 @@ int cmd_upgrade_minimal(struct cli *c);
 int cmd_needs_restarting(struct cli *c);
 int cmd_automatic(struct cli *c);
 int cmd_image(struct cli *c);
+int cmd_download(struct cli *c);
+int cmd_repo(struct cli *c);
+int cmd_repoinfo(struct cli *c);
+int cmd_group(struct cli *c);
+int cmd_repoclosure(struct cli *c);
+/* An @group spec (or group name) as jobs: op 'i' install, 'r' remove, 'u' upgrade. */
+int cli_goal_group_spec(struct cli *c, lapis_goal *goal, const char *spec, char op);
 /* The flag the SIGINT/SIGTERM handler sets. */
 const volatile sig_atomic_t *cli_interrupt_flag(void);
 

@@ -3,6 +3,7 @@
  * needs-restarting and automatic. The library does the work; this file
  * chooses what to show and how, in the layout dnf users know.
  */
+#include <fnmatch.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -183,6 +184,29 @@ static void print_info(const lapis_advisory *advs, size_t n)
     }
 }
 
+static bool names_pkg(const lapis_advisory *a, char *const *globs)
+{
+    for (size_t j = 0; j < a->npkgs; j++)
+        for (size_t g = 0; globs[g]; g++)
+            if (fnmatch(globs[g], a->pkgs[j].name, FNM_CASEFOLD) == 0)
+                return true;
+    return false;
+}
+
+/* dnf5's --contains-pkgs: the advisories naming one of these packages go
+ * first (the rest stay in the array, to be freed with it); returns how many. */
+static size_t keep_containing(lapis_advisory *advs, size_t n, char *const *globs)
+{
+    size_t kept = 0;
+    for (size_t i = 0; globs && i < n; i++)
+        if (names_pkg(&advs[i], globs)) {
+            lapis_advisory t = advs[kept];
+            advs[kept++] = advs[i];
+            advs[i] = t;
+        }
+    return globs ? kept : n;
+}
+
 int cmd_updateinfo(struct cli *c)
 {
     enum ui_mode mode = c->q_info ? UI_INFO : c->q_files ? UI_LIST : UI_SUMMARY;
@@ -208,6 +232,8 @@ int cmd_updateinfo(struct cli *c)
     lapis_advisory_filter f = cli_advisory_filter(c);
     if ((r = lapis_advisory_query(c->ctx, &f, scope, specs, &advs, &n)) < 0)
         return cli_fail(c, r);
+    size_t total = n;
+    n = keep_containing(advs, n, c->contains_pkgs);
     if (c->json) {
         cJSON *doc;
         if (mode == UI_SUMMARY) {
@@ -227,7 +253,7 @@ int cmd_updateinfo(struct cli *c)
     } else {
         print_info(advs, n);
     }
-    lapis_advisories_free(advs, n);
+    lapis_advisories_free(advs, total);
     return 0;
 }
 

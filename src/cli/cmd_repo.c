@@ -1,62 +1,258 @@
 /*
- * Repository commands: repolist, makecache, clean.
+ * Repository commands: repolist, repo list|info (dnf5), makecache, clean.
  */
+#include <fnmatch.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 
+/* Which repos: dnf's words (repolist all|enabled|disabled) or dnf5's options
+ * (--all, --enabled, --disabled); the remaining arguments are id or name globs. */
+enum repo_which { REPO_ENABLED, REPO_DISABLED, REPO_ALL };
+
+static int repo_which(struct cli *c, char ***specs, int *nspecs, enum repo_which *ret)
+{
+    static const char *const words[] = { "enabled", "disabled", "all" };
+    *ret = c->all ? REPO_ALL : c->repo_disabled ? REPO_DISABLED : REPO_ENABLED;
+    if ((int)c->all + (int)c->repo_disabled + (int)c->repo_enabled > 1)
+        return cli_error(c, LAPIS_E_USAGE, "--all, --enabled and --disabled exclude each other");
+    for (int w = 0; *nspecs > 0 && w < 3; w++)
+        if (strcmp((*specs)[0], words[w]) == 0) {
+            *ret = (enum repo_which)w;
+            (*specs)++;
+            (*nspecs)--;
+            break;
+        }
+    return 0;
+}
+
+static bool repo_selected(lapis_repo *r, enum repo_which which, char **specs, int nspecs)
+{
+    bool en = lapis_repo_enabled(r);
+    if ((which == REPO_ENABLED && !en) || (which == REPO_DISABLED && en))
+        return false;
+    for (int i = 0; i < nspecs; i++)
+        if (fnmatch(specs[i], lapis_repo_id(r), FNM_CASEFOLD) == 0 ||
+            fnmatch(specs[i], lapis_repo_name(r), FNM_CASEFOLD) == 0)
+            return true;
+    return nspecs == 0;
+}
+
+static cJSON *json_strings(const char *text)
+{
+    cJSON *ua = cJSON_CreateArray();
+    for (const char *p = text; *p;) {
+        size_t n = strcspn(p, "\n");
+        char *u = strndup(p, n);
+        cJSON_AddItemToArray(ua, cJSON_CreateString(u));
+        free(u);
+        p += n + (p[n] ? 1 : 0);
+    }
+    return ua;
+}
+
+static cJSON *json_repo(lapis_repo *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", lapis_repo_id(r));
+    cJSON_AddStringToObject(o, "name", lapis_repo_name(r));
+    cJSON_AddBoolToObject(o, "enabled", lapis_repo_enabled(r));
+    cJSON_AddNumberToObject(o, "priority", lapis_repo_priority(r));
+    cJSON_AddItemToObject(o, "baseurl", json_strings(lapis_repo_baseurl(r)));
+    return o;
+}
+
+static void print_repo_list(struct cli *c, lapis_repo **repos, size_t n, bool with_status)
+{
+    lapis_table *t = lapis_table_new(with_status ? 3 : 2);
+    lapis_table_add(t, (const char *[]){ "repo id", "repo name", "status" });
+    for (size_t i = 0; i < n; i++)
+        lapis_table_add(t, (const char *[]){ lapis_repo_id(repos[i]), lapis_repo_name(repos[i]),
+                                             lapis_repo_enabled(repos[i]) ? "enabled"
+                                                                          : "disabled" });
+    if (n > 0)
+        lapis_table_print(t, stdout);
+    else if (!c->quiet)
+        fprintf(stderr, "No repositories available\n");
+    lapis_table_free(t);
+}
+
+/* ---- repo info (dnf5's key : value layout) ------------------------------- */
+
+static void kv(const char *key, const char *value)
+{
+    char *clean = lapis_sanitize(value ? value : "");
+    printf("%-20s:%s%s\n", key, *clean ? " " : "", clean);
+    free(clean);
+}
+
+static void kv_list(const char *key, char *const *v)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        kv(i == 0 ? key : "", v[i]);
+}
+
+static void kv_lines(const char *key, const char *text)
+{
+    bool first = true;
+    for (const char *p = text; *p; first = false) {
+        size_t n = strcspn(p, "\n");
+        char *u = strndup(p, n);
+        kv(first ? key : "", u);
+        free(u);
+        p += n + (p[n] ? 1 : 0);
+    }
+}
+
+static const char *format_time(long long t, char buf[64])
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (t <= 0 || !localtime_r(&tt, &tm) || !strftime(buf, 64, "%Y-%m-%d %H:%M:%S", &tm))
+        return "unknown";
+    return buf;
+}
+
+static void print_repo_info(lapis_repo *r)
+{
+    lapis_repo_settings s;
+    char num[64], tbuf[64];
+    lapis_repo_get_settings(r, &s);
+    kv("Repo ID", lapis_repo_id(r));
+    kv("Name", lapis_repo_name(r));
+    kv("Status", lapis_repo_enabled(r) ? "enabled" : "disabled");
+    snprintf(num, sizeof(num), "%d", lapis_repo_priority(r));
+    kv("Priority", num);
+    snprintf(num, sizeof(num), "%d", s.cost);
+    kv("Cost", num);
+    kv("Type", "available");
+    kv_list("Exclude packages", s.excludepkgs);
+    kv_list("Include packages", s.includepkgs);
+    char expire[200];
+    if (s.metadata_expire < 0)
+        snprintf(num, sizeof(num), "Never");
+    else if (s.metadata_expire == 0)
+        snprintf(num, sizeof(num), "Instant");
+    else
+        snprintf(num, sizeof(num), "%lld seconds", s.metadata_expire);
+    snprintf(expire, sizeof(expire), "%s (last: %s)", num, format_time(lapis_repo_timestamp(r), tbuf));
+    kv("Metadata expire", expire);
+    kv("Skip if unavailable", s.skip_if_unavailable ? "true" : "false");
+    if (s.config_file)
+        kv("Config file", s.config_file);
+    kv("URLs", "");
+    kv_lines("  Base URL", lapis_repo_baseurl(r));
+    kv("OpenPGP", "");
+    kv_list("  Keys", s.gpgkeys);
+    kv("  Verify repodata", s.repo_gpgcheck ? "true" : "false");
+    kv("  Verify packages", s.gpgcheck ? "true" : "false");
+    if (!lapis_repo_enabled(r))
+        return;
+    kv("Repodata info", "");
+    snprintf(num, sizeof(num), "%d", lapis_repo_npackages(r));
+    kv("  Available packages", num);
+    kv("  Total packages", num);
+    kv("  Updated", format_time(lapis_repo_timestamp(r), tbuf));
+}
+
+static cJSON *json_repo_info(lapis_repo *r)
+{
+    lapis_repo_settings s;
+    cJSON *o = json_repo(r);
+    lapis_repo_get_settings(r, &s);
+    cJSON_AddNumberToObject(o, "cost", s.cost);
+    cJSON_AddNumberToObject(o, "metadata_expire", (double)s.metadata_expire);
+    cJSON_AddBoolToObject(o, "skip_if_unavailable", s.skip_if_unavailable);
+    cJSON_AddStringToObject(o, "repo_file_path", s.config_file ? s.config_file : "");
+    cJSON_AddItemToObject(o, "gpg_key", lapis_json_strv(s.gpgkeys));
+    cJSON_AddBoolToObject(o, "repo_gpgcheck", s.repo_gpgcheck);
+    cJSON_AddBoolToObject(o, "pkg_gpgcheck", s.gpgcheck);
+    if (lapis_repo_enabled(r)) {
+        cJSON_AddNumberToObject(o, "pkgs", lapis_repo_npackages(r));
+        cJSON_AddNumberToObject(o, "timestamp", (double)lapis_repo_timestamp(r));
+    }
+    return o;
+}
+
+static int cmp_repo_id(const void *a, const void *b)
+{
+    return strcmp(lapis_repo_id(*(lapis_repo *const *)a), lapis_repo_id(*(lapis_repo *const *)b));
+}
+
+static bool repo_spec_matches(lapis_ctx *ctx, const char *spec)
+{
+    for (size_t i = 0; i < lapis_repo_count(ctx); i++)
+        if (repo_selected(lapis_repo_at(ctx, i), REPO_ALL, (char *[]){ (char *)spec }, 1))
+            return true;
+    return false;
+}
+
+/* The selected repos; info loads the enabled ones' metadata (package counts). */
+static int repo_show(struct cli *c, bool info, char **specs, int nspecs)
+{
+    enum repo_which which;
+    lapis_repo **sel = calloc(lapis_repo_count(c->ctx) + 1, sizeof(*sel));
+    size_t n = 0;
+    int r;
+
+    if ((r = repo_which(c, &specs, &nspecs, &which)) != 0) {
+        free(sel);
+        return r;
+    }
+    for (int i = 0; i < nspecs; i++)
+        if (!repo_spec_matches(c->ctx, specs[i])) {
+            free(sel);
+            return cli_error(c, LAPIS_E_NOTFOUND, "no repository matches '%s' (repo list --all "
+                             "shows them all)", specs[i]);
+        }
+    for (size_t i = 0; i < lapis_repo_count(c->ctx); i++)
+        if (repo_selected(lapis_repo_at(c->ctx, i), which, specs, nspecs))
+            sel[n++] = lapis_repo_at(c->ctx, i);
+    qsort(sel, n, sizeof(*sel), cmp_repo_id); /* dnf5 sorts by id */
+    bool any_enabled = false;
+    for (size_t i = 0; i < n; i++)
+        any_enabled |= lapis_repo_enabled(sel[i]);
+    if (info && any_enabled && (r = cli_load(c, LAPIS_LOAD_NO_SYSTEM)) < 0) {
+        free(sel);
+        return cli_fail(c, r);
+    }
+    if (c->json) {
+        cJSON *doc = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(doc, "repos");
+        for (size_t i = 0; i < n; i++)
+            cJSON_AddItemToArray(arr, info ? json_repo_info(sel[i]) : json_repo(sel[i]));
+        cli_json_out(c, doc);
+    } else if (info) {
+        for (size_t i = 0; i < n; i++) {
+            if (i)
+                putchar('\n');
+            print_repo_info(sel[i]);
+        }
+    } else {
+        print_repo_list(c, sel, n, which == REPO_ALL);
+    }
+    free(sel);
+    return 0;
+}
+
 int cmd_repolist(struct cli *c)
 {
-    const char *which = c->nargs > 0 ? c->args[0] : "enabled";
-    bool want_all = strcmp(which, "all") == 0, want_disabled = strcmp(which, "disabled") == 0;
-    lapis_table *t;
-    cJSON *arr = NULL;
+    return repo_show(c, false, c->args, c->nargs);
+}
 
-    if (!want_all && !want_disabled && strcmp(which, "enabled") != 0) {
-        return cli_error(c, LAPIS_E_USAGE, "repolist takes all, enabled or disabled, not '%s'", which);
-    }
-    t = lapis_table_new(want_all ? 3 : 2);
-    if (c->json)
-        arr = cJSON_CreateArray();
-    else
-        lapis_table_add(t, (const char *[]){ "repo id", "repo name", "status" });
-    for (size_t i = 0; i < lapis_repo_count(c->ctx); i++) {
-        lapis_repo *r = lapis_repo_at(c->ctx, i);
-        bool en = lapis_repo_enabled(r);
-        if ((want_disabled && en) || (!want_all && !want_disabled && !en))
-            continue;
-        if (arr) {
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "id", lapis_repo_id(r));
-            cJSON_AddStringToObject(o, "name", lapis_repo_name(r));
-            cJSON_AddBoolToObject(o, "enabled", en);
-            cJSON_AddNumberToObject(o, "priority", lapis_repo_priority(r));
-            const char *b = lapis_repo_baseurl(r);
-            cJSON *ua = cJSON_AddArrayToObject(o, "baseurl");
-            for (const char *p = b; *p;) {
-                size_t n = strcspn(p, "\n");
-                char *u = strndup(p, n);
-                cJSON_AddItemToArray(ua, cJSON_CreateString(u));
-                free(u);
-                p += n + (p[n] ? 1 : 0);
-            }
-            cJSON_AddItemToArray(arr, o);
-        } else {
-            lapis_table_add(t, (const char *[]){ lapis_repo_id(r), lapis_repo_name(r),
-                                                 en ? "enabled" : "disabled" });
-        }
-    }
-    if (arr) {
-        cJSON *doc = cJSON_CreateObject();
-        cJSON_AddItemToObject(doc, "repos", arr);
-        cli_json_out(c, doc);
-    } else if (lapis_table_rows(t) > 1) {
-        lapis_table_print(t, stdout);
-    } else if (!c->quiet) {
-        fprintf(stderr, "No repositories available\n");
-    }
-    lapis_table_free(t);
-    return 0;
+int cmd_repoinfo(struct cli *c)
+{
+    return repo_show(c, true, c->args, c->nargs);
+}
+
+/* dnf5: repo list|info [--all|--enabled|--disabled] [REPO...] */
+int cmd_repo(struct cli *c)
+{
+    const char *sub = c->nargs > 0 ? c->args[0] : "list";
+    bool info = strcmp(sub, "info") == 0;
+    if (!info && strcmp(sub, "list") != 0)
+        return cli_error(c, LAPIS_E_USAGE, "repo takes list or info, not '%s'", sub);
+    return repo_show(c, info, c->args + (c->nargs > 0), c->nargs - (c->nargs > 0));
 }
 
 int cmd_makecache(struct cli *c)

@@ -373,6 +373,10 @@ int cli_run_goal(struct cli *c, unsigned load_flags, int (*build)(struct cli *, 
     if ((r = goal_prepare(c, load_flags)) != 0 || (r = goal_resolve(c, build, &goal)) != 0)
         return r;
     items = lapis_goal_items(goal, &n);
+    /* Nothing to install may still record a group as installed. */
+    if (n == 0 && !c->assumeno && !c->downloadonly &&
+        (r = lapis_goal_run(goal, &(lapis_run_opts){ .script_fd = -1 })) < 0)
+        return cli_fail(c, r);
     if (n == 0) {
         if (c->json)
             json_result(c, NULL, items, n, "nothing-to-do");
@@ -409,9 +413,19 @@ static bool missing_args(struct cli *c, const char *cmd)
     }                                                        \
     return 0
 
-static int build_install(struct cli *c, lapis_goal *goal) { FOREACH_ARG(lapis_goal_install); }
+/* "@group" in a package list is the group (dnf's spec). */
+#define FOREACH_ARG_OR_GROUP(fn, op)                                                  \
+    for (int i = 0; i < c->nargs; i++) {                                              \
+        int r_ = c->args[i][0] == '@' ? cli_goal_group_spec(c, goal, c->args[i], op)  \
+                                      : fn(goal, c->args[i]);                         \
+        if (r_ < 0)                                                                   \
+            return r_;                                                                \
+    }                                                                                 \
+    return 0
+
+static int build_install(struct cli *c, lapis_goal *goal) { FOREACH_ARG_OR_GROUP(lapis_goal_install, 'i'); }
 static int build_reinstall(struct cli *c, lapis_goal *goal) { FOREACH_ARG(lapis_goal_reinstall); }
-static int build_remove(struct cli *c, lapis_goal *goal) { FOREACH_ARG(lapis_goal_remove); }
+static int build_remove(struct cli *c, lapis_goal *goal) { FOREACH_ARG_OR_GROUP(lapis_goal_remove, 'r'); }
 static int build_downgrade(struct cli *c, lapis_goal *goal) { FOREACH_ARG(lapis_goal_downgrade); }
 
 /* dnf's note when advisory filters leave nothing to do. */
@@ -442,7 +456,7 @@ static int build_upgrade(struct cli *c, lapis_goal *goal)
         return cli_build_advisory_upgrade(c, goal, false);
     if (c->nargs == 0)
         return lapis_goal_upgrade(goal, NULL);
-    FOREACH_ARG(lapis_goal_upgrade);
+    FOREACH_ARG_OR_GROUP(lapis_goal_upgrade, 'u');
 }
 
 static int build_distro_sync(struct cli *c, lapis_goal *goal)

@@ -13,6 +13,8 @@
 
 #include "cli.h"
 
+static int cmd_help(struct cli *c);
+
 static const struct cmd commands[] = {
     { "repolist",     cmd_repolist,     0,        "list configured repositories" },
     { "makecache",    cmd_makecache,    0,        "download and cache repository metadata" },
@@ -42,7 +44,30 @@ static const struct cmd commands[] = {
     { "needs-restarting", cmd_needs_restarting, CMD_LOAD, "processes to restart; -r: is a reboot needed" },
     { "automatic",    cmd_automatic,    CMD_OWN_SETUP, "unattended upgrade run [--timer] [-c automatic.conf]" },
     { "image",        cmd_image,        CMD_OWN_SETUP, "image build|lock|inspect: compose disk and OCI images" },
+    { "check-upgrade", cmd_check_update, CMD_LOAD, "dnf5's name of check-update; exit 100 if any" },
+    { "repo",         cmd_repo,         0,        "repo list|info [--all|--disabled] [REPO...] (dnf5's repolist)" },
+    { "repoinfo",     cmd_repoinfo,     0,        "alias of repo info" },
+    { "download",     cmd_download,     0,        "download packages into --destdir (default: here), verified" },
+    { "group",        cmd_group,        0,        "group list|info|install|remove|upgrade (comps groups)" },
+    { "repoclosure",  cmd_repoclosure,  0,        "packages whose requirements nothing available provides" },
+    { "help",         cmd_help,         CMD_OWN_SETUP, "help [COMMAND]: the commands, or one command's options" },
 };
+
+/* Short and old names: dnf 4's command aliases and dnf5's aliases.d. */
+static const struct {
+    const char *alias, *command;
+} aliases[] = {
+    { "in", "install" }, { "localinstall", "install" }, { "rm", "remove" }, { "uninstall", "remove" },
+    { "up", "upgrade" }, { "upgrade-to", "upgrade" }, { "update-to", "upgrade" },
+    { "localupdate", "upgrade" }, { "up-min", "upgrade-minimal" }, { "se", "search" },
+    { "if", "info" }, { "rq", "repoquery" }, { "mc", "makecache" }, { "ls", "list" },
+    { "dsync", "distro-sync" }, { "distrosync", "distro-sync" },
+    { "distribution-synchronization", "distro-sync" }, { "dg", "downgrade" },
+    { "rei", "reinstall" }, { "prov", "provides" }, { "wp", "provides" }, { "hist", "history" },
+    { "upif", "updateinfo" }, { "grp", "group" }, { "groups", "group" },
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+#define NALIASES (sizeof(aliases) / sizeof(aliases[0]))
 
 enum {
     OPT_INSTALLROOT = 256, OPT_RELEASEVER, OPT_SETOPT, OPT_ENABLEREPO, OPT_DISABLEREPO, OPT_REPO,
@@ -53,6 +78,9 @@ enum {
     OPT_DOWNLOADONLY, OPT_DOWNLOADDIR, OPT_NODOCS, OPT_NOSCRIPTS, OPT_EXCLUDE,
     OPT_SECURITY, OPT_BUGFIX, OPT_ENHANCEMENT, OPT_NEWPACKAGE, OPT_SEVERITY, OPT_ADVISORY,
     OPT_CVE, OPT_BZ, OPT_SUMMARY, OPT_TIMER,
+    OPT_ARCH, OPT_RESOLVE, OPT_ALLDEPS, OPT_URL, OPT_ENABLED, OPT_DISABLED,
+    OPT_WITH_CVE, OPT_WITH_BZ, OPT_CONTAINS_PKGS, OPT_WITH_OPTIONAL, OPT_HIDDEN,
+    OPT_CHECK, OPT_NEWEST,
 };
 
 static const struct option long_opts[] = {
@@ -115,6 +143,20 @@ static const struct option long_opts[] = {
     { "summary", no_argument, NULL, OPT_SUMMARY },
     { "reboothint", no_argument, NULL, 'r' },
     { "timer", no_argument, NULL, OPT_TIMER },
+    { "arch", required_argument, NULL, OPT_ARCH },
+    { "resolve", no_argument, NULL, OPT_RESOLVE },
+    { "alldeps", no_argument, NULL, OPT_ALLDEPS },
+    { "url", no_argument, NULL, OPT_URL },
+    { "enabled", no_argument, NULL, OPT_ENABLED },
+    { "disabled", no_argument, NULL, OPT_DISABLED },
+    { "advisory-severities", required_argument, NULL, OPT_SEVERITY },
+    { "with-cve", no_argument, NULL, OPT_WITH_CVE },
+    { "with-bz", no_argument, NULL, OPT_WITH_BZ },
+    { "contains-pkgs", required_argument, NULL, OPT_CONTAINS_PKGS },
+    { "with-optional", no_argument, NULL, OPT_WITH_OPTIONAL },
+    { "hidden", no_argument, NULL, OPT_HIDDEN },
+    { "check", required_argument, NULL, OPT_CHECK },
+    { "newest", no_argument, NULL, OPT_NEWEST },
     { NULL, 0, NULL, 0 },
 };
 
@@ -123,6 +165,10 @@ static void usage(FILE *out)
     fprintf(out, "usage: lapis [options] COMMAND [args...]\n\nCommands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(out, "  %-14s %s\n", commands[i].name, commands[i].help);
+    fprintf(out, "\nAliases:");
+    for (size_t i = 0; i < NALIASES; i++)
+        fprintf(out, "%s %s=%s", i % 6 ? "" : "\n ", aliases[i].alias, aliases[i].command);
+    fprintf(out, "\n\n'lapis help COMMAND' or 'lapis COMMAND --help' shows a command's options.\n");
     fprintf(out,
             "\nOptions:\n"
             "  --installroot=DIR     operate on the system in DIR\n"
@@ -338,7 +384,8 @@ static size_t add_list(char ***v, const char *text)
 lapis_advisory_filter cli_advisory_filter(const struct cli *c)
 {
     return (lapis_advisory_filter){ .types = c->adv_types, .ids = c->adv_ids, .cves = c->adv_cves,
-                                    .bzs = c->adv_bzs, .severities = c->adv_severities };
+                                    .bzs = c->adv_bzs, .severities = c->adv_severities,
+                                    .with_cve = c->with_cve, .with_bz = c->with_bz };
 }
 
 bool cli_has_advisory_filter(const struct cli *c)
@@ -400,6 +447,16 @@ static const struct cli_field cli_flags[] = {
     { OPT_SUMMARY, offsetof(struct cli, summary) },
     { 'r', offsetof(struct cli, reboothint) },
     { OPT_TIMER, offsetof(struct cli, timer) },
+    { OPT_RESOLVE, offsetof(struct cli, resolve) },
+    { OPT_ALLDEPS, offsetof(struct cli, alldeps) },
+    { OPT_URL, offsetof(struct cli, url) },
+    { OPT_ENABLED, offsetof(struct cli, repo_enabled) },
+    { OPT_DISABLED, offsetof(struct cli, repo_disabled) },
+    { OPT_WITH_CVE, offsetof(struct cli, with_cve) },
+    { OPT_WITH_BZ, offsetof(struct cli, with_bz) },
+    { OPT_WITH_OPTIONAL, offsetof(struct cli, with_optional) },
+    { OPT_HIDDEN, offsetof(struct cli, hidden) },
+    { OPT_NEWEST, offsetof(struct cli, newest) },
 };
 static const struct cli_field cli_values[] = {
     { 'c', offsetof(struct cli, config_arg) },
@@ -473,6 +530,9 @@ static int set_advisory_option(struct cli *c, int opt)
     case OPT_ENHANCEMENT: c->adv_types |= LAPIS_ADV_ENHANCEMENT; return 0;
     case OPT_NEWPACKAGE: c->adv_types |= LAPIS_ADV_NEWPACKAGE; return 0;
     case OPT_SEVERITY: return set_severity_option(c, opt);
+    case OPT_ARCH: return add_list(&c->arches, optarg) == 0 ? empty_value(c, opt) : 0;
+    case OPT_CHECK: return add_list(&c->check_repos, optarg) == 0 ? empty_value(c, opt) : 0;
+    case OPT_CONTAINS_PKGS: return add_list(&c->contains_pkgs, optarg) == 0 ? empty_value(c, opt) : 0;
     case OPT_ADVISORY: case OPT_CVE: case OPT_BZ: {
         char ***v = opt == OPT_ADVISORY ? &c->adv_ids : opt == OPT_CVE ? &c->adv_cves : &c->adv_bzs;
         return add_list(v, optarg) == 0 ? empty_value(c, opt) : 0;
@@ -496,7 +556,7 @@ static int parse_option(struct cli *c, int opt, char **argv)
     if ((r = set_advisory_option(c, opt)) >= 0)
         return r;
     switch (opt) {
-    case 'h': usage(stdout); return 2;
+    case 'h': c->help = true; return 0;
     case OPT_VERSION: printf("lapis 0.1.0\n"); return 2;
     case ':': return missing_value(c, argv[optind - 1]);
     default: return usage_error(c, "unknown option", argv[optind - 1]);
@@ -560,10 +620,52 @@ static int image_command_at(int argc, char **argv)
 
 static const struct cmd *find_command(const char *name)
 {
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+    for (size_t i = 0; i < NALIASES; i++)
+        if (strcmp(aliases[i].alias, name) == 0)
+            name = aliases[i].command;
+    for (size_t i = 0; i < NCOMMANDS; i++)
         if (strcmp(commands[i].name, name) == 0)
             return &commands[i];
     return NULL;
+}
+
+/* dnf5 exits 2 for an unknown command; the nearest command name helps. */
+static int unknown_command(struct cli *c, const char *name)
+{
+    const char *names[NCOMMANDS + NALIASES + 1];
+    size_t n = 0;
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        names[n++] = commands[i].name;
+    for (size_t i = 0; i < NALIASES; i++)
+        names[n++] = aliases[i].alias;
+    names[n] = NULL;
+    const char *near = cli_suggest_command(name, names);
+    if (near)
+        cli_error(c, LAPIS_E_USAGE, "unknown command \"%s\". Did you mean \"%s\"? (see 'lapis "
+                  "--help')", name, near);
+    else
+        cli_error(c, LAPIS_E_USAGE, "unknown command \"%s\"; see 'lapis --help'", name);
+    return 2;
+}
+
+/* help [COMMAND], and COMMAND --help: only that command's options. */
+static int show_help(struct cli *c, const char *name)
+{
+    const struct cmd *cmd;
+    if (!name) {
+        usage(stdout);
+        return 0;
+    }
+    if (!(cmd = find_command(name)))
+        return unknown_command(c, name);
+    return cli_command_help(cmd, name, stdout);
+}
+
+static int cmd_help(struct cli *c)
+{
+    if (c->nargs > 1)
+        return cli_error(c, LAPIS_E_USAGE, "help takes one command");
+    return show_help(c, c->nargs ? c->args[0] : NULL);
 }
 
 int main(int argc, char **argv)
@@ -599,6 +701,12 @@ int main(int argc, char **argv)
     c.log_data = &ls;
     install_signal_handlers(c.ctx);
 
+    if (c.help) {
+        /* "help --help" and "install --help" alike: the command's own help. */
+        bool help_cmd = c.nargs > 0 && strcmp(c.args[0], "help") == 0;
+        r = show_help(&c, c.nargs > (int)help_cmd ? c.args[help_cmd] : NULL);
+        goto out;
+    }
     if (c.nargs == 0) {
         usage(stderr);
         r = usage_error(&c, "no command given", NULL);
@@ -606,7 +714,7 @@ int main(int argc, char **argv)
     }
     cmd = find_command(c.args[0]);
     if (!cmd) {
-        r = usage_error(&c, "unknown command", c.args[0]);
+        r = unknown_command(&c, c.args[0]);
         goto out;
     }
     /* Commands see their own arguments only. */
@@ -637,6 +745,9 @@ out:
     lapis_strv_free(c.adv_cves);
     lapis_strv_free(c.adv_bzs);
     lapis_strv_free(c.adv_severities);
+    lapis_strv_free(c.arches);
+    lapis_strv_free(c.contains_pkgs);
+    lapis_strv_free(c.check_repos);
     free(c.args);
     free(c.cmdline);
     lapis_ctx_free(c.ctx);

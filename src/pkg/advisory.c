@@ -81,6 +81,21 @@ static bool has_reference(Pool *pool, Id p, const char *reftype, char *const *id
     return found;
 }
 
+static bool has_reference_type(Pool *pool, Id p, const char *reftype)
+{
+    Dataiterator di;
+    bool found = false;
+
+    dataiterator_init(&di, pool, 0, p, UPDATE_REFERENCE, 0, 0);
+    while (!found && dataiterator_step(&di)) {
+        dataiterator_setpos(&di);
+        const char *type = pool_lookup_str(pool, SOLVID_POS, UPDATE_REFERENCE_TYPE);
+        found = type && strcmp(type, reftype) == 0;
+    }
+    dataiterator_free(&di);
+    return found;
+}
+
 static bool filter_match(Pool *pool, Id p, const lapis_advisory_filter *f)
 {
     Solvable *s = pool_id2solvable(pool, p);
@@ -99,6 +114,9 @@ static bool filter_match(Pool *pool, Id p, const lapis_advisory_filter *f)
         if (!selected)
             return false;
     }
+    if ((f->with_cve && !has_reference_type(pool, p, "cve")) ||
+        (f->with_bz && !has_reference_type(pool, p, "bugzilla")))
+        return false;
     if (f->severities && f->severities[0])
         return strv_has_ci(f->severities, solvable_lookup_str(s, UPDATE_SEVERITY));
     return true;

@@ -22,6 +22,9 @@ struct lapis_goal {
     bool erasing;            /* a remove request: dependents may go too (dnf's allow_uninstall) */
     Queue reasons;           /* pairs (pkg, lapis_reason) recorded for history restores */
     char **downloaded;       /* package files, after a run */
+    char **group_pkgs;       /* names installed for a group: reason "group" (comps.c) */
+    char **groups_set;       /* "ID\tNAME NAME..." recorded as installed on success */
+    char **groups_del;       /* ids forgotten on success */
     long long history_id;
 };
 

@@ -34,7 +34,9 @@ static const char schema[] =
     " version TEXT NOT NULL, release TEXT NOT NULL, arch TEXT NOT NULL, repo TEXT NOT NULL);"
     "CREATE INDEX IF NOT EXISTS trans_item_id ON trans_item(trans_id);"
     "CREATE TABLE IF NOT EXISTS reason ("
-    " name TEXT NOT NULL, arch TEXT NOT NULL, reason TEXT NOT NULL, PRIMARY KEY(name, arch));";
+    " name TEXT NOT NULL, arch TEXT NOT NULL, reason TEXT NOT NULL, PRIMARY KEY(name, arch));"
+    "CREATE TABLE IF NOT EXISTS comps_group ("
+    " id TEXT PRIMARY KEY, packages TEXT NOT NULL);";
 
 static void dbclosep(sqlite3 **db) { if (*db) sqlite3_close(*db); }
 static void stmtfreep(sqlite3_stmt **st) { if (*st) sqlite3_finalize(*st); }
@@ -214,7 +216,9 @@ static enum lapis_reason incoming_reason(lapis_goal *g, const lapis_trans_item *
         if (g->reasons.elements[i] == it->pkg && g->reasons.elements[i + 1] != LAPIS_REASON_UNKNOWN)
             return (enum lapis_reason)g->reasons.elements[i + 1];
     switch (it->action) {
-    case LAPIS_ACT_INSTALL: return LAPIS_REASON_USER;
+    case LAPIS_ACT_INSTALL:
+        return strv_contains(g->group_pkgs, lapis_pkg_name(g->ctx, it->pkg)) ? LAPIS_REASON_GROUP
+                                                                             : LAPIS_REASON_USER;
     case LAPIS_ACT_INSTALL_DEP: return LAPIS_REASON_DEP;
     case LAPIS_ACT_INSTALL_WEAK: return LAPIS_REASON_WEAK;
     default:
@@ -269,6 +273,78 @@ int lapis_history_begin(lapis_goal *g, const char *cmdline)
     return 0;
 }
 
+static char *col_dup(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return xstrdup(t ? (const char *)t : "");
+}
+
+/* ---- installed groups ---------------------------------------------------- */
+
+static int exec_group(lapis_ctx *ctx, sqlite3 *db, const char *sql, const char *id,
+                      const char *pkgs)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_fail(ctx, db, "groups");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    if (pkgs)
+        sqlite3_bind_text(st, 2, pkgs, -1, SQLITE_TRANSIENT);
+    return sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(ctx, db, "groups");
+}
+
+/* The goal's group changes, inside the caller's database transaction. */
+static int record_groups(lapis_goal *g, sqlite3 *db)
+{
+    int r = 0;
+    for (size_t i = 0; r >= 0 && g->groups_del && g->groups_del[i]; i++)
+        r = exec_group(g->ctx, db, "DELETE FROM comps_group WHERE id = ?1", g->groups_del[i], NULL);
+    for (size_t i = 0; r >= 0 && g->groups_set && g->groups_set[i]; i++) {
+        _cleanup_free_ char *id = xstrdup(g->groups_set[i]);
+        char *tab = strchr(id, '\t');
+        *tab = '\0';
+        r = exec_group(g->ctx, db, "INSERT OR REPLACE INTO comps_group(id, packages) "
+                       "VALUES (?1, ?2)", id, tab + 1);
+    }
+    return r;
+}
+
+int lapis_history_record_groups(lapis_goal *g)
+{
+    _cleanup_db_ sqlite3 *db = NULL;
+    int r;
+
+    if (!g->groups_set && !g->groups_del)
+        return 0;
+    if ((r = history_open(g->ctx, true, &db)) < 0)
+        return r;
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return db_fail(g->ctx, db, "begin");
+    if ((r = record_groups(g, db)) < 0)
+        return r;
+    return sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK ? 0 : db_fail(g->ctx, db, "commit");
+}
+
+int lapis_history_groups(lapis_ctx *ctx, char ***ret_ids, char ***ret_pkgs)
+{
+    _cleanup_db_ sqlite3 *db = NULL;
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r;
+
+    *ret_ids = xcalloc(1, sizeof(char *));
+    *ret_pkgs = xcalloc(1, sizeof(char *));
+    if ((r = history_open(ctx, false, &db)) < 0 || !db)
+        return r;
+    if (sqlite3_prepare_v2(db, "SELECT id, packages FROM comps_group ORDER BY id", -1, &st,
+                           NULL) != SQLITE_OK)
+        return db_fail(ctx, db, "groups");
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        strv_push(ret_ids, col_dup(st, 0));
+        strv_push(ret_pkgs, col_dup(st, 1));
+    }
+    return 0;
+}
+
 /* Record the outcome and, on success, the new reasons. */
 int lapis_history_end(lapis_goal *g, bool ok)
 {
@@ -308,18 +384,14 @@ int lapis_history_end(lapis_goal *g, bool ok)
                             why)) < 0)
             return r;
     }
+    if (ok && (r = record_groups(g, db)) < 0)
+        return r;
     if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
         return db_fail(ctx, db, "commit");
     return 0;
 }
 
 /* ---- reading ------------------------------------------------------------ */
-
-static char *col_dup(sqlite3_stmt *st, int i)
-{
-    const unsigned char *t = sqlite3_column_text(st, i);
-    return xstrdup(t ? (const char *)t : "");
-}
 
 void lapis_history_trans_free(lapis_history_trans *t, size_t n)
 {

@@ -105,6 +105,8 @@ struct lapis_repo {
     bool filelists_loaded;
     bool details_loaded;
     char *solv_dir;     /* where this repo's .solv files were loaded from */
+    char *comps_path;   /* its comps (groups) file in the cache, NULL: none (comps.c) */
+    long long comps_open_size; /* decompressed size repomd.xml gives, -1 unknown */
     bool gpgkeys_fetched; /* this run fetched gpgkey= into the cache (transaction.c) */
     char repomd_sha256[65];
 };
@@ -272,7 +274,13 @@ int lapis_sack_add_cached_rpm(lapis_ctx *ctx, const char *path, struct lapis_rep
 /* ---- history.c / download.c / transaction.c ---------------------------- */
 
 struct lapis_goal;
+/* Parse a loaded repo's verified comps file into `into` (a repo of a private pool). */
+int lapis_metadata_add_comps(lapis_ctx *ctx, struct lapis_repo *lr, Repo *into);
 int lapis_history_begin(struct lapis_goal *g, const char *cmdline);
+/* Installed groups: ids and their package names (space separated), by id. */
+int lapis_history_groups(lapis_ctx *ctx, char ***ret_ids, char ***ret_pkgs);
+/* A goal's group changes alone (its transaction had nothing to install). */
+int lapis_history_record_groups(struct lapis_goal *g);
 int lapis_history_end(struct lapis_goal *g, bool ok);
 /* Was the newest recorded transaction killed inside rpm (still "interrupted")? */
 bool lapis_history_last_interrupted(lapis_ctx *ctx);

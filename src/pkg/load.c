@@ -43,6 +43,8 @@ static void unload(lapis_ctx *ctx)
         lr->skipped = lr->filelists_loaded = lr->details_loaded = false;
         free(lr->solv_dir);
         lr->solv_dir = NULL;
+        free(lr->comps_path);
+        lr->comps_path = NULL;
     }
 }
 

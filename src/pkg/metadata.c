@@ -21,6 +21,7 @@
 #include <solv/repo_repomdxml.h>
 #include <solv/repo_rpmmd.h>
 #include <solv/repo_updateinfoxml.h>
+#include <solv/repo_comps.h>
 #include <solv/solv_xfopen.h>
 
 
@@ -68,6 +69,13 @@ static const struct md_entry *md_find(const struct rstate *s, const char *type)
         if (strcmp(s->md[i].type, type) == 0)
             return &s->md[i];
     return NULL;
+}
+
+/* The comps (groups) file: the compressed one when repomd.xml lists both. */
+static const struct md_entry *md_group(const struct rstate *s)
+{
+    const struct md_entry *e = md_find(s, "group_gz");
+    return e ? e : md_find(s, "group");
 }
 
 /* Record a repo failure; the message already names the repo. */
@@ -433,7 +441,8 @@ static void examine_repomd(lapis_ctx *ctx, struct rstate *s)
     }
     for (size_t i = 0; i < s->nmd; i++) {
         const char *t = s->md[i].type;
-        if (strcmp(t, "primary") && strcmp(t, "updateinfo") && strcmp(t, "filelists"))
+        if (strcmp(t, "primary") && strcmp(t, "updateinfo") && strcmp(t, "filelists") &&
+            md_group(s) != &s->md[i])
             continue;
         if ((r = check_md_entry(ctx, s, &s->md[i])) < 0) {
             rstate_fail(s, r, "%s", lapis_ctx_error(ctx));
@@ -452,7 +461,7 @@ static void examine_repomd(lapis_ctx *ctx, struct rstate *s)
 
 /* ---- phase B: the metadata files ----------------------------------------- */
 
-static const char *const wanted_types[] = { "primary", "updateinfo", "filelists" };
+static const char *const wanted_types[] = { "primary", "updateinfo", "filelists", "group" };
 
 static void fetch_files_batch(lapis_ctx *ctx, struct rstate *st, size_t n, unsigned flags)
 {
@@ -463,7 +472,7 @@ static void fetch_files_batch(lapis_ctx *ctx, struct rstate *st, size_t n, unsig
         if (!s->refresh || s->err)
             continue;
         for (size_t t = 0; t < ARRAY_SIZE(wanted_types); t++) {
-            const struct md_entry *e = md_find(s, wanted_types[t]);
+            const struct md_entry *e = t == 3 ? md_group(s) : md_find(s, wanted_types[t]);
             if (!e || (t == 2 && !(flags & LAPIS_LOAD_FILELISTS)))
                 continue;
             _cleanup_free_ char *local = md_local_name(e);
@@ -560,6 +569,27 @@ static int add_xml(lapis_ctx *ctx, struct rstate *s, Repo *repo, const char *dir
     return 0;
 }
 
+int lapis_metadata_add_comps(lapis_ctx *ctx, struct lapis_repo *lr, Repo *into)
+{
+    struct bounded b = { .limit = lr->comps_open_size > 0 ? lr->comps_open_size
+                                                          : OPEN_SIZE_DEFAULT_MAX };
+    FILE *fp;
+    int r;
+
+    if (!lr->comps_path)
+        return 0;
+    if (!(fp = open_bounded(lr->comps_path, &b)))
+        return lapis_err(ctx, LAPIS_E_CACHE, "repo %s: group metadata missing from the cache; "
+                         "run 'lapis makecache --refresh'", lr->id);
+    r = repo_add_comps(into, fp, 0);
+    fclose(fp);
+    if (r != 0 || b.exceeded)
+        return lapis_err(ctx, LAPIS_E_METADATA, "repo %s: group metadata (comps) is malformed or "
+                         "too large; the repository must be fixed (or left out: "
+                         "--disablerepo=%s)", lr->id, lr->id);
+    return 0;
+}
+
 static Repo *create_solv_repo(lapis_ctx *ctx, struct lapis_repo *lr)
 {
     Repo *repo = repo_create(ctx->pool, lr->id);
@@ -568,6 +598,19 @@ static Repo *create_solv_repo(lapis_ctx *ctx, struct lapis_repo *lr)
     repo->priority = -lr->priority;
     repo->subpriority = -lr->cost;
     return repo;
+}
+
+/* Where the repo's verified comps file is once the cache is committed (comps.c reads it). */
+static void note_comps(struct rstate *s)
+{
+    const struct md_entry *e = md_group(s);
+    free(s->repo->comps_path);
+    s->repo->comps_path = NULL;
+    if (!e)
+        return;
+    _cleanup_free_ char *local = md_local_name(e);
+    s->repo->comps_path = path_join(s->repo->solv_dir, local);
+    s->repo->comps_open_size = e->open_size;
 }
 
 /* Load a repo from dir (the cache or the staging dir), via .solv when fresh. */
@@ -603,6 +646,7 @@ static int load_repo_dir(lapis_ctx *ctx, struct rstate *s, const char *dir)
     s->repo->solv = repo;
     free(s->repo->solv_dir);
     s->repo->solv_dir = xstrdup(dir == s->staging ? s->repodata : dir);
+    note_comps(s);
     return 0;
 }
 

@@ -41,13 +41,14 @@ const char *lapis_reason_name(enum lapis_reason r)
     case LAPIS_REASON_USER: return "user";
     case LAPIS_REASON_DEP: return "dependency";
     case LAPIS_REASON_WEAK: return "weak-dependency";
+    case LAPIS_REASON_GROUP: return "group";
     default: return "unknown";
     }
 }
 
 enum lapis_reason lapis_reason_from_name(const char *s)
 {
-    for (int r = LAPIS_REASON_USER; r <= LAPIS_REASON_WEAK; r++)
+    for (int r = LAPIS_REASON_USER; r <= LAPIS_REASON_GROUP; r++)
         if (strcmp(s, lapis_reason_name(r)) == 0)
             return r;
     return LAPIS_REASON_UNKNOWN;

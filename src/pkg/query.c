@@ -232,7 +232,10 @@ static int cmp_name_arch_prio_evr(const void *pa, const void *pb, void *dp)
     return a->repo->subpriority > b->repo->subpriority ? -1 : a->repo->subpriority < b->repo->subpriority;
 }
 
-/* Newest per name.arch, among repos of the best priority for that name. */
+/* Newest per name.arch of the candidates in all (sorted in place), among
+ * repos of the best priority for that name. */
+static void newest_of(lapis_ctx *ctx, Queue *all, Queue *out);
+
 static void newest_available(lapis_ctx *ctx, char *const *globs, Queue *out)
 {
     Pool *pool = ctx->pool;
@@ -245,12 +248,19 @@ static void newest_available(lapis_ctx *ctx, char *const *globs, Queue *out)
         if (is_available_pkg(ctx, p, s) && matches_any(ctx, s, globs))
             queue_push(&all, p);
     }
-    solv_sort(all.elements, (size_t)all.count, sizeof(Id), cmp_name_arch_prio_evr, pool);
-    for (int start = 0, end; start < all.count; start = end) {
-        Id name = pool_id2solvable(pool, all.elements[start])->name;
+    newest_of(ctx, &all, out);
+    queue_free(&all);
+}
+
+static void newest_of(lapis_ctx *ctx, Queue *all, Queue *out)
+{
+    Pool *pool = ctx->pool;
+    solv_sort(all->elements, (size_t)all->count, sizeof(Id), cmp_name_arch_prio_evr, pool);
+    for (int start = 0, end; start < all->count; start = end) {
+        Id name = pool_id2solvable(pool, all->elements[start])->name;
         int best_prio = INT_MIN;
-        for (end = start; end < all.count; end++) {
-            Solvable *s = pool_id2solvable(pool, all.elements[end]);
+        for (end = start; end < all->count; end++) {
+            Solvable *s = pool_id2solvable(pool, all->elements[end]);
             if (s->name != name)
                 break;
             if (s->repo->priority > best_prio)
@@ -258,16 +268,15 @@ static void newest_available(lapis_ctx *ctx, char *const *globs, Queue *out)
         }
         /* Within a name group, per arch the first entry of the best priority is the newest. */
         for (int i = start; i < end; i++) {
-            Solvable *s = pool_id2solvable(pool, all.elements[i]);
-            Solvable *prev = i > start ? pool_id2solvable(pool, all.elements[i - 1]) : NULL;
+            Solvable *s = pool_id2solvable(pool, all->elements[i]);
+            Solvable *prev = i > start ? pool_id2solvable(pool, all->elements[i - 1]) : NULL;
             if (s->repo->priority < best_prio)
                 continue;
             if (prev && prev->arch == s->arch && prev->repo->priority >= best_prio)
                 continue;
-            queue_push(out, all.elements[i]);
+            queue_push(out, all->elements[i]);
         }
     }
-    queue_free(&all);
 }
 
 static void installed_matching(lapis_ctx *ctx, char *const *globs, Queue *out)
@@ -580,4 +589,32 @@ static int cmp_pkg_display(const void *pa, const void *pb, void *dp)
 void lapis_pkglist_sort(lapis_ctx *ctx, lapis_pkglist *list)
 {
     solv_sort(list->pkgs, list->count, sizeof(lapis_pkg), cmp_pkg_display, ctx->pool);
+}
+
+/* dnf5 download's choice: the spec as a name/NEVRA glob, else as a
+ * capability or file; the newest available per name.arch either way. */
+int lapis_query_latest(lapis_ctx *ctx, const char *spec, lapis_pkglist *ret)
+{
+    char *const globs[] = { (char *)spec, NULL };
+    Queue q, prov, avail;
+    int r;
+
+    if ((r = require_loaded(ctx)) < 0)
+        return r;
+    queue_init(&q);
+    queue_init(&prov);
+    queue_init(&avail);
+    newest_available(ctx, globs, &q);
+    if (q.count == 0) {
+        providers_of(ctx, spec, &prov);
+        for (int i = 0; i < prov.count; i++)
+            if (!lapis_pkg_installed(ctx, prov.elements[i]))
+                queue_push(&avail, prov.elements[i]);
+        newest_of(ctx, &avail, &q);
+    }
+    list_from_queue(ret, &q);
+    queue_free(&q);
+    queue_free(&prov);
+    queue_free(&avail);
+    return 0;
 }

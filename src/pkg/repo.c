@@ -40,6 +40,7 @@ void lapis_repo_free(struct lapis_repo *r)
     free(r->source);
     free(r->cachedir);
     free(r->solv_dir);
+    free(r->comps_path);
     free(r);
 }
 
@@ -274,6 +275,16 @@ int lapis_repo_priority(const lapis_repo *r) { return r->priority; }
 int lapis_repo_npackages(const lapis_repo *r) { return r->npackages; }
 long long lapis_repo_timestamp(const lapis_repo *r) { return r->timestamp; }
 bool lapis_repo_skipped(const lapis_repo *r) { return r->skipped; }
+
+void lapis_repo_get_settings(const lapis_repo *r, lapis_repo_settings *ret)
+{
+    *ret = (lapis_repo_settings){
+        .cost = r->cost, .metadata_expire = r->opts.metadata_expire,
+        .skip_if_unavailable = r->opts.skip_if_unavailable, .gpgcheck = r->opts.gpgcheck,
+        .repo_gpgcheck = r->opts.repo_gpgcheck, .config_file = r->source,
+        .gpgkeys = r->gpgkeys, .excludepkgs = r->opts.exclude, .includepkgs = r->includepkgs,
+    };
+}
 
 const char *lapis_repo_baseurl(const lapis_repo *cr)
 {

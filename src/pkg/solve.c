@@ -68,6 +68,9 @@ void lapis_goal_free(lapis_goal *g)
     lapis_strv_free(g->problems);
     lapis_strv_free(g->user_specs);
     lapis_strv_free(g->downloaded);
+    lapis_strv_free(g->group_pkgs);
+    lapis_strv_free(g->groups_set);
+    lapis_strv_free(g->groups_del);
     free(g);
 }
 

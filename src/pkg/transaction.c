@@ -902,8 +902,10 @@ int lapis_goal_run(lapis_goal *g, const lapis_run_opts *opts)
 
     if (!g->trans)
         return lapis_err(ctx, LAPIS_E_USAGE, "internal: goal run before it was resolved");
-    if (g->nitems == 0)
+    if (g->nitems == 0 && (o.flags & LAPIS_RUN_DOWNLOADONLY))
         return 0;
+    if (g->nitems == 0) /* a group install whose packages are all there already */
+        return (r = lapis_ctx_lock(ctx)) < 0 ? r : lapis_history_record_groups(g);
     /* What can fail without rpm is checked before anything in the root changes
      * (the rpmdb created, a key imported). */
     if (!(o.flags & LAPIS_RUN_DOWNLOADONLY) &&
@@ -932,4 +934,62 @@ int lapis_goal_run(lapis_goal *g, const lapis_run_opts *opts)
     rpmlogSetCallback(NULL, NULL);
     free(ls.last_error);
     return r;
+}
+
+/* ---- download (dnf5's download command) ---------------------------------- */
+
+/* A package that failed its checks must not stay where the user will pick it up. */
+static void drop_unverified(struct lapis_pkgfile *f, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (f[i].downloaded)
+            unlink(f[i].path);
+}
+
+static lapis_goal *download_goal(lapis_ctx *ctx, const lapis_pkglist *pkgs)
+{
+    lapis_goal *g = NULL;
+    if (lapis_goal_new(ctx, &g) < 0)
+        return NULL;
+    g->items = xcalloc(pkgs->count + 1, sizeof(*g->items));
+    for (size_t i = 0; i < pkgs->count; i++)
+        g->items[g->nitems++] = (lapis_trans_item){ .action = LAPIS_ACT_INSTALL,
+                                                    .pkg = pkgs->pkgs[i] };
+    return g;
+}
+
+int lapis_download_pkgs(lapis_ctx *ctx, const lapis_pkglist *pkgs, const char *destdir,
+                        char ***ret_paths)
+{
+    struct rpmlog_state ls = { ctx, NULL };
+    struct lapis_pkgfile *f = NULL;
+    size_t n = 0;
+    bool covered;
+    char **paths = NULL;
+    int r;
+
+    if (!destdir || !*destdir)
+        return lapis_err(ctx, LAPIS_E_USAGE, "internal: download without a destination");
+    lapis_goal *g = download_goal(ctx, pkgs);
+    if (!g)
+        return -LAPIS_E_USAGE;
+    lapis_rpm_init();
+    rpmlogSetCallback(rpmlog_cb, &ls);
+    _cleanup_ts_ rpmts ts = ts_for_root(ctx);
+    r = lapis_download_packages(g, destdir, &f, &n);
+    if (r >= 0 && (r = verify_packages(ctx, ts, f, n, &ls, &covered)) < 0)
+        drop_unverified(f, n);
+    for (size_t i = 0; r >= 0 && i < n; i++)
+        strv_push(&paths, xstrdup(f[i].path));
+    lapis_progress(ctx, LAPIS_PROGRESS_DONE, NULL, 0, 0);
+    lapis_pkgfiles_free(f, n);
+    rpmlogSetCallback(NULL, NULL);
+    free(ls.last_error);
+    lapis_goal_free(g);
+    if (r < 0) {
+        lapis_strv_free(paths);
+        return r;
+    }
+    *ret_paths = paths ? paths : xcalloc(1, sizeof(char *));
+    return 0;
 }

@@ -1,0 +1,143 @@
+/*
+ * group list|info|install|remove|upgrade (dnf5's layout) and @group specs in
+ * install, remove and upgrade. The groups come from the repos' comps files
+ * (liblapis); the transactions go through cli_run_goal like any other.
+ */
+#include <string.h>
+
+#include "cli.h"
+
+int cli_goal_group_spec(struct cli *c, lapis_goal *goal, const char *spec, char op)
+{
+    switch (op) {
+    case 'i': return lapis_goal_group_install(goal, spec, c->with_optional);
+    case 'r': return lapis_goal_group_remove(goal, spec);
+    default: return lapis_goal_group_upgrade(goal, spec);
+    }
+}
+
+static int build_group(struct cli *c, lapis_goal *goal)
+{
+    for (int i = 1; i < c->nargs; i++) {
+        int r = cli_goal_group_spec(c, goal, c->args[i], c->group_op);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* ---- list and info ----------------------------------------------------------- */
+
+static bool listed(const struct cli *c, const lapis_group *g, bool specs_given)
+{
+    if (!g->visible && !c->hidden && !specs_given)
+        return false;
+    if (c->q_installed && !g->installed)
+        return false;
+    return !(c->q_available && g->installed);
+}
+
+static cJSON *json_group(const lapis_group *g)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", g->id);
+    cJSON_AddStringToObject(o, "name", g->name);
+    cJSON_AddStringToObject(o, "description", g->description);
+    cJSON_AddBoolToObject(o, "installed", g->installed);
+    cJSON_AddBoolToObject(o, "visible", g->visible);
+    cJSON_AddItemToObject(o, "mandatory", lapis_json_strv(g->mandatory));
+    cJSON_AddItemToObject(o, "default", lapis_json_strv(g->defaults));
+    cJSON_AddItemToObject(o, "optional", lapis_json_strv(g->optional));
+    return o;
+}
+
+static void kv(const char *key, const char *value)
+{
+    char *clean = lapis_sanitize(value ? value : "");
+    printf("%-20s:%s%s\n", key, *clean ? " " : "", clean);
+    free(clean);
+}
+
+static void kv_list(const char *key, char *const *v)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        kv(i == 0 ? key : "", v[i]);
+}
+
+static void print_info(const lapis_group *g)
+{
+    kv("Id", g->id);
+    kv("Name", g->name);
+    kv("Description", g->description);
+    kv("Installed", g->installed ? "yes" : "no");
+    kv("Uservisible", g->visible ? "yes" : "no");
+    kv_list("Mandatory packages", g->mandatory);
+    kv_list("Default packages", g->defaults);
+    kv_list("Optional packages", g->optional);
+}
+
+static void print_list(const lapis_group *g, const size_t *sel, size_t n)
+{
+    lapis_table *t = lapis_table_new(3);
+    lapis_table_align_right(t, 2);
+    lapis_table_add(t, (const char *[]){ "ID", "Name", "Installed" });
+    for (size_t i = 0; i < n; i++)
+        lapis_table_add(t, (const char *[]){ g[sel[i]].id, g[sel[i]].name,
+                                             g[sel[i]].installed ? "yes" : "no" });
+    lapis_table_print(t, stdout);
+    lapis_table_free(t);
+}
+
+static int group_show(struct cli *c, bool info)
+{
+    char **specs = c->args + 1;
+    bool specs_given = c->nargs > 1;
+    lapis_group *g = NULL;
+    size_t n = 0, k = 0;
+    int r;
+
+    if ((r = cli_load(c, 0)) < 0 || (r = lapis_group_query(c->ctx, specs, &g, &n)) < 0)
+        return cli_fail(c, r);
+    size_t *sel = calloc(n + 1, sizeof(*sel));
+    for (size_t i = 0; i < n; i++)
+        if (listed(c, &g[i], specs_given))
+            sel[k++] = i;
+    if (c->json) {
+        cJSON *doc = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(doc, "groups");
+        for (size_t i = 0; i < k; i++)
+            cJSON_AddItemToArray(a, json_group(&g[sel[i]]));
+        cli_json_out(c, doc);
+    } else if (info) {
+        for (size_t i = 0; i < k; i++) {
+            if (i)
+                putchar('\n');
+            print_info(&g[sel[i]]);
+        }
+    } else if (k) {
+        print_list(g, sel, k);
+    }
+    r = specs_given && k == 0 ? cli_error(c, LAPIS_E_NOTFOUND, "No match for argument: %s",
+                                          specs[0]) : 0;
+    free(sel);
+    lapis_groups_free(g, n);
+    return r;
+}
+
+int cmd_group(struct cli *c)
+{
+    static const char *const ops[] = { "install", "remove", "upgrade" };
+    const char *sub = c->nargs > 0 ? c->args[0] : "list";
+
+    if (strcmp(sub, "list") == 0 || strcmp(sub, "info") == 0)
+        return group_show(c, sub[0] == 'i');
+    for (int o = 0; o < 3; o++) {
+        if (strcmp(sub, ops[o]) != 0)
+            continue;
+        if (c->nargs < 2)
+            return cli_error(c, LAPIS_E_USAGE, "group %s needs at least one group", sub);
+        c->group_op = "iru"[o];
+        return cli_run_goal(c, 0, build_group);
+    }
+    return cli_error(c, LAPIS_E_USAGE, "group takes list, info, install, remove or upgrade, "
+                     "not '%s'", sub);
+}
