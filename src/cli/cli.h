@@ -22,7 +22,7 @@ struct cli {
     bool q_recommends, q_suggests, q_conflicts, q_obsoletes;
     char *whatrequires, *whatprovides;
     bool repo_given;
-    bool allowerasing, skip_broken, downloadonly, nodocs, noscripts;
+    bool allowerasing, skip_broken, downloadonly, nodocs, noscripts, allow_downgrade;
     char *downloaddir;
     char *cmdline;                 /* the whole command line, for history */
     /* advisory filters (updateinfo, upgrade, upgrade-minimal, check-update) */
@@ -66,6 +66,8 @@ int cli_interrupt_note(struct cli *c, const char *msg);
 
 /* Print the context's error (and a JSON error document with --json); returns 1. */
 int cli_fail(struct cli *c, int r);
+/* The same when the CLI has printed the text itself (only the JSON document follows). */
+int cli_fail_printed(struct cli *c, int r);
 /* Report an error of our own (code: a LAPIS_E_* value); returns exit code 1. */
 int cli_error(struct cli *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Load with flags derived from options (refresh) plus extra. */

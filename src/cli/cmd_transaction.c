@@ -235,15 +235,36 @@ static bool is_rpm_path(const char *s)
     return n > 4 && strcmp(s + n - 4, ".rpm") == 0;
 }
 
-static void print_problems(lapis_goal *goal)
+/* Entries may span lines ("Problem: ...\n  - ..."): each line is sanitized on its own. */
+static void print_lines(char *const *v)
 {
-    char *const *probs = lapis_goal_problems(goal);
-    /* The first problem is already in the error line. */
-    for (size_t i = 1; probs[0] && probs[i]; i++) {
-        char *clean = lapis_sanitize(probs[i]);
-        fprintf(stderr, "  %s\n", clean);
-        free(clean);
-    }
+    for (size_t i = 0; v && v[i]; i++)
+        print_question(v[i], "\n");
+}
+
+static const struct {
+    unsigned hint;
+    const char *text;
+} hint_texts[] = {
+    { LAPIS_HINT_SKIP_UNAVAILABLE, "--skip-unavailable to skip unavailable packages" },
+    { LAPIS_HINT_NO_BEST, "--no-best to not limit the transaction to the best candidates" },
+    { LAPIS_HINT_ALLOWERASING, "--allowerasing to allow erasing of installed packages to "
+                               "resolve problems" },
+    { LAPIS_HINT_SKIP_BROKEN, "--skip-broken to skip uninstallable packages" },
+};
+
+/* dnf5's report of a failed resolve, on stderr. */
+static void print_resolve_failure(lapis_goal *goal)
+{
+    unsigned hints = lapis_goal_hints(goal);
+    fprintf(stderr, "Failed to resolve the transaction:\n");
+    print_lines(lapis_goal_log(goal));
+    print_lines(lapis_goal_problems(goal));
+    if (hints & ~LAPIS_HINT_FILEDEP) /* file lists load on demand here: no hint for them */
+        fprintf(stderr, "You can try to add to command line:\n");
+    for (size_t i = 0; i < sizeof(hint_texts) / sizeof(hint_texts[0]); i++)
+        if (hints & hint_texts[i].hint)
+            fprintf(stderr, "  %s\n", hint_texts[i].text);
 }
 
 static int json_result(struct cli *c, lapis_goal *goal, const lapis_trans_item *items, size_t n,
@@ -300,14 +321,20 @@ static int goal_resolve(struct cli *c, int (*build)(struct cli *, lapis_goal *),
     if ((r = lapis_goal_new(c->ctx, ret)) < 0)
         return cli_fail(c, r);
     lapis_goal_set_flags(*ret, (c->allowerasing ? LAPIS_GOAL_ALLOWERASING : 0) |
-                               (c->skip_broken ? LAPIS_GOAL_SKIP_BROKEN : 0));
+                               (c->skip_broken ? LAPIS_GOAL_SKIP_BROKEN : 0) |
+                               (c->allow_downgrade ? LAPIS_GOAL_ALLOW_DOWNGRADE : 0) |
+                               LAPIS_GOAL_LOG_UNAVAILABLE);
     if ((r = build(c, *ret)) >= 0)
         r = lapis_goal_resolve(*ret);
-    if (r >= 0)
+    if (r >= 0) {
+        if (!c->quiet)
+            print_lines(lapis_goal_log(*ret)); /* dnf5's notes: skipped, already installed */
         return 0;
-    r = cli_fail(c, r);
-    print_problems(*ret);
-    return r;
+    }
+    if (r != -LAPIS_E_SOLVE && r != -LAPIS_E_NOTFOUND)
+        return cli_fail(c, r);
+    print_resolve_failure(*ret);
+    return cli_fail_printed(c, r);
 }
 
 /* Show the transaction and ask (--assumeno: exit status 1). */
@@ -322,12 +349,17 @@ static int goal_confirm(struct cli *c, const lapis_trans_item *items, size_t n)
             printf("Operation aborted by --assumeno.\n");
         return 1;
     }
-    if (c->assumeyes || ask_tty(c->downloadonly ? "Is this ok (download only)" : "Is this ok"))
+    if (c->assumeyes)
+        return 0;
+    if (!isatty(STDIN_FILENO))
+        return cli_error(c, LAPIS_E_ABORTED, "operation aborted: not confirmed (use -y to "
+                         "answer yes without a terminal)");
+    if (ask_tty(c->downloadonly ? "Is this ok (download only)" : "Is this ok"))
         return 0;
     if (cli_interrupted()) /* Ctrl-C at the prompt */
         return cli_interrupt_note(c, "interrupted: nothing was changed");
-    return cli_error(c, LAPIS_E_ABORTED, "operation aborted: not confirmed (use -y to "
-                     "answer yes without a terminal)");
+    fprintf(stderr, "Operation aborted by the user.\n"); /* dnf5's words; exit status 1 */
+    return 1;
 }
 
 static int goal_execute(struct cli *c, lapis_goal *goal)
@@ -370,6 +402,10 @@ int cli_run_goal(struct cli *c, unsigned load_flags, int (*build)(struct cli *, 
     size_t n;
     int r;
 
+    /* The question cannot be shown next to the document: one error, before anything. */
+    if (c->json && !c->assumeyes && !c->assumeno)
+        return cli_error(c, LAPIS_E_USAGE, "--json cannot ask for confirmation: add -y to "
+                         "proceed, or --assumeno to only show the transaction");
     if ((r = goal_prepare(c, load_flags)) != 0 || (r = goal_resolve(c, build, &goal)) != 0)
         return r;
     items = lapis_goal_items(goal, &n);

@@ -53,6 +53,7 @@ enum {
     OPT_DOWNLOADONLY, OPT_DOWNLOADDIR, OPT_NODOCS, OPT_NOSCRIPTS, OPT_EXCLUDE,
     OPT_SECURITY, OPT_BUGFIX, OPT_ENHANCEMENT, OPT_NEWPACKAGE, OPT_SEVERITY, OPT_ADVISORY,
     OPT_CVE, OPT_BZ, OPT_SUMMARY, OPT_TIMER,
+    OPT_SKIPUNAVAILABLE, OPT_BEST, OPT_NOBEST, OPT_ALLOWDOWNGRADE,
 };
 
 static const struct option long_opts[] = {
@@ -115,6 +116,11 @@ static const struct option long_opts[] = {
     { "summary", no_argument, NULL, OPT_SUMMARY },
     { "reboothint", no_argument, NULL, 'r' },
     { "timer", no_argument, NULL, OPT_TIMER },
+    { "skip-unavailable", no_argument, NULL, OPT_SKIPUNAVAILABLE },
+    { "best", no_argument, NULL, OPT_BEST },
+    { "no-best", no_argument, NULL, OPT_NOBEST },
+    { "nobest", no_argument, NULL, OPT_NOBEST },
+    { "allow-downgrade", no_argument, NULL, OPT_ALLOWDOWNGRADE },
     { NULL, 0, NULL, 0 },
 };
 
@@ -142,6 +148,9 @@ static void usage(FILE *out)
             "\nTransaction options:\n"
             "  --allowerasing        allow removing installed packages to resolve conflicts\n"
             "  --skip-broken         skip packages whose dependencies cannot be satisfied\n"
+            "  --skip-unavailable    skip specs that match nothing (a note, not an error)\n"
+            "  --best, --no-best     insist on the newest candidates (default), or fall back\n"
+            "  --allow-downgrade     allow downgrading dependencies to resolve\n"
             "  --downloadonly        only download (and verify) packages\n"
             "  --downloaddir=DIR     with --downloadonly: where to put them\n"
             "  --nodocs              do not install documentation\n"
@@ -222,12 +231,12 @@ int cli_interrupt_note(struct cli *c, const char *msg)
 /* The one way the CLI reports an error: a line on stderr and, with --json,
  * the error document on stdout. Returns the exit code 1 (128+signal when
  * the run was interrupted; the library's message then says what was kept). */
-static int emit_error(struct cli *c, int code, const char *msg)
+static int emit_error_line(struct cli *c, int code, const char *msg, bool line)
 {
     int rc = 1;
     if (code == -LAPIS_E_INTERRUPTED) {
         rc = cli_interrupt_note(c, msg);
-    } else {
+    } else if (line) {
         char *clean = lapis_sanitize(msg);
         fprintf(stderr, "lapis: error: %s\n", clean);
         free(clean);
@@ -243,9 +252,19 @@ static int emit_error(struct cli *c, int code, const char *msg)
     return rc;
 }
 
+static int emit_error(struct cli *c, int code, const char *msg)
+{
+    return emit_error_line(c, code, msg, true);
+}
+
 int cli_fail(struct cli *c, int r)
 {
     return emit_error(c, r, lapis_ctx_error(c->ctx));
+}
+
+int cli_fail_printed(struct cli *c, int r)
+{
+    return emit_error_line(c, r, lapis_ctx_error(c->ctx), false);
 }
 
 int cli_error(struct cli *c, int code, const char *fmt, ...)
@@ -271,7 +290,13 @@ static int usage_error(struct cli *c, const char *what, const char *arg)
 
 int cli_load(struct cli *c, unsigned extra)
 {
-    return lapis_load(c->ctx, extra | (c->refresh ? LAPIS_LOAD_REFRESH : 0));
+    bool say = !c->quiet && !c->json; /* dnf5's lines around loading, on stderr */
+    if (say)
+        fprintf(stderr, "Updating and loading repositories:\n");
+    int r = lapis_load(c->ctx, extra | (c->refresh ? LAPIS_LOAD_REFRESH : 0));
+    if (say && r >= 0)
+        fprintf(stderr, "Repositories loaded.\n");
+    return r;
 }
 
 void cli_json_out(struct cli *c, cJSON *doc)
@@ -400,6 +425,7 @@ static const struct cli_field cli_flags[] = {
     { OPT_SUMMARY, offsetof(struct cli, summary) },
     { 'r', offsetof(struct cli, reboothint) },
     { OPT_TIMER, offsetof(struct cli, timer) },
+    { OPT_ALLOWDOWNGRADE, offsetof(struct cli, allow_downgrade) },
 };
 static const struct cli_field cli_values[] = {
     { 'c', offsetof(struct cli, config_arg) },
@@ -447,6 +473,9 @@ static int set_ctx_option(struct cli *c, int opt)
     case OPT_NOGPGCHECK: lapis_ctx_set_nogpgcheck(ctx, true); return 0;
     case OPT_FORCEARCH: return lapis_ctx_set_arch(ctx, optarg);
     case 'x': case OPT_EXCLUDE: return lapis_ctx_add_excludes(ctx, optarg);
+    case OPT_SKIPUNAVAILABLE: return lapis_ctx_setopt(ctx, "skip_unavailable=1");
+    case OPT_BEST: return lapis_ctx_setopt(ctx, "best=1");
+    case OPT_NOBEST: return lapis_ctx_setopt(ctx, "best=0");
     default: return 1;
     }
 }
