@@ -87,6 +87,7 @@ LAPIS_MUST_USE int lapis_ctx_setup(lapis_ctx *ctx);
 
 const char *lapis_ctx_installroot(const lapis_ctx *ctx); /* "/" when unset */
 const char *lapis_ctx_cachedir(const lapis_ctx *ctx);    /* resolved, host path */
+const char *lapis_ctx_destdir(const lapis_ctx *ctx);     /* destdir= (download dir), or NULL */
 
 /* ---- repositories ------------------------------------------------------- */
 

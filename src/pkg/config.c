@@ -297,6 +297,11 @@ const char *lapis_ctx_cachedir(const lapis_ctx *ctx)
     return ctx->conf.cachedir;
 }
 
+const char *lapis_ctx_destdir(const lapis_ctx *ctx)
+{
+    return ctx->conf.destdir;
+}
+
 lapis_var *lapis_ctx_vars(lapis_ctx *ctx, size_t *ret_n)
 {
     lapis_var *v = xcalloc(3, sizeof(*v));

@@ -478,6 +478,40 @@ static void add_exclude_from_weak_jobs(lapis_goal *g)
     }
 }
 
+static bool obsoletes_installed(Pool *pool, Solvable *s)
+{
+    Id obs, *op;
+    if (!s->obsoletes)
+        return false;
+    for (op = s->repo->idarraydata + s->obsoletes; (obs = *op++) != 0;) {
+        Id p, pp;
+        FOR_PROVIDES(p, pp, obs) {
+            Solvable *o = pool_id2solvable(pool, p);
+            if (o->repo == pool->installed && o->name != s->name && pool_match_nevr(pool, o, obs))
+                return true;
+        }
+    }
+    return false;
+}
+
+/* obsoletes=0: a package that obsoletes an installed one is no upgrade for it
+ * (libsolv always offers it, so it is locked out unless asked for by name). */
+static void add_no_obsoletes_jobs(lapis_goal *g)
+{
+    Pool *pool = g->ctx->pool;
+    Id p;
+    if (g->ctx->conf.obsoletes || !pool->installed)
+        return;
+    FOR_POOL_SOLVABLES(p) {
+        Solvable *s = pool_id2solvable(pool, p);
+        if (s->repo == pool->installed || name_installed(pool, s->name) ||
+            strv_contains(g->user_specs, pool_id2str(pool, s->name)) ||
+            !obsoletes_installed(pool, s))
+            continue;
+        queue_push2(&g->work, SOLVER_LOCK | SOLVER_SOLVABLE, p);
+    }
+}
+
 /* installonlypkgs are provides: every provider may be installed in several versions. */
 static void add_installonly_jobs(lapis_goal *g)
 {
@@ -703,8 +737,6 @@ static Solver *make_solver(lapis_goal *g)
     solver_set_flag(s, SOLVER_FLAG_BEST_OBEY_POLICY, 1);
     solver_set_flag(s, SOLVER_FLAG_ALLOW_VENDORCHANGE, 1);
     solver_set_flag(s, SOLVER_FLAG_YUM_OBSOLETES, 1);
-    /* obsoletes=0: an obsoleting package is no upgrade for what it obsoletes. */
-    solver_set_flag(s, SOLVER_FLAG_NO_UPDATEPROVIDE, !ctx->conf.obsoletes);
     solver_set_flag(s, SOLVER_FLAG_IGNORE_RECOMMENDED, !ctx->conf.install_weak_deps);
     solver_set_flag(s, SOLVER_FLAG_ALLOW_UNINSTALL,
                     (g->flags & LAPIS_GOAL_ALLOWERASING) || g->erasing || g->autoremove);
@@ -714,14 +746,30 @@ static Solver *make_solver(lapis_goal *g)
     return s;
 }
 
+
+/* The options that may help, for the one-line message ("--no-best, --skip-broken"). */
+static char *hint_list(const lapis_goal *g)
+{
+    static const struct { unsigned hint; const char *opt; } opts[] = {
+        { LAPIS_HINT_SKIP_UNAVAILABLE, "--skip-unavailable" }, { LAPIS_HINT_NO_BEST, "--no-best" },
+        { LAPIS_HINT_ALLOWERASING, "--allowerasing" }, { LAPIS_HINT_SKIP_BROKEN, "--skip-broken" },
+    };
+    unsigned h = lapis_goal_hints(g);
+    _cleanup_strv_ char **v = xcalloc(1, sizeof(char *));
+    for (size_t i = 0; i < ARRAY_SIZE(opts); i++)
+        if (h & opts[i].hint)
+            strv_push(&v, xstrdup(opts[i].opt));
+    return strv_join(v, ", ");
+}
+
 /* Specs that matched nothing fail the resolve, after the solver had its say (dnf5). */
 static int unavailable_failed(lapis_goal *g)
 {
     g->hints |= LAPIS_HINT_SKIP_UNAVAILABLE;
     for (size_t i = 0; g->log[i]; i++)
         if (!str_startswith(g->log[i], "Package \""))
-            return lapis_err(g->ctx, LAPIS_E_NOTFOUND, "Failed to resolve the transaction: %s",
-                             g->log[i]);
+            return lapis_err(g->ctx, LAPIS_E_NOTFOUND, "Failed to resolve the transaction: %s "
+                             "(try --skip-unavailable)", g->log[i]);
     return lapis_err(g->ctx, LAPIS_E_NOTFOUND, "Failed to resolve the transaction");
 }
 
@@ -734,7 +782,9 @@ static int solve_once(lapis_goal *g)
         _cleanup_free_ char *lead = lapis_problem_collect(g);
         if (g->unavailable)
             return unavailable_failed(g);
-        return lapis_err(g->ctx, LAPIS_E_SOLVE, "Failed to resolve the transaction: %s", lead);
+        _cleanup_free_ char *hints = hint_list(g);
+        return lapis_err(g->ctx, LAPIS_E_SOLVE, "Failed to resolve the transaction: %s%s%s%s",
+                         lead, *hints ? " (try " : "", hints, *hints ? ")" : "");
     }
     return 0;
 }
@@ -820,6 +870,7 @@ int lapis_goal_resolve(lapis_goal *g)
     add_duplicate_erase_jobs(g);
     add_userinstalled_jobs(g);
     add_exclude_from_weak_jobs(g);
+    add_no_obsoletes_jobs(g);
     if ((r = solve_once(g)) < 0)
         return r;
     if (g->autoremove) {

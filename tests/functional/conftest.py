@@ -133,6 +133,15 @@ class Result:
         return [l for l in self.err.splitlines() if l.startswith("lapis: error:")]
 
     @property
+    def resolve_failure(self):
+        """dnf5's report of a failed resolve on stderr: the lines after
+        'Failed to resolve the transaction:' (None when there is none)."""
+        lines = self.err.splitlines()
+        if "Failed to resolve the transaction:" not in lines:
+            return None
+        return lines[lines.index("Failed to resolve the transaction:") + 1:]
+
+    @property
     def warning_lines(self):
         return [l for l in self.err.splitlines() if l.startswith("lapis: warning:")]
 
