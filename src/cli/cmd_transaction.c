@@ -53,7 +53,7 @@ static void print_summary_line(const char *label, size_t n)
 static void print_transaction(lapis_ctx *ctx, const lapis_trans_item *items, size_t n)
 {
     lapis_table *t = lapis_table_new(5);
-    unsigned long long dl = 0, freed = 0;
+    unsigned long long dl = 0, fetch = 0, inst = 0, freed = 0;
     size_t count[NSECTIONS] = { 0 };
 
     lapis_table_align_right(t, 4);
@@ -67,10 +67,16 @@ static void print_transaction(lapis_ctx *ctx, const lapis_trans_item *items, siz
             add_row(ctx, t, " ", items[i].pkg);
             if (items[i].replaces && items[i].action != LAPIS_ACT_REINSTALL)
                 add_row(ctx, t, "   replacing ", items[i].replaces);
-            if (!lapis_pkg_installed(ctx, items[i].pkg))
+            if (!lapis_pkg_installed(ctx, items[i].pkg)) {
                 dl += lapis_pkg_downloadsize(ctx, items[i].pkg);
-            else
+                if (strcmp(lapis_pkg_repoid(ctx, items[i].pkg), "@commandline") != 0)
+                    fetch += lapis_pkg_downloadsize(ctx, items[i].pkg);
+                inst += lapis_pkg_installsize(ctx, items[i].pkg);
+            } else {
                 freed += lapis_pkg_installsize(ctx, items[i].pkg);
+            }
+            if (items[i].replaces)
+                freed += lapis_pkg_installsize(ctx, items[i].replaces);
         }
     }
     lapis_table_print(t, stdout);
@@ -86,11 +92,16 @@ static void print_transaction(lapis_ctx *ctx, const lapis_trans_item *items, siz
             print_summary_line(sections[s].summary, count[s]);
     if (removing)
         print_summary_line("Removing", removing);
-    char size[32];
-    printf("\nTotal size of inbound packages is %s.", lapis_format_size(dl, size));
-    if (freed)
-        printf(" Freed space: %s.", lapis_format_size(freed, size));
-    printf("\n");
+    char size[32], size2[32], size3[32];
+    printf("\nTotal size of inbound packages is %s. Need to download %s.\n",
+           lapis_format_size(dl, size), lapis_format_size(fetch, size2));
+    /* dnf5's line on the disk space the transaction takes or gives back */
+    if (inst >= freed)
+        printf("After this operation, %s extra will be used", lapis_format_size(inst - freed, size));
+    else
+        printf("After this operation, %s will be freed", lapis_format_size(freed - inst, size));
+    printf(" (install %s, remove %s).\n", lapis_format_size(inst, size2),
+           lapis_format_size(freed, size3));
 }
 
 static cJSON *json_transaction(lapis_ctx *ctx, const lapis_trans_item *items, size_t n)
@@ -385,8 +396,44 @@ static int goal_execute(struct cli *c, lapis_goal *goal)
     return r < 0 ? cli_fail(c, r) : 0;
 }
 
+static const struct {
+    const char *title;
+    enum lapis_action first, last; /* a range of enum lapis_action */
+} done_lists[] = {
+    { "Upgraded:", LAPIS_ACT_UPGRADE, LAPIS_ACT_UPGRADE },
+    { "Downgraded:", LAPIS_ACT_DOWNGRADE, LAPIS_ACT_DOWNGRADE },
+    { "Reinstalled:", LAPIS_ACT_REINSTALL, LAPIS_ACT_REINSTALL },
+    { "Installed:", LAPIS_ACT_INSTALL, LAPIS_ACT_INSTALL_WEAK },
+    { "Removed:", LAPIS_ACT_REMOVE, LAPIS_ACT_REMOVE_UNUSED },
+};
+
+static bool in_list(size_t l, enum lapis_action a)
+{
+    return a >= done_lists[l].first && a <= done_lists[l].last;
+}
+
+/* What the transaction did, by action (dnf's lists after "Running transaction"). */
+static void print_done_lists(struct cli *c, const lapis_trans_item *items, size_t n)
+{
+    for (size_t l = 0; l < sizeof(done_lists) / sizeof(done_lists[0]); l++) {
+        bool any = false;
+        for (size_t i = 0; i < n; i++) {
+            if (!in_list(l, items[i].action))
+                continue;
+            if (!any)
+                printf("%s\n", done_lists[l].title);
+            any = true;
+            char *clean = lapis_sanitize(lapis_pkg_nevra(c->ctx, items[i].pkg));
+            printf("  %s\n", clean);
+            free(clean);
+        }
+    }
+}
+
 static void goal_report(struct cli *c, lapis_goal *goal, const lapis_trans_item *items, size_t n)
 {
+    if (!c->json && !c->quiet && !c->downloadonly)
+        print_done_lists(c, items, n);
     if (c->json)
         json_result(c, goal, items, n, c->downloadonly ? "downloaded" : "ok");
     else if (!c->quiet)

@@ -8,6 +8,7 @@ the result is compared with it."""
 
 import json
 import os
+import re
 import subprocess
 
 import pytest
@@ -247,3 +248,40 @@ def test_allow_downgrade_accepted(lapis_file):
     """Accepted where dnf5 accepts it; an ordinary install is unchanged by it."""
     r = lapis_file.run("-y", "--allow-downgrade", NOWEAK, "install", "pkga")
     assert r.rc == 0 and lapis_file.names() == ["pkga"], r
+
+
+# ---- the transaction's report ------------------------------------------------------
+
+def test_done_lists_after_the_transaction(lapis_file):
+    """dnf's Installed: / Upgraded: / Removed: lists, before Complete!"""
+    r = lapis_file.yes(NOWEAK, "--disablerepo=updates", "install", "hello")
+    assert r.out_lines[-4:] == ["Installed:", "  hello-1.0-1.x86_64", "  libfoo-1.0-1.x86_64",
+                                "Complete!"], r
+    r = lapis_file.yes(NOWEAK, "upgrade", "hello")
+    assert r.out_lines[-3:] == ["Upgraded:", "  hello-2.1-1.x86_64", "Complete!"], r
+    r = lapis_file.yes("remove", "hello")
+    assert r.out_lines[-4:] == ["Removed:", "  hello-2.1-1.x86_64", "  libfoo-1.0-1.x86_64",
+                                "Complete!"], r
+
+
+def test_sizes_before_the_question(lapis_file):
+    """dnf5's two lines: what to download, and the disk space it takes or frees."""
+    r = lapis_file.run("--assumeno", NOWEAK, "install", "bigpkg")
+    assert r.rc == 1, r
+    assert re.search(r"^Total size of inbound packages is \S+ \S+\. Need to download \S+ \S+\.$",
+                     r.out, re.M), r
+    m = re.search(r"^After this operation, (\S+ \S+) extra will be used \(install (\S+ \S+), "
+                  r"remove 0 B\)\.$", r.out, re.M)
+    assert m and m.group(1) == m.group(2) and m.group(1).endswith("MiB"), r
+    lapis_file.yes(NOWEAK, "install", "bigpkg")
+    r = lapis_file.run("--assumeno", "remove", "bigpkg")
+    assert re.search(r"^After this operation, 2(\.0)? MiB will be freed \(install 0 B, remove "
+                     r"2(\.0)? MiB\)\.$", r.out, re.M), r
+
+
+def test_progress_names_the_version(lapis_file):
+    """An upgrade's last progress line names the old version, not just "Removing hello"."""
+    lapis_file.yes(NOWEAK, "--disablerepo=updates", "install", "hello")
+    r = lapis_file.yes(NOWEAK, "upgrade", "hello")
+    assert re.search(r"^\[\s*1/\s*2\] Installing hello-0:2\.1-1\.x86_64$", r.out, re.M), r
+    assert re.search(r"^\[\s*2/\s*2\] Removing\s+hello-0:1\.0-1\.x86_64$", r.out, re.M), r

@@ -33,9 +33,10 @@ def fixture_key_id():
     raise AssertionError("no key in %s" % key)
 
 def progress_names(out, verb="Installing"):
-    """Names from the per-package lines `[ i/ n] Installing NAME`."""
+    """Names from the per-package lines `[ i/ n] Installing NAME-EPOCH:VERSION-RELEASE.ARCH`."""
     return sorted(m.group(1) for m in
-                  re.finditer(r"^\[\s*\d+/\s*\d+\] %s\s+(\S+)$" % verb, out, re.M))
+                  re.finditer(r"^\[\s*\d+/\s*\d+\] %s\s+(\S+)-\d+:[^-\s]+-\S+$" % verb,
+                              out, re.M))
 
 
 def section(out, title):
