@@ -88,6 +88,7 @@ LAPIS_MUST_USE int lapis_ctx_setup(lapis_ctx *ctx);
 const char *lapis_ctx_installroot(const lapis_ctx *ctx); /* "/" when unset */
 const char *lapis_ctx_cachedir(const lapis_ctx *ctx);    /* resolved, host path */
 const char *lapis_ctx_destdir(const lapis_ctx *ctx);     /* destdir= (download dir), or NULL */
+int lapis_ctx_recent_days(const lapis_ctx *ctx);          /* recent=: what --recent means */
 
 /* ---- repositories ------------------------------------------------------- */
 
@@ -298,6 +299,9 @@ LAPIS_MUST_USE int lapis_ctx_lock(lapis_ctx *ctx);
 /* ---- reasons and history ---------------------------------------------- */
 
 enum lapis_reason lapis_pkg_reason(lapis_ctx *ctx, lapis_pkg p);
+/* The repo id an installed package was installed from, per the history (caller frees;
+ * NULL when unknown: installed by rpm, or not installed). */
+char *lapis_pkg_from_repo(lapis_ctx *ctx, lapis_pkg p);
 /* mark install (user) / remove (dependency) for the installed packages matching spec. */
 LAPIS_MUST_USE int lapis_mark(lapis_ctx *ctx, const char *spec, enum lapis_reason reason);
 

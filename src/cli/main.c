@@ -54,6 +54,7 @@ enum {
     OPT_SECURITY, OPT_BUGFIX, OPT_ENHANCEMENT, OPT_NEWPACKAGE, OPT_SEVERITY, OPT_ADVISORY,
     OPT_CVE, OPT_BZ, OPT_SUMMARY, OPT_TIMER,
     OPT_SKIPUNAVAILABLE, OPT_BEST, OPT_NOBEST, OPT_ALLOWDOWNGRADE,
+    OPT_QUERYFORMAT, OPT_USERINSTALLED, OPT_EXTRAS, OPT_RECENT, OPT_REVERSE,
 };
 
 static const struct option long_opts[] = {
@@ -121,6 +122,13 @@ static const struct option long_opts[] = {
     { "no-best", no_argument, NULL, OPT_NOBEST },
     { "nobest", no_argument, NULL, OPT_NOBEST },
     { "allow-downgrade", no_argument, NULL, OPT_ALLOWDOWNGRADE },
+    { "queryformat", required_argument, NULL, OPT_QUERYFORMAT },
+    { "qf", required_argument, NULL, OPT_QUERYFORMAT },
+    { "userinstalled", no_argument, NULL, OPT_USERINSTALLED },
+    { "updates", no_argument, NULL, OPT_UPGRADES },
+    { "extras", no_argument, NULL, OPT_EXTRAS },
+    { "recent", no_argument, NULL, OPT_RECENT },
+    { "reverse", no_argument, NULL, OPT_REVERSE },
     { NULL, 0, NULL, 0 },
 };
 
@@ -145,6 +153,10 @@ static void usage(FILE *out)
             "  --json                one JSON document on stdout\n"
             "  -q, --quiet           only errors    -v, --verbose  more detail\n"
             "  -x, --exclude=GLOB    hide matching packages (repeatable)\n"
+            "\nQuery options (repoquery, list, info):\n"
+            "  --queryformat, --qf=FMT  dnf5's tags: %%{name} %%{evr} %%{full_nevra} %%{repoid} ...\n"
+            "  --installed --available --upgrades --updates --extras --recent --userinstalled\n"
+            "  history list --reverse; history info N..M | last | last-N\n"
             "\nTransaction options:\n"
             "  --allowerasing        allow removing installed packages to resolve conflicts\n"
             "  --skip-broken         skip packages whose dependencies cannot be satisfied\n"
@@ -426,12 +438,17 @@ static const struct cli_field cli_flags[] = {
     { 'r', offsetof(struct cli, reboothint) },
     { OPT_TIMER, offsetof(struct cli, timer) },
     { OPT_ALLOWDOWNGRADE, offsetof(struct cli, allow_downgrade) },
+    { OPT_USERINSTALLED, offsetof(struct cli, q_userinstalled) },
+    { OPT_EXTRAS, offsetof(struct cli, q_extras) },
+    { OPT_RECENT, offsetof(struct cli, q_recent) },
+    { OPT_REVERSE, offsetof(struct cli, reverse) },
 };
 static const struct cli_field cli_values[] = {
     { 'c', offsetof(struct cli, config_arg) },
     { OPT_WHATREQUIRES, offsetof(struct cli, whatrequires) },
     { OPT_WHATPROVIDES, offsetof(struct cli, whatprovides) },
     { OPT_DOWNLOADDIR, offsetof(struct cli, downloaddir) },
+    { OPT_QUERYFORMAT, offsetof(struct cli, queryformat) },
 };
 
 static bool set_field_option(struct cli *c, int opt)

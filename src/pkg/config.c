@@ -55,6 +55,7 @@ static const struct opt_def main_opt_table[] = {
     { "includepkgs",                  OPT_LIST,        MO(includepkgs),                  0, 0 },
     { "destdir",                      OPT_STR,         MO(destdir),                      0, 0 },
     { "cacheonly",                    OPT_CACHEONLY,   MO(cacheonly),                    0, 0 },
+    { "recent",                       OPT_INT,         MO(recent),                       0, 36500 },
     { "clean_requirements_on_remove", OPT_BOOL,        MO(clean_requirements_on_remove), 0, 1 },
     { "lock_timeout",                 OPT_SECONDS,     MO(lock_timeout),                 0, 86400 },
     { "tsflags",                      OPT_LIST,        MO(tsflags),                      0, 0 },
@@ -206,6 +207,7 @@ int lapis_config_defaults(struct lapis_config *c)
         .keepcache = 0,
         .best = 1,
         .obsoletes = 1,
+        .recent = 7,
         .protected_packages = strv_split("lapis", ","),
         .clean_requirements_on_remove = 1,
         .lock_timeout = 60,
@@ -300,6 +302,11 @@ const char *lapis_ctx_cachedir(const lapis_ctx *ctx)
 const char *lapis_ctx_destdir(const lapis_ctx *ctx)
 {
     return ctx->conf.destdir;
+}
+
+int lapis_ctx_recent_days(const lapis_ctx *ctx)
+{
+    return ctx->conf.recent;
 }
 
 lapis_var *lapis_ctx_vars(lapis_ctx *ctx, size_t *ret_n)

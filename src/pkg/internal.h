@@ -75,6 +75,7 @@ struct lapis_config {
     char **includepkgs;        /* [main] includepkgs: only these (a repo's own list wins) */
     char *destdir;             /* where download / --downloadonly put packages */
     int cacheonly;             /* 0 none, 1 metadata, 2 all (dnf5's cacheonly=) */
+    int recent;                /* days: what --recent lists */
     int clean_requirements_on_remove;
     long long lock_timeout;    /* seconds to wait for another lapis on the same root */
     char **tsflags;            /* nodocs, noscripts, test */

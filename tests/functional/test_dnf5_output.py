@@ -13,6 +13,7 @@ import subprocess
 
 import pytest
 
+from conftest import list_sections
 from test_transaction import DNF, dnf_installed
 
 NOWEAK = "--setopt=install_weak_deps=0"
@@ -285,3 +286,115 @@ def test_progress_names_the_version(lapis_file):
     r = lapis_file.yes(NOWEAK, "upgrade", "hello")
     assert re.search(r"^\[\s*1/\s*2\] Installing hello-0:2\.1-1\.x86_64$", r.out, re.M), r
     assert re.search(r"^\[\s*2/\s*2\] Removing\s+hello-0:1\.0-1\.x86_64$", r.out, re.M), r
+
+
+# ---- queries: --queryformat and the dnf5 filters ------------------------------------
+
+QF_ALL = ("%{name}|%{epoch}|%{version}|%{release}|%{arch}|%{evr}|%{full_nevra}|%{repoid}|"
+          "%{reason}|%{from_repo}|%{installsize}|%{sourcerpm}")
+
+
+def test_queryformat_tags(lapis_file):
+    lapis_file.yes(NOWEAK, "install", "hello", "epochpkg")
+    r = lapis_file.ok("repoquery", "--installed", "--qf", QF_ALL, "hello", "epochpkg")
+    assert r.out_lines == [
+        "epochpkg|1|1.0|1|noarch|1:1.0-1|epochpkg-1:1.0-1.noarch|@System|User|base|17|"
+        "epochpkg-1.0-1.src.rpm",
+        "hello|0|2.1|1|x86_64|2.1-1|hello-0:2.1-1.x86_64|@System|User|updates|96|"
+        "hello-2.1-1.src.rpm"], r
+    r = lapis_file.ok("repoquery", "--installed", "--queryformat", "%{name} %{reason}", "libfoo")
+    assert r.out_lines == ["libfoo Dependency"], r
+
+
+def test_queryformat_alignment_unknown_tag_and_escapes(lapis):
+    r = lapis.ok("repoquery", "--qf", "[%-8{name}][%8{arch}]%{bogus}\\t%{repoid}", "hello-1.0")
+    assert r.out_lines == ["[hello   ][  x86_64]%{bogus}\tbase"], r
+
+
+def test_queryformat_lines_are_sorted_and_unique(lapis):
+    r = lapis.ok("repoquery", "--qf", "%{name}", "hello")
+    assert r.out_lines == ["hello"], r
+
+
+def test_queryformat_same_as_dnf(lapis):
+    """dnf 4 prints the same lines for the tags both know."""
+    if not DNF:
+        pytest.skip("dnf is not installed")
+    qf = "%{name} %{epoch} %{version} %{release} %{arch} %{repoid} %{sourcerpm}"
+    mine = lapis.ok("repoquery", "--qf", qf, "hello", "epochpkg", "libfoo").out_lines
+    cp = subprocess.run([DNF, "-q", "-y", "--installroot=%s" % (lapis.tmp / "dnfroot"),
+                         "--setopt=reposdir=%s" % lapis.reposd,
+                         "--setopt=cachedir=%s" % (lapis.tmp / "dnfcache"), "--releasever=1",
+                         "repoquery", "--qf", qf, "hello", "epochpkg", "libfoo"],
+                        capture_output=True, text=True, timeout=300, env=lapis.env)
+    assert cp.returncode == 0, cp
+    assert sorted(set(cp.stdout.split("\n")) - {""}) == mine
+
+
+def test_list_and_info_queryformat(lapis_file):
+    lapis_file.yes(NOWEAK, "install", "hello")
+    r = lapis_file.ok("list", "--installed", "--qf", "%{name}-%{evr}")
+    assert r.out_lines == ["hello-2.1-1", "libfoo-1.1-1"], r
+    r = lapis_file.ok("info", "--available", "--qf", "%{name} %{repoid}", "pkga")
+    assert r.out_lines == ["pkga base"], r
+
+
+def test_userinstalled(lapis_file):
+    lapis_file.yes(NOWEAK, "install", "hello")
+    r = lapis_file.ok("repoquery", "--userinstalled")
+    assert r.out_lines == ["hello-0:2.1-1.x86_64"], r
+
+
+def test_list_section_options(lapis_file):
+    lapis_file.yes(NOWEAK, "--disablerepo=updates", "install", "hello")
+    secs = list_sections(lapis_file.ok("list", "--installed").out)
+    assert list(secs) == ["Installed packages"], secs
+    for opt in ("--upgrades", "--updates"):
+        secs = list_sections(lapis_file.ok("list", opt).out)
+        assert list(secs) == ["Available upgrades"], secs
+        assert ("hello.x86_64", "2.1-1", "updates") in secs["Available upgrades"], secs
+    secs = list_sections(lapis_file.ok("list", "--available", "pkga").out)
+    assert secs == {"Available packages": [("pkga.noarch", "1.0-1", "base")]}, secs
+
+
+def test_list_extras(lapis_file):
+    lapis_file.yes(NOWEAK, "--disablerepo=updates", "install", "hello")
+    r = lapis_file.run("--disablerepo=base", "list", "--extras")
+    assert r.rc == 0, r
+    secs = list_sections(r.out)
+    assert secs == {"Extra packages": [("hello.x86_64", "1.0-1", "@System"),
+                                       ("libfoo.x86_64", "1.0-1", "@System")]}, r
+    r = lapis_file.ok("list", "--extras")
+    assert r.out == "", r
+
+
+def test_list_recent(lapis):
+    """--recent: built within `recent` days (the fixtures are from 2026-01-01)."""
+    r = lapis.run("--setopt=recent=7", "list", "--recent", "pkga")
+    assert r.rc == 1 and r.out == "", r
+    r = lapis.ok("--setopt=recent=36500", "list", "--recent", "pkga")
+    assert list_sections(r.out) == {"Recently added packages": [("pkga.noarch", "1.0-1", "base")]}
+
+
+# ---- history: --reverse and ranges ----------------------------------------------------
+
+def history_ids(out):
+    return [int(l.split()[0]) for l in out.splitlines()[1:]]
+
+
+def test_history_reverse_and_ranges(lapis_file):
+    for p in ("pkga", "pkgb", "mta-a"):
+        lapis_file.yes("install", p)
+    assert history_ids(lapis_file.ok("history", "list").out) == [3, 2, 1]
+    assert history_ids(lapis_file.ok("history", "list", "--reverse").out) == [1, 2, 3]
+    assert history_ids(lapis_file.ok("history", "list", "2..3").out) == [3, 2]
+    assert history_ids(lapis_file.ok("history", "list", "..2").out) == [2, 1]
+    assert history_ids(lapis_file.ok("history", "list", "last").out) == [3]
+    assert history_ids(lapis_file.ok("history", "list", "last-2").out) == [1]
+    r = lapis_file.ok("history", "info", "1..2")
+    assert [l for l in r.out_lines if l.startswith("Transaction ID")] == [
+        "Transaction ID : 1", "Transaction ID : 2"], r
+    r = lapis_file.ok("history", "info", "last-1")
+    assert "Transaction ID : 2" in r.out_lines and "pkgb" in r.out, r
+    r = lapis_file.run("history", "info", "last-9")
+    assert r.rc == 1 and "no transaction last-9" in r.err, r
