@@ -335,14 +335,15 @@ static int goal_resolve(struct cli *c, int (*build)(struct cli *, lapis_goal *),
                                (c->skip_broken ? LAPIS_GOAL_SKIP_BROKEN : 0) |
                                (c->allow_downgrade ? LAPIS_GOAL_ALLOW_DOWNGRADE : 0) |
                                LAPIS_GOAL_LOG_UNAVAILABLE);
-    if ((r = build(c, *ret)) >= 0)
-        r = lapis_goal_resolve(*ret);
-    if (r >= 0) {
+    if ((r = build(c, *ret)) < 0)
+        return cli_fail(c, r);
+    if ((r = lapis_goal_resolve(*ret)) >= 0) {
         if (!c->quiet)
             print_lines(lapis_goal_log(*ret)); /* dnf5's notes: skipped, already installed */
         return 0;
     }
-    if (r != -LAPIS_E_SOLVE && r != -LAPIS_E_NOTFOUND)
+    if ((r != -LAPIS_E_SOLVE && r != -LAPIS_E_NOTFOUND) ||
+        (!lapis_goal_log(*ret)[0] && !lapis_goal_problems(*ret)[0]))
         return cli_fail(c, r);
     print_resolve_failure(*ret);
     return cli_fail_printed(c, r);

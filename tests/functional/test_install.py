@@ -149,8 +149,8 @@ def test_install_assumeyes_installs(lapis, yes):
     r = lapis.run(yes, "install", "pkga")
     assert r.rc == 0, r
     assert r.error_lines == [], r
-    assert re.search(r"^\[\s*1/\s*1\] Installing\s+pkga$", r.out, re.M), r
-    assert r.out_lines[-1] == "Complete!", r
+    assert re.search(r"^\[\s*1/\s*1\] Installing\s+pkga-0:1\.0-1\.noarch$", r.out, re.M), r
+    assert r.out_lines[-3:] == ["Installed:", "  pkga-1.0-1.noarch", "Complete!"], r
     assert [p for p in lapis.rpm_qa() if not p.startswith("gpg-pubkey-")] == ["pkga-1.0-1.noarch"]
     assert (lapis.root / "usr" / "share" / "pkga" / "README").is_file()
 

@@ -355,9 +355,10 @@ def test_conflict_fails_then_allowerasing(lapis_file):
     fail = r.resolve_failure
     assert r.error_lines == [] and fail, r
     assert "  --allowerasing to allow erasing of installed packages to resolve problems" in fail, r
-    # dnf5's problem line says, in plain words, who conflicts with whom
-    assert any(l.startswith("Problem: ") and "conflictor" in l and "hello" in l and
-               "conflicts" in l for l in fail), r
+    # dnf5's problem lines say, in plain words, who conflicts with whom
+    assert fail[0].startswith("Problem: "), r
+    assert ("  - package conflictor-1.0-1.noarch from base conflicts with hello provided by "
+            "hello-2.1-1.x86_64 from @System") in fail, r
     assert "Traceback" not in r.err and "Complete!" not in r.out, r
     assert lapis_file.installed() == before
 
