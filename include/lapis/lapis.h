@@ -87,6 +87,8 @@ LAPIS_MUST_USE int lapis_ctx_setup(lapis_ctx *ctx);
 
 const char *lapis_ctx_installroot(const lapis_ctx *ctx); /* "/" when unset */
 const char *lapis_ctx_cachedir(const lapis_ctx *ctx);    /* resolved, host path */
+const char *lapis_ctx_destdir(const lapis_ctx *ctx);     /* destdir= (download dir), or NULL */
+int lapis_ctx_recent_days(const lapis_ctx *ctx);          /* recent=: what --recent means */
 
 /* ---- repositories ------------------------------------------------------- */
 
@@ -236,6 +238,11 @@ void lapis_goal_free(lapis_goal *goal);
 enum lapis_goal_flags {
     LAPIS_GOAL_ALLOWERASING = 1 << 0, /* may remove installed packages to resolve conflicts */
     LAPIS_GOAL_SKIP_BROKEN  = 1 << 1, /* drop uninstallable requests instead of failing */
+    /* dnf5's way: a spec that matches nothing is noted in lapis_goal_log() and fails the
+     * resolve (skip_unavailable=1: the resolve goes on without it); removing what is not
+     * installed is only a note. Without it, such a request fails at once. */
+    LAPIS_GOAL_LOG_UNAVAILABLE = 1 << 2,
+    LAPIS_GOAL_ALLOW_DOWNGRADE = 1 << 3, /* dependencies may be downgraded to resolve */
 };
 void lapis_goal_set_flags(lapis_goal *goal, unsigned flags);
 
@@ -255,8 +262,21 @@ LAPIS_MUST_USE int lapis_goal_remove_pkg(lapis_goal *goal, lapis_pkg p);
 /* Solve. On LAPIS_E_SOLVE, lapis_goal_problems() explains. */
 LAPIS_MUST_USE int lapis_goal_resolve(lapis_goal *goal);
 const lapis_trans_item *lapis_goal_items(const lapis_goal *goal, size_t *ret_count);
-/* NULL-terminated list of human-readable problem descriptions (owned by goal). */
+/* NULL-terminated list of the solver's problems in dnf5's words, one entry per
+ * problem ("Problem: ...", further rules on "\n  - " lines; owned by goal). */
 char *const *lapis_goal_problems(const lapis_goal *goal);
+/* The resolve log, dnf5's lines: "No match for argument: X", "Package \"NEVRA\" is
+ * already installed.", "No packages to remove for argument: X" (owned by goal). */
+char *const *lapis_goal_log(const lapis_goal *goal);
+/* After a failed resolve: the options that may help (dnf5's hints). */
+enum lapis_goal_hint {
+    LAPIS_HINT_SKIP_UNAVAILABLE = 1 << 0,
+    LAPIS_HINT_NO_BEST          = 1 << 1,
+    LAPIS_HINT_ALLOWERASING     = 1 << 2,
+    LAPIS_HINT_FILEDEP          = 1 << 3,
+    LAPIS_HINT_SKIP_BROKEN      = 1 << 4,
+};
+unsigned lapis_goal_hints(const lapis_goal *goal);
 
 const char *lapis_action_name(enum lapis_action action);
 int lapis_action_from_name(const char *name); /* -1 if unknown */
@@ -302,6 +322,9 @@ LAPIS_MUST_USE int lapis_ctx_lock(lapis_ctx *ctx);
 /* ---- reasons and history ---------------------------------------------- */
 
 enum lapis_reason lapis_pkg_reason(lapis_ctx *ctx, lapis_pkg p);
+/* The repo id an installed package was installed from, per the history (caller frees;
+ * NULL when unknown: installed by rpm, or not installed). */
+char *lapis_pkg_from_repo(lapis_ctx *ctx, lapis_pkg p);
 /* mark install (user) / remove (dependency) for the installed packages matching spec. */
 LAPIS_MUST_USE int lapis_mark(lapis_ctx *ctx, const char *spec, enum lapis_reason reason);
 

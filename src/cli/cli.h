@@ -20,9 +20,11 @@ struct cli {
     bool all;                      /* search --all, repolist all */
     bool q_requires, q_provides, q_location, q_info, q_files, q_installed, q_available, q_upgrades;
     bool q_recommends, q_suggests, q_conflicts, q_obsoletes;
+    bool q_userinstalled, q_extras, q_recent, reverse;
+    char *queryformat;             /* --queryformat / --qf */
     char *whatrequires, *whatprovides;
     bool repo_given;
-    bool allowerasing, skip_broken, downloadonly, nodocs, noscripts;
+    bool allowerasing, skip_broken, downloadonly, nodocs, noscripts, allow_downgrade;
     char *downloaddir;
     char *cmdline;                 /* the whole command line, for history */
     /* advisory filters (updateinfo, upgrade, upgrade-minimal, check-update) */
@@ -81,6 +83,8 @@ int cli_interrupt_note(struct cli *c, const char *msg);
 
 /* Print the context's error (and a JSON error document with --json); returns 1. */
 int cli_fail(struct cli *c, int r);
+/* The same when the CLI has printed the text itself (only the JSON document follows). */
+int cli_fail_printed(struct cli *c, int r);
 /* Report an error of our own (code: a LAPIS_E_* value); returns exit code 1. */
 int cli_error(struct cli *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Load with flags derived from options (refresh) plus extra. */
@@ -129,6 +133,12 @@ lapis_advisory_filter cli_advisory_filter(const struct cli *c);
 bool cli_has_advisory_filter(const struct cli *c);
 /* upgrade / upgrade-minimal restricted to packages advisories name (args narrow it). */
 int cli_build_advisory_upgrade(struct cli *c, lapis_goal *goal, bool minimal);
+
+/* --queryformat (queryformat.c): one package's line(s), malloc'd; a whole list,
+ * sorted and unique, on stdout; whether the format asks for file lists. */
+char *cli_qf_format(struct cli *c, lapis_pkg p, const char *fmt);
+void cli_qf_print(struct cli *c, const lapis_pkglist *l, const char *fmt);
+bool cli_qf_needs_filelists(const char *fmt);
 
 /* Lock, load, build the goal with build(), resolve, show, confirm, run. Returns the exit code. */
 int cli_run_goal(struct cli *c, unsigned load_flags, int (*build)(struct cli *c, lapis_goal *goal));

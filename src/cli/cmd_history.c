@@ -17,13 +17,80 @@ static const char *fmt_time(long long t, char *buf, size_t len)
     return buf;
 }
 
+/* One transaction spec: "N", "last", "last-N", or a range "N..M" (either end may be
+ * left out). Returns 0 or the exit status of the error it reported. */
+static int history_range(struct cli *c, const char *spec, long long *lo, long long *hi)
+{
+    const char *dots = strstr(spec, "..");
+    int r;
+    if (!dots) {
+        if ((r = lapis_history_resolve_id(c->ctx, spec, lo)) < 0)
+            return cli_fail(c, r);
+        *hi = *lo;
+        return 0;
+    }
+    char *first = strndup(spec, (size_t)(dots - spec));
+    *lo = 1;
+    r = first && *first ? lapis_history_resolve_id(c->ctx, first, lo) : 0;
+    free(first);
+    if (r >= 0)
+        r = lapis_history_resolve_id(c->ctx, dots[2] ? dots + 2 : "last", hi);
+    if (r < 0)
+        return cli_fail(c, r);
+    if (*lo > *hi) {
+        long long t = *lo;
+        *lo = *hi;
+        *hi = t;
+    }
+    return 0;
+}
+
+/* Keep the transactions the specs name (history list SPEC...); t is newest first. */
+static int history_select(struct cli *c, char **specs, int nspecs, lapis_history_trans *t,
+                          size_t *n)
+{
+    long long (*ranges)[2] = calloc((size_t)nspecs + 1, sizeof(*ranges));
+    int r = 0;
+    for (int i = 0; i < nspecs && r == 0; i++)
+        r = history_range(c, specs[i], &ranges[i][0], &ranges[i][1]);
+    for (size_t i = 0; r == 0 && nspecs > 0 && i < *n; i++) {
+        bool in = false;
+        for (int k = 0; k < nspecs; k++)
+            in |= t[i].id >= ranges[k][0] && t[i].id <= ranges[k][1];
+        if (!in) {
+            lapis_history_trans tmp = t[i];
+            memmove(&t[i], &t[i + 1], (*n - i - 1) * sizeof(*t));
+            t[--*n] = tmp; /* freed with the rest */
+            i--;
+        }
+    }
+    free(ranges);
+    return r;
+}
+
+static void reverse(lapis_history_trans *t, size_t n)
+{
+    for (size_t i = 0; i < n / 2; i++) {
+        lapis_history_trans tmp = t[i];
+        t[i] = t[n - 1 - i];
+        t[n - 1 - i] = tmp;
+    }
+}
+
 static int history_list(struct cli *c)
 {
     lapis_history_trans *t;
-    size_t n;
+    size_t n, all;
     int r = lapis_history_list(c->ctx, &t, &n);
     if (r < 0)
         return cli_fail(c, r);
+    all = n;
+    if ((r = history_select(c, c->args + 1, c->nargs > 1 ? c->nargs - 1 : 0, t, &n)) != 0) {
+        lapis_history_trans_free(t, all);
+        return r;
+    }
+    if (c->reverse)
+        reverse(t, n);
     if (c->json) {
         cJSON *a = cJSON_CreateArray();
         for (size_t i = 0; i < n; i++) {
@@ -57,29 +124,31 @@ static int history_list(struct cli *c)
         lapis_table_print(tb, stdout);
         lapis_table_free(tb);
     }
-    lapis_history_trans_free(t, n);
+    lapis_history_trans_free(t, all);
     return 0;
 }
 
-static int history_info(struct cli *c, const char *which)
+static int history_info_id(struct cli *c, long long id)
 {
     lapis_history_trans *t;
     lapis_history_item *it;
     size_t n, nit;
-    long long id;
     int r;
 
-    if ((r = lapis_history_resolve_id(c->ctx, which, &id)) < 0 ||
-        (r = lapis_history_list(c->ctx, &t, &n)) < 0)
+    if ((r = lapis_history_list(c->ctx, &t, &n)) < 0)
         return cli_fail(c, r);
-    if ((r = lapis_history_items(c->ctx, id, &it, &nit)) < 0) {
-        lapis_history_trans_free(t, n);
-        return cli_fail(c, r);
-    }
     lapis_history_trans *tr = NULL;
     for (size_t i = 0; i < n; i++)
         if (t[i].id == id)
             tr = &t[i];
+    if (!tr) { /* a gap in a range */
+        lapis_history_trans_free(t, n);
+        return 0;
+    }
+    if ((r = lapis_history_items(c->ctx, id, &it, &nit)) < 0) {
+        lapis_history_trans_free(t, n);
+        return cli_fail(c, r);
+    }
     if (c->json) {
         cJSON *doc = cJSON_CreateObject();
         cJSON_AddNumberToObject(doc, "id", (double)id);
@@ -124,6 +193,21 @@ static int history_info(struct cli *c, const char *which)
     lapis_history_items_free(it, nit);
     lapis_history_trans_free(t, n);
     return 0;
+}
+
+/* history info SPEC: each transaction of a range, oldest first. */
+static int history_info(struct cli *c, const char *which)
+{
+    long long lo, hi;
+    int r = history_range(c, which, &lo, &hi);
+    if (r != 0)
+        return r;
+    if (lo != hi && c->json)
+        return cli_error(c, LAPIS_E_USAGE, "history info --json takes one transaction, not a "
+                         "range");
+    for (long long id = lo; id <= hi && r == 0; id++)
+        r = history_info_id(c, id);
+    return r;
 }
 
 static int build_undo(struct cli *c, lapis_goal *goal)

@@ -3,6 +3,7 @@
  * Each loads the sack (file lists only when a path is asked about), runs a
  * liblapis query and prints a table or one JSON document.
  */
+#include <errno.h>
 #include <string.h>
 #include <time.h>
 
@@ -24,11 +25,86 @@ static void add_pkg_row(struct cli *c, lapis_table *t, lapis_pkg p)
     lapis_table_add(t, (const char *[]){ na, lapis_pkg_evr(ctx, p), lapis_pkg_repoid(ctx, p) });
 }
 
+static int cmp_strp(const void *a, const void *b);
+
+/* Keep the packages keep() says yes to. */
+static void filter(struct cli *c, lapis_pkglist *l, bool (*keep)(struct cli *, lapis_pkg, void *),
+                   void *data)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < l->count; i++)
+        if (keep(c, l->pkgs[i], data))
+            l->pkgs[w++] = l->pkgs[i];
+    l->count = w;
+}
+
+static bool is_userinstalled(struct cli *c, lapis_pkg p, void *data)
+{
+    (void)data;
+    enum lapis_reason r = lapis_pkg_reason(c->ctx, p);
+    return lapis_pkg_installed(c->ctx, p) && r != LAPIS_REASON_DEP && r != LAPIS_REASON_WEAK;
+}
+
+static bool is_recent(struct cli *c, lapis_pkg p, void *data)
+{
+    return lapis_pkg_buildtime(c->ctx, p) >= *(unsigned long long *)data;
+}
+
+struct nevras {
+    char **v;
+    size_t n;
+};
+
+static bool not_available(struct cli *c, lapis_pkg p, void *data)
+{
+    const char *nevra = lapis_pkg_nevra(c->ctx, p);
+    struct nevras *avail = data;
+    return lapis_pkg_installed(c->ctx, p) &&
+           !bsearch(&nevra, avail->v, avail->n, sizeof(char *), cmp_strp);
+}
+
+/* --extras: installed packages no enabled repository offers (by NEVRA, as dnf). */
+static int keep_extras(struct cli *c, lapis_pkglist *l)
+{
+    lapis_pkglist all = { 0 };
+    char *none[] = { NULL };
+    int r = lapis_query_all_versions(c->ctx, none, false, true, &all);
+    if (r < 0)
+        return r;
+    struct nevras avail = { calloc(all.count + 1, sizeof(char *)), all.count };
+    for (size_t i = 0; avail.v && i < all.count; i++)
+        avail.v[i] = strdup(lapis_pkg_nevra(c->ctx, all.pkgs[i]));
+    lapis_pkglist_free(&all);
+    if (!avail.v)
+        return -ENOMEM;
+    qsort(avail.v, avail.n, sizeof(char *), cmp_strp);
+    filter(c, l, not_available, &avail);
+    lapis_strv_free(avail.v);
+    return 0;
+}
+
+/* --userinstalled, --recent, --extras narrow any query. */
+static int apply_filters(struct cli *c, lapis_pkglist *l)
+{
+    if (c->q_userinstalled)
+        filter(c, l, is_userinstalled, NULL);
+    if (c->q_recent) {
+        long long ago = (long long)time(NULL) - (long long)lapis_ctx_recent_days(c->ctx) * 86400;
+        unsigned long long since = ago > 0 ? (unsigned long long)ago : 0;
+        filter(c, l, is_recent, &since);
+    }
+    return c->q_extras ? keep_extras(c, l) : 0;
+}
+
 static void print_section(struct cli *c, const char *title, lapis_pkglist *l)
 {
     lapis_table *t;
     if (l->count == 0)
         return;
+    if (c->queryformat) {
+        cli_qf_print(c, l, c->queryformat);
+        return;
+    }
     lapis_pkglist_sort(c->ctx, l);
     t = lapis_table_new(3);
     for (size_t i = 0; i < l->count; i++)
@@ -57,7 +133,14 @@ int cmd_list(struct cli *c)
                 globs++;
                 break;
             }
-    if ((r = cli_load(c, what == LAPIS_LIST_INSTALLED ? LAPIS_LOAD_NO_REPOS : 0)) < 0)
+    /* dnf5 spells the words as options; --extras are installed, --recent available. */
+    if (c->q_installed || c->q_extras)
+        what = LAPIS_LIST_INSTALLED;
+    else if (c->q_available || c->q_recent)
+        what = LAPIS_LIST_AVAILABLE;
+    else if (c->q_upgrades)
+        what = LAPIS_LIST_UPGRADES;
+    if ((r = cli_load(c, what == LAPIS_LIST_INSTALLED && !c->q_extras ? LAPIS_LOAD_NO_REPOS : 0)) < 0)
         return cli_fail(c, r);
 
     if (what == LAPIS_LIST_ALL || what == LAPIS_LIST_INSTALLED)
@@ -71,6 +154,8 @@ int cmd_list(struct cli *c)
                                                                    : LAPIS_LIST_AVAILABLE,
                                  globs, &avail);
     }
+    if (r >= 0 && (r = apply_filters(c, &inst)) >= 0)
+        r = apply_filters(c, &avail);
     if (r < 0) {
         lapis_pkglist_free(&inst);
         lapis_pkglist_free(&avail);
@@ -88,8 +173,9 @@ int cmd_list(struct cli *c)
                               cli_json_pkglist(c, &avail));
         cli_json_out(c, doc);
     } else {
-        print_section(c, "Installed Packages", &inst);
-        print_section(c, what == LAPIS_LIST_UPGRADES ? "Available Upgrades" : "Available Packages",
+        print_section(c, c->q_extras ? "Extra packages" : "Installed packages", &inst);
+        print_section(c, what == LAPIS_LIST_UPGRADES ? "Available upgrades"
+                         : c->q_recent ? "Recently added packages" : "Available packages",
                       &avail);
     }
     lapis_pkglist_free(&inst);
@@ -160,13 +246,20 @@ int cmd_info(struct cli *c)
     lapis_pkglist inst = { 0 }, avail = { 0 };
     int r;
 
-    if ((r = cli_load(c, 0)) < 0)
+    bool want_inst = !(c->q_available || c->q_recent || c->q_upgrades) || c->q_installed;
+    bool want_avail = !(c->q_installed || c->q_extras || c->q_userinstalled) || c->q_available;
+    if ((r = cli_load(c, cli_qf_needs_filelists(c->queryformat) ? LAPIS_LOAD_FILELISTS : 0)) < 0)
         return cli_fail(c, r);
-    r = lapis_query_list(c->ctx, LAPIS_LIST_INSTALLED, c->args, &inst);
-    if (r >= 0 && c->showduplicates)
+    if (want_inst)
+        r = lapis_query_list(c->ctx, LAPIS_LIST_INSTALLED, c->args, &inst);
+    if (r >= 0 && want_avail && c->q_upgrades)
+        r = lapis_query_list(c->ctx, LAPIS_LIST_UPGRADES, c->args, &avail);
+    else if (r >= 0 && want_avail && c->showduplicates)
         r = lapis_query_all_versions(c->ctx, c->args, false, true, &avail);
-    else if (r >= 0)
+    else if (r >= 0 && want_avail)
         r = lapis_query_list(c->ctx, LAPIS_LIST_AVAILABLE, c->args, &avail);
+    if (r >= 0 && (r = apply_filters(c, &inst)) >= 0)
+        r = apply_filters(c, &avail);
     if (r < 0) {
         lapis_pkglist_free(&inst);
         lapis_pkglist_free(&avail);
@@ -179,7 +272,10 @@ int cmd_info(struct cli *c)
         lapis_pkglist_free(&avail);
         return cli_error(c, LAPIS_E_NOTFOUND, "no matching packages to list");
     }
-    if (c->json) {
+    if (c->queryformat && !c->json) {
+        print_section(c, NULL, &inst);
+        print_section(c, NULL, &avail);
+    } else if (c->json) {
         cJSON *doc = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(doc, "packages");
         for (size_t i = 0; i < inst.count; i++)
             cJSON_AddItemToArray(a, json_pkg_details(c, inst.pkgs[i]));
@@ -188,11 +284,11 @@ int cmd_info(struct cli *c)
         cli_json_out(c, doc);
     } else {
         if (inst.count)
-            printf("Installed Packages\n");
+            printf("Installed packages\n");
         for (size_t i = 0; i < inst.count; i++)
             print_info(c, inst.pkgs[i]);
         if (avail.count)
-            printf("Available Packages\n");
+            printf("Available packages\n");
         for (size_t i = 0; i < avail.count; i++)
             print_info(c, avail.pkgs[i]);
     }
@@ -371,12 +467,16 @@ static int repoquery_select(struct cli *c, lapis_pkglist *ret)
     bool inst = !c->q_available || c->q_installed, avail = !c->q_installed || c->q_available;
     int r;
 
+    if (c->q_userinstalled || c->q_extras)
+        inst = true, avail = false;
     if (c->q_upgrades)
         r = lapis_query_list(c->ctx, LAPIS_LIST_UPGRADES, c->args, ret);
     else
         r = lapis_query_all_versions(c->ctx, c->args, inst, avail, ret);
     r = narrow(c, r, c->whatprovides, ret, lapis_query_whatprovides);
     r = narrow(c, r, c->whatrequires, ret, lapis_query_whatrequires);
+    if (r >= 0)
+        r = apply_filters(c, ret);
     if (r >= 0)
         lapis_pkglist_sort(c->ctx, ret);
     return r;
@@ -431,6 +531,7 @@ int cmd_repoquery(struct cli *c)
                          "--suggests, --conflicts, --obsoletes");
     }
     if (c->q_files || any_needs_filelists(c->args, c->nargs) ||
+        cli_qf_needs_filelists(c->queryformat) ||
         lapis_spec_needs_filelists(c->whatprovides) || lapis_spec_needs_filelists(c->whatrequires))
         flags |= LAPIS_LOAD_FILELISTS;
     if ((r = cli_load(c, flags)) < 0) {
@@ -472,6 +573,8 @@ int cmd_repoquery(struct cli *c)
     } else if (c->q_info && !doc) {
         for (size_t i = 0; i < l.count; i++)
             print_info(c, l.pkgs[i]);
+    } else if (c->queryformat && !doc) {
+        cli_qf_print(c, &l, c->queryformat);
     } else if (!doc) {
         for (size_t i = 0; i < l.count; i++)
             print_nevra_epoch(c, l.pkgs[i]);

@@ -53,7 +53,7 @@ static void print_summary_line(const char *label, size_t n)
 static void print_transaction(lapis_ctx *ctx, const lapis_trans_item *items, size_t n)
 {
     lapis_table *t = lapis_table_new(5);
-    unsigned long long dl = 0, freed = 0;
+    unsigned long long dl = 0, fetch = 0, inst = 0, freed = 0;
     size_t count[NSECTIONS] = { 0 };
 
     lapis_table_align_right(t, 4);
@@ -67,10 +67,16 @@ static void print_transaction(lapis_ctx *ctx, const lapis_trans_item *items, siz
             add_row(ctx, t, " ", items[i].pkg);
             if (items[i].replaces && items[i].action != LAPIS_ACT_REINSTALL)
                 add_row(ctx, t, "   replacing ", items[i].replaces);
-            if (!lapis_pkg_installed(ctx, items[i].pkg))
+            if (!lapis_pkg_installed(ctx, items[i].pkg)) {
                 dl += lapis_pkg_downloadsize(ctx, items[i].pkg);
-            else
+                if (strcmp(lapis_pkg_repoid(ctx, items[i].pkg), "@commandline") != 0)
+                    fetch += lapis_pkg_downloadsize(ctx, items[i].pkg);
+                inst += lapis_pkg_installsize(ctx, items[i].pkg);
+            } else {
                 freed += lapis_pkg_installsize(ctx, items[i].pkg);
+            }
+            if (items[i].replaces)
+                freed += lapis_pkg_installsize(ctx, items[i].replaces);
         }
     }
     lapis_table_print(t, stdout);
@@ -86,11 +92,16 @@ static void print_transaction(lapis_ctx *ctx, const lapis_trans_item *items, siz
             print_summary_line(sections[s].summary, count[s]);
     if (removing)
         print_summary_line("Removing", removing);
-    char size[32];
-    printf("\nTotal size of inbound packages is %s.", lapis_format_size(dl, size));
-    if (freed)
-        printf(" Freed space: %s.", lapis_format_size(freed, size));
-    printf("\n");
+    char size[32], size2[32], size3[32];
+    printf("\nTotal size of inbound packages is %s. Need to download %s.\n",
+           lapis_format_size(dl, size), lapis_format_size(fetch, size2));
+    /* dnf5's line on the disk space the transaction takes or gives back */
+    if (inst >= freed)
+        printf("After this operation, %s extra will be used", lapis_format_size(inst - freed, size));
+    else
+        printf("After this operation, %s will be freed", lapis_format_size(freed - inst, size));
+    printf(" (install %s, remove %s).\n", lapis_format_size(inst, size2),
+           lapis_format_size(freed, size3));
 }
 
 static cJSON *json_transaction(lapis_ctx *ctx, const lapis_trans_item *items, size_t n)
@@ -235,15 +246,36 @@ static bool is_rpm_path(const char *s)
     return n > 4 && strcmp(s + n - 4, ".rpm") == 0;
 }
 
-static void print_problems(lapis_goal *goal)
+/* Entries may span lines ("Problem: ...\n  - ..."): each line is sanitized on its own. */
+static void print_lines(char *const *v)
 {
-    char *const *probs = lapis_goal_problems(goal);
-    /* The first problem is already in the error line. */
-    for (size_t i = 1; probs[0] && probs[i]; i++) {
-        char *clean = lapis_sanitize(probs[i]);
-        fprintf(stderr, "  %s\n", clean);
-        free(clean);
-    }
+    for (size_t i = 0; v && v[i]; i++)
+        print_question(v[i], "\n");
+}
+
+static const struct {
+    unsigned hint;
+    const char *text;
+} hint_texts[] = {
+    { LAPIS_HINT_SKIP_UNAVAILABLE, "--skip-unavailable to skip unavailable packages" },
+    { LAPIS_HINT_NO_BEST, "--no-best to not limit the transaction to the best candidates" },
+    { LAPIS_HINT_ALLOWERASING, "--allowerasing to allow erasing of installed packages to "
+                               "resolve problems" },
+    { LAPIS_HINT_SKIP_BROKEN, "--skip-broken to skip uninstallable packages" },
+};
+
+/* dnf5's report of a failed resolve, on stderr. */
+static void print_resolve_failure(lapis_goal *goal)
+{
+    unsigned hints = lapis_goal_hints(goal);
+    fprintf(stderr, "Failed to resolve the transaction:\n");
+    print_lines(lapis_goal_log(goal));
+    print_lines(lapis_goal_problems(goal));
+    if (hints & ~LAPIS_HINT_FILEDEP) /* file lists load on demand here: no hint for them */
+        fprintf(stderr, "You can try to add to command line:\n");
+    for (size_t i = 0; i < sizeof(hint_texts) / sizeof(hint_texts[0]); i++)
+        if (hints & hint_texts[i].hint)
+            fprintf(stderr, "  %s\n", hint_texts[i].text);
 }
 
 static int json_result(struct cli *c, lapis_goal *goal, const lapis_trans_item *items, size_t n,
@@ -300,14 +332,21 @@ static int goal_resolve(struct cli *c, int (*build)(struct cli *, lapis_goal *),
     if ((r = lapis_goal_new(c->ctx, ret)) < 0)
         return cli_fail(c, r);
     lapis_goal_set_flags(*ret, (c->allowerasing ? LAPIS_GOAL_ALLOWERASING : 0) |
-                               (c->skip_broken ? LAPIS_GOAL_SKIP_BROKEN : 0));
-    if ((r = build(c, *ret)) >= 0)
-        r = lapis_goal_resolve(*ret);
-    if (r >= 0)
+                               (c->skip_broken ? LAPIS_GOAL_SKIP_BROKEN : 0) |
+                               (c->allow_downgrade ? LAPIS_GOAL_ALLOW_DOWNGRADE : 0) |
+                               LAPIS_GOAL_LOG_UNAVAILABLE);
+    if ((r = build(c, *ret)) < 0)
+        return cli_fail(c, r);
+    if ((r = lapis_goal_resolve(*ret)) >= 0) {
+        if (!c->quiet)
+            print_lines(lapis_goal_log(*ret)); /* dnf5's notes: skipped, already installed */
         return 0;
-    r = cli_fail(c, r);
-    print_problems(*ret);
-    return r;
+    }
+    if ((r != -LAPIS_E_SOLVE && r != -LAPIS_E_NOTFOUND) ||
+        (!lapis_goal_log(*ret)[0] && !lapis_goal_problems(*ret)[0]))
+        return cli_fail(c, r);
+    print_resolve_failure(*ret);
+    return cli_fail_printed(c, r);
 }
 
 /* Show the transaction and ask (--assumeno: exit status 1). */
@@ -322,12 +361,17 @@ static int goal_confirm(struct cli *c, const lapis_trans_item *items, size_t n)
             printf("Operation aborted by --assumeno.\n");
         return 1;
     }
-    if (c->assumeyes || ask_tty(c->downloadonly ? "Is this ok (download only)" : "Is this ok"))
+    if (c->assumeyes)
+        return 0;
+    if (!isatty(STDIN_FILENO))
+        return cli_error(c, LAPIS_E_ABORTED, "operation aborted: not confirmed (use -y to "
+                         "answer yes without a terminal)");
+    if (ask_tty(c->downloadonly ? "Is this ok (download only)" : "Is this ok"))
         return 0;
     if (cli_interrupted()) /* Ctrl-C at the prompt */
         return cli_interrupt_note(c, "interrupted: nothing was changed");
-    return cli_error(c, LAPIS_E_ABORTED, "operation aborted: not confirmed (use -y to "
-                     "answer yes without a terminal)");
+    fprintf(stderr, "Operation aborted by the user.\n"); /* dnf5's words; exit status 1 */
+    return 1;
 }
 
 static int goal_execute(struct cli *c, lapis_goal *goal)
@@ -336,7 +380,7 @@ static int goal_execute(struct cli *c, lapis_goal *goal)
     lapis_run_opts o = {
         .flags = (c->downloadonly ? LAPIS_RUN_DOWNLOADONLY : 0) |
                  (c->nodocs ? LAPIS_RUN_NODOCS : 0) | (c->noscripts ? LAPIS_RUN_NOSCRIPTS : 0),
-        .downloaddir = c->downloaddir,
+        .downloaddir = c->downloaddir ? c->downloaddir : lapis_ctx_destdir(c->ctx),
         .cmdline = c->cmdline,
         /* Scriptlet output must not corrupt the JSON document on stdout. */
         .script_fd = c->json ? STDERR_FILENO : -1,
@@ -353,8 +397,44 @@ static int goal_execute(struct cli *c, lapis_goal *goal)
     return r < 0 ? cli_fail(c, r) : 0;
 }
 
+static const struct {
+    const char *title;
+    enum lapis_action first, last; /* a range of enum lapis_action */
+} done_lists[] = {
+    { "Upgraded:", LAPIS_ACT_UPGRADE, LAPIS_ACT_UPGRADE },
+    { "Downgraded:", LAPIS_ACT_DOWNGRADE, LAPIS_ACT_DOWNGRADE },
+    { "Reinstalled:", LAPIS_ACT_REINSTALL, LAPIS_ACT_REINSTALL },
+    { "Installed:", LAPIS_ACT_INSTALL, LAPIS_ACT_INSTALL_WEAK },
+    { "Removed:", LAPIS_ACT_REMOVE, LAPIS_ACT_REMOVE_UNUSED },
+};
+
+static bool in_list(size_t l, enum lapis_action a)
+{
+    return a >= done_lists[l].first && a <= done_lists[l].last;
+}
+
+/* What the transaction did, by action (dnf's lists after "Running transaction"). */
+static void print_done_lists(struct cli *c, const lapis_trans_item *items, size_t n)
+{
+    for (size_t l = 0; l < sizeof(done_lists) / sizeof(done_lists[0]); l++) {
+        bool any = false;
+        for (size_t i = 0; i < n; i++) {
+            if (!in_list(l, items[i].action))
+                continue;
+            if (!any)
+                printf("%s\n", done_lists[l].title);
+            any = true;
+            char *clean = lapis_sanitize(lapis_pkg_nevra(c->ctx, items[i].pkg));
+            printf("  %s\n", clean);
+            free(clean);
+        }
+    }
+}
+
 static void goal_report(struct cli *c, lapis_goal *goal, const lapis_trans_item *items, size_t n)
 {
+    if (!c->json && !c->quiet && !c->downloadonly)
+        print_done_lists(c, items, n);
     if (c->json)
         json_result(c, goal, items, n, c->downloadonly ? "downloaded" : "ok");
     else if (!c->quiet)
@@ -370,6 +450,10 @@ int cli_run_goal(struct cli *c, unsigned load_flags, int (*build)(struct cli *, 
     size_t n;
     int r;
 
+    /* The question cannot be shown next to the document: one error, before anything. */
+    if (c->json && !c->assumeyes && !c->assumeno)
+        return cli_error(c, LAPIS_E_USAGE, "--json cannot ask for confirmation: add -y to "
+                         "proceed, or --assumeno to only show the transaction");
     if ((r = goal_prepare(c, load_flags)) != 0 || (r = goal_resolve(c, build, &goal)) != 0)
         return r;
     items = lapis_goal_items(goal, &n);

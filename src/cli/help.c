@@ -15,6 +15,9 @@
     "  --nodocs                do not install documentation\n"                             \
     "  --noscripts             do not run scriptlets\n"                                    \
     "  -x, --exclude=GLOB      hide matching packages (repeatable)\n"                      \
+    "  --skip-unavailable      skip specs that match nothing (a note, not an error)\n"    \
+    "  --best, --no-best       insist on the newest candidates (default), or fall back\n" \
+    "  --allow-downgrade       let the solver downgrade installed packages\n"             \
     "  -y, --assumeyes         answer yes    --assumeno  answer no (show only)\n"
 
 #define ADV_OPTS                                                                            \
@@ -26,6 +29,10 @@
     "  --all                   all repositories, with their status\n"                      \
     "  --enabled               enabled repositories (the default)\n"                       \
     "  --disabled              disabled repositories\n"
+
+#define QUERY_OPTS                                                                          \
+    "  --queryformat, --qf=FMT dnf5's tags: %{name} %{evr} %{full_nevra} %{repoid} ...\n"  \
+    "  --installed --available --upgrades --updates --extras --recent --userinstalled\n"
 
 struct cmd_help {
     const char *name;
@@ -40,9 +47,9 @@ static const struct cmd_help helps[] = {
     { "makecache", "", "  --refresh               treat cached metadata as expired\n" },
     { "clean", "[all|metadata|packages]", NULL },
     { "list", "[installed|available|updates] [GLOB...]",
-      "  --showduplicates        every version, not only the newest\n" },
+      "  --showduplicates        every version, not only the newest\n" QUERY_OPTS },
     { "info", "[installed|available|updates] [GLOB...]",
-      "  --showduplicates        every version, not only the newest\n" },
+      "  --showduplicates        every version, not only the newest\n" QUERY_OPTS },
     { "search", "TERM...", "  --all                   also search descriptions and URLs\n" },
     { "provides", "CAPABILITY|PATH...", NULL },
     { "whatprovides", "CAPABILITY|PATH...", NULL },
@@ -52,7 +59,7 @@ static const struct cmd_help helps[] = {
       "  --whatrequires=CAP      packages requiring CAP\n"
       "  --whatprovides=CAP      packages providing CAP\n"
       "  --location              where each package is downloaded from\n"
-      "  --info                  details    -l, --list  files\n" },
+      "  --info                  details    -l, --list  files\n" QUERY_OPTS },
     { "check-update", "[GLOB...]", ADV_OPTS },
     { "check-upgrade", "[GLOB...]", ADV_OPTS },
     { "updateinfo", "[summary|list|info] [ADVISORY|PACKAGE...]",
@@ -70,7 +77,10 @@ static const struct cmd_help helps[] = {
     { "distro-sync", "[PACKAGE...]", TX_OPTS },
     { "autoremove", "[PACKAGE...]", TX_OPTS },
     { "mark", "install|remove PACKAGE...", NULL },
-    { "history", "[list|info N|undo N|redo N|rollback N]", "  -y, --assumeyes         for undo, redo, rollback\n" },
+    { "history", "[list|info SPEC|undo N|redo N|rollback N]",
+      "  -y, --assumeyes         for undo, redo, rollback\n"
+      "  --reverse               list the oldest first\n"
+      "  SPEC: N, N..M, last, last-N\n" },
     { "needs-restarting", "[-r]", "  -r, --reboothint        exit 1 and say why when a reboot is needed\n" },
     { "automatic", "[--timer] [-c automatic.conf]",
       "  --timer                 sleep random_sleep first (the systemd timer's run)\n"

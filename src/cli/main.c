@@ -81,6 +81,8 @@ enum {
     OPT_ARCH, OPT_RESOLVE, OPT_ALLDEPS, OPT_URL, OPT_ENABLED, OPT_DISABLED,
     OPT_WITH_CVE, OPT_WITH_BZ, OPT_CONTAINS_PKGS, OPT_WITH_OPTIONAL, OPT_HIDDEN,
     OPT_CHECK, OPT_NEWEST,
+    OPT_SKIPUNAVAILABLE, OPT_BEST, OPT_NOBEST, OPT_ALLOWDOWNGRADE,
+    OPT_QUERYFORMAT, OPT_USERINSTALLED, OPT_EXTRAS, OPT_RECENT, OPT_REVERSE,
 };
 
 static const struct option long_opts[] = {
@@ -157,6 +159,18 @@ static const struct option long_opts[] = {
     { "hidden", no_argument, NULL, OPT_HIDDEN },
     { "check", required_argument, NULL, OPT_CHECK },
     { "newest", no_argument, NULL, OPT_NEWEST },
+    { "skip-unavailable", no_argument, NULL, OPT_SKIPUNAVAILABLE },
+    { "best", no_argument, NULL, OPT_BEST },
+    { "no-best", no_argument, NULL, OPT_NOBEST },
+    { "nobest", no_argument, NULL, OPT_NOBEST },
+    { "allow-downgrade", no_argument, NULL, OPT_ALLOWDOWNGRADE },
+    { "queryformat", required_argument, NULL, OPT_QUERYFORMAT },
+    { "qf", required_argument, NULL, OPT_QUERYFORMAT },
+    { "userinstalled", no_argument, NULL, OPT_USERINSTALLED },
+    { "updates", no_argument, NULL, OPT_UPGRADES },
+    { "extras", no_argument, NULL, OPT_EXTRAS },
+    { "recent", no_argument, NULL, OPT_RECENT },
+    { "reverse", no_argument, NULL, OPT_REVERSE },
     { NULL, 0, NULL, 0 },
 };
 
@@ -185,9 +199,16 @@ static void usage(FILE *out)
             "  --json                one JSON document on stdout\n"
             "  -q, --quiet           only errors    -v, --verbose  more detail\n"
             "  -x, --exclude=GLOB    hide matching packages (repeatable)\n"
+            "\nQuery options (repoquery, list, info):\n"
+            "  --queryformat, --qf=FMT  dnf5's tags: %%{name} %%{evr} %%{full_nevra} %%{repoid} ...\n"
+            "  --installed --available --upgrades --updates --extras --recent --userinstalled\n"
+            "  history list --reverse; history info N..M | last | last-N\n"
             "\nTransaction options:\n"
             "  --allowerasing        allow removing installed packages to resolve conflicts\n"
             "  --skip-broken         skip packages whose dependencies cannot be satisfied\n"
+            "  --skip-unavailable    skip specs that match nothing (a note, not an error)\n"
+            "  --best, --no-best     insist on the newest candidates (default), or fall back\n"
+            "  --allow-downgrade     allow downgrading dependencies to resolve\n"
             "  --downloadonly        only download (and verify) packages\n"
             "  --downloaddir=DIR     with --downloadonly: where to put them\n"
             "  --nodocs              do not install documentation\n"
@@ -268,12 +289,12 @@ int cli_interrupt_note(struct cli *c, const char *msg)
 /* The one way the CLI reports an error: a line on stderr and, with --json,
  * the error document on stdout. Returns the exit code 1 (128+signal when
  * the run was interrupted; the library's message then says what was kept). */
-static int emit_error(struct cli *c, int code, const char *msg)
+static int emit_error_line(struct cli *c, int code, const char *msg, bool line)
 {
     int rc = 1;
     if (code == -LAPIS_E_INTERRUPTED) {
         rc = cli_interrupt_note(c, msg);
-    } else {
+    } else if (line) {
         char *clean = lapis_sanitize(msg);
         fprintf(stderr, "lapis: error: %s\n", clean);
         free(clean);
@@ -289,9 +310,19 @@ static int emit_error(struct cli *c, int code, const char *msg)
     return rc;
 }
 
+static int emit_error(struct cli *c, int code, const char *msg)
+{
+    return emit_error_line(c, code, msg, true);
+}
+
 int cli_fail(struct cli *c, int r)
 {
     return emit_error(c, r, lapis_ctx_error(c->ctx));
+}
+
+int cli_fail_printed(struct cli *c, int r)
+{
+    return emit_error_line(c, r, lapis_ctx_error(c->ctx), false);
 }
 
 int cli_error(struct cli *c, int code, const char *fmt, ...)
@@ -317,7 +348,13 @@ static int usage_error(struct cli *c, const char *what, const char *arg)
 
 int cli_load(struct cli *c, unsigned extra)
 {
-    return lapis_load(c->ctx, extra | (c->refresh ? LAPIS_LOAD_REFRESH : 0));
+    bool say = !c->quiet && !c->json; /* dnf5's lines around loading, on stderr */
+    if (say)
+        fprintf(stderr, "Updating and loading repositories:\n");
+    int r = lapis_load(c->ctx, extra | (c->refresh ? LAPIS_LOAD_REFRESH : 0));
+    if (say && r >= 0)
+        fprintf(stderr, "Repositories loaded.\n");
+    return r;
 }
 
 void cli_json_out(struct cli *c, cJSON *doc)
@@ -457,12 +494,18 @@ static const struct cli_field cli_flags[] = {
     { OPT_WITH_OPTIONAL, offsetof(struct cli, with_optional) },
     { OPT_HIDDEN, offsetof(struct cli, hidden) },
     { OPT_NEWEST, offsetof(struct cli, newest) },
+    { OPT_ALLOWDOWNGRADE, offsetof(struct cli, allow_downgrade) },
+    { OPT_USERINSTALLED, offsetof(struct cli, q_userinstalled) },
+    { OPT_EXTRAS, offsetof(struct cli, q_extras) },
+    { OPT_RECENT, offsetof(struct cli, q_recent) },
+    { OPT_REVERSE, offsetof(struct cli, reverse) },
 };
 static const struct cli_field cli_values[] = {
     { 'c', offsetof(struct cli, config_arg) },
     { OPT_WHATREQUIRES, offsetof(struct cli, whatrequires) },
     { OPT_WHATPROVIDES, offsetof(struct cli, whatprovides) },
     { OPT_DOWNLOADDIR, offsetof(struct cli, downloaddir) },
+    { OPT_QUERYFORMAT, offsetof(struct cli, queryformat) },
 };
 
 static bool set_field_option(struct cli *c, int opt)
@@ -504,6 +547,9 @@ static int set_ctx_option(struct cli *c, int opt)
     case OPT_NOGPGCHECK: lapis_ctx_set_nogpgcheck(ctx, true); return 0;
     case OPT_FORCEARCH: return lapis_ctx_set_arch(ctx, optarg);
     case 'x': case OPT_EXCLUDE: return lapis_ctx_add_excludes(ctx, optarg);
+    case OPT_SKIPUNAVAILABLE: return lapis_ctx_setopt(ctx, "skip_unavailable=1");
+    case OPT_BEST: return lapis_ctx_setopt(ctx, "best=1");
+    case OPT_NOBEST: return lapis_ctx_setopt(ctx, "best=0");
     default: return 1;
     }
 }

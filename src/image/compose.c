@@ -307,8 +307,10 @@ static int goal_requests(struct lapis_image_build *b, lapis_ctx *ctx, lapis_goal
 static int solve_failed(struct lapis_image_build *b, lapis_ctx *ctx, lapis_goal *goal, int r)
 {
     char *const *probs = lapis_goal_problems(goal);
-    if (r == -LAPIS_E_SOLVE && probs && probs[0])
-        return lapis_err(&b->diag, r, "the packages cannot be installed together: %s%s", probs[0],
+    /* The context's message is "Failed to resolve the transaction: <the rule that matters>". */
+    const char *why = strstr(lapis_ctx_error(ctx), ": ");
+    if (r == -LAPIS_E_SOLVE && probs && probs[0] && why)
+        return lapis_err(&b->diag, r, "the packages cannot be installed together: %s%s", why + 2,
                          probs[1] ? " (and more problems)" : "");
     return ctx_fail(b, ctx, r);
 }

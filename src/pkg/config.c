@@ -13,7 +13,7 @@
 #include "pkg/internal.h"
 
 enum opt_type { OPT_BOOL, OPT_INT, OPT_SECONDS, OPT_STR, OPT_PATH, OPT_PATH_OR_EMPTY, OPT_PATH_LIST,
-                OPT_LIST, OPT_LIST_APPEND, OPT_SIGPOLICY };
+                OPT_LIST, OPT_LIST_APPEND, OPT_SIGPOLICY, OPT_CACHEONLY };
 
 struct opt_def {
     const char *name;
@@ -49,6 +49,13 @@ static const struct opt_def main_opt_table[] = {
     { "install_weak_deps",            OPT_BOOL,        MO(install_weak_deps),            0, 1 },
     { "keepcache",                    OPT_BOOL,        MO(keepcache),                    0, 1 },
     { "best",                         OPT_BOOL,        MO(best),                         0, 1 },
+    { "skip_unavailable",             OPT_BOOL,        MO(skip_unavailable),             0, 1 },
+    { "obsoletes",                    OPT_BOOL,        MO(obsoletes),                    0, 1 },
+    { "protected_packages",           OPT_LIST,        MO(protected_packages),           0, 0 },
+    { "includepkgs",                  OPT_LIST,        MO(includepkgs),                  0, 0 },
+    { "destdir",                      OPT_STR,         MO(destdir),                      0, 0 },
+    { "cacheonly",                    OPT_CACHEONLY,   MO(cacheonly),                    0, 0 },
+    { "recent",                       OPT_INT,         MO(recent),                       0, 36500 },
     { "clean_requirements_on_remove", OPT_BOOL,        MO(clean_requirements_on_remove), 0, 1 },
     { "lock_timeout",                 OPT_SECONDS,     MO(lock_timeout),                 0, 86400 },
     { "tsflags",                      OPT_LIST,        MO(tsflags),                      0, 0 },
@@ -119,6 +126,15 @@ static int apply_opt(const struct opt_def *d, void *base, const char *value)
         else
             return -EINVAL;
         return 0;
+    case OPT_CACHEONLY: { /* dnf5: none | metadata | all */
+        static const char *const names[] = { "none", "metadata", "all" };
+        for (int i = 0; i < 3; i++)
+            if (strcmp(value, names[i]) == 0) {
+                *(int *)field = i;
+                return 0;
+            }
+        return -EINVAL;
+    }
     case OPT_LIST_APPEND: {
         char **add = strv_split(value, " \t\n,");
         for (size_t i = 0; add[i]; i++)
@@ -190,6 +206,9 @@ int lapis_config_defaults(struct lapis_config *c)
         .install_weak_deps = 1,
         .keepcache = 0,
         .best = 1,
+        .obsoletes = 1,
+        .recent = 7,
+        .protected_packages = strv_split("lapis", ","),
         .clean_requirements_on_remove = 1,
         .lock_timeout = 60,
         .tsflags = strv_split("", ","),
@@ -204,6 +223,9 @@ void lapis_config_clear(struct lapis_config *c)
     lapis_strv_free(c->reposdir);
     free(c->cachedir);
     lapis_strv_free(c->installonlypkgs);
+    lapis_strv_free(c->protected_packages);
+    lapis_strv_free(c->includepkgs);
+    free(c->destdir);
     lapis_strv_free(c->tsflags);
     memset(c, 0, sizeof(*c));
 }
@@ -275,6 +297,16 @@ const char *lapis_ctx_installroot(const lapis_ctx *ctx)
 const char *lapis_ctx_cachedir(const lapis_ctx *ctx)
 {
     return ctx->conf.cachedir;
+}
+
+const char *lapis_ctx_destdir(const lapis_ctx *ctx)
+{
+    return ctx->conf.destdir;
+}
+
+int lapis_ctx_recent_days(const lapis_ctx *ctx)
+{
+    return ctx->conf.recent;
 }
 
 lapis_var *lapis_ctx_vars(lapis_ctx *ctx, size_t *ret_n)

@@ -408,6 +408,9 @@ static int ctx_setup_once(lapis_ctx *ctx)
         return r;
     if ((r = apply_setopts_main(ctx)) < 0)
         return r;
+    if (ctx->cacheonly && ctx->conf.cacheonly == 0)
+        ctx->conf.cacheonly = 2; /* -C is dnf5's cacheonly=all */
+    ctx->cacheonly = ctx->conf.cacheonly > 0;
     if (ctx->installroot && !ctx->cachedir_explicit) {
         char *c = path_in_root(ctx->installroot, ctx->conf.cachedir);
         free(ctx->conf.cachedir);

@@ -168,6 +168,12 @@ static int download_locked(lapis_goal *g, const char *downloaddir, struct lapis_
         struct lapis_pkgfile *pf = &f[i];
         if (pf->local || cached_file_ok(pf->path, pf->size, pf->chk, pf->chk_hex))
             continue;
+        if (ctx->conf.cacheonly == 2) {
+            r = lapis_err(ctx, LAPIS_E_CACHE, "Cache-only enabled but no cache for package %s; "
+                          "run without -C (or with --setopt=cacheonly=metadata) to download it",
+                          pool_solvable2str(pool, pool_id2solvable(pool, pf->pkg)));
+            break;
+        }
         whats[njobs] = xasprintf("repo %s: %s", pf->repo->id,
                                  pool_solvable2str(pool, pool_id2solvable(pool, pf->pkg)));
         jobs[njobs] = (struct lapis_fetch_job){
@@ -181,8 +187,7 @@ static int download_locked(lapis_goal *g, const char *downloaddir, struct lapis_
         pf->downloaded = true;
         total += pf->size > 0 ? pf->size : 0;
     }
-    r = 0;
-    if (njobs > 0) {
+    if (r == 0 && njobs > 0) {
         struct lapis_fetch_opts o;
         lapis_fetch_opts_from(ctx, &o);
         o.fsync = false; /* a cached package is re-checked before every use */

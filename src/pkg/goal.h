@@ -16,7 +16,10 @@ struct lapis_goal {
     Transaction *trans;
     lapis_trans_item *items;
     size_t nitems;
-    char **problems;
+    char **problems;         /* dnf5's "Problem: ..." entries of the last failed resolve */
+    char **log;              /* dnf5's resolve log: "No match for argument: X", ... */
+    unsigned hints;          /* lapis_goal_hint: what may help after a failure */
+    bool unavailable;        /* a spec matched nothing (or nothing installed) */
     char **user_specs;       /* install specs: their packages become user-installed */
     bool autoremove;
     bool erasing;            /* a remove request: dependents may go too (dnf's allow_uninstall) */
@@ -27,5 +30,8 @@ struct lapis_goal {
     char **groups_del;       /* ids forgotten on success */
     long long history_id;
 };
+
+/* problem.c: g->problems and g->hints from the failed solve; the leading rule. */
+char *lapis_problem_collect(lapis_goal *g);
 
 #endif

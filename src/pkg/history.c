@@ -133,6 +133,31 @@ static void load_reasons(lapis_ctx *ctx)
     }
 }
 
+/* The repo the history says an installed package came from (dnf5's from_repo). */
+char *lapis_pkg_from_repo(lapis_ctx *ctx, lapis_pkg p)
+{
+    _cleanup_db_ sqlite3 *db = NULL;
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    char epoch[16];
+
+    if (!lapis_pkg_installed(ctx, p) || history_open(ctx, false, &db) < 0 || !db)
+        return NULL;
+    if (sqlite3_prepare_v2(db, "SELECT repo FROM trans_item WHERE name=?1 AND epoch=?2 AND "
+                           "version=?3 AND release=?4 AND arch=?5 AND action IN ('install',"
+                           "'install-dep','install-weak','upgrade','downgrade','reinstall') "
+                           "ORDER BY trans_id DESC LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+        return NULL;
+    snprintf(epoch, sizeof(epoch), "%u", lapis_pkg_epoch(ctx, p));
+    sqlite3_bind_text(st, 1, lapis_pkg_name(ctx, p), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, epoch, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, lapis_pkg_version(ctx, p), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, lapis_pkg_release(ctx, p), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 5, lapis_pkg_arch(ctx, p), -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) != SQLITE_ROW)
+        return NULL;
+    return xstrdup((const char *)sqlite3_column_text(st, 0));
+}
+
 enum lapis_reason lapis_pkg_reason(lapis_ctx *ctx, lapis_pkg p)
 {
     Repo *inst = ctx->pool ? ctx->pool->installed : NULL;
@@ -511,11 +536,17 @@ int lapis_history_resolve_id(lapis_ctx *ctx, const char *text, long long *ret)
     long long want = 0;
     int r;
 
-    if (strcmp(text, "last") != 0 && (lapis_parse_int(text, 1, (long long)1 << 62, &want) < 0))
-        return lapis_err(ctx, LAPIS_E_USAGE, "'%s' is not a transaction id (a number or 'last')",
-                         text);
+    long long back = 0; /* "last-N": N transactions before the last (dnf counts by id) */
+    bool last = strcmp(text, "last") == 0 ||
+                (str_startswith(text, "last-") &&
+                 lapis_parse_int(text + 5, 0, (long long)1 << 62, &back) == 0);
+    if (!last && (lapis_parse_int(text, 1, (long long)1 << 62, &want) < 0))
+        return lapis_err(ctx, LAPIS_E_USAGE, "'%s' is not a transaction id (a number, 'last' "
+                         "or 'last-N')", text);
     if ((r = lapis_history_list(ctx, &t, &n)) < 0)
         return r;
+    if (last && back > 0)
+        want = n > 0 && t[0].id > back ? t[0].id - back : -1; /* the list is newest first */
     r = -LAPIS_E_HISTORY;
     for (size_t i = 0; i < n; i++)
         if (want == 0 || t[i].id == want) {

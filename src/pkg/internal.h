@@ -69,6 +69,13 @@ struct lapis_config {
     int install_weak_deps;
     int keepcache;
     int best;
+    int skip_unavailable;      /* a spec that matches nothing is skipped, not an error */
+    int obsoletes;             /* obsoleting packages replace what they obsolete */
+    char **protected_packages; /* never removed */
+    char **includepkgs;        /* [main] includepkgs: only these (a repo's own list wins) */
+    char *destdir;             /* where download / --downloadonly put packages */
+    int cacheonly;             /* 0 none, 1 metadata, 2 all (dnf5's cacheonly=) */
+    int recent;                /* days: what --recent lists */
     int clean_requirements_on_remove;
     long long lock_timeout;    /* seconds to wait for another lapis on the same root */
     char **tsflags;            /* nodocs, noscripts, test */

@@ -67,7 +67,9 @@ struct lapis_repo *lapis_sack_repo_of(lapis_ctx *ctx, Repo *repo)
 static void apply_excludes(lapis_ctx *ctx)
 {
     Pool *pool = ctx->pool;
-    bool any = (ctx->conf.repo.exclude && ctx->conf.repo.exclude[0]) || ctx->extra_excludes[0];
+    char **main_inc = ctx->conf.includepkgs && ctx->conf.includepkgs[0] ? ctx->conf.includepkgs : NULL;
+    bool any = (ctx->conf.repo.exclude && ctx->conf.repo.exclude[0]) || ctx->extra_excludes[0] ||
+               main_inc;
     Id p;
     Solvable *s;
 
@@ -81,10 +83,11 @@ static void apply_excludes(lapis_ctx *ctx)
         struct lapis_repo *lr = lapis_sack_repo_of(ctx, s->repo);
         if (!lr)
             continue;
+        char **inc = lr->includepkgs ? lr->includepkgs : main_inc;
         /* Per-repo exclude starts as a copy of the global one, so one check covers both. */
         if (lapis_pkg_match_any(pool, s, lr->opts.exclude) ||
             lapis_pkg_match_any(pool, s, ctx->extra_excludes) ||
-            (lr->includepkgs && !lapis_pkg_match_any(pool, s, lr->includepkgs)))
+            (inc && !lapis_pkg_match_any(pool, s, inc)))
             MAPCLR(lapis_sack_considered(ctx), p);
     }
 }

@@ -29,6 +29,7 @@ int lapis_goal_new(lapis_ctx *ctx, lapis_goal **ret)
     queue_init(&g->work);
     queue_init(&g->reasons);
     g->problems = xcalloc(1, sizeof(char *));
+    g->log = xcalloc(1, sizeof(char *));
     g->user_specs = xcalloc(1, sizeof(char *));
     g->downloaded = xcalloc(1, sizeof(char *));
     *ret = g;
@@ -49,6 +50,7 @@ static void goal_clear_result(lapis_goal *g)
     g->nitems = 0;
     lapis_strv_free(g->problems);
     g->problems = xcalloc(1, sizeof(char *));
+    g->hints = 0;
     queue_free(&g->work);
     queue_init_clone(&g->work, &g->job);
 }
@@ -66,6 +68,7 @@ void lapis_goal_free(lapis_goal *g)
     queue_free(&g->job);
     queue_free(&g->reasons);
     lapis_strv_free(g->problems);
+    lapis_strv_free(g->log);
     lapis_strv_free(g->user_specs);
     lapis_strv_free(g->downloaded);
     lapis_strv_free(g->group_pkgs);
@@ -99,27 +102,42 @@ static bool select_cmdline(lapis_goal *g, const char *spec, Queue *sel)
 }
 
 /* Turn SPEC into a libsolv selection; installed_only limits it to the rpmdb. */
-static int select_spec(lapis_goal *g, const char *spec, bool installed_only, Queue *sel)
+static void make_selection(lapis_goal *g, const char *spec, bool installed_only, Queue *sel)
 {
-    Pool *pool = g->ctx->pool;
     int flags = SELECTION_NAME | SELECTION_PROVIDES | SELECTION_GLOB | SELECTION_DOTARCH |
                 SELECTION_CANON | SELECTION_REL;
 
     if (!installed_only && select_cmdline(g, spec, sel))
-        return 0;
+        return;
     if (lapis_spec_needs_filelists(spec))
         flags = SELECTION_FILELIST | SELECTION_GLOB;
     if (installed_only)
         flags |= SELECTION_INSTALLED_ONLY;
-    selection_make(pool, sel, spec, flags);
-    if (sel->count == 0) {
-        if (installed_only)
-            return lapis_err(g->ctx, LAPIS_E_NOTFOUND, "no installed package matches '%s'", spec);
-        return lapis_err(g->ctx, LAPIS_E_NOTFOUND,
-                         "no package matches '%s'; 'lapis search' or 'lapis provides' can help find it",
-                         spec);
-    }
-    return 0;
+    selection_make(g->ctx->pool, sel, spec, flags);
+}
+
+/* dnf5 notes a request that matches nothing; without LAPIS_GOAL_LOG_UNAVAILABLE
+ * it is an error at once. Returns 1 (skip the request) or a negative errno. */
+static int unavailable(lapis_goal *g, const char *note, const char *fallback)
+{
+    if (!(g->flags & LAPIS_GOAL_LOG_UNAVAILABLE))
+        return lapis_err(g->ctx, LAPIS_E_NOTFOUND, "%s", fallback);
+    strv_push(&g->log, xstrdup(note));
+    g->unavailable |= !g->ctx->conf.skip_unavailable;
+    return 1;
+}
+
+static int select_spec(lapis_goal *g, const char *spec, bool installed_only, Queue *sel)
+{
+    make_selection(g, spec, installed_only, sel);
+    if (sel->count)
+        return 0;
+    _cleanup_free_ char *note = xasprintf("No match for argument: %s", spec);
+    _cleanup_free_ char *old = installed_only
+        ? xasprintf("no installed package matches '%s'", spec)
+        : xasprintf("no package matches '%s'; 'lapis search' or 'lapis provides' can help find it",
+                    spec);
+    return unavailable(g, note, old);
 }
 
 static void push_selection(lapis_goal *g, Queue *sel, Id how)
@@ -135,17 +153,47 @@ static Id forcebest(lapis_goal *g)
     return g->ctx->conf.best ? SOLVER_FORCEBEST : 0;
 }
 
+/* obsoletes=1: what obsoletes a match is a candidate too, and libsolv's policy
+ * prefers it (prune_obsoleted), so "install oldname" installs its replacement. */
+static void add_obsoleters(lapis_goal *g, Queue *sel)
+{
+    Pool *pool = g->ctx->pool;
+    Queue pkgs, obs;
+    queue_init(&pkgs);
+    queue_init(&obs);
+    selection_solvables(pool, sel, &pkgs);
+    for (int i = 0; i < pkgs.count; i++) {
+        Solvable *s = pool_id2solvable(pool, pkgs.elements[i]);
+        Id dep = pool_rel2id(pool, s->name, s->evr, REL_EQ, 1);
+        pool_whatmatchesdep(pool, SOLVABLE_OBSOLETES, dep, &obs, 0);
+    }
+    for (int i = 0; i < obs.count; i++) {
+        Solvable *o = pool_id2solvable(pool, obs.elements[i]);
+        if (o->repo != pool->installed && pool_installable(pool, o) &&
+            !(pool->considered && !MAPTST(pool->considered, obs.elements[i])))
+            queue_pushunique(&pkgs, obs.elements[i]);
+    }
+    if (pkgs.count > 0 && obs.count > 0) {
+        queue_empty(sel);
+        queue_push2(sel, SOLVER_SOLVABLE_ONE_OF, pool_queuetowhatprovides(pool, &pkgs));
+    }
+    queue_free(&obs);
+    queue_free(&pkgs);
+}
+
 int lapis_goal_install(lapis_goal *g, const char *spec)
 {
     Queue sel;
     int r;
     queue_init(&sel);
     if ((r = select_spec(g, spec, false, &sel)) == 0) {
+        if (g->ctx->conf.obsoletes)
+            add_obsoleters(g, &sel);
         push_selection(g, &sel, SOLVER_INSTALL | forcebest(g));
         strv_push(&g->user_specs, xstrdup(spec));
     }
     queue_free(&sel);
-    return r;
+    return r < 0 ? r : 0;
 }
 
 /* An id that names no package would make libsolv read outside its arrays. */
@@ -178,10 +226,18 @@ int lapis_goal_remove(lapis_goal *g, const char *spec)
     Queue sel;
     int r;
     queue_init(&sel);
-    if ((r = select_spec(g, spec, true, &sel)) == 0) {
+    make_selection(g, spec, true, &sel);
+    if (sel.count) {
         push_selection(g, &sel, SOLVER_ERASE |
                        (g->ctx->conf.clean_requirements_on_remove ? SOLVER_CLEANDEPS : 0));
         g->erasing = true;
+        r = 0;
+    } else if (g->flags & LAPIS_GOAL_LOG_UNAVAILABLE) {
+        /* dnf5: a note, and nothing to do is not a failure. */
+        strv_push(&g->log, xasprintf("No packages to remove for argument: %s", spec));
+        r = 0;
+    } else {
+        r = lapis_err(g->ctx, LAPIS_E_NOTFOUND, "no installed package matches '%s'", spec);
     }
     queue_free(&sel);
     return r;
@@ -212,7 +268,7 @@ int lapis_goal_reinstall(lapis_goal *g, const char *spec)
     }
     queue_free(&pkgs);
     queue_free(&sel);
-    return r;
+    return r < 0 ? r : 0;
 }
 
 static bool name_installed(Pool *pool, Id name)
@@ -243,14 +299,18 @@ int lapis_goal_upgrade(lapis_goal *g, const char *spec)
         for (int i = 0; i < inst.count && !any; i++)
             any = name_installed(g->ctx->pool, pool_id2solvable(g->ctx->pool, inst.elements[i])->name);
         queue_free(&inst);
-        if (!any)
-            r = lapis_err(g->ctx, LAPIS_E_NOTFOUND, "'%s' is not installed; use 'lapis install' "
-                          "to install it", spec);
-        else
+        if (!any) {
+            _cleanup_free_ char *note = xasprintf("Packages for argument '%s' available, but not "
+                                                  "installed.", spec);
+            _cleanup_free_ char *old = xasprintf("'%s' is not installed; use 'lapis install' to "
+                                                 "install it", spec);
+            r = unavailable(g, note, old);
+        } else {
             push_selection(g, &sel, SOLVER_UPDATE | forcebest(g));
+        }
     }
     queue_free(&sel);
-    return r;
+    return r < 0 ? r : 0;
 }
 
 int lapis_goal_distro_sync(lapis_goal *g, const char *spec)
@@ -265,7 +325,7 @@ int lapis_goal_distro_sync(lapis_goal *g, const char *spec)
     if ((r = select_spec(g, spec, false, &sel)) == 0)
         push_selection(g, &sel, SOLVER_DISTUPGRADE);
     queue_free(&sel);
-    return r;
+    return r < 0 ? r : 0;
 }
 
 /* "downgrade hello-1.0": the named available versions older than what is installed. */
@@ -348,7 +408,7 @@ int lapis_goal_downgrade(lapis_goal *g, const char *spec)
     }
     queue_free(&pkgs);
     queue_free(&sel);
-    return r;
+    return r < 0 ? r : 0;
 }
 
 int lapis_goal_autoremove(lapis_goal *g)
@@ -418,6 +478,40 @@ static void add_exclude_from_weak_jobs(lapis_goal *g)
                 break;
             }
         }
+    }
+}
+
+static bool obsoletes_installed(Pool *pool, Solvable *s)
+{
+    Id obs, *op;
+    if (!s->obsoletes)
+        return false;
+    for (op = s->repo->idarraydata + s->obsoletes; (obs = *op++) != 0;) {
+        Id p, pp;
+        FOR_PROVIDES(p, pp, obs) {
+            Solvable *o = pool_id2solvable(pool, p);
+            if (o->repo == pool->installed && o->name != s->name && pool_match_nevr(pool, o, obs))
+                return true;
+        }
+    }
+    return false;
+}
+
+/* obsoletes=0: a package that obsoletes an installed one is no upgrade for it
+ * (libsolv always offers it, so it is locked out unless asked for by name). */
+static void add_no_obsoletes_jobs(lapis_goal *g)
+{
+    Pool *pool = g->ctx->pool;
+    Id p;
+    if (g->ctx->conf.obsoletes || !pool->installed)
+        return;
+    FOR_POOL_SOLVABLES(p) {
+        Solvable *s = pool_id2solvable(pool, p);
+        if (s->repo == pool->installed || name_installed(pool, s->name) ||
+            strv_contains(g->user_specs, pool_id2str(pool, s->name)) ||
+            !obsoletes_installed(pool, s))
+            continue;
+        queue_push2(&g->work, SOLVER_LOCK | SOLVER_SOLVABLE, p);
     }
 }
 
@@ -547,46 +641,6 @@ static bool enforce_installonly_limit(lapis_goal *g)
     return added;
 }
 
-static bool is_specific_rule(SolverRuleinfo type)
-{
-    switch (type) {
-    case SOLVER_RULE_PKG_CONFLICTS: case SOLVER_RULE_PKG_NOTHING_PROVIDES_DEP:
-    case SOLVER_RULE_JOB_NOTHING_PROVIDES_DEP: case SOLVER_RULE_PKG_REQUIRES:
-    case SOLVER_RULE_PKG_OBSOLETES: case SOLVER_RULE_PKG_INSTALLED_OBSOLETES:
-    case SOLVER_RULE_PKG_IMPLICIT_OBSOLETES: case SOLVER_RULE_PKG_SELF_CONFLICT:
-        return true;
-    default:
-        return false;
-    }
-}
-
-static void collect_problems(lapis_goal *g)
-{
-    Solver *solv = g->solver;
-    int n = solver_problem_count(solv);
-    for (Id pr = 1; pr <= n; pr++) {
-        Queue rules;
-        queue_init(&rules);
-        solver_findallproblemrules(solv, pr, &rules);
-        for (int i = 0; i < rules.count; i++) {
-            Id dep, source, target;
-            SolverRuleinfo type = solver_ruleinfo(solv, rules.elements[i], &source, &target, &dep);
-            const char *text = solver_problemruleinfo2str(solv, type, source, target, dep);
-            if (strv_contains(g->problems, text))
-                continue;
-            strv_push(&g->problems, xstrdup(text));
-            /* The line that names what conflicts or is missing leads the error message. */
-            if (is_specific_rule(type)) {
-                size_t len = strv_length(g->problems);
-                char *t = g->problems[len - 1];
-                memmove(g->problems + 1, g->problems, (len - 1) * sizeof(char *));
-                g->problems[0] = t;
-            }
-        }
-        queue_free(&rules);
-    }
-}
-
 static bool from_job(lapis_goal *g, Id info)
 {
     int cls = solver_ruleclass(g->solver, info);
@@ -689,9 +743,37 @@ static Solver *make_solver(lapis_goal *g)
     solver_set_flag(s, SOLVER_FLAG_IGNORE_RECOMMENDED, !ctx->conf.install_weak_deps);
     solver_set_flag(s, SOLVER_FLAG_ALLOW_UNINSTALL,
                     (g->flags & LAPIS_GOAL_ALLOWERASING) || g->erasing || g->autoremove);
-    /* Downgrades and arch changes only when asked for by name (jobs), as dnf. */
-    solver_set_flag(s, SOLVER_FLAG_ALLOW_DOWNGRADE, 0);
+    /* Downgrades and arch changes only when asked for by name (jobs), or for
+     * dependencies with --allow-downgrade. */
+    solver_set_flag(s, SOLVER_FLAG_ALLOW_DOWNGRADE, (g->flags & LAPIS_GOAL_ALLOW_DOWNGRADE) != 0);
     return s;
+}
+
+
+/* The options that may help, for the one-line message ("--no-best, --skip-broken"). */
+static char *hint_list(const lapis_goal *g)
+{
+    static const struct { unsigned hint; const char *opt; } opts[] = {
+        { LAPIS_HINT_SKIP_UNAVAILABLE, "--skip-unavailable" }, { LAPIS_HINT_NO_BEST, "--no-best" },
+        { LAPIS_HINT_ALLOWERASING, "--allowerasing" }, { LAPIS_HINT_SKIP_BROKEN, "--skip-broken" },
+    };
+    unsigned h = lapis_goal_hints(g);
+    _cleanup_strv_ char **v = xcalloc(1, sizeof(char *));
+    for (size_t i = 0; i < ARRAY_SIZE(opts); i++)
+        if (h & opts[i].hint)
+            strv_push(&v, xstrdup(opts[i].opt));
+    return strv_join(v, ", ");
+}
+
+/* Specs that matched nothing fail the resolve, after the solver had its say (dnf5). */
+static int unavailable_failed(lapis_goal *g)
+{
+    g->hints |= LAPIS_HINT_SKIP_UNAVAILABLE;
+    for (size_t i = 0; g->log[i]; i++)
+        if (!str_startswith(g->log[i], "Package \""))
+            return lapis_err(g->ctx, LAPIS_E_NOTFOUND, "Failed to resolve the transaction: %s "
+                             "(try --skip-unavailable)", g->log[i]);
+    return lapis_err(g->ctx, LAPIS_E_NOTFOUND, "Failed to resolve the transaction");
 }
 
 static int solve_once(lapis_goal *g)
@@ -700,16 +782,74 @@ static int solve_once(lapis_goal *g)
         solver_free(g->solver);
     g->solver = make_solver(g);
     if (solver_solve(g->solver, &g->work) != 0) {
-        collect_problems(g);
-        const char *hint = g->flags & LAPIS_GOAL_ALLOWERASING
-                               ? "" : "; '--allowerasing' may replace conflicting packages";
-        const char *hint2 = g->flags & LAPIS_GOAL_SKIP_BROKEN
-                                ? "" : ", '--skip-broken' skips what cannot be installed";
-        return lapis_err(g->ctx, LAPIS_E_SOLVE, "cannot satisfy the request: %s%s%s",
-                         g->problems[0] ? g->problems[0] : "unknown problem", hint,
-                         *hint ? hint2 : "");
+        _cleanup_free_ char *lead = lapis_problem_collect(g);
+        if (g->unavailable)
+            return unavailable_failed(g);
+        _cleanup_free_ char *hints = hint_list(g);
+        return lapis_err(g->ctx, LAPIS_E_SOLVE, "Failed to resolve the transaction: %s%s%s%s",
+                         lead, *hints ? " (try " : "", hints, *hints ? ")" : "");
     }
     return 0;
+}
+
+static bool item_has_name(const lapis_goal *g, Id name)
+{
+    for (size_t i = 0; i < g->nitems; i++)
+        if (pool_id2solvable(g->ctx->pool, g->items[i].pkg)->name == name)
+            return true;
+    return false;
+}
+
+/* dnf5's note for an install request the system already satisfies. */
+static void note_already_installed(lapis_goal *g)
+{
+    Pool *pool = g->ctx->pool;
+    Queue sel, pkgs;
+    queue_init(&sel);
+    queue_init(&pkgs);
+    for (size_t i = 0; g->user_specs[i]; i++) {
+        make_selection(g, g->user_specs[i], false, &sel);
+        selection_solvables(pool, &sel, &pkgs);
+        for (int k = 0; k < pkgs.count; k++) {
+            Solvable *s = pool_id2solvable(pool, pkgs.elements[k]);
+            if (s->repo != pool->installed || item_has_name(g, s->name))
+                continue;
+            _cleanup_free_ char *t = xasprintf("Package \"%s\" is already installed.",
+                                               pool_solvable2str(pool, s));
+            if (!strv_contains(g->log, t))
+                strv_push(&g->log, TAKE_PTR(t));
+        }
+        queue_empty(&sel);
+    }
+    queue_free(&pkgs);
+    queue_free(&sel);
+}
+
+static bool is_protected(lapis_ctx *ctx, Solvable *s)
+{
+    char *const *names = ctx->conf.protected_packages;
+    return names && strv_contains(names, pool_id2str(ctx->pool, s->name));
+}
+
+/* protected_packages are never removed (an upgrade that replaces them is fine). */
+static int check_protected(lapis_goal *g)
+{
+    Pool *pool = g->ctx->pool;
+    _cleanup_strv_ char **hit = xcalloc(1, sizeof(char *));
+    for (size_t i = 0; i < g->nitems; i++) {
+        Solvable *s = pool_id2solvable(pool, g->items[i].pkg);
+        enum lapis_action a = g->items[i].action;
+        if ((a == LAPIS_ACT_REMOVE || a == LAPIS_ACT_REMOVE_DEP || a == LAPIS_ACT_REMOVE_UNUSED) &&
+            is_protected(g->ctx, s) && !strv_contains(hit, pool_id2str(pool, s->name)))
+            strv_push(&hit, xstrdup(pool_id2str(pool, s->name)));
+    }
+    if (!hit[0])
+        return 0;
+    _cleanup_free_ char *list = strv_join(hit, ", ");
+    strv_push(&g->problems, xasprintf("Problem: The operation would result in removing the "
+                                      "following protected packages: %s", list));
+    return lapis_err(g->ctx, LAPIS_E_SOLVE, "Failed to resolve the transaction: the operation "
+                     "would remove the protected packages %s (protected_packages)", list);
 }
 
 /* autoremove: packages no user-installed package needs any more. */
@@ -733,6 +873,7 @@ int lapis_goal_resolve(lapis_goal *g)
     add_duplicate_erase_jobs(g);
     add_userinstalled_jobs(g);
     add_exclude_from_weak_jobs(g);
+    add_no_obsoletes_jobs(g);
     if ((r = solve_once(g)) < 0)
         return r;
     if (g->autoremove) {
@@ -747,11 +888,14 @@ int lapis_goal_resolve(lapis_goal *g)
         if ((r = solve_once(g)) < 0)
             return r;
     }
+    if (g->unavailable)
+        return unavailable_failed(g);
     /* No transaction_order(): display order is by name, and rpm orders the real run. */
     g->trans = solver_create_transaction(g->solver);
     build_items(g);
     solv_sort(g->items, g->nitems, sizeof(*g->items), cmp_items, ctx->pool);
-    return 0;
+    note_already_installed(g);
+    return check_protected(g);
 }
 
 const lapis_trans_item *lapis_goal_items(const lapis_goal *g, size_t *ret_count)
@@ -763,6 +907,26 @@ const lapis_trans_item *lapis_goal_items(const lapis_goal *g, size_t *ret_count)
 char *const *lapis_goal_problems(const lapis_goal *g)
 {
     return g->problems;
+}
+
+char *const *lapis_goal_log(const lapis_goal *g)
+{
+    return g->log;
+}
+
+/* Only what is not in effect already helps (dnf5 hides the others). */
+unsigned lapis_goal_hints(const lapis_goal *g)
+{
+    unsigned h = g->hints;
+    if (!g->ctx->conf.best)
+        h &= ~LAPIS_HINT_NO_BEST;
+    if (g->ctx->conf.skip_unavailable)
+        h &= ~LAPIS_HINT_SKIP_UNAVAILABLE;
+    if (g->flags & LAPIS_GOAL_ALLOWERASING)
+        h &= ~LAPIS_HINT_ALLOWERASING;
+    if (g->flags & LAPIS_GOAL_SKIP_BROKEN)
+        h &= ~LAPIS_HINT_SKIP_BROKEN;
+    return h;
 }
 
 char *const *lapis_goal_downloaded(const lapis_goal *g)

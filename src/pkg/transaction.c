@@ -435,11 +435,16 @@ static void *notify_cb(const void *arg, const rpmCallbackType what, const rpm_lo
         ns->fd = NULL;
         break;
     case RPMCALLBACK_INST_START:
-        lapis_progress(ns->ctx, LAPIS_PROGRESS_INSTALL, name, ++ns->done, ns->total);
+    case RPMCALLBACK_UNINST_START: {
+        /* The full NEVRA (dnf5's form): "Removing hello" after an upgrade to hello
+         * read as if hello had gone; "Removing hello-0:1.0-1.x86_64" does not. */
+        _cleanup_free_ char *nevra = h ? headerFormat(h, "%{NAME}-%{EPOCHNUM}:%{VERSION}-"
+                                                      "%{RELEASE}.%{ARCH}", NULL) : NULL;
+        lapis_progress(ns->ctx, what == RPMCALLBACK_INST_START ? LAPIS_PROGRESS_INSTALL
+                                                               : LAPIS_PROGRESS_REMOVE,
+                       nevra ? nevra : name, ++ns->done, ns->total);
         break;
-    case RPMCALLBACK_UNINST_START:
-        lapis_progress(ns->ctx, LAPIS_PROGRESS_REMOVE, name, ++ns->done, ns->total);
-        break;
+    }
     case RPMCALLBACK_SCRIPT_ERROR: {
         /* amount is the scriptlet's tag; rpm has already logged the exit status.
          * NEVRA is a formatted tag: headerGetString() gives NULL for it. */

@@ -35,8 +35,9 @@ HOSTILE_REPOS = ("unsigned", "wrongkey", "tampered", "badhref", "badhref-abs", "
                  "truncated", "corrupt", "badxml", "empty", "malformed-updateinfo",
                  "bomb")
 # Disabled by default and well-formed: forty packages at 1.0 / 2.0 for kill loops,
-# package text that must not drive a terminal, a slow transaction (signals).
-EXTRA_REPOS = ("many1", "many2", "termtext", "slowtx")
+# package text that must not drive a terminal, a slow transaction (signals),
+# a newest version that cannot be installed (best).
+EXTRA_REPOS = ("many1", "many2", "termtext", "slowtx", "nobest")
 DISABLED_REPOS = HOSTILE_REPOS + EXTRA_REPOS
 ALL_REPOS = DEFAULT_REPOS + DISABLED_REPOS
 DEAD_URL = "http://127.0.0.1:1"   # nothing listens on port 1: connection refused
@@ -130,6 +131,15 @@ class Result:
     @property
     def error_lines(self):
         return [l for l in self.err.splitlines() if l.startswith("lapis: error:")]
+
+    @property
+    def resolve_failure(self):
+        """dnf5's report of a failed resolve on stderr: the lines after
+        'Failed to resolve the transaction:' (None when there is none)."""
+        lines = self.err.splitlines()
+        if "Failed to resolve the transaction:" not in lines:
+            return None
+        return lines[lines.index("Failed to resolve the transaction:") + 1:]
 
     @property
     def warning_lines(self):

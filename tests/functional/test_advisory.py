@@ -136,7 +136,7 @@ def values(block, label):
 def test_summary_available_default(old_any):
     r = old_any.ok("updateinfo")
     assert r.out == SUMMARY_AVAILABLE, r
-    assert r.err == "", r
+    assert r.err.splitlines() == ["Updating and loading repositories:", "Repositories loaded."], r
 
 
 def test_summary_spellings_agree(old):

@@ -227,7 +227,7 @@ def test_failed_refresh_keeps_good_cache(lapis, mirror, breakage):
     assert sorted(os.listdir(cdir / "repodata")) == good_files
     r = lapis.run(*opts, "-C", "list", reposd=rd)
     assert r.rc == 0, r
-    avail = list_sections(r.out)["Available Packages"]
+    avail = list_sections(r.out)["Available packages"]
     assert ("hello.x86_64", "1.0-1", "mirror") in avail, r
     assert len(avail) == 25, r   # 26 packages, epochpkg twice
     r = lapis.run(*opts, "-C", "--json", "repoquery", "--requires", "hello", reposd=rd)

@@ -74,7 +74,7 @@ def test_first_request_fails_retry_succeeds(knob, http):
     statuses = [e["status"] for e in repomd_requests(http.since(0))]
     assert statuses == [500, 200], statuses
     r = knob("_fail/1", "-C", "list", "hello")
-    assert r.rc == 0 and ("hello.x86_64", "1.0-1", "base") in list_sections(r.out)["Available Packages"], r
+    assert r.rc == 0 and ("hello.x86_64", "1.0-1", "base") in list_sections(r.out)["Available packages"], r
 
 
 def test_redirects_followed(knob, http):
@@ -160,7 +160,7 @@ def test_skip_if_unavailable_keeps_other_repos(lapis_http, http, tmp_path):
     write_repo(rd, "base", http.repos_url() + "/base")
     r = lapis_http.run(RETRIES, "list", "hello", reposd=rd)
     assert r.rc == 0, r
-    assert ("hello.x86_64", "1.0-1", "base") in list_sections(r.out)["Available Packages"], r
+    assert ("hello.x86_64", "1.0-1", "base") in list_sections(r.out)["Available packages"], r
     assert any("deadrepo" in w for w in r.warning_lines), r
 
 

@@ -90,7 +90,7 @@ ERROR_CASES = [
     (["--setopt=bogus=1", "repolist"], "bogus"),
     (["--setopt=base.priority=abc", "repolist"], "abc"),
     (["-c", "/nonexistent/lapis.conf", "repolist"], "/nonexistent/lapis.conf"),
-    (["--assumeno", "install", "doesnotexist"], "no package matches"),
+    (["--assumeno", "install", "doesnotexist"], "No match for argument: doesnotexist"),
     (["list", "doesnotexist"], None),
     (["info", "doesnotexist"], None),
     (["provides", "doesnotexist"], "doesnotexist"),

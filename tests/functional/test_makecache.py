@@ -123,7 +123,7 @@ def test_refresh_file_transport_keeps_cache_valid(lapis_file):
     lapis_file.ok("makecache")
     lapis_file.ok("makecache", "--refresh")
     r = lapis_file.ok("-C", "list", "hello")
-    assert ("hello.x86_64", "2.1-1", "updates") in list_sections(r.out)["Available Packages"], r
+    assert ("hello.x86_64", "2.1-1", "updates") in list_sections(r.out)["Available packages"], r
 
 
 def test_cacheonly_without_cache_fails(lapis):
@@ -158,7 +158,7 @@ def test_cacheonly_works_offline(transport, tmp_path, lapis_file):
     for args in (("-C", "list"), ("--cacheonly", "list"), ("list",)):
         r = lapis.run(*args, reposd=rd)
         assert r.rc == 0, r
-        avail = list_sections(r.out)["Available Packages"]
+        avail = list_sections(r.out)["Available packages"]
         assert ("hello.x86_64", "2.1-1", "updates") in avail, r
         assert ("epochpkg.noarch", "1:1.0-1", "base") in avail, r
     # Only --refresh insists on the network, and then it fails.
@@ -176,7 +176,7 @@ def test_cacheonly_dead_port(lapis_file, tmp_path):
         httpserver.stop(server)
     r = lapis_file.run("-C", "list", "hello", reposd=rd)
     assert r.rc == 0, r
-    assert ("hello.x86_64", "2.1-1", "updates") in list_sections(r.out)["Available Packages"], r
+    assert ("hello.x86_64", "2.1-1", "updates") in list_sections(r.out)["Available packages"], r
     r = lapis_file.run("-C", "--json", "repoquery", "hello", reposd=rd)
     assert r.rc == 0, r
     assert len(r.json()["packages"]) == 3
@@ -275,7 +275,7 @@ def test_concurrent_refreshes_share_one_cache(lapis):
     for f in cache_files(lapis.cache):
         assert not f.endswith(".part") and ".tmp" not in f, f
     r = lapis.ok("-C", "list", "hello")
-    assert ("hello.x86_64", "2.1-1", "updates") in list_sections(r.out)["Available Packages"], r
+    assert ("hello.x86_64", "2.1-1", "updates") in list_sections(r.out)["Available packages"], r
 
 
 def test_zstd_metadata_is_read(lapis):

@@ -79,7 +79,7 @@ def test_quiet_keeps_errors(lapis):
 def test_quiet_still_prints_results(lapis):
     r = lapis.run("-q", "list", "hello")
     assert r.rc == 0, r
-    assert ("hello.x86_64", "2.1-1", "updates") in list_sections(r.out)["Available Packages"], r
+    assert ("hello.x86_64", "2.1-1", "updates") in list_sections(r.out)["Available packages"], r
 
 
 def test_setopt_unknown_key(lapis_file):
@@ -184,7 +184,7 @@ def test_releasever_in_working_baseurl(lapis_file, tmp_path):
                  "--setopt=cachedir=%s" % lapis_file.cache, "--releasever=7", "list", "hello"],
                 env=lapis_file.env)
     assert r.rc == 0, r
-    assert ("hello.x86_64", "1.0-1", "base") in list_sections(r.out)["Available Packages"], r
+    assert ("hello.x86_64", "1.0-1", "base") in list_sections(r.out)["Available packages"], r
 
 
 def test_installroot_default_reposdir_and_cachedir(lapis_file, tmp_path):
@@ -203,7 +203,7 @@ def test_installroot_default_reposdir_and_cachedir(lapis_file, tmp_path):
     assert (cache / dirs[0] / "repodata" / "repomd.xml").is_file()
     r = run_cmd(argv + ["-C", "list", "hello"], env=lapis_file.env)
     assert r.rc == 0, r
-    assert ("hello.x86_64", "1.0-1", "base") in list_sections(r.out)["Available Packages"], r
+    assert ("hello.x86_64", "1.0-1", "base") in list_sections(r.out)["Available packages"], r
 
 
 def test_installroot_config_file_inside_root(lapis_file, tmp_path):

@@ -21,7 +21,7 @@ def installed(lapis):
 
 
 def available(r):
-    return list_sections(r.out).get("Available Packages", [])
+    return list_sections(r.out).get("Available packages", [])
 
 
 # ---- list -------------------------------------------------------------------
@@ -29,8 +29,8 @@ def available(r):
 def test_list_available_newest_per_name_arch(lapis):
     r = lapis.ok("list")
     secs = list_sections(r.out)
-    assert list(secs) == ["Available Packages"], r
-    rows = secs["Available Packages"]
+    assert list(secs) == ["Available packages"], r
+    rows = secs["Available packages"]
     names = [row[0] for row in rows]
     assert len(names) == len(set(names)), "one row per name.arch: %s" % r
     assert ("hello.x86_64", "2.1-1", "updates") in rows, r
@@ -96,8 +96,8 @@ def test_list_json(lapis):
 def test_list_installed(installed):
     r = installed.ok("list", "installed")
     secs = list_sections(r.out)
-    assert list(secs) == ["Installed Packages"], r
-    assert secs["Installed Packages"] == [("hello.x86_64", "1.0-1", "@System"),
+    assert list(secs) == ["Installed packages"], r
+    assert secs["Installed packages"] == [("hello.x86_64", "1.0-1", "@System"),
                                           ("kernel.x86_64", "5.0.0-1", "@System"),
                                           ("libfoo.x86_64", "1.0-1", "@System")], r
 
@@ -113,8 +113,8 @@ def test_list_installed_json(installed):
 def test_list_all_with_installed(installed):
     r = installed.ok("list", "hello")
     secs = list_sections(r.out)
-    assert secs["Installed Packages"] == [("hello.x86_64", "1.0-1", "@System")], r
-    assert ("hello.x86_64", "2.1-1", "updates") in secs.get("Available Packages", []), r
+    assert secs["Installed packages"] == [("hello.x86_64", "1.0-1", "@System")], r
+    assert ("hello.x86_64", "2.1-1", "updates") in secs.get("Available packages", []), r
 
 
 def test_list_updates(installed):
@@ -208,7 +208,7 @@ def test_info_epoch(lapis):
 
 def test_info_installed_and_available(installed):
     r = installed.ok("info", "hello")
-    assert "Installed Packages" in r.out and "Available Packages" in r.out, r
+    assert "Installed packages" in r.out and "Available packages" in r.out, r
     repos = [b["Repository"] for b in info_fields(r.out)]
     assert repos == ["@System", "updates"], r
 

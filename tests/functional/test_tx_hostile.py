@@ -185,7 +185,8 @@ def test_bad_href_refused(lapis, request, repoid, pkg):
     outside_before = _tree(lapis.tmp)
     r = lapis.run("-y", "--repo=%s" % repoid, "install", pkg)
     assert r.rc == 1, r
-    assert len(r.error_lines) == 1 and pkg in r.error_lines[0], r
+    # hidden: dnf5's report names it as matching nothing
+    assert r.error_lines == [] and "No match for argument: %s" % pkg in r.resolve_failure, r
     assert any("outside the repository" in w for w in r.warning_lines), r
     assert lapis.installed() == []
     # no file was written outside the cache (or at all, for the package)

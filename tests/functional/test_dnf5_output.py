@@ -1,0 +1,400 @@
+"""dnf5's messages, exit codes and options where scripts and people read
+them (issue 14): the failed-resolve report and its hints, already installed,
+removing what is not installed, the prompt's answers, --json without -y,
+--best/--no-best, --skip-unavailable, --allow-downgrade, the --setopt keys
+dnf5 accepts, and obsoletes. The texts are dnf5's (libdnf5's log_event.cpp,
+solver_problems.cpp, dnf5's main.cpp hints); where dnf 4 behaves the same,
+the result is compared with it."""
+
+import json
+import os
+import re
+import subprocess
+
+import pytest
+
+from conftest import list_sections
+from test_transaction import DNF, dnf_installed
+
+NOWEAK = "--setopt=install_weak_deps=0"
+NOBEST_REPO = "--enablerepo=nobest"
+REPOSYNC = ["Updating and loading repositories:", "Repositories loaded."]
+
+
+def run_on_tty(lapis, answers, *args):
+    """lapis with a pseudo-terminal on stdin that has ANSWERS typed ahead."""
+    import pty
+    master, slave = pty.openpty()
+    try:
+        os.write(master, answers.encode())
+        cp = subprocess.run(lapis.argv(*args), stdin=slave, capture_output=True, text=True,
+                            timeout=60, env=lapis.env)
+    finally:
+        os.close(slave)
+        os.close(master)
+    return cp
+
+
+def same_as_dnf(lapis, *step):
+    """What dnf 4 installs for STEP on the same repos (test_transaction's helper)."""
+    if not DNF:
+        pytest.skip("dnf is not installed")
+    return dnf_installed(lapis, [step])
+
+
+# ---- the failed resolve -----------------------------------------------------
+
+def test_nothing_provides_and_no_best_hint(lapis):
+    """best=1: dnf5's Problem block, the rule with its repo, and the --no-best hint."""
+    r = lapis.run("--assumeno", NOBEST_REPO, "install", "nobest")
+    assert r.rc == 1, r
+    assert r.err.splitlines() == REPOSYNC + [
+        "Failed to resolve the transaction:",
+        "Problem: cannot install the best candidate for the job",
+        "  - nothing provides lapis-missing-capability needed by nobest-2.0-1.noarch from nobest",
+        "You can try to add to command line:",
+        "  --no-best to not limit the transaction to the best candidates",
+        "  --skip-broken to skip uninstallable packages"], r
+    assert r.error_lines == [] and r.out == "", r
+
+
+def test_every_unmatched_spec_is_reported(lapis):
+    """dnf5 names every argument that matches nothing, then what the solver says."""
+    r = lapis.run("--assumeno", NOBEST_REPO, "install", "nosuch1", "nobest", "nosuch2")
+    assert r.rc == 1, r
+    fail = r.resolve_failure
+    assert fail[:3] == ["No match for argument: nosuch1", "No match for argument: nosuch2",
+                        "Problem: cannot install the best candidate for the job"], r
+    assert fail[-4:] == ["You can try to add to command line:",
+                         "  --skip-unavailable to skip unavailable packages",
+                         "  --no-best to not limit the transaction to the best candidates",
+                         "  --skip-broken to skip uninstallable packages"], r
+
+
+def test_hints_leave_out_what_is_given(lapis):
+    """--skip-broken drops what cannot be installed; only the unmatched spec is left."""
+    r = lapis.run("--assumeno", "--skip-broken", NOBEST_REPO, "install", "nosuch", "nobest")
+    assert r.rc == 1, r
+    assert r.resolve_failure == ["No match for argument: nosuch",
+                                 "You can try to add to command line:",
+                                 "  --skip-unavailable to skip unavailable packages"], r
+
+
+@pytest.mark.parametrize("opt", ["--no-best", "--nobest", "--setopt=best=0", "--setopt=best=False"])
+def test_no_best_falls_back(lapis_file, opt):
+    r = lapis_file.run("-y", opt, NOBEST_REPO, "install", "nobest")
+    assert r.rc == 0, r
+    assert lapis_file.installed() == ["nobest-0:1.0-1.noarch"]
+
+
+def test_no_best_same_as_dnf(lapis_file):
+    """dnf 4 with best=0 falls back to the same version."""
+    lapis_file.yes("--no-best", NOBEST_REPO, "install", "nobest")
+    assert lapis_file.installed() == same_as_dnf(lapis_file, "--setopt=best=0", NOBEST_REPO,
+                                                 "install", "nobest")
+
+
+def test_best_option_overrides_config(lapis):
+    r = lapis.run("--assumeno", "--setopt=best=0", "--best", NOBEST_REPO, "install", "nobest")
+    assert r.rc == 1 and "cannot install the best candidate" in r.err, r
+
+
+# ---- skip-unavailable -------------------------------------------------------
+
+@pytest.mark.parametrize("opt", ["--skip-unavailable", "--setopt=skip_unavailable=1"])
+def test_skip_unavailable(lapis_file, opt):
+    r = lapis_file.run("-y", opt, NOWEAK, "install", "doesnotexist", "pkga")
+    assert r.rc == 0, r
+    assert "No match for argument: doesnotexist" in r.err.splitlines(), r
+    assert "Failed to resolve" not in r.err and r.error_lines == [], r
+    assert lapis_file.names() == ["pkga"]
+
+
+def test_skip_unavailable_nothing_left(lapis):
+    r = lapis.run("-y", "--skip-unavailable", "install", "doesnotexist")
+    assert r.rc == 0 and "Nothing to do." in r.out, r
+    assert r.err.splitlines() == REPOSYNC + ["No match for argument: doesnotexist"], r
+
+
+# ---- already installed, not installed ----------------------------------------
+
+def test_already_installed(lapis_file):
+    lapis_file.yes(NOWEAK, "install", "hello")
+    r = lapis_file.run("-y", "install", "hello")
+    assert r.rc == 0, r
+    assert 'Package "hello-2.1-1.x86_64" is already installed.' in r.err.splitlines(), r
+    assert "Nothing to do." in r.out and r.error_lines == [], r
+
+
+def test_remove_not_installed(lapis_file):
+    """dnf5: a note, "Nothing to do.", exit status 0."""
+    r = lapis_file.run("-y", "remove", "pkga")
+    assert r.rc == 0, r
+    assert r.err.splitlines() == REPOSYNC + ["No packages to remove for argument: pkga"], r
+    assert "Nothing to do." in r.out, r
+
+
+def test_remove_one_installed_one_not(lapis_file):
+    lapis_file.yes("install", "pkga")
+    r = lapis_file.run("-y", "remove", "pkga", "pkgb")
+    assert r.rc == 0, r
+    assert "No packages to remove for argument: pkgb" in r.err.splitlines(), r
+    assert lapis_file.installed() == []
+
+
+def test_upgrade_not_installed(lapis):
+    r = lapis.run("-y", "upgrade", "pkga")
+    assert r.rc == 1, r
+    assert r.resolve_failure[0] == "Packages for argument 'pkga' available, but not installed.", r
+
+
+# ---- the prompt ----------------------------------------------------------------
+
+def test_answer_no_is_operation_aborted(lapis_file):
+    cp = run_on_tty(lapis_file, "n\n", "install", "pkga")
+    assert cp.returncode == 1, cp
+    # the typed-ahead answer is not echoed, so the line follows the question
+    assert cp.stderr.splitlines()[-1].endswith("Operation aborted by the user."), cp
+    assert "lapis: error" not in cp.stderr and "terminal" not in cp.stderr, cp
+    assert lapis_file.installed() == []
+
+
+def test_json_never_prompts_on_a_terminal(lapis_file):
+    cp = run_on_tty(lapis_file, "y\ny\n", "--json", "install", "pkga")
+    assert cp.returncode == 1, cp
+    assert "Is this ok" not in cp.stderr, cp
+    assert "--json cannot ask for confirmation" in json.loads(cp.stdout)["error"]["message"]
+    assert lapis_file.installed() == []
+
+
+# ---- obsoletes ---------------------------------------------------------------------
+
+def test_install_obsoleted_installs_obsoleter(lapis_file):
+    """dnf with obsoletes=1: installing oldname installs newname, which obsoletes it."""
+    r = lapis_file.run("-y", "install", "oldname")
+    assert r.rc == 0, r
+    assert lapis_file.names() == ["newname"]
+    assert lapis_file.installed() == same_as_dnf(lapis_file, "install", "oldname")
+
+
+def test_obsoletes_off(lapis_file):
+    lapis_file.yes("--setopt=obsoletes=0", "install", "oldname")
+    assert lapis_file.names() == ["oldname"]
+    r = lapis_file.run("-y", "--setopt=obsoletes=0", "upgrade")
+    assert r.rc == 0, r
+    assert lapis_file.names() == ["oldname"]
+
+
+# ---- --setopt keys --------------------------------------------------------------------
+
+def test_protected_packages(lapis_file):
+    lapis_file.yes("install", "pkga")
+    r = lapis_file.run("-y", "--setopt=protected_packages=pkga", "remove", "pkga")
+    assert r.rc == 1, r
+    assert ("Problem: The operation would result in removing the following protected "
+            "packages: pkga") in r.resolve_failure, r
+    assert lapis_file.names() == ["pkga"]
+
+
+def test_installonlypkgs(lapis_file):
+    """An installonly package is installed beside the older one, not upgraded."""
+    lapis_file.yes(NOWEAK, "install", "hello-1.0")
+    r = lapis_file.run("--assumeno", "--setopt=installonlypkgs=hello", NOWEAK, "install",
+                       "hello-2.0")
+    assert r.rc == 1 and "Installing:" in r.out and "Upgrading:" not in r.out, r
+    r = lapis_file.run("--assumeno", NOWEAK, "install", "hello-2.0")
+    assert r.rc == 1 and "Upgrading:" in r.out, r
+
+
+@pytest.mark.parametrize("key", ["excludepkgs", "exclude"])
+def test_excludepkgs(lapis, key):
+    r = lapis.run("--assumeno", "--setopt=%s=pkga" % key, "install", "pkga")
+    assert r.rc == 1 and "No match for argument: pkga" in r.err, r
+
+
+def test_includepkgs(lapis):
+    r = lapis.run("--setopt=includepkgs=pkga", "list", "available")
+    assert r.rc == 0, r
+    names = {l.split()[0].rsplit(".", 1)[0] for l in r.out.splitlines()[1:] if l.strip()}
+    assert names == {"pkga"}, r
+
+
+def test_destdir(lapis_file):
+    dest = lapis_file.tmp / "dest"
+    dest.mkdir()
+    r = lapis_file.run("-y", "--downloadonly", "--setopt=destdir=%s" % dest, NOWEAK,
+                       "install", "pkga")
+    assert r.rc == 0, r
+    assert [p.name for p in dest.iterdir()] == ["pkga-1.0-1.noarch.rpm"], r
+
+
+def test_cacheonly_values(lapis_file):
+    lapis_file.ok("makecache")
+    r = lapis_file.run("-y", "--setopt=cacheonly=all", NOWEAK, "install", "pkga")
+    assert r.rc == 1 and "Cache-only enabled but no cache for package pkga" in r.err, r
+    r = lapis_file.run("-y", "--setopt=cacheonly=metadata", NOWEAK, "install", "pkga")
+    assert r.rc == 0, r
+    r = lapis_file.run("--setopt=cacheonly=bogus", "repolist")
+    assert r.rc == 1 and "cacheonly" in r.err, r
+
+
+def test_unknown_setopt_key_stays_an_error(lapis):
+    r = lapis.run("--setopt=no_such_key=1", "list")
+    assert r.rc == 1 and "unknown option 'no_such_key'" in r.err, r
+
+
+# ---- --allow-downgrade ----------------------------------------------------------
+
+def test_allow_downgrade_accepted(lapis_file):
+    """Accepted where dnf5 accepts it; an ordinary install is unchanged by it."""
+    r = lapis_file.run("-y", "--allow-downgrade", NOWEAK, "install", "pkga")
+    assert r.rc == 0 and lapis_file.names() == ["pkga"], r
+
+
+# ---- the transaction's report ------------------------------------------------------
+
+def test_done_lists_after_the_transaction(lapis_file):
+    """dnf's Installed: / Upgraded: / Removed: lists, before Complete!"""
+    r = lapis_file.yes(NOWEAK, "--disablerepo=updates", "install", "hello")
+    assert r.out_lines[-4:] == ["Installed:", "  hello-1.0-1.x86_64", "  libfoo-1.0-1.x86_64",
+                                "Complete!"], r
+    r = lapis_file.yes(NOWEAK, "upgrade", "hello")
+    assert r.out_lines[-3:] == ["Upgraded:", "  hello-2.1-1.x86_64", "Complete!"], r
+    r = lapis_file.yes("remove", "hello")
+    assert r.out_lines[-4:] == ["Removed:", "  hello-2.1-1.x86_64", "  libfoo-1.0-1.x86_64",
+                                "Complete!"], r
+
+
+def test_sizes_before_the_question(lapis_file):
+    """dnf5's two lines: what to download, and the disk space it takes or frees."""
+    r = lapis_file.run("--assumeno", NOWEAK, "install", "bigpkg")
+    assert r.rc == 1, r
+    assert re.search(r"^Total size of inbound packages is \S+ \S+\. Need to download \S+ \S+\.$",
+                     r.out, re.M), r
+    m = re.search(r"^After this operation, (\S+ \S+) extra will be used \(install (\S+ \S+), "
+                  r"remove 0 B\)\.$", r.out, re.M)
+    assert m and m.group(1) == m.group(2) and m.group(1).endswith("MiB"), r
+    lapis_file.yes(NOWEAK, "install", "bigpkg")
+    r = lapis_file.run("--assumeno", "remove", "bigpkg")
+    assert re.search(r"^After this operation, 2(\.0)? MiB will be freed \(install 0 B, remove "
+                     r"2(\.0)? MiB\)\.$", r.out, re.M), r
+
+
+def test_progress_names_the_version(lapis_file):
+    """An upgrade's last progress line names the old version, not just "Removing hello"."""
+    lapis_file.yes(NOWEAK, "--disablerepo=updates", "install", "hello")
+    r = lapis_file.yes(NOWEAK, "upgrade", "hello")
+    assert re.search(r"^\[\s*1/\s*2\] Installing hello-0:2\.1-1\.x86_64$", r.out, re.M), r
+    assert re.search(r"^\[\s*2/\s*2\] Removing\s+hello-0:1\.0-1\.x86_64$", r.out, re.M), r
+
+
+# ---- queries: --queryformat and the dnf5 filters ------------------------------------
+
+QF_ALL = ("%{name}|%{epoch}|%{version}|%{release}|%{arch}|%{evr}|%{full_nevra}|%{repoid}|"
+          "%{reason}|%{from_repo}|%{installsize}|%{sourcerpm}")
+
+
+def test_queryformat_tags(lapis_file):
+    lapis_file.yes(NOWEAK, "install", "hello", "epochpkg")
+    r = lapis_file.ok("repoquery", "--installed", "--qf", QF_ALL, "hello", "epochpkg")
+    assert r.out_lines == [
+        "epochpkg|1|1.0|1|noarch|1:1.0-1|epochpkg-1:1.0-1.noarch|@System|User|base|17|"
+        "epochpkg-1.0-1.src.rpm",
+        "hello|0|2.1|1|x86_64|2.1-1|hello-0:2.1-1.x86_64|@System|User|updates|96|"
+        "hello-2.1-1.src.rpm"], r
+    r = lapis_file.ok("repoquery", "--installed", "--queryformat", "%{name} %{reason}", "libfoo")
+    assert r.out_lines == ["libfoo Dependency"], r
+
+
+def test_queryformat_alignment_unknown_tag_and_escapes(lapis):
+    r = lapis.ok("repoquery", "--qf", "[%-8{name}][%8{arch}]%{bogus}\\t%{repoid}", "hello-1.0")
+    assert r.out_lines == ["[hello   ][  x86_64]%{bogus}\tbase"], r
+
+
+def test_queryformat_lines_are_sorted_and_unique(lapis):
+    r = lapis.ok("repoquery", "--qf", "%{name}", "hello")
+    assert r.out_lines == ["hello"], r
+
+
+def test_queryformat_same_as_dnf(lapis):
+    """dnf 4 prints the same lines for the tags both know."""
+    if not DNF:
+        pytest.skip("dnf is not installed")
+    qf = "%{name} %{epoch} %{version} %{release} %{arch} %{repoid} %{sourcerpm}"
+    mine = lapis.ok("repoquery", "--qf", qf, "hello", "epochpkg", "libfoo").out_lines
+    cp = subprocess.run([DNF, "-q", "-y", "--installroot=%s" % (lapis.tmp / "dnfroot"),
+                         "--setopt=reposdir=%s" % lapis.reposd,
+                         "--setopt=cachedir=%s" % (lapis.tmp / "dnfcache"), "--releasever=1",
+                         "repoquery", "--qf", qf, "hello", "epochpkg", "libfoo"],
+                        capture_output=True, text=True, timeout=300, env=lapis.env)
+    assert cp.returncode == 0, cp
+    assert sorted(set(cp.stdout.split("\n")) - {""}) == mine
+
+
+def test_list_and_info_queryformat(lapis_file):
+    lapis_file.yes(NOWEAK, "install", "hello")
+    r = lapis_file.ok("list", "--installed", "--qf", "%{name}-%{evr}")
+    assert r.out_lines == ["hello-2.1-1", "libfoo-1.1-1"], r
+    r = lapis_file.ok("info", "--available", "--qf", "%{name} %{repoid}", "pkga")
+    assert r.out_lines == ["pkga base"], r
+
+
+def test_userinstalled(lapis_file):
+    lapis_file.yes(NOWEAK, "install", "hello")
+    r = lapis_file.ok("repoquery", "--userinstalled")
+    assert r.out_lines == ["hello-0:2.1-1.x86_64"], r
+
+
+def test_list_section_options(lapis_file):
+    lapis_file.yes(NOWEAK, "--disablerepo=updates", "install", "hello")
+    secs = list_sections(lapis_file.ok("list", "--installed").out)
+    assert list(secs) == ["Installed packages"], secs
+    for opt in ("--upgrades", "--updates"):
+        secs = list_sections(lapis_file.ok("list", opt).out)
+        assert list(secs) == ["Available upgrades"], secs
+        assert ("hello.x86_64", "2.1-1", "updates") in secs["Available upgrades"], secs
+    secs = list_sections(lapis_file.ok("list", "--available", "pkga").out)
+    assert secs == {"Available packages": [("pkga.noarch", "1.0-1", "base")]}, secs
+
+
+def test_list_extras(lapis_file):
+    lapis_file.yes(NOWEAK, "--disablerepo=updates", "install", "hello")
+    r = lapis_file.run("--disablerepo=base", "list", "--extras")
+    assert r.rc == 0, r
+    secs = list_sections(r.out)
+    assert secs == {"Extra packages": [("hello.x86_64", "1.0-1", "@System"),
+                                       ("libfoo.x86_64", "1.0-1", "@System")]}, r
+    r = lapis_file.ok("list", "--extras")
+    assert r.out == "", r
+
+
+def test_list_recent(lapis):
+    """--recent: built within `recent` days (the fixtures are from 2026-01-01)."""
+    r = lapis.run("--setopt=recent=7", "list", "--recent", "pkga")
+    assert r.rc == 1 and r.out == "", r
+    r = lapis.ok("--setopt=recent=36500", "list", "--recent", "pkga")
+    assert list_sections(r.out) == {"Recently added packages": [("pkga.noarch", "1.0-1", "base")]}
+
+
+# ---- history: --reverse and ranges ----------------------------------------------------
+
+def history_ids(out):
+    return [int(l.split()[0]) for l in out.splitlines()[1:]]
+
+
+def test_history_reverse_and_ranges(lapis_file):
+    for p in ("pkga", "pkgb", "mta-a"):
+        lapis_file.yes("install", p)
+    assert history_ids(lapis_file.ok("history", "list").out) == [3, 2, 1]
+    assert history_ids(lapis_file.ok("history", "list", "--reverse").out) == [1, 2, 3]
+    assert history_ids(lapis_file.ok("history", "list", "2..3").out) == [3, 2]
+    assert history_ids(lapis_file.ok("history", "list", "..2").out) == [2, 1]
+    assert history_ids(lapis_file.ok("history", "list", "last").out) == [3]
+    assert history_ids(lapis_file.ok("history", "list", "last-2").out) == [1]
+    r = lapis_file.ok("history", "info", "1..2")
+    assert [l for l in r.out_lines if l.startswith("Transaction ID")] == [
+        "Transaction ID : 1", "Transaction ID : 2"], r
+    r = lapis_file.ok("history", "info", "last-1")
+    assert "Transaction ID : 2" in r.out_lines and "pkgb" in r.out, r
+    r = lapis_file.run("history", "info", "last-9")
+    assert r.rc == 1 and "no transaction last-9" in r.err, r
