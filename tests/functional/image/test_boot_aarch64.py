@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import pathlib
+import re
 import shutil
 import struct
 import subprocess
@@ -353,9 +354,10 @@ def test_lapis_runs_in_the_guest(booted):
     assert booted["check"], f"no lapis-check line; serial tail:\n{log[-3000:]}"
     check = booted["check"].decode(errors="replace").strip()
     print(check)
+    ver = re.search(r"project\(lapis VERSION ([0-9.]+)", (SRCROOT / "CMakeLists.txt").read_text())[1]
     assert "arch=aarch64 " in check
-    assert "version=[lapis 0.1.0]" in check, check
-    assert "rpm=[lapis-0.1.0-1.aarch64 lapis-sysupdate-0.1.0-1.aarch64 ]" in check, check
+    assert f"version=[lapis {ver}]" in check, check
+    assert f"rpm=[lapis-{ver}-1.aarch64 lapis-sysupdate-{ver}-1.aarch64 ]" in check, check
     assert "lapis.aarch64" in check.split("list=[", 1)[1], check
     assert "usage: lapis-sysupdate" in check.split("sysupdate=[", 1)[1], check
 
