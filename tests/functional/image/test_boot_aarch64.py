@@ -49,9 +49,10 @@ EPOCH = "1700000000"
 MARKER = b"lapis-image-ready: minimal-server up"
 CHECK = b"lapis-check:"
 # The guest's report: lapis itself, the rpmdb through rpm and through lapis.
+# --dbpath: the test distribution's rpm is Debian's, whose default is ~/.rpmdb.
 CHECK_SCRIPT = """#!/bin/sh
 v=$(lapis --version 2>&1)
-q=$(rpm -q lapis lapis-sysupdate 2>&1 | tr '\\n' ' ')
+q=$(rpm --dbpath /var/lib/rpm -q lapis lapis-sysupdate 2>&1 | tr '\\n' ' ')
 l=$(lapis -C list installed 'lapis*' 2>&1 | tr '\\n' ' ')
 s=$(lapis-sysupdate --help 2>&1 | head -1)
 echo "lapis-check: arch=$(uname -m) version=[$v] rpm=[$q] list=[$l] sysupdate=[$s]" > /dev/console
