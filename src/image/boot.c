@@ -213,7 +213,6 @@ static char *kernel_cmdline(struct lapis_image_build *b)
     _cleanup_close_ int fd = lapis_image_open_in_root(b, "etc/kernel/cmdline");
     char buf[4096] = "";
     ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
-    char *s;
 
     if (n > 0)
         buf[n] = 0;
@@ -222,13 +221,7 @@ static char *kernel_cmdline(struct lapis_image_build *b)
             *p = ' ';
     if (*strstrip(buf))
         return xstrdup(strstrip(buf));        /* finalize already added the config's */
-    s = xstrdup("rw");
-    for (char **a = b->conf->kernel_cmdline; a && *a; a++) {
-        char *t = xasprintf("%s %s", s, *a);
-        free(s);
-        s = t;
-    }
-    return s;
+    return lapis_image_kernel_args(b->conf, b->arch, "rw");
 }
 
 static int copy_from_root(struct lapis_image_build *b, const char *src, const char *dst)

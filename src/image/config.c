@@ -926,7 +926,8 @@ static void dir_init(void *p)
 static const struct listdesc dir_list = { &dir_tab, sizeof(struct lapis_image_file), dir_init };
 
 TAB(cmdline_tab,
-    { "extraCommandLine", h_strv, CFG(kernel_cmdline), 0, K_SPLIT, NULL, NULL });
+    { "extraCommandLine", h_strv, CFG(kernel_cmdline), 0, K_SPLIT, NULL, NULL },
+    { "serialConsole", h_bool, CFG(serial_console), 0, 0, NULL, NULL });
 TAB(selinux_tab,
     { "mode", h_str, CFG(selinux_mode), 0, 0, NULL, check_selinux });
 TAB(services_tab,
@@ -1326,6 +1327,30 @@ int lapis_image_format_from_name(const char *name)
         if (!strcmp(f->name, name))
             return f->val;
     return -1;
+}
+
+/* The first serial port UEFI machines of the arch have: a 16550 on PCs, the
+ * PL011 on Arm's (QEMU virt, Azure's Ampere and Cobalt VMs). */
+static const char *serial_console(const char *arch)
+{
+    return arch && !strcmp(arch, "aarch64") ? "console=ttyAMA0" : "console=ttyS0";
+}
+
+char *lapis_image_kernel_args(const struct lapis_image_config *c, const char *arch,
+                              const char *head)
+{
+    char *s = xstrdup(head);
+    for (char **a = c ? c->kernel_cmdline : NULL; a && *a; a++) {
+        char *t = xasprintf("%s %s", s, *a);
+        free(s);
+        s = t;
+    }
+    if (c && c->serial_console) {
+        char *t = xasprintf("%s %s", s, serial_console(arch));
+        free(s);
+        s = t;
+    }
+    return s;
 }
 
 const char *lapis_image_format_name(unsigned bit)

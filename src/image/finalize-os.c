@@ -91,14 +91,8 @@ static int locale_conf(struct lapis_image_build *b)
  * (systemd-gpt-auto-generator finds the root partition by its type). */
 static int kernel_cmdline(struct lapis_image_build *b)
 {
-    size_t len = 3;
-    for (char **a = b->conf ? b->conf->kernel_cmdline : NULL; a && *a; a++)
-        len += strlen(*a) + 1;
-    _cleanup_free_ char *text = xmalloc(len + 1);
-    char *p = stpcpy(text, "rw");
-    for (char **a = b->conf ? b->conf->kernel_cmdline : NULL; a && *a; a++)
-        p = stpcpy(stpcpy(p, " "), *a);
-    strcpy(p, "\n");
+    _cleanup_free_ char *args = lapis_image_kernel_args(b->conf, b->arch, "rw");
+    _cleanup_free_ char *text = xasprintf("%s\n", args);
     return fin_write_str(b, "/etc/kernel/cmdline", text);
 }
 

@@ -105,6 +105,7 @@ struct lapis_image_config {
     char *timezone;                /* default UTC */
     char *locale;                  /* default C.UTF-8 */
     char **kernel_cmdline;         /* extra arguments */
+    bool serial_console;           /* add console=<the arch's serial port> */
     char *selinux_mode;            /* NULL (not selected) | disabled | permissive | enforcing */
     struct lapis_image_user *users;
     size_t nusers;
@@ -149,6 +150,10 @@ int lapis_image_config_load(struct lapis_diag *d, const char *path,
 void lapis_image_config_free(struct lapis_image_config *c);
 int lapis_image_format_from_name(const char *name);   /* bit, or -1 */
 const char *lapis_image_format_name(unsigned bit);
+/* HEAD, the config's extra kernel arguments, then (serialConsole) the arch's
+ * serial console last, so that /dev/console is the serial port. */
+char *lapis_image_kernel_args(const struct lapis_image_config *c, const char *arch,
+                              const char *head);
 
 /* ---- lock file (lockfile.c): CONFIG.lock, JSON -------------------------------- */
 

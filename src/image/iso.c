@@ -333,13 +333,8 @@ static const char *efi_arch(const char *arch)
 
 static char *kernel_cmdline(struct lapis_image_build *b, const char *label)
 {
-    char *s = xasprintf("lapis.live=%s rd.systemd.gpt_auto=0", label);
-    for (char **a = b->conf->kernel_cmdline; a && *a; a++) {
-        char *t = xasprintf("%s %s", s, *a);
-        free(s);
-        s = t;
-    }
-    return s;
+    _cleanup_free_ char *head = xasprintf("lapis.live=%s rd.systemd.gpt_auto=0", label);
+    return lapis_image_kernel_args(b->conf, b->arch, head);
 }
 
 static int esp_boot_files(struct lapis_image_build *b, const char *esp, const char *initrd)

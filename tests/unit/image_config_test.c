@@ -171,6 +171,7 @@ static void check_full_os(const struct lapis_image_config *c)
     assert_string_equal(c->kernel_cmdline[0], "console=ttyS0");
     assert_string_equal(c->kernel_cmdline[1], "quiet");
     assert_null(c->kernel_cmdline[2]);
+    assert_true(c->serial_console);
     assert_string_equal(c->selinux_mode, "permissive");
     assert_int_equal(c->nusers, 2);
     assert_string_equal(c->users[0].name, "admin");
@@ -306,6 +307,26 @@ static void test_examples(void **state)
     load_example("container.yaml");
 }
 
+/* ---- kernel arguments ------------------------------------------------------ */
+
+/* serialConsole names the arch's port, after the config's own arguments. */
+static void test_kernel_args(void **state)
+{
+    struct lapis_image_config *c = NULL;
+    _cleanup_free_ char *msg = load_error(BASE "os:\n  kernelCommandLine:\n"
+                                          "    extraCommandLine: quiet\n"
+                                          "    serialConsole: true\n", &c);
+    (void)state;
+    assert_null(msg);
+    _cleanup_free_ char *x86 = lapis_image_kernel_args(c, "x86_64", "rw");
+    _cleanup_free_ char *arm = lapis_image_kernel_args(c, "aarch64", "rw");
+    _cleanup_free_ char *none = lapis_image_kernel_args(NULL, "aarch64", "rw");
+    assert_string_equal(x86, "rw quiet console=ttyS0");
+    assert_string_equal(arm, "rw quiet console=ttyAMA0");
+    assert_string_equal(none, "rw");
+    lapis_image_config_free(c);
+}
+
 /* ---- defaults ------------------------------------------------------------ */
 
 static void test_defaults(void **state)
@@ -328,6 +349,7 @@ static void test_defaults(void **state)
     assert_string_equal(c->timezone, "UTC");
     assert_string_equal(c->locale, "C.UTF-8");
     assert_null(c->selinux_mode);
+    assert_false(c->serial_console);
     assert_true(c->hardening);
     assert_null(c->setuid_allow);
     assert_null(c->keep);
@@ -378,6 +400,7 @@ int main(void)
         cmocka_unit_test(test_bad_configs),
         cmocka_unit_test(test_full_config),
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_kernel_args),
         cmocka_unit_test(test_examples),
         cmocka_unit_test(test_format_names),
         cmocka_unit_test(test_missing_file),

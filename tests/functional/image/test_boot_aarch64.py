@@ -1,8 +1,10 @@
 """An aarch64 image built on this (x86_64) host, proven by booting it.
 
-`lapis image build data/images/minimal-server-aarch64.yaml` (the test
-distribution's arm64 kernel, systemd and systemd-boot) makes raw, qcow2 and
-an OCI layout of the same root. The disk has the root-arm64 partition type
+`lapis image build --arch aarch64 --format raw,qcow2,oci
+data/images/minimal-server.yaml` -- the x86_64 server's config, its serial
+console derived from the arch (serialConsole: ttyAMA0) -- makes raw, qcow2
+and an OCI layout of the same root from the test distribution's arm64
+kernel, systemd, systemd-boot and its cross-built `lapis` RPM. The disk has the root-arm64 partition type
 and \\EFI\\BOOT\\BOOTAA64.EFI; its UKI was made with the cross objcopy
 (the host's cannot edit an aarch64 stub); its initrd holds aarch64
 binaries whose every DT_NEEDED library is in the initrd (the host's ldd
@@ -11,18 +13,27 @@ the kernel found no working init). The qcow2 boots under QEMU TCG + AAVMF
 to the lapis-image-ready marker (before `dash` was in the config, nothing
 that runs /bin/sh could start and the marker never came). A second build at another time, cwd and
 TMPDIR gives the same raw and qcow2 bytes.
+
+The lapis in the image is the aarch64 build (readelf on the RPM's and the OCI
+layer's /usr/bin/lapis), and in the same boot a unit runs `lapis --version`,
+`rpm -q` and `lapis list installed` in the guest and prints them on the console
+(the test's copy of the config adds that unit, `rpm` and `lapis-sysupdate`).
+Before the cross-built RPM the build failed: the aarch64 test distribution had
+no `lapis`, so the separate minimal-server-aarch64.yaml left it out.
 """
 
 import hashlib
 import json
 import os
 import pathlib
+import re
 import shutil
 import struct
 import subprocess
 import time
 
 import pytest
+import yaml
 
 from .conftest import image_env
 
@@ -31,11 +42,29 @@ SRCROOT = HERE.parent.parent.parent
 BUILD = pathlib.Path(os.environ.get("LAPIS_BUILD") or SRCROOT / "build")
 LAPIS = os.path.abspath(os.environ.get("LAPIS_BIN") or BUILD / "lapis")
 TESTDIST = pathlib.Path(os.environ.get("LAPIS_TESTDIST") or BUILD / "testdist").resolve()
-EXAMPLE = SRCROOT / "data" / "images" / "minimal-server-aarch64.yaml"
+EXAMPLE = SRCROOT / "data" / "images" / "minimal-server.yaml"
 AAVMF_CODE = "/usr/share/AAVMF/AAVMF_CODE.fd"
 AAVMF_VARS = "/usr/share/AAVMF/AAVMF_VARS.fd"
 EPOCH = "1700000000"
 MARKER = b"lapis-image-ready: minimal-server up"
+CHECK = b"lapis-check:"
+# The guest's report: lapis itself, the rpmdb through rpm and through lapis.
+# --dbpath: the test distribution's rpm is Debian's, whose default is ~/.rpmdb.
+CHECK_SCRIPT = """#!/bin/sh
+v=$(lapis --version 2>&1)
+q=$(rpm --dbpath /var/lib/rpm -q lapis lapis-sysupdate 2>&1 | tr '\\n' ' ')
+l=$(lapis -C list installed 'lapis*' 2>&1 | tr '\\n' ' ')
+s=$(lapis-sysupdate --help 2>&1 | head -1)
+echo "lapis-check: arch=$(uname -m) version=[$v] rpm=[$q] list=[$l] sysupdate=[$s]" > /dev/console
+"""
+CHECK_UNIT = """[Unit]
+Description=Run lapis in the guest and say what it printed
+After=multi-user.target
+
+[Service]
+Type=oneshot
+ExecStart=/usr/libexec/lapis-check
+"""
 BOOT_TIMEOUT = 900          # TCG emulating arm64 on a shared 2-core machine: minutes
 ROOT_ARM64 = "B921B045-1DF0-41C3-AF44-4C6F280D3FAE"
 ESP_TYPE = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
@@ -51,11 +80,19 @@ def config(tmp_path_factory):
     for tool in TOOLS:
         assert shutil.which(tool), f"{tool} missing: run scripts/install-deps"
     assert os.path.exists(AAVMF_CODE), "AAVMF missing: run scripts/install-deps (qemu-efi-aarch64)"
-    text = EXAMPLE.read_text()
-    assert "file: ../../build/testdist/testdist.repo" in text
-    cfg = tmp_path_factory.mktemp("config") / "minimal-server-aarch64.yaml"
-    cfg.write_text(text.replace("file: ../../build/testdist/testdist.repo",
-                                f"file: {TESTDIST / 'testdist.repo'}"))
+    conf = yaml.safe_load(EXAMPLE.read_text())
+    assert conf["repos"] == [{"file": "../../build/testdist/testdist.repo"}]
+    assert conf["arch"] == "x86_64" and "lapis" in conf["packages"]["install"]
+    assert conf["os"]["kernelCommandLine"] == {"serialConsole": True}     # no ttyS0 of its own
+    conf["repos"] = [{"file": str(TESTDIST / "testdist.repo")}]
+    conf["packages"]["install"] += ["rpm", "lapis-sysupdate"]
+    conf["os"]["additionalFiles"] += [
+        {"destination": "/usr/libexec/lapis-check", "content": CHECK_SCRIPT, "permissions": "0755"},
+        {"destination": "/usr/lib/systemd/system/lapis-check.service", "content": CHECK_UNIT},
+        {"destination": "/usr/lib/systemd/system/multi-user.target.d/lapis-check.conf",
+         "content": "[Unit]\nWants=lapis-check.service\n"}]
+    cfg = tmp_path_factory.mktemp("config") / "minimal-server.yaml"
+    cfg.write_text(yaml.safe_dump(conf, sort_keys=False))
     return cfg
 
 
@@ -66,7 +103,8 @@ def build(cfg, out, cwd, tmpdir=None):
         env["TMPDIR"] = str(tmpdir)
     start = time.monotonic()
     r = subprocess.run([LAPIS, "image", "build", "--no-cache", "--cachedir",
-                        str(out.parent / "cache"), "-o", str(out), str(cfg)],
+                        str(out.parent / "cache"), "--arch", "aarch64", "--format",
+                        "raw,qcow2,oci", "-o", str(out), str(cfg)],
                        cwd=cwd, env=env, capture_output=True, text=True, timeout=1800)
     assert r.returncode == 0, r.stderr
     print(f"aarch64 build took {time.monotonic() - start:.1f} s")
@@ -278,16 +316,21 @@ def booted(disk, tmp_path_factory):
         "-drive", f"file={img},if=virtio,format=qcow2",
         "-nic", "none", "-nographic", "-monitor", "none", "-serial", f"file:{serial}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    line = b""
+    line = check = b""
     while time.monotonic() - start < BOOT_TIMEOUT and qemu.poll() is None:
         data = serial.read_bytes() if serial.exists() else b""
-        if MARKER in data:
+        if MARKER in data and not line:
             line = data[data.index(MARKER):].split(b"\n")[0]
+            wall = time.monotonic() - start
+        if CHECK in data and b"\n" in data[data.index(CHECK):]:
+            check = data[data.index(CHECK):].split(b"\n")[0]
+        if line and check:
             break
         time.sleep(3)
-    wall = time.monotonic() - start
+    if not line:
+        wall = time.monotonic() - start
     try:
-        yield {"line": line, "wall": wall, "serial": serial}
+        yield {"line": line, "check": check, "wall": wall, "serial": serial}
     finally:
         qemu.kill()
         qemu.wait()
@@ -303,3 +346,72 @@ def test_boots_to_marker(booted):
     assert "Detected architecture arm64" in log
     assert "Failed to start" not in log, log[-3000:]
     assert "status=203/EXEC" not in log, log[-3000:]     # e.g. no /bin/sh in the root
+
+
+def test_lapis_runs_in_the_guest(booted):
+    """The cross-built lapis runs on (emulated) arm64: its version, the rpmdb
+    as rpm and as lapis see it. Before: no aarch64 lapis RPM to install."""
+    log = booted["serial"].read_bytes().decode(errors="replace") if booted["serial"].exists() else ""
+    assert booted["check"], f"no lapis-check line; serial tail:\n{log[-3000:]}"
+    check = booted["check"].decode(errors="replace").strip()
+    print(check)
+    ver = re.search(r"project\(lapis VERSION ([0-9.]+)", (SRCROOT / "CMakeLists.txt").read_text())[1]
+    assert "arch=aarch64 " in check
+    assert f"version=[lapis {ver}]" in check, check
+    assert f"rpm=[lapis-{ver}-1.aarch64 lapis-sysupdate-{ver}-1.aarch64 ]" in check, check
+    assert "lapis.aarch64" in check.split("list=[", 1)[1], check
+    assert "usage: lapis-sysupdate" in check.split("sysupdate=[", 1)[1], check
+
+
+def elf_facts(path):
+    """(file's description, readelf's Machine, the program interpreter)."""
+    desc = subprocess.run(["file", "-b", str(path)], capture_output=True, text=True,
+                          check=True).stdout
+    hdr = readelf(path, "-hW")
+    machine = next(l.split(":", 1)[1].strip() for l in hdr.splitlines() if "Machine:" in l)
+    interp = [l.split(": ", 1)[1].rstrip("]") for l in readelf(path, "-lW").splitlines()
+              if "program interpreter:" in l]
+    return desc, machine, interp
+
+
+def test_testdist_lapis_rpms_are_aarch64(tmp_path):
+    """The test distribution's lapis and lapis-sysupdate for aarch64: signed,
+    arch aarch64, and the binaries they hold are AArch64 ELF programs for
+    Debian's arm64 loader. Before: no such RPMs (x86_64 only)."""
+    pkgs = TESTDIST / "aarch64" / "Packages"
+    for name in ("lapis", "lapis-sysupdate"):
+        rpm = next(pkgs.glob(f"{name}-[0-9]*.aarch64.rpm"))
+        qf = subprocess.run(["rpm", "-qp", "--nosignature", "--qf",
+                             "%{ARCH} %{RSAHEADER:pgpsig}", str(rpm)],
+                            capture_output=True, text=True, check=True).stdout
+        assert qf.startswith("aarch64 RSA/SHA512") and "Key ID" in qf, qf
+        dest = tmp_path / name
+        dest.mkdir()
+        subprocess.run(f"rpm2cpio {rpm} | cpio -idm --quiet ./usr/bin/{name}", shell=True,
+                       cwd=dest, check=True)
+        desc, machine, interp = elf_facts(dest / "usr/bin" / name)
+        print(f"{rpm.name}: {os.path.getsize(rpm)} bytes; {desc.strip()}")
+        assert "ARM aarch64" in desc and machine == "AArch64", (desc, machine)
+        assert interp == ["/lib/ld-linux-aarch64.so.1"], interp
+
+
+def test_oci_layer_has_the_aarch64_lapis(disk, tmp_path):
+    """The OCI output of the same config holds /usr/bin/lapis, an AArch64 ELF."""
+    lay = disk["oci"]
+
+    def blob(digest):
+        return lay / "blobs" / "sha256" / digest.split(":", 1)[1]
+    manifest = json.loads(blob(json.loads((lay / "index.json").read_text())
+                               ["manifests"][0]["digest"]).read_text())
+    if "manifests" in manifest:
+        manifest = json.loads(blob(manifest["manifests"][0]["digest"]).read_text())
+    found = None
+    for layer in manifest["layers"]:
+        unz = "zstd -dc" if layer["mediaType"].endswith("zstd") else "gzip -dc"
+        r = subprocess.run(f"{unz} {blob(layer['digest'])} | tar -x -C {tmp_path} usr/bin/lapis",
+                           shell=True, capture_output=True)
+        if r.returncode == 0 and (tmp_path / "usr/bin/lapis").exists():
+            found = tmp_path / "usr/bin/lapis"
+    assert found, "no usr/bin/lapis in the OCI layers"
+    desc, machine, _ = elf_facts(found)
+    assert machine == "AArch64", desc

@@ -505,3 +505,25 @@ def test_rpmdb_readable_by_users(server, tmp_path):
         shutil.rmtree(pub)
     assert r.returncode == 0, r.stderr
     assert "openssh-server" in r.stdout and "error" not in r.stderr
+
+
+@pytest.mark.parametrize("arch,console", [("x86_64", "ttyS0"), ("aarch64", "ttyAMA0")])
+def test_serial_console_follows_the_arch(base_root, tmp_path, arch, console):
+    """os.kernelCommandLine.serialConsole: the composer names the arch's serial
+    port, last (so /dev/console is it), and one config serves both arches.
+    Before: "os.kernelCommandLine.serialConsole: unknown key"."""
+    cfg = tmp_path / "serial.yaml"
+    cfg.write_text(f"""name: serial
+version: "1"
+repos:
+  - file: {TESTDIST / "testdist.repo"}
+packages:
+  install: [systemd]
+os:
+  kernelCommandLine:
+    extraCommandLine: quiet
+    serialConsole: true
+""")
+    root, r = finalize(base_root, tmp_path, "--config", cfg, "--arch", arch)
+    assert r.returncode == 0, r.stderr
+    assert (root / "etc/kernel/cmdline").read_text() == f"rw quiet console={console}\n"
