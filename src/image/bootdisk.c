@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <linux/openat2.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "basic/alloc.h"
 #include "basic/macro.h"
 #include "basic/spawn.h"
+#include "basic/strv.h"
 #include "image/bootdisk.h"
 #include "shared/digest.h"
 
@@ -39,6 +41,36 @@ int lapis_image_tool(struct lapis_image_build *b, const char *pkg, char *const a
     _cleanup_free_ char *err = NULL;
     int r = lapis_spawn(argv, &o, NULL, &err);
     return tool_result(b, pkg, argv, r, err);
+}
+
+static void *bg_run(void *arg)
+{
+    struct lapis_image_bg *j = arg;
+    struct lapis_spawn_opts o = { .stdin_fd = -1, .stdout_fd = -1 };
+    j->status = lapis_spawn(j->argv, &o, NULL, &j->err);
+    return NULL;
+}
+
+void lapis_image_tool_start(struct lapis_image_bg *j, const char *pkg, char **argv)
+{
+    *j = (struct lapis_image_bg){ .argv = argv, .pkg = pkg };
+    j->running = pthread_create(&j->thread, NULL, bg_run, j) == 0;
+    if (!j->running)
+        bg_run(j);
+}
+
+int lapis_image_tool_wait(struct lapis_image_build *b, struct lapis_image_bg *j)
+{
+    int r;
+    if (!j->argv)
+        return 0;
+    if (j->running)
+        pthread_join(j->thread, NULL);
+    r = b ? tool_result(b, j->pkg, j->argv, j->status, j->err) : 0;
+    lapis_strv_free(j->argv);
+    free(j->err);
+    *j = (struct lapis_image_bg){ 0 };
+    return r;
 }
 
 int lapis_image_tool_out(struct lapis_image_build *b, const char *pkg, char *const argv[],
