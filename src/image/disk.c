@@ -529,7 +529,7 @@ static int write_raw(struct lapis_image_build *b, struct layout *l, const char *
     g = lapis_image_tool_wait(r < 0 ? NULL : b, &gpt);   /* the first error counts */
     if (r < 0 || (r = g) < 0)
         return r;
-    if (fsync(fd) < 0)
+    if (!(b->conf->formats & LAPIS_IMAGE_RAW) && fsync(fd) < 0)   /* a kept raw: the finisher's */
         return lapis_err(&b->diag, -errno, "cannot write %s: %s", disk, strerror(errno));
     return 0;
 }
@@ -642,14 +642,21 @@ static int write_disk(struct lapis_image_build *b, int (*wait_boot)(void *), voi
     r = write_raw(b, &l, raw, wait_boot, data);
     for (size_t i = 0; i < l.n; i++)
         free(l.parts[i].image);
+    if (r < 0)
+        return r;
+    lapis_image_root_unused(b);
+    /* The raw is final now: it is hashed, synced and cached while it is converted. */
+    bool keep = b->conf->formats & LAPIS_IMAGE_RAW;
+    _cleanup_free_ char *dst = keep ? path_join(b->stagedir, name) : NULL;
+    if (keep && rename(raw, dst) < 0)
+        return lapis_err(&b->diag, -errno, "cannot move the disk to %s: %s", dst, strerror(errno));
+    if (keep)
+        lapis_image_output_ready(b, name, true);
     for (size_t i = 0; r == 0 && i < ARRAY_SIZE(conv); i++)
         if (b->conf->formats & conv[i])
-            r = write_format(b, raw, conv[i]);
-    if (r < 0 || !(b->conf->formats & LAPIS_IMAGE_RAW))
+            r = write_format(b, keep ? dst : raw, conv[i]);
+    if (r < 0 || !keep)
         return r < 0 ? r : (unlink(raw), 0);
-    _cleanup_free_ char *dst = path_join(b->stagedir, name);
-    if (rename(raw, dst) < 0)
-        return lapis_err(&b->diag, -errno, "cannot move the disk to %s: %s", dst, strerror(errno));
     lapis_image_add_output(b, name);
     return 0;
 }
