@@ -1,7 +1,7 @@
 """The disk stage's overlaps (src/image/disk.c, build.c, publish.c's finisher).
 
-One cold raw+qcow2 build with sgdisk, mkfs.ext4 and qemu-img behind wrappers
-in PATH that log when each ran. After converting, the qemu-img wrapper waits
+One cold raw+qcow2 build with sgdisk, mkfs.ext4, qemu-img, depmod and
+systemctl behind wrappers in PATH that log when each ran. After converting, the qemu-img wrapper waits
 (up to a minute) for what must happen while qemu-img runs: the raw's copy in
 the image cache's temporary dir at its full size, and the composed root gone.
 A build that does them only after the disk stage makes the wrapper wait out
@@ -50,7 +50,7 @@ with open(log, "a") as f:
 sys.exit(rc)
 '''
 
-TOOLS = ["sgdisk", "mkfs.ext4", "qemu-img"]
+TOOLS = ["sgdisk", "mkfs.ext4", "qemu-img", "depmod", "systemctl"]
 
 
 def sha256(path):
@@ -86,13 +86,21 @@ def piped(tmp_path_factory):
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)
     assert r.returncode == 0, r.stderr
     runs = [json.loads(line) for line in log.read_text().splitlines()]
-    return {"runs": {x["tool"]: x for x in runs}, "out": out, "cache": cache, "cmd": cmd,
+    return {"runs": {x["tool"]: x for x in runs}, "all": runs, "out": out, "cache": cache, "cmd": cmd,
             "env": env, "stderr": r.stderr}
 
 
 def test_sgdisk_runs_while_the_root_file_system_is_made(piped):
     sg, mkfs = piped["runs"]["sgdisk"], piped["runs"]["mkfs.ext4"]
     assert mkfs["start"] < sg["end"], "mkfs.ext4 waited for sgdisk (and its 1 s sleep)"
+
+
+def test_depmod_runs_while_services_are_preset(piped):
+    depmod = [x for x in piped["all"] if x["tool"] == "depmod" and x["args"][1].endswith("/root")]
+    preset = [x for x in piped["all"] if x["tool"] == "systemctl" and "preset-all" in x["args"]]
+    assert len(depmod) == 1 and len(preset) == 1, piped["all"]
+    assert depmod[0]["start"] < preset[0]["end"] and preset[0]["start"] < depmod[0]["end"], \
+        "depmod and systemctl preset-all ran one after the other"
 
 
 def test_raw_cached_and_root_removed_while_qemu_img_converts(piped):
