@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "basic/alloc.h"
@@ -34,12 +35,22 @@ static int tool_result(struct lapis_image_build *b, const char *pkg, char *const
     return 0;
 }
 
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 int lapis_image_tool(struct lapis_image_build *b, const char *pkg, char *const argv[],
                      char *const env[], const char *cwd)
 {
     struct lapis_spawn_opts o = { .env = env, .cwd = cwd, .stdin_fd = -1, .stdout_fd = -1 };
     _cleanup_free_ char *err = NULL;
+    double t0 = mono_s();
     int r = lapis_spawn(argv, &o, NULL, &err);
+    /* -v: where a stage's time goes */
+    lapis_log(&b->diag, LAPIS_LOG_DEBUG, "%s %s: %.2f s", b->arch, argv[0], mono_s() - t0);
     return tool_result(b, pkg, argv, r, err);
 }
 

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "basic/alloc.h"
@@ -517,8 +518,12 @@ static int run_steps(struct lapis_image_build *b)
             (void)lapis_image_tool_wait(NULL, &depmod_job);
             return lapis_err(&b->diag, -LAPIS_E_INTERRUPTED, "interrupted");
         }
-        lapis_log(&b->diag, LAPIS_LOG_DEBUG, "finalize: %s", steps[i].what);
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         int r = steps[i].fn(b);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        lapis_log(&b->diag, LAPIS_LOG_DEBUG, "finalize: %s: %.2f s", steps[i].what,
+                  (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
         if (r < 0) {
             (void)lapis_image_tool_wait(NULL, &depmod_job);   /* joined, whatever it did */
             return r;

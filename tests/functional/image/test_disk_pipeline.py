@@ -11,11 +11,10 @@ its minute and log "no".
 import hashlib
 import json
 import os
-import pathlib
+import re
 import shutil
 import stat
 import subprocess
-import sys
 
 import pytest
 
@@ -82,7 +81,7 @@ def piped(tmp_path_factory):
     cfg.write_text('name: pipe\nversion: "1"\nreleasever: "12"\nrepos:\n  - file: %s\n'
                    'packages:\n  install: [%s]\n  nodocs: true\noutput:\n  formats: [raw, qcow2]\n'
                    % (TESTDIST / "testdist.repo", ", ".join(PACKAGES)))
-    cmd = [LAPIS_BIN, "image", "build", "--cachedir", str(cache), "-o", str(out), str(cfg)]
+    cmd = [LAPIS_BIN, "-v", "image", "build", "--cachedir", str(cache), "-o", str(out), str(cfg)]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)
     assert r.returncode == 0, r.stderr
     runs = [json.loads(line) for line in log.read_text().splitlines()]
@@ -107,6 +106,14 @@ def test_raw_cached_and_root_removed_while_qemu_img_converts(piped):
     q = piped["runs"]["qemu-img"]
     assert q["raw_cached"], "the raw reached the image cache only after qemu-img"
     assert q["root_gone"], "the composed root was still there after qemu-img"
+
+
+def test_verbose_build_times_tools_and_finalize_steps(piped):
+    """-v: where a stage's time goes (a line per tool run and per finalize step)."""
+    err = piped["stderr"]
+    for what in ("x86_64 mkfs.ext4: ", "x86_64 qemu-img: ", "x86_64 dracut: ",
+                 "finalize: services: ", "finalize: timestamps: "):
+        assert re.search(re.escape(what) + r"[0-9]+\.[0-9]{2} s$", err, re.M), what
 
 
 def test_outputs_sums_and_cache_entry_match(piped):
