@@ -192,7 +192,9 @@ def test_disk_full_cache_fails_cleanly(lapis_file, tmp_path):
     partial) behind for that package; the root is untouched."""
     cache = tmp_path / "smallcache"
     with _tmpfs(cache, "1m"):
-        r = lapis_file.run("-y", "--repo=base", "install", "bigpkg", cache=cache)
+        # keepcache=1: through the cache (a file:// repo's packages are otherwise read into memory).
+        r = lapis_file.run("-y", "--setopt=keepcache=1", "--repo=base", "install", "bigpkg",
+                           cache=cache)
         assert r.rc == 1, r
         assert len(r.error_lines) == 1, r
         assert "No space left on device" in r.error_lines[0], r
