@@ -208,17 +208,19 @@ static int load_in_memory(lapis_ctx *ctx, struct lapis_pkgfile *pf, const char *
 
 /* Packages of a file:// repo are not copied into the cache (nor unlinked from
  * it afterwards): each is read once into memory, checked there and installed
- * from there. Up to IN_MEMORY_MAX in all; the rest are fetched as usual. */
+ * from there. Up to IN_MEMORY_MAX in all; the rest, and those the cache has
+ * already (--downloadonly before: used and dropped), go the usual way. */
 static int use_in_place(lapis_ctx *ctx, struct lapis_pkgfile *f, size_t n)
 {
     long long held = 0;
+    struct stat st;
     int r;
     if (access("/proc/self/fd", X_OK) < 0)
         return 0;
     for (size_t i = 0; i < n; i++) {
         struct lapis_pkgfile *pf = &f[i];
         _cleanup_free_ char *src = pf->local || !pf->href ? NULL : local_repo_path(pf->repo, pf->href);
-        if (!src || pf->size < 0 || held + pf->size > IN_MEMORY_MAX)
+        if (!src || pf->size < 0 || held + pf->size > IN_MEMORY_MAX || lstat(pf->path, &st) == 0)
             continue;
         if ((r = load_in_memory(ctx, pf, src)) < 0)
             return r;
