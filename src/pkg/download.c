@@ -147,15 +147,16 @@ static int memfd_fail(lapis_ctx *ctx, struct lapis_pkgfile *pf, const char *what
  * these very bytes (/proc/self/fd/N), which nobody can change any more. */
 static int copy_checked(lapis_ctx *ctx, struct lapis_pkgfile *pf, int src, int mfd, char *got)
 {
-    static char buf[1 << 17];
+    const size_t len = 1 << 17;
+    _cleanup_free_ char *buf = xmalloc(len);
     lapis_hasher *h = lapis_hasher_new(pf->chk);
     long long total = 0;
-    ssize_t n;
+    ssize_t n = 0;
     int r = 0;
 
     if (!h)
         return LAPIS_OOM(ctx);
-    while (r == 0 && (n = read(src, buf, sizeof(buf))) > 0) {
+    while (r == 0 && (n = read(src, buf, len)) > 0) {
         lapis_hasher_update(h, buf, (size_t)n);
         total += n;
         if (write(mfd, buf, (size_t)n) != n)
