@@ -5,16 +5,19 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <linux/openat2.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "basic/alloc.h"
 #include "basic/macro.h"
 #include "basic/spawn.h"
+#include "basic/strv.h"
 #include "image/bootdisk.h"
 #include "shared/digest.h"
 
@@ -32,13 +35,53 @@ static int tool_result(struct lapis_image_build *b, const char *pkg, char *const
     return 0;
 }
 
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 int lapis_image_tool(struct lapis_image_build *b, const char *pkg, char *const argv[],
                      char *const env[], const char *cwd)
 {
     struct lapis_spawn_opts o = { .env = env, .cwd = cwd, .stdin_fd = -1, .stdout_fd = -1 };
     _cleanup_free_ char *err = NULL;
+    double t0 = mono_s();
     int r = lapis_spawn(argv, &o, NULL, &err);
+    /* -v: where a stage's time goes */
+    lapis_log(&b->diag, LAPIS_LOG_DEBUG, "%s %s: %.2f s", b->arch, argv[0], mono_s() - t0);
     return tool_result(b, pkg, argv, r, err);
+}
+
+static void *bg_run(void *arg)
+{
+    struct lapis_image_bg *j = arg;
+    struct lapis_spawn_opts o = { .stdin_fd = -1, .stdout_fd = -1 };
+    j->status = lapis_spawn(j->argv, &o, NULL, &j->err);
+    return NULL;
+}
+
+void lapis_image_tool_start(struct lapis_image_bg *j, const char *pkg, char **argv)
+{
+    *j = (struct lapis_image_bg){ .argv = argv, .pkg = pkg };
+    j->running = pthread_create(&j->thread, NULL, bg_run, j) == 0;
+    if (!j->running)
+        bg_run(j);
+}
+
+int lapis_image_tool_wait(struct lapis_image_build *b, struct lapis_image_bg *j)
+{
+    int r;
+    if (!j->argv)
+        return 0;
+    if (j->running)
+        pthread_join(j->thread, NULL);
+    r = b ? tool_result(b, j->pkg, j->argv, j->status, j->err) : 0;
+    lapis_strv_free(j->argv);
+    free(j->err);
+    *j = (struct lapis_image_bg){ 0 };
+    return r;
 }
 
 int lapis_image_tool_out(struct lapis_image_build *b, const char *pkg, char *const argv[],

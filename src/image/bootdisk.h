@@ -7,6 +7,8 @@
 #ifndef LAPIS_IMAGE_BOOTDISK_H
 #define LAPIS_IMAGE_BOOTDISK_H
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -17,6 +19,21 @@
  * tool's last stderr line. Returns 0 or a negative error set on b->diag. */
 int lapis_image_tool(struct lapis_image_build *b, const char *pkg, char *const argv[],
                      char *const env[], const char *cwd);
+/* A tool run in a thread while the caller goes on (sgdisk sleeps a second
+ * after writing): start takes argv (a strv it frees); wait joins it and
+ * returns what lapis_image_tool would have (b NULL: joins, reports nothing).
+ * Waiting on a job never started (zeroed) returns 0. */
+struct lapis_image_bg {
+    pthread_t thread;
+    bool running;
+    char **argv;
+    const char *pkg;
+    int status;
+    char *err;
+};
+void lapis_image_tool_start(struct lapis_image_bg *j, const char *pkg, char **argv);
+int lapis_image_tool_wait(struct lapis_image_build *b, struct lapis_image_bg *j);
+
 /* The same, stdout captured into *ret_out (caller frees). */
 int lapis_image_tool_out(struct lapis_image_build *b, const char *pkg, char *const argv[],
                          char **ret_out);

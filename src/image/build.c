@@ -41,6 +41,20 @@ void lapis_image_add_output(struct lapis_image_build *b, const char *name)
 {
     if (!strv_contains(b->outputs, name))
         strv_push(&b->outputs, xstrdup(name));
+    lapis_image_output_ready(b, name, false);
+}
+
+void lapis_image_output_ready(struct lapis_image_build *b, const char *name, bool sync)
+{
+    lapis_image_finisher_add(b->finisher, name, sync);
+}
+
+void lapis_image_root_unused(struct lapis_image_build *b)
+{
+    if (!b->drop_root || !b->finisher || b->root_dropped)
+        return;
+    b->root_dropped = true;
+    lapis_image_finisher_remove(b->finisher, b->rootdir);
 }
 
 /* ---- per-run state ------------------------------------------------------ */
@@ -406,6 +420,8 @@ static int build_arch(struct run *r, struct lapis_image_build *b)
     unsigned f = r->formats;
     int k;
 
+    /* Only the ISO and OCI stages read the root after the disk's file systems. */
+    b->drop_root = !(f & (LAPIS_IMAGE_ISO | LAPIS_IMAGE_OCI | LAPIS_IMAGE_OCI_ARCHIVE));
     if ((k = run_stage(r, b, "compose", lapis_image_compose)) < 0 ||
         (k = run_stage(r, b, "finalize", lapis_image_finalize)) < 0)
         return k;
@@ -453,7 +469,8 @@ static void *remove_roots(void *arg)
 {
     struct run *r = arg;
     for (size_t i = 0; i < r->nbuilds; i++)
-        (void)rm_rf(r->builds[i].rootdir, NULL);
+        if (!r->builds[i].root_dropped)
+            (void)rm_rf(r->builds[i].rootdir, NULL);
     return NULL;
 }
 
@@ -495,6 +512,8 @@ static int prepare(struct run *r, const struct lapis_image_opts *o)
     return 0;
 }
 
+static int finish_all(struct run *r, struct lapis_image_finisher *fin);
+
 static int build_all(struct run *r)
 {
     int k;
@@ -516,6 +535,22 @@ static int build_all(struct run *r)
                   "(%s/images/%s)", r->cachedir, r->res->cache_key);
         return 0;
     }
+    struct lapis_image_finisher *fin = lapis_image_finisher_new(r->stagedir, r->opts->no_cache ?
+                                                                NULL : r->cachedir);
+    for (size_t i = 0; i < r->nbuilds; i++)
+        r->builds[i].finisher = fin;
+    k = finish_all(r, fin);
+    lapis_image_finisher_free(fin);
+    for (size_t i = 0; i < r->nbuilds; i++)
+        r->builds[i].finisher = NULL;
+    return k;
+}
+
+/* The builds, then SHA256SUMS and the cache store with what the finisher did
+ * meanwhile, while the roots are removed. */
+static int finish_all(struct run *r, struct lapis_image_finisher *fin)
+{
+    int k;
     for (size_t i = 0; i < r->nbuilds; i++)
         if ((k = build_arch(r, &r->builds[i])) < 0)
             return k;
@@ -526,10 +561,11 @@ static int build_all(struct run *r)
                                                          r->builds[i].report.setuid_removed[j]));
     pthread_t rm;
     bool removing = pthread_create(&rm, NULL, remove_roots, r) == 0;
-    if ((k = collect_outputs(r)) >= 0 &&
-        (k = lapis_image_write_sums(&r->diag, r->conf, r->stagedir, &r->outputs)) >= 0 &&
+    if ((k = collect_outputs(r)) >= 0 && (k = lapis_image_finisher_stop(&r->diag, fin)) >= 0 &&
+        (k = lapis_image_write_sums(&r->diag, r->conf, r->stagedir, &r->outputs, fin)) >= 0 &&
         !r->opts->no_cache)
-        lapis_image_cache_store(&r->diag, r->cachedir, r->res->cache_key, r->stagedir, r->outputs);
+        lapis_image_cache_store(&r->diag, r->cachedir, r->res->cache_key, r->stagedir, r->outputs,
+                                fin);
     if (removing)
         pthread_join(rm, NULL);
     return k < 0 ? k : 0;

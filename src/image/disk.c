@@ -434,12 +434,14 @@ static int make_fs(struct lapis_image_build *b, struct part *p)
 
 /* ---- the disk --------------------------------------------------------------- */
 
-static int sgdisk(struct lapis_image_build *b, struct layout *l, const char *disk)
+/* sgdisk in a thread (it syncs and sleeps a second after writing): it writes
+ * only the GPT's first and last MiB, which no file system touches. */
+static void sgdisk_start(struct lapis_image_build *b, struct layout *l, const char *disk,
+                         struct lapis_image_bg *job)
 {
     unsigned char raw[16];
     char diskguid[37];
-    _cleanup_strv_ char **args = NULL;
-    int r;
+    char **args = NULL;
 
     lapis_image_uuid(b, "disk", raw, diskguid);
     strv_push(&args, xstrdup("sgdisk"));
@@ -458,8 +460,7 @@ static int sgdisk(struct lapis_image_build *b, struct layout *l, const char *dis
             strv_push(&args, xasprintf("--attributes=%zu:set:60", i + 1));
     }
     strv_push(&args, xstrdup(disk));
-    r = lapis_image_tool(b, "gdisk", args, NULL, NULL);
-    return r;
+    lapis_image_tool_start(job, "gdisk", args);
 }
 
 /* Copy src into dst at off, skipping holes so the disk stays sparse. */
@@ -490,17 +491,10 @@ static int place(struct lapis_image_build *b, const char *src, int dst, unsigned
 /* The partitions other than the ESP first: they need nothing of the boot
  * stage, which may still be running (wait_boot waits for it); then the ESP.
  * Each lands in its own range of the disk, so the order leaves no trace. */
-static int write_raw(struct lapis_image_build *b, struct layout *l, const char *disk,
-                     int (*wait_boot)(void *), void *data)
+static int write_parts(struct lapis_image_build *b, struct layout *l, const char *disk, int fd,
+                       int (*wait_boot)(void *), void *data)
 {
-    _cleanup_close_ int fd = -1;
     int r;
-
-    if ((r = make_sparse(b, disk, l->disk)) < 0 || (r = sgdisk(b, l, disk)) < 0)
-        return r;
-    fd = open(disk, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
-        return lapis_err(&b->diag, -errno, "cannot open %s: %s", disk, strerror(errno));
     for (int esp = 0; esp < 2; esp++) {
         if (esp && wait_boot && (r = wait_boot(data)) < 0)
             return r;
@@ -514,7 +508,28 @@ static int write_raw(struct lapis_image_build *b, struct layout *l, const char *
             unlink(p->image);
         }
     }
-    if (fsync(fd) < 0)
+    return 0;
+}
+
+/* The partition table is written while the file systems are made. */
+static int write_raw(struct lapis_image_build *b, struct layout *l, const char *disk,
+                     int (*wait_boot)(void *), void *data)
+{
+    _cleanup_close_ int fd = -1;
+    struct lapis_image_bg gpt = { 0 };
+    int r, g;
+
+    if ((r = make_sparse(b, disk, l->disk)) < 0)
+        return r;
+    fd = open(disk, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return lapis_err(&b->diag, -errno, "cannot open %s: %s", disk, strerror(errno));
+    sgdisk_start(b, l, disk, &gpt);
+    r = write_parts(b, l, disk, fd, wait_boot, data);
+    g = lapis_image_tool_wait(r < 0 ? NULL : b, &gpt);   /* the first error counts */
+    if (r < 0 || (r = g) < 0)
+        return r;
+    if (!(b->conf->formats & LAPIS_IMAGE_RAW) && fsync(fd) < 0)   /* a kept raw: the finisher's */
         return lapis_err(&b->diag, -errno, "cannot write %s: %s", disk, strerror(errno));
     return 0;
 }
@@ -627,14 +642,21 @@ static int write_disk(struct lapis_image_build *b, int (*wait_boot)(void *), voi
     r = write_raw(b, &l, raw, wait_boot, data);
     for (size_t i = 0; i < l.n; i++)
         free(l.parts[i].image);
+    if (r < 0)
+        return r;
+    lapis_image_root_unused(b);
+    /* The raw is final now: it is hashed, synced and cached while it is converted. */
+    bool keep = b->conf->formats & LAPIS_IMAGE_RAW;
+    _cleanup_free_ char *dst = keep ? path_join(b->stagedir, name) : NULL;
+    if (keep && rename(raw, dst) < 0)
+        return lapis_err(&b->diag, -errno, "cannot move the disk to %s: %s", dst, strerror(errno));
+    if (keep)
+        lapis_image_output_ready(b, name, true);
     for (size_t i = 0; r == 0 && i < ARRAY_SIZE(conv); i++)
         if (b->conf->formats & conv[i])
-            r = write_format(b, raw, conv[i]);
-    if (r < 0 || !(b->conf->formats & LAPIS_IMAGE_RAW))
+            r = write_format(b, keep ? dst : raw, conv[i]);
+    if (r < 0 || !keep)
         return r < 0 ? r : (unlink(raw), 0);
-    _cleanup_free_ char *dst = path_join(b->stagedir, name);
-    if (rename(raw, dst) < 0)
-        return lapis_err(&b->diag, -errno, "cannot move the disk to %s: %s", dst, strerror(errno));
     lapis_image_add_output(b, name);
     return 0;
 }

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "basic/alloc.h"
@@ -26,6 +27,7 @@
 #include "basic/macro.h"
 #include "basic/spawn.h"
 #include "basic/strv.h"
+#include "image/bootdisk.h"
 #include "image/finalize.h"
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -325,10 +327,27 @@ static int fin_ldconfig(struct lapis_image_build *b)
     return fin_run(b, "libc-bin", argv, NULL);
 }
 
+/* depmod reads only the modules and depmod.d, which the steps between its
+ * start and its wait (services, ldconfig) leave alone: it runs meanwhile.
+ * One finalize at a time (the arches are built one after another). */
+static struct lapis_image_bg depmod_job;
+
+static int fin_depmod_start(struct lapis_image_build *b)
+{
+    if (!b->kver)
+        return 0;
+    char **argv = NULL;
+    strv_push(&argv, xstrdup("depmod"));
+    strv_push(&argv, xstrdup("-b"));
+    strv_push(&argv, xstrdup(b->rootdir));
+    strv_push(&argv, xstrdup(b->kver));
+    lapis_image_tool_start(&depmod_job, "kmod", argv);
+    return 0;
+}
+
 static int fin_depmod(struct lapis_image_build *b)
 {
-    char *argv[] = { "depmod", "-b", b->rootdir, b->kver, NULL };
-    return b->kver ? fin_run(b, "kmod", argv, NULL) : 0;
+    return lapis_image_tool_wait(b, &depmod_job);
 }
 
 /* ---- cleanup ------------------------------------------------------------- */
@@ -478,6 +497,7 @@ static const struct {
     /* Before services: a unit shipped in additionalFiles can be enabled. */
     { "files", fin_files },
     { "tmpfiles", fin_tmpfiles },
+    { "depmod (started)", fin_depmod_start },
     { "services", fin_services },
     { "ldconfig", fin_ldconfig },
     { "depmod", fin_depmod },
@@ -494,12 +514,20 @@ static const struct {
 static int run_steps(struct lapis_image_build *b)
 {
     for (size_t i = 0; i < ARRAY_SIZE(steps); i++) {
-        if (lapis_interrupted(&b->diag))
+        if (lapis_interrupted(&b->diag)) {
+            (void)lapis_image_tool_wait(NULL, &depmod_job);
             return lapis_err(&b->diag, -LAPIS_E_INTERRUPTED, "interrupted");
-        lapis_log(&b->diag, LAPIS_LOG_DEBUG, "finalize: %s", steps[i].what);
+        }
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         int r = steps[i].fn(b);
-        if (r < 0)
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        lapis_log(&b->diag, LAPIS_LOG_DEBUG, "finalize: %s: %.2f s", steps[i].what,
+                  (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+        if (r < 0) {
+            (void)lapis_image_tool_wait(NULL, &depmod_job);   /* joined, whatever it did */
             return r;
+        }
     }
     return 0;
 }

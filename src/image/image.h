@@ -210,6 +210,9 @@ struct lapis_image_build {
     char **outputs;                /* names in stagedir to move to OUTDIR at the end */
     struct lapis_image_report report;
     struct lapis_image_compose *compose; /* compose.c's state between resolve and compose */
+    struct lapis_image_finisher *finisher; /* build.c's: finishes outputs meanwhile (build.h) */
+    bool drop_root;                /* no stage after the disk's file systems reads rootdir */
+    bool root_dropped;             /* ... and its removal has begun */
 };
 
 /* The stages, in order. Each returns 0 or a negative error with the message on b->diag. */
@@ -232,6 +235,13 @@ int lapis_image_write_oci(struct lapis_image_build *b);       /* oci.c */
  * outputs are recorded on the last build (oci.c). */
 int lapis_image_write_oci_index(struct lapis_image_build *builds, size_t n);
 int lapis_image_write_sbom(struct lapis_image_build *b);      /* sbom.c */
+/* An output (a name in stagedir) is complete and stays as it is: it is hashed
+ * (and fsynced first when sync is set) and copied into the image cache while
+ * the build goes on. lapis_image_add_output does it too (build.c). */
+void lapis_image_output_ready(struct lapis_image_build *b, const char *name, bool sync);
+/* The stages left read nothing of rootdir: with drop_root set, it is removed
+ * in the background from now on (build.c). */
+void lapis_image_root_unused(struct lapis_image_build *b);
 
 /* ---- provenance (provenance.c): /usr/lib/lapis/image.json in the image ---- */
 

@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,12 @@
 #endif
 
 #define SUMS "SHA256SUMS"
+
+struct lapis_image_finisher;
+static const char *fin_digest_of(const struct lapis_image_finisher *f, const char *rel,
+                                 const struct stat *st);
+static bool fin_copied(const struct lapis_image_finisher *f, const char *name,
+                       const struct stat *st);
 
 /* Every regular file at or under base/rel, as paths relative to base. */
 static void list_files(const char *base, const char *rel, char ***files)
@@ -82,7 +89,8 @@ static int sign_sums(struct lapis_diag *d, const struct lapis_image_config *c,
 }
 
 int lapis_image_write_sums(struct lapis_diag *d, const struct lapis_image_config *c,
-                           const char *stagedir, char ***outputs)
+                           const char *stagedir, char ***outputs,
+                           const struct lapis_image_finisher *fin)
 {
     _cleanup_strv_ char **files = NULL;
     _cleanup_free_ char *text = xstrdup("");
@@ -95,7 +103,11 @@ int lapis_image_write_sums(struct lapis_diag *d, const struct lapis_image_config
         qsort(files, strv_length(files), sizeof(char *), cmp_str);
     for (size_t i = 0; files && files[i]; i++) {
         _cleanup_free_ char *p = path_join(stagedir, files[i]);
-        if ((k = lapis_chk_file(p, LAPIS_CHK_SHA256, hex, sizeof(hex))) < 0)
+        struct stat st;
+        const char *done = lstat(p, &st) == 0 ? fin_digest_of(fin, files[i], &st) : NULL;
+        if (done)
+            memcpy(hex, done, sizeof(hex));
+        else if ((k = lapis_chk_file(p, LAPIS_CHK_SHA256, hex, sizeof(hex))) < 0)
             return lapis_err(d, k, "cannot read %s: %s", p, strerror(-k));
         char *t = xasprintf("%s%s  %s\n", text, hex, files[i]);
         free(text);
@@ -181,6 +193,268 @@ static int copy_tree(struct lapis_diag *d, const char *src, const char *dst)
     return 0;
 }
 
+/* ---- finishing outputs while the build goes on ------------------------------ */
+
+struct fin_digest {
+    char *rel;
+    char hex[65];
+    struct stat st;                /* of the file as hashed */
+};
+
+struct fin_copy {
+    char *name;
+    struct stat st;                /* of the output as copied */
+};
+
+struct lapis_image_finisher {
+    char *stagedir, *cache_tmp;    /* cache_tmp NULL: no cache copies */
+    pthread_t thread, *removers;
+    size_t nremovers;
+    bool running, stop;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    char **queue;                  /* names not taken yet, with their sync flags */
+    char **seen;                   /* every name ever queued */
+    bool *sync;
+    size_t nqueue;
+    struct fin_digest *dig;        /* the worker's, read only after it stopped */
+    size_t ndig;
+    struct fin_copy *copies;
+    size_t ncopies;
+    int sync_err;                  /* first fsync failure, on sync_path */
+    char *sync_path;
+    char *cache_err;               /* why the cache copy stopped, NULL if it did not */
+};
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+           a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* sha256 of an open file; st is its state before, and it must not change. */
+static int hash_fd(int fd, struct stat *st, char *hex)
+{
+    const size_t len = 1 << 20;
+    _cleanup_free_ char *buf = xmalloc(len);
+    lapis_hasher *h = lapis_hasher_new(LAPIS_CHK_SHA256);
+    struct stat after;
+    ssize_t n;
+    int r;
+
+    if (!h)
+        return -ENOMEM;
+    while ((n = read(fd, buf, len)) > 0)
+        lapis_hasher_update(h, buf, (size_t)n);
+    r = n < 0 ? -errno : lapis_hasher_final_hex(h, hex, 65);
+    lapis_hasher_free(h);
+    if (r == 0 && (fstat(fd, &after) < 0 || !same_file(st, &after)))
+        r = -EAGAIN;                                /* changed meanwhile: hashed again later */
+    return r;
+}
+
+static void fin_sync(struct lapis_image_finisher *f, const char *rel)
+{
+    _cleanup_free_ char *p = path_join(f->stagedir, rel);
+    _cleanup_close_ int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if ((fd < 0 || fsync(fd) < 0) && !f->sync_err) {
+        f->sync_err = -errno;
+        f->sync_path = xstrdup(p);
+    }
+}
+
+static void fin_hash(struct lapis_image_finisher *f, const char *rel)
+{
+    _cleanup_free_ char *p = path_join(f->stagedir, rel);
+    _cleanup_close_ int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    struct fin_digest d = { 0 };
+
+    if (fd < 0 || fstat(fd, &d.st) < 0)
+        return;
+    if (hash_fd(fd, &d.st, d.hex) < 0)
+        return;
+    d.rel = xstrdup(rel);
+    f->dig = xrealloc(f->dig, (f->ndig + 1) * sizeof(*f->dig));
+    f->dig[f->ndig++] = d;
+}
+
+static void fin_copy(struct lapis_image_finisher *f, const char *name)
+{
+    _cleanup_free_ char *src = path_join(f->stagedir, name);
+    _cleanup_free_ char *dst = path_join(f->cache_tmp, name);
+    struct lapis_diag d = { 0 };
+    struct fin_copy c = { 0 };
+
+    if (f->cache_err || lstat(src, &c.st) < 0 || !S_ISREG(c.st.st_mode))
+        return;                                     /* directories: at the end */
+    if (copy_tree(&d, src, dst) < 0) {
+        f->cache_err = xstrdup(lapis_diag_error(&d));
+        lapis_diag_clear(&d);
+        return;
+    }
+    c.name = xstrdup(name);
+    f->copies = xrealloc(f->copies, (f->ncopies + 1) * sizeof(*f->copies));
+    f->copies[f->ncopies++] = c;
+}
+
+static void fin_one(struct lapis_image_finisher *f, const char *name, bool sync)
+{
+    _cleanup_strv_ char **files = NULL;
+    list_files(f->stagedir, name, &files);
+    for (size_t i = 0; files && files[i]; i++)
+        fin_hash(f, files[i]);
+    if (f->cache_tmp)
+        fin_copy(f, name);
+    for (size_t i = 0; sync && files && files[i]; i++)   /* last: its writeback runs meanwhile */
+        fin_sync(f, files[i]);
+}
+
+static void *fin_worker(void *arg)
+{
+    struct lapis_image_finisher *f = arg;
+    pthread_mutex_lock(&f->lock);
+    for (;;) {
+        while (!f->nqueue && !f->stop)
+            pthread_cond_wait(&f->cond, &f->lock);
+        if (!f->nqueue)
+            break;
+        char *name = f->queue[0];
+        bool sync = f->sync[0];
+        memmove(f->queue, f->queue + 1, f->nqueue * sizeof(*f->queue));  /* and its NULL */
+        memmove(f->sync, f->sync + 1, (f->nqueue - 1) * sizeof(*f->sync));
+        f->nqueue--;
+        pthread_mutex_unlock(&f->lock);
+        fin_one(f, name, sync);
+        free(name);
+        pthread_mutex_lock(&f->lock);
+    }
+    pthread_mutex_unlock(&f->lock);
+    return NULL;
+}
+
+static char *cache_tmp_new(const char *cachedir)
+{
+    _cleanup_free_ char *images = path_join(cachedir, "images");
+    char *tmp = xasprintf("%s/.tmp-%ld-XXXXXX", images, (long)getpid());
+    if ((mkdir_p(images, 0755) < 0 && errno != EEXIST) ||
+        (sweep_dead_owner_dirs(images, ".tmp-", 0), !mkdtemp(tmp))) {
+        free(tmp);
+        return NULL;
+    }
+    return tmp;
+}
+
+struct lapis_image_finisher *lapis_image_finisher_new(const char *stagedir, const char *cachedir)
+{
+    struct lapis_image_finisher *f = xcalloc(1, sizeof(*f));
+    f->stagedir = xstrdup(stagedir);
+    f->cache_tmp = cachedir ? cache_tmp_new(cachedir) : NULL;
+    pthread_mutex_init(&f->lock, NULL);
+    pthread_cond_init(&f->cond, NULL);
+    f->running = pthread_create(&f->thread, NULL, fin_worker, f) == 0;
+    return f;
+}
+
+void lapis_image_finisher_add(struct lapis_image_finisher *f, const char *name, bool sync)
+{
+    if (!f || !f->running)
+        return;
+    pthread_mutex_lock(&f->lock);
+    if (!f->stop && !strv_contains(f->seen, name)) {
+        strv_push(&f->seen, xstrdup(name));
+        f->queue = xrealloc(f->queue, (f->nqueue + 2) * sizeof(*f->queue));
+        f->sync = xrealloc(f->sync, (f->nqueue + 1) * sizeof(*f->sync));
+        f->sync[f->nqueue] = sync;
+        f->queue[f->nqueue++] = xstrdup(name);
+        f->queue[f->nqueue] = NULL;
+        pthread_cond_signal(&f->cond);
+    }
+    pthread_mutex_unlock(&f->lock);
+}
+
+static void *remove_tree(void *arg)
+{
+    (void)rm_rf(arg, NULL);
+    free(arg);
+    return NULL;
+}
+
+void lapis_image_finisher_remove(struct lapis_image_finisher *f, const char *dir)
+{
+    char *p = xstrdup(dir);
+    f->removers = xrealloc(f->removers, (f->nremovers + 1) * sizeof(*f->removers));
+    if (pthread_create(&f->removers[f->nremovers], NULL, remove_tree, p) == 0)
+        f->nremovers++;
+    else
+        remove_tree(p);
+}
+
+int lapis_image_finisher_stop(struct lapis_diag *d, struct lapis_image_finisher *f)
+{
+    if (!f)
+        return 0;
+    if (f->running) {
+        pthread_mutex_lock(&f->lock);
+        f->stop = true;
+        pthread_cond_signal(&f->cond);
+        pthread_mutex_unlock(&f->lock);
+        pthread_join(f->thread, NULL);
+        f->running = false;
+    }
+    if (f->sync_err && d)
+        return lapis_err(d, f->sync_err, "cannot write %s: %s", f->sync_path,
+                         strerror(-f->sync_err));
+    return 0;
+}
+
+/* The worker's digest of stagedir/rel if the file is still the one it hashed. */
+static const char *fin_digest_of(const struct lapis_image_finisher *f, const char *rel,
+                                 const struct stat *st)
+{
+    for (size_t i = 0; f && !f->running && i < f->ndig; i++)
+        if (!strcmp(f->dig[i].rel, rel) && same_file(&f->dig[i].st, st))
+            return f->dig[i].hex;
+    return NULL;
+}
+
+static bool fin_copied(const struct lapis_image_finisher *f, const char *name,
+                       const struct stat *st)
+{
+    for (size_t i = 0; f && !f->running && i < f->ncopies; i++)
+        if (!strcmp(f->copies[i].name, name) && same_file(&f->copies[i].st, st))
+            return true;
+    return false;
+}
+
+void lapis_image_finisher_free(struct lapis_image_finisher *f)
+{
+    if (!f)
+        return;
+    (void)lapis_image_finisher_stop(NULL, f);
+    for (size_t i = 0; i < f->nremovers; i++)
+        pthread_join(f->removers[i], NULL);
+    if (f->cache_tmp)
+        (void)rm_rf(f->cache_tmp, NULL);
+    for (size_t i = 0; i < f->ndig; i++)
+        free(f->dig[i].rel);
+    for (size_t i = 0; i < f->ncopies; i++)
+        free(f->copies[i].name);
+    lapis_strv_free(f->queue);
+    lapis_strv_free(f->seen);
+    free(f->sync);
+    free(f->dig);
+    free(f->copies);
+    free(f->removers);
+    free(f->sync_path);
+    free(f->cache_err);
+    free(f->cache_tmp);
+    free(f->stagedir);
+    pthread_mutex_destroy(&f->lock);
+    pthread_cond_destroy(&f->cond);
+    free(f);
+}
+
 /* Each "HEX  PATH" line of stagedir/SHA256SUMS matches the file. */
 static bool sums_match(const char *stagedir)
 {
@@ -237,16 +511,22 @@ int lapis_image_cache_restore(struct lapis_diag *d, const char *cachedir, const 
     return 0;
 }
 
+/* What the finisher copied already, and is still the output, stays. */
 static int store_into(struct lapis_diag *d, const char *tmp, const char *stagedir,
-                      char *const *outputs)
+                      char *const *outputs, const struct lapis_image_finisher *fin)
 {
     _cleanup_free_ char *text = xstrdup("");
+    struct stat st;
     int k;
     for (size_t i = 0; outputs[i]; i++) {
         _cleanup_free_ char *src = path_join(stagedir, outputs[i]);
         _cleanup_free_ char *dst = path_join(tmp, outputs[i]);
+        if (lstat(src, &st) == 0 && fin_copied(fin, outputs[i], &st))
+            goto listed;
+        (void)rm_rf(dst, NULL);
         if ((k = copy_tree(d, src, dst)) < 0)
             return k;
+    listed:;
         char *t = xasprintf("%s%s\n", text, outputs[i]);
         free(text);
         text = t;
@@ -296,22 +576,30 @@ static void cache_prune(const char *images)
 }
 
 void lapis_image_cache_store(struct lapis_diag *d, const char *cachedir, const char *key,
-                             const char *stagedir, char *const *outputs)
+                             const char *stagedir, char *const *outputs,
+                             struct lapis_image_finisher *fin)
 {
     _cleanup_free_ char *images = path_join(cachedir, "images");
     _cleanup_free_ char *final = path_join(images, key);
-    _cleanup_free_ char *tmp = xasprintf("%s/.tmp-%ld-XXXXXX", images, (long)getpid());
+    _cleanup_free_ char *tmp = NULL;
     int k;
 
-    if (mkdir_p(images, 0755) < 0 && errno != EEXIST)
-        return;
-    (void)sweep_dead_owner_dirs(images, ".tmp-", 0);
-    if (!mkdtemp(tmp)) {
-        lapis_log(d, LAPIS_LOG_WARNING, "cannot cache the image in %s: %s", images,
-                  strerror(errno));
-        return;
+    if (fin && fin->cache_tmp && !fin->cache_err) {
+        tmp = TAKE_PTR(fin->cache_tmp);             /* ours to rename or remove now */
+    } else {
+        if (fin && fin->cache_err)
+            lapis_log(d, LAPIS_LOG_WARNING, "cannot cache the image in %s: %s", images,
+                      fin->cache_err);
+        if (fin && fin->cache_tmp)
+            return;
+        if (!(tmp = cache_tmp_new(cachedir))) {
+            lapis_log(d, LAPIS_LOG_WARNING, "cannot cache the image in %s: %s", images,
+                      strerror(errno));
+            return;
+        }
+        fin = NULL;
     }
-    if ((k = store_into(d, tmp, stagedir, outputs)) < 0) {
+    if ((k = store_into(d, tmp, stagedir, outputs, fin)) < 0) {
         lapis_log(d, LAPIS_LOG_WARNING, "cannot cache the image in %s: %s", images,
                   lapis_diag_error(d));
         (void)rm_rf(tmp, NULL);

@@ -8,8 +8,11 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "pkg/internal.h"
 #include "pkg/goal.h"
@@ -44,6 +47,8 @@ void lapis_pkgfiles_free(struct lapis_pkgfile *f, size_t n)
         free(f[i].path);
         free(f[i].href);
         free(f[i].chk_hex);
+        if (f[i].memfd >= 0 && f[i].in_memory)
+            close(f[i].memfd);
         if (f[i].hdr)
             headerFree(f[i].hdr);
     }
@@ -72,6 +77,7 @@ static int plan_files(lapis_goal *g, const char *downloaddir, struct lapis_pkgfi
         Solvable *s = pool_id2solvable(pool, p);
         struct lapis_pkgfile *pf = &f[n++];
         pf->pkg = p;
+        pf->memfd = -1;
         const char *local = lapis_sack_cmdline_path(ctx, p);
         if (local) {
             pf->path = xstrdup(local);
@@ -115,8 +121,114 @@ static int plan_files(lapis_goal *g, const char *downloaddir, struct lapis_pkgfi
     return 0;
 }
 
-static int download_locked(lapis_goal *g, const char *downloaddir, struct lapis_pkgfile **ret,
-                           size_t *ret_n);
+static int download_locked(lapis_goal *g, const char *downloaddir, bool in_memory,
+                           struct lapis_pkgfile **ret, size_t *ret_n);
+
+/* ---- file:// packages, used where they are -------------------------------- */
+
+#define IN_MEMORY_MAX (1LL << 30)   /* bytes of a transaction's packages held in memory */
+
+/* The local path of a package in a repo with one file:/// baseurl, else NULL. */
+static char *local_repo_path(const struct lapis_repo *repo, const char *href)
+{
+    const char *base = repo->baseurls && !repo->baseurls[1] ? repo->baseurls[0] : NULL;
+    if (!base || strncmp(base, "file:///", 8) || strchr(base, '%') || strchr(href, '%'))
+        return NULL;
+    return path_join(base + 7, href);
+}
+
+static int memfd_fail(lapis_ctx *ctx, struct lapis_pkgfile *pf, const char *what, int err)
+{
+    return lapis_err(ctx, err < 0 ? err : -EIO, "repo %s: cannot read %s: %s", pf->repo->id, what,
+                     strerror(err < 0 ? -err : EIO));
+}
+
+/* Copy src into a sealed memfd, checking size and digest on the way: rpm reads
+ * these very bytes (/proc/self/fd/N), which nobody can change any more. */
+static int copy_checked(lapis_ctx *ctx, struct lapis_pkgfile *pf, int src, int mfd, char *got)
+{
+    const size_t len = 1 << 17;
+    _cleanup_free_ char *buf = xmalloc(len);
+    lapis_hasher *h = lapis_hasher_new(pf->chk);
+    long long total = 0;
+    ssize_t n = 0;
+    int r = 0;
+
+    if (!h)
+        return LAPIS_OOM(ctx);
+    while (r == 0 && (n = read(src, buf, len)) > 0) {
+        lapis_hasher_update(h, buf, (size_t)n);
+        total += n;
+        if (write(mfd, buf, (size_t)n) != n)
+            r = -errno;
+    }
+    if (r == 0 && n < 0)
+        r = -errno;
+    lapis_hasher_final_hex(h, got, 129);
+    lapis_hasher_free(h);
+    if (r == 0 && pf->size >= 0 && total != pf->size)
+        return 1;
+    return r;
+}
+
+static int load_in_memory(lapis_ctx *ctx, struct lapis_pkgfile *pf, const char *path)
+{
+    Pool *pool = ctx->pool;
+    const char *what = pool_solvable2str(pool, pool_id2solvable(pool, pf->pkg));
+    _cleanup_close_ int src = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    char got[129];
+    struct stat st;
+    int mfd, r;
+
+    if (src < 0 || fstat(src, &st) < 0 || !S_ISREG(st.st_mode))
+        return memfd_fail(ctx, pf, path, src < 0 ? -errno : -EINVAL);
+    if ((mfd = memfd_create("lapis-pkg", MFD_CLOEXEC | MFD_ALLOW_SEALING)) < 0)
+        return memfd_fail(ctx, pf, path, -errno);
+    if ((r = copy_checked(ctx, pf, src, mfd, got)) < 0 ||
+        (r == 0 && fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE |
+                                           F_SEAL_SEAL) < 0 && (r = -errno) < 0)) {
+        close(mfd);
+        return memfd_fail(ctx, pf, path, r);
+    }
+    if (r == 1 || strcasecmp(got, pf->chk_hex) != 0) {
+        close(mfd);
+        if (r == 1)
+            return lapis_err(ctx, LAPIS_E_CHECKSUM, "repo %s: %s: size does not match the "
+                             "metadata's %lld (truncated or stale repo) [%s]", pf->repo->id, what,
+                             pf->size, path);
+        return lapis_err(ctx, LAPIS_E_CHECKSUM, "repo %s: %s: %s checksum mismatch (expected %s, "
+                         "got %s): corrupt or tampered file [%s]", pf->repo->id, what,
+                         lapis_chk_name(pf->chk), pf->chk_hex, got, path);
+    }
+    free(pf->path);
+    pf->path = xasprintf("/proc/self/fd/%d", mfd);
+    pf->memfd = mfd;
+    pf->in_memory = true;
+    return 0;
+}
+
+/* Packages of a file:// repo are not copied into the cache (nor unlinked from
+ * it afterwards): each is read once into memory, checked there and installed
+ * from there. Up to IN_MEMORY_MAX in all; the rest, and those the cache has
+ * already (--downloadonly before: used and dropped), go the usual way. */
+static int use_in_place(lapis_ctx *ctx, struct lapis_pkgfile *f, size_t n)
+{
+    long long held = 0;
+    struct stat st;
+    int r;
+    if (access("/proc/self/fd", X_OK) < 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        struct lapis_pkgfile *pf = &f[i];
+        _cleanup_free_ char *src = pf->local || !pf->href ? NULL : local_repo_path(pf->repo, pf->href);
+        if (!src || pf->size < 0 || held + pf->size > IN_MEMORY_MAX || lstat(pf->path, &st) == 0)
+            continue;
+        if ((r = load_in_memory(ctx, pf, src)) < 0)
+            return r;
+        held += pf->size;
+    }
+    return 0;
+}
 
 static bool needs_repo_file(lapis_goal *g)
 {
@@ -130,26 +242,27 @@ static bool needs_repo_file(lapis_goal *g)
  * cached already" check to the rename: two runs sharing a cachedir would
  * otherwise append to, or unlink, each other's .part files. Details (the
  * locations) are read first, under the metadata lock, to keep the lock order. */
-int lapis_download_packages(lapis_goal *g, const char *downloaddir, struct lapis_pkgfile **ret,
-                            size_t *ret_n)
+int lapis_download_packages(lapis_goal *g, const char *downloaddir, bool in_memory,
+                            struct lapis_pkgfile **ret, size_t *ret_n)
 {
     short prev;
     int r;
 
+    in_memory &= !downloaddir;
     if (!needs_repo_file(g))
-        return download_locked(g, downloaddir, ret, ret_n); /* removals, local files */
+        return download_locked(g, downloaddir, false, ret, ret_n); /* removals, local files */
     lapis_metadata_load_details(g->ctx);
     if (downloaddir)
-        return download_locked(g, downloaddir, ret, ret_n);
+        return download_locked(g, downloaddir, false, ret, ret_n);
     if ((r = lapis_lock_cache_area(g->ctx, LAPIS_CACHE_PACKAGES, F_WRLCK, &prev)) < 0)
         return r;
-    r = download_locked(g, downloaddir, ret, ret_n);
+    r = download_locked(g, downloaddir, in_memory, ret, ret_n);
     lapis_lock_cache_area_restore(g->ctx, LAPIS_CACHE_PACKAGES, prev);
     return r;
 }
 
-static int download_locked(lapis_goal *g, const char *downloaddir, struct lapis_pkgfile **ret,
-                           size_t *ret_n)
+static int download_locked(lapis_goal *g, const char *downloaddir, bool in_memory,
+                           struct lapis_pkgfile **ret, size_t *ret_n)
 {
     lapis_ctx *ctx = g->ctx;
     Pool *pool = ctx->pool;
@@ -162,11 +275,15 @@ static int download_locked(lapis_goal *g, const char *downloaddir, struct lapis_
 
     if ((r = plan_files(g, downloaddir, &f, &n)) < 0)
         return r;
+    if (in_memory && (r = use_in_place(ctx, f, n)) < 0) {
+        lapis_pkgfiles_free(f, n);
+        return r;
+    }
     jobs = xcalloc(n + 1, sizeof(*jobs));
     whats = xcalloc(n + 1, sizeof(char *));
     for (size_t i = 0; i < n; i++) {
         struct lapis_pkgfile *pf = &f[i];
-        if (pf->local || cached_file_ok(pf->path, pf->size, pf->chk, pf->chk_hex))
+        if (pf->local || pf->in_memory || cached_file_ok(pf->path, pf->size, pf->chk, pf->chk_hex))
             continue;
         if (ctx->conf.cacheonly == 2) {
             r = lapis_err(ctx, LAPIS_E_CACHE, "Cache-only enabled but no cache for package %s; "

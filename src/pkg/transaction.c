@@ -808,7 +808,7 @@ static int run_rpm_blocked(lapis_goal *g, rpmts ts, struct lapis_pkgfile *f, siz
     sigaddset(&stop, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop, &old);
     for (size_t i = 0; i < n; i++)
-        cached += !f[i].local;
+        cached += !f[i].local && !f[i].in_memory;
     if (!lapis_interrupted(ctx))
         r = run_rpm_for_real(g, ts, f, n, o, filter, ls);
     else if (cached)
@@ -890,7 +890,7 @@ static void drop_cached_packages(lapis_ctx *ctx, struct lapis_pkgfile *f, size_t
     if (ctx->conf.keepcache || o->downloaddir)
         return;
     for (size_t i = 0; i < n; i++)
-        if (!f[i].local)
+        if (!f[i].local && !f[i].in_memory)
             unlink(f[i].path);
 }
 
@@ -920,11 +920,13 @@ int lapis_goal_run(lapis_goal *g, const lapis_run_opts *opts)
     rpmlogSetCallback(rpmlog_cb, &ls);
 
     _cleanup_ts_ rpmts ts = ts_for_root(ctx);
-    r = lapis_download_packages(g, o.downloaddir, &f, &n);
+    r = lapis_download_packages(g, o.downloaddir,
+                                !(o.flags & LAPIS_RUN_DOWNLOADONLY) && !ctx->conf.keepcache, &f, &n);
     if (r >= 0)
         r = verify_packages(ctx, ts, f, n, &ls, &covered);
     for (size_t i = 0; r >= 0 && i < n; i++)
-        strv_push(&g->downloaded, xstrdup(f[i].path));
+        if (!f[i].in_memory)
+            strv_push(&g->downloaded, xstrdup(f[i].path));
     if (r >= 0 && !(o.flags & LAPIS_RUN_DOWNLOADONLY)) {
         r = ensure_rpmdb(ctx, ts, &made_db, &made_link);
         if (r >= 0)

@@ -793,7 +793,8 @@ def test_failed_run_part_in_the_way(lapis_file):
     lapis.ok("--repo=updates", "makecache")
     part = lapis.cache_dir("updates") / "packages" / "hello-2.1-1.x86_64.rpm.part"
     (part / "sub").mkdir(parents=True)
-    conf = write_conf(lapis, {"apply_updates": "yes"}, base={"lock_timeout": "2"})
+    # keepcache=1: through the cache (a file:// repo's packages are otherwise read into memory).
+    conf = write_conf(lapis, {"apply_updates": "yes"}, base={"lock_timeout": "2", "keepcache": "1"})
     r = automatic(lapis, conf, timeout=30)
     assert r.rc == 1 and len(r.error_lines) == 1, r
     assert str(part) in r.error_lines[0] and "Is a directory" in r.error_lines[0], r

@@ -192,7 +192,9 @@ def test_disk_full_cache_fails_cleanly(lapis_file, tmp_path):
     partial) behind for that package; the root is untouched."""
     cache = tmp_path / "smallcache"
     with _tmpfs(cache, "1m"):
-        r = lapis_file.run("-y", "--repo=base", "install", "bigpkg", cache=cache)
+        # keepcache=1: through the cache (a file:// repo's packages are otherwise read into memory).
+        r = lapis_file.run("-y", "--setopt=keepcache=1", "--repo=base", "install", "bigpkg",
+                           cache=cache)
         assert r.rc == 1, r
         assert len(r.error_lines) == 1, r
         assert "No space left on device" in r.error_lines[0], r
@@ -250,8 +252,9 @@ def test_part_in_the_way_fails_once_and_clearly(lapis):
     pkgs = lapis.cache_dir("base") / "packages"
     part = pkgs / "pkga-1.0-1.noarch.rpm.part"
     (part / "sub").mkdir(parents=True)      # not empty: rmdir cannot clear it either
-    r = lapis.run("-y", "--setopt=lock_timeout=2", "--repo=base", "install", "pkga", "pkgb",
-                  timeout=30)
+    # keepcache=1: through the cache (a file:// repo's packages are otherwise read into memory).
+    r = lapis.run("-y", "--setopt=lock_timeout=2", "--setopt=keepcache=1", "--repo=base",
+                  "install", "pkga", "pkgb", timeout=30)
     assert r.rc == 1, r
     assert len(r.error_lines) == 1, r
     assert str(part) in r.error_lines[0] and "Is a directory" in r.error_lines[0], r

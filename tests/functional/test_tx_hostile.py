@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import DEAD_URL, FIXTURES, write_repo
+from conftest import DEAD_URL, FIXTURES, run_cmd, write_repo
 
 NOWEAK = "--setopt=install_weak_deps=0"
 RETRIES = "--setopt=retries=1"
@@ -166,10 +166,30 @@ def test_symlinks_in_package_cache_not_followed(lapis_file):
     pkgdir.mkdir(exist_ok=True)
     (pkgdir / "pkga-1.0-1.noarch.rpm").symlink_to(victim)
     (pkgdir / "pkgb-1.0-1.noarch.rpm.part").symlink_to(victim)
-    lapis_file.yes("install", "pkga", "pkgb")
+    # keepcache=1: through the cache (by default a file:// repo's packages are
+    # read into memory and the cache is not used: test_file_repo_packages_in_memory).
+    lapis_file.yes("--setopt=keepcache=1", "install", "pkga", "pkgb")
     assert lapis_file.names() == ["pkga", "pkgb"]
     assert victim.read_text() == "victim\n"
     assert [p for p in pkgdir.iterdir() if p.is_symlink()] == []
+
+
+def test_file_repo_packages_in_memory(lapis_file):
+    """A file:// repo's packages are checked and installed from memory: nothing
+    is written to (nor removed from) the cache's packages dir. A package the
+    cache has already (--downloadonly before) is used from there:
+    test_transaction.py::test_downloadonly_cache."""
+    lapis_file.ok("makecache")
+    pkgdir = lapis_file.cache_dir("base") / "packages"
+    log = lapis_file.tmp / "strace.log"
+    r = run_cmd(["strace", "-f", "-qq", "-o", log, "-e", "trace=openat,rename,unlink"] +
+                lapis_file.argv("-y", "install", "pkga", "pkgb"), env=lapis_file.env)
+    assert r.rc == 0, r
+    assert lapis_file.names() == ["pkga", "pkgb"]
+    touched = [line for line in log.read_text().splitlines() if "/packages/" in line and
+               ("O_WRONLY" in line or "O_RDWR" in line or "rename" in line or "unlink" in line)]
+    assert touched == [], "\n".join(touched)
+    assert not pkgdir.exists() or list(pkgdir.iterdir()) == []
 
 
 # ---- locations ------------------------------------------------------------------
