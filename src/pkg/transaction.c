@@ -983,7 +983,7 @@ int lapis_download_pkgs(lapis_ctx *ctx, const lapis_pkglist *pkgs, const char *d
     lapis_rpm_init();
     rpmlogSetCallback(rpmlog_cb, &ls);
     _cleanup_ts_ rpmts ts = ts_for_root(ctx);
-    r = lapis_download_packages(g, destdir, &f, &n);
+    r = lapis_download_packages(g, destdir, false, &f, &n);
     if (r >= 0 && (r = verify_packages(ctx, ts, f, n, &ls, &covered)) < 0)
         drop_unverified(f, n);
     for (size_t i = 0; r >= 0 && i < n; i++)
