@@ -10,7 +10,8 @@
 # Options whose value is the next word when written without '='.
 _lapis_argopts='-c|--config|--installroot|--releasever|--setopt|--enablerepo|--disablerepo|--repo|--repoid|-x|--exclude|--excludepkgs|--forcearch|--downloaddir|--destdir'
 
-# Run lapis on the system the command line names, from the cache, quietly.
+# Run lapis on the system the command line names, from the cache, quietly,
+# never waiting for a lock.
 _lapis_run()
 {
     local w sys=() i=1
@@ -27,7 +28,8 @@ _lapis_run()
         esac
         ((i++))
     done
-    "${words[0]}" "${sys[@]}" -C -q "$@" 2>/dev/null
+    # A Tab press must not wait while another run refreshes the metadata.
+    "${words[0]}" "${sys[@]}" -C -q --setopt=lock_timeout=0 "$@" 2>/dev/null
 }
 
 # The commands and aliases 'lapis help' lists.

@@ -4,11 +4,13 @@ COMP_CWORD, then _lapis, with bash-completion loaded as on a user's system.
 Candidates come from the fixture system the command line names
 (--installroot, --setopt=reposdir/cachedir), from the cache only."""
 
+import fcntl
 import os
 import pathlib
 import re
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -115,3 +117,15 @@ def test_installed_names_and_history_ids(system):
     assert complete(prefix + "history ") == {"list", "info", "undo", "redo", "rollback"}
     assert complete(prefix + "history info ") == {"1", "2", "last"}
     assert complete(prefix + "history undo 2") == {"2"}
+
+
+def test_no_wait_on_a_locked_cache(system):
+    """A run refreshing the metadata holds CACHEDIR/lock byte 1 exclusively;
+    Tab answers at once (nothing) instead of waiting lock_timeout (60 s)."""
+    lapis, complete, prefix = system
+    with open(lapis.cache / "lock", "r+b") as f:
+        fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 1)
+        t0 = time.monotonic()
+        assert complete(prefix + "install pk") == set()
+        assert time.monotonic() - t0 < 10
+    assert complete(prefix + "install pk") == {"pkga", "pkgb"}
