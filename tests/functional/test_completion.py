@@ -17,6 +17,7 @@ import pytest
 from conftest import LAPIS_BIN, SRCROOT
 
 SCRIPT = SRCROOT / "data" / "completion" / "lapis.bash"
+ZSH_IN = SRCROOT / "data" / "completion" / "_lapis.in"
 BASH_COMPLETION = pathlib.Path("/usr/share/bash-completion/bash_completion")
 NOWEAK = "--setopt=install_weak_deps=0"
 
@@ -44,13 +45,18 @@ def comp_words(line):
     return words
 
 
-def completer(tmp):
-    """A function completing a line in bash; 'lapis' on PATH is LAPIS_BIN."""
-    assert BASH_COMPLETION.exists(), "bash-completion is not installed (scripts/install-deps)"
+def lapis_on_path(tmp):
     bindir = tmp / "bin"
     if not bindir.exists():
         bindir.mkdir()
         (bindir / "lapis").symlink_to(LAPIS_BIN)
+    return bindir
+
+
+def completer(tmp):
+    """A function completing a line in bash; 'lapis' on PATH is LAPIS_BIN."""
+    assert BASH_COMPLETION.exists(), "bash-completion is not installed (scripts/install-deps)"
+    bindir = lapis_on_path(tmp)
 
     def run(line, load_bc=True):
         env = dict(os.environ, PATH="%s:%s" % (bindir, os.environ["PATH"]),
@@ -128,4 +134,48 @@ def test_no_wait_on_a_locked_cache(system):
         t0 = time.monotonic()
         assert complete(prefix + "install pk") == set()
         assert time.monotonic() - t0 < 10
+    assert complete(prefix + "install pk") == {"pkga", "pkgb"}
+
+
+# zsh completes only inside a line editor: run an interactive zsh on a pty
+# (zsh/zpty), type the line and Tab; compadd, wrapped, records what it is
+# given (zsh then narrows it to the typed prefix itself, as we do below).
+ZSH_DRIVER = r'''
+zmodload zsh/zpty
+zpty -b z 'zsh -f -i'
+zpty -w z "PS1='> '; fpath=($FPATHDIR \$fpath); autoload -U compinit; compinit -u -D"
+zpty -w z 'compadd() { print -rl -- "${@[${@[(i)-]}+1,-1]}" >> $OUT; print done >> $OUT.done; builtin compadd "$@"; }'
+zpty -w -n z "$1"$'\t'
+for i in {1..100}; do [[ -e $OUT.done ]] && break; sleep 0.1; done
+zpty -d z
+'''
+
+
+def zsh_completer(tmp):
+    bindir = lapis_on_path(tmp)
+    fpathdir = tmp / "zsh"
+    fpathdir.mkdir(exist_ok=True)
+    # What CMake's configure_file makes of it, pointing at the source tree's script.
+    (fpathdir / "_lapis").write_text(ZSH_IN.read_text().replace("@LAPIS_BASH_COMPLETION@", str(SCRIPT)))
+
+    def run(line):
+        out = tmp / "zsh.out"
+        for f in (out, tmp / "zsh.out.done"):
+            f.unlink(missing_ok=True)
+        env = dict(os.environ, PATH="%s:%s" % (bindir, os.environ["PATH"]),
+                   FPATHDIR=str(fpathdir), OUT=str(out), LC_ALL="C.UTF-8")
+        subprocess.run(["zsh", "-f", "-c", ZSH_DRIVER, "drive", line], env=env, timeout=30,
+                       capture_output=True, stdin=subprocess.DEVNULL)
+        assert out.exists(), "zsh never called compadd for %r" % line
+        word = line.split(" ")[-1]
+        return {c for c in out.read_text().split() if c.startswith(word)}
+    return run
+
+
+@pytest.mark.skipif(not shutil.which("zsh"), reason="zsh is not installed (scripts/install-deps)")
+def test_zsh_through_bashcompinit(system):
+    lapis, _, prefix = system
+    complete = zsh_completer(lapis.tmp)
+    assert complete("lapis ins") == {"install"}
+    assert complete("lapis install --no") == {"--nodocs", "--noscripts"}
     assert complete(prefix + "install pk") == {"pkga", "pkgb"}
