@@ -99,6 +99,7 @@ _lapis()
     done
 
     if [[ $cur == -* ]]; then
+        # shellcheck disable=SC2086  # no command: no argument, the global options
         COMPREPLY=($(compgen -W "$(_lapis_options $cmd)" -- "$cur"))
         return
     fi
