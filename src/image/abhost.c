@@ -227,7 +227,7 @@ int lapis_image_write_bundle(struct lapis_image_build *b)
     _cleanup_free_ char *tool = sysupdate_tool();
     _cleanup_free_ char *name = xasprintf("%s.bundle", b->basename);
     _cleanup_free_ char *dir = path_join(b->stagedir, name);
-    char *argv[16] = { tool, "bundle", "--key", c->sysupdate_signing_key, "--version",
+    char *argv[18] = { tool, "bundle", "--key", c->sysupdate_signing_key, "--version",
                        c->version, "--arch", (char *)b->arch, "--usr", b->usr_image, "--uki",
                        b->uki, "-o", dir };
     size_t n = 14;

@@ -348,7 +348,8 @@ static void test_defaults(void **state)
 
 static void test_format_names(void **state)
 {
-    static const char *const names[] = { "raw", "qcow2", "vhd", "vhdx", "iso", "oci", "oci-archive" };
+    static const char *const names[] = { "raw", "qcow2", "vhd", "vhdx", "iso", "oci", "oci-archive",
+                                         "bundle" };
 
     (void)state;
     for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
