@@ -20,6 +20,7 @@
 #include "basic/alloc.h"
 #include "basic/fs.h"
 #include "basic/macro.h"
+#include "image/build.h"
 #include "image/image.h"
 #include "lapis/common.h"
 #include "shared/digest.h"
@@ -361,6 +362,41 @@ static void test_format_names(void **state)
     assert_null(lapis_image_format_name(1u << 20));
 }
 
+/* The A/B host's keys: usr/usr-verity types and defaults, sysupdate paths
+ * resolved against the config; a rotated key (same path, new bytes) gives
+ * another image cache key, so no stale image keeps the old key. */
+static void test_sysupdate(void **state)
+{
+    static const char pem1[] = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n";
+    static const char pem2[] = "-----BEGIN PUBLIC KEY-----\nBBBB\n-----END PUBLIC KEY-----\n";
+    _cleanup_free_ char *pem = write_config("release.pem", pem1), *k1 = NULL, *k2 = NULL;
+    _cleanup_free_ char *real = realpath(pem, NULL);
+    struct lapis_image_config *c = NULL;
+
+    (void)state;
+    assert_null(load_error("name: t\nversion: \"1\"\npackages: {install: [bash]}\n"
+                           "storage: {disks: [{partitions: [{id: esp, type: esp, size: 256M}, "
+                           "{id: usr-a, type: usr, size: 1G}, {id: usr-a-verity, type: usr-verity, "
+                           "size: 64M}, {id: root, type: root, size: grow}]}]}\n"
+                           "sysupdate: {publicKeys: release.pem, url: \"https://u.example/h/\", "
+                           "minFromVersion: \"1.0\"}\n", &c));
+    assert_true(c->ab);
+    assert_int_equal(c->partitions[1].type, LAPIS_PART_USR);
+    assert_int_equal(c->partitions[1].fs, LAPIS_FS_EROFS);
+    assert_int_equal(c->partitions[2].type, LAPIS_PART_USR_VERITY);
+    assert_int_equal(c->partitions[2].fs, LAPIS_FS_NONE);
+    assert_string_equal(c->sysupdate_keys[0], real);
+    assert_null(c->sysupdate_keys[1]);
+    assert_string_equal(c->sysupdate_url, "https://u.example/h/");
+    assert_string_equal(c->sysupdate_min_from, "1.0");
+    assert_null(c->sysupdate_signing_key);
+    assert_int_equal(lapis_image_cache_key(c, NULL, 0, 1, LAPIS_IMAGE_RAW, &k1), 0);
+    free(write_config("release.pem", pem2));
+    assert_int_equal(lapis_image_cache_key(c, NULL, 0, 1, LAPIS_IMAGE_RAW, &k2), 0);
+    assert_string_not_equal(k1, k2);
+    lapis_image_config_free(c);
+}
+
 static void test_missing_file(void **state)
 {
     struct lapis_diag d = { 0 };
@@ -381,6 +417,7 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_examples),
         cmocka_unit_test(test_format_names),
+        cmocka_unit_test(test_sysupdate),
         cmocka_unit_test(test_missing_file),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
