@@ -213,6 +213,15 @@ static void check_full_os(const struct lapis_image_config *c)
 static void check_full_rest(const struct lapis_image_config *c)
 {
     _cleanup_free_ char *gnupg = xasprintf("%s/gnupg", tmpdir);
+    _cleanup_free_ char *pem = xasprintf("%s/keys/b.pem", tmpdir);
+    _cleanup_free_ char *key = xasprintf("%s/keys/release.key", tmpdir);
+
+    assert_string_equal(c->sysupdate_keys[1], pem);
+    assert_null(c->sysupdate_keys[2]);
+    assert_string_equal(c->sysupdate_url, "https://updates.example.org/full/");
+    assert_string_equal(c->sysupdate_signing_key, key);
+    assert_string_equal(c->sysupdate_min_from, "1.0~rc1");
+    assert_false(c->ab);
 
     assert_string_equal(c->entrypoint[1], "-c");
     assert_string_equal(c->cmd[0], "echo hi");
@@ -246,7 +255,7 @@ static void check_full_rest(const struct lapis_image_config *c)
 static void test_full_config(void **state)
 {
     _cleanup_free_ char *sub = xasprintf("%s/sub", tmpdir), *files = xasprintf("%s/files", tmpdir);
-    _cleanup_free_ char *gnupg = xasprintf("%s/gnupg", tmpdir);
+    _cleanup_free_ char *gnupg = xasprintf("%s/gnupg", tmpdir), *keys = xasprintf("%s/keys", tmpdir);
     _cleanup_free_ char *repo = NULL, *issue = NULL, *msg = NULL, *text = NULL;
     struct lapis_image_config *c = NULL;
     size_t len;
@@ -257,6 +266,10 @@ static void test_full_config(void **state)
     assert_int_equal(mkdir_p(gnupg, 0700), 0);
     repo = write_config("sub/test.repo", "[t]\nbaseurl=file:///x\n");
     issue = write_config("files/issue", "Lapis\n");
+    assert_int_equal(mkdir_p(keys, 0755), 0);
+    free(write_config("keys/a.pem", "a\n"));
+    free(write_config("keys/b.pem", "b\n"));
+    free(write_config("keys/release.key", "k\n"));
     assert_int_equal(read_file(SRCDIR "/tests/data/image-config-full.yaml", 1 << 20, &text, &len), 0);
     msg = load_error(text, &c);
     if (msg)
@@ -305,6 +318,7 @@ static void test_examples(void **state)
     (void)state;
     load_example("minimal-server.yaml");
     load_example("container.yaml");
+    load_example("container-host.yaml");
 }
 
 /* ---- defaults ------------------------------------------------------------ */
