@@ -32,7 +32,7 @@ EPOCH = "1700000000"
 OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd"
 OVMF_VARS = "/usr/share/OVMF/OVMF_VARS_4M.fd"
 BOOT_TIMEOUT = 900
-PACKAGES = ["kernel", "systemd", "systemd-sysv", "systemd-boot", "udev", "dracut", "kmod",
+PACKAGES = ["kernel", "systemd", "systemd-sysv", "systemd-boot", "udev", "dracut", "kmod", "dash",
             "dmsetup", "cryptsetup-bin", "e2fsprogs", "runc", "containerd", "lapis-sysupdate",
             "bash", "coreutils", "util-linux", "mount", "login", "passwd", "sed", "grep",
             "diffutils", "findutils"]
@@ -77,7 +77,7 @@ Wants=boot-complete.target
 
 [Service]
 Type=oneshot
-ExecStart=/bin/sh /usr/lib/lapis-test/check.sh
+ExecStart=/bin/bash /usr/lib/lapis-test/check.sh
 
 [Install]
 WantedBy=multi-user.target
