@@ -155,7 +155,13 @@ static const struct su_index_entry *choose(struct run *r, char **why)
 {
     const struct su_index_entry *e = su_index_newest(&r->index, r->o->arch);
     int c = e ? su_version_cmp(e->version, r->current) : 0;
-    if (!e)
+    const struct su_slot *b = &r->st.slot[r->st.booted];
+    if (b->status != SU_GOOD)
+        /* Writing the other slot now would destroy the fallback of a
+         * version that has not proved itself yet. */
+        *why = xasprintf("the booted %s in slot %c is not marked good yet (boot-complete.target "
+                         "not reached); the other slot is its fallback", b->version, 'a' + r->st.booted);
+    else if (!e)
         *why = xasprintf("the index has no version for %s", r->o->arch);
     else if (c == 0)
         *why = xasprintf("%s is the newest version and is running", e->version);
@@ -671,9 +677,12 @@ static int boot_sync(struct run *r, const char *hash)
         return lapis_err(r->d, LAPIS_E_CONFIG, "the running /usr (usrhash=%.16s...) is in neither "
                          "slot the state records", hash);
     struct su_slot *other = &st->slot[1 - slot];
-    if (slot != st->booted)
-        st->booted = slot;  /* the staged slot runs; mark-good follows boot-complete.target */
-    else if (other->status == SU_STAGED && tries_exhausted(r, other->version))
+    /* The staged slot runs (mark-good follows boot-complete.target), or the
+     * other one does while the staged one has no tries left: whether it
+     * was never booted or booted and failed its health checks, the boot
+     * loader fell back. */
+    st->booted = slot;
+    if (other->status == SU_STAGED && tries_exhausted(r, other->version))
         return fell_back(r, other);
     return 0;
 }
