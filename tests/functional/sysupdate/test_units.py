@@ -123,3 +123,14 @@ def test_units_verify_with_systemd(dest, tmp_path):
         targets.append(host + "/systemd-bless-boot.service")
     r = run(["systemd-analyze", "verify"] + [root / SYSTEM / u for u in UNITS] + targets, env=env)
     assert r.returncode == 0 and not re.search(r"cycle|not found|[Uu]nknown", r.stderr), r.stderr
+
+
+def test_rpm_file_list(dest):
+    """The lapis-sysupdate RPM the test distribution carries (built from this tree's lapis.spec)."""
+    testdist = pathlib.Path(os.environ.get("LAPIS_TESTDIST") or SRCROOT / "build" / "testdist")
+    rpms = sorted(testdist.glob("x86_64/**/lapis-sysupdate-[0-9]*.rpm"))
+    if not rpms or not shutil.which("rpm"):
+        pytest.skip("no lapis-sysupdate RPM in %s (make testdist)" % testdist)
+    r = run(["rpm", "-qlp", rpms[-1]])
+    assert r.returncode == 0, r.stderr
+    assert set(r.stdout.split()) == installed_sysupdate_files(dest) | {"/usr/bin/lapis-sysupdate"}
