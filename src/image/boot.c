@@ -135,12 +135,15 @@ static int dracut_conf(struct lapis_image_build *b, const char *conf)
         /* dracut's zstd is level 15: ~30 s of CPU for a 120 MB initrd; level 3
          * takes ~1 s for a 15% larger initrd (same kernel decompressor). */
         "compress=\"zstd -3 -q -T0\"\n"
-        "dracutmodules=\" %s \"\ndrivers=\" %s \"\n"
+        "dracutmodules=\" %s%s \"\ndrivers=\" %s%s \"\n"
         /* Debian's dracut finds these through systemd's pkg-config file, absent here. */
         "systemdutildir=/usr/lib/systemd\nsystemdsystemunitdir=/usr/lib/systemd/system\n"
         "systemdsystemconfdir=/etc/systemd/system\nudevdir=/usr/lib/udev\n"
         "udevrulesdir=/usr/lib/udev/rules.d\n%s",
-        b->rootdir, b->rootdir, b->kver, initrd_modules, initrd_drivers, libdirs);
+        b->rootdir, b->rootdir, b->kver, initrd_modules,
+        /* The A/B host's initrd opens /usr verified: usrhash= -> systemd-veritysetup. */
+        b->conf->ab ? " dm systemd-veritysetup" : "", initrd_drivers, b->conf->ab ? " dm_mod" : "",
+        libdirs);
     return write_text(b, conf, text);
 }
 
@@ -208,7 +211,25 @@ static int make_initrd(struct lapis_image_build *b)
 }
 
 /* etc/kernel/cmdline (finalize writes "rw" + the config's), else the same here. */
+static char *base_cmdline(struct lapis_image_build *b);
+
+/* The A/B host: /usr is the verity device of usrhash=, whose data and hash
+ * partitions systemd-veritysetup-generator finds by PARTUUID (the hash's
+ * first and last 128 bits); systemd-fstab-generator mounts it in the initrd.
+ * mount.usr* are spelled out: systemd 252 would otherwise take /usr's type
+ * and options from the root's. */
 static char *kernel_cmdline(struct lapis_image_build *b)
+{
+    char *s = base_cmdline(b), *t;
+    if (!b->usrhash[0])
+        return s;
+    t = xasprintf("%s usrhash=%s mount.usr=/dev/mapper/usr mount.usrfstype=erofs mount.usrflags=ro",
+                  s, b->usrhash);
+    free(s);
+    return t;
+}
+
+static char *base_cmdline(struct lapis_image_build *b)
 {
     _cleanup_close_ int fd = lapis_image_open_in_root(b, "etc/kernel/cmdline");
     char buf[4096] = "";
@@ -371,7 +392,11 @@ static int make_uki(struct lapis_image_build *b, const char *esp, const char *ea
     _cleanup_free_ char *stubf = path_join(b->workdir, "stub.efi");
     _cleanup_free_ char *osrel = path_join(b->workdir, "os-release");
     _cleanup_free_ char *cmdf = path_join(b->workdir, "cmdline");
-    _cleanup_free_ char *out = xasprintf("%s/EFI/Linux/%s-%s.efi", esp, b->conf->name, b->conf->version);
+    /* The A/B host's entries count their boots (systemd-boot: +3 tries, then
+     * systemd-bless-boot drops the counter): docs/sysupdate.md. */
+    _cleanup_free_ char *out = b->conf->ab
+        ? xasprintf("%s/EFI/Linux/lapis_%s+3.efi", esp, b->conf->version)
+        : xasprintf("%s/EFI/Linux/%s-%s.efi", esp, b->conf->name, b->conf->version);
     _cleanup_free_ char *a1 = NULL, *a2 = NULL, *a3 = NULL, *a4 = NULL, *vinit = NULL;
     const char *pkg, *objcopy = uki_objcopy(b, &pkg);
     int r;
@@ -390,9 +415,11 @@ static int make_uki(struct lapis_image_build *b, const char *esp, const char *ea
                      "--add-section", a3, "--change-section-vma", ".linux=0x2000000",
                      "--add-section", a4, "--change-section-vma", vinit,
                      stubf, out, NULL };
-    if ((r = lapis_image_tool(b, pkg, argv, NULL, NULL)) < 0)
+    if ((r = lapis_image_tool(b, pkg, argv, NULL, NULL)) < 0 || (r = pe_fix(b, out)) < 0)
         return r;
-    return pe_fix(b, out);
+    free(b->uki);
+    b->uki = xstrdup(out);
+    return 0;
 }
 
 static int make_bls(struct lapis_image_build *b, const char *esp, const char *kernel,

@@ -41,6 +41,10 @@ int lapis_image_live_dracut_prepare(struct lapis_image_build *b, const char *con
                                     char **ret_basedir);
 void lapis_image_live_dracut_done(struct lapis_image_build *b);
 
+/* Write the root-grow files (repart.d drop-in, growfs unit) into the root
+ * tree: the A/B host's root partition has no /usr of its own (disk.c). */
+int lapis_image_grow_files(struct lapis_image_build *b);
+
 /* Make the fixed VHD footer at the end of fd deterministic (disk.c). */
 int lapis_image_vhd_footer(struct lapis_image_build *b, int fd);
 /* Make qemu-img's vhdx in fd deterministic: derived GUIDs, fixed sequence

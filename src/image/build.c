@@ -70,6 +70,9 @@ static void build_free(struct lapis_image_build *b)
     free(b->workdir);
     free(b->kver);
     free(b->initrd);
+    free(b->usr_image);
+    free(b->usr_verity);
+    free(b->uki);
     lapis_strv_free(b->outputs);
     lapis_strv_free(b->report.setuid_removed);
     for (size_t i = 0; i < b->npkgs; i++)
@@ -111,7 +114,7 @@ static int parse_formats(struct run *r, const char *list)
         int f = lapis_image_format_from_name(v[i]);
         if (f < 0)
             return lapis_err(&r->diag, LAPIS_E_USAGE, "--format: unknown format '%s' (raw, qcow2, "
-                             "vhd, vhdx, iso, oci, oci-archive)", v[i]);
+                             "vhd, vhdx, iso, oci, oci-archive, bundle)", v[i]);
         bits |= (unsigned)f;
     }
     if (!bits)
@@ -363,7 +366,8 @@ static int disk_overlapped(struct lapis_image_build *b, void *data)
  * not, and for an ISO it puts the live dracut module dir in the root. */
 static bool can_overlap(struct run *r, struct lapis_image_build *b)
 {
-    if (!b->kver || (r->formats & LAPIS_IMAGE_ISO))
+    /* The A/B host's disk stage sets the root's /usr aside, which dracut reads. */
+    if (!b->kver || (r->formats & LAPIS_IMAGE_ISO) || b->conf->ab)
         return false;
     _cleanup_free_ char *dep = xasprintf("usr/lib/modules/%s/modules.dep", b->kver);
     int fd = lapis_image_open_in_root(b, dep);
@@ -406,20 +410,26 @@ static int build_arch(struct run *r, struct lapis_image_build *b)
     unsigned f = r->formats;
     int k;
 
+    bool ab = b->conf->ab && (f & (LAPIS_IMAGE_BOOT_FORMATS | LAPIS_IMAGE_BUNDLE));
+
     if ((k = run_stage(r, b, "compose", lapis_image_compose)) < 0 ||
         (k = run_stage(r, b, "finalize", lapis_image_finalize)) < 0)
+        return k;
+    if (ab && (k = run_stage(r, b, "usr", lapis_image_write_usr)) < 0)
         return k;
     if ((f & LAPIS_IMAGE_DISK_FORMATS) && can_overlap(r, b)) {
         if ((k = boot_and_disk(r, b)) < 0)
             return k;
     } else {
-        if ((f & LAPIS_IMAGE_BOOT_FORMATS) &&
+        if ((f & (LAPIS_IMAGE_BOOT_FORMATS | LAPIS_IMAGE_BUNDLE)) &&
             (k = run_stage(r, b, "boot", lapis_image_boot_prepare)) < 0)
             return k;
         if ((f & LAPIS_IMAGE_DISK_FORMATS) && (k = run_stage(r, b, "disk", lapis_image_write_disk)) < 0)
             return k;
     }
     if ((f & LAPIS_IMAGE_ISO) && (k = run_stage(r, b, "iso", lapis_image_write_iso)) < 0)
+        return k;
+    if ((f & LAPIS_IMAGE_BUNDLE) && (k = run_stage(r, b, "bundle", lapis_image_write_bundle)) < 0)
         return k;
     if ((f & (LAPIS_IMAGE_OCI | LAPIS_IMAGE_OCI_ARCHIVE)) &&
         (k = run_stage(r, b, "oci", lapis_image_write_oci)) < 0)

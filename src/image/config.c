@@ -372,6 +372,39 @@ static int h_host_path(struct walk *w, yaml_node_t *n, void *base, const struct 
     return 0;
 }
 
+static int h_strv(struct walk *w, yaml_node_t *n, void *base, const struct key *k);
+
+/* A list of host files (sysupdate.publicKeys): each resolved and checked as h_host_path does. */
+static int h_host_paths(struct walk *w, yaml_node_t *n, void *base, const struct key *k)
+{
+    char ***field = FIELD(base, k, char ***);
+    int r = h_strv(w, n, base, k);
+
+    for (size_t i = 0; r >= 0 && (*field)[i]; i++) {
+        bool seq = n->type == YAML_SEQUENCE_NODE;
+        yaml_node_t *item = seq ? yaml_document_get_node(w->doc, n->data.sequence.items.start[i]) : n;
+        size_t len = seq ? path_push(w, "[%zu]", i) : 0;
+        struct key one = { .off = 0 };
+        char *p = NULL;
+        if ((r = h_host_path(w, item, &p, &one)) < 0)
+            break;
+        free((*field)[i]);
+        (*field)[i] = p;
+        if (seq)
+            path_pop(w, len);
+    }
+    return r;
+}
+
+/* The agent reads the *.pem of keys.d: the name is kept, so it must say .pem. */
+static const char *check_pem_name(const char *v)
+{
+    size_t l = strlen(v);
+    const char *base = strrchr(v, '/') ? strrchr(v, '/') + 1 : v;
+    return l > 4 && !strcmp(v + l - 4, ".pem") && strlen(base) > 4 && !strchr(base, ' ')
+           ? NULL : "a PEM file named NAME.pem (the agent reads keys.d/*.pem)";
+}
+
 static int push_item(struct walk *w, yaml_node_t *item, const struct key *k, char ***v)
 {
     const char *s;
@@ -718,7 +751,7 @@ static int h_formats(struct walk *w, yaml_node_t *n, void *base, const struct ke
             yaml_node_t *item = n->type == YAML_SEQUENCE_NODE
                 ? yaml_document_get_node(w->doc, n->data.sequence.items.start[i]) : n;
             path_push(w, "[%zu]", i);
-            return bad(w, item, "unknown format '%s' (write raw, qcow2, vhd, vhdx, iso, oci or oci-archive)",
+            return bad(w, item, "unknown format '%s' (write raw, qcow2, vhd, vhdx, iso, oci, oci-archive or bundle)",
                        names[i]);
         }
         bits |= (unsigned)bit;
@@ -960,7 +993,8 @@ TAB(container_tab,
 
 static const struct enumval part_types[] = {
     { "esp", LAPIS_PART_ESP }, { "root", LAPIS_PART_ROOT }, { "var", LAPIS_PART_VAR },
-    { "xbootldr", LAPIS_PART_XBOOTLDR }, { NULL, 0 },
+    { "xbootldr", LAPIS_PART_XBOOTLDR }, { "usr", LAPIS_PART_USR },
+    { "usr-verity", LAPIS_PART_USR_VERITY }, { NULL, 0 },
 };
 static const struct enumval fs_types[] = {
     { "ext4", LAPIS_FS_EXT4 }, { "erofs", LAPIS_FS_EROFS }, { "vfat", LAPIS_FS_VFAT }, { NULL, 0 },
@@ -992,6 +1026,24 @@ TAB(storage_tab,
     { "bootLoader", h_bootloader, CFG(uki), 0, 0, NULL, NULL },
     { "disks", h_disks, 0, 0, 0, &disk_tab, NULL });
 
+static const char *check_url(const char *v)
+{
+    return (!strncmp(v, "http://", 7) || !strncmp(v, "https://", 8) || !strncmp(v, "file://", 7)) &&
+           !strpbrk(v, " \t\n") ? NULL : "an http://, https:// or file:// URL without blanks";
+}
+
+static const char *check_su_version(const char *v)
+{
+    return *v >= '0' && *v <= '9' && all_in(v, "._~") ? NULL
+           : "digits, letters, '.', '_' and '~', starting with a digit";
+}
+
+TAB(sysupdate_tab,
+    { "publicKeys", h_host_paths, CFG(sysupdate_keys), 0, K_ONE_OR_LIST, NULL, check_pem_name },
+    { "url", h_str, CFG(sysupdate_url), 0, 0, NULL, check_url },
+    { "signingKey", h_host_path, CFG(sysupdate_signing_key), 0, 0, NULL, NULL },
+    { "minFromVersion", h_str, CFG(sysupdate_min_from), 0, 0, NULL, check_su_version });
+
 TAB(signing_tab,
     { "keyId", h_str, CFG(signing_key), 0, K_REQUIRED, NULL, check_no_newline },
     { "gnupgHome", h_host_path, CFG(signing_gnupghome), 0, 0, NULL, NULL });
@@ -1010,6 +1062,7 @@ TAB(top_tab,
     { "os", h_map, 0, 0, 0, &os_tab, NULL },
     { "container", h_map, 0, 0, 0, &container_tab, NULL },
     { "storage", h_map, 0, 0, 0, &storage_tab, NULL },
+    { "sysupdate", h_map, 0, 0, 0, &sysupdate_tab, NULL },
     { "output", h_map, 0, 0, 0, &output_tab, NULL });
 
 /* Where else a key of that name lives, for "hostname:" written at the top. */
@@ -1020,6 +1073,7 @@ static const char *key_elsewhere(const char *name, char *buf, size_t len)
         { "os.selinux", &selinux_tab }, { "os.services", &services_tab }, { "container", &container_tab },
         { "storage", &storage_tab }, { "storage.disks[0]", &disk_tab }, { "output", &output_tab },
         { "output.signing", &signing_tab }, { "os.users[]", &user_tab }, { "repos[]", &repo_tab },
+        { "sysupdate", &sysupdate_tab },
     };
 
     for (size_t i = 0; i < ARRAY_SIZE(tabs); i++)
@@ -1054,6 +1108,51 @@ static void default_partitions(struct lapis_image_config *c)
     c->npartitions = 2;
 }
 
+/* The node of partitions[i] (for the line of an error), else the disk's. */
+static yaml_node_t *part_node(struct walk *w, yaml_node_t *disk, size_t i)
+{
+    yaml_node_t *l = find_node(w, disk, "partitions");
+    if (!l || l->type != YAML_SEQUENCE_NODE || (ptrdiff_t)i >= l->data.sequence.items.top - l->data.sequence.items.start)
+        return disk;
+    return yaml_document_get_node(w->doc, l->data.sequence.items.start[i]);
+}
+
+static const struct lapis_image_partition *part_by_id(const struct lapis_image_config *c, const char *id)
+{
+    for (size_t i = 0; i < c->npartitions; i++)
+        if (!strcmp(c->partitions[i].id, id))
+            return &c->partitions[i];
+    return NULL;
+}
+
+/* The A/B host's slots (docs/sysupdate.md): usr-a and usr-b, erofs, fixed
+ * size, each with its NAME-verity partner; the agent finds them by label. */
+static const char *check_usr_part(const struct lapis_image_config *c, const struct lapis_image_partition *p,
+                                  char *buf, size_t len)
+{
+    if (p->type == LAPIS_PART_USR) {
+        _cleanup_free_ char *partner = xasprintf("%s-verity", p->id);
+        const struct lapis_image_partition *v = part_by_id(c, partner);
+        if (strcmp(p->id, "usr-a") && strcmp(p->id, "usr-b"))
+            return "a usr partition's id is usr-a or usr-b (the update agent's two slots)";
+        if (p->fs != LAPIS_FS_EROFS)
+            return "a usr slot is erofs (set fileSystem: erofs or leave it out)";
+        if (!v || v->type != LAPIS_PART_USR_VERITY)
+            return snprintf(buf, len, "%s needs its hash partition: add {id: %s, type: usr-verity, "
+                            "size: 64M}", p->id, partner), buf;
+        if (!strcmp(p->id, "usr-b") && !part_by_id(c, "usr-a"))
+            return "usr-b needs usr-a, which holds the image's /usr (add usr-a and usr-a-verity)";
+    } else if (p->type == LAPIS_PART_USR_VERITY) {
+        if (strcmp(p->id, "usr-a-verity") && strcmp(p->id, "usr-b-verity"))
+            return "a usr-verity partition's id is usr-a-verity or usr-b-verity";
+    } else {
+        return NULL;
+    }
+    if (!p->size)
+        return "a slot has a fixed size: the agent writes every version into it (give it a size, e.g. 2G)";
+    return NULL;
+}
+
 static int check_partitions(struct walk *w, yaml_node_t *root)
 {
     struct lapis_image_config *c = w->c;
@@ -1062,25 +1161,63 @@ static int check_partitions(struct walk *w, yaml_node_t *root)
         < disks->data.sequence.items.top ? yaml_document_get_node(w->doc, *disks->data.sequence.items.start)
         : root;
     size_t nesp = 0, nroot = 0;
+    char buf[160];
 
     for (size_t i = 0; i < c->npartitions; i++) {
         struct lapis_image_partition *p = &c->partitions[i];
-        if ((int)p->fs == -1)
-            p->fs = p->type == LAPIS_PART_ESP || p->type == LAPIS_PART_XBOOTLDR ? LAPIS_FS_VFAT : LAPIS_FS_EXT4;
+        bool fs_given = (int)p->fs != -1;
+        if (!fs_given)
+            p->fs = p->type == LAPIS_PART_ESP || p->type == LAPIS_PART_XBOOTLDR ? LAPIS_FS_VFAT
+                    : p->type == LAPIS_PART_USR ? LAPIS_FS_EROFS
+                    : p->type == LAPIS_PART_USR_VERITY ? LAPIS_FS_NONE : LAPIS_FS_EXT4;
         nesp += p->type == LAPIS_PART_ESP;
         nroot += p->type == LAPIS_PART_ROOT;
+        c->ab |= p->type == LAPIS_PART_USR;
         snprintf(w->path, sizeof(w->path), "storage.disks[0].partitions[%zu]", i);
         if (p->type == LAPIS_PART_ESP && p->fs != LAPIS_FS_VFAT)
             return bad(w, at, "the ESP must be vfat (set fileSystem: vfat)");
+        if (p->type == LAPIS_PART_USR_VERITY && fs_given)
+            return bad(w, part_node(w, at, i), "a usr-verity partition holds a hash tree, no file "
+                       "system (remove fileSystem)");
         if (!p->size && i + 1 != c->npartitions)
             return bad(w, at, "only the last partition can grow (give this one a size)");
         for (size_t j = 0; j < i; j++)
             if (!strcmp(c->partitions[j].id, p->id))
                 return bad(w, at, "duplicate partition id '%s' (make ids unique)", p->id);
     }
+    for (size_t i = 0; i < c->npartitions; i++) {
+        const struct lapis_image_partition *p = &c->partitions[i];
+        const char *why = check_usr_part(c, p, buf, sizeof(buf));
+        snprintf(w->path, sizeof(w->path), "storage.disks[0].partitions[%zu]", i);
+        if (!why && p->type == LAPIS_PART_USR_VERITY) {
+            _cleanup_free_ char *usr = xstrndup(p->id, strlen(p->id) - 7);
+            const struct lapis_image_partition *u = part_by_id(c, usr);
+            if (!u || u->type != LAPIS_PART_USR)
+                why = (snprintf(buf, sizeof(buf), "%s hashes %s, which is missing (add {id: %s, "
+                                "type: usr, size: 2G})", p->id, usr, usr), buf);
+        }
+        if (!why && c->ab && p->type == LAPIS_PART_ROOT && p->fs != LAPIS_FS_EXT4)
+            why = "next to usr slots the root is the writable ext4 (/etc, /var; set fileSystem: ext4)";
+        if (why)
+            return bad(w, part_node(w, at, i), "%s", why);
+    }
     snprintf(w->path, sizeof(w->path), "storage.disks[0].partitions");
     if (nesp != 1 || nroot != 1)
         return bad(w, at, "need exactly one esp and one root partition (found %zu and %zu)", nesp, nroot);
+    return 0;
+}
+
+/* output.formats: bundle needs the A/B layout and the key that signs it. */
+static int check_bundle(struct walk *w, yaml_node_t *root)
+{
+    yaml_node_t *f = find_node(w, find_node(w, root, "output"), "formats");
+    snprintf(w->path, sizeof(w->path), "output.formats");
+    if (!w->c->ab)
+        return bad(w, f ? f : root, "bundle is the A/B host's update: it needs usr-a/usr-b "
+                   "partitions (see data/images/container-host.yaml)");
+    if (!w->c->sysupdate_signing_key)
+        return bad(w, f ? f : root, "bundle needs sysupdate.signingKey (the Ed25519 private key "
+                   "that signs the manifest)");
     return 0;
 }
 
@@ -1093,6 +1230,8 @@ static int check_whole(struct walk *w, yaml_node_t *root)
         return r;
     if (!c->npartitions)
         default_partitions(c);
+    if ((c->formats & LAPIS_IMAGE_BUNDLE) && (r = check_bundle(w, root)) < 0)
+        return r;
     if (!c->arches) {
         struct utsname u;
         c->arches = xcalloc(2, sizeof(char *));
@@ -1309,6 +1448,10 @@ void lapis_image_config_free(struct lapis_image_config *c)
     free(c->partitions);
     free(c->signing_key);
     free(c->signing_gnupghome);
+    lapis_strv_free(c->sysupdate_keys);
+    free(c->sysupdate_url);
+    free(c->sysupdate_signing_key);
+    free(c->sysupdate_min_from);
     free(c);
 }
 
@@ -1317,7 +1460,7 @@ void lapis_image_config_free(struct lapis_image_config *c)
 static const struct enumval formats[] = {
     { "raw", LAPIS_IMAGE_RAW }, { "qcow2", LAPIS_IMAGE_QCOW2 }, { "vhd", LAPIS_IMAGE_VHD },
     { "vhdx", LAPIS_IMAGE_VHDX }, { "iso", LAPIS_IMAGE_ISO }, { "oci", LAPIS_IMAGE_OCI },
-    { "oci-archive", LAPIS_IMAGE_OCI_ARCHIVE }, { NULL, 0 },
+    { "oci-archive", LAPIS_IMAGE_OCI_ARCHIVE }, { "bundle", LAPIS_IMAGE_BUNDLE }, { NULL, 0 },
 };
 
 int lapis_image_format_from_name(const char *name)

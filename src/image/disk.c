@@ -31,6 +31,7 @@
 #include "basic/macro.h"
 #include "basic/strv.h"
 #include "image/bootdisk.h"
+#include "image/finalize.h"
 
 #define MiB (1024ULL * 1024ULL)
 #define GPT_START MiB               /* first partition; also room for the primary GPT */
@@ -45,7 +46,8 @@ struct part {
     bool grow;
     char uuid[37];                   /* partition GUID */
     char fsuuid[37];                 /* filesystem UUID */
-    char *image;                     /* workdir file holding the filesystem */
+    char *image;                     /* workdir file holding the filesystem; NULL: left empty */
+    bool keep;                       /* image is the A/B host's usr (the bundle reads it too) */
     const char *disk;                /* ext4: made in place in this disk file instead */
 };
 
@@ -64,6 +66,12 @@ static const char *type_guid(enum lapis_image_part_type t, const char *arch)
     case LAPIS_PART_ROOT:
         return !strcmp(arch, "aarch64") ? "b921b045-1df0-41c3-af44-4c6f280d3fae"
                                         : "4f68bce3-e8cd-4db1-96e7-fbcaf984b709";
+    case LAPIS_PART_USR:
+        return !strcmp(arch, "aarch64") ? "b0e01050-ee5f-4390-949a-9101b17104e9"
+                                        : "8484680c-9521-48c6-9c11-b0720656f69e";
+    case LAPIS_PART_USR_VERITY:
+        return !strcmp(arch, "aarch64") ? "6e11a4e7-fbca-4ded-b9e9-e1a512bb664e"
+                                        : "77ff5f63-e7b6-4633-acf4-1565b864c0e6";
     }
     return NULL;
 }
@@ -76,10 +84,13 @@ static unsigned long long align_up(unsigned long long v, unsigned long long a)
 /* ---- sizing the root --------------------------------------------------- */
 
 static unsigned long long tree_bytes;
+static const char *tree_skip;        /* the A/B host's ROOT/usr: not in the root partition */
 
 static int tree_add(const char *path, const struct stat *st, int flag, struct FTW *f)
 {
-    (void)path; (void)flag; (void)f;
+    (void)flag; (void)f;
+    if (tree_skip && !strcmp(path, tree_skip))
+        return FTW_SKIP_SUBTREE;
     tree_bytes += 256 + (S_ISREG(st->st_mode) ? align_up((unsigned long long)st->st_size, 4096)
                                                : S_ISDIR(st->st_mode) ? 4096 : 0);
     return 0;
@@ -87,10 +98,13 @@ static int tree_add(const char *path, const struct stat *st, int flag, struct FT
 
 /* What an ext4 holding the root needs: content in 4 KiB blocks, inodes,
  * and ~10% for metadata and the journal. */
-static unsigned long long root_needed(const char *rootdir)
+static unsigned long long root_needed(const char *rootdir, bool ab)
 {
+    _cleanup_free_ char *usr = ab ? path_join(rootdir, "usr") : NULL;
     tree_bytes = 0;
-    nftw(rootdir, tree_add, 32, FTW_PHYS);
+    tree_skip = usr;
+    nftw(rootdir, tree_add, 32, FTW_PHYS | FTW_ACTIONRETVAL);
+    tree_skip = NULL;
     return align_up(tree_bytes + tree_bytes / 10 + 64 * MiB, MiB);
 }
 
@@ -106,6 +120,19 @@ static void add_part(struct lapis_image_build *b, struct layout *l, const char *
     *p = (struct part){ .label = label, .type = t, .fs = fs, .size = size, .grow = size == 0 };
     lapis_image_uuid(b, w1, raw, p->uuid);
     lapis_image_uuid(b, w2, raw, p->fsuuid);
+}
+
+/* Slot a's PARTUUIDs are the first and last 128 bits of its verity root
+ * hash, as systemd-repart makes them: usrhash= on the UKI's command line then
+ * finds both partitions (systemd-veritysetup-generator), in either slot. */
+static void slot_uuid(const struct lapis_image_build *b, struct part *p)
+{
+    const char *h = b->usrhash;
+    if (!h[0] || (strcmp(p->label, "usr-a") && strcmp(p->label, "usr-a-verity")))
+        return;
+    if (p->type == LAPIS_PART_USR_VERITY)
+        h += 32;
+    snprintf(p->uuid, sizeof(p->uuid), "%.8s-%.4s-%.4s-%.4s-%.12s", h, h + 8, h + 12, h + 16, h + 20);
 }
 
 static int config_layout(struct lapis_image_build *b, struct layout *l)
@@ -129,6 +156,7 @@ static int config_layout(struct lapis_image_build *b, struct layout *l)
             return lapis_err(&b->diag, -EINVAL, "storage.partitions: %s: an ESP of %llu MiB is "
                              "too small for FAT32 (use at least 33M)", p->id, p->size / MiB);
         add_part(b, l, p->id, p->type, p->fs, p->size);
+        slot_uuid(b, &l->parts[l->n - 1]);
     }
     return 0;
 }
@@ -292,6 +320,18 @@ static const struct { const char *path, *text; } grow_files[] = {
 };
 static const char grow_link[] = "usr/lib/systemd/system/sysinit.target.wants/lapis-growfs-root.service";
 
+/* The A/B host's root keeps only an empty /usr: there the same files go
+ * into the /usr tree (the erofs) before it is made. */
+int lapis_image_grow_files(struct lapis_image_build *b)
+{
+    int r = 0;
+    for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(grow_files); i++)
+        r = fin_write_str(b, grow_files[i].path, grow_files[i].text);
+    if (r >= 0)
+        r = fin_symlink(b, grow_link, "../lapis-growfs-root.service");
+    return r;
+}
+
 static void debugfs_times(FILE *f, const char *path)
 {
     for (const char *const *fld = (const char *const[]){ "atime", "ctime", "crtime", "mtime", NULL }; *fld; fld++)
@@ -368,6 +408,23 @@ static int ext4_fix_times(struct lapis_image_build *b, const char *img, const ch
     return r;
 }
 
+/* The A/B host's root partition has /usr as an empty mount point (the
+ * erofs of slot a is its content): the tree moves aside for mkfs.ext4 -d. */
+static int usr_aside(struct lapis_image_build *b, bool away)
+{
+    _cleanup_free_ char *usr = path_join(b->rootdir, "usr"), *moved = path_join(b->workdir, "usr-tree");
+    struct timespec ts[2] = { { b->epoch, 0 }, { b->epoch, 0 } };
+
+    if (away) {
+        if (rename(usr, moved) < 0 || mkdir(usr, 0755) < 0 || utimensat(AT_FDCWD, usr, ts, 0) < 0)
+            return lapis_err(&b->diag, -errno, "cannot set %s aside: %s", usr, strerror(errno));
+        return 0;
+    }
+    if (rmdir(usr) < 0 || rename(moved, usr) < 0)
+        return lapis_err(&b->diag, -errno, "cannot put %s back: %s", usr, strerror(errno));
+    return 0;
+}
+
 static int make_ext4(struct lapis_image_build *b, struct part *p, bool with_root)
 {
     /* In place at its offset in the disk (as a script does): no second copy of
@@ -399,7 +456,8 @@ static int make_ext4(struct lapis_image_build *b, struct part *p, bool with_root
                          "give it more space", p->label, p->size / MiB);
     if (r < 0)
         return r;
-    return ext4_fix_times(b, target, with_root ? b->rootdir : NULL, with_root && p->grow);
+    return ext4_fix_times(b, target, with_root ? b->rootdir : NULL,
+                          with_root && p->grow && !b->conf->ab);
 }
 
 static int make_erofs(struct lapis_image_build *b, struct part *p)
@@ -419,14 +477,46 @@ static int make_erofs(struct lapis_image_build *b, struct part *p)
     return 0;
 }
 
+/* Slot a gets the usr stage's erofs and verity tree; slot b stays empty
+ * (zeros) until the agent writes a version into it. */
+static int make_slot(struct lapis_image_build *b, struct part *p)
+{
+    bool a = !strcmp(p->label, "usr-a") || !strcmp(p->label, "usr-a-verity");
+    const char *img = p->type == LAPIS_PART_USR ? b->usr_image : b->usr_verity;
+    struct stat st;
+
+    if (!a)
+        return 0;
+    if (!img || stat(img, &st) < 0)
+        return lapis_err(&b->diag, -ENOENT, "partition %s: the usr stage made no image", p->label);
+    if ((unsigned long long)st.st_size > p->size)
+        return lapis_err(&b->diag, -ENOSPC, "partition %s (%llu MiB) is too small for %s (it needs "
+                         "%llu MiB; give it more, with headroom for later versions)", p->label,
+                         p->size / MiB, p->type == LAPIS_PART_USR ? "/usr" : "its verity tree",
+                         align_up((unsigned long long)st.st_size, MiB) / MiB);
+    p->image = xstrdup(img);
+    p->keep = true;
+    return 0;
+}
+
 static int make_fs(struct lapis_image_build *b, struct part *p)
 {
+    if (p->type == LAPIS_PART_USR || p->type == LAPIS_PART_USR_VERITY)
+        return make_slot(b, p);
     p->image = xasprintf("%s/part-%s.img", b->workdir, p->label);
     if (p->fs == LAPIS_FS_VFAT)
         return make_vfat(b, p);
     if (p->fs == LAPIS_FS_EROFS)
         return p->type == LAPIS_PART_ROOT ? make_erofs(b, p)
                : lapis_err(&b->diag, -EINVAL, "partition %s: erofs is only for the root", p->label);
+    if (p->type == LAPIS_PART_ROOT && b->conf->ab) {
+        int r = usr_aside(b, true), k;
+        if (r < 0)
+            return r;
+        r = make_ext4(b, p, true);
+        k = usr_aside(b, false);
+        return r < 0 ? r : k;
+    }
     if (p->type == LAPIS_PART_ROOT)
         return make_ext4(b, p, true);
     return make_ext4(b, p, false);
@@ -454,7 +544,8 @@ static int sgdisk(struct lapis_image_build *b, struct layout *l, const char *dis
         strv_push(&args, xasprintf("--change-name=%zu:%s", i + 1, p->label));
         if (p->type == LAPIS_PART_ROOT && p->fs == LAPIS_FS_EXT4)   /* grow-file-system */
             strv_push(&args, xasprintf("--attributes=%zu:set:59", i + 1));
-        if (p->type == LAPIS_PART_ROOT && p->fs == LAPIS_FS_EROFS)  /* read-only */
+        if ((p->type == LAPIS_PART_ROOT && p->fs == LAPIS_FS_EROFS) ||    /* read-only */
+            p->type == LAPIS_PART_USR || p->type == LAPIS_PART_USR_VERITY)
             strv_push(&args, xasprintf("--attributes=%zu:set:60", i + 1));
     }
     strv_push(&args, xstrdup(disk));
@@ -509,9 +600,11 @@ static int write_raw(struct lapis_image_build *b, struct layout *l, const char *
             if ((p->type == LAPIS_PART_ESP) != esp)
                 continue;
             p->disk = p->fs == LAPIS_FS_EXT4 ? disk : NULL;
-            if ((r = make_fs(b, p)) < 0 || (!p->disk && (r = place(b, p->image, fd, p->start)) < 0))
+            if ((r = make_fs(b, p)) < 0 ||
+                (!p->disk && p->image && (r = place(b, p->image, fd, p->start)) < 0))
                 return r;
-            unlink(p->image);
+            if (p->image && !p->keep)
+                unlink(p->image);
         }
     }
     if (fsync(fd) < 0)
@@ -622,7 +715,7 @@ static int write_disk(struct lapis_image_build *b, int (*wait_boot)(void *), voi
     if (!(b->conf->formats & LAPIS_IMAGE_DISK_FORMATS))
         return 0;
     if ((r = config_layout(b, &l)) < 0 || (r = check_layout(b, &l)) < 0 ||
-        (r = size_layout(b, &l, root_needed(b->rootdir))) < 0)
+        (r = size_layout(b, &l, root_needed(b->rootdir, b->conf->ab))) < 0)
         return r;
     r = write_raw(b, &l, raw, wait_boot, data);
     for (size_t i = 0; i < l.n; i++)

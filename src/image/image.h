@@ -24,6 +24,7 @@ enum lapis_image_format {
     LAPIS_IMAGE_ISO = 1 << 4,
     LAPIS_IMAGE_OCI = 1 << 5,        /* OCI image layout directory */
     LAPIS_IMAGE_OCI_ARCHIVE = 1 << 6,/* the same as an oci-archive tar */
+    LAPIS_IMAGE_BUNDLE = 1 << 7,     /* signed update bundle of the A/B host (lapis-sysupdate) */
 };
 #define LAPIS_IMAGE_DISK_FORMATS \
     (LAPIS_IMAGE_RAW | LAPIS_IMAGE_QCOW2 | LAPIS_IMAGE_VHD | LAPIS_IMAGE_VHDX)
@@ -71,8 +72,9 @@ struct lapis_image_kv {
     char *value;
 };
 
-enum lapis_image_fs { LAPIS_FS_EXT4, LAPIS_FS_EROFS, LAPIS_FS_VFAT };
-enum lapis_image_part_type { LAPIS_PART_ESP, LAPIS_PART_ROOT, LAPIS_PART_VAR, LAPIS_PART_XBOOTLDR };
+enum lapis_image_fs { LAPIS_FS_EXT4, LAPIS_FS_EROFS, LAPIS_FS_VFAT, LAPIS_FS_NONE /* usr-verity */ };
+enum lapis_image_part_type { LAPIS_PART_ESP, LAPIS_PART_ROOT, LAPIS_PART_VAR, LAPIS_PART_XBOOTLDR,
+                             LAPIS_PART_USR, LAPIS_PART_USR_VERITY /* the A/B host's slots */ };
 
 struct lapis_image_partition {
     char *id;                      /* label, e.g. "esp", "root" */
@@ -136,6 +138,13 @@ struct lapis_image_config {
     struct lapis_image_partition *partitions; /* default: esp 256M + root ext4 grow */
     size_t npartitions;
     bool uki;                      /* true: UKI in /EFI/Linux; false: BLS entry; default true */
+    bool ab;                       /* the A/B host: usr-a/usr-b partitions (abhost.c) */
+
+    /* sysupdate: (the A/B host's update agent) */
+    char **sysupdate_keys;         /* trusted public keys (host paths, absolute) -> keys.d */
+    char *sysupdate_url;           /* update server, or NULL */
+    char *sysupdate_signing_key;   /* private key signing the bundle output (host path), or NULL */
+    char *sysupdate_min_from;      /* bundle's min-from-version, or NULL */
 
     /* output: */
     unsigned formats;              /* enum lapis_image_format bits; default raw|oci */
@@ -202,6 +211,10 @@ struct lapis_image_build {
     size_t npkgs;
     char *kver;                    /* kernel version, NULL if no kernel */
     char *initrd;                  /* workdir path of the initrd, once boot_prepare ran */
+    char *usr_image;               /* A/B host: workdir erofs of /usr, once write_usr ran */
+    char *usr_verity;              /* its dm-verity hash tree */
+    char usrhash[65];              /* its verity root hash (hex), "" when not an A/B host */
+    char *uki;                     /* workdir path of the UKI, once boot_prepare ran */
     char **outputs;                /* names in stagedir to move to OUTDIR at the end */
     struct lapis_image_report report;
     struct lapis_image_compose *compose; /* compose.c's state between resolve and compose */
@@ -227,6 +240,12 @@ int lapis_image_write_oci(struct lapis_image_build *b);       /* oci.c */
  * outputs are recorded on the last build (oci.c). */
 int lapis_image_write_oci_index(struct lapis_image_build *builds, size_t n);
 int lapis_image_write_sbom(struct lapis_image_build *b);      /* sbom.c */
+/* The A/B host (abhost.c): factory /etc, agent keys, then /usr as erofs +
+ * dm-verity tree (b->usr_image, usr_verity, usrhash); before boot_prepare. */
+int lapis_image_write_usr(struct lapis_image_build *b);
+/* The signed update bundle of this version (BASENAME.bundle/VERSION/), by
+ * the lapis-sysupdate built next to lapis; after boot_prepare. */
+int lapis_image_write_bundle(struct lapis_image_build *b);
 
 /* ---- provenance (provenance.c): /usr/lib/lapis/image.json in the image ---- */
 
