@@ -418,10 +418,13 @@ static int finish(struct run *r)
     r->st.index_issued = r->index.issued;
     if ((e = su_state_save(r->d, r->o->state_dir, &r->st)) < 0 || r->o->image)
         return e;
-    /* kured (and update-notifier) reboot the host; the .pkgs line says into what. */
+    /* kured (and update-notifier) reboot the host; the .pkgs line says into
+     * what. /run, not /var/run: on a host whose /var/run is a directory of
+     * the persistent root (no base-files symlink), a sentinel there would
+     * survive the reboot and ask for another one. */
     _cleanup_free_ char *why = xasprintf("lapis_%s", r->m.version);
     char *pkgs[] = { why, NULL };
-    return lapis_reboot_required_write(r->d, r->o->root ? r->o->root : "/", pkgs);
+    return lapis_reboot_required_write_in(r->d, r->o->root ? r->o->root : "/", "/run", pkgs);
 }
 
 static int stage(struct run *r)

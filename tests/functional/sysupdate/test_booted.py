@@ -1,4 +1,4 @@
-"""lapis-sysupdate on a booted A/B host (issue 13, "Proved by booting" 1-2):
+"""lapis-sysupdate on a booted A/B host (issue 13, "Proved by booting" 1-3):
 one QEMU session (OVMF, TCG) of a host image that `lapis image build`
 makes with the A/B layout. The bundles are a second virtual disk (an ext4
 image, mkfs.ext4 -d) holding the signed index, version 2.0's bundle and
@@ -12,7 +12,12 @@ what it sees on the serial port as "LAPIS-T KEY VALUE" lines:
     lapis_2.0+3.efi into the mounted ESP and /run/reboot-required; reboot.
   boot 2 (2.0): /usr is slot b's verity device, systemd-boot chose 2.0,
     boot-complete.target was reached, systemd-bless-boot renamed the UKI to
-    lapis_2.0.efi and mark-good made slot b good; poweroff.
+    lapis_2.0.efi and mark-good made slot b good; `update` stages 3.0 (whose
+    /usr carries a failing health check) in slot a; reboot.
+  boots 3-5 (3.0): the check fails, boot-complete.target is not reached,
+    lapis-sysupdate-fallback.service reboots; systemd-boot counts +3 down.
+  boot 6 (2.0): systemd-boot skipped lapis_3.0+0-3.efi by itself; `boot`
+    marked 3.0 failed and rolled back; `update` does not retry it; poweroff.
 """
 
 import base64
@@ -68,20 +73,30 @@ say cmdline "$(cat /proc/cmdline)"
 say health "$(lapis-sysupdate --json health 2>&1)"
 say mountinfo "$(base64 -w0 /proc/self/mountinfo)"
 say partuuids "$(ls -l /dev/disk/by-partuuid/ | sed -n 's/.* \([0-9a-f-]*\) -> .*\/\(vda[0-9]*\)$/\2=\1/p' | tr '\n' ' ')"
-if [ "$v" = 1.0 ] && lapis-sysupdate --json status | grep -q '"slot": "b", "version": null'; then
-    say check "$(lapis-sysupdate --json check 2>&1)"
+st=$(lapis-sysupdate --json status)
+stage() {   # stage the newest version of $1 and reboot into it
+    say check "$(lapis-sysupdate --json --url file:///run/bundles/$1/ check 2>&1)"
     start=$(cut -d' ' -f1 /proc/uptime)
-    say update "$(lapis-sysupdate --json update 2>&1)"
+    say update "$(lapis-sysupdate --json --url file:///run/bundles/$1/ update 2>&1)"
     say update-seconds "$start $(cut -d' ' -f1 /proc/uptime)"
-    say reboot-required "$(cat /run/reboot-required.pkgs) $(cat /var/run/reboot-required)"
+    say reboot-required "$(cat /run/reboot-required.pkgs) $(cat /run/reboot-required)"
     say status-staged "$(lapis-sysupdate --json status 2>&1)"
     say ukis-staged "$(ls /efi/EFI/Linux | tr '\n' ' ')"
     say reboot now
     systemctl reboot
-else
-    say end "$v"
-    systemctl poweroff
-fi
+}
+case "$v" in
+1.0) echo "$st" | grep -q '"slot": "b", "version": null' && stage p1 ;;
+2.0) if echo "$st" | grep -q '"rolled_back": "3.0"'; then
+         say update-again "$(lapis-sysupdate --json --url file:///run/bundles/p2/ update 2>&1)"
+         say end "$v"
+         systemctl poweroff
+     else
+         stage p2
+     fi ;;
+3.0) say waiting "the health check fails; lapis-sysupdate-fallback reboots" ;;
+*) say end "$v"; systemctl poweroff ;;
+esac
 """
 
 
@@ -95,9 +110,20 @@ def ok(cmd, **kw):
     return r
 
 
-def config(tmp, version, formats):
+FAILING_CHECK = """#!/bin/sh
+echo "3.0 is unhealthy (test_booted.py)" >&2
+exit 1
+"""
+
+
+def config(tmp, version, formats, failing=False):
     def block(text, indent):
         return "\n".join(indent + line for line in text.rstrip("\n").split("\n"))
+    check = f"""
+    - destination: /usr/lib/lapis-sysupdate/health.d/50-fail
+      permissions: "0755"
+      content: |
+{block(FAILING_CHECK, "        ")}""" if failing else ""
     return f"""name: abhost
 version: "{version}"
 arch: x86_64
@@ -115,7 +141,7 @@ os:
   additionalFiles:
     - destination: /etc/systemd/system/lapis-test-driver.service
       content: |
-{block(DRIVER_UNIT, "        ")}
+{block(DRIVER_UNIT, "        ")}{check}
 sysupdate:
   publicKeys: [{tmp / "release.pem"}]
   signingKey: {tmp / "release.key"}
@@ -143,9 +169,9 @@ def image_env(tmp):
     return env
 
 
-def build(tmp, version, formats):
+def build(tmp, version, formats, failing=False):
     cfg = tmp / ("abhost-%s.yaml" % version)
-    cfg.write_text(config(tmp, version, formats))
+    cfg.write_text(config(tmp, version, formats, failing))
     out = tmp / ("out-" + version)
     start = time.monotonic()
     r = run([LAPIS, "image", "build", "--cachedir", tmp / "cache", "-o", out, cfg], timeout=BUILD_TIMEOUT,
@@ -184,11 +210,14 @@ def session(tmp_path_factory):
     ok(["openssl", "pkey", "-in", tmp / "release.key", "-pubout", "-out", tmp / "release.pem"])
     v1 = build(tmp, "1.0", "raw")
     v2 = build(tmp, "2.0", "bundle")
+    v3 = build(tmp, "3.0", "bundle", failing=True)
     raw = next(v1.glob("*.raw"))
-    bundle = next(v2.glob("*.bundle"))
+    # p1 offers 2.0, p2 offers 2.0 and 3.0 (each directory its own signed index).
     www = tmp / "bundles"
-    shutil.copytree(bundle, www)
-    ok([AGENT, "index", "--key", tmp / "release.key", www])
+    for d, versions in (("p1", [v2]), ("p2", [v2, v3])):
+        for out in versions:
+            shutil.copytree(next(out.glob("*.bundle")), www / d, dirs_exist_ok=True)
+        ok([AGENT, "index", "--key", tmp / "release.key", www / d])
     (www / "driver.sh").write_text(DRIVER)
     size = sum(p.stat().st_size for p in www.rglob("*") if p.is_file())
     bdisk = tmp / "bundles.ext4"
@@ -263,5 +292,35 @@ def test_2_update_to_v2_reboot_blessed(session):
     # usr-b's PARTUUID is the root hash's first half (the agent set it).
     uuid = "%s-%s-%s-%s-%s" % (root2[:8], root2[8:12], root2[12:16], root2[16:20], root2[20:32])
     assert uuid in b2["partuuids"], b2["partuuids"]
-    assert b2["end"] == "2.0"
-    assert "Failed to start" not in session["log"], session["log"][-4000:]
+    log = session["log"]
+    before_v3 = log[:log.index("LAPIS-T reboot now", log.index("LAPIS-T reboot now") + 1)] \
+        if log.count("LAPIS-T reboot now") > 1 else log
+    assert "Failed to start" not in before_v3, before_v3[-4000:]
+
+
+def test_3_failing_v3_falls_back_to_v2_not_retried(session):
+    """3.0's own health check fails: its boots are never blessed, the fallback unit
+    reboots each, systemd-boot counts the tries down and then boots 2.0 by itself;
+    boot records the fallback, update does not retry 3.0."""
+    boots, log = session["boots"], session["log"]
+    assert len(boots) >= 3 and boots[-1]["version"] == "2.0", \
+        "%s; serial tail:\n%s" % ([b["version"] for b in boots], log[-4000:])
+    b2, last = boots[1], boots[-1]
+    assert json.loads(b2["update"]) == {"staged": True, "version": "3.0", "slot": "a", "reason": None}, b2
+    assert b2["ukis-staged"].split() == ["lapis_2.0.efi", "lapis_3.0+3.efi"], b2["ukis-staged"]
+    root3 = json.loads(b2["status-staged"])["slots"][0]["verity_root_hash"]
+    # Three tries of 3.0 (the kernel prints each command line), then 2.0 again.
+    tries = len(re.findall(r"Command line: .*usrhash=" + root3, log))
+    assert tries == 3, tries
+    for b in boots[2:-1]:
+        assert b["version"] == "3.0"
+        assert json.loads(b["health"])["healthy"] is False
+        assert "50-fail" in b["health"]
+    st = json.loads(last["status"])
+    assert [(s["slot"], s["version"], s["status"], s["booted"]) for s in st["slots"]] == \
+        [("a", "3.0", "bad", False), ("b", "2.0", "good", True)], last["status"]
+    assert st["failed"] == ["3.0"] and st["rolled_back"] == "3.0"
+    assert last["ukis"].split() == ["lapis_2.0.efi"], last["ukis"]
+    again = json.loads(last["update-again"])
+    assert again["staged"] is False and "3.0 failed its boot before" in again["reason"], again
+    assert last["end"] == "2.0"
