@@ -3,8 +3,8 @@
  * files of the kernel's formats (tests/fixtures/sysupdate): the usrhash= of
  * a kernel command line, the ESP's mount in /proc/self/mountinfo (an
  * automount with the vfat on top, /boot, none), a partition's sysfs
- * directory, and IMAGE_VERSION= of os-release; plus this machine's own
- * mountinfo and cmdline, read live.
+ * directory, and IMAGE_VERSION= of os-release; the mountinfo and cmdline of
+ * a booted A/B guest; and this machine's own mountinfo and cmdline, live.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -89,6 +89,25 @@ static void test_mountinfo_esp(void **state)
     free(own);
 }
 
+/* Captured in the booted A/B host of tests/functional/sysupdate/test_booted.py
+ * (systemd 252, gpt-auto's /efi automount already triggered). */
+static void test_guest_samples(void **state)
+{
+    struct su_mount m;
+    char hash[SU_HEX];
+    char *mi = slurp(FIX "mountinfo-guest"), *cmd = slurp(FIX "cmdline-guest");
+    (void)state;
+    assert_int_equal(su_mountinfo_esp(mi, &m), 0);
+    assert_string_equal(m.target, "/efi");
+    assert_true(m.vfat);
+    assert_int_equal(m.major, 254);
+    assert_int_equal(m.minor, 1);
+    assert_int_equal(su_cmdline_usrhash(cmd, hash), 0);
+    assert_string_equal(hash, "ab55a8ebdd1f869ca9f1d05a194cdb1d052ca278efc3851db9fde9e989fc4439");
+    free(mi);
+    free(cmd);
+}
+
 static void test_sysfs_partition(void **state)
 {
     struct su_blockdev b;
@@ -134,6 +153,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cmdline_usrhash),
         cmocka_unit_test(test_mountinfo_esp),
+        cmocka_unit_test(test_guest_samples),
         cmocka_unit_test(test_sysfs_partition),
         cmocka_unit_test(test_os_release_version),
         cmocka_unit_test(test_slot_of_hash),
