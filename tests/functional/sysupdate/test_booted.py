@@ -244,6 +244,8 @@ def session(tmp_path_factory):
     wall = time.monotonic() - start
     log = serial.read_bytes() if serial.exists() else b""
     print("QEMU session: %.0f s wall" % wall)
+    if os.environ.get("LAPIS_BOOT_LOG"):        # keep the serial log for a look afterwards
+        shutil.copy(serial, os.environ["LAPIS_BOOT_LOG"])
     return {"boots": parse(log), "log": log.decode(errors="replace"), "wall": wall, "tmp": tmp}
 
 
@@ -312,6 +314,10 @@ def test_3_failing_v3_falls_back_to_v2_not_retried(session):
     # Three tries of 3.0 (the kernel prints each command line), then 2.0 again.
     tries = len(re.findall(r"Command line: .*usrhash=" + root3, log))
     assert tries == 3, tries
+    # Each try: the health unit failed and the fallback unit rebooted.
+    assert log.count("See 'systemctl status lapis-sysupdate-health.service' for details.") == 3
+    assert len(re.findall(r"Finished .*lapis-sysupdate-f.*unblessed boot", log)) == 3
+    assert len(re.findall(r"Reached target .*boot-comple", log)) == 3    # 1.0, 2.0, 2.0 again
     for b in boots[2:-1]:
         assert b["version"] == "3.0"
         assert json.loads(b["health"])["healthy"] is False
