@@ -191,3 +191,24 @@ def test_host_refuses_what_is_not_its_disk(host):
     (host.root / "proc/cmdline").write_text("console=ttyS0 root=/dev/vda6\n")
     r = run(host.agent("boot"))
     assert r.returncode == 1 and "no usrhash=" in r.stderr, r.stderr
+
+
+def test_health_unit_names_and_masks(tmp_path):
+    """A plain file named after a unit is a check that the unit is active (systemctl
+    is-active); a symlink to /dev/null in the admin's directory masks a vendor check."""
+    vendor, admin = tmp_path / "usr-health.d", tmp_path / "etc-health.d"
+    vendor.mkdir()
+    admin.mkdir()
+    (vendor / "lapis-test-no-such-unit.service").write_text("")     # never active
+    (vendor / "10-ok").write_text("#!/bin/sh\nexit 0\n")
+    (vendor / "10-ok").chmod(0o755)
+    (vendor / "README").write_text("not a check: neither executable nor a unit name\n")
+    r = run([AGENT, "--json", "health", vendor, admin])
+    assert r.returncode == 1 and "health check lapis-test-no-such-unit.service failed" in r.stderr, r
+    doc = json.loads(r.stdout)
+    assert [c["name"] for c in doc["checks"]] == ["10-ok", "lapis-test-no-such-unit.service"]
+    (admin / "lapis-test-no-such-unit.service").symlink_to("/dev/null")
+    r = run([AGENT, "--json", "health", vendor, admin])
+    assert r.returncode == 0, r
+    checks = {c["name"]: c for c in json.loads(r.stdout)["checks"]}
+    assert checks["lapis-test-no-such-unit.service"]["output"] == "masked"
