@@ -285,6 +285,27 @@ static bool uki_of(const char *name, const char *version)
     return strcasecmp(rest, ".efi") == 0;
 }
 
+/* The tries systemd-boot has left for name (lapis_V+N.efi, lapis_V+N-M.efi:
+ * N), or -1 when it does not count (a blessed lapis_V.efi). */
+int su_uki_tries_left(const char *name)
+{
+    const char *plus = strrchr(name, '+');
+    char *end;
+    if (!plus)
+        return -1;
+    long n = strtol(plus + 1, &end, 10);
+    return end != plus + 1 && (*end == '-' || *end == '.') && n >= 0 && n < 1000 ? (int)n : -1;
+}
+
+/* The UKI of version among names, or NULL. */
+const char *su_uki_find(char *const *names, const char *version)
+{
+    for (size_t i = 0; names && names[i]; i++)
+        if (uki_of(names[i], version))
+            return names[i];
+    return NULL;
+}
+
 int su_esp_remove_version(struct lapis_diag *d, const struct su_disk *k, const char *version)
 {
     char **names = NULL;

@@ -112,7 +112,21 @@ static int verb_update(struct args *a, struct lapis_diag *d)
     return 0;
 }
 
-static void status_json(const struct su_state *s)
+/* The slot's boot entry and the tries systemd-boot has left for it (null:
+ * not counted, i.e. blessed, or no entry); names: the ESP's, may be NULL. */
+static void status_uki(const struct su_slot *s, char *const *names)
+{
+    const char *uki = s->version ? su_uki_find(names, s->version) : NULL;
+    int tries = uki ? su_uki_tries_left(uki) : -1;
+    fputs(", \"uki\": ", stdout);
+    json_str(uki);
+    if (tries >= 0)
+        printf(", \"tries_left\": %d", tries);
+    else
+        fputs(", \"tries_left\": null", stdout);
+}
+
+static void status_json(const struct su_state *s, char *const *names)
 {
     printf("{\"booted\": \"%c\", \"slots\": [", 'a' + s->booted);
     for (int i = 0; i < 2; i++) {
@@ -121,6 +135,7 @@ static void status_json(const struct su_state *s)
         printf(", \"status\": \"%s\", \"booted\": %s, \"verity_root_hash\": ",
                su_status_names[s->slot[i].status], i == s->booted ? "true" : "false");
         json_str(s->slot[i].roothash[0] ? s->slot[i].roothash : NULL);
+        status_uki(&s->slot[i], names);
         putchar('}');
     }
     fputs("], \"failed\": [", stdout);
@@ -142,12 +157,17 @@ static int verb_status(struct args *a, struct lapis_diag *d)
     struct su_state s;
     if (su_state_load(d, a->o.state_dir, &s) < 0)
         return fail(a, d);
+    char **names = su_esp_names(&a->o);   /* best effort: status still works without the ESP */
     if (a->json)
-        status_json(&s);
+        status_json(&s, names);
     else
-        for (int i = 0; i < 2; i++)
-            printf("slot %c: %s %s%s\n", 'a' + i, s.slot[i].version ? s.slot[i].version : "-",
-                   su_status_names[s.slot[i].status], i == s.booted ? " (booted)" : "");
+        for (int i = 0; i < 2; i++) {
+            const char *uki = s.slot[i].version ? su_uki_find(names, s.slot[i].version) : NULL;
+            printf("slot %c: %s %s%s%s%s\n", 'a' + i, s.slot[i].version ? s.slot[i].version : "-",
+                   su_status_names[s.slot[i].status], i == s.booted ? " (booted)" : "",
+                   uki ? ", " : "", uki ? uki : "");
+        }
+    lapis_strv_free(names);
     su_state_clear(&s);
     return 0;
 }

@@ -87,6 +87,9 @@ int su_esp_remove_version(struct lapis_diag *d, const struct su_disk *k, const c
 int su_esp_retire_version(struct lapis_diag *d, const struct su_disk *k, const char *version);
 int su_esp_put(struct lapis_diag *d, const struct su_disk *k, const char *src, const char *name);
 int su_esp_list(struct lapis_diag *d, const struct su_disk *k, char ***ret);
+/* Boot counting in a UKI's name: tries left, or -1 when not counted (blessed). */
+int su_uki_tries_left(const char *name);
+const char *su_uki_find(char *const *names, const char *version);
 
 /* ---- the running host (host.c) ---- */
 /* The 64 hex digits of the last usrhash= of a kernel command line; -ENOENT. */
@@ -153,6 +156,8 @@ void su_check_clear(struct su_check *c);
 int su_update(struct lapis_diag *d, const struct su_opts *o, char **ret_version, int *ret_slot,
               char **ret_reason);
 int su_init(struct lapis_diag *d, const struct su_opts *o, const char *version);
+/* The ESP's entries of the disk o names (image file or host); NULL on failure. */
+char **su_esp_names(const struct su_opts *o);
 int su_mark_bad(struct lapis_diag *d, const struct su_opts *o, char **ret_version);
 int su_mark_good(struct lapis_diag *d, const struct su_opts *o, char **ret_version);
 /* At boot: which slot runs (the usrhash= of cmdline_path, /proc/cmdline on

@@ -129,6 +129,20 @@ static int disk_open(struct lapis_diag *d, const struct su_opts *o, struct su_di
     return o->image ? su_disk_open(d, o->image, o->arch, ret) : su_host_disk_open(d, o->root, o->arch, ret);
 }
 
+char **su_esp_names(const struct su_opts *o)
+{
+    struct lapis_diag d = { 0 };
+    struct su_disk k;
+    char **names = NULL;
+    if (disk_open(&d, o, &k) >= 0) {
+        if (su_esp_list(&d, &k, &names) < 0)
+            names = NULL;
+        su_disk_clear(&k);
+    }
+    lapis_diag_clear(&d);
+    return names;
+}
+
 static int open_run(struct lapis_diag *d, const struct su_opts *o, struct run *r)
 {
     *r = (struct run){ .d = d, .o = o };

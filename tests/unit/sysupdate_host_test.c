@@ -148,6 +148,23 @@ static void test_slot_of_hash(void **state)
     assert_int_equal(su_disk_slot_of_hash(&k, "ffffffff22223333444455555555555500000000000000000000000000000000"), -1);
 }
 
+/* systemd-boot's counter in a UKI name (Automatic Boot Assessment). */
+static void test_uki_tries(void **state)
+{
+    static const struct { const char *name; int want; } cases[] = {
+        { "lapis_2.0+3.efi", 3 }, { "lapis_2.0+2-1.efi", 2 }, { "lapis_2.0+0-3.efi", 0 },
+        { "lapis_2.0.efi", -1 }, { "lapis_2.0+.efi", -1 }, { "lapis_2.0+x.efi", -1 },
+    };
+    char *names[] = { "lapis_1.0.efi", "lapis_2.0+1-2.efi", "lapis_2.0.1.efi", NULL };
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        assert_int_equal(su_uki_tries_left(cases[i].name), cases[i].want);
+    assert_string_equal(su_uki_find(names, "2.0"), "lapis_2.0+1-2.efi");
+    assert_string_equal(su_uki_find(names, "2.0.1"), "lapis_2.0.1.efi");
+    assert_null(su_uki_find(names, "3.0"));
+    assert_null(su_uki_find(NULL, "1.0"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -157,6 +174,7 @@ int main(void)
         cmocka_unit_test(test_sysfs_partition),
         cmocka_unit_test(test_os_release_version),
         cmocka_unit_test(test_slot_of_hash),
+        cmocka_unit_test(test_uki_tries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

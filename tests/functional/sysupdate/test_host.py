@@ -115,6 +115,8 @@ def test_host_update_boot_bless_and_fallback(host):
     off = next(s for s, _, lab, _ in LAYOUT if lab == "usr-b") * MIB
     assert host.disk.read_bytes()[off:off + len(img)] == img
     assert host.ukis() == ["lapis_1.0.efi", "lapis_2.0+3.efi"]
+    s = json.loads(ok(host.agent("status")).stdout)["slots"]
+    assert [(x["uki"], x["tries_left"]) for x in s] == [("lapis_1.0.efi", None), ("lapis_2.0+3.efi", 3)]
     assert (host.esp / "lapis_2.0+3.efi").read_bytes() == (host.tmp / "uki-2.0.efi").read_bytes()
     # In /run (the tmpfs): the fake root's /var/run is a plain directory, as in an image
     # without base-files' /var/run -> /run link, where a sentinel would outlive the reboot.
@@ -130,6 +132,7 @@ def test_host_update_boot_bless_and_fallback(host):
     s = json.loads(ok(host.agent("status")).stdout)
     assert [(x["version"], x["status"], x["booted"]) for x in s["slots"]] == \
         [("1.0", "good", False), ("2.0", "staged", True)]
+    assert (s["slots"][1]["uki"], s["slots"][1]["tries_left"]) == ("lapis_2.0+2-1.efi", 2)
     # Not good yet: the timer must not overwrite slot a, 2.0's fallback.
     root3 = host.bundle("3.0")
     host.index()
@@ -138,6 +141,8 @@ def test_host_update_boot_bless_and_fallback(host):
     # boot-complete.target: systemd-bless-boot renames it, mark-good records it.
     os.rename(host.esp / "lapis_2.0+2-1.efi", host.esp / "lapis_2.0.efi")
     assert json.loads(ok(host.agent("mark-good")).stdout) == {"marked": "good", "version": "2.0"}
+    s = json.loads(ok(host.agent("status")).stdout)["slots"][1]
+    assert (s["uki"], s["tries_left"]) == ("lapis_2.0.efi", None)
 
     # 3.0 is staged in slot a, booted, fails its health checks three times: +0-3, fallback to 2.0.
     r = json.loads(ok(host.agent("update")).stdout)
