@@ -186,14 +186,30 @@ static int make_usr_verity(struct lapis_image_build *b)
     return 0;
 }
 
+/* gpt-auto mounts the ESP at an empty /efi (systemd-bless-boot renames the
+ * UKI there). It lives in the root partition, whose mtimes mkfs.ext4 copies:
+ * the epoch, like every other one finalize clamped. */
+static int efi_dir(struct lapis_image_build *b)
+{
+    _cleanup_free_ char *efi = path_join(b->rootdir, "efi");
+    struct timespec ts[2] = { { b->epoch, 0 }, { b->epoch, 0 } };
+    int r = fin_mkdir(b, "efi", 0755, 0, 0);
+
+    if (r < 0)
+        return r;
+    if (utimensat(AT_FDCWD, efi, ts, AT_SYMLINK_NOFOLLOW) < 0 ||
+        utimensat(AT_FDCWD, b->rootdir, ts, 0) < 0)
+        return lapis_err(&b->diag, -errno, "cannot set the time of %s: %s", efi, strerror(errno));
+    return 0;
+}
+
 int lapis_image_write_usr(struct lapis_image_build *b)
 {
     mode_t old = umask(022);
     int r;
 
     if ((r = factory_etc(b)) >= 0 && (r = agent_keys(b)) >= 0 &&
-        (r = lapis_image_grow_files(b)) >= 0 &&
-        (r = fin_mkdir(b, "efi", 0755, 0, 0)) >= 0 &&   /* gpt-auto mounts the ESP here: bless-boot */
+        (r = lapis_image_grow_files(b)) >= 0 && (r = efi_dir(b)) >= 0 &&
         (r = make_usr_erofs(b)) >= 0)
         r = make_usr_verity(b);
     umask(old);
@@ -227,7 +243,7 @@ int lapis_image_write_bundle(struct lapis_image_build *b)
     _cleanup_free_ char *tool = sysupdate_tool();
     _cleanup_free_ char *name = xasprintf("%s.bundle", b->basename);
     _cleanup_free_ char *dir = path_join(b->stagedir, name);
-    char *argv[16] = { tool, "bundle", "--key", c->sysupdate_signing_key, "--version",
+    char *argv[18] = { tool, "bundle", "--key", c->sysupdate_signing_key, "--version",
                        c->version, "--arch", (char *)b->arch, "--usr", b->usr_image, "--uki",
                        b->uki, "-o", dir };
     size_t n = 14;

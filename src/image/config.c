@@ -1138,13 +1138,14 @@ static const char *check_usr_part(const struct lapis_image_config *c, const stru
         if (p->fs != LAPIS_FS_EROFS)
             return "a usr slot is erofs (set fileSystem: erofs or leave it out)";
         if (!v || v->type != LAPIS_PART_USR_VERITY)
-            return snprintf(buf, len, "%s needs its hash partition: add {id: %s, type: usr-verity, "
-                            "size: 64M}", p->id, partner), buf;
+            return snprintf(buf, len, "%s has no hash partition (add {id: %s, type: usr-verity, "
+                            "size: 64M})", p->id, partner), buf;
         if (!strcmp(p->id, "usr-b") && !part_by_id(c, "usr-a"))
             return "usr-b needs usr-a, which holds the image's /usr (add usr-a and usr-a-verity)";
     } else if (p->type == LAPIS_PART_USR_VERITY) {
         if (strcmp(p->id, "usr-a-verity") && strcmp(p->id, "usr-b-verity"))
-            return "a usr-verity partition's id is usr-a-verity or usr-b-verity";
+            return "a usr-verity partition's id is usr-a-verity or usr-b-verity (the hash "
+                   "partition of usr-a or usr-b)";
     } else {
         return NULL;
     }

@@ -149,6 +149,10 @@ int lapis_image_cache_key(const struct lapis_image_config *c, const struct lapis
     for (size_t i = 0; i < c->nfiles; i++)
         if (c->files[i].source)
             hash_file(h, c->files[i].source);
+    for (char **key = c->sysupdate_keys; key && *key; key++)   /* a rotated key, same path */
+        hash_file(h, *key);
+    if (c->sysupdate_signing_key)
+        hash_file(h, c->sysupdate_signing_key);
     snprintf(buf, sizeof(buf), "%lld %u", epoch, formats);
     hash_str(h, "epoch-formats", buf);
     for (size_t i = 0; i < nb; i++) {

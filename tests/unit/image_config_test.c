@@ -20,6 +20,7 @@
 #include "basic/alloc.h"
 #include "basic/fs.h"
 #include "basic/macro.h"
+#include "image/build.h"
 #include "image/image.h"
 #include "lapis/common.h"
 #include "shared/digest.h"
@@ -212,6 +213,15 @@ static void check_full_os(const struct lapis_image_config *c)
 static void check_full_rest(const struct lapis_image_config *c)
 {
     _cleanup_free_ char *gnupg = xasprintf("%s/gnupg", tmpdir);
+    _cleanup_free_ char *pem = xasprintf("%s/keys/b.pem", tmpdir);
+    _cleanup_free_ char *key = xasprintf("%s/keys/release.key", tmpdir);
+
+    assert_string_equal(c->sysupdate_keys[1], pem);
+    assert_null(c->sysupdate_keys[2]);
+    assert_string_equal(c->sysupdate_url, "https://updates.example.org/full/");
+    assert_string_equal(c->sysupdate_signing_key, key);
+    assert_string_equal(c->sysupdate_min_from, "1.0~rc1");
+    assert_false(c->ab);
 
     assert_string_equal(c->entrypoint[1], "-c");
     assert_string_equal(c->cmd[0], "echo hi");
@@ -245,7 +255,7 @@ static void check_full_rest(const struct lapis_image_config *c)
 static void test_full_config(void **state)
 {
     _cleanup_free_ char *sub = xasprintf("%s/sub", tmpdir), *files = xasprintf("%s/files", tmpdir);
-    _cleanup_free_ char *gnupg = xasprintf("%s/gnupg", tmpdir);
+    _cleanup_free_ char *gnupg = xasprintf("%s/gnupg", tmpdir), *keys = xasprintf("%s/keys", tmpdir);
     _cleanup_free_ char *repo = NULL, *issue = NULL, *msg = NULL, *text = NULL;
     struct lapis_image_config *c = NULL;
     size_t len;
@@ -256,6 +266,10 @@ static void test_full_config(void **state)
     assert_int_equal(mkdir_p(gnupg, 0700), 0);
     repo = write_config("sub/test.repo", "[t]\nbaseurl=file:///x\n");
     issue = write_config("files/issue", "Lapis\n");
+    assert_int_equal(mkdir_p(keys, 0755), 0);
+    free(write_config("keys/a.pem", "a\n"));
+    free(write_config("keys/b.pem", "b\n"));
+    free(write_config("keys/release.key", "k\n"));
     assert_int_equal(read_file(SRCDIR "/tests/data/image-config-full.yaml", 1 << 20, &text, &len), 0);
     msg = load_error(text, &c);
     if (msg)
@@ -304,6 +318,7 @@ static void test_examples(void **state)
     (void)state;
     load_example("minimal-server.yaml");
     load_example("container.yaml");
+    load_example("container-host.yaml");
 }
 
 /* ---- defaults ------------------------------------------------------------ */
@@ -348,7 +363,8 @@ static void test_defaults(void **state)
 
 static void test_format_names(void **state)
 {
-    static const char *const names[] = { "raw", "qcow2", "vhd", "vhdx", "iso", "oci", "oci-archive" };
+    static const char *const names[] = { "raw", "qcow2", "vhd", "vhdx", "iso", "oci", "oci-archive",
+                                         "bundle" };
 
     (void)state;
     for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
@@ -358,6 +374,41 @@ static void test_format_names(void **state)
     }
     assert_int_equal(lapis_image_format_from_name("tar"), -1);
     assert_null(lapis_image_format_name(1u << 20));
+}
+
+/* The A/B host's keys: usr/usr-verity types and defaults, sysupdate paths
+ * resolved against the config; a rotated key (same path, new bytes) gives
+ * another image cache key, so no stale image keeps the old key. */
+static void test_sysupdate(void **state)
+{
+    static const char pem1[] = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n";
+    static const char pem2[] = "-----BEGIN PUBLIC KEY-----\nBBBB\n-----END PUBLIC KEY-----\n";
+    _cleanup_free_ char *pem = write_config("release.pem", pem1), *k1 = NULL, *k2 = NULL;
+    _cleanup_free_ char *real = realpath(pem, NULL);
+    struct lapis_image_config *c = NULL;
+
+    (void)state;
+    assert_null(load_error("name: t\nversion: \"1\"\npackages: {install: [bash]}\n"
+                           "storage: {disks: [{partitions: [{id: esp, type: esp, size: 256M}, "
+                           "{id: usr-a, type: usr, size: 1G}, {id: usr-a-verity, type: usr-verity, "
+                           "size: 64M}, {id: root, type: root, size: grow}]}]}\n"
+                           "sysupdate: {publicKeys: release.pem, url: \"https://u.example/h/\", "
+                           "minFromVersion: \"1.0\"}\n", &c));
+    assert_true(c->ab);
+    assert_int_equal(c->partitions[1].type, LAPIS_PART_USR);
+    assert_int_equal(c->partitions[1].fs, LAPIS_FS_EROFS);
+    assert_int_equal(c->partitions[2].type, LAPIS_PART_USR_VERITY);
+    assert_int_equal(c->partitions[2].fs, LAPIS_FS_NONE);
+    assert_string_equal(c->sysupdate_keys[0], real);
+    assert_null(c->sysupdate_keys[1]);
+    assert_string_equal(c->sysupdate_url, "https://u.example/h/");
+    assert_string_equal(c->sysupdate_min_from, "1.0");
+    assert_null(c->sysupdate_signing_key);
+    assert_int_equal(lapis_image_cache_key(c, NULL, 0, 1, LAPIS_IMAGE_RAW, &k1), 0);
+    free(write_config("release.pem", pem2));
+    assert_int_equal(lapis_image_cache_key(c, NULL, 0, 1, LAPIS_IMAGE_RAW, &k2), 0);
+    assert_string_not_equal(k1, k2);
+    lapis_image_config_free(c);
 }
 
 static void test_missing_file(void **state)
@@ -380,6 +431,7 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_examples),
         cmocka_unit_test(test_format_names),
+        cmocka_unit_test(test_sysupdate),
         cmocka_unit_test(test_missing_file),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -51,7 +51,10 @@ def objects(node, where="#"):
         if "properties" in node:
             yield where, node
         for k, v in node.items():
-            yield from objects(v, f"{where}/{k}")
+            # if/then/not narrow an object described (and closed) elsewhere:
+            # a closed condition would reject every other key.
+            if k not in ("if", "then", "else", "not"):
+                yield from objects(v, f"{where}/{k}")
     elif isinstance(node, list):
         for i, v in enumerate(node):
             yield from objects(v, f"{where}/{i}")
