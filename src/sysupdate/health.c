@@ -83,14 +83,30 @@ static int by_name(const void *a, const void *b)
     return strcmp(((const struct su_check_result *)a)->name, ((const struct su_check_result *)b)->name);
 }
 
+#define UNIT_WAIT_S 300
+
+/* A unit that is still starting is waited for: the health unit is ordered
+ * only after basic.target, not after multi-user.target, so a unit ordered
+ * after boot-complete.target and wanted by multi-user.target is no cycle. */
+static bool starting(const char *out)
+{
+    return out && (strncmp(out, "activating", 10) == 0 || strncmp(out, "reloading", 9) == 0);
+}
+
 static void run_one(struct su_check_result *c, const char *path)
 {
     char *exec[] = { (char *)path, NULL };
     char *unit[] = { "systemctl", "is-active", c->name, NULL };
-    char **argv = access(path, X_OK) == 0 ? exec : unit;
+    bool is_exec = access(path, X_OK) == 0;
     struct lapis_spawn_opts o = { .stdin_fd = -1, .stdout_fd = -1, .max_output = 4096 };
     _cleanup_free_ char *out = NULL, *err = NULL;
-    c->status = lapis_spawn(argv, &o, &out, &err);
+    c->status = lapis_spawn(is_exec ? exec : unit, &o, &out, &err);
+    for (int i = 0; !is_exec && c->status != 0 && starting(out) && i < UNIT_WAIT_S; i++) {
+        free(out), free(err);
+        out = err = NULL;
+        sleep(1);
+        c->status = lapis_spawn(unit, &o, &out, &err);
+    }
     const char *last = lapis_spawn_last_line(err && *err ? err : out ? out : "");
     c->output = xstrdup(last);
 }

@@ -108,6 +108,13 @@ def test_units_verify_with_systemd(dest, tmp_path):
     for u in UNITS:
         p = root / SYSTEM / u
         p.write_text(p.read_text().replace("/usr/bin/lapis-sysupdate", str(AGENT)))
+    # A unit of the admin's that runs after the boot is blessed (as test_abhost.py's check
+    # does): with the health unit ordered after multi-user.target this was a cycle.
+    (root / SYSTEM / "after-blessed.service").write_text(
+        "[Unit]\nAfter=boot-complete.target systemd-bless-boot.service\nWants=boot-complete.target\n"
+        "[Service]\nType=oneshot\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n")
+    ok_enable = run(["systemctl", "--root", root, "enable", "after-blessed.service"])
+    assert ok_enable.returncode == 0, ok_enable.stderr
     enable = [u for u in UNITS if u not in ("lapis-sysupdate.service", "lapis-sysupdate-fallback.service")]
     r = run(["systemctl", "--root", root, "preset"] + enable)
     assert r.returncode == 0, r.stderr
