@@ -15,16 +15,22 @@
 
 int lapis_reboot_required_write(struct lapis_diag *ctx, const char *root, char *const *pkgs)
 {
+    return lapis_reboot_required_write_in(ctx, root, "/var/run", pkgs);
+}
+
+int lapis_reboot_required_write_in(struct lapis_diag *ctx, const char *root, const char *dir,
+                                   char *const *pkgs)
+{
     static const char banner[] = "*** System restart required ***\n";
-    _cleanup_close_ int dfd = open_dir_in_root(root, "/var/run", true);
+    _cleanup_close_ int dfd = open_dir_in_root(root, dir, true);
     _cleanup_free_ char *list = NULL;
     size_t len = 0;
     FILE *f;
     int r;
 
     if (dfd < 0)
-        return lapis_err(ctx, dfd, "cannot open %s/var/run for the reboot-required sentinel: %s",
-                         strcmp(root, "/") ? root : "", strerror(-dfd));
+        return lapis_err(ctx, dfd, "cannot open %s%s for the reboot-required sentinel: %s",
+                         strcmp(root, "/") ? root : "", dir, strerror(-dfd));
     if (!(f = open_memstream(&list, &len)))
         return LAPIS_OOM(ctx);
     for (size_t i = 0; pkgs && pkgs[i]; i++)

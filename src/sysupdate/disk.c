@@ -2,18 +2,23 @@
  * The disk's slots (docs/sysupdate.md "Disk layout"): the GPT read with
  * libfdisk, partitions found by DPS type GUID and label, returned as byte
  * ranges of the disk so one code path writes an image file (offline) or a
- * whole disk. The shared ESP is written with mtools at its offset
- * ("IMAGE@@OFFSET"), which needs no mount and no loop device.
+ * whole disk. The shared ESP of an image file is written with mtools at its
+ * offset ("IMAGE@@OFFSET"), which needs no mount and no loop device; on the
+ * host (host.c found it) it is the mounted vfat, written as files.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <libfdisk/libfdisk.h>
 
 #include "basic/alloc.h"
+#include "basic/fs.h"
 #include "basic/macro.h"
 #include "basic/spawn.h"
 #include "basic/strv.h"
@@ -69,10 +74,13 @@ static int read_gpt(struct lapis_diag *d, struct fdisk_context *c, const struct 
         struct su_range *slot = type && name ? slot_of(k, t, type, name) : NULL;
         if (slot && slot->size)
             r = lapis_err(d, LAPIS_E_CONFIG, "%s: two partitions named %s", k->path, name);
-        else if (slot)
+        else if (slot) {
             *slot = (struct su_range){ (long long)(fdisk_partition_get_start(pa) * ss),
                                        (long long)(fdisk_partition_get_size(pa) * ss),
-                                       fdisk_partition_get_partno(pa) };
+                                       fdisk_partition_get_partno(pa), "" };
+            const char *uuid = fdisk_partition_get_uuid(pa);
+            snprintf(slot->uuid, sizeof(slot->uuid), "%s", uuid ? uuid : "");
+        }
     }
     fdisk_free_iter(it);
     fdisk_unref_table(tb);
@@ -137,6 +145,7 @@ int su_disk_set_uuids(struct lapis_diag *d, const struct su_disk *k, int slot, c
 void su_disk_clear(struct su_disk *k)
 {
     free(k->path);
+    free(k->esp_dir);
     *k = (struct su_disk){ 0 };
 }
 
@@ -161,8 +170,32 @@ static char *esp_image(const struct su_disk *k)
     return xasprintf("%s@@%lld", k->path, k->esp.offset);
 }
 
+/* The mounted ESP's /EFI/Linux (host mode). */
+static char *esp_linux(const struct su_disk *k)
+{
+    return path_join(k->esp_dir, "EFI/Linux");
+}
+
+static int esp_dir_list(struct lapis_diag *d, const struct su_disk *k, char ***ret)
+{
+    _cleanup_free_ char *dir = esp_linux(k);
+    DIR *x = opendir(dir);
+    if (!x && errno != ENOENT)
+        return lapis_err(d, -errno, "cannot read %s: %s", dir, strerror(errno));
+    char **names = NULL;
+    for (struct dirent *e; x && (e = readdir(x));)
+        if (e->d_name[0] != '.')
+            strv_push(&names, xstrdup(e->d_name));
+    if (x)
+        closedir(x);
+    *ret = names;
+    return 0;
+}
+
 int su_esp_list(struct lapis_diag *d, const struct su_disk *k, char ***ret)
 {
+    if (k->esp_dir)
+        return esp_dir_list(d, k, ret);
     _cleanup_free_ char *img = esp_image(k), *out = NULL;
     char *argv[] = { "mdir", "-b", "-i", img, "::/EFI/Linux", NULL };
     int r = mtool(d, argv, &out);
@@ -177,6 +210,69 @@ int su_esp_list(struct lapis_diag *d, const struct su_disk *k, char ***ret)
     return 0;
 }
 
+/* A rename or unlink in /EFI/Linux is made durable before the caller goes
+ * on: the boot loader must never see an entry the state says is gone. */
+static int esp_sync(struct lapis_diag *d, const char *dir)
+{
+    _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) < 0)
+        return lapis_err(d, -errno, "cannot sync %s: %s", dir, strerror(errno));
+    return 0;
+}
+
+static int esp_delete(struct lapis_diag *d, const struct su_disk *k, const char *name)
+{
+    if (!k->esp_dir) {
+        _cleanup_free_ char *img = esp_image(k), *p = xasprintf("::/EFI/Linux/%s", name);
+        char *argv[] = { "mdel", "-i", img, p, NULL };
+        return mtool(d, argv, NULL);
+    }
+    _cleanup_free_ char *dir = esp_linux(k), *p = path_join(dir, name);
+    if (unlink(p) < 0 && errno != ENOENT)
+        return lapis_err(d, -errno, "cannot remove %s: %s", p, strerror(errno));
+    return esp_sync(d, dir);
+}
+
+static int esp_rename(struct lapis_diag *d, const struct su_disk *k, const char *from, const char *to)
+{
+    if (!k->esp_dir) {
+        _cleanup_free_ char *img = esp_image(k), *f = xasprintf("::/EFI/Linux/%s", from),
+                            *t = xasprintf("::/EFI/Linux/%s", to);
+        char *argv[] = { "mren", "-i", img, f, t, NULL };
+        return mtool(d, argv, NULL);
+    }
+    _cleanup_free_ char *dir = esp_linux(k), *f = path_join(dir, from), *t = path_join(dir, to);
+    if (rename(f, t) < 0)
+        return lapis_err(d, -errno, "cannot rename %s to %s: %s", f, to, strerror(errno));
+    return esp_sync(d, dir);
+}
+
+/* Copy src into the mounted ESP under a temporary name, fsync, rename: a
+ * power cut leaves no half UKI under a name systemd-boot would boot. */
+static int esp_dir_put(struct lapis_diag *d, const struct su_disk *k, const char *src, const char *name)
+{
+    _cleanup_free_ char *dir = esp_linux(k), *tmp = xasprintf("%s/.%s.tmp", dir, name),
+                        *dst = path_join(dir, name);
+    int r = mkdir_p(dir, 0755);
+    _cleanup_close_ int in = open(src, O_RDONLY | O_CLOEXEC);
+    _cleanup_close_ int out = r < 0 || in < 0 ? -1 : open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (r < 0 || in < 0 || out < 0)
+        return lapis_err(d, r < 0 ? r : -errno, "cannot write %s: %s", dst, strerror(r < 0 ? -r : errno));
+    char buf[1 << 16];
+    ssize_t n;
+    while ((n = read(in, buf, sizeof(buf))) > 0)
+        if (write(out, buf, (size_t)n) != n) {
+            n = -1;
+            break;
+        }
+    if (n < 0 || fsync(out) < 0 || rename(tmp, dst) < 0) {
+        int e = errno;
+        unlink(tmp);
+        return lapis_err(d, -e, "cannot write %s: %s", dst, strerror(e));
+    }
+    return esp_sync(d, dir);
+}
+
 /* lapis_V.efi, lapis_V+N.efi or lapis_V+N-M.efi (systemd-boot's counters). */
 static bool uki_of(const char *name, const char *version)
 {
@@ -189,24 +285,42 @@ static bool uki_of(const char *name, const char *version)
     return strcasecmp(rest, ".efi") == 0;
 }
 
+/* The tries systemd-boot has left for name (lapis_V+N.efi, lapis_V+N-M.efi:
+ * N), or -1 when it does not count (a blessed lapis_V.efi). */
+int su_uki_tries_left(const char *name)
+{
+    const char *plus = strrchr(name, '+');
+    char *end;
+    if (!plus)
+        return -1;
+    long n = strtol(plus + 1, &end, 10);
+    return end != plus + 1 && (*end == '-' || *end == '.') && n >= 0 && n < 1000 ? (int)n : -1;
+}
+
+/* The UKI of version among names, or NULL. */
+const char *su_uki_find(char *const *names, const char *version)
+{
+    for (size_t i = 0; names && names[i]; i++)
+        if (uki_of(names[i], version))
+            return names[i];
+    return NULL;
+}
+
 int su_esp_remove_version(struct lapis_diag *d, const struct su_disk *k, const char *version)
 {
     char **names = NULL;
     int r = su_esp_list(d, k, &names);
-    _cleanup_free_ char *img = esp_image(k);
-    for (size_t i = 0; r >= 0 && names && names[i]; i++) {
-        if (!uki_of(names[i], version))
-            continue;
-        _cleanup_free_ char *p = xasprintf("::/EFI/Linux/%s", names[i]);
-        char *argv[] = { "mdel", "-i", img, p, NULL };
-        r = mtool(d, argv, NULL);
-    }
+    for (size_t i = 0; r >= 0 && names && names[i]; i++)
+        if (uki_of(names[i], version))
+            r = esp_delete(d, k, names[i]);
     lapis_strv_free(names);
     return r;
 }
 
 int su_esp_put(struct lapis_diag *d, const struct su_disk *k, const char *src, const char *name)
 {
+    if (k->esp_dir)
+        return esp_dir_put(d, k, src, name);
     _cleanup_free_ char *img = esp_image(k), *p = xasprintf("::/EFI/Linux/%s", name);
     char *argv[] = { "mcopy", "-o", "-i", img, (char *)src, p, NULL };
     return mtool(d, argv, NULL);
@@ -219,16 +333,14 @@ int su_esp_retire_version(struct lapis_diag *d, const struct su_disk *k, const c
 {
     char **names = NULL;
     int r = su_esp_list(d, k, &names);
-    _cleanup_free_ char *img = esp_image(k), *to = xasprintf("::/EFI/Linux/lapis_%s+0.efi", version);
+    _cleanup_free_ char *to = xasprintf("lapis_%s+0.efi", version);
     bool found = false;
     for (size_t i = 0; r >= 0 && names && names[i]; i++) {
         if (!uki_of(names[i], version))
             continue;
-        _cleanup_free_ char *from = xasprintf("::/EFI/Linux/%s", names[i]);
-        char *argv[] = { "mren", "-i", img, from, to, NULL };
         found = true;
-        if (strcmp(from, to) != 0)
-            r = mtool(d, argv, NULL);
+        if (strcmp(names[i], to) != 0)
+            r = esp_rename(d, k, names[i], to);
     }
     lapis_strv_free(names);
     if (r >= 0 && !found)

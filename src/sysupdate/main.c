@@ -66,18 +66,8 @@ static int fail(const struct args *a, struct lapis_diag *d)
     return 1;
 }
 
-static int need_image(struct args *a, struct lapis_diag *d)
-{
-    if (!a->o.image)
-        return lapis_err(d, LAPIS_E_USAGE, "acting on the running host's own disk is not supported "
-                         "yet; give --image DISK");
-    return 0;
-}
-
 static int need_server(struct args *a, struct lapis_diag *d)
 {
-    if (need_image(a, d) < 0)
-        return -1;
     if (!a->o.url)
         return lapis_err(d, LAPIS_E_USAGE, "--url URL (the update server) is required");
     return 0;
@@ -122,7 +112,21 @@ static int verb_update(struct args *a, struct lapis_diag *d)
     return 0;
 }
 
-static void status_json(const struct su_state *s)
+/* The slot's boot entry and the tries systemd-boot has left for it (null:
+ * not counted, i.e. blessed, or no entry); names: the ESP's, may be NULL. */
+static void status_uki(const struct su_slot *s, char *const *names)
+{
+    const char *uki = s->version ? su_uki_find(names, s->version) : NULL;
+    int tries = uki ? su_uki_tries_left(uki) : -1;
+    fputs(", \"uki\": ", stdout);
+    json_str(uki);
+    if (tries >= 0)
+        printf(", \"tries_left\": %d", tries);
+    else
+        fputs(", \"tries_left\": null", stdout);
+}
+
+static void status_json(const struct su_state *s, char *const *names)
 {
     printf("{\"booted\": \"%c\", \"slots\": [", 'a' + s->booted);
     for (int i = 0; i < 2; i++) {
@@ -131,6 +135,7 @@ static void status_json(const struct su_state *s)
         printf(", \"status\": \"%s\", \"booted\": %s, \"verity_root_hash\": ",
                su_status_names[s->slot[i].status], i == s->booted ? "true" : "false");
         json_str(s->slot[i].roothash[0] ? s->slot[i].roothash : NULL);
+        status_uki(&s->slot[i], names);
         putchar('}');
     }
     fputs("], \"failed\": [", stdout);
@@ -152,12 +157,17 @@ static int verb_status(struct args *a, struct lapis_diag *d)
     struct su_state s;
     if (su_state_load(d, a->o.state_dir, &s) < 0)
         return fail(a, d);
+    char **names = su_esp_names(&a->o);   /* best effort: status still works without the ESP */
     if (a->json)
-        status_json(&s);
+        status_json(&s, names);
     else
-        for (int i = 0; i < 2; i++)
-            printf("slot %c: %s %s%s\n", 'a' + i, s.slot[i].version ? s.slot[i].version : "-",
-                   su_status_names[s.slot[i].status], i == s.booted ? " (booted)" : "");
+        for (int i = 0; i < 2; i++) {
+            const char *uki = s.slot[i].version ? su_uki_find(names, s.slot[i].version) : NULL;
+            printf("slot %c: %s %s%s%s%s\n", 'a' + i, s.slot[i].version ? s.slot[i].version : "-",
+                   su_status_names[s.slot[i].status], i == s.booted ? " (booted)" : "",
+                   uki ? ", " : "", uki ? uki : "");
+        }
+    lapis_strv_free(names);
     su_state_clear(&s);
     return 0;
 }
@@ -204,7 +214,7 @@ static int verb_index(struct args *a, struct lapis_diag *d)
 static int verb_mark(struct args *a, struct lapis_diag *d, bool good)
 {
     _cleanup_free_ char *v = NULL;
-    if (good ? su_mark_good(d, &a->o, &v) < 0 : (need_image(a, d) < 0 || su_mark_bad(d, &a->o, &v) < 0))
+    if (good ? su_mark_good(d, &a->o, &v) < 0 : su_mark_bad(d, &a->o, &v) < 0)
         return fail(a, d);
     if (a->json) {
         printf("{\"marked\": \"%s\", \"version\": ", good ? "good" : "bad");
@@ -221,7 +231,7 @@ static int verb_mark_bad(struct args *a, struct lapis_diag *d) { return verb_mar
 static int verb_cleanup(struct args *a, struct lapis_diag *d)
 {
     char **removed = NULL;
-    if (need_image(a, d) < 0 || su_cleanup(d, &a->o, &removed) < 0)
+    if (su_cleanup(d, &a->o, &removed) < 0)
         return fail(a, d);
     if (a->json)
         fputs("{\"removed\": [", stdout);
@@ -240,12 +250,13 @@ static int verb_cleanup(struct args *a, struct lapis_diag *d)
 static int verb_boot(struct args *a, struct lapis_diag *d)
 {
     struct su_boot b;
-    const char *cmdline = a->npos == 1 ? a->pos[0] : "/proc/cmdline";
+    _cleanup_free_ char *proc = path_in_root(a->o.root, "/proc/cmdline");
+    const char *cmdline = a->npos == 1 ? a->pos[0] : proc;
     if (a->npos > 1) {
         lapis_err(d, LAPIS_E_USAGE, "usage: lapis-sysupdate boot [CMDLINE-FILE]");
         return fail(a, d);
     }
-    if (need_image(a, d) < 0 || su_boot(d, &a->o, cmdline, &b) < 0)
+    if (su_boot(d, &a->o, cmdline, &b) < 0)
         return fail(a, d);
     if (a->json) {
         printf("{\"booted\": \"%c\", \"rolled_back\": ", 'a' + b.booted);
@@ -261,7 +272,7 @@ static int verb_boot(struct args *a, struct lapis_diag *d)
 static int verb_rollback(struct args *a, struct lapis_diag *d)
 {
     _cleanup_free_ char *from = NULL, *to = NULL;
-    if (need_image(a, d) < 0 || su_rollback(d, &a->o, &from, &to) < 0)
+    if (su_rollback(d, &a->o, &from, &to) < 0)
         return fail(a, d);
     if (a->json) {
         fputs("{\"from\": ", stdout), json_str(from);
@@ -347,11 +358,12 @@ static int conf_apply(struct args *a, struct lapis_diag *d)
 
 /* ---- options ---- */
 
-enum { O_JSON = 256, O_IMAGE, O_STATE, O_KEYS, O_URL, O_ARCH, O_DOWNGRADE, O_KEY, O_VERSION,
+enum { O_JSON = 256, O_ROOT, O_IMAGE, O_STATE, O_KEYS, O_URL, O_ARCH, O_DOWNGRADE, O_KEY, O_VERSION,
        O_MINFROM, O_USR, O_UKI, O_CHUNK, O_LEVEL, O_ISSUED, O_VALID, O_CONFIG };
 
 static const struct option LONGOPTS[] = {
     { "json", no_argument, NULL, O_JSON }, { "image", required_argument, NULL, O_IMAGE },
+    { "root", required_argument, NULL, O_ROOT },
     { "state-dir", required_argument, NULL, O_STATE }, { "keys", required_argument, NULL, O_KEYS },
     { "url", required_argument, NULL, O_URL }, { "arch", required_argument, NULL, O_ARCH },
     { "allow-downgrade", no_argument, NULL, O_DOWNGRADE }, { "key", required_argument, NULL, O_KEY },
@@ -368,6 +380,7 @@ static void set_opt(struct args *a, int c, const char *v)
     switch (c) {
     case O_JSON: a->json = true; break;
     case O_IMAGE: a->o.image = v; break;
+    case O_ROOT: a->o.root = v; break;
     case O_STATE: a->o.state_dir = v; break;
     case O_KEYS: a->o.keys_dir = v; break;
     case O_URL: a->o.url = v; break;
@@ -402,8 +415,10 @@ static void defaults(struct args *a)
 }
 
 static const char USAGE[] =
-    "usage: lapis-sysupdate [--json] [--image DISK] [--state-dir DIR] [--keys DIR] [--url URL]\n"
-    "                       [--arch ARCH] [--config FILE] VERB\n"
+    "usage: lapis-sysupdate [--json] [--image DISK | --root DIR] [--state-dir DIR] [--keys DIR]\n"
+    "                       [--url URL] [--arch ARCH] [--config FILE] VERB\n"
+    "Without --image it acts on the running host (--root: its /dev, /sys, /proc, /run,\n"
+    "/var and ESP under DIR).\n"
     "  check                      is a newer signed version available?\n"
     "  update [--allow-downgrade] stage it in the inactive slot (verify, write, verify)\n"
     "  status                     both slots, versions, booted, failed, a write in progress\n"
@@ -435,9 +450,10 @@ int main(int argc, char **argv)
         }
         set_opt(&a, c, optarg);
     }
-    _cleanup_free_ char *state = a.o.image ? xasprintf("%s.sysupdate", a.o.image) : NULL;
+    _cleanup_free_ char *state = a.o.image ? xasprintf("%s.sysupdate", a.o.image)
+                                           : path_in_root(a.o.root, STATE_DIR);
     if (!a.o.state_dir)
-        a.o.state_dir = state ? state : STATE_DIR;
+        a.o.state_dir = state;
     if (optind >= argc) {
         fprintf(stderr, "lapis-sysupdate: no verb; verbs: check update status init boot rollback health mark-good mark-bad cleanup bundle index\n");
         return 2;

@@ -68,8 +68,9 @@ int su_state_load(struct lapis_diag *d, const char *dir, struct su_state *ret)
     struct su_state s = { .prog_slot = -1 };
     int r = read_file(path, 1 << 20, &text, &len);
     if (r == -ENOENT)
-        return lapis_err(d, LAPIS_E_CONFIG, "no state in %s: run 'lapis-sysupdate init --version V' "
-                         "(the composer does) to record what slot a holds", dir);
+        return lapis_err(d, LAPIS_E_CONFIG, "no state in %s: on a host, 'lapis-sysupdate boot' "
+                         "(lapis-sysupdate-boot.service) records it; for a disk image, run "
+                         "'lapis-sysupdate init --version V'", dir);
     if (r < 0)
         return lapis_err(d, r, "cannot read %s: %s", path, strerror(-r));
     size_t lineno = 0;

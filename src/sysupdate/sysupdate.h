@@ -71,9 +71,10 @@ void su_index_clear(struct su_index *x);
 const struct su_index_entry *su_index_newest(const struct su_index *x, const char *arch);
 
 /* ---- the disk (disk.c) ---- */
-struct su_range { long long offset, size; size_t partno; };
+struct su_range { long long offset, size; size_t partno; char uuid[37]; };
 struct su_disk {
     char *path;                 /* the image file (or the whole disk) */
+    char *esp_dir;              /* the mounted ESP (host), or NULL: mtools at its offset */
     struct su_range esp, usr[2], verity[2];  /* [0] slot a, [1] slot b */
 };
 int su_disk_open(struct lapis_diag *d, const char *path, const char *arch, struct su_disk *ret);
@@ -86,6 +87,24 @@ int su_esp_remove_version(struct lapis_diag *d, const struct su_disk *k, const c
 int su_esp_retire_version(struct lapis_diag *d, const struct su_disk *k, const char *version);
 int su_esp_put(struct lapis_diag *d, const struct su_disk *k, const char *src, const char *name);
 int su_esp_list(struct lapis_diag *d, const struct su_disk *k, char ***ret);
+/* Boot counting in a UKI's name: tries left, or -1 when not counted (blessed). */
+int su_uki_tries_left(const char *name);
+const char *su_uki_find(char *const *names, const char *version);
+
+/* ---- the running host (host.c) ---- */
+/* The 64 hex digits of the last usrhash= of a kernel command line; -ENOENT. */
+int su_cmdline_usrhash(const char *cmdline, char ret[SU_HEX]);
+struct su_mount { const char *target; unsigned major, minor; bool autofs, vfat; };
+/* Where the ESP is mounted per /proc/self/mountinfo: /efi, else /boot; -ENOENT. */
+int su_mountinfo_esp(const char *mountinfo, struct su_mount *ret);
+struct su_blockdev { char *disk; unsigned partno; long long start, size; };
+/* A partition's resolved sysfs directory: number, bytes, parent disk. */
+int su_sysfs_partition(const char *sysdir, struct su_blockdev *ret);
+/* The slots through ROOT/dev/disk/by-partlabel, their disk through sysfs and
+ * its GPT, the ESP mounted at /efi or /boot (root "/" is the host). */
+int su_host_disk_open(struct lapis_diag *d, const char *root, const char *arch, struct su_disk *ret);
+int su_disk_slot_of_hash(const struct su_disk *k, const char *roothash);
+char *su_os_release_version(const char *text);
 
 /* ---- the dm-verity root hash of a data range (verity.c) ---- */
 /* The root hash and the plain sha256 of the range, from one read of it. */
@@ -122,6 +141,7 @@ bool su_state_failed(const struct su_state *s, const char *version);
 
 /* ---- the agent's operations (update.c) ---- */
 struct su_opts {
+    const char *root;           /* host mode: prefix of /dev, /sys, /proc, /run, the ESP ("/") */
     const char *image, *state_dir, *keys_dir, *url, *arch;
     bool allow_downgrade;
     long long now;              /* time to judge the index's expiry by */
@@ -136,6 +156,8 @@ void su_check_clear(struct su_check *c);
 int su_update(struct lapis_diag *d, const struct su_opts *o, char **ret_version, int *ret_slot,
               char **ret_reason);
 int su_init(struct lapis_diag *d, const struct su_opts *o, const char *version);
+/* The ESP's entries of the disk o names (image file or host); NULL on failure. */
+char **su_esp_names(const struct su_opts *o);
 int su_mark_bad(struct lapis_diag *d, const struct su_opts *o, char **ret_version);
 int su_mark_good(struct lapis_diag *d, const struct su_opts *o, char **ret_version);
 /* At boot: which slot runs (the usrhash= of cmdline_path, /proc/cmdline on

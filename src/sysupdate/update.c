@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <zstd.h>
@@ -27,6 +28,7 @@
 #include "shared/digest.h"
 #include "shared/fetch.h"
 #include "shared/lock.h"
+#include "shared/reboot.h"
 #include "sysupdate/sysupdate.h"
 
 #define SYNC_FRAMES 8          /* frames between two fsyncs of the data and the state */
@@ -121,12 +123,32 @@ static int load_manifest(struct run *r, const struct su_index_entry *e)
     return 0;
 }
 
+/* The disk image file, or the running host's own disk. */
+static int disk_open(struct lapis_diag *d, const struct su_opts *o, struct su_disk *ret)
+{
+    return o->image ? su_disk_open(d, o->image, o->arch, ret) : su_host_disk_open(d, o->root, o->arch, ret);
+}
+
+char **su_esp_names(const struct su_opts *o)
+{
+    struct lapis_diag d = { 0 };
+    struct su_disk k;
+    char **names = NULL;
+    if (disk_open(&d, o, &k) >= 0) {
+        if (su_esp_list(&d, &k, &names) < 0)
+            names = NULL;
+        su_disk_clear(&k);
+    }
+    lapis_diag_clear(&d);
+    return names;
+}
+
 static int open_run(struct lapis_diag *d, const struct su_opts *o, struct run *r)
 {
     *r = (struct run){ .d = d, .o = o };
     r->st.prog_slot = -1;
     int e = su_state_load(d, o->state_dir, &r->st);
-    if (e < 0 || (e = su_disk_open(d, o->image, o->arch, &r->disk)) < 0)
+    if (e < 0 || (e = disk_open(d, o, &r->disk)) < 0)
         return e;
     r->current = r->st.slot[r->st.booted].version;
     r->target = 1 - r->st.booted;
@@ -147,7 +169,13 @@ static const struct su_index_entry *choose(struct run *r, char **why)
 {
     const struct su_index_entry *e = su_index_newest(&r->index, r->o->arch);
     int c = e ? su_version_cmp(e->version, r->current) : 0;
-    if (!e)
+    const struct su_slot *b = &r->st.slot[r->st.booted];
+    if (b->status != SU_GOOD)
+        /* Writing the other slot now would destroy the fallback of a
+         * version that has not proved itself yet. */
+        *why = xasprintf("the booted %s in slot %c is not marked good yet (boot-complete.target "
+                         "not reached); the other slot is its fallback", b->version, 'a' + r->st.booted);
+    else if (!e)
         *why = xasprintf("the index has no version for %s", r->o->arch);
     else if (c == 0)
         *why = xasprintf("%s is the newest version and is running", e->version);
@@ -402,7 +430,15 @@ static int finish(struct run *r)
     su_slot_set(&r->st.slot[r->target], r->m.version, SU_STAGED, r->m.roothash);
     r->st.prog_slot = -1;
     r->st.index_issued = r->index.issued;
-    return su_state_save(r->d, r->o->state_dir, &r->st);
+    if ((e = su_state_save(r->d, r->o->state_dir, &r->st)) < 0 || r->o->image)
+        return e;
+    /* kured (and update-notifier) reboot the host; the .pkgs line says into
+     * what. /run, not /var/run: on a host whose /var/run is a directory of
+     * the persistent root (no base-files symlink), a sentinel there would
+     * survive the reboot and ask for another one. */
+    _cleanup_free_ char *why = xasprintf("lapis_%s", r->m.version);
+    char *pkgs[] = { why, NULL };
+    return lapis_reboot_required_write_in(r->d, r->o->root ? r->o->root : "/", "/run", pkgs);
 }
 
 static int stage(struct run *r)
@@ -411,6 +447,10 @@ static int stage(struct run *r)
     _cleanup_free_ char *part = uki_part(r);
     if (diskfd < 0)
         return lapis_err(r->d, -errno, "cannot open %s for writing: %s", r->disk.path, strerror(errno));
+    /* udev does not probe a disk held with a BSD lock: no scan of a half-written slot. */
+    if (flock(diskfd, LOCK_EX | LOCK_NB) < 0)
+        return lapis_err(r->d, -errno, "%s is locked by another program (%s); try again later",
+                         r->disk.path, strerror(errno));
     int e = mkdir_p(r->o->state_dir, 0755);
     if (e < 0)
         return lapis_err(r->d, e, "cannot create %s: %s", r->o->state_dir, strerror(-e));
@@ -470,7 +510,7 @@ int su_init(struct lapis_diag *d, const struct su_opts *o, const char *version)
         return lapis_err(d, LAPIS_E_USAGE, "'%s' is not a version (digits, letters, . _ ~)", version);
     if (path_exists(path))
         return lapis_err(d, LAPIS_E_CONFIG, "%s exists already: this disk's state is recorded", path);
-    int e = su_disk_open(d, o->image, o->arch, &disk);
+    int e = disk_open(d, o, &disk);
     if (e < 0)
         return e;
     _cleanup_close_ int fd = open(disk.path, O_RDONLY | O_CLOEXEC);
@@ -587,12 +627,36 @@ static int read_usrhash(struct lapis_diag *d, const char *path, char ret[SU_HEX]
     int e = read_file(path, 64 << 10, &text, &len);
     if (e < 0)
         return lapis_err(d, e, "cannot read %s: %s", path, strerror(-e));
-    for (char *save = NULL, *w = strtok_r(text, " \t\n", &save); w; w = strtok_r(NULL, " \t\n", &save))
-        if (strncmp(w, "usrhash=", 8) == 0 && strlen(w + 8) == 64 && strspn(w + 8, "0123456789abcdef") == 64) {
-            strcpy(ret, w + 8);
-            return 0;
-        }
-    return lapis_err(d, LAPIS_E_CONFIG, "%s has no usrhash=: this boot is not from a lapis A/B slot", path);
+    if (su_cmdline_usrhash(text, ret) < 0)
+        return lapis_err(d, LAPIS_E_CONFIG, "%s has no usrhash=: this boot is not from a lapis A/B slot", path);
+    return 0;
+}
+
+/* The first boot of a host the composer made: no state yet. The running
+ * slot is the one whose PARTUUID usrhash= names, its version the
+ * IMAGE_VERSION of the running /usr; it is good (the factory image), the
+ * other slot empty. */
+static int host_first_boot(struct lapis_diag *d, const struct su_opts *o, const char *hash)
+{
+    struct su_disk k;
+    _cleanup_free_ char *osr = path_in_root(o->root, "/usr/lib/os-release"), *text = NULL, *v = NULL;
+    size_t len;
+    int e = read_file(osr, 64 << 10, &text, &len);
+    if (e < 0)
+        return lapis_err(d, e, "cannot read %s: %s", osr, strerror(-e));
+    if (!(v = su_os_release_version(text)))
+        return lapis_err(d, LAPIS_E_CONFIG, "%s has no IMAGE_VERSION=: which version runs is unknown", osr);
+    if ((e = su_host_disk_open(d, o->root, o->arch, &k)) < 0)
+        return e;
+    int slot = su_disk_slot_of_hash(&k, hash);
+    su_disk_clear(&k);
+    if (slot < 0)
+        return lapis_err(d, LAPIS_E_CONFIG, "usrhash=%.16s... names neither slot's PARTUUID", hash);
+    struct su_state st = { .booted = slot, .prog_slot = -1 };
+    su_slot_set(&st.slot[slot], v, SU_GOOD, hash);
+    e = su_state_save(d, o->state_dir, &st);
+    su_state_clear(&st);
+    return e;
 }
 
 /* systemd-boot renames lapis_V+N-M.efi on each try; +0-M: no tries left. */
@@ -630,9 +694,12 @@ static int boot_sync(struct run *r, const char *hash)
         return lapis_err(r->d, LAPIS_E_CONFIG, "the running /usr (usrhash=%.16s...) is in neither "
                          "slot the state records", hash);
     struct su_slot *other = &st->slot[1 - slot];
-    if (slot != st->booted)
-        st->booted = slot;  /* the staged slot runs; mark-good follows boot-complete.target */
-    else if (other->status == SU_STAGED && tries_exhausted(r, other->version))
+    /* The staged slot runs (mark-good follows boot-complete.target), or the
+     * other one does while the staged one has no tries left: whether it
+     * was never booted or booted and failed its health checks, the boot
+     * loader fell back. */
+    st->booted = slot;
+    if (other->status == SU_STAGED && tries_exhausted(r, other->version))
         return fell_back(r, other);
     return 0;
 }
@@ -642,8 +709,11 @@ int su_boot(struct lapis_diag *d, const struct su_opts *o, const char *cmdline_p
     struct run r;
     char hash[SU_HEX];
     _cleanup_close_ int lock = -1;
+    _cleanup_free_ char *state = path_join(o->state_dir, "state");
     int e = lock_state(d, o, &lock);
     if (e < 0 || (e = read_usrhash(d, cmdline_path, hash)) < 0)
+        return e;
+    if (!o->image && !path_exists(state) && (e = host_first_boot(d, o, hash)) < 0)
         return e;
     e = open_run(d, o, &r);
     if (e >= 0 && (e = boot_sync(&r, hash)) >= 0)
