@@ -228,14 +228,22 @@ def test_destdir(lapis_file):
     assert [p.name for p in dest.iterdir()] == ["pkga-1.0-1.noarch.rpm"], r
 
 
-def test_cacheonly_values(lapis_file):
+def test_cacheonly_values(lapis_http):
+    lapis_http.ok("makecache")
+    r = lapis_http.run("-y", "--setopt=cacheonly=all", NOWEAK, "install", "pkga")
+    assert r.rc == 1 and "Cache-only enabled but no cache for package pkga" in r.err, r
+    r = lapis_http.run("-y", "--setopt=cacheonly=metadata", NOWEAK, "install", "pkga")
+    assert r.rc == 0, r
+    r = lapis_http.run("--setopt=cacheonly=bogus", "repolist")
+    assert r.rc == 1 and "cacheonly" in r.err, r
+
+
+def test_cacheonly_all_uses_a_file_repo_in_place(lapis_file):
+    """A file:// repo's packages are read (and verified) where they are, as
+    dnf does with local repos: cache-only needs no cached copy of them."""
     lapis_file.ok("makecache")
     r = lapis_file.run("-y", "--setopt=cacheonly=all", NOWEAK, "install", "pkga")
-    assert r.rc == 1 and "Cache-only enabled but no cache for package pkga" in r.err, r
-    r = lapis_file.run("-y", "--setopt=cacheonly=metadata", NOWEAK, "install", "pkga")
-    assert r.rc == 0, r
-    r = lapis_file.run("--setopt=cacheonly=bogus", "repolist")
-    assert r.rc == 1 and "cacheonly" in r.err, r
+    assert r.rc == 0 and lapis_file.names() == ["pkga"], r
 
 
 def test_unknown_setopt_key_stays_an_error(lapis):
