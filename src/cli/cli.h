@@ -92,6 +92,10 @@ int cli_load(struct cli *c, unsigned extra);
 void cli_json_out(struct cli *c, cJSON *doc);
 /* puts() of text from a package or repo, through lapis_sanitize(). */
 void cli_puts(const char *s);
+/* dnf5's "key                 : value" info lines (repo info, group info), sanitized;
+ * a list puts its first item beside the key and the others under it. */
+void cli_kv(const char *key, const char *value);
+void cli_kv_list(const char *key, char *const *v);
 cJSON *cli_json_pkglist(struct cli *c, const lapis_pkglist *l);
 
 int cmd_repolist(struct cli *c);

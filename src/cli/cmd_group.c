@@ -51,29 +51,16 @@ static cJSON *json_group(const lapis_group *g)
     return o;
 }
 
-static void kv(const char *key, const char *value)
-{
-    char *clean = lapis_sanitize(value ? value : "");
-    printf("%-20s:%s%s\n", key, *clean ? " " : "", clean);
-    free(clean);
-}
-
-static void kv_list(const char *key, char *const *v)
-{
-    for (size_t i = 0; v && v[i]; i++)
-        kv(i == 0 ? key : "", v[i]);
-}
-
 static void print_info(const lapis_group *g)
 {
-    kv("Id", g->id);
-    kv("Name", g->name);
-    kv("Description", g->description);
-    kv("Installed", g->installed ? "yes" : "no");
-    kv("Uservisible", g->visible ? "yes" : "no");
-    kv_list("Mandatory packages", g->mandatory);
-    kv_list("Default packages", g->defaults);
-    kv_list("Optional packages", g->optional);
+    cli_kv("Id", g->id);
+    cli_kv("Name", g->name);
+    cli_kv("Description", g->description);
+    cli_kv("Installed", g->installed ? "yes" : "no");
+    cli_kv("Uservisible", g->visible ? "yes" : "no");
+    cli_kv_list("Mandatory packages", g->mandatory);
+    cli_kv_list("Default packages", g->defaults);
+    cli_kv_list("Optional packages", g->optional);
 }
 
 static void print_list(const lapis_group *g, const size_t *sel, size_t n)

@@ -80,26 +80,13 @@ static void print_repo_list(struct cli *c, lapis_repo **repos, size_t n, bool wi
 
 /* ---- repo info (dnf5's key : value layout) ------------------------------- */
 
-static void kv(const char *key, const char *value)
-{
-    char *clean = lapis_sanitize(value ? value : "");
-    printf("%-20s:%s%s\n", key, *clean ? " " : "", clean);
-    free(clean);
-}
-
-static void kv_list(const char *key, char *const *v)
-{
-    for (size_t i = 0; v && v[i]; i++)
-        kv(i == 0 ? key : "", v[i]);
-}
-
 static void kv_lines(const char *key, const char *text)
 {
     bool first = true;
     for (const char *p = text; *p; first = false) {
         size_t n = strcspn(p, "\n");
         char *u = strndup(p, n);
-        kv(first ? key : "", u);
+        cli_kv(first ? key : "", u);
         free(u);
         p += n + (p[n] ? 1 : 0);
     }
@@ -119,16 +106,16 @@ static void print_repo_info(lapis_repo *r)
     lapis_repo_settings s;
     char num[64], tbuf[64];
     lapis_repo_get_settings(r, &s);
-    kv("Repo ID", lapis_repo_id(r));
-    kv("Name", lapis_repo_name(r));
-    kv("Status", lapis_repo_enabled(r) ? "enabled" : "disabled");
+    cli_kv("Repo ID", lapis_repo_id(r));
+    cli_kv("Name", lapis_repo_name(r));
+    cli_kv("Status", lapis_repo_enabled(r) ? "enabled" : "disabled");
     snprintf(num, sizeof(num), "%d", lapis_repo_priority(r));
-    kv("Priority", num);
+    cli_kv("Priority", num);
     snprintf(num, sizeof(num), "%d", s.cost);
-    kv("Cost", num);
-    kv("Type", "available");
-    kv_list("Exclude packages", s.excludepkgs);
-    kv_list("Include packages", s.includepkgs);
+    cli_kv("Cost", num);
+    cli_kv("Type", "available");
+    cli_kv_list("Exclude packages", s.excludepkgs);
+    cli_kv_list("Include packages", s.includepkgs);
     char expire[200];
     if (s.metadata_expire < 0)
         snprintf(num, sizeof(num), "Never");
@@ -137,23 +124,23 @@ static void print_repo_info(lapis_repo *r)
     else
         snprintf(num, sizeof(num), "%lld seconds", s.metadata_expire);
     snprintf(expire, sizeof(expire), "%s (last: %s)", num, format_time(lapis_repo_timestamp(r), tbuf));
-    kv("Metadata expire", expire);
-    kv("Skip if unavailable", s.skip_if_unavailable ? "true" : "false");
+    cli_kv("Metadata expire", expire);
+    cli_kv("Skip if unavailable", s.skip_if_unavailable ? "true" : "false");
     if (s.config_file)
-        kv("Config file", s.config_file);
-    kv("URLs", "");
+        cli_kv("Config file", s.config_file);
+    cli_kv("URLs", "");
     kv_lines("  Base URL", lapis_repo_baseurl(r));
-    kv("OpenPGP", "");
-    kv_list("  Keys", s.gpgkeys);
-    kv("  Verify repodata", s.repo_gpgcheck ? "true" : "false");
-    kv("  Verify packages", s.gpgcheck ? "true" : "false");
+    cli_kv("OpenPGP", "");
+    cli_kv_list("  Keys", s.gpgkeys);
+    cli_kv("  Verify repodata", s.repo_gpgcheck ? "true" : "false");
+    cli_kv("  Verify packages", s.gpgcheck ? "true" : "false");
     if (!lapis_repo_enabled(r))
         return;
-    kv("Repodata info", "");
+    cli_kv("Repodata info", "");
     snprintf(num, sizeof(num), "%d", lapis_repo_npackages(r));
-    kv("  Available packages", num);
-    kv("  Total packages", num);
-    kv("  Updated", format_time(lapis_repo_timestamp(r), tbuf));
+    cli_kv("  Available packages", num);
+    cli_kv("  Total packages", num);
+    cli_kv("  Updated", format_time(lapis_repo_timestamp(r), tbuf));
 }
 
 static cJSON *json_repo_info(lapis_repo *r)

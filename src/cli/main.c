@@ -371,6 +371,19 @@ void cli_puts(const char *s)
     free(clean);
 }
 
+void cli_kv(const char *key, const char *value)
+{
+    char *clean = lapis_sanitize(value ? value : "");
+    printf("%-20s:%s%s\n", key, *clean ? " " : "", clean);
+    free(clean);
+}
+
+void cli_kv_list(const char *key, char *const *v)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        cli_kv(i == 0 ? key : "", v[i]);
+}
+
 cJSON *cli_json_pkglist(struct cli *c, const lapis_pkglist *l)
 {
     cJSON *a = cJSON_CreateArray();

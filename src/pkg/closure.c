@@ -13,16 +13,6 @@
 #include <solv/repo.h>
 #include <solv/evr.h>
 
-static bool usable(lapis_ctx *ctx, Id p, Solvable *s)
-{
-    Pool *pool = ctx->pool;
-    if (!s->repo || s->repo == pool->installed || !pool_installable(pool, s))
-        return false;
-    if (pool->considered && !MAPTST(pool->considered, p))
-        return false;
-    return !lapis_is_advisory(pool, s);
-}
-
 /* Is there a newer usable package of the same name and arch (in the same repo, with per_repo)? */
 static bool superseded(lapis_ctx *ctx, Id p, bool per_repo)
 {
@@ -31,7 +21,7 @@ static bool superseded(lapis_ctx *ctx, Id p, bool per_repo)
     Id q, qq;
     FOR_PROVIDES(q, qq, s->name) {
         Solvable *o = pool_id2solvable(pool, q);
-        if (q != p && o->name == s->name && o->arch == s->arch && usable(ctx, q, o) &&
+        if (q != p && o->name == s->name && o->arch == s->arch && lapis_pkg_is_available(ctx, q, o) &&
             (!per_repo || o->repo == s->repo) && pool_evrcmp(pool, o->evr, s->evr, EVRCMP_COMPARE) > 0)
             return true;
     }
@@ -120,13 +110,13 @@ int lapis_repoclosure(lapis_ctx *ctx, const lapis_closure_opts *o, lapis_closure
     map_init(&avail, pool->nsolvables);
     FOR_POOL_SOLVABLES(p) {
         Solvable *s = pool_id2solvable(pool, p);
-        if (usable(ctx, p, s) && !(o->newest && superseded(ctx, p, true)) &&
+        if (lapis_pkg_is_available(ctx, p, s) && !(o->newest && superseded(ctx, p, true)) &&
             !(ctx->conf.best && superseded(ctx, p, false)))
             MAPSET(&avail, p);
     }
     FOR_POOL_SOLVABLES(p) {
         Solvable *s = pool_id2solvable(pool, p);
-        if (!usable(ctx, p, s) || (o->newest && superseded(ctx, p, true)) ||
+        if (!lapis_pkg_is_available(ctx, p, s) || (o->newest && superseded(ctx, p, true)) ||
             !in_check_set(ctx, s, o))
             continue;
         char **un = unresolved_of(ctx, s, &avail);

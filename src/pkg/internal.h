@@ -256,6 +256,9 @@ static inline bool lapis_is_advisory(Pool *pool, Solvable *s)
 {
     return str_startswith(pool_id2str(pool, s->name), LAPIS_ADVISORY_PREFIX);
 }
+/* A real, installable package from a repo (not an advisory, not a source rpm,
+ * not excluded) (query.c). */
+bool lapis_pkg_is_available(lapis_ctx *ctx, Id p, Solvable *s);
 /* Does any of the globs match (false for none)? */
 bool lapis_pkg_match_any(Pool *pool, Solvable *s, char *const *globs);
 /* Exactly name.arch at evr: installed, or offered by the best-priority repo. 0 if none. */

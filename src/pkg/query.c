@@ -188,8 +188,7 @@ static bool matches_any(lapis_ctx *ctx, Solvable *s, char *const *globs)
     return !globs || !globs[0] || lapis_pkg_match_any(ctx->pool, s, globs);
 }
 
-/* A real, installable package from a repo (not an advisory, not a source rpm, not excluded). */
-static bool is_available_pkg(lapis_ctx *ctx, Id p, Solvable *s)
+bool lapis_pkg_is_available(lapis_ctx *ctx, Id p, Solvable *s)
 {
     Pool *pool = ctx->pool;
     if (!s->repo || s->repo == pool->installed || !pool_installable(pool, s))
@@ -245,7 +244,7 @@ static void newest_available(lapis_ctx *ctx, char *const *globs, Queue *out)
     queue_init(&all);
     FOR_POOL_SOLVABLES(p) {
         Solvable *s = pool_id2solvable(pool, p);
-        if (is_available_pkg(ctx, p, s) && matches_any(ctx, s, globs))
+        if (lapis_pkg_is_available(ctx, p, s) && matches_any(ctx, s, globs))
             queue_push(&all, p);
     }
     newest_of(ctx, &all, out);
@@ -391,7 +390,7 @@ int lapis_query_all_versions(lapis_ctx *ctx, char *const *globs, bool installed,
     if (available) {
         FOR_POOL_SOLVABLES(p) {
             Solvable *s = pool_id2solvable(pool, p);
-            if (is_available_pkg(ctx, p, s) && matches_any(ctx, s, globs))
+            if (lapis_pkg_is_available(ctx, p, s) && matches_any(ctx, s, globs))
                 queue_push(&q, p);
         }
     }
@@ -474,7 +473,7 @@ static void keep_real_pkgs(lapis_ctx *ctx, Queue *in, Queue *out)
     for (int i = 0; i < in->count; i++) {
         Id p = in->elements[i];
         Solvable *s = pool_id2solvable(ctx->pool, p);
-        if (lapis_pkg_installed(ctx, p) || is_available_pkg(ctx, p, s))
+        if (lapis_pkg_installed(ctx, p) || lapis_pkg_is_available(ctx, p, s))
             queue_push(out, p);
     }
 }
@@ -539,7 +538,7 @@ int lapis_query_whatrequires(lapis_ctx *ctx, const char *spec, lapis_pkglist *re
         MAPSET(&provmap, prov.elements[i]);
     FOR_POOL_SOLVABLES(p) {
         Solvable *s = pool_id2solvable(pool, p);
-        if (!lapis_pkg_installed(ctx, p) && !is_available_pkg(ctx, p, s))
+        if (!lapis_pkg_installed(ctx, p) && !lapis_pkg_is_available(ctx, p, s))
             continue;
         queue_empty(&reqs);
         solvable_lookup_deparray(s, SOLVABLE_REQUIRES, &reqs, 0);

@@ -389,6 +389,20 @@ def lapis_http(tmp_path, request):
 # Small helpers used by several test modules
 # --------------------------------------------------------------------------
 
+def run_on_tty(lapis, answers, *args):
+    """Run lapis with a pseudo-terminal on stdin that has ANSWERS typed ahead."""
+    import pty
+    master, slave = pty.openpty()
+    try:
+        os.write(master, answers.encode())
+        cp = subprocess.run(lapis.argv(*args), stdin=slave, capture_output=True, text=True,
+                            timeout=60, env=lapis.env)
+    finally:
+        os.close(slave)
+        os.close(master)
+    return cp
+
+
 def list_sections(text):
     """Parse `list` output: {section title: [(name.arch, evr, repo), ...]}.
     A line that does not split into exactly three fields is a title."""

@@ -13,26 +13,12 @@ import subprocess
 
 import pytest
 
-from conftest import list_sections
+from conftest import list_sections, run_on_tty
 from test_transaction import DNF, dnf_installed
 
 NOWEAK = "--setopt=install_weak_deps=0"
 NOBEST_REPO = "--enablerepo=nobest"
 REPOSYNC = ["Updating and loading repositories:", "Repositories loaded."]
-
-
-def run_on_tty(lapis, answers, *args):
-    """lapis with a pseudo-terminal on stdin that has ANSWERS typed ahead."""
-    import pty
-    master, slave = pty.openpty()
-    try:
-        os.write(master, answers.encode())
-        cp = subprocess.run(lapis.argv(*args), stdin=slave, capture_output=True, text=True,
-                            timeout=60, env=lapis.env)
-    finally:
-        os.close(slave)
-        os.close(master)
-    return cp
 
 
 def same_as_dnf(lapis, *step):

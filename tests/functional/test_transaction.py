@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from conftest import FIXTURES, NEVRA_QF, files_named, nevra, run_cmd
+from conftest import FIXTURES, NEVRA_QF, files_named, nevra, run_cmd, run_on_tty
 
 NOWEAK = "--setopt=install_weak_deps=0"
 BASE_ONLY = "--disablerepo=updates"
@@ -96,20 +96,6 @@ def test_refused_json_error_document(lapis_file):
     assert "--json cannot ask for confirmation" in err["message"] and err["code"], r
     assert len(r.error_lines) == 1 and "Is this ok" not in r.err, r
     assert lapis_file.installed() == []
-
-
-def run_on_tty(lapis, answers, *args):
-    """Run lapis with a pseudo-terminal on stdin that has ANSWERS typed ahead."""
-    import pty
-    master, slave = pty.openpty()
-    try:
-        os.write(master, answers.encode())
-        cp = subprocess.run(lapis.argv(*args), stdin=slave, capture_output=True, text=True,
-                            timeout=60, env=lapis.env)
-    finally:
-        os.close(slave)
-        os.close(master)
-    return cp
 
 
 @pytest.mark.parametrize("answers,installed", [
