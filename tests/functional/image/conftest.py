@@ -8,6 +8,7 @@
   returns a Result (rc, out, err, elapsed).
 """
 
+import hashlib
 import os
 import pathlib
 import platform
@@ -76,6 +77,15 @@ def lapis_image(tmp_path):
 
     run.cachedir = cache
     return run
+
+
+def sha256(path):
+    """A file's sha256, read in 1 MiB pieces (disk images are GiBs)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def pytest_collection_modifyitems(config, items):

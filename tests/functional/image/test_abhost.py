@@ -16,9 +16,7 @@ files (and a removed one copied back by tmpfiles), the UKI blessed to
 lapis_1.0.efi, and a container run by runc.
 """
 
-import hashlib
 import os
-import pathlib
 import re
 import shutil
 import subprocess
@@ -26,7 +24,7 @@ import time
 
 import pytest
 
-from .conftest import LAPIS_BIN, TESTDIST, image_env
+from .conftest import LAPIS_BIN, TESTDIST, image_env, sha256
 
 EPOCH = "1700000000"
 OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd"
@@ -126,14 +124,6 @@ sysupdate:
 output:
   formats: {formats}
 """
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @pytest.fixture(scope="module")

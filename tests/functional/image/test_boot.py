@@ -12,7 +12,6 @@ give the same raw, qcow2, VHD and vhdx bytes; the vhdx passes qemu-img check
 and compare against the raw.
 """
 
-import hashlib
 import json
 import os
 import pathlib
@@ -24,7 +23,7 @@ import time
 
 import pytest
 
-from .conftest import image_env
+from .conftest import image_env, sha256
 
 HERE = pathlib.Path(__file__).resolve().parent
 SRCROOT = HERE.parent.parent.parent
@@ -135,14 +134,6 @@ def build(cfg, out, cwd, umask=0o022, tmpdir=None):
 def disk(server, tmp_path_factory):
     out = tmp_path_factory.mktemp("disk1") / "out"
     return build(server[0], out, cwd=out.parent)
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def test_gpt_layout(disk):

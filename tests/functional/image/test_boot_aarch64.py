@@ -22,7 +22,6 @@ Before the cross-built RPM the build failed: the aarch64 test distribution had
 no `lapis`, so the separate minimal-server-aarch64.yaml left it out.
 """
 
-import hashlib
 import json
 import os
 import pathlib
@@ -35,7 +34,7 @@ import time
 import pytest
 import yaml
 
-from .conftest import image_env
+from .conftest import image_env, sha256
 
 HERE = pathlib.Path(__file__).resolve().parent
 SRCROOT = HERE.parent.parent.parent
@@ -115,14 +114,6 @@ def build(cfg, out, cwd, tmpdir=None):
 def disk(config, tmp_path_factory):
     out = tmp_path_factory.mktemp("arm1") / "out"
     return build(config, out, cwd=out.parent)
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def sgdisk_info(raw, n):

@@ -5,7 +5,6 @@ Every bad input gives one clear error line, exit 1, nothing in OUTDIR (no
 staging dir), and the next build succeeds.
 """
 
-import hashlib
 import json
 import os
 import pathlib
@@ -15,7 +14,7 @@ import time
 
 import pytest
 
-from .conftest import FIXTURES, LAPIS_BIN, image_env
+from .conftest import FIXTURES, LAPIS_BIN, image_env, sha256
 
 SMALL = ["bash"]
 BIGGER = ["systemd", "bash", "coreutils", "util-linux"]
@@ -222,9 +221,6 @@ def test_bad_format_names_the_format(tmp_path, testdist_repo, lapis_image):
 
 
 # ---- lock ------------------------------------------------------------------
-
-def sha256(path):
-    return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
 
 
 def test_lock_lists_every_package_with_its_rpm_sha256(tmp_path, testdist_repo, lapis_image):

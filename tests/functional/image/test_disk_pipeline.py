@@ -8,7 +8,6 @@ A build that does them only after the disk stage makes the wrapper wait out
 its minute and log "no".
 """
 
-import hashlib
 import json
 import os
 import re
@@ -18,7 +17,7 @@ import subprocess
 
 import pytest
 
-from .conftest import LAPIS_BIN, TESTDIST, image_env
+from .conftest import LAPIS_BIN, TESTDIST, image_env, sha256
 
 PACKAGES = ["kernel", "systemd", "systemd-sysv", "systemd-boot", "udev", "dracut", "bash",
             "coreutils", "util-linux", "kmod", "login", "passwd"]
@@ -50,14 +49,6 @@ sys.exit(rc)
 '''
 
 TOOLS = ["sgdisk", "mkfs.ext4", "qemu-img", "depmod", "systemctl"]
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @pytest.fixture(scope="module")

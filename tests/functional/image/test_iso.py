@@ -10,7 +10,6 @@ which here also prints what the root is. A second build at another time,
 umask, cwd and TMPDIR gives the same ISO and raw bytes.
 """
 
-import hashlib
 import os
 import pathlib
 import re
@@ -20,7 +19,7 @@ import time
 
 import pytest
 
-from .conftest import image_env
+from .conftest import image_env, sha256
 
 HERE = pathlib.Path(__file__).resolve().parent
 SRCROOT = HERE.parent.parent.parent
@@ -127,14 +126,6 @@ def cfg(tmp_path_factory):
 def built(cfg, tmp_path_factory):
     out = tmp_path_factory.mktemp("iso1") / "out"
     return build(cfg, out, cwd=out.parent)
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def boot(drive, workdir, timeout=BOOT_TIMEOUT):
