@@ -86,15 +86,3 @@ def sha256(path):
         while chunk := f.read(1 << 20):
             h.update(chunk)
     return h.hexdigest()
-
-
-def pytest_collection_modifyitems(config, items):
-    """LAPIS_SKIP_BOOT=1 (make asan) leaves out the QEMU boots: under the
-    sanitizers it is lapis' own code that is checked, and the images it builds
-    there are built (and checked) all the same; `make check` boots them."""
-    if os.environ.get("LAPIS_SKIP_BOOT") != "1":
-        return
-    skip = pytest.mark.skip(reason="LAPIS_SKIP_BOOT=1: no QEMU boot (make check boots)")
-    for item in items:
-        if "booted" in getattr(item, "fixturenames", ()) or "boots" in item.name:
-            item.add_marker(skip)
