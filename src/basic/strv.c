@@ -7,6 +7,17 @@
 #include "basic/alloc.h"
 #include "basic/strv.h"
 
+void strbuf_add(struct strbuf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        b->cap = (b->len + n + 1) * 2;
+        b->s = xrealloc(b->s, b->cap);
+    }
+    memcpy(b->s + b->len, s, n);
+    b->len += n;
+    b->s[b->len] = '\0';
+}
+
 char *strstrip(char *s)
 {
     char *e;

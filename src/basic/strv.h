@@ -7,6 +7,14 @@
 
 #include "basic/macro.h"
 
+/* A string that grows as it is appended to; s stays NUL-terminated (NULL
+ * until the first append). */
+struct strbuf {
+    char *s;
+    size_t len, cap;
+};
+void strbuf_add(struct strbuf *b, const char *s, size_t n);
+
 char *strstrip(char *s);
 bool str_startswith(const char *s, const char *prefix);
 bool str_endswith(const char *s, const char *suffix);

@@ -17,6 +17,7 @@
 #include "basic/alloc.h"
 #include "basic/fs.h"
 #include "basic/macro.h"
+#include "basic/strv.h"
 #include "image/image.h"
 #include "lapis/common.h"
 
@@ -25,25 +26,9 @@
 
 /* ---- writing ------------------------------------------------------------- */
 
-struct out {
-    char *buf;
-    size_t len, cap;
-};
+static void out_printf(struct strbuf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-static void out_add(struct out *o, const char *s, size_t n)
-{
-    if (o->len + n + 1 > o->cap) {
-        o->cap = (o->len + n + 1) * 2;
-        o->buf = xrealloc(o->buf, o->cap);
-    }
-    memcpy(o->buf + o->len, s, n);
-    o->len += n;
-    o->buf[o->len] = '\0';
-}
-
-static void out_printf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void out_printf(struct out *o, const char *fmt, ...)
+static void out_printf(struct strbuf *o, const char *fmt, ...)
 {
     _cleanup_free_ char *s = NULL;
     va_list ap;
@@ -54,48 +39,48 @@ static void out_printf(struct out *o, const char *fmt, ...)
     va_end(ap);
     if (n < 0)
         abort();
-    out_add(o, s, (size_t)n);
+    strbuf_add(o, s, (size_t)n);
 }
 
 /* A JSON string (RFC 8259 escapes), or null for NULL. */
-static void out_str(struct out *o, const char *s)
+static void out_str(struct strbuf *o, const char *s)
 {
     if (!s) {
-        out_add(o, "null", 4);
+        strbuf_add(o, "null", 4);
         return;
     }
-    out_add(o, "\"", 1);
+    strbuf_add(o, "\"", 1);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (*p == '"' || *p == '\\')
             out_printf(o, "\\%c", *p);
         else if (*p == '\n')
-            out_add(o, "\\n", 2);
+            strbuf_add(o, "\\n", 2);
         else if (*p == '\t')
-            out_add(o, "\\t", 2);
+            strbuf_add(o, "\\t", 2);
         else if (*p < 0x20)
             out_printf(o, "\\u%04x", *p);
         else
-            out_add(o, (const char *)p, 1);
+            strbuf_add(o, (const char *)p, 1);
     }
-    out_add(o, "\"", 1);
+    strbuf_add(o, "\"", 1);
 }
 
-static void field_str(struct out *o, const char *key, const char *v, bool last)
+static void field_str(struct strbuf *o, const char *key, const char *v, bool last)
 {
     out_printf(o, "      \"%s\": ", key);
     out_str(o, v);
-    out_add(o, last ? "\n" : ",\n", last ? 1 : 2);
+    strbuf_add(o, last ? "\n" : ",\n", last ? 1 : 2);
 }
 
-static void field_num(struct out *o, const char *key, unsigned long long v)
+static void field_num(struct strbuf *o, const char *key, unsigned long long v)
 {
     out_printf(o, "      \"%s\": %llu,\n", key, v);
 }
 
 /* The keys of a package, in sorted order. */
-static void out_pkg(struct out *o, const struct lapis_image_pkg *p, bool last)
+static void out_pkg(struct strbuf *o, const struct lapis_image_pkg *p, bool last)
 {
-    out_add(o, "    {\n", 6);
+    strbuf_add(o, "    {\n", 6);
     field_str(o, "arch", p->arch, false);
     field_num(o, "buildtime", p->buildtime);
     field_num(o, "epoch", p->epoch);
@@ -109,21 +94,21 @@ static void out_pkg(struct out *o, const struct lapis_image_pkg *p, bool last)
     field_str(o, "url", p->url, false);
     field_str(o, "vendor", p->vendor, false);
     field_str(o, "version", p->version, true);
-    out_add(o, last ? "    }\n" : "    },\n", last ? 6 : 7);
+    strbuf_add(o, last ? "    }\n" : "    },\n", last ? 6 : 7);
 }
 
 static char *lock_format(const struct lapis_image_lock *l)
 {
-    struct out o = { 0 };
+    struct strbuf o = { 0 };
 
-    out_add(&o, "{\n  \"configSha256\": ", 20);
+    strbuf_add(&o, "{\n  \"configSha256\": ", 20);
     out_str(&o, l->config_sha256);
     out_printf(&o, ",\n  \"lockVersion\": %d,\n  \"packages\": [", LOCK_VERSION);
-    out_add(&o, l->npkgs ? "\n" : "", l->npkgs ? 1 : 0);
+    strbuf_add(&o, l->npkgs ? "\n" : "", l->npkgs ? 1 : 0);
     for (size_t i = 0; i < l->npkgs; i++)
         out_pkg(&o, &l->pkgs[i], i + 1 == l->npkgs);
-    out_add(&o, l->npkgs ? "  ]\n}\n" : "]\n}\n", l->npkgs ? 6 : 4);
-    return o.buf;
+    strbuf_add(&o, l->npkgs ? "  ]\n}\n" : "]\n}\n", l->npkgs ? 6 : 4);
+    return o.s;
 }
 
 int lapis_image_lock_write(struct lapis_diag *d, const char *path, const struct lapis_image_lock *l)

@@ -16,6 +16,7 @@
 #include <cjson/cJSON.h>
 
 #include "basic/alloc.h"
+#include "basic/strv.h"
 #include "basic/fs.h"
 #include "basic/macro.h"
 #include "image/sbom.h"
@@ -27,28 +28,18 @@
 
 /* ---- small string builder ------------------------------------------------ */
 
-struct sbuf {
-    char *s;
-    size_t len, cap;
-};
-
-static void sbuf_putc(struct sbuf *b, char c)
+static void sbuf_putc(struct strbuf *b, char c)
 {
-    if (b->len + 2 > b->cap) {
-        b->cap = b->cap ? b->cap * 2 : 64;
-        b->s = xrealloc(b->s, b->cap);
-    }
-    b->s[b->len++] = c;
-    b->s[b->len] = '\0';
+    strbuf_add(b, &c, 1);
 }
 
-static void sbuf_puts(struct sbuf *b, const char *s)
+static void sbuf_puts(struct strbuf *b, const char *s)
 {
     for (; s && *s; s++)
         sbuf_putc(b, *s);
 }
 
-static void sbuf_hex(struct sbuf *b, const char *pfx, unsigned char c)
+static void sbuf_hex(struct strbuf *b, const char *pfx, unsigned char c)
 {
     static const char hex[] = "0123456789ABCDEF";
 
@@ -57,7 +48,7 @@ static void sbuf_hex(struct sbuf *b, const char *pfx, unsigned char c)
     sbuf_putc(b, hex[c & 15]);
 }
 
-static char *sbuf_take(struct sbuf *b)
+static char *sbuf_take(struct strbuf *b)
 {
     return b->s ? b->s : xstrdup("");
 }
@@ -71,7 +62,7 @@ static bool is_idchar(unsigned char c)
 }
 
 /* SPDX idstrings allow only [A-Za-z0-9.-]; anything else becomes -XX. */
-static void put_idstring(struct sbuf *b, const char *s)
+static void put_idstring(struct strbuf *b, const char *s)
 {
     for (; *s; s++) {
         if (is_idchar((unsigned char)*s))
@@ -92,7 +83,7 @@ char *lapis_image_sbom_spdxid(const struct lapis_image_pkg *p)
 {
     _cleanup_free_ char *evr = pkg_evr(p);
     _cleanup_free_ char *nevra = xasprintf("%s-%s.%s", p->name, evr, p->arch);
-    struct sbuf b = { 0 };
+    struct strbuf b = { 0 };
 
     sbuf_puts(&b, "SPDXRef-Package-rpm-");
     put_idstring(&b, nevra);
@@ -100,7 +91,7 @@ char *lapis_image_sbom_spdxid(const struct lapis_image_pkg *p)
 }
 
 /* purl components: everything but the RFC 3986 unreserved set is %XX. */
-static void put_purl_part(struct sbuf *b, const char *s, bool lower)
+static void put_purl_part(struct strbuf *b, const char *s, bool lower)
 {
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
@@ -117,7 +108,7 @@ static void put_purl_part(struct sbuf *b, const char *s, bool lower)
 char *lapis_image_sbom_purl(const struct lapis_image_pkg *p, const char *distro)
 {
     _cleanup_free_ char *vr = xasprintf("%s-%s", p->version, p->release);
-    struct sbuf b = { 0 };
+    struct strbuf b = { 0 };
 
     sbuf_puts(&b, "pkg:rpm/");
     if (p->vendor && *p->vendor) {
@@ -327,7 +318,7 @@ static void add_str(cJSON *o, const char *key, const char *val)
 
 static char *image_spdxid(const struct lapis_image_build *b)
 {
-    struct sbuf s = { 0 };
+    struct strbuf s = { 0 };
 
     sbuf_puts(&s, "SPDXRef-Image-");
     put_idstring(&s, b->basename);
@@ -348,7 +339,7 @@ static char *document_namespace(const struct lapis_image_build *b, const struct 
                                 size_t n)
 {
     char conf[65], hex[65];
-    struct sbuf s = { 0 };
+    struct strbuf s = { 0 };
 
     hex_of(b->conf->sha256, sizeof(b->conf->sha256), conf);
     sbuf_puts(&s, conf);
