@@ -286,6 +286,8 @@ int lapis_sack_add_cached_rpm(lapis_ctx *ctx, const char *path, struct lapis_rep
 struct lapis_goal;
 /* Parse a loaded repo's verified comps file into `into` (a repo of a private pool). */
 int lapis_metadata_add_comps(lapis_ctx *ctx, struct lapis_repo *lr, Repo *into);
+/* mdparse.c: primary/filelists XML (decompressed) into repo; libsolv's result code. */
+int lapis_mdparse_rpmmd(Repo *repo, FILE *xml, int flags);
 int lapis_history_begin(struct lapis_goal *g, const char *cmdline);
 /* Installed groups: ids and their package names (space separated), by id. */
 int lapis_history_groups(lapis_ctx *ctx, char ***ret_ids, char ***ret_pkgs);

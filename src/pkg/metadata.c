@@ -554,7 +554,7 @@ static int add_xml(lapis_ctx *ctx, struct rstate *s, Repo *repo, const char *dir
     if (strcmp(type, "updateinfo") == 0)
         r = repo_add_updateinfoxml(repo, fp, flags);
     else
-        r = repo_add_rpmmd(repo, fp, NULL, flags);
+        r = lapis_mdparse_rpmmd(repo, fp, flags);
     fclose(fp);
     if (b.exceeded)
         return lapis_err(ctx, LAPIS_E_METADATA, "repo %s: %s metadata decompresses to more than "
