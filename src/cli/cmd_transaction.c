@@ -53,7 +53,8 @@ static void print_summary_line(const char *label, size_t n)
     printf(" %-15s %zu package%s\n", l, n, n == 1 ? "" : "s");
 }
 
-static void print_transaction(lapis_ctx *ctx, const lapis_trans_item *items, size_t n, bool color)
+static void print_transaction(lapis_ctx *ctx, const lapis_trans_item *items, size_t n, bool color,
+                              size_t width)
 {
     lapis_table *t = lapis_table_new(5);
     unsigned long long dl = 0, fetch = 0, inst = 0, freed = 0;
@@ -61,6 +62,9 @@ static void print_transaction(lapis_ctx *ctx, const lapis_trans_item *items, siz
 
     lapis_table_align_right(t, 4);
     lapis_table_set_color(t, color);
+    /* A terminal too narrow loses the end of the repository ids first (dnf5 cuts them). */
+    lapis_table_set_width(t, width);
+    lapis_table_cut_column(t, 3);
     lapis_table_add(t, (const char *[]){ "Package", "Arch", "Version", "Repository", "Size" });
     for (size_t col = 0; col < 5; col++)
         lapis_table_color_cell(t, col, LAPIS_SGR_BOLD);
@@ -359,7 +363,7 @@ static int goal_resolve(struct cli *c, int (*build)(struct cli *, lapis_goal *),
 static int goal_confirm(struct cli *c, const lapis_trans_item *items, size_t n)
 {
     if (!c->json && !c->quiet)
-        print_transaction(c->ctx, items, n, c->color);
+        print_transaction(c->ctx, items, n, c->color, c->width);
     if (c->assumeno) {
         if (c->json)
             json_result(c, NULL, items, n, "aborted");

@@ -198,6 +198,7 @@ static void usage(FILE *out)
             "  --nogpgcheck          skip signature checks (explicit opt-out)\n"
             "  -y, --assumeyes       answer yes    --assumeno  answer no (show only)\n"
             "  --json                one JSON document on stdout\n"
+            "  --color=WHEN          auto (a terminal, unless NO_COLOR is set), always, never\n"
             "  -q, --quiet           only errors    -v, --verbose  more detail\n"
             "  -x, --exclude=GLOB    hide matching packages (repeatable)\n"
             "\nQuery options (repoquery, list, info):\n"
