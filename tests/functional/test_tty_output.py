@@ -203,3 +203,15 @@ def test_bad_color_value(lapis):
     assert r.rc != 0 and "--color takes auto, always or never" in r.err, r
     r = lapis.run("--setopt=color=sometimes", "search", "greeting")
     assert r.rc != 0 and "color" in r.err, r
+
+
+def test_color_key_in_lapis_conf(lapis_file, tmp_path):
+    conf = tmp_path / "lapis.conf"
+    conf.write_text("[main]\ncolor=always\n")
+    out = run_pipe(lapis_file, "-c", conf, "search", "greeting")
+    assert b"\x1b[32mgreeting\x1b[0m" in out, out
+    conf.write_text("[main]\ncolor=never\n")
+    out, _ = run_pty(lapis_file, "-c", conf, "search", "greeting", cols=120)
+    assert b"\x1b" not in out, out
+    out, _ = run_pty(lapis_file, "-c", conf, "--color=auto", "search", "greeting", cols=120)
+    assert b"\x1b[32m" in out, out
