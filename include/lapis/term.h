@@ -26,7 +26,8 @@ void lapis_table_print(const lapis_table *t, FILE *out);
 /* Fit the table into width columns (0, the default: no limit): the cut
  * column loses what the table is too wide by (dnf5's history command line);
  * the wrap column, which must be the last, wraps at blanks, its further lines
- * hang indent characters into it. */
+ * hang indent characters into it; beside it, a cell wider than a third of
+ * the width does not widen its column: the rest of its row goes under it. */
 void lapis_table_set_width(lapis_table *t, size_t width);
 void lapis_table_cut_column(lapis_table *t, size_t col);
 void lapis_table_wrap_column(lapis_table *t, size_t col, size_t hang);

@@ -322,13 +322,21 @@ static void put_text(const lapis_table *t, const char *s, size_t len, const char
 
 static void put_blanks(size_t n, FILE *out) { fprintf(out, "%*s", (int)n, ""); }
 
+/* Whether cells of column c wider than a third of the terminal are left out
+ * of its width: beside a wrapped column, one long name (of 63k) must not
+ * push every summary to the right; its row goes on under it instead. */
+static bool spills(const lapis_table *t, size_t c)
+{
+    return t->width && t->wrap_col != NO_COLUMN && c != t->wrap_col;
+}
+
 static size_t *column_widths(const lapis_table *t)
 {
     size_t *w = xcalloc(t->ncols, sizeof(size_t));
     for (size_t r = 0; r < t->nrows; r++)
         for (size_t c = 0; t->rows[r].cells && c < t->ncols; c++) {
             size_t dw = display_width(t->rows[r].cells[c]);
-            if (dw > w[c])
+            if (dw > w[c] && !(spills(t, c) && dw > t->width / 3))
                 w[c] = dw;
         }
     return w;
@@ -390,6 +398,10 @@ static void print_cells(const lapis_table *t, const struct row *row, const size_
             put_wrapped(t, cell, at, sgr, out);
         else
             put_text(t, cell, len, sgr, out);
+        if (spills(t, c) && dw > w[c] && c + 1 < last) {
+            fputc('\n', out);
+            put_blanks(at + w[c], out);
+        }
         if (!t->right[c] && c + 1 < last)
             put_blanks(pad, out);
         if (c + 1 < last)

@@ -215,3 +215,18 @@ def test_color_key_in_lapis_conf(lapis_file, tmp_path):
     assert b"\x1b" not in out, out
     out, _ = run_pty(lapis_file, "-c", conf, "--color=auto", "search", "greeting", cols=120)
     assert b"\x1b[32m" in out, out
+
+
+def test_a_long_name_does_not_widen_the_search_column(lapis_file):
+    """Beside the wrapped summaries, a name wider than a third of the terminal
+    goes on a line of its own and its summary under the others (dnf 4 does so)."""
+    out, _ = run_pty(lapis_file, "search", "Lapis", cols=45)
+    lines = plain(out).splitlines()
+    assert widest(plain(out)) <= 45, lines
+    assert "conflictor.noarch" in lines, lines          # alone on its line
+    nxt = lines[lines.index("conflictor.noarch") + 1]
+    short = [l for l in lines if l.startswith("hello.")][0]
+    assert nxt.index(": ") == short.index(": ") <= 45 // 3 + 2, lines
+    assert nxt.lstrip().startswith(": Lapis test package that"), lines
+    piped = run_pipe(lapis_file, "search", "Lapis").decode().splitlines()
+    assert [l for l in piped if l.startswith("conflictor.noarch  ")], piped
