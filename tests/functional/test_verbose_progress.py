@@ -108,3 +108,20 @@ def test_verbose_says_why_a_dependency_is_installed(lapis):
     assert re.search(r"debug: hello-\S+ is installed: user request", r.err), r
     assert re.search(r"debug: libfoo-\S+ is installed as a dependency of hello-\S+ "
                      r"\(requires libfoo\)", r.err), r
+
+
+def test_verbose_says_a_download_resumes(lapis_http, http):
+    """A .part left by an interrupted run: -v says it is resumed, and it is (a range request)."""
+    lapis = lapis_http
+    big = "bigpkg-1.0-1.x86_64.rpm"
+    lapis.ok("makecache")
+    pkgdir = lapis.cache_dir("base") / "packages"
+    pkgdir.mkdir(exist_ok=True)
+    part = pkgdir / (big + ".part")
+    part.write_bytes((FIXTURES / "repos" / "base" / big).read_bytes()[:100000])
+    mark = http.mark()
+    r = lapis.ok("-v", "-y", "install", "bigpkg", timeout=120)
+    assert re.search(r"debug: repo base: bigpkg-1.0-1.x86_64: resuming the interrupted download "
+                     r"\(100000 bytes kept in \S+\.part\)", r.err), r
+    got = [(e["status"], e["range"]) for e in http.since(mark) if e["path"].endswith(big)]
+    assert got == [(206, "bytes=100000-")], got
