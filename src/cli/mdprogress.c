@@ -7,7 +7,9 @@
  * main.c decided the output is a terminal (never with -q or --json).
  */
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -31,8 +33,18 @@ static struct cli_md_repo *md_entry(struct cli_mdprogress *p, const char *id)
     return v[p->n].id ? &v[p->n++] : NULL;
 }
 
+/* The repo id's column: the line must never wrap, or moving up over the
+ * block would land on the wrong line. 0: too narrow to draw at all. */
+static int md_id_width(void)
+{
+    struct winsize ws;
+    int cols = ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col ? ws.ws_col : 80;
+    int w = cols - 51;
+    return w < 8 ? 0 : w > 30 ? 30 : w;
+}
+
 /* " base   42% |  1.2 MiB/s | 3.4 MiB | ETA 00m02s": dnf5's columns. */
-static void md_line(const struct cli_md_repo *e)
+static void md_line(const struct cli_md_repo *e, int idw)
 {
     char got[32], rate[32], pct[8] = " ---";
     double el = md_now() - e->start, bps = el > 0.05 ? (double)e->done / el : 0;
@@ -44,7 +56,7 @@ static void md_line(const struct cli_md_repo *e)
     if (eta)
         secs = (long)((double)(e->total - e->done) / bps);
     lapis_format_size((unsigned long long)bps, rate);
-    fprintf(stderr, "\r %-30.30s %s | %9s/s | %9s | %s%02ldm%02lds\033[K\n", e->id, pct, rate,
+    fprintf(stderr, "\r %-*.*s %s | %9s/s | %9s | %s%02ldm%02lds\033[K\n", idw, idw, e->id, pct, rate,
            lapis_format_size(e->done, got), eta ? "ETA " : "", secs / 60, secs % 60);
 }
 
@@ -52,10 +64,13 @@ static void md_line(const struct cli_md_repo *e)
  * a newline, so the cursor never rests on a half-drawn bar. */
 static void md_redraw(struct cli_mdprogress *p)
 {
+    int idw = md_id_width();
+    if (!idw)
+        return;
     if (p->drawn)
         fprintf(stderr, "\033[%zuA", p->drawn);
     for (size_t i = 0; i < p->n; i++)
-        md_line(&p->repos[i]);
+        md_line(&p->repos[i], idw);
     p->drawn = p->n;
     fflush(stderr);
 }
