@@ -444,6 +444,7 @@ static int stop_all(struct lapis_diag *ctx, const char *cachedir, CURLM *multi, 
 {
     _cleanup_free_ char *dir = NULL, *msg = NULL;
     size_t kept = 0;
+    long long kept_bytes = 0;
     struct stat st;
 
     for (size_t i = 0; i < n; i++) {
@@ -455,15 +456,17 @@ static int stop_all(struct lapis_diag *ctx, const char *cachedir, CURLM *multi, 
         x->active = false;
         if (x->fd >= 0) /* an attempt in flight; between attempts it is already cleaned up */
             cleanup_attempt(x, x->job->resume);
-        if (x->job->resume && lstat(x->part, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
-            kept++ == 0)
-            dir = part_dir(cachedir, x->part);
+        if (x->job->resume && lstat(x->part, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+            kept_bytes += st.st_size;
+            if (kept++ == 0)
+                dir = part_dir(cachedir, x->part);
+        }
         end_job(x, -LAPIS_E_INTERRUPTED);
     }
     if (kept)
-        msg = xasprintf("interrupted: nothing was changed; %zu partial download%s kept in %s, "
-                        "the next run resumes %s", kept, kept == 1 ? "" : "s", dir,
-                        kept == 1 ? "it" : "them");
+        msg = xasprintf("interrupted: nothing was changed; %zu partial download%s (%lld bytes) "
+                        "kept in %s, the next run resumes %s", kept, kept == 1 ? "" : "s",
+                        kept_bytes, dir, kept == 1 ? "it" : "them");
     else
         msg = xstrdup("interrupted: nothing was changed");
     for (size_t i = 0; i < n; i++)
