@@ -36,10 +36,14 @@ enum lapis_log_level { LAPIS_LOG_ERROR, LAPIS_LOG_WARNING, LAPIS_LOG_INFO, LAPIS
 typedef void (*lapis_log_fn)(enum lapis_log_level level, const char *msg, void *userdata);
 
 /* Progress of long steps: downloads (bytes), verification and the rpm
- * transaction (packages). name is the item being worked on (may be NULL). */
+ * transaction (packages). name is the item being worked on (may be NULL).
+ * METADATA: one repo's metadata download, name its id, done its bytes so far,
+ * total 0 while unknown (repomd.xml gives the sizes of the rest); reported
+ * only for repos being fetched. METADATA_DONE: every repo's metadata loaded. */
 enum lapis_progress_kind {
     LAPIS_PROGRESS_DOWNLOAD, LAPIS_PROGRESS_VERIFY, LAPIS_PROGRESS_INSTALL,
     LAPIS_PROGRESS_REMOVE, LAPIS_PROGRESS_SCRIPT_ERROR, LAPIS_PROGRESS_DONE,
+    LAPIS_PROGRESS_METADATA, LAPIS_PROGRESS_METADATA_DONE,
 };
 typedef void (*lapis_progress_fn)(enum lapis_progress_kind kind, const char *name,
                                   unsigned long long done, unsigned long long total,

@@ -56,7 +56,26 @@ struct cli {
     size_t width;                  /* the terminal's width on stdout; 0: not a terminal */
     lapis_log_fn log_fn;           /* the CLI's message printer, for the image composer */
     void *log_data;
+    struct cli_mdprogress *mdprogress; /* the metadata progress block (mdprogress.c) */
 };
+
+/* mdprogress.c: per repository metadata download lines on a terminal. */
+struct cli_md_repo {
+    char *id;
+    unsigned long long done, total;
+    double start;
+};
+struct cli_mdprogress {
+    bool enabled;                  /* a terminal, not -q, not --json */
+    struct cli_md_repo *repos;
+    size_t n, drawn;               /* drawn: lines of the block above the cursor */
+};
+void cli_mdprogress_event(struct cli_mdprogress *p, enum lapis_progress_kind k, const char *name,
+                          unsigned long long done, unsigned long long total);
+void cli_mdprogress_cb(enum lapis_progress_kind k, const char *name, unsigned long long done,
+                       unsigned long long total, void *ud);
+void cli_mdprogress_detach(struct cli_mdprogress *p);
+void cli_mdprogress_free(struct cli_mdprogress *p);
 
 enum cmd_flags {
     CMD_LOAD = 1 << 0,        /* needs repos + rpmdb loaded */

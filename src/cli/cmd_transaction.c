@@ -228,6 +228,9 @@ static void progress_show(enum lapis_progress_kind k, const char *name, unsigned
         break;
     case LAPIS_PROGRESS_DONE:
         break;
+    case LAPIS_PROGRESS_METADATA:
+    case LAPIS_PROGRESS_METADATA_DONE:
+        return; /* loaded before the transaction runs; mdprogress.c draws it */
     }
     if (p->line_open && k != LAPIS_PROGRESS_DOWNLOAD && done == total) {
         printf("\n");
@@ -401,7 +404,8 @@ static int goal_execute(struct cli *c, lapis_goal *goal)
     if (!c->json && !c->quiet)
         lapis_ctx_set_progress(c->ctx, progress_cb, &prog);
     r = lapis_goal_run(goal, &o);
-    lapis_ctx_set_progress(c->ctx, NULL, NULL); /* prog lives on this stack frame */
+    /* prog lives on this stack frame */
+    lapis_ctx_set_progress(c->ctx, cli_mdprogress_cb, c->mdprogress);
     if (prog.line_open)
         printf("\n");
     return r < 0 ? cli_fail(c, r) : 0;

@@ -227,12 +227,15 @@ static void usage(FILE *out)
 
 struct log_state {
     bool quiet, verbose;
+    struct cli_mdprogress *md; /* a message moves the progress block's redraw below it */
 };
 
 static void log_cb(enum lapis_log_level lvl, const char *msg, void *ud)
 {
     struct log_state *ls = ud;
     char *clean = lapis_sanitize(msg);
+    if (lvl != LAPIS_LOG_DEBUG || ls->verbose)
+        cli_mdprogress_detach(ls->md);
     if (lvl == LAPIS_LOG_ERROR)
         fprintf(stderr, "lapis: error: %s\n", clean);
     else if (lvl == LAPIS_LOG_WARNING && !ls->quiet)
@@ -754,6 +757,7 @@ int main(int argc, char **argv)
 {
     struct cli c = { 0 };
     struct log_state ls = { 0 };
+    struct cli_mdprogress md = { 0 };
     const struct cmd *cmd;
     int r;
 
@@ -782,6 +786,10 @@ int main(int argc, char **argv)
     c.log_fn = log_cb;
     c.log_data = &ls;
     install_signal_handlers(c.ctx);
+    /* Both on the terminal: a redirected stream must not get escape sequences. */
+    md.enabled = isatty(STDOUT_FILENO) && isatty(STDERR_FILENO) && !c.quiet && !c.json;
+    ls.md = c.mdprogress = &md;
+    lapis_ctx_set_progress(c.ctx, cli_mdprogress_cb, &md);
 
     if (c.help) {
         /* "help --help" and "install --help" alike: the command's own help. */
@@ -834,5 +842,6 @@ out:
     free(c.args);
     free(c.cmdline);
     lapis_ctx_free(c.ctx);
+    cli_mdprogress_free(&md);
     return r;
 }

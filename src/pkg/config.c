@@ -279,8 +279,12 @@ int lapis_config_load_file(lapis_ctx *ctx, const char *path, bool must_exist)
     struct conf_parse cp = { ctx, path, 0 };
 
     r = read_file(path, 1 << 20, &buf, &len);
-    if (r == -ENOENT && !must_exist)
+    if (r == -ENOENT && !must_exist) {
+        lapis_log(ctx, LAPIS_LOG_DEBUG, "config file %s: absent, using defaults", path);
         return 0;
+    }
+    if (r >= 0)
+        lapis_log(ctx, LAPIS_LOG_DEBUG, "reading config file %s", path);
     if (r < 0)
         return lapis_err(ctx, LAPIS_E_CONFIG, "cannot read config file %s: %s", path, strerror(-r));
     r = lapis_ini_parse(buf, len, conf_cb, &cp, &errline);

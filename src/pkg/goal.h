@@ -33,5 +33,7 @@ struct lapis_goal {
 
 /* problem.c: g->problems and g->hints from the failed solve; the leading rule. */
 char *lapis_problem_collect(lapis_goal *g);
+/* why.c: -v's debug line per transaction item saying why it is there. */
+void lapis_goal_log_reasons(lapis_goal *g);
 
 #endif

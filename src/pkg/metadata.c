@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <expat.h>
 
@@ -52,6 +53,7 @@ struct rstate {
     bool pin;         /* record the repo's key pin (LAPIS_LOAD_PIN_KEYS); else only check it */
     int err;          /* first error, 0 if fine */
     char *errmsg;
+    long long fetched; /* bytes of earlier batches, for progress */
 };
 
 static void md_free(struct md_entry *md, size_t n)
@@ -314,15 +316,59 @@ static struct lapis_fetch_job *batch_add(struct batch *b, size_t owner, struct l
     return &b->jobs[b->n++];
 }
 
+struct batch_tick {
+    lapis_ctx *ctx;
+    struct batch *b;
+    struct rstate *st;
+};
+
+/* One repo's bytes in this batch (plus earlier ones), and its total when every job's size is known. */
+static void owner_bytes(const struct batch *b, const struct lapis_fetch_job *jobs, size_t owner,
+                        long long *done, long long *total)
+{
+    bool known = true;
+    for (size_t k = 0; k < b->n; k++) {
+        if (b->owner[k] != owner)
+            continue;
+        *done += jobs[k].received;
+        if (jobs[k].expected_size < 0)
+            known = false;
+        *total += jobs[k].expected_size;
+    }
+    if (!known)
+        *total = 0;
+}
+
+/* Per repo progress: each owner of the batch once, in the batch's order. */
+static void batch_tick(void *ud, const struct lapis_fetch_job *jobs, size_t n)
+{
+    struct batch_tick *t = ud;
+    (void)n;
+    for (size_t k = 0; k < t->b->n; k++) {
+        size_t owner = t->b->owner[k];
+        if (k > 0 && t->b->owner[k - 1] == owner)
+            continue; /* batch_add puts one repo's jobs together */
+        struct rstate *s = &t->st[owner];
+        long long done = s->fetched, total = s->fetched;
+        owner_bytes(t->b, jobs, owner, &done, &total);
+        lapis_progress(t->ctx, LAPIS_PROGRESS_METADATA, s->repo->id, (unsigned long long)done,
+                       total > 0 ? (unsigned long long)total : 0);
+    }
+}
+
 static void batch_run(lapis_ctx *ctx, struct batch *b, struct rstate *st)
 {
     struct lapis_fetch_opts o;
+    struct batch_tick t = { ctx, b, st };
 
     lapis_fetch_opts_from(ctx, &o);
+    o.tick = batch_tick;
+    o.tick_ud = &t;
     if (b->n)
         lapis_fetch_run(&ctx->diag, b->jobs, b->n, &o);
     for (size_t k = 0; k < b->n; k++) {
         struct rstate *s = &st[b->owner[k]];
+        s->fetched += b->jobs[k].received;
         if (b->jobs[k].result < 0)
             rstate_fail(s, b->jobs[k].result, "%s", b->jobs[k].error);
         else if (b->jobs[k].href && strcmp(b->jobs[k].href, "repodata/repomd.xml") == 0)
@@ -710,6 +756,40 @@ static void load_one(lapis_ctx *ctx, struct rstate *s, unsigned flags)
 
 /* ---- orchestration ------------------------------------------------------- */
 
+/* "3 min", "2 h", "5 d": a human age for -v. */
+static void format_age(long long sec, char *buf, size_t len)
+{
+    if (sec < 120)
+        snprintf(buf, len, "%lld s", sec);
+    else if (sec < 7200)
+        snprintf(buf, len, "%lld min", sec / 60);
+    else if (sec < 3 * 86400)
+        snprintf(buf, len, "%lld h", sec / 3600);
+    else
+        snprintf(buf, len, "%lld d", sec / 86400);
+}
+
+/* -v: why the cached metadata is used or fetched again. */
+static void log_cache_decision(lapis_ctx *ctx, const struct lapis_repo *r, const char *repomd,
+                               bool forced, bool refresh)
+{
+    struct stat st;
+    char age[32], expire[32];
+
+    if (r->opts.metadata_expire < 0)
+        snprintf(expire, sizeof(expire), "never");
+    else
+        format_age(r->opts.metadata_expire, expire, sizeof(expire));
+    if (stat(repomd, &st) < 0) {
+        lapis_log(ctx, LAPIS_LOG_DEBUG, "repo %s: no cached metadata: fetching it", r->id);
+        return;
+    }
+    format_age(time(NULL) - st.st_mtime, age, sizeof(age));
+    lapis_log(ctx, LAPIS_LOG_DEBUG, "repo %s: cache is %s old, metadata_expire %s: %s", r->id, age,
+              expire, forced ? "refreshing (--refresh)" : refresh ? "expired: refreshing"
+                                                              : "using it");
+}
+
 static int prepare_state(lapis_ctx *ctx, struct rstate *s, unsigned flags)
 {
     struct lapis_repo *r = s->repo;
@@ -722,6 +802,7 @@ static int prepare_state(lapis_ctx *ctx, struct rstate *s, unsigned flags)
         return lapis_err(ctx, LAPIS_E_CONFIG, "repo %s has no baseurl; set one in %s",
                          r->id, r->source ? r->source : "its .repo file");
     if (ctx->cacheonly) {
+        lapis_log(ctx, LAPIS_LOG_DEBUG, "repo %s: --cacheonly: using the cached metadata", r->id);
         if (!path_exists(repomd))
             return lapis_err(ctx, LAPIS_E_CACHE, "repo %s: no cached metadata and --cacheonly "
                              "given; run 'lapis makecache' first", r->id);
@@ -729,6 +810,7 @@ static int prepare_state(lapis_ctx *ctx, struct rstate *s, unsigned flags)
     }
     s->pin = flags & LAPIS_LOAD_PIN_KEYS;
     s->refresh = (flags & LAPIS_LOAD_REFRESH) || lapis_cache_expired(repomd, r->opts.metadata_expire);
+    log_cache_decision(ctx, r, repomd, flags & LAPIS_LOAD_REFRESH, s->refresh);
     if (!s->refresh)
         return 0;
     if ((k = mkdir_p(r->cachedir, 0755)) < 0)
@@ -783,6 +865,9 @@ static int load_all_locked(lapis_ctx *ctx, unsigned flags)
     int r;
 
     for (size_t i = 0; i < ctx->nrepos; i++) {
+        lapis_log(ctx, LAPIS_LOG_DEBUG, "repo %s: %s, baseurl %s", ctx->repos[i]->id,
+                  ctx->repos[i]->enabled ? "enabled" : "disabled",
+                  ctx->repos[i]->baseurls[0] ? ctx->repos[i]->baseurls[0] : "(none)");
         if (!ctx->repos[i]->enabled)
             continue;
         struct rstate *s = &st[n++];
@@ -800,6 +885,7 @@ static int load_all_locked(lapis_ctx *ctx, unsigned flags)
         if (!st[i].err)
             load_one(ctx, &st[i], flags);
     r = finish_states(ctx, st, n);
+    lapis_progress(ctx, LAPIS_PROGRESS_METADATA_DONE, NULL, 0, 0);
     free(st);
     if (r < 0 && lapis_interrupted(ctx))
         r = lapis_err(ctx, LAPIS_E_INTERRUPTED, "interrupted: nothing was changed "

@@ -205,6 +205,7 @@ static int read_repo_file(lapis_ctx *ctx, const char *path)
     r = read_file(path, 4 << 20, &buf, &len);
     if (r < 0)
         return lapis_err(ctx, LAPIS_E_CONFIG, "cannot read repo file %s: %s", path, strerror(-r));
+    lapis_log(ctx, LAPIS_LOG_DEBUG, "reading repo file %s", path);
     r = lapis_ini_parse(buf, len, repofile_cb, &rp, &errline);
     free(rp.cur_section);
     if (r == -EINVAL)

@@ -894,6 +894,7 @@ int lapis_goal_resolve(lapis_goal *g)
     g->trans = solver_create_transaction(g->solver);
     build_items(g);
     solv_sort(g->items, g->nitems, sizeof(*g->items), cmp_items, ctx->pool);
+    lapis_goal_log_reasons(g);
     note_already_installed(g);
     return check_protected(g);
 }

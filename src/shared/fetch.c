@@ -46,6 +46,7 @@ struct xfer {
     bool checked_status;    /* first body byte seen: resume honoured or restarted */
     long long *progress;    /* shared byte counter for progress reports */
     size_t *pending;        /* the run's count of jobs not yet ended */
+    struct lapis_diag *diag; /* for -v notes (a resumed .part) */
     char errbuf[CURL_ERROR_SIZE];
     char werr[CURL_ERROR_SIZE]; /* our write error (curl overwrites errbuf with its own) */
 };
@@ -191,7 +192,10 @@ static int start_xfer(CURLM *multi, struct xfer *x, const struct lapis_fetch_opt
     x->oversize = x->write_err = x->checked_status = false;
     x->errbuf[0] = '\0';
     x->hasher = j->chk_type != LAPIS_CHK_NONE ? lapis_hasher_new(j->chk_type) : NULL;
-    if (!j->resume || !reopen_part(x)) {
+    if (j->resume && reopen_part(x))
+        lapis_diag_log(x->diag, LAPIS_LOG_DEBUG, "%s: resuming the interrupted download "
+                       "(%lld bytes kept in %s)", j->what, x->resumed_from, x->part);
+    else {
         /* What cannot be removed (a directory, EACCES) is the error to report,
          * not the EEXIST the exclusive create then gets. */
         if (unlink(x->part) < 0 && errno != ENOENT)
@@ -403,12 +407,19 @@ static size_t start_ready(CURLM *multi, struct xfer *xs, size_t n, size_t runnin
 }
 
 static void report_progress(struct lapis_diag *ctx, const struct lapis_fetch_opts *o, long long done,
-                            double *last, bool force)
+                            double *last, bool force, const struct xfer *xs, size_t n)
 {
     double t = now_mono();
-    if (!o->progress_total || (!force && t - *last < 0.1))
+    if ((!o->progress_total && !o->tick) || (!force && t - *last < 0.1))
         return;
     *last = t;
+    if (o->tick) {
+        for (size_t i = 0; i < n; i++)
+            xs[i].job->received = xs[i].received;
+        o->tick(o->tick_ud, xs[0].job, n);
+    }
+    if (!o->progress_total)
+        return;
     lapis_progress(ctx, LAPIS_PROGRESS_DOWNLOAD, NULL, done < 0 ? 0 : (unsigned long long)done,
                    (unsigned long long)o->progress_total);
 }
@@ -433,6 +444,7 @@ static int stop_all(struct lapis_diag *ctx, const char *cachedir, CURLM *multi, 
 {
     _cleanup_free_ char *dir = NULL, *msg = NULL;
     size_t kept = 0;
+    long long kept_bytes = 0;
     struct stat st;
 
     for (size_t i = 0; i < n; i++) {
@@ -444,15 +456,17 @@ static int stop_all(struct lapis_diag *ctx, const char *cachedir, CURLM *multi, 
         x->active = false;
         if (x->fd >= 0) /* an attempt in flight; between attempts it is already cleaned up */
             cleanup_attempt(x, x->job->resume);
-        if (x->job->resume && lstat(x->part, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
-            kept++ == 0)
-            dir = part_dir(cachedir, x->part);
+        if (x->job->resume && lstat(x->part, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+            kept_bytes += st.st_size;
+            if (kept++ == 0)
+                dir = part_dir(cachedir, x->part);
+        }
         end_job(x, -LAPIS_E_INTERRUPTED);
     }
     if (kept)
-        msg = xasprintf("interrupted: nothing was changed; %zu partial download%s kept in %s, "
-                        "the next run resumes %s", kept, kept == 1 ? "" : "s", dir,
-                        kept == 1 ? "it" : "them");
+        msg = xasprintf("interrupted: nothing was changed; %zu partial download%s (%lld bytes) "
+                        "kept in %s, the next run resumes %s", kept, kept == 1 ? "" : "s",
+                        kept_bytes, dir, kept == 1 ? "it" : "them");
     else
         msg = xstrdup("interrupted: nothing was changed");
     for (size_t i = 0; i < n; i++)
@@ -483,6 +497,7 @@ int lapis_fetch_run(struct lapis_diag *ctx, struct lapis_fetch_job *jobs, size_t
         x->fd = -1;
         x->progress = &done_bytes;
         x->pending = &pending;
+        x->diag = ctx;
         jobs[i].result = 0;
         x->part = xasprintf("%s.part", jobs[i].dest);
         x->cap = jobs[i].expected_size >= 0 ? jobs[i].expected_size
@@ -516,13 +531,14 @@ int lapis_fetch_run(struct lapis_diag *ctx, struct lapis_fetch_job *jobs, size_t
             finish_attempt(ctx, x, cc, &o);
             finished_any = true;
         }
-        report_progress(ctx, &o, done_bytes, &last_report, false);
+        report_progress(ctx, &o, done_bytes, &last_report, false, xs, njobs);
         /* A finished transfer frees a slot: start the next one now, not after a poll. */
         if (pending > 0 && !finished_any)
             curl_multi_poll(multi, NULL, 0, (int)(wait * 1000) + 1, NULL);
     }
 
-    report_progress(ctx, &o, done_bytes, &last_report, true);
+    if (njobs)
+        report_progress(ctx, &o, done_bytes, &last_report, true, xs, njobs);
     for (size_t i = 0; i < njobs; i++) {
         if (xs[i].easy)
             curl_easy_cleanup(xs[i].easy);

@@ -38,6 +38,7 @@ struct lapis_fetch_job {
     int result;               /* 0 ok, 1 absent (optional 404), <0 error */
     size_t served_by;         /* index of the mirror that delivered the file */
     char *error;              /* message when result < 0 */
+    long long received;       /* bytes so far of the current attempt, kept up to date for tick */
 };
 
 struct lapis_fetch_opts {
@@ -47,6 +48,10 @@ struct lapis_fetch_opts {
     long long progress_total; /* > 0: report LAPIS_PROGRESS_DOWNLOAD against this many bytes */
     bool fsync;               /* fsync each file before it is renamed into place */
     const char *cachedir;     /* for messages: .part files kept there on interruption */
+    /* Called about every 0.1 s and once at the end, with each job's received
+     * current: for callers that report progress per group of jobs (per repo). */
+    void (*tick)(void *ud, const struct lapis_fetch_job *jobs, size_t njobs);
+    void *tick_ud;
 };
 
 /* Run every job to completion; returns 0 if all succeeded, else the first error code
