@@ -44,6 +44,9 @@ LAPIS_MUST_USE int lapis_ctx_new(lapis_ctx **ret);
 void lapis_ctx_free(lapis_ctx *ctx);
 const char *lapis_ctx_error(const lapis_ctx *ctx);
 void lapis_ctx_set_log(lapis_ctx *ctx, lapis_log_fn fn, void *userdata);
+/* Whether LAPIS_LOG_DEBUG messages go to the log callback (default: yes); off skips
+ * building them, e.g. the per-package reasons of a resolve. */
+void lapis_ctx_set_debug(lapis_ctx *ctx, bool wanted);
 
 /* Questions the library must ask (importing a signing key). Return true for yes.
  * Without a callback the answer is no. */

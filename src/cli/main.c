@@ -783,6 +783,7 @@ int main(int argc, char **argv)
     ls.quiet = c.quiet;
     ls.verbose = c.verbose;
     lapis_ctx_set_log(c.ctx, log_cb, &ls);
+    lapis_ctx_set_debug(c.ctx, c.verbose);
     c.log_fn = log_cb;
     c.log_data = &ls;
     install_signal_handlers(c.ctx);

@@ -118,6 +118,11 @@ void lapis_ctx_set_log(lapis_ctx *ctx, lapis_log_fn fn, void *userdata)
     ctx->diag.log_data = userdata;
 }
 
+void lapis_ctx_set_debug(lapis_ctx *ctx, bool wanted)
+{
+    ctx->diag.no_debug = !wanted;
+}
+
 static int set_string(char **field, const char *value)
 {
     free(*field);

@@ -130,6 +130,8 @@ static const char *action_words(enum lapis_action a)
 void lapis_goal_log_reasons(lapis_goal *g)
 {
     Pool *pool = g->ctx->pool;
+    if (!lapis_log_wants(g->ctx, LAPIS_LOG_DEBUG))
+        return;
     for (size_t i = 0; i < g->nitems; i++) {
         const lapis_trans_item *it = &g->items[i];
         _cleanup_free_ char *nevra = dup_solvable(pool, it->pkg);

@@ -35,7 +35,7 @@ void lapis_diag_log(struct lapis_diag *ctx, enum lapis_log_level lvl, const char
     va_list ap;
     _cleanup_free_ char *msg = NULL;
 
-    if (!ctx || !ctx->log_fn)
+    if (!lapis_diag_wants(ctx, lvl))
         return;
     va_start(ap, fmt);
     if (vasprintf(&msg, fmt, ap) < 0)

@@ -16,6 +16,7 @@ struct lapis_diag {
     char *errmsg;                  /* last error (lapis_err), owned */
     lapis_log_fn log_fn;
     void *log_data;
+    bool no_debug;                 /* debug messages are not wanted: skip building them */
     lapis_progress_fn progress_fn;
     void *progress_data;
     const volatile sig_atomic_t *interrupt; /* the program's signal flag, or NULL */
@@ -26,6 +27,11 @@ int lapis_diag_err(struct lapis_diag *d, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void lapis_diag_log(struct lapis_diag *d, enum lapis_log_level lvl, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Whether a message at lvl would reach anyone (costly debug text can be skipped). */
+static inline bool lapis_diag_wants(const struct lapis_diag *d, enum lapis_log_level lvl)
+{
+    return d && d->log_fn && !(lvl == LAPIS_LOG_DEBUG && d->no_debug);
+}
 /* The last error, never NULL. */
 const char *lapis_diag_error(const struct lapis_diag *d);
 void lapis_diag_clear(struct lapis_diag *d);
@@ -51,6 +57,7 @@ static inline bool lapis_diag_interrupted(const struct lapis_diag *d)
 #endif
 #define lapis_err(x, ...) lapis_diag_err(LAPIS_DIAG_OF(x), __VA_ARGS__)
 #define lapis_log(x, ...) lapis_diag_log(LAPIS_DIAG_OF(x), __VA_ARGS__)
+#define lapis_log_wants(x, lvl) lapis_diag_wants(LAPIS_DIAG_OF(x), (lvl))
 #define lapis_progress(x, ...) lapis_diag_progress(LAPIS_DIAG_OF(x), __VA_ARGS__)
 #define lapis_interrupted(x) lapis_diag_interrupted(LAPIS_DIAG_OF(x))
 #define LAPIS_OOM(x) lapis_err((x), -12, "out of memory")
