@@ -74,6 +74,8 @@ const char *cli_suggest_command(const char *word, const char *const *names);
 
 /* Exit codes (dnf's). */
 #define EXIT_UPDATES 100
+#define EXIT_USAGE 2   /* dnf5's exit status for every command-line usage error */
+#define PARSE_DONE (-1) /* an option parser's "nothing more to do" (--help, --version) */
 
 /* The SIGINT/SIGTERM that asked us to stop, or 0. */
 int cli_interrupted(void);

@@ -287,11 +287,12 @@ int cli_interrupt_note(struct cli *c, const char *msg)
 }
 
 /* The one way the CLI reports an error: a line on stderr and, with --json,
- * the error document on stdout. Returns the exit code 1 (128+signal when
- * the run was interrupted; the library's message then says what was kept). */
+ * the error document on stdout. Returns the exit code: 2 for a usage error
+ * (dnf5's ARGPARSER_ERROR), 128+signal when the run was interrupted (the
+ * library's message then says what was kept), else 1. */
 static int emit_error_line(struct cli *c, int code, const char *msg, bool line)
 {
-    int rc = 1;
+    int rc = code == -LAPIS_E_USAGE ? EXIT_USAGE : 1;
     if (code == -LAPIS_E_INTERRUPTED) {
         rc = cli_interrupt_note(c, msg);
     } else if (line) {
@@ -600,7 +601,8 @@ static int set_advisory_option(struct cli *c, int opt)
     }
 }
 
-/* One option: 0 to continue, 1 on a usage error, 2 when done (help/version). */
+/* One option: 0 to continue, PARSE_DONE when done (--version), else the
+ * exit status of the usage error it reported. */
 static int parse_option(struct cli *c, int opt, char **argv)
 {
     int r;
@@ -608,21 +610,19 @@ static int parse_option(struct cli *c, int opt, char **argv)
     if (set_field_option(c, opt))
         return 0;
     if ((r = set_ctx_option(c, opt)) <= 0) {
-        if (r < 0)
-            cli_fail(c, r);
-        return r < 0;
+        return r < 0 ? cli_fail(c, r) : 0;
     }
     if ((r = set_advisory_option(c, opt)) >= 0)
         return r;
     switch (opt) {
     case 'h': c->help = true; return 0;
-    case OPT_VERSION: printf("lapis 0.1.0\n"); return 2;
+    case OPT_VERSION: printf("lapis 0.1.0\n"); return PARSE_DONE;
     case ':': return missing_value(c, argv[optind - 1]);
     default: return usage_error(c, "unknown option", argv[optind - 1]);
     }
 }
 
-/* Returns 0 to continue, 1 on a usage error, 2 when done (help/version). */
+/* Returns 0 to continue, PARSE_DONE when done, else a usage error's exit status. */
 static int parse_options(struct cli *c, int argc, char **argv)
 {
     int opt, r;
@@ -704,7 +704,7 @@ static int unknown_command(struct cli *c, const char *name)
                   "--help')", name, near);
     else
         cli_error(c, LAPIS_E_USAGE, "unknown command \"%s\"; see 'lapis --help'", name);
-    return 2;
+    return EXIT_USAGE;
 }
 
 /* help [COMMAND], and COMMAND --help: only that command's options. */
@@ -750,7 +750,7 @@ int main(int argc, char **argv)
         c.args[c.nargs] = NULL;
     }
     if (r != 0) {
-        r = r == 2 ? 0 : r;
+        r = r == PARSE_DONE ? 0 : r;
         goto out;
     }
     ls.quiet = c.quiet;

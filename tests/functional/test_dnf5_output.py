@@ -147,7 +147,7 @@ def test_answer_no_is_operation_aborted(lapis_file):
 
 def test_json_never_prompts_on_a_terminal(lapis_file):
     cp = run_on_tty(lapis_file, "y\ny\n", "--json", "install", "pkga")
-    assert cp.returncode == 1, cp
+    assert cp.returncode == 2, cp
     assert "Is this ok" not in cp.stderr, cp
     assert "--json cannot ask for confirmation" in json.loads(cp.stdout)["error"]["message"]
     assert lapis_file.installed() == []
@@ -221,7 +221,7 @@ def test_cacheonly_values(lapis_http):
     r = lapis_http.run("-y", "--setopt=cacheonly=metadata", NOWEAK, "install", "pkga")
     assert r.rc == 0, r
     r = lapis_http.run("--setopt=cacheonly=bogus", "repolist")
-    assert r.rc == 1 and "cacheonly" in r.err, r
+    assert r.rc == 2 and "cacheonly" in r.err, r
 
 
 def test_cacheonly_all_uses_a_file_repo_in_place(lapis_file):
@@ -234,7 +234,7 @@ def test_cacheonly_all_uses_a_file_repo_in_place(lapis_file):
 
 def test_unknown_setopt_key_stays_an_error(lapis):
     r = lapis.run("--setopt=no_such_key=1", "list")
-    assert r.rc == 1 and "unknown option 'no_such_key'" in r.err, r
+    assert r.rc == 2 and "unknown option 'no_such_key'" in r.err, r
 
 
 # ---- --allow-downgrade ----------------------------------------------------------
@@ -272,6 +272,16 @@ def test_sizes_before_the_question(lapis_file):
     r = lapis_file.run("--assumeno", "remove", "bigpkg")
     assert re.search(r"^After this operation, 2(\.0)? MiB will be freed \(install 0 B, remove "
                      r"2(\.0)? MiB\)\.$", r.out, re.M), r
+    assert "Total size of inbound packages" not in r.out, r   # dnf5: only when something comes in
+
+
+def test_assumeno_says_aborted_on_stderr(lapis_file):
+    """dnf5 answers --assumeno as it answers 'n': "Operation aborted by the user."
+    on stderr, exit 1; the sizes stay on stdout with the table."""
+    r = lapis_file.run("--assumeno", NOWEAK, "install", "bigpkg")
+    assert r.rc == 1, r
+    assert r.err.splitlines()[-1] == "Operation aborted by the user.", r
+    assert "aborted" not in r.out and "After this operation" in r.out, r
 
 
 def test_progress_names_the_version(lapis_file):

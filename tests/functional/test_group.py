@@ -136,7 +136,7 @@ def test_group_reason_kept_by_autoremove(lapis):
 
 def test_group_bad_subcommand(lapis):
     r = lapis.run("group", "frob")
-    assert r.rc == 1 and "group takes list, info" in r.err, r
+    assert r.rc == 2 and "group takes list, info" in r.err, r
 
 
 @pytest.mark.skipif(not DNF, reason="dnf is not installed")
