@@ -170,6 +170,7 @@ void lapis_sack_free(lapis_ctx *ctx)
     free(ctx->reasons);
     ctx->reasons = NULL;
     ctx->reasons_loaded = false;
+    lapis_history_from_repos_free(ctx);
     if (!ctx->pool)
         return;
     drop_considered(ctx->pool);

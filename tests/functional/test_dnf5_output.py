@@ -361,13 +361,34 @@ def test_list_section_options(lapis_file):
     assert secs == {"Available packages": [("pkga.noarch", "1.0-1", "base")]}, secs
 
 
+def test_installed_shows_the_repo_it_came_from(lapis_file):
+    """dnf5: list's repo column and info's "From repository" name the repo an
+    installed package came from (the history's), "<unknown>" when rpm put it
+    there; %{repoid} stays "@System"."""
+    lapis_file.yes(NOWEAK, "--disablerepo=updates", "install", "hello")
+    lapis_file.yes(NOWEAK, "upgrade", "hello")
+    lapis_file.rpm_install("pkga-1.0-1.noarch.rpm")
+    secs = list_sections(lapis_file.ok("list", "--installed").out)
+    assert secs == {"Installed packages": [("hello.x86_64", "2.1-1", "updates"),
+                                           ("libfoo.x86_64", "1.0-1", "base"),
+                                           ("pkga.noarch", "1.0-1", "<unknown>")]}, secs
+    r = lapis_file.ok("info", "--installed", "hello")
+    assert re.search(r"^From repository\s*: updates$", r.out, re.M), r
+    assert not re.search(r"^Repository\s*:", r.out, re.M), r
+    r = lapis_file.ok("info", "--available", "epochpkg")
+    assert re.search(r"^Repository\s*: base$", r.out, re.M), r
+    r = lapis_file.ok("repoquery", "--installed", "--qf", "%{name} %{repoid} %{from_repo}\n")
+    assert r.out_lines == ["hello @System updates", "libfoo @System base",
+                           "pkga @System <unknown>"], r
+
+
 def test_list_extras(lapis_file):
     lapis_file.yes(NOWEAK, "--disablerepo=updates", "install", "hello")
     r = lapis_file.run("--disablerepo=base", "list", "--extras")
     assert r.rc == 0, r
     secs = list_sections(r.out)
-    assert secs == {"Extra packages": [("hello.x86_64", "1.0-1", "@System"),
-                                       ("libfoo.x86_64", "1.0-1", "@System")]}, r
+    assert secs == {"Extra packages": [("hello.x86_64", "1.0-1", "base"),
+                                       ("libfoo.x86_64", "1.0-1", "base")]}, r
     r = lapis_file.ok("list", "--extras")
     assert r.out == "", r
 
