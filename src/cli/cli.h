@@ -127,6 +127,7 @@ int cmd_download(struct cli *c);
 int cmd_repo(struct cli *c);
 int cmd_repoinfo(struct cli *c);
 int cmd_group(struct cli *c);
+int cmd_environment(struct cli *c);
 int cmd_repoclosure(struct cli *c);
 /* An @group spec (or group name) as jobs: op 'i' install, 'r' remove, 'u' upgrade. */
 int cli_goal_group_spec(struct cli *c, lapis_goal *goal, const char *spec, char op);

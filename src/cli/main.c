@@ -49,6 +49,7 @@ static const struct cmd commands[] = {
     { "repoinfo",     cmd_repoinfo,     0,        "alias of repo info" },
     { "download",     cmd_download,     0,        "download packages into --destdir (default: here), verified" },
     { "group",        cmd_group,        0,        "group list|info|install|remove|upgrade (comps groups)" },
+    { "environment",  cmd_environment,  0,        "environment list|info (comps environments; install @^ENV)" },
     { "repoclosure",  cmd_repoclosure,  0,        "packages whose requirements nothing available provides" },
     { "help",         cmd_help,         CMD_OWN_SETUP, "help [COMMAND]: the commands, or one command's options" },
 };
