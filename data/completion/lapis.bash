@@ -8,7 +8,7 @@
 # are passed along so completion looks at the same system the command will.
 
 # Options whose value is the next word when written without '='.
-_lapis_argopts='-c|--config|--installroot|--releasever|--setopt|--enablerepo|--disablerepo|--repo|--repoid|-x|--exclude|--excludepkgs|--forcearch|--downloaddir|--destdir'
+_lapis_argopts='-c|--config|--installroot|--releasever|--setopt|--enablerepo|--disablerepo|--repo|--repoid|-x|--exclude|--excludepkgs|--forcearch|--downloaddir|--destdir|--color'
 
 # Run lapis on the system the command line names, from the cache, quietly,
 # never waiting for a lock.
@@ -83,7 +83,16 @@ _lapis()
             COMPREPLY=($(compgen -f -- "$cur"))
             return
             ;;
+        --color)
+            COMPREPLY=($(compgen -W "auto always never" -- "$cur"))
+            return
+            ;;
     esac
+    # Without bash-completion's -s, "--color=al" is one word.
+    if [[ $cur == --color=* ]]; then
+        COMPREPLY=($(compgen -P --color= -W "auto always never" -- "${cur#--color=}"))
+        return
+    fi
 
     # The command: the first word that is neither an option nor an option's value.
     local i cmd="" sub="" ci=0

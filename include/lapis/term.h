@@ -6,6 +6,7 @@
 #ifndef LAPIS_TERM_H
 #define LAPIS_TERM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -22,6 +23,43 @@ void lapis_table_add(lapis_table *t, const char *const *cells);
 void lapis_table_add_line(lapis_table *t, const char *text);
 size_t lapis_table_rows(const lapis_table *t);
 void lapis_table_print(const lapis_table *t, FILE *out);
+/* Fit the table into width columns (0, the default: no limit): the cut
+ * column loses what the table is too wide by (dnf5's history command line);
+ * the wrap column, which must be the last, wraps at blanks, its further lines
+ * hang indent characters into it; beside it, a cell wider than a third of
+ * the width does not widen its column: the rest of its row goes under it. */
+void lapis_table_set_width(lapis_table *t, size_t width);
+void lapis_table_cut_column(lapis_table *t, size_t col);
+void lapis_table_wrap_column(lapis_table *t, size_t col, size_t hang);
+/* Colours (SGR parameters such as LAPIS_SGR_GREEN) are written only after
+ * lapis_table_set_color(t, true). color_cell colours a cell of the row added
+ * last (col 0 of a full-width line); highlight shows each term in every cell
+ * in sgr, case-insensitively (glob terms are left out). */
+void lapis_table_set_color(lapis_table *t, bool color);
+void lapis_table_color_cell(lapis_table *t, size_t col, const char *sgr);
+void lapis_table_highlight(lapis_table *t, const char *const *terms, const char *sgr);
+
+#define LAPIS_SGR_BOLD "1"
+#define LAPIS_SGR_DIM "2"
+#define LAPIS_SGR_RED "31"
+#define LAPIS_SGR_GREEN "32"
+#define LAPIS_SGR_MAGENTA "35"
+
+/* The terminal's width on stdout: COLUMNS when it is a positive number, else
+ * the window's (80 when unknown); 0 when stdout is not a terminal, so
+ * output that scripts read is never wrapped. */
+size_t lapis_term_width(void);
+/* prefix, then text (sanitized) wrapped at blanks to width (0: not wrapped),
+ * each further line after indent, which must be as wide as prefix. */
+void lapis_term_print_wrapped(FILE *out, const char *prefix, const char *indent,
+                              const char *text, size_t width);
+
+enum lapis_color { LAPIS_COLOR_AUTO, LAPIS_COLOR_ALWAYS, LAPIS_COLOR_NEVER };
+/* "auto" (tty, if-tty), "always" (yes, on, force), "never" (no, off); -EINVAL otherwise. */
+int lapis_color_parse(const char *s, enum lapis_color *ret);
+/* Whether to colour output on fd: always, never, or (auto) when fd is a
+ * terminal and NO_COLOR is unset or empty. */
+bool lapis_color_wanted(enum lapis_color mode, int fd);
 void lapis_table_free(lapis_table *t);
 
 /* Text from packages and repos made safe for a terminal: C0/C1 controls, DEL and

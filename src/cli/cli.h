@@ -12,6 +12,7 @@
 
 #include "lapis/lapis.h"
 #include "lapis/output.h"
+#include "lapis/term.h"
 
 struct cli {
     lapis_ctx *ctx;
@@ -50,6 +51,9 @@ struct cli {
     int nargs;
     char **image_argv;             /* "image" and everything after it (own options) */
     int image_argc;
+    char *color_arg;               /* --color=auto|always|never (over color= of lapis.conf) */
+    bool color;                    /* colour stdout: SGR codes in tables and matches */
+    size_t width;                  /* the terminal's width on stdout; 0: not a terminal */
     lapis_log_fn log_fn;           /* the CLI's message printer, for the image composer */
     void *log_data;
 };

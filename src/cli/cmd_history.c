@@ -111,6 +111,9 @@ static int history_list(struct cli *c)
         lapis_table *tb = lapis_table_new(6);
         lapis_table_align_right(tb, 0);
         lapis_table_align_right(tb, 4);
+        /* dnf5 cuts the command line to what the terminal leaves it. */
+        lapis_table_set_width(tb, c->width);
+        lapis_table_cut_column(tb, 1);
         lapis_table_add(tb, (const char *[]){ "ID", "Command line", "Date and time", "Action(s)",
                                               "Altered", "Result" });
         for (size_t i = 0; i < n; i++) {

@@ -212,11 +212,13 @@ static cJSON *json_pkg_details(struct cli *c, lapis_pkg p)
     return o;
 }
 
-static void print_info_field(const char *key, const char *value)
+/* dnf5's "Key          : value": a value wraps to the terminal, its further
+ * lines under the value column, as dnf5's info table wraps it. */
+static void print_info_field(struct cli *c, const char *key, const char *value)
 {
-    char *clean = lapis_sanitize(value);
-    printf("%-13s: %s\n", key, clean);
-    free(clean);
+    char prefix[64];
+    snprintf(prefix, sizeof(prefix), "%-13s: ", key);
+    lapis_term_print_wrapped(stdout, prefix, "             : ", value, c->width);
 }
 
 static void print_info(struct cli *c, lapis_pkg p)
@@ -224,29 +226,29 @@ static void print_info(struct cli *c, lapis_pkg p)
     lapis_ctx *ctx = c->ctx;
     char buf[32], epoch[16];
     snprintf(epoch, sizeof(epoch), "%u", lapis_pkg_epoch(ctx, p));
-    print_info_field("Name", lapis_pkg_name(ctx, p));
+    print_info_field(c, "Name", lapis_pkg_name(ctx, p));
     if (lapis_pkg_epoch(ctx, p))
-        print_info_field("Epoch", epoch);
-    print_info_field("Version", lapis_pkg_version(ctx, p));
-    print_info_field("Release", lapis_pkg_release(ctx, p));
-    print_info_field("Architecture", lapis_pkg_arch(ctx, p));
-    print_info_field("Size", lapis_format_size(lapis_pkg_installed(ctx, p)
-                                               ? lapis_pkg_installsize(ctx, p)
-                                               : lapis_pkg_downloadsize(ctx, p), buf));
-    print_info_field("Source", lapis_pkg_sourcerpm(ctx, p));
+        print_info_field(c, "Epoch", epoch);
+    print_info_field(c, "Version", lapis_pkg_version(ctx, p));
+    print_info_field(c, "Release", lapis_pkg_release(ctx, p));
+    print_info_field(c, "Architecture", lapis_pkg_arch(ctx, p));
+    print_info_field(c, "Size", lapis_format_size(lapis_pkg_installed(ctx, p)
+                                                  ? lapis_pkg_installsize(ctx, p)
+                                                  : lapis_pkg_downloadsize(ctx, p), buf));
+    print_info_field(c, "Source", lapis_pkg_sourcerpm(ctx, p));
     char *repo = shown_repo(ctx, p);
-    print_info_field(lapis_pkg_installed(ctx, p) ? "From repository" : "Repository", repo);
+    print_info_field(c, lapis_pkg_installed(ctx, p) ? "From repository" : "Repository", repo);
     free(repo);
-    print_info_field("Summary", lapis_pkg_summary(ctx, p));
-    print_info_field("URL", lapis_pkg_url(ctx, p));
-    print_info_field("License", lapis_pkg_license(ctx, p));
+    print_info_field(c, "Summary", lapis_pkg_summary(ctx, p));
+    print_info_field(c, "URL", lapis_pkg_url(ctx, p));
+    print_info_field(c, "License", lapis_pkg_license(ctx, p));
     /* Description lines continue under the value column, as dnf prints them;
      * each line goes through the sanitizer on its own. */
     const char *d = lapis_pkg_description(ctx, p), *label = "Description";
     for (;; label = "") {
         size_t n = strcspn(d, "\n");
         char *line = strndup(d, n);
-        print_info_field(label, line ? line : "");
+        print_info_field(c, label, line ? line : "");
         free(line);
         if (!d[n])
             break;
@@ -333,6 +335,11 @@ int cmd_search(struct cli *c)
         cli_json_out(c, doc);
     } else if (l.count) {
         lapis_table *t = lapis_table_new(2);
+        /* dnf5 shows the terms it matched in green; summaries wrap on a terminal. */
+        lapis_table_set_width(t, c->width);
+        lapis_table_wrap_column(t, 1, 2);
+        lapis_table_set_color(t, c->color);
+        lapis_table_highlight(t, (const char *const *)c->args, LAPIS_SGR_GREEN);
         for (size_t i = 0; i < l.count; i++) {
             char na[512], sum[1024];
             snprintf(na, sizeof(na), "%s.%s", lapis_pkg_name(c->ctx, l.pkgs[i]),

@@ -15,16 +15,17 @@ static const struct {
     enum lapis_action action;
     const char *title;
     const char *summary;
+    const char *sgr; /* the package names' colour, dnf5's action_color() */
 } sections[] = {
-    { LAPIS_ACT_INSTALL, "Installing:", "Installing" },
-    { LAPIS_ACT_INSTALL_DEP, "Installing dependencies:", "Installing" },
-    { LAPIS_ACT_INSTALL_WEAK, "Installing weak dependencies:", "Installing" },
-    { LAPIS_ACT_UPGRADE, "Upgrading:", "Upgrading" },
-    { LAPIS_ACT_DOWNGRADE, "Downgrading:", "Downgrading" },
-    { LAPIS_ACT_REINSTALL, "Reinstalling:", "Reinstalling" },
-    { LAPIS_ACT_REMOVE, "Removing:", "Removing" },
-    { LAPIS_ACT_REMOVE_DEP, "Removing dependent packages:", "Removing" },
-    { LAPIS_ACT_REMOVE_UNUSED, "Removing unused dependencies:", "Removing" },
+    { LAPIS_ACT_INSTALL, "Installing:", "Installing", LAPIS_SGR_GREEN },
+    { LAPIS_ACT_INSTALL_DEP, "Installing dependencies:", "Installing", LAPIS_SGR_GREEN },
+    { LAPIS_ACT_INSTALL_WEAK, "Installing weak dependencies:", "Installing", LAPIS_SGR_GREEN },
+    { LAPIS_ACT_UPGRADE, "Upgrading:", "Upgrading", LAPIS_SGR_GREEN },
+    { LAPIS_ACT_DOWNGRADE, "Downgrading:", "Downgrading", LAPIS_SGR_MAGENTA },
+    { LAPIS_ACT_REINSTALL, "Reinstalling:", "Reinstalling", LAPIS_SGR_GREEN },
+    { LAPIS_ACT_REMOVE, "Removing:", "Removing", LAPIS_SGR_RED },
+    { LAPIS_ACT_REMOVE_DEP, "Removing dependent packages:", "Removing", LAPIS_SGR_RED },
+    { LAPIS_ACT_REMOVE_UNUSED, "Removing unused dependencies:", "Removing", LAPIS_SGR_RED },
 };
 #define NSECTIONS (sizeof(sections) / sizeof(sections[0]))
 
@@ -34,13 +35,15 @@ static unsigned long long row_size(lapis_ctx *ctx, lapis_pkg p)
                                        : lapis_pkg_downloadsize(ctx, p);
 }
 
-static void add_row(lapis_ctx *ctx, lapis_table *t, const char *indent, lapis_pkg p)
+static void add_row(lapis_ctx *ctx, lapis_table *t, const char *indent, lapis_pkg p,
+                    const char *sgr)
 {
     char name[512], size[32];
     snprintf(name, sizeof(name), "%s%s", indent, lapis_pkg_name(ctx, p));
     lapis_format_size(row_size(ctx, p), size);
     lapis_table_add(t, (const char *[]){ name, lapis_pkg_arch(ctx, p), lapis_pkg_evr(ctx, p),
                                          lapis_pkg_repoid(ctx, p), size });
+    lapis_table_color_cell(t, 0, sgr);
 }
 
 static void print_summary_line(const char *label, size_t n)
@@ -50,23 +53,30 @@ static void print_summary_line(const char *label, size_t n)
     printf(" %-15s %zu package%s\n", l, n, n == 1 ? "" : "s");
 }
 
-static void print_transaction(lapis_ctx *ctx, const lapis_trans_item *items, size_t n)
+static void print_transaction(lapis_ctx *ctx, const lapis_trans_item *items, size_t n, bool color,
+                              size_t width)
 {
     lapis_table *t = lapis_table_new(5);
     unsigned long long dl = 0, fetch = 0, inst = 0, freed = 0;
     size_t count[NSECTIONS] = { 0 };
 
     lapis_table_align_right(t, 4);
+    lapis_table_set_color(t, color);
+    /* A terminal too narrow loses the end of the repository ids first (dnf5 cuts them). */
+    lapis_table_set_width(t, width);
+    lapis_table_cut_column(t, 3);
     lapis_table_add(t, (const char *[]){ "Package", "Arch", "Version", "Repository", "Size" });
+    for (size_t col = 0; col < 5; col++)
+        lapis_table_color_cell(t, col, LAPIS_SGR_BOLD);
     for (size_t s = 0; s < NSECTIONS; s++) {
         for (size_t i = 0; i < n; i++) {
             if (items[i].action != sections[s].action)
                 continue;
             if (count[s]++ == 0)
                 lapis_table_add_line(t, sections[s].title);
-            add_row(ctx, t, " ", items[i].pkg);
+            add_row(ctx, t, " ", items[i].pkg, sections[s].sgr);
             if (items[i].replaces && items[i].action != LAPIS_ACT_REINSTALL)
-                add_row(ctx, t, "   replacing ", items[i].replaces);
+                add_row(ctx, t, "   replacing ", items[i].replaces, LAPIS_SGR_DIM);
             if (!lapis_pkg_installed(ctx, items[i].pkg)) {
                 dl += lapis_pkg_downloadsize(ctx, items[i].pkg);
                 if (strcmp(lapis_pkg_repoid(ctx, items[i].pkg), "@commandline") != 0)
@@ -355,7 +365,7 @@ static int goal_resolve(struct cli *c, int (*build)(struct cli *, lapis_goal *),
 static int goal_confirm(struct cli *c, const lapis_trans_item *items, size_t n)
 {
     if (!c->json && !c->quiet)
-        print_transaction(c->ctx, items, n);
+        print_transaction(c->ctx, items, n, c->color, c->width);
     if (c->assumeno) {
         if (c->json)
             json_result(c, NULL, items, n, "aborted");

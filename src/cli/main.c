@@ -83,7 +83,7 @@ enum {
     OPT_WITH_CVE, OPT_WITH_BZ, OPT_CONTAINS_PKGS, OPT_WITH_OPTIONAL, OPT_HIDDEN,
     OPT_CHECK, OPT_NEWEST,
     OPT_SKIPUNAVAILABLE, OPT_BEST, OPT_NOBEST, OPT_ALLOWDOWNGRADE,
-    OPT_QUERYFORMAT, OPT_USERINSTALLED, OPT_EXTRAS, OPT_RECENT, OPT_REVERSE,
+    OPT_QUERYFORMAT, OPT_USERINSTALLED, OPT_EXTRAS, OPT_RECENT, OPT_REVERSE, OPT_COLOR,
 };
 
 static const struct option long_opts[] = {
@@ -102,6 +102,7 @@ static const struct option long_opts[] = {
     { "cacheonly", no_argument, NULL, 'C' },
     { "nogpgcheck", no_argument, NULL, OPT_NOGPGCHECK },
     { "json", no_argument, NULL, OPT_JSON },
+    { "color", required_argument, NULL, OPT_COLOR },
     { "refresh", no_argument, NULL, OPT_REFRESH },
     { "forcearch", required_argument, NULL, OPT_FORCEARCH },
     { "help", no_argument, NULL, 'h' },
@@ -198,6 +199,7 @@ static void usage(FILE *out)
             "  --nogpgcheck          skip signature checks (explicit opt-out)\n"
             "  -y, --assumeyes       answer yes    --assumeno  answer no (show only)\n"
             "  --json                one JSON document on stdout\n"
+            "  --color=WHEN          auto (a terminal, unless NO_COLOR is set), always, never\n"
             "  -q, --quiet           only errors    -v, --verbose  more detail\n"
             "  -x, --exclude=GLOB    hide matching packages (repeatable)\n"
             "\nQuery options (repoquery, list, info):\n"
@@ -602,6 +604,26 @@ static int set_advisory_option(struct cli *c, int opt)
     }
 }
 
+static int set_color_option(struct cli *c)
+{
+    enum lapis_color mode;
+    if (lapis_color_parse(optarg, &mode) < 0)
+        return usage_error(c, "--color takes auto, always or never, not", optarg);
+    c->color_arg = optarg;
+    return 0;
+}
+
+/* Colours and the width, once lapis.conf's color= is read: --color wins
+ * over it; JSON is never coloured or wrapped. */
+static void set_terminal(struct cli *c)
+{
+    enum lapis_color mode = (enum lapis_color)lapis_ctx_color(c->ctx);
+    if (c->color_arg)
+        (void)lapis_color_parse(c->color_arg, &mode);
+    c->color = !c->json && lapis_color_wanted(mode, STDOUT_FILENO);
+    c->width = c->json ? 0 : lapis_term_width();
+}
+
 /* One option: 0 to continue, PARSE_DONE when done (--version), else the
  * exit status of the usage error it reported. */
 static int parse_option(struct cli *c, int opt, char **argv)
@@ -617,6 +639,7 @@ static int parse_option(struct cli *c, int opt, char **argv)
         return r;
     switch (opt) {
     case 'h': c->help = true; return 0;
+    case OPT_COLOR: return set_color_option(c);
     case OPT_VERSION: printf("lapis 0.1.0\n"); return PARSE_DONE;
     case ':': return missing_value(c, argv[optind - 1]);
     default: return usage_error(c, "unknown option", argv[optind - 1]);
@@ -792,6 +815,7 @@ int main(int argc, char **argv)
         c.args--;
         goto out;
     }
+    set_terminal(&c);
     r = cmd->run(&c);
     c.args--;
     /* A signal that came after the last point where the command could stop:

@@ -159,8 +159,15 @@ struct buf {
 static void put(struct buf *b, const char *s, size_t n)
 {
     if (b->len + n + 1 > b->cap) {
-        b->cap = (b->len + n + 1) * 2;
-        b->s = realloc(b->s, b->cap);
+        size_t cap = (b->len + n + 1) * 2;
+        char *grown = realloc(b->s, cap);
+        /* As the library's xrealloc: a half-formatted line is worse than stopping. */
+        if (!grown) {
+            fputs("lapis: error: out of memory formatting --queryformat output\n", stderr);
+            abort();
+        }
+        b->s = grown;
+        b->cap = cap;
     }
     memcpy(b->s + b->len, s, n);
     b->len += n;

@@ -10,10 +10,11 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "lapis/term.h"
 #include "pkg/internal.h"
 
 enum opt_type { OPT_BOOL, OPT_INT, OPT_SECONDS, OPT_STR, OPT_PATH, OPT_PATH_OR_EMPTY, OPT_PATH_LIST,
-                OPT_LIST, OPT_LIST_APPEND, OPT_SIGPOLICY, OPT_CACHEONLY };
+                OPT_LIST, OPT_LIST_APPEND, OPT_SIGPOLICY, OPT_CACHEONLY, OPT_COLOR };
 
 struct opt_def {
     const char *name;
@@ -60,6 +61,7 @@ static const struct opt_def main_opt_table[] = {
     { "lock_timeout",                 OPT_SECONDS,     MO(lock_timeout),                 0, 86400 },
     { "tsflags",                      OPT_LIST,        MO(tsflags),                      0, 0 },
     { "localpkg_gpgcheck",            OPT_BOOL,        MO(localpkg_gpgcheck),            0, 1 },
+    { "color",                        OPT_COLOR,       MO(color),                        0, 0 },
 };
 #undef MO
 
@@ -134,6 +136,13 @@ static int apply_opt(const struct opt_def *d, void *base, const char *value)
                 return 0;
             }
         return -EINVAL;
+    }
+    case OPT_COLOR: { /* dnf 4's color=: the front end decides what it colours */
+        enum lapis_color mode;
+        if (lapis_color_parse(value, &mode) < 0)
+            return -EINVAL;
+        *(int *)field = (int)mode;
+        return 0;
     }
     case OPT_LIST_APPEND: {
         char **add = strv_split(value, " \t\n,");
@@ -307,6 +316,11 @@ const char *lapis_ctx_destdir(const lapis_ctx *ctx)
 int lapis_ctx_recent_days(const lapis_ctx *ctx)
 {
     return ctx->conf.recent;
+}
+
+int lapis_ctx_color(const lapis_ctx *ctx)
+{
+    return ctx->conf.color;
 }
 
 lapis_var *lapis_ctx_vars(lapis_ctx *ctx, size_t *ret_n)

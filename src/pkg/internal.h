@@ -80,6 +80,7 @@ struct lapis_config {
     long long lock_timeout;    /* seconds to wait for another lapis on the same root */
     char **tsflags;            /* nodocs, noscripts, test */
     int localpkg_gpgcheck;
+    int color;                 /* enum lapis_color: color=auto|always|never (dnf 4) */
 };
 
 int lapis_config_defaults(struct lapis_config *conf);

@@ -102,6 +102,12 @@ def test_command_options(complete):
     assert complete("lapis download --a") == {"--alldeps", "--arch"}
     assert complete("lapis repoquery --whatr") == {"--whatrequires"}
     assert complete("lapis --no") == {"--no-best", "--nodocs", "--nogpgcheck", "--noscripts"}
+    assert complete("lapis --col") == {"--color"}
+
+
+def test_color_values(complete):
+    assert complete("lapis --color a") == {"auto", "always"}
+    assert complete("lapis -y --color n") == {"never"}
 
 
 def test_available_names_from_cache(system):

@@ -13,6 +13,7 @@ USAGE_ERRORS = [
     ("repoclosure", "--check"),
     ("--setopt=nokey=1", "list"),                # bad --setopt key
     ("--setopt=best=maybe", "list"),             # bad option value
+    ("--color=sometimes", "search", "greeting"),
     ("upgrade", "--sec-severity=Bogus"),
     ("install",),                                # missing positional arguments
     ("remove",),

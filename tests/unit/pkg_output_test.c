@@ -4,10 +4,14 @@
  * repository metadata and installed headers: nothing in them may drive the
  * terminal (C0/C1 controls, an 8-bit OSC 52 clipboard write, bidi overrides)
  * or make a JSON document invalid (ill-formed UTF-8). Valid text is kept.
+ * Also how src/shared/term.c fits text to a terminal: wrapping at blanks,
+ * the cut column of a table, and colours added only when asked for.
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,6 +20,7 @@
 
 #include "pkg/internal.h"
 #include "lapis/output.h"
+#include "lapis/term.h"
 
 #define FFFD "\xef\xbf\xbd"
 
@@ -179,6 +184,88 @@ static void test_json_round_trip(void **state)
     free(got);
 }
 
+/* ---- fitting text to the terminal (src/shared/term.c) --------------------- */
+
+static const struct {
+    const char *text;
+    size_t width;
+    const char *want;
+} wrap_cases[] = {
+    /* prefix "K : " (4), indent "  : " */
+    { "one two three four five six", 0, "K : one two three four five six\n" },
+    { "one two three four five six", 31, "K : one two three four five six\n" }, /* just fits */
+    { "one two three four five six", 30, "K : one two three four five\n  : six\n" },
+    { "one two three four five six", 20, "K : one two three\n  : four five six\n" },
+    { "one  two   three four five six", 20, "K : one  two   three\n  : four five six\n" },
+    /* a word longer than a line is cut inside */
+    { "abcdefghijklmnopqrstuvwxyz", 20, "K : abcdefghijklmnop\n  : qrstuvwxyz\n" },
+    /* characters, not bytes: 16 x U+00E9 fit in 16 columns */
+    { "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+      "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9 x", 20,
+      "K : \xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+      "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\n  : x\n" },
+    /* too narrow to wrap usefully: left as it is */
+    { "one two three four five six", 10, "K : one two three four five six\n" },
+    /* controls are replaced before the text is measured */
+    { "a\x1b[2Jb", 20, "K : a?[2Jb\n" },
+    { "", 20, "K : \n" },
+};
+
+static void test_wrap_table(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(wrap_cases) / sizeof(wrap_cases[0]); i++) {
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        lapis_term_print_wrapped(f, "K : ", "  : ", wrap_cases[i].text, wrap_cases[i].width);
+        fclose(f);
+        if (strcmp(buf, wrap_cases[i].want) != 0)
+            fail_msg("case %zu: got \"%s\", want \"%s\"", i, buf, wrap_cases[i].want);
+        free(buf);
+    }
+}
+
+static char *table_text(size_t width, bool color)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    lapis_table *t = lapis_table_new(3);
+    lapis_table_set_width(t, width);
+    lapis_table_cut_column(t, 1);
+    lapis_table_set_color(t, color);
+    lapis_table_highlight(t, (const char *const[]){ "LONG", "x*", NULL }, LAPIS_SGR_GREEN);
+    lapis_table_add(t, (const char *const[]){ "1", "a long command line here", "end" });
+    lapis_table_color_cell(t, 0, LAPIS_SGR_RED);
+    lapis_table_add(t, (const char *const[]){ "22", "short", "x*" });
+    lapis_table_print(t, f);
+    lapis_table_free(t);
+    fclose(f);
+    return buf;
+}
+
+static void test_table_cut_and_colour(void **state)
+{
+    (void)state;
+    char *s = table_text(0, false);
+    assert_string_equal(s, "1   a long command line here  end\n22  short                     x*\n");
+    free(s);
+    /* 20 columns: the cut column keeps 24 - (33 - 20) = 11 characters */
+    s = table_text(20, false);
+    assert_string_equal(s, "1   a long comm  end\n22  short        x*\n");
+    free(s);
+    /* narrower than that: the cut column keeps 8 */
+    s = table_text(5, false);
+    assert_string_equal(s, "1   a long c  end\n22  short     x*\n");
+    free(s);
+    /* colour: the cell's own, and the term (case-insensitive; the glob is not highlighted) */
+    s = table_text(0, true);
+    assert_string_equal(s, "\x1b[31m1\x1b[0m   a \x1b[32mlong\x1b[0m command line here  end\n"
+                           "22  short                     x*\n");
+    free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -187,6 +274,8 @@ int main(void)
         cmocka_unit_test(test_json_escapes),
         cmocka_unit_test(test_json_escapes_keys),
         cmocka_unit_test(test_json_round_trip),
+        cmocka_unit_test(test_wrap_table),
+        cmocka_unit_test(test_table_cut_and_colour),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
