@@ -142,6 +142,9 @@ _lapis()
         group | grp | groups)
             ((first)) && COMPREPLY=($(compgen -W "list info install remove upgrade" -- "$cur"))
             ;;
+        environment)
+            ((first)) && COMPREPLY=($(compgen -W "list info" -- "$cur"))
+            ;;
         repo)
             ((first)) && COMPREPLY=($(compgen -W "list info" -- "$cur"))
             ;;

@@ -453,6 +453,7 @@ LAPIS_MUST_USE int lapis_goal_upgrade_advisories(lapis_goal *goal,
  * lists are the union). Arrays are NULL-terminated package names. */
 typedef struct {
     char *id, *name, *description;
+    char *order;                /* <display_order> ("" when none) */
     bool visible;               /* <uservisible> */
     bool installed;             /* recorded as installed in this root */
     char **mandatory, **defaults, **optional;
@@ -477,6 +478,18 @@ LAPIS_MUST_USE int lapis_goal_group_remove(lapis_goal *goal, const char *spec);
 /* group upgrade: upgrade its installed packages, install what the group
  * has gained since it was installed. */
 LAPIS_MUST_USE int lapis_goal_group_upgrade(lapis_goal *goal, const char *spec);
+/* comps environments, as lapis_group_query: mandatory holds the ids of the
+ * groups it requires, optional its optional groups; installed when every
+ * required group is installed. */
+LAPIS_MUST_USE int lapis_environment_query(lapis_ctx *ctx, char *const *specs,
+                                           lapis_group **ret, size_t *ret_n);
+/* dnf5's install @^ENV: group install of each group the environment requires
+ * (spec as lapis_group_query; none: -LAPIS_E_NOTFOUND). */
+LAPIS_MUST_USE int lapis_goal_environment_install(lapis_goal *goal, const char *spec,
+                                                  bool with_optional);
+/* remove/upgrade @^ENV: group remove/upgrade of its installed required groups. */
+LAPIS_MUST_USE int lapis_goal_environment_remove(lapis_goal *goal, const char *spec);
+LAPIS_MUST_USE int lapis_goal_environment_upgrade(lapis_goal *goal, const char *spec);
 
 /* ---- repoclosure ------------------------------------------------------------ */
 

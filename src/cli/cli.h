@@ -97,6 +97,8 @@ const char *cli_suggest_command(const char *word, const char *const *names);
 
 /* Exit codes (dnf's). */
 #define EXIT_UPDATES 100
+#define EXIT_USAGE 2   /* dnf5's exit status for every command-line usage error */
+#define PARSE_DONE (-1) /* an option parser's "nothing more to do" (--help, --version) */
 
 /* The SIGINT/SIGTERM that asked us to stop, or 0. */
 int cli_interrupted(void);
@@ -148,6 +150,7 @@ int cmd_download(struct cli *c);
 int cmd_repo(struct cli *c);
 int cmd_repoinfo(struct cli *c);
 int cmd_group(struct cli *c);
+int cmd_environment(struct cli *c);
 int cmd_repoclosure(struct cli *c);
 /* An @group spec (or group name) as jobs: op 'i' install, 'r' remove, 'u' upgrade. */
 int cli_goal_group_spec(struct cli *c, lapis_goal *goal, const char *spec, char op);

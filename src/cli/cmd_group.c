@@ -1,14 +1,22 @@
 /*
- * group list|info|install|remove|upgrade (dnf5's layout) and @group specs in
- * install, remove and upgrade. The groups come from the repos' comps files
+ * group list|info|install|remove|upgrade and environment list|info (dnf5's
+ * layout), and @group and @^environment specs in install, remove and upgrade. The groups come from the repos' comps files
  * (liblapis); the transactions go through cli_run_goal like any other.
  */
 #include <string.h>
 
 #include "cli.h"
 
+/* "@^ENV" (dnf5's environment spec) or "@GROUP" / "GROUP". */
 int cli_goal_group_spec(struct cli *c, lapis_goal *goal, const char *spec, char op)
 {
+    if (spec[0] == '@' && spec[1] == '^') {
+        switch (op) {
+        case 'i': return lapis_goal_environment_install(goal, spec + 2, c->with_optional);
+        case 'r': return lapis_goal_environment_remove(goal, spec + 2);
+        default: return lapis_goal_environment_upgrade(goal, spec + 2);
+        }
+    }
     switch (op) {
     case 'i': return lapis_goal_group_install(goal, spec, c->with_optional);
     case 'r': return lapis_goal_group_remove(goal, spec);
@@ -127,4 +135,81 @@ int cmd_group(struct cli *c)
     }
     return cli_error(c, LAPIS_E_USAGE, "group takes list, info, install, remove or upgrade, "
                      "not '%s'", sub);
+}
+
+/* ---- environments -------------------------------------------------------------- */
+
+static cJSON *json_environment(const lapis_group *e)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", e->id);
+    cJSON_AddStringToObject(o, "name", e->name);
+    cJSON_AddStringToObject(o, "description", e->description);
+    cJSON_AddStringToObject(o, "order", e->order);
+    cJSON_AddBoolToObject(o, "installed", e->installed);
+    cJSON_AddItemToObject(o, "groups", lapis_json_strv(e->mandatory));
+    cJSON_AddItemToObject(o, "optional_groups", lapis_json_strv(e->optional));
+    return o;
+}
+
+/* dnf5's environment info fields. */
+static void print_environment_info(const lapis_group *e)
+{
+    cli_kv("Id", e->id);
+    cli_kv("Name", e->name);
+    cli_kv("Description", e->description);
+    cli_kv("Order", e->order);
+    cli_kv("Installed", e->installed ? "True" : "False");
+    if (e->mandatory && e->mandatory[0])
+        cli_kv_list("Required groups", e->mandatory);
+    if (e->optional && e->optional[0])
+        cli_kv_list("Optional groups", e->optional);
+}
+
+static void print_environment_list(const lapis_group *e, size_t n)
+{
+    lapis_table *t = lapis_table_new(3);
+    lapis_table_align_right(t, 2);
+    lapis_table_add(t, (const char *[]){ "ID", "Name", "Installed" });
+    for (size_t i = 0; i < n; i++)
+        lapis_table_add(t, (const char *[]){ e[i].id, e[i].name, e[i].installed ? "yes" : "no" });
+    lapis_table_print(t, stdout);
+    lapis_table_free(t);
+}
+
+static int environment_show(struct cli *c, bool info)
+{
+    lapis_group *e = NULL;
+    size_t n = 0;
+    int r;
+
+    if ((r = cli_load(c, 0)) < 0 || (r = lapis_environment_query(c->ctx, c->nargs > 1 ? c->args + 1 : NULL, &e, &n)) < 0)
+        return cli_fail(c, r);
+    if (c->json) {
+        cJSON *doc = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(doc, "environments");
+        for (size_t i = 0; i < n; i++)
+            cJSON_AddItemToArray(a, json_environment(&e[i]));
+        cli_json_out(c, doc);
+    } else if (info) {
+        for (size_t i = 0; i < n; i++) {
+            if (i)
+                putchar('\n');
+            print_environment_info(&e[i]);
+        }
+    } else if (n) {
+        print_environment_list(e, n);
+    }
+    r = c->nargs > 1 && n == 0 ? cli_error(c, LAPIS_E_NOTFOUND, "No match for argument: %s",
+                                           c->args[1]) : 0;
+    lapis_groups_free(e, n);
+    return r;
+}
+
+int cmd_environment(struct cli *c)
+{
+    const char *sub = c->nargs > 0 ? c->args[0] : "list";
+    if (strcmp(sub, "list") == 0 || strcmp(sub, "info") == 0)
+        return environment_show(c, sub[0] == 'i');
+    return cli_error(c, LAPIS_E_USAGE, "environment takes list or info, not '%s' (install: "
+                     "'lapis install @^ENV')", sub);
 }

@@ -78,7 +78,7 @@ static int parse_image_opts(struct cli *c, struct image_args *a, char ***ret_pos
         case IO_NOCACHE: a->o.no_cache = true; break;
         case IO_JSON: c->json = true; break;
         case 'q': a->quiet = true; break;
-        case 'h': image_usage(stdout); return 2;
+        case 'h': image_usage(stdout); return PARSE_DONE;
         case ':': return cli_error(c, LAPIS_E_USAGE, "%s needs a value", argv[optind - 1]);
         default: return cli_error(c, LAPIS_E_USAGE, "unknown option %s for lapis image "
                                   "(lapis image --help)", argv[optind - 1]);
@@ -271,7 +271,7 @@ int cmd_image(struct cli *c)
     rc = parse_image_opts(c, &a, &pos, &npos);
     if (rc != 0) {
         free(pos);
-        return rc == 2 ? 0 : rc;
+        return rc == PARSE_DONE ? 0 : rc;
     }
     setup_args(c, &a);
     if (npos == 0)

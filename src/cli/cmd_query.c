@@ -17,12 +17,24 @@ static bool any_needs_filelists(char *const *args, int n)
     return false;
 }
 
+/* dnf5's repo column and info line: an installed package shows the repo the
+ * history says it came from ("<unknown>" when rpm, not lapis, installed it). */
+static char *shown_repo(lapis_ctx *ctx, lapis_pkg p)
+{
+    if (!lapis_pkg_installed(ctx, p))
+        return strdup(lapis_pkg_repoid(ctx, p));
+    char *from = lapis_pkg_from_repo(ctx, p);
+    return from ? from : strdup("<unknown>");
+}
+
 static void add_pkg_row(struct cli *c, lapis_table *t, lapis_pkg p)
 {
     lapis_ctx *ctx = c->ctx;
     char na[512];
     snprintf(na, sizeof(na), "%s.%s", lapis_pkg_name(ctx, p), lapis_pkg_arch(ctx, p));
-    lapis_table_add(t, (const char *[]){ na, lapis_pkg_evr(ctx, p), lapis_pkg_repoid(ctx, p) });
+    char *repo = shown_repo(ctx, p);
+    lapis_table_add(t, (const char *[]){ na, lapis_pkg_evr(ctx, p), repo });
+    free(repo);
 }
 
 static int cmp_strp(const void *a, const void *b);
@@ -224,7 +236,9 @@ static void print_info(struct cli *c, lapis_pkg p)
                                                   ? lapis_pkg_installsize(ctx, p)
                                                   : lapis_pkg_downloadsize(ctx, p), buf));
     print_info_field(c, "Source", lapis_pkg_sourcerpm(ctx, p));
-    print_info_field(c, "Repository", lapis_pkg_repoid(ctx, p));
+    char *repo = shown_repo(ctx, p);
+    print_info_field(c, lapis_pkg_installed(ctx, p) ? "From repository" : "Repository", repo);
+    free(repo);
     print_info_field(c, "Summary", lapis_pkg_summary(ctx, p));
     print_info_field(c, "URL", lapis_pkg_url(ctx, p));
     print_info_field(c, "License", lapis_pkg_license(ctx, p));

@@ -103,8 +103,10 @@ static void print_transaction(lapis_ctx *ctx, const lapis_trans_item *items, siz
     if (removing)
         print_summary_line("Removing", removing);
     char size[32], size2[32], size3[32];
-    printf("\nTotal size of inbound packages is %s. Need to download %s.\n",
-           lapis_format_size(dl, size), lapis_format_size(fetch, size2));
+    putchar('\n');
+    if (dl) /* dnf5 leaves this line out when nothing comes in (a pure remove) */
+        printf("Total size of inbound packages is %s. Need to download %s.\n",
+               lapis_format_size(dl, size), lapis_format_size(fetch, size2));
     /* dnf5's line on the disk space the transaction takes or gives back */
     if (inst >= freed)
         printf("After this operation, %s extra will be used", lapis_format_size(inst - freed, size));
@@ -370,8 +372,8 @@ static int goal_confirm(struct cli *c, const lapis_trans_item *items, size_t n)
     if (c->assumeno) {
         if (c->json)
             json_result(c, NULL, items, n, "aborted");
-        else
-            printf("Operation aborted by --assumeno.\n");
+        else /* dnf5 says the same for --assumeno as for answering no, on stderr */
+            fprintf(stderr, "Operation aborted by the user.\n");
         return 1;
     }
     if (c->assumeyes)
@@ -575,28 +577,28 @@ static int build_autoremove(struct cli *c, lapis_goal *goal)
 int cmd_install(struct cli *c)
 {
     if (missing_args(c, "install"))
-        return 1;
+        return EXIT_USAGE;
     return cli_run_goal(c, 0, build_install);
 }
 
 int cmd_reinstall(struct cli *c)
 {
     if (missing_args(c, "reinstall"))
-        return 1;
+        return EXIT_USAGE;
     return cli_run_goal(c, 0, build_reinstall);
 }
 
 int cmd_remove(struct cli *c)
 {
     if (missing_args(c, "remove"))
-        return 1;
+        return EXIT_USAGE;
     return cli_run_goal(c, 0, build_remove);
 }
 
 int cmd_downgrade(struct cli *c)
 {
     if (missing_args(c, "downgrade"))
-        return 1;
+        return EXIT_USAGE;
     return cli_run_goal(c, 0, build_downgrade);
 }
 

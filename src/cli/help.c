@@ -97,6 +97,7 @@ static const struct cmd_help helps[] = {
       "  --hidden                group list/info: also groups not user-visible\n"
       "  --installed --available group list/info: only installed / not installed groups\n"
       TX_OPTS },
+    { "environment", "list|info [ENVIRONMENT...]", NULL },
     { "repoclosure", "[--check REPO,...] [--arch ARCH,...] [--newest] [PACKAGE...]",
       "  --check=REPO,...        check only these repositories' packages (globs)\n"
       "  --arch=ARCH,...         check only packages of these architectures\n"

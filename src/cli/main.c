@@ -49,6 +49,7 @@ static const struct cmd commands[] = {
     { "repoinfo",     cmd_repoinfo,     0,        "alias of repo info" },
     { "download",     cmd_download,     0,        "download packages into --destdir (default: here), verified" },
     { "group",        cmd_group,        0,        "group list|info|install|remove|upgrade (comps groups)" },
+    { "environment",  cmd_environment,  0,        "environment list|info (comps environments; install @^ENV)" },
     { "repoclosure",  cmd_repoclosure,  0,        "packages whose requirements nothing available provides" },
     { "help",         cmd_help,         CMD_OWN_SETUP, "help [COMMAND]: the commands, or one command's options" },
 };
@@ -292,11 +293,12 @@ int cli_interrupt_note(struct cli *c, const char *msg)
 }
 
 /* The one way the CLI reports an error: a line on stderr and, with --json,
- * the error document on stdout. Returns the exit code 1 (128+signal when
- * the run was interrupted; the library's message then says what was kept). */
+ * the error document on stdout. Returns the exit code: 2 for a usage error
+ * (dnf5's ARGPARSER_ERROR), 128+signal when the run was interrupted (the
+ * library's message then says what was kept), else 1. */
 static int emit_error_line(struct cli *c, int code, const char *msg, bool line)
 {
-    int rc = 1;
+    int rc = code == -LAPIS_E_USAGE ? EXIT_USAGE : 1;
     if (code == -LAPIS_E_INTERRUPTED) {
         rc = cli_interrupt_note(c, msg);
     } else if (line) {
@@ -625,7 +627,8 @@ static void set_terminal(struct cli *c)
     c->width = c->json ? 0 : lapis_term_width();
 }
 
-/* One option: 0 to continue, 1 on a usage error, 2 when done (help/version). */
+/* One option: 0 to continue, PARSE_DONE when done (--version), else the
+ * exit status of the usage error it reported. */
 static int parse_option(struct cli *c, int opt, char **argv)
 {
     int r;
@@ -633,22 +636,20 @@ static int parse_option(struct cli *c, int opt, char **argv)
     if (set_field_option(c, opt))
         return 0;
     if ((r = set_ctx_option(c, opt)) <= 0) {
-        if (r < 0)
-            cli_fail(c, r);
-        return r < 0;
+        return r < 0 ? cli_fail(c, r) : 0;
     }
     if ((r = set_advisory_option(c, opt)) >= 0)
         return r;
     switch (opt) {
     case 'h': c->help = true; return 0;
     case OPT_COLOR: return set_color_option(c);
-    case OPT_VERSION: printf("lapis 0.1.0\n"); return 2;
+    case OPT_VERSION: printf("lapis 0.1.0\n"); return PARSE_DONE;
     case ':': return missing_value(c, argv[optind - 1]);
     default: return usage_error(c, "unknown option", argv[optind - 1]);
     }
 }
 
-/* Returns 0 to continue, 1 on a usage error, 2 when done (help/version). */
+/* Returns 0 to continue, PARSE_DONE when done, else a usage error's exit status. */
 static int parse_options(struct cli *c, int argc, char **argv)
 {
     int opt, r;
@@ -730,7 +731,7 @@ static int unknown_command(struct cli *c, const char *name)
                   "--help')", name, near);
     else
         cli_error(c, LAPIS_E_USAGE, "unknown command \"%s\"; see 'lapis --help'", name);
-    return 2;
+    return EXIT_USAGE;
 }
 
 /* help [COMMAND], and COMMAND --help: only that command's options. */
@@ -777,7 +778,7 @@ int main(int argc, char **argv)
         c.args[c.nargs] = NULL;
     }
     if (r != 0) {
-        r = r == 2 ? 0 : r;
+        r = r == PARSE_DONE ? 0 : r;
         goto out;
     }
     ls.quiet = c.quiet;

@@ -133,8 +133,8 @@ static char *tag_value(lapis_ctx *ctx, lapis_pkg p, const char *tag)
     if (strcmp(tag, "buildtime") == 0)
         return num(lapis_pkg_buildtime(ctx, p));
     if (strcmp(tag, "from_repo") == 0) {
-        char *r = lapis_pkg_from_repo(ctx, p);
-        return r ? r : strdup("");
+        char *r = lapis_pkg_from_repo(ctx, p); /* dnf5: "<unknown>" for rpm's own installs */
+        return r ? r : strdup(lapis_pkg_installed(ctx, p) ? "<unknown>" : "");
     }
     if (strcmp(tag, "location") == 0)
         return strdup(lapis_pkg_installed(ctx, p) ? "" : lapis_pkg_location(ctx, p));

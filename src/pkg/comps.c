@@ -5,6 +5,8 @@
  * remove and upgrade become ordinary goal jobs on package names; which
  * groups are installed (and with which packages) is kept in the history
  * database, written in the same database transaction as the packages.
+ * Environments (dnf5's @^ENV) are the same solvables named "environment:ID"
+ * whose requires/suggests are groups; installing one installs its groups.
  */
 #include <fnmatch.h>
 #include <string.h>
@@ -22,6 +24,7 @@ static void groups_clear(lapis_group *g, size_t n)
         free(g[i].id);
         free(g[i].name);
         free(g[i].description);
+        free(g[i].order);
         lapis_strv_free(g[i].mandatory);
         lapis_strv_free(g[i].defaults);
         lapis_strv_free(g[i].optional);
@@ -44,6 +47,8 @@ static void add_deps(Pool *pool, Solvable *s, Id key, char ***v)
     for (int i = 0; i < q.count; i++) {
         const char *name = q.elements[i] == SOLVABLE_PREREQMARKER ? NULL
                                                                  : pool_dep2str(pool, q.elements[i]);
+        if (name && strncmp(name, "group:", 6) == 0) /* an environment's groups */
+            name += 6;
         if (name && !strv_contains(*v, name))
             strv_push(v, xstrdup(name));
     }
@@ -68,20 +73,24 @@ static const char *str_or(const char *s, const char *dflt)
     return s && *s ? s : dflt;
 }
 
-/* Merge the groups of one parsed comps repo into *all (repos in priority order: the
- * first name and description win, package lists add up). */
-static void collect_groups(Pool *pool, Repo *repo, lapis_group **all, size_t *n)
+/* Merge the groups (or environments: kind "environment:") of one parsed comps
+ * repo into *all (repos in priority order: the first name and description win,
+ * package lists add up). */
+static void collect_groups(Pool *pool, Repo *repo, const char *kind, lapis_group **all,
+                           size_t *n)
 {
+    size_t klen = strlen(kind);
     Solvable *s;
     Id p;
     FOR_REPO_SOLVABLES(repo, p, s) {
         const char *name = pool_id2str(pool, s->name);
-        if (strncmp(name, "group:", 6) != 0)
+        if (strncmp(name, kind, klen) != 0)
             continue;
-        lapis_group *g = group_slot(all, n, name + 6);
+        lapis_group *g = group_slot(all, n, name + klen);
         if (!g->name) {
             g->name = xstrdup(str_or(solvable_lookup_str(s, SOLVABLE_SUMMARY), g->id));
             g->description = xstrdup(str_or(solvable_lookup_str(s, SOLVABLE_DESCRIPTION), ""));
+            g->order = xstrdup(str_or(solvable_lookup_str(s, SOLVABLE_ORDER), ""));
             g->visible = solvable_lookup_void(s, SOLVABLE_ISVISIBLE);
         }
         add_deps(pool, s, SOLVABLE_REQUIRES, &g->mandatory);
@@ -121,7 +130,7 @@ static int mark_installed(lapis_ctx *ctx, lapis_group *all, size_t n)
     return r;
 }
 
-static int load_all_groups(lapis_ctx *ctx, lapis_group **ret, size_t *ret_n)
+static int load_all(lapis_ctx *ctx, const char *kind, lapis_group **ret, size_t *ret_n)
 {
     __attribute__((cleanup(pool_freep))) Pool *pool = pool_create();
     lapis_group *all = NULL;
@@ -136,9 +145,9 @@ static int load_all_groups(lapis_ctx *ctx, lapis_group **ret, size_t *ret_n)
             continue;
         Repo *repo = repo_create(pool, lr->id);
         if ((r = lapis_metadata_add_comps(ctx, lr, repo)) >= 0)
-            collect_groups(pool, repo, &all, &n);
+            collect_groups(pool, repo, kind, &all, &n);
     }
-    if (r >= 0)
+    if (r >= 0 && strcmp(kind, "group:") == 0)
         r = mark_installed(ctx, all, n);
     if (r < 0) {
         lapis_groups_free(all, n);
@@ -149,13 +158,66 @@ static int load_all_groups(lapis_ctx *ctx, lapis_group **ret, size_t *ret_n)
     return 0;
 }
 
+/* Keep the entries matching specs, sorted by id. */
+static void select_matching(lapis_group **all, size_t *n, char *const *specs)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < *n; i++) {
+        if (group_matches(&(*all)[i], specs)) {
+            lapis_group t = (*all)[kept];
+            (*all)[kept++] = (*all)[i];
+            (*all)[i] = t;
+        }
+    }
+    groups_clear(*all + kept, *n - kept);
+    *all = kept ? xrealloc(*all, kept * sizeof(**all)) : (free(*all), NULL);
+    if (kept)
+        qsort(*all, kept, sizeof(**all), cmp_group);
+    *n = kept;
+}
+
+/* An environment counts as installed when every group it requires is. */
+static void mark_envs_installed(lapis_group *envs, size_t n, const lapis_group *groups,
+                                size_t ngroups)
+{
+    for (size_t e = 0; e < n; e++) {
+        envs[e].installed = envs[e].mandatory && envs[e].mandatory[0];
+        for (size_t i = 0; envs[e].installed && envs[e].mandatory[i]; i++) {
+            bool have = false;
+            for (size_t k = 0; k < ngroups && !have; k++)
+                have = groups[k].installed && strcmp(groups[k].id, envs[e].mandatory[i]) == 0;
+            envs[e].installed = have;
+        }
+    }
+}
+
+int lapis_environment_query(lapis_ctx *ctx, char *const *specs, lapis_group **ret, size_t *ret_n)
+{
+    lapis_group *envs = NULL, *groups = NULL;
+    size_t n = 0, ngroups = 0;
+    int r;
+
+    if ((r = load_all(ctx, "environment:", &envs, &n)) < 0)
+        return r;
+    if ((r = load_all(ctx, "group:", &groups, &ngroups)) < 0) {
+        lapis_groups_free(envs, n);
+        return r;
+    }
+    select_matching(&envs, &n, specs);
+    mark_envs_installed(envs, n, groups, ngroups);
+    lapis_groups_free(groups, ngroups);
+    *ret = envs;
+    *ret_n = n;
+    return 0;
+}
+
 int lapis_group_query(lapis_ctx *ctx, char *const *specs, lapis_group **ret, size_t *ret_n)
 {
     lapis_group *all = NULL;
     size_t n = 0, kept = 0;
     int r;
 
-    if ((r = load_all_groups(ctx, &all, &n)) < 0)
+    if ((r = load_all(ctx, "group:", &all, &n)) < 0)
         return r;
     for (size_t i = 0; i < n; i++) {
         if (group_matches(&all[i], specs)) {
@@ -315,4 +377,70 @@ int lapis_goal_group_remove(lapis_goal *g, const char *spec)
 int lapis_goal_group_upgrade(lapis_goal *g, const char *spec)
 {
     return group_jobs(g, spec, GROUP_UPGRADE, false);
+}
+
+/* Apply op to one group an environment requires: install it, or remove or
+ * upgrade it when it is installed. */
+static int environment_group(lapis_goal *g, const lapis_group *grp, enum group_op op,
+                             bool with_optional)
+{
+    if (op == GROUP_INSTALL)
+        return group_install(g, grp, with_optional);
+    if (!grp->installed)
+        return 0;
+    return op == GROUP_REMOVE ? group_remove(g, grp) : group_upgrade(g, grp);
+}
+
+/* dnf5's @^ENV: op on each group the environment requires; a group no repo
+ * defines is skipped with a warning, as a group's missing package is. */
+static int environment_groups(lapis_goal *g, const lapis_group *env, enum group_op op,
+                              bool with_optional)
+{
+    int r = 0;
+    for (size_t i = 0; r >= 0 && env->mandatory && env->mandatory[i]; i++) {
+        char *specs[] = { env->mandatory[i], NULL };
+        lapis_group *grp = NULL;
+        size_t n = 0;
+        if ((r = lapis_group_query(g->ctx, specs, &grp, &n)) < 0)
+            break;
+        if (n == 0)
+            lapis_log(g->ctx, LAPIS_LOG_WARNING, "No match for group \"%s\" (environment %s); "
+                      "skipping it", env->mandatory[i], env->id);
+        for (size_t k = 0; r >= 0 && k < n; k++)
+            if (strcmp(grp[k].id, env->mandatory[i]) == 0)
+                r = environment_group(g, &grp[k], op, with_optional);
+        lapis_groups_free(grp, n);
+    }
+    return r;
+}
+
+static int environment_jobs(lapis_goal *g, const char *spec, enum group_op op, bool with_optional)
+{
+    char *specs[] = { (char *)spec, NULL };
+    lapis_group *envs = NULL;
+    size_t n = 0;
+    int r = lapis_environment_query(g->ctx, specs, &envs, &n);
+
+    if (r >= 0 && n == 0)
+        r = lapis_err(g->ctx, LAPIS_E_NOTFOUND, "No match for argument: @^%s (no such "
+                      "environment; 'lapis environment list' shows them)", spec);
+    for (size_t i = 0; r >= 0 && i < n; i++)
+        r = environment_groups(g, &envs[i], op, with_optional);
+    lapis_groups_free(envs, n);
+    return r;
+}
+
+int lapis_goal_environment_install(lapis_goal *g, const char *spec, bool with_optional)
+{
+    return environment_jobs(g, spec, GROUP_INSTALL, with_optional);
+}
+
+int lapis_goal_environment_remove(lapis_goal *g, const char *spec)
+{
+    return environment_jobs(g, spec, GROUP_REMOVE, false);
+}
+
+int lapis_goal_environment_upgrade(lapis_goal *g, const char *spec)
+{
+    return environment_jobs(g, spec, GROUP_UPGRADE, false);
 }

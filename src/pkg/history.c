@@ -133,29 +133,78 @@ static void load_reasons(lapis_ctx *ctx)
     }
 }
 
+void lapis_history_from_repos_free(lapis_ctx *ctx)
+{
+    Repo *inst = ctx->pool ? ctx->pool->installed : NULL;
+    for (int i = 0; ctx->from_repos && inst && i < inst->end - inst->start; i++)
+        free(ctx->from_repos[i]);
+    free(ctx->from_repos);
+    ctx->from_repos = NULL;
+    ctx->from_repos_loaded = false;
+}
+
+/* The installed solvable with exactly this name, evr and arch, or 0. */
+static Id installed_nevra(Pool *pool, const char *name, const char *evr, const char *arch)
+{
+    Id n = pool_str2id(pool, name, 0), e = pool_str2id(pool, evr, 0), a = pool_str2id(pool, arch, 0);
+    Id p, pp;
+    if (!n || !e || !a)
+        return 0;
+    FOR_PROVIDES(p, pp, n) {
+        Solvable *s = pool_id2solvable(pool, p);
+        if (s->repo == pool->installed && s->name == n && s->evr == e && s->arch == a)
+            return p;
+    }
+    return 0;
+}
+
+/* One query for every installed package's repo: the newest transaction that
+ * brought each NEVRA in wins (rows come oldest first and overwrite). */
+static void load_from_repos(lapis_ctx *ctx)
+{
+    Pool *pool = ctx->pool;
+    Repo *inst = pool->installed;
+    _cleanup_db_ sqlite3 *db = NULL;
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+
+    ctx->from_repos_loaded = true;
+    if (!inst || inst->end <= inst->start)
+        return;
+    ctx->from_repos = xcalloc((size_t)(inst->end - inst->start), sizeof(char *));
+    if (history_open(ctx, false, &db) < 0 || !db)
+        return;
+    if (sqlite3_prepare_v2(db, "SELECT name, epoch, version, release, arch, repo FROM trans_item "
+                           "WHERE action IN ('install','install-dep','install-weak','upgrade',"
+                           "'downgrade','reinstall') ORDER BY trans_id", -1, &st, NULL) != SQLITE_OK)
+        return;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *col[6];
+        for (int i = 0; i < 6; i++)
+            col[i] = (const char *)sqlite3_column_text(st, i);
+        if (!col[0] || !col[2] || !col[3] || !col[4] || !col[5])
+            continue;
+        char *evr = col[1] && strcmp(col[1], "0") != 0
+                        ? xasprintf("%s:%s-%s", col[1], col[2], col[3])
+                        : xasprintf("%s-%s", col[2], col[3]);
+        Id p = installed_nevra(pool, col[0], evr, col[4]);
+        free(evr);
+        if (p) {
+            free(ctx->from_repos[p - inst->start]);
+            ctx->from_repos[p - inst->start] = xstrdup(col[5]);
+        }
+    }
+}
+
 /* The repo the history says an installed package came from (dnf5's from_repo). */
 char *lapis_pkg_from_repo(lapis_ctx *ctx, lapis_pkg p)
 {
-    _cleanup_db_ sqlite3 *db = NULL;
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
-    char epoch[16];
-
-    if (!lapis_pkg_installed(ctx, p) || history_open(ctx, false, &db) < 0 || !db)
+    Repo *inst = ctx->pool ? ctx->pool->installed : NULL;
+    if (!lapis_pkg_installed(ctx, p) || !inst)
         return NULL;
-    if (sqlite3_prepare_v2(db, "SELECT repo FROM trans_item WHERE name=?1 AND epoch=?2 AND "
-                           "version=?3 AND release=?4 AND arch=?5 AND action IN ('install',"
-                           "'install-dep','install-weak','upgrade','downgrade','reinstall') "
-                           "ORDER BY trans_id DESC LIMIT 1", -1, &st, NULL) != SQLITE_OK)
-        return NULL;
-    snprintf(epoch, sizeof(epoch), "%u", lapis_pkg_epoch(ctx, p));
-    sqlite3_bind_text(st, 1, lapis_pkg_name(ctx, p), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, epoch, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 3, lapis_pkg_version(ctx, p), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 4, lapis_pkg_release(ctx, p), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 5, lapis_pkg_arch(ctx, p), -1, SQLITE_TRANSIENT);
-    if (sqlite3_step(st) != SQLITE_ROW)
-        return NULL;
-    return xstrdup((const char *)sqlite3_column_text(st, 0));
+    if (!ctx->from_repos_loaded)
+        load_from_repos(ctx);
+    const char *r = ctx->from_repos ? ctx->from_repos[p - inst->start] : NULL;
+    return r ? xstrdup(r) : NULL;
 }
 
 enum lapis_reason lapis_pkg_reason(lapis_ctx *ctx, lapis_pkg p)

@@ -184,6 +184,8 @@ struct lapis_ctx {
     char **extra_excludes;  /* --exclude */
     unsigned char *reasons; /* lapis_reason per installed solvable, loaded lazily */
     bool reasons_loaded;
+    char **from_repos;      /* repo id per installed solvable (history), loaded lazily */
+    bool from_repos_loaded;
 };
 
 bool lapis_confirm(lapis_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -299,6 +301,8 @@ int lapis_history_end(struct lapis_goal *g, bool ok);
 bool lapis_history_last_interrupted(lapis_ctx *ctx);
 /* Open (creating) the history database, to fail before the root is changed. */
 int lapis_history_check(lapis_ctx *ctx);
+/* Drop the cached from_repo of the installed packages (before the pool goes). */
+void lapis_history_from_repos_free(lapis_ctx *ctx);
 
 /* ---- rpmdb.c ------------------------------------------------------------ */
 

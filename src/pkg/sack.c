@@ -170,6 +170,7 @@ void lapis_sack_free(lapis_ctx *ctx)
     free(ctx->reasons);
     ctx->reasons = NULL;
     ctx->reasons_loaded = false;
+    lapis_history_from_repos_free(ctx);
     if (!ctx->pool)
         return;
     drop_considered(ctx->pool);
@@ -223,7 +224,7 @@ int lapis_sack_add_rpm(lapis_ctx *ctx, const char *path, Id *ret)
         ctx->cmdline_repo = repo_create(pool, "@commandline");
     p = repo_add_rpm(ctx->cmdline_repo, abs, REPO_NO_INTERNALIZE | RPM_ADD_WITH_HDRID);
     if (!p)
-        return lapis_err(ctx, LAPIS_E_USAGE, "%s is not a readable rpm package: %s", path,
+        return lapis_err(ctx, LAPIS_E_NOTFOUND, "%s is not a readable rpm package: %s", path,
                          lapis_sack_errstr(pool, "not an rpm header"));
     repo_internalize(ctx->cmdline_repo);
     /* repo_add_rpm appends one solvable, so the index is always the next slot. */

@@ -348,14 +348,14 @@ def test_filter_text_list(old):
 @pytest.mark.parametrize("value", ["bogus", "Urgent", "Low,Bogus", "none"])
 def test_unknown_severity(old, value):
     r = old.run("updateinfo", "list", "--sec-severity=" + value)
-    assert r.rc == 1, r
+    assert r.rc == 2, r
     assert len(r.error_lines) == 1 and "unknown severity" in r.error_lines[0], r
     assert r.out == "", r
 
 
 def test_unknown_severity_refuses_upgrade(old):
     r = old.run("-y", "upgrade", "--sec-severity", "Severe")
-    assert r.rc == 1, r
+    assert r.rc == 2, r
     assert len(r.error_lines) == 1 and "unknown severity" in r.error_lines[0], r
     assert old.installed() == OLD_INSTALLED
 
@@ -364,7 +364,7 @@ def test_unknown_severity_refuses_upgrade(old):
                                  "--sec-severity=,", "--cve= "])
 def test_empty_filter_value_is_refused(old, opt):
     r = old.run("updateinfo", "list", opt)
-    assert r.rc == 1, r
+    assert r.rc == 2, r
     assert len(r.error_lines) == 1 and "needs a value" in r.error_lines[0], r
 
 
@@ -373,7 +373,7 @@ def test_empty_filter_does_not_upgrade_everything(old, opt):
     """An empty filter must not turn a filtered upgrade into a full one."""
     before = old.installed()
     r = old.run("-y", "--json", "upgrade", opt)
-    assert r.rc == 1, r
+    assert r.rc == 2, r
     assert "transaction" not in r.json(), r
     assert any("needs a value" in l for l in r.error_lines), r
     assert old.installed() == before

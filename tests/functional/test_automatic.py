@@ -262,7 +262,7 @@ def test_arguments_refused(lapis_file):
     lapis = setup_root(lapis_file, ("hello-1.0", "libfoo-1.0"))
     conf = write_conf(lapis, {"apply_updates": "yes"})
     r = lapis.run("automatic", "-c", conf, "hello")
-    assert r.rc == 1 and len(r.error_lines) == 1, r
+    assert r.rc == 2 and len(r.error_lines) == 1, r
     assert lapis.installed() == HELLO_BEFORE
 
 
@@ -900,7 +900,7 @@ def test_needs_restarting_refuses_arguments(lapis_file):
     lapis = setup_root(lapis_file, ("hello-1.0", "libfoo-1.0"))
     for args in (("needs-restarting", "hello"), ("needs-restarting", "-r", "glibc")):
         r = lapis.run(*args)
-        assert r.rc == 1, r
+        assert r.rc == 2, r
         assert len(r.error_lines) == 1, r
         assert r.out == "", r
 

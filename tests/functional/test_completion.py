@@ -89,6 +89,8 @@ def test_command_names(complete):
                                                        "update-minimal", "updateinfo", "up",
                                                        "upgrade-to", "update-to", "up-min", "upif"}
     assert complete("lapis help downl") == {"download"}
+    assert complete("lapis env") == {"environment"}
+    assert complete("lapis environment ") == {"list", "info"}
 
 
 def test_command_names_without_bash_completion(complete):

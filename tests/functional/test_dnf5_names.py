@@ -90,7 +90,7 @@ def test_repolist_disabled_option(lapis):
 
 def test_repo_list_conflicting_options(lapis):
     r = lapis.run("repo", "list", "--all", "--disabled")
-    assert r.rc == 1 and "exclude each other" in r.err, r
+    assert r.rc == 2 and "exclude each other" in r.err, r
 
 
 def test_repo_list_no_match(lapis):
@@ -101,7 +101,7 @@ def test_repo_list_no_match(lapis):
 
 def test_repo_bad_subcommand(lapis):
     r = lapis.run("repo", "frob")
-    assert r.rc == 1 and "repo takes list or info" in r.err, r
+    assert r.rc == 2 and "repo takes list or info" in r.err, r
 
 
 def kv_blocks(out):
@@ -193,4 +193,4 @@ def test_advisory_summary_with_cve(old):
 
 def test_advisory_severities_unknown(old):
     r = old.run("advisory", "list", "--advisory-severities=urgent")
-    assert r.rc == 1 and "unknown severity" in r.err, r
+    assert r.rc == 2 and "unknown severity" in r.err, r

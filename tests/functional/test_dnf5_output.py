@@ -147,7 +147,7 @@ def test_answer_no_is_operation_aborted(lapis_file):
 
 def test_json_never_prompts_on_a_terminal(lapis_file):
     cp = run_on_tty(lapis_file, "y\ny\n", "--json", "install", "pkga")
-    assert cp.returncode == 1, cp
+    assert cp.returncode == 2, cp
     assert "Is this ok" not in cp.stderr, cp
     assert "--json cannot ask for confirmation" in json.loads(cp.stdout)["error"]["message"]
     assert lapis_file.installed() == []
@@ -221,7 +221,7 @@ def test_cacheonly_values(lapis_http):
     r = lapis_http.run("-y", "--setopt=cacheonly=metadata", NOWEAK, "install", "pkga")
     assert r.rc == 0, r
     r = lapis_http.run("--setopt=cacheonly=bogus", "repolist")
-    assert r.rc == 1 and "cacheonly" in r.err, r
+    assert r.rc == 2 and "cacheonly" in r.err, r
 
 
 def test_cacheonly_all_uses_a_file_repo_in_place(lapis_file):
@@ -234,7 +234,7 @@ def test_cacheonly_all_uses_a_file_repo_in_place(lapis_file):
 
 def test_unknown_setopt_key_stays_an_error(lapis):
     r = lapis.run("--setopt=no_such_key=1", "list")
-    assert r.rc == 1 and "unknown option 'no_such_key'" in r.err, r
+    assert r.rc == 2 and "unknown option 'no_such_key'" in r.err, r
 
 
 # ---- --allow-downgrade ----------------------------------------------------------
@@ -272,6 +272,16 @@ def test_sizes_before_the_question(lapis_file):
     r = lapis_file.run("--assumeno", "remove", "bigpkg")
     assert re.search(r"^After this operation, 2(\.0)? MiB will be freed \(install 0 B, remove "
                      r"2(\.0)? MiB\)\.$", r.out, re.M), r
+    assert "Total size of inbound packages" not in r.out, r   # dnf5: only when something comes in
+
+
+def test_assumeno_says_aborted_on_stderr(lapis_file):
+    """dnf5 answers --assumeno as it answers 'n': "Operation aborted by the user."
+    on stderr, exit 1; the sizes stay on stdout with the table."""
+    r = lapis_file.run("--assumeno", NOWEAK, "install", "bigpkg")
+    assert r.rc == 1, r
+    assert r.err.splitlines()[-1] == "Operation aborted by the user.", r
+    assert "aborted" not in r.out and "After this operation" in r.out, r
 
 
 def test_progress_names_the_version(lapis_file):
@@ -351,13 +361,34 @@ def test_list_section_options(lapis_file):
     assert secs == {"Available packages": [("pkga.noarch", "1.0-1", "base")]}, secs
 
 
+def test_installed_shows_the_repo_it_came_from(lapis_file):
+    """dnf5: list's repo column and info's "From repository" name the repo an
+    installed package came from (the history's), "<unknown>" when rpm put it
+    there; %{repoid} stays "@System"."""
+    lapis_file.yes(NOWEAK, "--disablerepo=updates", "install", "hello")
+    lapis_file.yes(NOWEAK, "upgrade", "hello")
+    lapis_file.rpm_install("pkga-1.0-1.noarch.rpm")
+    secs = list_sections(lapis_file.ok("list", "--installed").out)
+    assert secs == {"Installed packages": [("hello.x86_64", "2.1-1", "updates"),
+                                           ("libfoo.x86_64", "1.0-1", "base"),
+                                           ("pkga.noarch", "1.0-1", "<unknown>")]}, secs
+    r = lapis_file.ok("info", "--installed", "hello")
+    assert re.search(r"^From repository\s*: updates$", r.out, re.M), r
+    assert not re.search(r"^Repository\s*:", r.out, re.M), r
+    r = lapis_file.ok("info", "--available", "epochpkg")
+    assert re.search(r"^Repository\s*: base$", r.out, re.M), r
+    r = lapis_file.ok("repoquery", "--installed", "--qf", "%{name} %{repoid} %{from_repo}\n")
+    assert r.out_lines == ["hello @System updates", "libfoo @System base",
+                           "pkga @System <unknown>"], r
+
+
 def test_list_extras(lapis_file):
     lapis_file.yes(NOWEAK, "--disablerepo=updates", "install", "hello")
     r = lapis_file.run("--disablerepo=base", "list", "--extras")
     assert r.rc == 0, r
     secs = list_sections(r.out)
-    assert secs == {"Extra packages": [("hello.x86_64", "1.0-1", "@System"),
-                                       ("libfoo.x86_64", "1.0-1", "@System")]}, r
+    assert secs == {"Extra packages": [("hello.x86_64", "1.0-1", "base"),
+                                       ("libfoo.x86_64", "1.0-1", "base")]}, r
     r = lapis_file.ok("list", "--extras")
     assert r.out == "", r
 

@@ -78,7 +78,7 @@ def test_download_resolve_brings_dependencies(lapis):
 
 def test_download_alldeps_needs_resolve(lapis):
     r = lapis.run("download", "--alldeps", "hello")
-    assert r.rc == 1, r
+    assert r.rc == 2, r
     assert r.error_lines == ['lapis: error: Option "--alldeps" should be used with "--resolve"'], r
 
 

@@ -132,4 +132,4 @@ def test_typo_json_error_document(lapis_file):
 
 def test_no_command_still_usage_error():
     r = run_cmd([LAPIS_BIN])
-    assert r.rc == 1 and "usage: lapis" in r.err, r
+    assert r.rc == 2 and "usage: lapis" in r.err, r

@@ -165,4 +165,4 @@ def test_install_already_installed_nothing_to_do(lapis):
 
 def test_install_no_argument(lapis):
     r = lapis.run("--assumeno", "install")
-    assert r.rc == 1, r
+    assert r.rc == 2, r

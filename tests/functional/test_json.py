@@ -104,10 +104,15 @@ ERROR_CASES = [
 ]
 
 
+USAGE_CASES = [["--setopt=bogus=1", "repolist"], ["--setopt=base.priority=abc", "repolist"],
+               ["install", "hello"], ["--bogus-option", "repolist"], ["bogus-command"],
+               ["clean", "bogus"], ["search"], ["repoquery", "--requires", "--provides", "hello"]]
+
+
 @pytest.mark.parametrize("args,needle", ERROR_CASES, ids=ids(ERROR_CASES))
 def test_json_error_document(lapis_file, args, needle):
     r = lapis_file.run("--json", *args)
-    assert r.rc == (2 if args == ["bogus-command"] else 1), r   # dnf5: unknown command is 2
+    assert r.rc == (2 if args in USAGE_CASES else 1), r   # dnf5: a usage error is 2
     doc = assert_one_document(r)
     assert set(doc) == {"error"}, "expected an error document:\n%s" % r
     err = doc["error"]

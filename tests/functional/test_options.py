@@ -27,25 +27,25 @@ def test_version(lapis_file):
 
 def test_no_command(lapis_file):
     r = lapis_file.run()
-    assert r.rc == 1, r
+    assert r.rc == 2, r
 
 
 def test_unknown_option(lapis_file):
     r = lapis_file.run("--frobnicate", "repolist")
-    assert r.rc == 1, r
+    assert r.rc == 2, r
     assert "--frobnicate" in r.err, r
     assert len(r.error_lines) == 1, r
 
 
 def test_unknown_short_option(lapis_file):
     r = lapis_file.run("-Z", "repolist")
-    assert r.rc == 1, r
+    assert r.rc == 2, r
     assert "-Z" in r.err, r
 
 
 def test_option_missing_value(lapis_file):
     r = run_cmd([LAPIS_BIN, "repolist", "--releasever"], env=lapis_file.env)
-    assert r.rc == 1, r
+    assert r.rc == 2, r
     assert "releasever" in r.err, r
 
 
@@ -84,19 +84,19 @@ def test_quiet_still_prints_results(lapis):
 
 def test_setopt_unknown_key(lapis_file):
     r = lapis_file.run("--setopt=bogus=1", "repolist")
-    assert r.rc == 1, r
+    assert r.rc == 2, r
     assert "unknown option" in r.err and "bogus" in r.err, r
 
 
 def test_setopt_unknown_repo_key(lapis_file):
     r = lapis_file.run("--setopt=base.bogus=1", "repolist")
-    assert r.rc == 1, r
+    assert r.rc == 2, r
     assert "bogus" in r.err, r
 
 
 def test_setopt_bad_value(lapis_file):
     r = lapis_file.run("--setopt=base.priority=abc", "repolist")
-    assert r.rc == 1, r
+    assert r.rc == 2, r
     assert "abc" in r.err and "priority" in r.err, r
 
 
@@ -105,7 +105,7 @@ def test_setopt_bad_value(lapis_file):
                                  "--setopt=noequals"])
 def test_setopt_invalid(lapis_file, opt):
     r = lapis_file.run(opt, "repolist")
-    assert r.rc == 1, r
+    assert r.rc == 2, r
     assert len(r.error_lines) == 1, r
 
 
@@ -270,6 +270,6 @@ def test_option_missing_value(lapis_file):
                        (["repolist", "--installroot"], "--installroot"),
                        (["repolist", "-c"], "-c")):
         r = run_cmd([LAPIS_BIN] + argv, env=lapis_file.env)
-        assert r.rc == 1, r
+        assert r.rc == 2, r
         assert r.error_lines == ["lapis: error: option '%s' requires a value; see 'lapis --help'"
                                  % name], r

@@ -91,7 +91,7 @@ def test_refused_without_tty_and_without_y(lapis_file):
 def test_refused_json_error_document(lapis_file):
     """--json never prompts: without -y it is one clear error (before loading anything)."""
     r = lapis_file.run("--json", "install", "pkga")
-    assert r.rc == 1, r
+    assert r.rc == 2, r
     err = r.json()["error"]
     assert "--json cannot ask for confirmation" in err["message"] and err["code"], r
     assert len(r.error_lines) == 1 and "Is this ok" not in r.err, r
@@ -119,7 +119,7 @@ def test_assumeno_changes_nothing(lapis_file):
                  ("downgrade", "hello"), ("reinstall", "pkga"), ("distro-sync",)):
         r = lapis_file.run("--assumeno", *args)
         assert r.rc == 1, r
-        assert "Operation aborted" in r.out, r
+        assert "Operation aborted by the user." in r.err, r
         assert "Complete!" not in r.out, r
     assert lapis_file.installed() == before
     assert history_count(lapis_file) == nhist
@@ -587,7 +587,7 @@ def test_downloadonly_downloaddir_json(lapis_file, tmp_path):
 
 def test_downloaddir_needs_downloadonly(lapis_file, tmp_path):
     r = lapis_file.run("-y", "--downloaddir", tmp_path / "dl", "install", "pkga")
-    assert r.rc == 1, r
+    assert r.rc == 2, r
     assert len(r.error_lines) == 1 and "--downloadonly" in r.error_lines[0], r
     assert lapis_file.installed() == []
 

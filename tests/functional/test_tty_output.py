@@ -200,9 +200,9 @@ def test_transaction_table_colours(lapis_file):
 
 def test_bad_color_value(lapis):
     r = lapis.run("--color=sometimes", "search", "greeting")
-    assert r.rc != 0 and "--color takes auto, always or never" in r.err, r
+    assert r.rc == 2 and "--color takes auto, always or never" in r.err, r
     r = lapis.run("--setopt=color=sometimes", "search", "greeting")
-    assert r.rc != 0 and "color" in r.err, r
+    assert r.rc == 2 and "color" in r.err, r
 
 
 def test_color_key_in_lapis_conf(lapis_file, tmp_path):
