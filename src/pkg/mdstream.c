@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -79,6 +80,18 @@ static void tap_verified(void *ud)
     f->verified = true;
     pthread_cond_broadcast(&f->cond);
     pthread_mutex_unlock(&f->lock);
+}
+
+/* A thread that never takes SIGINT/SIGTERM: they must reach the main thread,
+ * whose curl_multi_poll() they wake (lapis_fetch_run checks the flag then). */
+static int start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int r = pthread_create(t, NULL, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return r;
 }
 
 /* ---- the tailer: .part file -> socket -------------------------------------- */
@@ -156,7 +169,7 @@ static bool parse_feed(struct feed *f, Repo *repo, bool updateinfo, int flags)
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
         return false;
     t.wfd = sv[1];
-    if (pthread_create(&t.thread, NULL, tailer_main, &t) != 0) {
+    if (start_thread(&t.thread, tailer_main, &t) != 0) {
         close(sv[0]);
         close(sv[1]);
         return false;
@@ -260,7 +273,7 @@ struct lapis_mdstream *lapis_mdstream_start(const struct lapis_mdstream_spec *sp
         m->spec.local[i] = spec->local[i] ? xstrdup(spec->local[i]) : NULL;
         feed_init(&m->feeds[i], m->spec.local[i], spec->limit[i]);
     }
-    if (pthread_create(&m->thread, NULL, parse_main, m) != 0) {
+    if (start_thread(&m->thread, parse_main, m) != 0) {
         mdstream_free(m);
         return NULL;
     }
