@@ -79,6 +79,7 @@ demo-pkg: deps
 bench: deps
 	$(MAKE) all
 	bench/run
+	bench/run-http-metadata
 	bench/run-install
 	bench/run-image
 

@@ -92,8 +92,8 @@ int lapis_cache_solv_write(lapis_ctx *ctx, Repo *repo, Repodata *data, const cha
     return lapis_cache_solv_write_part(ctx, repo, data, LAPIS_SOLV_ALL, path, cookie);
 }
 
-int lapis_cache_solv_write_part(lapis_ctx *ctx, Repo *repo, Repodata *data,
-                                enum lapis_solv_part part, const char *path, const char *cookie)
+int lapis_cache_solv_write_file(Repo *repo, Repodata *data, enum lapis_solv_part part,
+                                const char *path, const char *cookie)
 {
     _cleanup_free_ char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
     int fd, r = 0;
@@ -104,7 +104,7 @@ int lapis_cache_solv_write_part(lapis_ctx *ctx, Repo *repo, Repodata *data,
     if (fd < 0 || !(fp = fdopen(fd, "w"))) {
         if (fd >= 0)
             close(fd);
-        return 0; /* a cache we cannot write is only slower, not an error */
+        return -1;
     }
     if (data)
         r = repodata_write(data, fp);
@@ -123,7 +123,15 @@ int lapis_cache_solv_write_part(lapis_ctx *ctx, Repo *repo, Repodata *data,
     if (r == 0 && rename(tmp, path) == 0)
         return 0;
     unlink(tmp);
-    lapis_log(ctx, LAPIS_LOG_DEBUG, "could not write solv cache %s", path);
+    return -1;
+}
+
+int lapis_cache_solv_write_part(lapis_ctx *ctx, Repo *repo, Repodata *data,
+                                enum lapis_solv_part part, const char *path, const char *cookie)
+{
+    /* a cache we cannot write is only slower, not an error */
+    if (lapis_cache_solv_write_file(repo, data, part, path, cookie) < 0)
+        lapis_log(ctx, LAPIS_LOG_DEBUG, "could not write solv cache %s", path);
     return 0;
 }
 

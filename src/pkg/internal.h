@@ -237,6 +237,9 @@ int lapis_cache_solv_write_part(lapis_ctx *ctx, Repo *repo, Repodata *data,
                                 enum lapis_solv_part part, const char *path, const char *cookie);
 int lapis_cache_solv_read(lapis_ctx *ctx, Repo *repo, const char *path, const char *cookie,
                           int flags);
+/* The writer itself, without a context (for a parse thread's private pool): <0 on failure. */
+int lapis_cache_solv_write_file(Repo *repo, Repodata *data, enum lapis_solv_part part,
+                                const char *path, const char *cookie);
 bool lapis_cache_expired(const char *repomd_path, long long max_age);
 
 /* ---- metadata.c / sack.c ------------------------------------------------ */
@@ -291,6 +294,16 @@ struct lapis_goal;
 int lapis_metadata_add_comps(lapis_ctx *ctx, struct lapis_repo *lr, Repo *into);
 /* mdparse.c: primary/filelists XML (decompressed) into repo; libsolv's result code. */
 int lapis_mdparse_rpmmd(Repo *repo, FILE *xml, int flags);
+/* metadata.c: a decompressing reader (by name's suffix; of fd when fd >= 0,
+ * which it then owns) that fails with EFBIG past limit bytes. */
+struct lapis_md_bounded {
+    FILE *inner;
+    long long limit, done;
+    bool exceeded;
+};
+FILE *lapis_md_open_bounded(const char *name, int fd, struct lapis_md_bounded *b);
+/* Record the packages whose location leaves the repository (once per XML parse). */
+void lapis_md_mark_unsafe_locations(Repo *repo);
 int lapis_history_begin(struct lapis_goal *g, const char *cmdline);
 /* Installed groups: ids and their package names (space separated), by id. */
 int lapis_history_groups(lapis_ctx *ctx, char ***ret_ids, char ***ret_pkgs);

@@ -17,6 +17,7 @@
 #include <expat.h>
 
 #include "pkg/internal.h"
+#include "pkg/mdstream.h"
 #include "pkg/trust.h"
 #include <solv/chksum.h>
 #include <solv/repo_repomdxml.h>
@@ -51,6 +52,7 @@ struct rstate {
     bool refresh;
     size_t repomd_mirror; /* which baseurl served repomd.xml */
     bool pin;         /* record the repo's key pin (LAPIS_LOAD_PIN_KEYS); else only check it */
+    struct lapis_mdstream *stream; /* parsing while phase B downloads */
     int err;          /* first error, 0 if fine */
     char *errmsg;
     long long fetched; /* bytes of earlier batches, for progress */
@@ -246,9 +248,9 @@ static int check_md_entry(lapis_ctx *ctx, struct rstate *s, const struct md_entr
 /* Called once when a repo is parsed from XML (not on .solv loads): record the
  * packages whose location leaves the repository in a meta key that is saved
  * with the .solv cache, so the costly location scan is not repeated. */
-static void mark_unsafe_locations(lapis_ctx *ctx, Repo *repo)
+void lapis_md_mark_unsafe_locations(Repo *repo)
 {
-    Pool *pool = ctx->pool;
+    Pool *pool = repo->pool;
     Id key = pool_str2id(pool, UNSAFE_KEY, 1);
     Repodata *data = repo_last_repodata(repo);
     Solvable *s;
@@ -509,14 +511,65 @@ static void examine_repomd(lapis_ctx *ctx, struct rstate *s)
 
 static const char *const wanted_types[] = { "primary", "updateinfo", "filelists", "group" };
 
+/* LAPIS_MD_STREAM=0 (a test and debug knob) parses after the downloads, as
+ * before streaming: the tests compare both caches. */
+static bool stream_enabled(void)
+{
+    const char *v = getenv("LAPIS_MD_STREAM");
+    return !v || strcmp(v, "0") != 0;
+}
+
+static void stream_spec_file(struct lapis_mdstream_spec *sp, int i, const struct md_entry *e,
+                             char **local)
+{
+    *local = md_local_name(e);
+    sp->local[i] = *local;
+    sp->limit[i] = e->open_size > 0 ? e->open_size : OPEN_SIZE_DEFAULT_MAX;
+}
+
+/* Start parsing primary, updateinfo (and filelists if wanted) as they download. */
+static void stream_start(lapis_ctx *ctx, struct rstate *s, unsigned flags)
+{
+    struct lapis_mdstream_spec sp = { .repo_id = s->repo->id, .staging = s->staging };
+    _cleanup_free_ char *repomd = path_join(s->staging, "repomd.xml");
+    char *local[3] = { 0 };
+
+    if (lapis_cache_solv_cookie(ctx, repomd, "main", sp.cookie_main) < 0 ||
+        lapis_cache_solv_cookie(ctx, repomd, "details", sp.cookie_details) < 0 ||
+        lapis_cache_solv_cookie(ctx, repomd, "filelists", sp.cookie_filelists) < 0)
+        return; /* the serial path meets (and reports) the same problem */
+    for (int i = 0; i < 3; i++) {
+        const struct md_entry *e = md_find(s, wanted_types[i]);
+        if (e && (i != 2 || (flags & LAPIS_LOAD_FILELISTS)))
+            stream_spec_file(&sp, i, e, &local[i]);
+    }
+    s->stream = lapis_mdstream_start(&sp);
+    for (int i = 0; i < 3; i++)
+        free(local[i]);
+}
+
+static void stream_finish(lapis_ctx *ctx, struct rstate *s)
+{
+    if (!s->stream)
+        return;
+    bool ok = lapis_mdstream_finish(s->stream);
+    s->stream = NULL;
+    lapis_log(ctx, LAPIS_LOG_DEBUG, "repo %s: %s", s->repo->id,
+              ok ? "metadata parsed while downloading"
+                 : "metadata not parsed while downloading; parsing it now");
+}
+
 static void fetch_files_batch(lapis_ctx *ctx, struct rstate *st, size_t n, unsigned flags)
 {
     struct batch b = { 0 };
+    bool stream = stream_enabled();
 
     for (size_t i = 0; i < n; i++) {
         struct rstate *s = &st[i];
         if (!s->refresh || s->err)
             continue;
+        if (stream)
+            stream_start(ctx, s, flags);
         for (size_t t = 0; t < ARRAY_SIZE(wanted_types); t++) {
             const struct md_entry *e = t == 3 ? md_group(s) : md_find(s, wanted_types[t]);
             if (!e || (t == 2 && !(flags & LAPIS_LOAD_FILELISTS)))
@@ -528,24 +581,21 @@ static void fetch_files_batch(lapis_ctx *ctx, struct rstate *st, size_t n, unsig
             j->expected_size = e->size;
             j->chk_type = e->chk;
             j->chk_hex = e->hex;
+            j->tap = lapis_mdstream_tap(s->stream, wanted_types[t]);
         }
     }
     batch_run(ctx, &b, st);
+    for (size_t i = 0; i < n; i++)
+        stream_finish(ctx, &st[i]);
 }
 
 /* ---- parsing into the pool ----------------------------------------------- */
 
 /* A decompressing reader that refuses to produce more than limit bytes:
  * a compression bomb stops at the size repomd.xml promised. */
-struct bounded {
-    FILE *inner;
-    long long limit, done;
-    bool exceeded;
-};
-
 static ssize_t bounded_read(void *cookie, char *buf, size_t len)
 {
-    struct bounded *b = cookie;
+    struct lapis_md_bounded *b = cookie;
     size_t n = fread(buf, 1, len, b->inner);
     if (n == 0 && ferror(b->inner)) {
         errno = EIO;
@@ -562,15 +612,15 @@ static ssize_t bounded_read(void *cookie, char *buf, size_t len)
 
 static int bounded_close(void *cookie)
 {
-    struct bounded *b = cookie;
+    struct lapis_md_bounded *b = cookie;
     return fclose(b->inner);
 }
 
-static FILE *open_bounded(const char *path, struct bounded *b)
+FILE *lapis_md_open_bounded(const char *name, int fd, struct lapis_md_bounded *b)
 {
     static const cookie_io_functions_t io = { .read = bounded_read, .close = bounded_close };
     FILE *fp;
-    b->inner = solv_xfopen(path, "r");
+    b->inner = fd < 0 ? solv_xfopen(name, "r") : solv_xfopen_fd(name, fd, "r");
     if (!b->inner)
         return NULL;
     fp = fopencookie(b, "r", io);
@@ -584,7 +634,7 @@ static int add_xml(lapis_ctx *ctx, struct rstate *s, Repo *repo, const char *dir
 {
     const struct md_entry *e = md_find(s, type);
     _cleanup_free_ char *local = NULL, *path = NULL;
-    struct bounded b = { 0 };
+    struct lapis_md_bounded b = { 0 };
     FILE *fp;
     int r;
 
@@ -593,7 +643,7 @@ static int add_xml(lapis_ctx *ctx, struct rstate *s, Repo *repo, const char *dir
     local = md_local_name(e);
     path = path_join(dir, local);
     b.limit = e->open_size > 0 ? e->open_size : OPEN_SIZE_DEFAULT_MAX;
-    fp = open_bounded(path, &b);
+    fp = lapis_md_open_bounded(path, -1, &b);
     if (!fp)
         return lapis_err(ctx, LAPIS_E_CACHE, "repo %s: %s metadata missing from the cache; "
                          "run 'lapis makecache'", s->repo->id, type);
@@ -617,14 +667,14 @@ static int add_xml(lapis_ctx *ctx, struct rstate *s, Repo *repo, const char *dir
 
 int lapis_metadata_add_comps(lapis_ctx *ctx, struct lapis_repo *lr, Repo *into)
 {
-    struct bounded b = { .limit = lr->comps_open_size > 0 ? lr->comps_open_size
+    struct lapis_md_bounded b = { .limit = lr->comps_open_size > 0 ? lr->comps_open_size
                                                           : OPEN_SIZE_DEFAULT_MAX };
     FILE *fp;
     int r;
 
     if (!lr->comps_path)
         return 0;
-    if (!(fp = open_bounded(lr->comps_path, &b)))
+    if (!(fp = lapis_md_open_bounded(lr->comps_path, -1, &b)))
         return lapis_err(ctx, LAPIS_E_CACHE, "repo %s: group metadata missing from the cache; "
                          "run 'lapis makecache --refresh'", lr->id);
     r = repo_add_comps(into, fp, 0);
@@ -682,7 +732,7 @@ static int load_repo_dir(lapis_ctx *ctx, struct rstate *s, const char *dir)
             repo_free(repo, 1);
             return r;
         }
-        mark_unsafe_locations(ctx, repo);
+        lapis_md_mark_unsafe_locations(repo);
         /* Details first: a main cache on disk implies its details cache is there too. */
         _cleanup_free_ char *details = path_join(dir, "lapis-details.solv");
         lapis_cache_solv_write_part(ctx, repo, NULL, LAPIS_SOLV_DETAILS, details, dcookie);

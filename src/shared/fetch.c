@@ -82,6 +82,8 @@ static int restart_if_range_ignored(struct xfer *x)
     *x->progress -= x->received;
     x->received = 0;
     x->resumed_from = 0;
+    if (x->job->tap) /* the bytes it saw are gone */
+        x->job->tap->begin(x->job->tap->ud, x->part);
     return 0;
 }
 
@@ -116,6 +118,8 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *ud)
     lapis_hasher_update(x->hasher, data, len);
     x->received += (long long)len;
     *x->progress += (long long)len;
+    if (x->job->tap)
+        x->job->tap->data(x->job->tap->ud, x->received);
     return len;
 }
 
@@ -207,6 +211,11 @@ static int start_xfer(CURLM *multi, struct xfer *x, const struct lapis_fetch_opt
         fail_job(x, LAPIS_E_DOWNLOAD, "%s: cannot create %s: %s", j->what, x->part, strerror(errno));
         cleanup_attempt(x, true); /* not ours to unlink */
         return -1;
+    }
+    if (j->tap) {
+        j->tap->begin(j->tap->ud, x->part);
+        if (x->received > 0)
+            j->tap->data(j->tap->ud, x->received);
     }
 
     CURL *e = x->easy;
@@ -327,6 +336,8 @@ static void finish_attempt(struct lapis_diag *ctx, struct xfer *x, CURLcode cc,
         }
         cleanup_attempt(x, true);
         j->served_by = x->mirror;
+        if (j->tap)
+            j->tap->verified(j->tap->ud);
         end_job(x, 0);
         return;
     }

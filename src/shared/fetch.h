@@ -18,6 +18,21 @@ struct lapis_fetch_limits {
     int retries;
 };
 
+/* Watches one job's .part file as it is written, for a consumer that reads it
+ * while it downloads (the streaming metadata parser). Called on the fetch
+ * thread, so each callback must be quick and never block on the consumer.
+ * begin: an attempt created the .part (a second call means the first attempt
+ * failed or was rewound); data: the .part now holds `received` bytes;
+ * verified: the size and digest matched and the file was renamed to dest.
+ * A job that ends without `verified` (an error, an interruption) says nothing
+ * more: the consumer learns it when lapis_fetch_run returns. */
+struct lapis_fetch_tap {
+    void (*begin)(void *ud, const char *part);
+    void (*data)(void *ud, long long received);
+    void (*verified)(void *ud);
+    void *ud;
+};
+
 struct lapis_fetch_job {
     /* input */
     char *const *mirrors;     /* base URLs, tried in order ... */
@@ -34,6 +49,7 @@ struct lapis_fetch_job {
     bool sslverify;
     const char *sslcacert;
     const struct lapis_fetch_limits *limits; /* the repo's timeout/retries; NULL: fetch opts' */
+    const struct lapis_fetch_tap *tap;       /* optional watcher of the .part file */
     /* output */
     int result;               /* 0 ok, 1 absent (optional 404), <0 error */
     size_t served_by;         /* index of the mirror that delivered the file */
