@@ -49,6 +49,11 @@ NEVRA_QF = "%{NAME}-%{EPOCHNUM}:%{VERSION}-%{RELEASE}.%{ARCH}\\n"
 
 
 def pytest_configure(config):
+    # `make functional` runs the suite in two passes: `-m "not serial"` spread
+    # over the cores (pytest-xdist, one file per worker), then `-m serial` alone.
+    config.addinivalue_line(
+        "markers", "serial: asserts wall time or parallelism; runs in the serial pass, "
+        "with no other test beside it")
     if not os.access(LAPIS_BIN, os.X_OK):
         pytest.exit("lapis binary not found: %s (set LAPIS_BIN or build first)" % LAPIS_BIN, 2)
     if not (FIXTURES / ".stamp").exists():
