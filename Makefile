@@ -57,7 +57,7 @@ asan: deps
 	tests/fixtures/build-repos $(FIXTURES)
 	cd $(ASANBUILD) && ASAN_OPTIONS=detect_leaks=1 LAPIS_FIXTURES=$(abspath $(FIXTURES)) \
 	  ctest --output-on-failure
-	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 LAPIS_KILL_LOOPS=3 LAPIS_SKIP_BOOT=1 \
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 LAPIS_KILL_LOOPS=3 LAPIS_SKIP_BOOT=1 LAPIS_SKIP_REBUILD=1 \
 	  LAPIS_BIN=$(abspath $(ASANBUILD)/lapis) LAPIS_FIXTURES=$(abspath $(FIXTURES)) \
 	  PYTHON=$(PYTHON) tests/functional/run
 
