@@ -22,7 +22,8 @@ $(BUILD)/lapis: $(BUILD)/Makefile FORCE
 deps:
 	./scripts/install-deps
 
-# Everything: unit tests (cmocka via ctest) and functional tests (pytest).
+# Everything: unit tests (cmocka via ctest) and functional tests (pytest; two
+# passes, parallel then serial: tests/functional/run, LAPIS_TEST_JOBS workers).
 check: deps
 	$(MAKE) all
 	$(MAKE) unit functional
@@ -35,7 +36,7 @@ functional: $(BUILD)/lapis
 	tests/fixtures/build-repos $(FIXTURES)
 	tests/fixtures/build-testdist $(TESTDIST)
 	LAPIS_BIN=$(abspath $(BUILD)/lapis) LAPIS_FIXTURES=$(abspath $(FIXTURES)) \
-	  LAPIS_TESTDIST=$(abspath $(TESTDIST)) $(PYTHON) -m pytest -q tests/functional
+	  LAPIS_TESTDIST=$(abspath $(TESTDIST)) PYTHON=$(PYTHON) tests/functional/run
 
 # The test distribution for x86_64 and aarch64, lapis included (cached:
 # seconds when nothing changed). Layout and rules: tests/fixtures/testdist/.
@@ -56,9 +57,9 @@ asan: deps
 	tests/fixtures/build-repos $(FIXTURES)
 	cd $(ASANBUILD) && ASAN_OPTIONS=detect_leaks=1 LAPIS_FIXTURES=$(abspath $(FIXTURES)) \
 	  ctest --output-on-failure
-	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 LAPIS_KILL_LOOPS=3 LAPIS_SKIP_BOOT=1 \
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 LAPIS_KILL_LOOPS=3 LAPIS_SKIP_BOOT=1 LAPIS_SKIP_REBUILD=1 \
 	  LAPIS_BIN=$(abspath $(ASANBUILD)/lapis) LAPIS_FIXTURES=$(abspath $(FIXTURES)) \
-	  $(PYTHON) -m pytest -q tests/functional
+	  PYTHON=$(PYTHON) tests/functional/run
 
 # libFuzzer harnesses (tests/fuzz), FUZZ_SECONDS each (default 10), seeded with the fixtures.
 fuzz: deps

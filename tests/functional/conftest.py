@@ -49,6 +49,14 @@ NEVRA_QF = "%{NAME}-%{EPOCHNUM}:%{VERSION}-%{RELEASE}.%{ARCH}\\n"
 
 
 def pytest_configure(config):
+    # `make functional` runs the suite in two passes: `-m "not serial"` spread
+    # over the cores (pytest-xdist, one file per worker), then `-m serial` alone.
+    config.addinivalue_line(
+        "markers", "serial: asserts wall time or parallelism; runs in the serial pass, "
+        "with no other test beside it")
+    config.addinivalue_line(
+        "markers", "rebuild: builds an image a second time to compare bytes; "
+        "skipped under LAPIS_SKIP_REBUILD=1 (make asan)")
     if not os.access(LAPIS_BIN, os.X_OK):
         pytest.exit("lapis binary not found: %s (set LAPIS_BIN or build first)" % LAPIS_BIN, 2)
     if not (FIXTURES / ".stamp").exists():
@@ -83,10 +91,24 @@ def _entries(item):
     return set(_basetemp(item).iterdir())
 
 
+def _skip_rebuilds(items):
+    """LAPIS_SKIP_REBUILD=1 (make asan) leaves out the tests marked `rebuild`:
+    a second build of an image already built in the same module, only to
+    compare its bytes. Under the sanitizers the first build ran the same code
+    (one build per output format stays); `make check` compares the bytes."""
+    if os.environ.get("LAPIS_SKIP_REBUILD") != "1":
+        return
+    skip = pytest.mark.skip(reason="LAPIS_SKIP_REBUILD=1: no second build (make check rebuilds)")
+    for item in items:
+        if item.get_closest_marker("rebuild"):
+            item.add_marker(skip)
+
+
 def pytest_collection_modifyitems(config, items):
     """LAPIS_SKIP_BOOT=1 (make asan) leaves out the QEMU boots: under the
     sanitizers it is lapis' own code that is checked, and the images built
     there are built (and checked) all the same; `make check` boots them."""
+    _skip_rebuilds(items)
     if os.environ.get("LAPIS_SKIP_BOOT") != "1":
         return
     skip = pytest.mark.skip(reason="LAPIS_SKIP_BOOT=1: no QEMU boot (make check boots)")
@@ -104,7 +126,7 @@ def pytest_runtest_setup(item):
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
-    if outcome.get_result().failed:
+    if outcome.get_result().failed and item.module in _module_dirs:   # not if setup's hook failed
         _module_dirs[item.module][1].append(item.funcargs.get("tmp_path"))
 
 

@@ -716,6 +716,7 @@ def test_random_sleep_ignored_without_timer(lapis_file):
     assert report(lapis)["status"] == "available"
 
 
+@pytest.mark.serial   # wall time: not beside other tests
 def test_timer_applies_random_sleep(lapis_file):
     lapis = setup_root(lapis_file, ("hello-1.0", "libfoo-1.0"))
     conf = write_conf(lapis, {"download_updates": "no"})

@@ -193,6 +193,7 @@ def timing_server():
     httpserver.stop(srv)
 
 
+@pytest.mark.serial   # wall time: not beside other tests
 def test_parallel_metadata_downloads(lapis_http, tmp_path, timing_server):
     srv, port = timing_server
     latency = 500
@@ -213,6 +214,7 @@ def test_parallel_metadata_downloads(lapis_http, tmp_path, timing_server):
     assert elapsed < 0.9 * serial, "makecache took %.2fs, serial would be %.2fs" % (elapsed, serial)
 
 
+@pytest.mark.serial   # wall time: not beside other tests
 def test_max_parallel_downloads_one_is_serial(lapis_http, tmp_path, timing_server):
     """One transfer at a time, and the next starts as soon as the previous
     one is done (5 files, comps included, at 100 ms latency: well under 1.8 s)."""
@@ -229,6 +231,7 @@ def test_max_parallel_downloads_one_is_serial(lapis_http, tmp_path, timing_serve
         r.elapsed, gaps)
 
 
+@pytest.mark.serial   # wall time: not beside other tests
 def test_mirror_failover_is_immediate(lapis_http, http, tmp_path):
     """A refused connection is instant; moving on to the next mirror must not
     wait (all four metadata files through a dead first mirror)."""

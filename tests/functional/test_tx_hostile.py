@@ -278,6 +278,7 @@ def test_truncated_package_single_mirror_fails_cleanly(lapis_http, http, tmp_pat
     assert lapis_http.installed() == []
 
 
+@pytest.mark.serial   # wall time: not beside other tests
 def test_slow_mirror_falls_over(lapis_http, http, tmp_path):
     """A trickling first mirror (200 B/s, below the 1000 B/s floor) is given
     up after `timeout` seconds; everything comes from the second one."""
@@ -340,6 +341,7 @@ def test_lock_held_gives_up(lapis_file, hold_lock):
     assert r.rc == 1 and str(holder.pid) in r.json()["error"]["message"], r
 
 
+@pytest.mark.serial   # wall time: not beside other tests
 def test_lock_timeout_is_honoured(lapis_file, hold_lock):
     hold_lock(30)
     for _ in range(2):
@@ -362,6 +364,7 @@ def test_lock_waits_for_holder(lapis_file, hold_lock):
     assert (lapis_file.root / "var/lib/lapis/lock").read_text().strip() != str(holder.pid)
 
 
+@pytest.mark.serial   # wall time: not beside other tests
 def test_stale_lock_file_does_not_block(lapis_file, hold_lock):
     holder = hold_lock(60)
     holder.send_signal(signal.SIGKILL)

@@ -275,6 +275,7 @@ def test_oci_config_says_arm64(disk):
     assert desc.get("platform", {"architecture": "arm64"})["architecture"] == "arm64"
 
 
+@pytest.mark.rebuild   # a second build: make asan skips it (LAPIS_SKIP_REBUILD)
 def test_reproducible(config, disk, tmp_path_factory):
     """Another time, cwd and TMPDIR: the same raw and qcow2 bytes."""
     time.sleep(1.5)

@@ -284,6 +284,7 @@ def test_oci_build_outputs_and_sums(oci_build):
     assert doc["packages"] > 0 and doc["stages"], doc
 
 
+@pytest.mark.serial   # wall time: not beside other tests
 def test_unchanged_rebuild_comes_from_the_cache(oci_build, lapis_image):
     cfg, out, cold = oci_build
     before = (out / "SHA256SUMS").read_text()

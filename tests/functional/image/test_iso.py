@@ -264,6 +264,7 @@ def test_disk_of_the_same_build_boots_to_multi_user(built):
     assert v["target"] == "active", v
 
 
+@pytest.mark.rebuild   # a second build: make asan skips it (LAPIS_SKIP_REBUILD)
 def test_iso_is_reproducible(cfg, built, tmp_path_factory):
     """A second build, later, with another umask, cwd and TMPDIR: the same ISO
     and raw bytes."""
