@@ -133,16 +133,6 @@ static void load_reasons(lapis_ctx *ctx)
     }
 }
 
-void lapis_history_from_repos_free(lapis_ctx *ctx)
-{
-    Repo *inst = ctx->pool ? ctx->pool->installed : NULL;
-    for (int i = 0; ctx->from_repos && inst && i < inst->end - inst->start; i++)
-        free(ctx->from_repos[i]);
-    free(ctx->from_repos);
-    ctx->from_repos = NULL;
-    ctx->from_repos_loaded = false;
-}
-
 /* The installed solvable with exactly this name, evr and arch, or 0. */
 static Id installed_nevra(Pool *pool, const char *name, const char *evr, const char *arch)
 {
@@ -170,7 +160,8 @@ static void load_from_repos(lapis_ctx *ctx)
     ctx->from_repos_loaded = true;
     if (!inst || inst->end <= inst->start)
         return;
-    ctx->from_repos = xcalloc((size_t)(inst->end - inst->start), sizeof(char *));
+    ctx->nfrom_repos = (size_t)(inst->end - inst->start);
+    ctx->from_repos = xcalloc(ctx->nfrom_repos, sizeof(char *));
     if (history_open(ctx, false, &db) < 0 || !db)
         return;
     if (sqlite3_prepare_v2(db, "SELECT name, epoch, version, release, arch, repo FROM trans_item "

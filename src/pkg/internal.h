@@ -185,6 +185,7 @@ struct lapis_ctx {
     unsigned char *reasons; /* lapis_reason per installed solvable, loaded lazily */
     bool reasons_loaded;
     char **from_repos;      /* repo id per installed solvable (history), loaded lazily */
+    size_t nfrom_repos;
     bool from_repos_loaded;
 };
 
@@ -294,7 +295,7 @@ struct lapis_goal;
 int lapis_metadata_add_comps(lapis_ctx *ctx, struct lapis_repo *lr, Repo *into);
 /* mdparse.c: primary/filelists XML (decompressed) into repo; libsolv's result code. */
 int lapis_mdparse_rpmmd(Repo *repo, FILE *xml, int flags);
-/* metadata.c: a decompressing reader (by name's suffix; of fd when fd >= 0,
+/* md.c: a decompressing reader (by name's suffix; of fd when fd >= 0,
  * which it then owns) that fails with EFBIG past limit bytes. */
 struct lapis_md_bounded {
     FILE *inner;
@@ -314,8 +315,6 @@ int lapis_history_end(struct lapis_goal *g, bool ok);
 bool lapis_history_last_interrupted(lapis_ctx *ctx);
 /* Open (creating) the history database, to fail before the root is changed. */
 int lapis_history_check(lapis_ctx *ctx);
-/* Drop the cached from_repo of the installed packages (before the pool goes). */
-void lapis_history_from_repos_free(lapis_ctx *ctx);
 
 /* ---- rpmdb.c ------------------------------------------------------------ */
 

@@ -170,7 +170,13 @@ void lapis_sack_free(lapis_ctx *ctx)
     free(ctx->reasons);
     ctx->reasons = NULL;
     ctx->reasons_loaded = false;
-    lapis_history_from_repos_free(ctx);
+    /* Freed here, not in history.c: the pool's teardown must not depend on the history. */
+    for (size_t i = 0; i < ctx->nfrom_repos; i++)
+        free(ctx->from_repos[i]);
+    free(ctx->from_repos);
+    ctx->from_repos = NULL;
+    ctx->nfrom_repos = 0;
+    ctx->from_repos_loaded = false;
     if (!ctx->pool)
         return;
     drop_considered(ctx->pool);
