@@ -5,8 +5,11 @@
  * byte is written. Then each payload frame is checked against its signed
  * digest before it is decompressed into the inactive slot, fsynced, and
  * recorded as done, so a dropped connection or a kill resumes at the next
- * frame. The written slot is read back and checked (sha256, verity root)
- * before its UKI is put on the ESP.
+ * frame. What was written is checked (sha256 of each payload, the verity
+ * root recomputed from usr) before the UKI is put on the ESP: hashed from
+ * the buffer handed to pwrite, as it is written (a read back would read
+ * the same bytes from the page cache, at the cost of a second pass), and
+ * read back from the slot only for frames an interrupted run wrote.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -243,6 +246,43 @@ void su_check_clear(struct su_check *c)
     free(c->reason);
 }
 
+/* ---- what the written bytes hash to ---- */
+
+struct written {
+    struct su_verity *usr;          /* usr's verity root and sha256 */
+    lapis_hasher *h[SU_NPAYLOADS];  /* usr-verity's and the UKI's sha256 */
+};
+
+static int written_init(struct run *r, struct written *w)
+{
+    for (int k = SU_USR + 1; k < SU_NPAYLOADS; k++)
+        w->h[k] = lapis_hasher_new(LAPIS_CHK_SHA256);
+    return su_verity_new(r->d, r->m.p[SU_USR].size, r->m.block_size, r->m.salt, &w->usr);
+}
+
+static void written_clear(struct written *w)
+{
+    su_verity_free(w->usr);
+    for (int k = 0; k < SU_NPAYLOADS; k++)
+        lapis_hasher_free(w->h[k]);
+}
+
+static void written_add(struct written *w, int kind, const unsigned char *buf, size_t len)
+{
+    if (kind == SU_USR)
+        su_verity_add(w->usr, buf, len);
+    else
+        lapis_hasher_update(w->h[kind], buf, len);
+}
+
+/* The part of a payload an earlier run wrote: read it back from the slot. */
+static int written_add_range(struct run *r, struct written *w, int kind, int fd, long long off, long long len)
+{
+    if (kind == SU_USR)
+        return su_verity_add_range(r->d, w->usr, fd, off, len);
+    return su_range_hash(r->d, w->h[kind], fd, off, len);
+}
+
 /* ---- writing a payload, frame by frame ---- */
 
 struct sink {
@@ -254,6 +294,7 @@ struct sink {
     unsigned char *zbuf, *out;
     size_t zfill;
     ZSTD_DCtx *dctx;
+    struct written *w;
 };
 
 /* Make the frames written so far durable, then record them as done: a kill
@@ -285,6 +326,7 @@ static int sink_frame(struct sink *s)
     if (ZSTD_isError(n) || n != want)
         return lapis_err(r->d, LAPIS_E_CHECKSUM, "%s frame %zu: not one zstd frame of %zu bytes",
                          p->file, s->chunk, want);
+    written_add(s->w, s->kind, s->out, n);
     if (pwrite(s->fd, s->out, n, s->base + off) != (ssize_t)n)
         return lapis_err(r->d, -errno, "cannot write slot %c: %s", 'a' + r->target, strerror(errno));
     s->zfill = 0;
@@ -318,18 +360,20 @@ static long long max_zlen(const struct su_payload *p)
     return m;
 }
 
-static int write_payload(struct run *r, int kind, int fd, long long base, size_t from)
+static int write_payload(struct run *r, struct written *w, int kind, int fd, long long base, size_t from)
 {
     const struct su_payload *p = &r->m.p[kind];
-    if (from >= p->nchunks)
-        return 0;
-    struct sink s = { .r = r, .kind = kind, .fd = fd, .base = base, .chunk = from,
+    long long have = (long long)from * r->m.chunk_size;
+    int e = written_add_range(r, w, kind, fd, base, have < p->size ? have : p->size);
+    if (e < 0 || from >= p->nchunks)
+        return e;
+    struct sink s = { .r = r, .kind = kind, .fd = fd, .base = base, .chunk = from, .w = w,
                       .zbuf = xmalloc((size_t)max_zlen(p)), .out = xmalloc((size_t)r->m.chunk_size),
                       .dctx = ZSTD_createDCtx() };
     _cleanup_free_ char *url = xasprintf("%s%s", r->bundle_url, p->file);
     r->st.prog_payload = kind;
     r->st.prog_chunk = from;
-    int e = lapis_fetch_stream(r->d, url, p->chunks[from].zoff, p->zsize, p->zsize, 30, sink_data, &s);
+    e = lapis_fetch_stream(r->d, url, p->chunks[from].zoff, p->zsize, p->zsize, 30, sink_data, &s);
     if (e >= 0 && s.chunk != p->nchunks)
         e = lapis_err(r->d, LAPIS_E_DOWNLOAD, "%s ended before its last frame", p->file);
     if (e == -LAPIS_E_DOWNLOAD) {
@@ -376,14 +420,17 @@ static int begin(struct run *r, int *ret_kind, size_t *ret_chunk)
     return su_state_save(r->d, r->o->state_dir, st);
 }
 
-static int write_all(struct run *r, int diskfd, int ukifd, int kind, size_t chunk)
+/* Payloads before the one being resumed are read back whole (from = all
+ * their frames); the rest is hashed as it streams in. */
+static int write_all(struct run *r, struct written *w, int diskfd, int ukifd, int resume_kind, size_t chunk)
 {
     int e = 0;
-    for (; e >= 0 && kind < SU_NPAYLOADS; kind++, chunk = 0) {
+    for (int kind = 0; e >= 0 && kind < SU_NPAYLOADS; kind++) {
         int fd = kind == SU_UKI ? ukifd : diskfd;
         long long base = kind == SU_USR ? r->disk.usr[r->target].offset
                        : kind == SU_VERITY ? r->disk.verity[r->target].offset : 0;
-        e = write_payload(r, kind, fd, base, chunk);
+        size_t from = kind < resume_kind ? r->m.p[kind].nchunks : kind == resume_kind ? chunk : 0;
+        e = write_payload(r, w, kind, fd, base, from);
     }
     return e;
 }
@@ -397,24 +444,24 @@ static int check_digest(struct run *r, int k, const char *hex)
                      su_payload_names[k], hex);
 }
 
-/* Read back what was written: usr (sha256 and the dm-verity root hash
- * recomputed from its data, in one pass), the verity tree and the UKI. */
-static int verify_written(struct run *r, int diskfd, int ukifd)
+/* What was written (usr: sha256 and the dm-verity root hash recomputed
+ * from its data; the verity tree and the UKI: sha256) against the manifest. */
+static int check_written(struct run *r, struct written *w)
 {
     const struct su_manifest *m = &r->m;
     char root[SU_HEX], hex[SU_HEX];
-    int e = su_verity_root(r->d, diskfd, r->disk.usr[r->target].offset, m->p[SU_USR].size,
-                           m->block_size, m->salt, root, hex);
+    int e = su_verity_final(r->d, w->usr, root, hex);
     if (e < 0 || (e = check_digest(r, SU_USR, hex)) < 0)
         return e;
     if (strcmp(root, m->roothash) != 0)
         return lapis_err(r->d, LAPIS_E_CHECKSUM, "slot %c: the dm-verity root hash of the written usr "
                          "is %s, the manifest says %s", 'a' + r->target, root, m->roothash);
-    e = su_range_sha256(r->d, diskfd, r->disk.verity[r->target].offset, m->p[SU_VERITY].size, hex);
-    if (e < 0 || (e = check_digest(r, SU_VERITY, hex)) < 0)
-        return e;
-    e = su_range_sha256(r->d, ukifd, 0, m->p[SU_UKI].size, hex);
-    return e < 0 ? e : check_digest(r, SU_UKI, hex);
+    for (int k = SU_USR + 1; k < SU_NPAYLOADS; k++) {
+        lapis_hasher_final_hex(w->h[k], hex, sizeof(hex));
+        if ((e = check_digest(r, k, hex)) < 0)
+            return e;
+    }
+    return 0;
 }
 
 static int finish(struct run *r)
@@ -462,9 +509,11 @@ static int stage(struct run *r)
         return e;
     if (ukifd < 0)
         return lapis_err(r->d, -errno, "cannot create %s: %s", part, strerror(errno));
-    if ((e = write_all(r, diskfd, ukifd, kind, chunk)) < 0 || (e = verify_written(r, diskfd, ukifd)) < 0)
-        return e;
-    return finish(r);
+    struct written w = { 0 };
+    if ((e = written_init(r, &w)) >= 0 && (e = write_all(r, &w, diskfd, ukifd, kind, chunk)) >= 0)
+        e = check_written(r, &w);
+    written_clear(&w);
+    return e < 0 ? e : finish(r);
 }
 
 /* One writer of a disk's state at a time: the timer's run and a manual one
