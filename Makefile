@@ -81,6 +81,7 @@ bench: deps
 	bench/run
 	bench/run-install
 	bench/run-image
+	bench/run-sysupdate
 
 clean:
 	rm -rf $(BUILD) $(ASANBUILD) build-fuzz
