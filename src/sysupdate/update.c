@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <pthread.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -283,30 +284,159 @@ static int written_add_range(struct run *r, struct written *w, int kind, int fd,
     return su_range_hash(r->d, w->h[kind], fd, off, len);
 }
 
+/* ---- the writer thread ---- */
+
+/* Hashes each decoded frame and writes it to the slot, fdatasyncing every
+ * SYNC_FRAMES frames, while the main thread fetches, checks and decodes the
+ * next one into the other of two buffers: download and decode overlap the
+ * hashing, the copy into the page cache and the syncs. It never touches the
+ * diagnostics or the state: it reports an errno and how many frames are
+ * durable, and the main thread records progress and errors. */
+struct writer {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct written *w;
+    int kind, fd;
+    long long base;
+    size_t nchunks, done;     /* done: frames written, the writer's own */
+    unsigned char *buf[2];
+    size_t len[2];
+    long long off[2];
+    bool full[2];             /* buf[i] holds a frame to write */
+    int next_in, next_out;
+    size_t synced;            /* frames durable (under mu) */
+    bool stop;                /* no more frames (under mu) */
+    int err;                  /* errno of a failed write or sync (under mu) */
+};
+
+/* One frame: hashed, written, its write-back started; synced at the
+ * SYNC_FRAMES boundaries. Returns -errno, 0, or 1 when it synced. */
+static int writer_frame(struct writer *q, int i)
+{
+    written_add(q->w, q->kind, q->buf[i], q->len[i]);
+    ssize_t n = pwrite(q->fd, q->buf[i], q->len[i], q->base + q->off[i]);
+    if (n != (ssize_t)q->len[i])
+        return n < 0 ? -errno : -EIO;
+    /* Start the write-back now, without waiting, so that the fdatasync
+     * every SYNC_FRAMES frames waits only for what is still in flight (a
+     * hint: where it is not supported, the fdatasync does it all). */
+    (void)sync_file_range(q->fd, q->base + q->off[i], (off_t)q->len[i], SYNC_FILE_RANGE_WRITE);
+    q->done++;
+    if (q->done % SYNC_FRAMES != 0 && q->done != q->nchunks)
+        return 0;
+    return fdatasync(q->fd) < 0 ? -errno : 1;
+}
+
+static void *writer_main(void *ud)
+{
+    struct writer *q = ud;
+    pthread_mutex_lock(&q->mu);
+    for (;;) {
+        while (!q->full[q->next_out] && !q->stop)
+            pthread_cond_wait(&q->cv, &q->mu);
+        int i = q->next_out;
+        if (!q->full[i])
+            break;              /* stopped, and nothing left to write */
+        pthread_mutex_unlock(&q->mu);
+        int e = writer_frame(q, i);
+        pthread_mutex_lock(&q->mu);
+        q->full[i] = false;
+        q->next_out ^= 1;
+        if (e > 0)
+            q->synced = q->done;
+        if (e < 0)
+            q->err = -e;
+        pthread_cond_broadcast(&q->cv);
+        if (e < 0)
+            break;
+    }
+    pthread_mutex_unlock(&q->mu);
+    return NULL;
+}
+
+static int writer_start(struct writer *q, struct written *w, int kind, int fd, long long base,
+                        size_t from, size_t nchunks, size_t chunk_size)
+{
+    *q = (struct writer){ .w = w, .kind = kind, .fd = fd, .base = base, .nchunks = nchunks,
+                          .done = from, .synced = from };
+    for (int i = 0; i < 2; i++)
+        q->buf[i] = xmalloc(chunk_size);
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->cv, NULL);
+    int e = pthread_create(&q->thread, NULL, writer_main, q);
+    if (e != 0) {
+        pthread_mutex_destroy(&q->mu);
+        pthread_cond_destroy(&q->cv);
+        free(q->buf[0]);
+        free(q->buf[1]);
+    }
+    return -e;
+}
+
+/* The next buffer to decode into, once the writer is done with it; NULL
+ * after a failed write (writer_stop returns its errno). */
+static unsigned char *writer_slot(struct writer *q)
+{
+    pthread_mutex_lock(&q->mu);
+    while (q->full[q->next_in] && !q->err)
+        pthread_cond_wait(&q->cv, &q->mu);
+    unsigned char *b = q->err ? NULL : q->buf[q->next_in];
+    pthread_mutex_unlock(&q->mu);
+    return b;
+}
+
+static size_t writer_post(struct writer *q, size_t len, long long off)
+{
+    pthread_mutex_lock(&q->mu);
+    int i = q->next_in;
+    q->len[i] = len;
+    q->off[i] = off;
+    q->full[i] = true;
+    q->next_in ^= 1;
+    size_t synced = q->synced;
+    pthread_cond_signal(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+    return synced;
+}
+
+/* Write what is queued, end the thread; returns the writer's errno or 0. */
+static int writer_stop(struct writer *q, size_t *ret_synced)
+{
+    pthread_mutex_lock(&q->mu);
+    q->stop = true;
+    pthread_cond_signal(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+    pthread_join(q->thread, NULL);
+    pthread_mutex_destroy(&q->mu);
+    pthread_cond_destroy(&q->cv);
+    free(q->buf[0]);
+    free(q->buf[1]);
+    *ret_synced = q->synced;
+    return q->err;
+}
+
 /* ---- writing a payload, frame by frame ---- */
 
 struct sink {
     struct run *r;
     int kind;
-    int fd;
-    long long base;           /* where the payload starts in fd */
     size_t chunk;             /* the frame being received */
-    unsigned char *zbuf, *out;
+    unsigned char *zbuf;
     size_t zfill;
     ZSTD_DCtx *dctx;
-    struct written *w;
+    struct writer *q;
 };
 
-/* Make the frames written so far durable, then record them as done: a kill
- * loses at most SYNC_FRAMES frames, and the state never claims a frame the
- * disk may not have. (A sync per frame made staging 3x slower than this.) */
-static int sink_sync(struct sink *s)
+/* Record the frames the writer made durable as done: a kill loses at most
+ * SYNC_FRAMES frames, and the state never claims a frame the disk may not
+ * have. (A sync per frame made staging 3x slower than this.) */
+static int save_progress(struct run *r, int kind, size_t synced)
 {
-    struct run *r = s->r;
-    if (fdatasync(s->fd) < 0)
-        return lapis_err(r->d, -errno, "cannot write slot %c: %s", 'a' + r->target, strerror(errno));
-    r->st.prog_payload = s->kind;
-    r->st.prog_chunk = s->chunk;
+    if (r->st.prog_payload == kind && r->st.prog_chunk >= synced)
+        return 0;
+    r->st.prog_payload = kind;
+    r->st.prog_chunk = synced;
     return su_state_save(r->d, r->o->state_dir, &r->st);
 }
 
@@ -322,16 +452,17 @@ static int sink_frame(struct sink *s)
                          "(corrupt or tampered payload); it was not written", p->file, s->chunk);
     long long off = (long long)s->chunk * r->m.chunk_size;
     size_t want = (size_t)(p->size - off < r->m.chunk_size ? p->size - off : r->m.chunk_size);
-    size_t n = ZSTD_decompressDCtx(s->dctx, s->out, (size_t)r->m.chunk_size, s->zbuf, (size_t)c->zlen);
+    unsigned char *out = writer_slot(s->q);
+    if (!out)
+        return -EIO;            /* writer_stop has the errno */
+    size_t n = ZSTD_decompressDCtx(s->dctx, out, (size_t)r->m.chunk_size, s->zbuf, (size_t)c->zlen);
     if (ZSTD_isError(n) || n != want)
         return lapis_err(r->d, LAPIS_E_CHECKSUM, "%s frame %zu: not one zstd frame of %zu bytes",
                          p->file, s->chunk, want);
-    written_add(s->w, s->kind, s->out, n);
-    if (pwrite(s->fd, s->out, n, s->base + off) != (ssize_t)n)
-        return lapis_err(r->d, -errno, "cannot write slot %c: %s", 'a' + r->target, strerror(errno));
+    size_t synced = writer_post(s->q, n, off);
     s->zfill = 0;
     s->chunk++;
-    return s->chunk % SYNC_FRAMES == 0 || s->chunk == p->nchunks ? sink_sync(s) : 0;
+    return save_progress(r, s->kind, synced);
 }
 
 static int sink_data(const void *data, size_t len, void *ud)
@@ -360,6 +491,36 @@ static long long max_zlen(const struct su_payload *p)
     return m;
 }
 
+/* Stream frames from..end through the writer; whatever happens, what it
+ * made durable is recorded, so the next run resumes there. */
+static int stream_payload(struct run *r, struct written *w, int kind, int fd, long long base, size_t from)
+{
+    const struct su_payload *p = &r->m.p[kind];
+    struct writer q;
+    int e = writer_start(&q, w, kind, fd, base, from, p->nchunks, (size_t)r->m.chunk_size);
+    if (e < 0)
+        return lapis_err(r->d, e, "cannot start the slot writer: %s", strerror(-e));
+    struct sink s = { .r = r, .kind = kind, .chunk = from, .q = &q,
+                      .zbuf = xmalloc((size_t)max_zlen(p)), .dctx = ZSTD_createDCtx() };
+    _cleanup_free_ char *url = xasprintf("%s%s", r->bundle_url, p->file);
+    e = lapis_fetch_stream(r->d, url, p->chunks[from].zoff, p->zsize, p->zsize, 30, sink_data, &s);
+    size_t synced;
+    int werr = writer_stop(&q, &synced);
+    free(s.zbuf);
+    ZSTD_freeDCtx(s.dctx);
+    int se = save_progress(r, kind, synced);
+    if (werr)
+        return lapis_err(r->d, -werr, "cannot write slot %c: %s", 'a' + r->target, strerror(werr));
+    if (e >= 0 && s.chunk != p->nchunks)
+        e = lapis_err(r->d, LAPIS_E_DOWNLOAD, "%s ended before its last frame", p->file);
+    if (e == -LAPIS_E_DOWNLOAD) {
+        _cleanup_free_ char *why = xstrdup(lapis_diag_error(r->d));
+        e = lapis_err(r->d, LAPIS_E_DOWNLOAD, "%s; %zu of %zu frames of %s are written, run again "
+                      "to resume", why, synced, p->nchunks, p->file);
+    }
+    return e < 0 ? e : se;
+}
+
 static int write_payload(struct run *r, struct written *w, int kind, int fd, long long base, size_t from)
 {
     const struct su_payload *p = &r->m.p[kind];
@@ -367,24 +528,9 @@ static int write_payload(struct run *r, struct written *w, int kind, int fd, lon
     int e = written_add_range(r, w, kind, fd, base, have < p->size ? have : p->size);
     if (e < 0 || from >= p->nchunks)
         return e;
-    struct sink s = { .r = r, .kind = kind, .fd = fd, .base = base, .chunk = from, .w = w,
-                      .zbuf = xmalloc((size_t)max_zlen(p)), .out = xmalloc((size_t)r->m.chunk_size),
-                      .dctx = ZSTD_createDCtx() };
-    _cleanup_free_ char *url = xasprintf("%s%s", r->bundle_url, p->file);
     r->st.prog_payload = kind;
     r->st.prog_chunk = from;
-    e = lapis_fetch_stream(r->d, url, p->chunks[from].zoff, p->zsize, p->zsize, 30, sink_data, &s);
-    if (e >= 0 && s.chunk != p->nchunks)
-        e = lapis_err(r->d, LAPIS_E_DOWNLOAD, "%s ended before its last frame", p->file);
-    if (e == -LAPIS_E_DOWNLOAD) {
-        _cleanup_free_ char *why = xstrdup(lapis_diag_error(r->d));
-        e = lapis_err(r->d, LAPIS_E_DOWNLOAD, "%s; %zu of %zu frames of %s are written, run again "
-                      "to resume", why, s.chunk, p->nchunks, p->file);
-    }
-    free(s.zbuf);
-    free(s.out);
-    ZSTD_freeDCtx(s.dctx);
-    return e;
+    return stream_payload(r, w, kind, fd, base, from);
 }
 
 /* ---- the update ---- */
