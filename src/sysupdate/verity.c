@@ -112,6 +112,8 @@ struct su_verity {
     size_t nblocks, done;       /* data blocks in all, hashed so far */
     unsigned char *lvl;         /* level 0, nblocks hashes packed, zero-padded to whole blocks */
     size_t lvl_blocks;
+    unsigned char *part;        /* a block begun by the last su_verity_add */
+    size_t part_len;
 };
 
 int su_verity_new(struct lapis_diag *d, long long size, long bs, const char *salt_hex, struct su_verity **ret)
@@ -129,21 +131,40 @@ int su_verity_new(struct lapis_diag *d, long long size, long bs, const char *sal
     v->nblocks = (size_t)(size / bs);
     v->lvl_blocks = (v->nblocks + per - 1) / per;
     v->lvl = xcalloc(v->lvl_blocks ? v->lvl_blocks : 1, (size_t)bs);
+    v->part = xmalloc((size_t)bs);
     v->c = EVP_MD_CTX_new();
     v->whole = lapis_hasher_new(LAPIS_CHK_SHA256);
     *ret = v;
     return 0;
 }
 
-void su_verity_add(struct su_verity *v, const unsigned char *buf, size_t len)
+static void add_blocks(struct su_verity *v, const unsigned char *buf, size_t n)
 {
-    size_t n = len / (size_t)v->bs;
     if (n > v->nblocks - v->done)
         n = v->nblocks - v->done;
     lapis_hasher_update(v->whole, buf, n * (size_t)v->bs);
     for (size_t j = 0; j < n; j++)
         salted(v->c, v->salt, buf + j * (size_t)v->bs, (size_t)v->bs, v->lvl + 32 * (v->done + j));
     v->done += n;
+}
+
+/* Any lengths: a frame size that is not a multiple of the block size leaves
+ * a part block, completed by the next call. */
+void su_verity_add(struct su_verity *v, const unsigned char *buf, size_t len)
+{
+    size_t bs = (size_t)v->bs;
+    if (v->part_len) {
+        size_t n = bs - v->part_len < len ? bs - v->part_len : len;
+        memcpy(v->part + v->part_len, buf, n);
+        v->part_len += n, buf += n, len -= n;
+        if (v->part_len < bs)
+            return;
+        add_blocks(v, v->part, 1);
+        v->part_len = 0;
+    }
+    add_blocks(v, buf, len / bs);
+    v->part_len = len % bs;
+    memcpy(v->part, buf + len - v->part_len, v->part_len);
 }
 
 void su_verity_free(struct su_verity *v)
@@ -153,12 +174,13 @@ void su_verity_free(struct su_verity *v)
     EVP_MD_CTX_free(v->c);
     lapis_hasher_free(v->whole);
     free(v->lvl);
+    free(v->part);
     free(v);
 }
 
 int su_verity_final(struct lapis_diag *d, struct su_verity *v, char ret_root[SU_HEX], char ret_sha[SU_HEX])
 {
-    if (v->done != v->nblocks)
+    if (v->done != v->nblocks || v->part_len)
         return lapis_err(d, LAPIS_E_CHECKSUM, "the usr data ended after %zu of %zu blocks", v->done, v->nblocks);
     lapis_hasher_final_hex(v->whole, ret_sha, SU_HEX);
     if (v->nblocks == 1) /* one block: the root is that block's own hash */

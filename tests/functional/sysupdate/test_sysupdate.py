@@ -332,6 +332,20 @@ def test_resume_checks_the_frames_an_earlier_run_wrote(env):
     assert env.status()["slots"][1]["status"] == "writing"
 
 
+def test_frames_that_are_not_whole_verity_blocks(env):
+    """A chunk size that is not a multiple of 4096: the slot is hashed as it is
+    written, frame by frame, and a verity block spans two frames."""
+    env.host_v1()
+    img, uki = env.usr("2.0", 300 * 1024)
+    ok([AGENT, "bundle", "--key", env.key, "--version", "2.0", "--arch", "x86_64", "--usr", img, "--uki", uki,
+        "--chunk-size", 10000, "-o", env.www])
+    env.index()
+    r = run(env.agent("update"))
+    assert r.returncode == 0 and json.loads(r.stdout)["staged"] is True, r.stderr
+    off, _ = part("usr-b")
+    assert env.disk.read_bytes()[off:off + img.stat().st_size] == img.read_bytes()
+
+
 def frames_done(state):
     """Frames of the usr payload the state records as written (-1: none)."""
     try:
