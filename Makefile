@@ -83,6 +83,7 @@ bench: deps
 	bench/run-http-metadata
 	bench/run-install
 	bench/run-image
+	bench/run-sysupdate
 
 clean:
 	rm -rf $(BUILD) $(ASANBUILD) build-fuzz

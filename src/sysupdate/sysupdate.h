@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "shared/diag.h"
+#include "shared/digest.h"
 
 #define SU_HEX 65               /* a sha256 in hex, NUL-terminated */
 #define SU_MANIFEST_MAX (4 << 20)
@@ -116,6 +117,17 @@ int su_verity_slot_root(struct lapis_diag *d, int fd, const struct su_range *dat
                         const struct su_range *hash, char ret_root[SU_HEX]);
 int su_range_sha256(struct lapis_diag *d, int fd, long long offset, long long size,
                     char ret_hex[SU_HEX]);
+/* Feed size bytes of fd at offset to h. */
+int su_range_hash(struct lapis_diag *d, lapis_hasher *h, int fd, long long offset, long long size);
+/* The same root hash and sha256, accumulated from the data as it is written
+ * (su_verity_add: whole blocks, in order) instead of read back afterwards. */
+struct su_verity;
+int su_verity_new(struct lapis_diag *d, long long size, long block, const char *salt_hex,
+                  struct su_verity **ret);
+void su_verity_add(struct su_verity *v, const unsigned char *buf, size_t len);
+int su_verity_add_range(struct lapis_diag *d, struct su_verity *v, int fd, long long offset, long long size);
+int su_verity_final(struct lapis_diag *d, struct su_verity *v, char ret_root[SU_HEX], char ret_sha[SU_HEX]);
+void su_verity_free(struct su_verity *v);
 
 /* ---- state (state.c): /var/lib/lapis-sysupdate/state ---- */
 enum su_slot_status { SU_EMPTY, SU_WRITING, SU_STAGED, SU_GOOD, SU_BAD };

@@ -5,8 +5,11 @@
  * byte is written. Then each payload frame is checked against its signed
  * digest before it is decompressed into the inactive slot, fsynced, and
  * recorded as done, so a dropped connection or a kill resumes at the next
- * frame. The written slot is read back and checked (sha256, verity root)
- * before its UKI is put on the ESP.
+ * frame. What was written is checked (sha256 of each payload, the verity
+ * root recomputed from usr) before the UKI is put on the ESP: hashed from
+ * the buffer handed to pwrite, as it is written (a read back would read
+ * the same bytes from the page cache, at the cost of a second pass), and
+ * read back from the slot only for frames an interrupted run wrote.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <pthread.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -243,29 +247,196 @@ void su_check_clear(struct su_check *c)
     free(c->reason);
 }
 
+/* ---- what the written bytes hash to ---- */
+
+struct written {
+    struct su_verity *usr;          /* usr's verity root and sha256 */
+    lapis_hasher *h[SU_NPAYLOADS];  /* usr-verity's and the UKI's sha256 */
+};
+
+static int written_init(struct run *r, struct written *w)
+{
+    for (int k = SU_USR + 1; k < SU_NPAYLOADS; k++)
+        w->h[k] = lapis_hasher_new(LAPIS_CHK_SHA256);
+    return su_verity_new(r->d, r->m.p[SU_USR].size, r->m.block_size, r->m.salt, &w->usr);
+}
+
+static void written_clear(struct written *w)
+{
+    su_verity_free(w->usr);
+    for (int k = 0; k < SU_NPAYLOADS; k++)
+        lapis_hasher_free(w->h[k]);
+}
+
+static void written_add(struct written *w, int kind, const unsigned char *buf, size_t len)
+{
+    if (kind == SU_USR)
+        su_verity_add(w->usr, buf, len);
+    else
+        lapis_hasher_update(w->h[kind], buf, len);
+}
+
+/* The part of a payload an earlier run wrote: read it back from the slot. */
+static int written_add_range(struct run *r, struct written *w, int kind, int fd, long long off, long long len)
+{
+    if (kind == SU_USR)
+        return su_verity_add_range(r->d, w->usr, fd, off, len);
+    return su_range_hash(r->d, w->h[kind], fd, off, len);
+}
+
+/* ---- the writer thread ---- */
+
+/* Hashes each decoded frame and writes it to the slot, fdatasyncing every
+ * SYNC_FRAMES frames, while the main thread fetches, checks and decodes the
+ * next one into the other of two buffers: download and decode overlap the
+ * hashing, the copy into the page cache and the syncs. It never touches the
+ * diagnostics or the state: it reports an errno and how many frames are
+ * durable, and the main thread records progress and errors. */
+struct writer {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct written *w;
+    int kind, fd;
+    long long base;
+    size_t nchunks, done;     /* done: frames written, the writer's own */
+    unsigned char *buf[2];
+    size_t len[2];
+    long long off[2];
+    bool full[2];             /* buf[i] holds a frame to write */
+    int next_in, next_out;
+    size_t synced;            /* frames durable (under mu) */
+    bool stop;                /* no more frames (under mu) */
+    int err;                  /* errno of a failed write or sync (under mu) */
+};
+
+/* One frame: hashed, written, its write-back started; synced at the
+ * SYNC_FRAMES boundaries. Returns -errno, 0, or 1 when it synced. */
+static int writer_frame(struct writer *q, int i)
+{
+    written_add(q->w, q->kind, q->buf[i], q->len[i]);
+    ssize_t n = pwrite(q->fd, q->buf[i], q->len[i], q->base + q->off[i]);
+    if (n != (ssize_t)q->len[i])
+        return n < 0 ? -errno : -EIO;
+    /* Start the write-back now, without waiting, so that the fdatasync
+     * every SYNC_FRAMES frames waits only for what is still in flight (a
+     * hint: where it is not supported, the fdatasync does it all). */
+    (void)sync_file_range(q->fd, q->base + q->off[i], (off_t)q->len[i], SYNC_FILE_RANGE_WRITE);
+    q->done++;
+    if (q->done % SYNC_FRAMES != 0 && q->done != q->nchunks)
+        return 0;
+    return fdatasync(q->fd) < 0 ? -errno : 1;
+}
+
+static void *writer_main(void *ud)
+{
+    struct writer *q = ud;
+    pthread_mutex_lock(&q->mu);
+    for (;;) {
+        while (!q->full[q->next_out] && !q->stop)
+            pthread_cond_wait(&q->cv, &q->mu);
+        int i = q->next_out;
+        if (!q->full[i])
+            break;              /* stopped, and nothing left to write */
+        pthread_mutex_unlock(&q->mu);
+        int e = writer_frame(q, i);
+        pthread_mutex_lock(&q->mu);
+        q->full[i] = false;
+        q->next_out ^= 1;
+        if (e > 0)
+            q->synced = q->done;
+        if (e < 0)
+            q->err = -e;
+        pthread_cond_broadcast(&q->cv);
+        if (e < 0)
+            break;
+    }
+    pthread_mutex_unlock(&q->mu);
+    return NULL;
+}
+
+static int writer_start(struct writer *q, struct written *w, int kind, int fd, long long base,
+                        size_t from, size_t nchunks, size_t chunk_size)
+{
+    *q = (struct writer){ .w = w, .kind = kind, .fd = fd, .base = base, .nchunks = nchunks,
+                          .done = from, .synced = from };
+    for (int i = 0; i < 2; i++)
+        q->buf[i] = xmalloc(chunk_size);
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->cv, NULL);
+    int e = pthread_create(&q->thread, NULL, writer_main, q);
+    if (e != 0) {
+        pthread_mutex_destroy(&q->mu);
+        pthread_cond_destroy(&q->cv);
+        free(q->buf[0]);
+        free(q->buf[1]);
+    }
+    return -e;
+}
+
+/* The next buffer to decode into, once the writer is done with it; NULL
+ * after a failed write (writer_stop returns its errno). */
+static unsigned char *writer_slot(struct writer *q)
+{
+    pthread_mutex_lock(&q->mu);
+    while (q->full[q->next_in] && !q->err)
+        pthread_cond_wait(&q->cv, &q->mu);
+    unsigned char *b = q->err ? NULL : q->buf[q->next_in];
+    pthread_mutex_unlock(&q->mu);
+    return b;
+}
+
+static size_t writer_post(struct writer *q, size_t len, long long off)
+{
+    pthread_mutex_lock(&q->mu);
+    int i = q->next_in;
+    q->len[i] = len;
+    q->off[i] = off;
+    q->full[i] = true;
+    q->next_in ^= 1;
+    size_t synced = q->synced;
+    pthread_cond_signal(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+    return synced;
+}
+
+/* Write what is queued, end the thread; returns the writer's errno or 0. */
+static int writer_stop(struct writer *q, size_t *ret_synced)
+{
+    pthread_mutex_lock(&q->mu);
+    q->stop = true;
+    pthread_cond_signal(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+    pthread_join(q->thread, NULL);
+    pthread_mutex_destroy(&q->mu);
+    pthread_cond_destroy(&q->cv);
+    free(q->buf[0]);
+    free(q->buf[1]);
+    *ret_synced = q->synced;
+    return q->err;
+}
+
 /* ---- writing a payload, frame by frame ---- */
 
 struct sink {
     struct run *r;
     int kind;
-    int fd;
-    long long base;           /* where the payload starts in fd */
     size_t chunk;             /* the frame being received */
-    unsigned char *zbuf, *out;
+    unsigned char *zbuf;
     size_t zfill;
     ZSTD_DCtx *dctx;
+    struct writer *q;
 };
 
-/* Make the frames written so far durable, then record them as done: a kill
- * loses at most SYNC_FRAMES frames, and the state never claims a frame the
- * disk may not have. (A sync per frame made staging 3x slower than this.) */
-static int sink_sync(struct sink *s)
+/* Record the frames the writer made durable as done: a kill loses at most
+ * SYNC_FRAMES frames, and the state never claims a frame the disk may not
+ * have. (A sync per frame made staging 3x slower than this.) */
+static int save_progress(struct run *r, int kind, size_t synced)
 {
-    struct run *r = s->r;
-    if (fdatasync(s->fd) < 0)
-        return lapis_err(r->d, -errno, "cannot write slot %c: %s", 'a' + r->target, strerror(errno));
-    r->st.prog_payload = s->kind;
-    r->st.prog_chunk = s->chunk;
+    if (r->st.prog_payload == kind && r->st.prog_chunk >= synced)
+        return 0;
+    r->st.prog_payload = kind;
+    r->st.prog_chunk = synced;
     return su_state_save(r->d, r->o->state_dir, &r->st);
 }
 
@@ -281,15 +452,17 @@ static int sink_frame(struct sink *s)
                          "(corrupt or tampered payload); it was not written", p->file, s->chunk);
     long long off = (long long)s->chunk * r->m.chunk_size;
     size_t want = (size_t)(p->size - off < r->m.chunk_size ? p->size - off : r->m.chunk_size);
-    size_t n = ZSTD_decompressDCtx(s->dctx, s->out, (size_t)r->m.chunk_size, s->zbuf, (size_t)c->zlen);
+    unsigned char *out = writer_slot(s->q);
+    if (!out)
+        return -EIO;            /* writer_stop has the errno */
+    size_t n = ZSTD_decompressDCtx(s->dctx, out, (size_t)r->m.chunk_size, s->zbuf, (size_t)c->zlen);
     if (ZSTD_isError(n) || n != want)
         return lapis_err(r->d, LAPIS_E_CHECKSUM, "%s frame %zu: not one zstd frame of %zu bytes",
                          p->file, s->chunk, want);
-    if (pwrite(s->fd, s->out, n, s->base + off) != (ssize_t)n)
-        return lapis_err(r->d, -errno, "cannot write slot %c: %s", 'a' + r->target, strerror(errno));
+    size_t synced = writer_post(s->q, n, off);
     s->zfill = 0;
     s->chunk++;
-    return s->chunk % SYNC_FRAMES == 0 || s->chunk == p->nchunks ? sink_sync(s) : 0;
+    return save_progress(r, s->kind, synced);
 }
 
 static int sink_data(const void *data, size_t len, void *ud)
@@ -318,29 +491,46 @@ static long long max_zlen(const struct su_payload *p)
     return m;
 }
 
-static int write_payload(struct run *r, int kind, int fd, long long base, size_t from)
+/* Stream frames from..end through the writer; whatever happens, what it
+ * made durable is recorded, so the next run resumes there. */
+static int stream_payload(struct run *r, struct written *w, int kind, int fd, long long base, size_t from)
 {
     const struct su_payload *p = &r->m.p[kind];
-    if (from >= p->nchunks)
-        return 0;
-    struct sink s = { .r = r, .kind = kind, .fd = fd, .base = base, .chunk = from,
-                      .zbuf = xmalloc((size_t)max_zlen(p)), .out = xmalloc((size_t)r->m.chunk_size),
-                      .dctx = ZSTD_createDCtx() };
+    struct writer q;
+    int e = writer_start(&q, w, kind, fd, base, from, p->nchunks, (size_t)r->m.chunk_size);
+    if (e < 0)
+        return lapis_err(r->d, e, "cannot start the slot writer: %s", strerror(-e));
+    struct sink s = { .r = r, .kind = kind, .chunk = from, .q = &q,
+                      .zbuf = xmalloc((size_t)max_zlen(p)), .dctx = ZSTD_createDCtx() };
     _cleanup_free_ char *url = xasprintf("%s%s", r->bundle_url, p->file);
-    r->st.prog_payload = kind;
-    r->st.prog_chunk = from;
-    int e = lapis_fetch_stream(r->d, url, p->chunks[from].zoff, p->zsize, p->zsize, 30, sink_data, &s);
+    e = lapis_fetch_stream(r->d, url, p->chunks[from].zoff, p->zsize, p->zsize, 30, sink_data, &s);
+    size_t synced;
+    int werr = writer_stop(&q, &synced);
+    free(s.zbuf);
+    ZSTD_freeDCtx(s.dctx);
+    int se = save_progress(r, kind, synced);
+    if (werr)
+        return lapis_err(r->d, -werr, "cannot write slot %c: %s", 'a' + r->target, strerror(werr));
     if (e >= 0 && s.chunk != p->nchunks)
         e = lapis_err(r->d, LAPIS_E_DOWNLOAD, "%s ended before its last frame", p->file);
     if (e == -LAPIS_E_DOWNLOAD) {
         _cleanup_free_ char *why = xstrdup(lapis_diag_error(r->d));
         e = lapis_err(r->d, LAPIS_E_DOWNLOAD, "%s; %zu of %zu frames of %s are written, run again "
-                      "to resume", why, s.chunk, p->nchunks, p->file);
+                      "to resume", why, synced, p->nchunks, p->file);
     }
-    free(s.zbuf);
-    free(s.out);
-    ZSTD_freeDCtx(s.dctx);
-    return e;
+    return e < 0 ? e : se;
+}
+
+static int write_payload(struct run *r, struct written *w, int kind, int fd, long long base, size_t from)
+{
+    const struct su_payload *p = &r->m.p[kind];
+    long long have = (long long)from * r->m.chunk_size;
+    int e = written_add_range(r, w, kind, fd, base, have < p->size ? have : p->size);
+    if (e < 0 || from >= p->nchunks)
+        return e;
+    r->st.prog_payload = kind;
+    r->st.prog_chunk = from;
+    return stream_payload(r, w, kind, fd, base, from);
 }
 
 /* ---- the update ---- */
@@ -376,14 +566,17 @@ static int begin(struct run *r, int *ret_kind, size_t *ret_chunk)
     return su_state_save(r->d, r->o->state_dir, st);
 }
 
-static int write_all(struct run *r, int diskfd, int ukifd, int kind, size_t chunk)
+/* Payloads before the one being resumed are read back whole (from = all
+ * their frames); the rest is hashed as it streams in. */
+static int write_all(struct run *r, struct written *w, int diskfd, int ukifd, int resume_kind, size_t chunk)
 {
     int e = 0;
-    for (; e >= 0 && kind < SU_NPAYLOADS; kind++, chunk = 0) {
+    for (int kind = 0; e >= 0 && kind < SU_NPAYLOADS; kind++) {
         int fd = kind == SU_UKI ? ukifd : diskfd;
         long long base = kind == SU_USR ? r->disk.usr[r->target].offset
                        : kind == SU_VERITY ? r->disk.verity[r->target].offset : 0;
-        e = write_payload(r, kind, fd, base, chunk);
+        size_t from = kind < resume_kind ? r->m.p[kind].nchunks : kind == resume_kind ? chunk : 0;
+        e = write_payload(r, w, kind, fd, base, from);
     }
     return e;
 }
@@ -397,24 +590,24 @@ static int check_digest(struct run *r, int k, const char *hex)
                      su_payload_names[k], hex);
 }
 
-/* Read back what was written: usr (sha256 and the dm-verity root hash
- * recomputed from its data, in one pass), the verity tree and the UKI. */
-static int verify_written(struct run *r, int diskfd, int ukifd)
+/* What was written (usr: sha256 and the dm-verity root hash recomputed
+ * from its data; the verity tree and the UKI: sha256) against the manifest. */
+static int check_written(struct run *r, struct written *w)
 {
     const struct su_manifest *m = &r->m;
     char root[SU_HEX], hex[SU_HEX];
-    int e = su_verity_root(r->d, diskfd, r->disk.usr[r->target].offset, m->p[SU_USR].size,
-                           m->block_size, m->salt, root, hex);
+    int e = su_verity_final(r->d, w->usr, root, hex);
     if (e < 0 || (e = check_digest(r, SU_USR, hex)) < 0)
         return e;
     if (strcmp(root, m->roothash) != 0)
         return lapis_err(r->d, LAPIS_E_CHECKSUM, "slot %c: the dm-verity root hash of the written usr "
                          "is %s, the manifest says %s", 'a' + r->target, root, m->roothash);
-    e = su_range_sha256(r->d, diskfd, r->disk.verity[r->target].offset, m->p[SU_VERITY].size, hex);
-    if (e < 0 || (e = check_digest(r, SU_VERITY, hex)) < 0)
-        return e;
-    e = su_range_sha256(r->d, ukifd, 0, m->p[SU_UKI].size, hex);
-    return e < 0 ? e : check_digest(r, SU_UKI, hex);
+    for (int k = SU_USR + 1; k < SU_NPAYLOADS; k++) {
+        lapis_hasher_final_hex(w->h[k], hex, sizeof(hex));
+        if ((e = check_digest(r, k, hex)) < 0)
+            return e;
+    }
+    return 0;
 }
 
 static int finish(struct run *r)
@@ -462,9 +655,11 @@ static int stage(struct run *r)
         return e;
     if (ukifd < 0)
         return lapis_err(r->d, -errno, "cannot create %s: %s", part, strerror(errno));
-    if ((e = write_all(r, diskfd, ukifd, kind, chunk)) < 0 || (e = verify_written(r, diskfd, ukifd)) < 0)
-        return e;
-    return finish(r);
+    struct written w = { 0 };
+    if ((e = written_init(r, &w)) >= 0 && (e = write_all(r, &w, diskfd, ukifd, kind, chunk)) >= 0)
+        e = check_written(r, &w);
+    written_clear(&w);
+    return e < 0 ? e : finish(r);
 }
 
 /* One writer of a disk's state at a time: the timer's run and a manual one

@@ -38,23 +38,28 @@ static int read_range(struct lapis_diag *d, int fd, unsigned char *buf, size_t l
     return 0;
 }
 
-int su_range_sha256(struct lapis_diag *d, int fd, long long offset, long long size, char ret_hex[SU_HEX])
+int su_range_hash(struct lapis_diag *d, lapis_hasher *h, int fd, long long offset, long long size)
 {
     _cleanup_free_ unsigned char *buf = xmalloc(IO_SIZE);
-    lapis_hasher *h = lapis_hasher_new(LAPIS_CHK_SHA256);
     for (long long done = 0; done < size;) {
         size_t n = size - done < IO_SIZE ? (size_t)(size - done) : IO_SIZE;
         int r = read_range(d, fd, buf, n, offset + done);
-        if (r < 0) {
-            lapis_hasher_free(h);
+        if (r < 0)
             return r;
-        }
         lapis_hasher_update(h, buf, n);
         done += (long long)n;
     }
-    lapis_hasher_final_hex(h, ret_hex, SU_HEX);
-    lapis_hasher_free(h);
     return 0;
+}
+
+int su_range_sha256(struct lapis_diag *d, int fd, long long offset, long long size, char ret_hex[SU_HEX])
+{
+    lapis_hasher *h = lapis_hasher_new(LAPIS_CHK_SHA256);
+    int r = su_range_hash(d, h, fd, offset, size);
+    if (r >= 0)
+        lapis_hasher_final_hex(h, ret_hex, SU_HEX);
+    lapis_hasher_free(h);
+    return r;
 }
 
 /* sha256(salt || block), on a context reused for every block (a new one per
@@ -81,32 +86,7 @@ static size_t level_up(EVP_MD_CTX *c, const unsigned char *salt, const unsigned 
     return out_blocks;
 }
 
-/* The first level of the tree, and the sha256 of the whole range, in one read. */
-static int data_level(struct lapis_diag *d, EVP_MD_CTX *c, int fd, long long offset, long long size,
-                      long bs, const unsigned char *salt, lapis_hasher *whole, unsigned char **ret,
-                      size_t *ret_blocks)
-{
-    size_t nblocks = (size_t)(size / bs), per = (size_t)bs / 32;
-    size_t out_blocks = (nblocks + per - 1) / per;
-    unsigned char *out = xcalloc(out_blocks ? out_blocks : 1, (size_t)bs);
-    _cleanup_free_ unsigned char *buf = xmalloc(IO_SIZE);
-    size_t per_io = IO_SIZE / (size_t)bs;
-    for (size_t i = 0; i < nblocks; i += per_io) {
-        size_t n = nblocks - i < per_io ? nblocks - i : per_io;
-        int r = read_range(d, fd, buf, n * (size_t)bs, offset + (long long)i * bs);
-        if (r < 0) {
-            free(out);
-            return r;
-        }
-        lapis_hasher_update(whole, buf, n * (size_t)bs);
-        for (size_t j = 0; j < n; j++)
-            salted(c, salt, buf + j * (size_t)bs, (size_t)bs, out + 32 * (i + j));
-    }
-    *ret = out;
-    *ret_blocks = out_blocks;
-    return 0;
-}
-
+/* The levels above level 0, up to the root; frees lvl. */
 static void root_of(EVP_MD_CTX *c, const unsigned char *salt, unsigned char *lvl, size_t n, long bs,
                     char ret_hex[SU_HEX])
 {
@@ -122,31 +102,122 @@ static void root_of(EVP_MD_CTX *c, const unsigned char *salt, unsigned char *lvl
     tohex(root, 32, ret_hex);
 }
 
+/* The accumulator: level 0 of the tree grows as data blocks arrive (from
+ * the stream being written, or read back), next to the plain sha256. */
+struct su_verity {
+    EVP_MD_CTX *c;
+    lapis_hasher *whole;
+    unsigned char salt[32];
+    long bs;
+    size_t nblocks, done;       /* data blocks in all, hashed so far */
+    unsigned char *lvl;         /* level 0, nblocks hashes packed, zero-padded to whole blocks */
+    size_t lvl_blocks;
+    unsigned char *part;        /* a block begun by the last su_verity_add */
+    size_t part_len;
+};
+
+int su_verity_new(struct lapis_diag *d, long long size, long bs, const char *salt_hex, struct su_verity **ret)
+{
+    if (size <= 0 || size % bs)
+        return lapis_err(d, LAPIS_E_CHECKSUM, "the usr data is not a whole number of %ld-byte blocks", bs);
+    struct su_verity *v = xcalloc(1, sizeof(*v));
+    for (int i = 0; i < 32; i++) {
+        unsigned x;
+        sscanf(salt_hex + 2 * i, "%2x", &x);
+        v->salt[i] = (unsigned char)x;
+    }
+    size_t per = (size_t)bs / 32;
+    v->bs = bs;
+    v->nblocks = (size_t)(size / bs);
+    v->lvl_blocks = (v->nblocks + per - 1) / per;
+    v->lvl = xcalloc(v->lvl_blocks ? v->lvl_blocks : 1, (size_t)bs);
+    v->part = xmalloc((size_t)bs);
+    v->c = EVP_MD_CTX_new();
+    v->whole = lapis_hasher_new(LAPIS_CHK_SHA256);
+    *ret = v;
+    return 0;
+}
+
+static void add_blocks(struct su_verity *v, const unsigned char *buf, size_t n)
+{
+    if (n > v->nblocks - v->done)
+        n = v->nblocks - v->done;
+    lapis_hasher_update(v->whole, buf, n * (size_t)v->bs);
+    for (size_t j = 0; j < n; j++)
+        salted(v->c, v->salt, buf + j * (size_t)v->bs, (size_t)v->bs, v->lvl + 32 * (v->done + j));
+    v->done += n;
+}
+
+/* Any lengths: a frame size that is not a multiple of the block size leaves
+ * a part block, completed by the next call. */
+void su_verity_add(struct su_verity *v, const unsigned char *buf, size_t len)
+{
+    size_t bs = (size_t)v->bs;
+    if (v->part_len) {
+        size_t n = bs - v->part_len < len ? bs - v->part_len : len;
+        memcpy(v->part + v->part_len, buf, n);
+        v->part_len += n, buf += n, len -= n;
+        if (v->part_len < bs)
+            return;
+        add_blocks(v, v->part, 1);
+        v->part_len = 0;
+    }
+    add_blocks(v, buf, len / bs);
+    v->part_len = len % bs;
+    memcpy(v->part, buf + len - v->part_len, v->part_len);
+}
+
+void su_verity_free(struct su_verity *v)
+{
+    if (!v)
+        return;
+    EVP_MD_CTX_free(v->c);
+    lapis_hasher_free(v->whole);
+    free(v->lvl);
+    free(v->part);
+    free(v);
+}
+
+int su_verity_final(struct lapis_diag *d, struct su_verity *v, char ret_root[SU_HEX], char ret_sha[SU_HEX])
+{
+    if (v->done != v->nblocks || v->part_len)
+        return lapis_err(d, LAPIS_E_CHECKSUM, "the usr data ended after %zu of %zu blocks", v->done, v->nblocks);
+    lapis_hasher_final_hex(v->whole, ret_sha, SU_HEX);
+    if (v->nblocks == 1) /* one block: the root is that block's own hash */
+        tohex(v->lvl, 32, ret_root);
+    else {
+        root_of(v->c, v->salt, v->lvl, v->lvl_blocks, v->bs, ret_root);
+        v->lvl = NULL;  /* root_of consumed it */
+    }
+    return 0;
+}
+
+/* Feed len bytes of fd from off to the accumulator. */
+int su_verity_add_range(struct lapis_diag *d, struct su_verity *v, int fd, long long off, long long len)
+{
+    _cleanup_free_ unsigned char *buf = xmalloc(IO_SIZE);
+    for (long long done = 0; done < len;) {
+        size_t n = len - done < IO_SIZE ? (size_t)(len - done) : IO_SIZE;
+        int r = read_range(d, fd, buf, n, off + done);
+        if (r < 0)
+            return r;
+        su_verity_add(v, buf, n);
+        done += (long long)n;
+    }
+    return 0;
+}
+
 int su_verity_root(struct lapis_diag *d, int fd, long long offset, long long size, long bs,
                    const char *salt_hex, char ret_root[SU_HEX], char ret_sha[SU_HEX])
 {
-    unsigned char salt[32], *lvl;
-    size_t n;
-    for (int i = 0; i < 32; i++) {
-        unsigned v;
-        sscanf(salt_hex + 2 * i, "%2x", &v);
-        salt[i] = (unsigned char)v;
-    }
-    if (size <= 0 || size % bs)
-        return lapis_err(d, LAPIS_E_CHECKSUM, "the usr data is not a whole number of %ld-byte blocks", bs);
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    lapis_hasher *whole = lapis_hasher_new(LAPIS_CHK_SHA256);
-    int r = data_level(d, c, fd, offset, size, bs, salt, whole, &lvl, &n);
-    if (r >= 0 && size == bs) { /* one block: the root is that block's own hash */
-        unsigned char root[32];
-        memcpy(root, lvl, 32);
-        free(lvl);
-        tohex(root, 32, ret_root);
-    } else if (r >= 0)
-        root_of(c, salt, lvl, n, bs, ret_root);
-    lapis_hasher_final_hex(whole, ret_sha, SU_HEX);
-    lapis_hasher_free(whole);
-    EVP_MD_CTX_free(c);
+    struct su_verity *v;
+    int r = su_verity_new(d, size, bs, salt_hex, &v);
+    if (r < 0)
+        return r;
+    r = su_verity_add_range(d, v, fd, offset, size);
+    if (r >= 0)
+        r = su_verity_final(d, v, ret_root, ret_sha);
+    su_verity_free(v);
     return r;
 }
 

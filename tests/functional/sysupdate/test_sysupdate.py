@@ -309,6 +309,43 @@ def test_resume_after_dropped_connection(env):
     assert env.disk.read_bytes()[off:off + len(img)] == img
 
 
+def test_resume_checks_the_frames_an_earlier_run_wrote(env):
+    """The written payloads are hashed as they are written; after a resume, the
+    frames the first run wrote are read back from the slot. A byte of them
+    changed in between (another program, a bad disk) fails the check: no UKI."""
+    env.host_v1()
+    env.bundle("2.0", size=3 * MIB)
+    env.index()
+    r = run(env.agent("update", url=env.url("/_truncate/700000")))
+    assert r.returncode == 1 and "run again to resume" in r.stderr, r.stderr
+    assert env.status()["progress"]["frames_done"] > 0
+    off, _ = part("usr-b")
+    with open(env.disk, "r+b") as f:
+        f.seek(off + 5000)
+        b = f.read(1)
+        f.seek(off + 5000)
+        f.write(bytes([b[0] ^ 0xff]))
+    r = run(env.agent("update"))
+    assert r.returncode == 1 and "slot b: the written usr does not match the manifest" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert esp_names(env.disk) == ["lapis_1.0.efi"]
+    assert env.status()["slots"][1]["status"] == "writing"
+
+
+def test_frames_that_are_not_whole_verity_blocks(env):
+    """A chunk size that is not a multiple of 4096: the slot is hashed as it is
+    written, frame by frame, and a verity block spans two frames."""
+    env.host_v1()
+    img, uki = env.usr("2.0", 300 * 1024)
+    ok([AGENT, "bundle", "--key", env.key, "--version", "2.0", "--arch", "x86_64", "--usr", img, "--uki", uki,
+        "--chunk-size", 10000, "-o", env.www])
+    env.index()
+    r = run(env.agent("update"))
+    assert r.returncode == 0 and json.loads(r.stdout)["staged"] is True, r.stderr
+    off, _ = part("usr-b")
+    assert env.disk.read_bytes()[off:off + img.stat().st_size] == img.read_bytes()
+
+
 def frames_done(state):
     """Frames of the usr payload the state records as written (-1: none)."""
     try:
