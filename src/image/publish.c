@@ -240,19 +240,8 @@ static bool same_file(const struct stat *a, const struct stat *b)
 /* sha256 of an open file; st is its state before, and it must not change. */
 static int hash_fd(int fd, struct stat *st, char *hex)
 {
-    const size_t len = 1 << 20;
-    _cleanup_free_ char *buf = xmalloc(len);
-    lapis_hasher *h = lapis_hasher_new(LAPIS_CHK_SHA256);
     struct stat after;
-    ssize_t n;
-    int r;
-
-    if (!h)
-        return -ENOMEM;
-    while ((n = read(fd, buf, len)) > 0)
-        lapis_hasher_update(h, buf, (size_t)n);
-    r = n < 0 ? -errno : lapis_hasher_final_hex(h, hex, 65);
-    lapis_hasher_free(h);
+    int r = lapis_chk_fd(fd, LAPIS_CHK_SHA256, hex, 65);
     if (r == 0 && (fstat(fd, &after) < 0 || !same_file(st, &after)))
         r = -EAGAIN;                                /* changed meanwhile: hashed again later */
     return r;

@@ -11,6 +11,8 @@ enum lapis_chk { LAPIS_CHK_NONE, LAPIS_CHK_SHA1, LAPIS_CHK_SHA256, LAPIS_CHK_SHA
 enum lapis_chk lapis_chk_from_name(const char *name);
 const char *lapis_chk_name(enum lapis_chk t);
 int lapis_chk_file(const char *path, enum lapis_chk t, char *ret_hex, size_t hexlen);
+/* The whole of a regular file (from offset 0), its holes hashed as zeros without reading them. */
+int lapis_chk_fd(int fd, enum lapis_chk t, char *ret_hex, size_t hexlen);
 int lapis_chk_buf(const void *buf, size_t len, enum lapis_chk t, char *ret_hex, size_t hexlen);
 
 typedef struct lapis_hasher lapis_hasher;
