@@ -38,6 +38,7 @@ struct md_chunk {
     char *solv;         /* the parsed chunk as .solv */
     size_t solv_len;
     char *err;          /* libsolv's error, or NULL */
+    long line_delta;    /* document line = chunk line + line_delta */
     struct md_chunk *next_queued;
 };
 
@@ -233,11 +234,12 @@ static void *worker_main(void *arg)
 }
 
 /* Hand a chunk to the workers; waits while enough are queued (bounded read-ahead). */
-static void queue_put(struct md_par *mp, char *xml, size_t len)
+static void queue_put(struct md_par *mp, char *xml, size_t len, long line_delta)
 {
     struct md_chunk *c = xcalloc(1, sizeof(*c));
     c->xml = xml;
     c->len = len;
+    c->line_delta = line_delta;
     pthread_mutex_lock(&mp->lock);
     while (mp->queued >= mp->max_queued)
         pthread_cond_wait(&mp->cond, &mp->lock);
@@ -302,12 +304,24 @@ static size_t read_prologue(FILE *xml, struct md_buf *b, struct md_lex *lx)
     return cut;
 }
 
+static long count_lines(const char *p, size_t n)
+{
+    const char *end = p + n;
+    long lines = 0;
+    while ((p = memchr(p, '\n', (size_t)(end - p)))) {
+        lines++;
+        p++;
+    }
+    return lines;
+}
+
 /* Cut the rest of the stream into chunks of about chunk_size bytes. */
 static void read_chunks(FILE *xml, struct md_par *mp, struct md_buf *b, struct md_lex *lx,
                         const char *prologue, size_t plen, size_t chunk_size)
 {
     bool more = true;
     size_t cut, len;
+    long delta = 0; /* newlines of the bodies before this chunk's */
     char *x;
     while (more) {
         while (b->len < chunk_size && (more = buf_fill(b, xml) > 0))
@@ -318,7 +332,8 @@ static void read_chunks(FILE *xml, struct md_par *mp, struct md_buf *b, struct m
         if (!more || lx->bad)
             break;
         x = chunk_xml(prologue, plen, b->data, cut, false, &len);
-        queue_put(mp, x, len);
+        queue_put(mp, x, len, delta);
+        delta += count_lines(b->data, cut);
         buf_drop(b, cut);
         lx->pos -= cut;
     }
@@ -326,7 +341,7 @@ static void read_chunks(FILE *xml, struct md_par *mp, struct md_buf *b, struct m
     while (buf_fill(b, xml) > 0)
         ;
     x = chunk_xml(prologue, plen, b->data ? b->data : "", b->len, true, &len);
-    queue_put(mp, x, len);
+    queue_put(mp, x, len, delta);
     b->len = 0;
 }
 
@@ -341,6 +356,19 @@ static int parse_serial_buffer(Repo *repo, const char *data, size_t len)
     return r;
 }
 
+/* libsolv's "... at line L:C" with L counted in the whole document, as a serial parse says it. */
+static int chunk_error(Pool *pool, const struct md_chunk *c)
+{
+    const char *at = NULL;
+    unsigned line, col;
+    for (const char *p = c->err; (p = strstr(p, " at line ")); p++)
+        at = p;
+    if (!at || sscanf(at, " at line %u:%u", &line, &col) != 2)
+        return pool_error(pool, -1, "%s", c->err);
+    return pool_error(pool, -1, "%.*s at line %ld:%u", (int)(at - c->err), c->err,
+                      (long)line + c->line_delta, col);
+}
+
 /* Load the parsed chunks in document order; the first error wins, as it would serially. */
 static int merge_chunks(Repo *repo, struct md_par *mp)
 {
@@ -348,10 +376,8 @@ static int merge_chunks(Repo *repo, struct md_par *mp)
     for (size_t i = 0; i < mp->n && r == 0; i++) {
         struct md_chunk *c = mp->chunks[i];
         FILE *fp;
-        if (c->err) {
-            r = pool_error(repo->pool, -1, "%s", c->err);
-            break;
-        }
+        if (c->err)
+            return chunk_error(repo->pool, c);
         if (!(fp = fmemopen(c->solv, c->solv_len, "r")))
             return pool_error(repo->pool, -1, "%s", strerror(errno));
         r = repo_add_solv(repo, fp, 0) ? -1 : 0;
