@@ -1,6 +1,7 @@
 # Top-level entry points; the real build is CMake in build/.
 BUILD    ?= build
 ASANBUILD ?= build-asan
+TSANBUILD ?= build-tsan
 FIXTURES ?= $(BUILD)/fixtures
 # The test distribution (Debian bookworm as signed RPMs); its cache is in
 # $LAPIS_TESTDIST_CACHE (default /var/cache/lapis-testdist).
@@ -9,7 +10,7 @@ JOBS     ?= $(shell nproc)
 # Debian's python3 has python3-pytest; a python3 earlier on PATH (pyenv) may not.
 PYTHON   ?= /usr/bin/python3
 
-.PHONY: all deps check unit functional asan fuzz demo demo-pkg bench clean testdist rpm
+.PHONY: all deps check unit functional asan tsan fuzz demo demo-pkg bench clean testdist rpm
 
 all: $(BUILD)/lapis
 
@@ -60,6 +61,21 @@ asan: deps
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 LAPIS_KILL_LOOPS=3 LAPIS_SKIP_BOOT=1 LAPIS_SKIP_REBUILD=1 \
 	  LAPIS_BIN=$(abspath $(ASANBUILD)/lapis) LAPIS_FIXTURES=$(abspath $(FIXTURES)) \
 	  PYTHON=$(PYTHON) tests/functional/run
+
+# ThreadSanitizer build (the parallel metadata parse, src/pkg/mdparse.c): the
+# unit tests that load metadata and the functional makecache/metadata tests
+# (not the 63k-package comparison: it takes over 10 minutes under TSan).
+TSAN_TESTS ?= tests/functional/test_mdparallel.py tests/functional/test_makecache.py \
+  tests/functional/test_hostile.py
+tsan: deps
+	cmake -S . -B $(TSANBUILD) -DCMAKE_BUILD_TYPE=Debug -DLAPIS_TSAN=ON
+	cmake --build $(TSANBUILD) -j $(JOBS)
+	tests/fixtures/build-repos $(FIXTURES)
+	cd $(TSANBUILD) && TSAN_OPTIONS=halt_on_error=1 LAPIS_FIXTURES=$(abspath $(FIXTURES)) \
+	  ctest --output-on-failure -R 'unit_pkg_(api|cache)'
+	TSAN_OPTIONS=halt_on_error=1:exitcode=66 LAPIS_MD_CHUNK=4096 \
+	  LAPIS_BIN=$(abspath $(TSANBUILD)/lapis) LAPIS_FIXTURES=$(abspath $(FIXTURES)) \
+	  $(PYTHON) -m pytest -q -k 'not bench_repo' $(TSAN_TESTS)
 
 # libFuzzer harnesses (tests/fuzz), FUZZ_SECONDS each (default 10), seeded with the fixtures.
 fuzz: deps

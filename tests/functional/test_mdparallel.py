@@ -1,0 +1,158 @@
+"""The parallel primary.xml parse (src/pkg/mdparse.c) gives the same cache as
+the serial one: every package's NEVRA, checksum-bearing location, deps, files
+and texts, over the fixtures (always) and the 63k-package benchmark repo (when
+build/bench/debrepo exists). LAPIS_MD_THREADS=1 forces the serial parse;
+LAPIS_MD_CHUNK=1 cuts a chunk at every <package>, so the small fixtures go
+through the splitter and the merge as much as the big repo does. Hostile
+primary.xml (markup-like text in CDATA and comments, '<' in an attribute, a
+truncated document) parses as serially, or fails the same way, and a failed
+refresh leaves the old cache as it was."""
+
+import gzip
+import hashlib
+import os
+import pathlib
+import re
+import shutil
+
+import pytest
+
+from conftest import FIXTURES, SRCROOT, write_repo
+
+QF = ("%{full_nevra}|%{repoid}|%{summary}|%{description}|%{url}|%{license}|%{sourcerpm}|"
+      "%{installsize}|%{downloadsize}|%{buildtime}|%{location}|%{requires}|%{provides}|"
+      "%{recommends}|%{suggests}|%{conflicts}|%{obsoletes}|%{files}\\n")
+SERIAL = {"LAPIS_MD_THREADS": "1"}
+PARALLEL = {"LAPIS_MD_THREADS": "4", "LAPIS_MD_CHUNK": "1"}
+BENCH_REPO = pathlib.Path(os.environ.get("LAPIS_BENCH_REPO") or SRCROOT / "build" / "bench" / "debrepo")
+
+
+def run_with(lapis, knobs, *args, cache, **kw):
+    saved = dict(lapis.env)
+    lapis.env.update(knobs)
+    try:
+        return lapis.run(*args, cache=cache, **kw)
+    finally:
+        lapis.env.clear()
+        lapis.env.update(saved)
+
+
+def query_all(lapis, knobs, cache, *opts, reposd=None, timeout=60):
+    r = run_with(lapis, knobs, *opts, "makecache", cache=cache, reposd=reposd, timeout=timeout)
+    assert r.rc == 0, r
+    r = run_with(lapis, knobs, *opts, "repoquery", "--qf", QF, "*", cache=cache, reposd=reposd,
+                 timeout=timeout)
+    assert r.rc == 0, r
+    return r.out
+
+
+def test_parallel_equals_serial_fixtures(lapis_file, tmp_path):
+    repos = "--enablerepo=base,updates,many1,many2,termtext,nobest"
+    serial = query_all(lapis_file, SERIAL, tmp_path / "c1", repos)
+    parallel = query_all(lapis_file, PARALLEL, tmp_path / "c2", repos)
+    assert serial.count("\n") > 100, serial
+    assert parallel == serial
+
+
+@pytest.mark.skipif(not (BENCH_REPO / "repodata" / "repomd.xml").exists(),
+                    reason="no benchmark repo (bench/run makes build/bench/debrepo)")
+def test_parallel_equals_serial_bench_repo(lapis_file, tmp_path):
+    rd = write_repo(tmp_path / "bench.d", "debian", "file://%s" % BENCH_REPO,
+                    gpgcheck=0, repo_gpgcheck=0)
+    out = {}
+    for name, knobs in (("serial", SERIAL), ("parallel", {"LAPIS_MD_THREADS": "2"})):
+        cache = tmp_path / name
+        for cmd in (("makecache",), ("repoquery", "--qf", QF, "*")):
+            r = run_with(lapis_file, knobs, *cmd, cache=cache, reposd=rd, timeout=600)
+            assert r.rc == 0, r
+        out[name] = r.out
+    assert out["serial"].count("|debian|") > 60000
+    assert out["parallel"] == out["serial"]
+
+
+# --- hostile primary.xml -----------------------------------------------------
+
+def make_repo(dest, edit):
+    """A copy of the base fixture repo whose primary.xml is edit(text), repomd.xml updated."""
+    shutil.copytree(FIXTURES / "repos" / "base", dest)
+    rd = dest / "repodata"
+    (rd / "repomd.xml.asc").unlink()
+    prim = next(p for p in rd.iterdir() if p.name.endswith("primary.xml.gz"))
+    old_gz = prim.read_bytes()
+    old_xml = gzip.decompress(old_gz)
+    xml = edit(old_xml.decode()).encode()
+    gz = gzip.compress(xml, mtime=0)
+    prim.unlink()
+    (rd / ("%s-primary.xml.gz" % hashlib.sha256(gz).hexdigest())).write_bytes(gz)
+    md = (rd / "repomd.xml").read_text()
+    for old, new in ((hashlib.sha256(old_gz).hexdigest(), hashlib.sha256(gz).hexdigest()),
+                     (hashlib.sha256(old_xml).hexdigest(), hashlib.sha256(xml).hexdigest())):
+        md = md.replace(old, new)
+    md = md.replace("<size>%d</size>" % len(old_gz), "<size>%d</size>" % len(gz))
+    md = md.replace("<open-size>%d</open-size>" % len(old_xml), "<open-size>%d</open-size>" % len(xml))
+    (rd / "repomd.xml").write_text(md)
+    return dest
+
+
+def markup_in_text(xml):
+    """'<package' where a lexer that did not know comments and CDATA would cut."""
+    xml = xml.replace("<description>", "<description><![CDATA[<package type=\"rpm\"> <!-- ]]>", 1)
+    return xml.replace("</package>", "</package>\n<!-- <package type=\"rpm\"> -->", 3)
+
+
+def lt_in_attribute(xml):
+    return xml.replace('<package type="rpm">', '<package type="rpm" x="<package">', 5)
+
+
+def truncated(xml):
+    cut = [m.start() for m in re.finditer("<package ", xml)]
+    return xml[:cut[len(cut) // 2] + 40]
+
+
+def hostile_setup(lapis, tmp_path, edit):
+    repo = make_repo(tmp_path / "repo", edit)
+    return write_repo(tmp_path / "h.d", "hostile", "file://%s" % repo, gpgcheck=0, repo_gpgcheck=0)
+
+
+def test_markup_in_cdata_and_comments_parses_as_serially(lapis_file, tmp_path):
+    rd = hostile_setup(lapis_file, tmp_path, markup_in_text)
+    out = {}
+    for name, knobs in (("serial", SERIAL), ("parallel", PARALLEL)):
+        cache = tmp_path / name
+        for cmd in (("makecache",), ("repoquery", "--qf", QF, "*")):
+            r = run_with(lapis_file, knobs, *cmd, cache=cache, reposd=rd)
+            assert r.rc == 0, r
+        out[name] = r.out
+    assert "<package" in out["serial"]  # the CDATA text is in a description
+    assert out["parallel"] == out["serial"]
+
+
+@pytest.mark.parametrize("edit", [lt_in_attribute, truncated], ids=["lt-in-attribute", "truncated"])
+def test_bad_primary_fails_as_serially(lapis_file, tmp_path, edit):
+    rd = hostile_setup(lapis_file, tmp_path, edit)
+    lines = {}
+    for name, knobs in (("serial", SERIAL), ("parallel", PARALLEL)):
+        r = run_with(lapis_file, knobs, "makecache", cache=tmp_path / name, reposd=rd)
+        assert r.rc == 1, r
+        assert len(r.error_lines) == 1 and "malformed" in r.error_lines[0], r
+        lines[name] = r.error_lines[0]
+    assert lines["parallel"] == lines["serial"]
+
+
+def test_bad_primary_keeps_old_cache(lapis_file, tmp_path):
+    good = make_repo(tmp_path / "good", lambda x: x)
+    bad = make_repo(tmp_path / "bad", truncated)
+    repo = tmp_path / "repo"
+    repo.symlink_to(good)
+    rd = write_repo(tmp_path / "h.d", "hostile", "file://%s" % repo, gpgcheck=0, repo_gpgcheck=0)
+    cache = tmp_path / "cache"
+    before = query_all(lapis_file, PARALLEL, cache, reposd=rd)
+    files = {p: p.read_bytes() for p in cache.rglob("*") if p.is_file() and p.name != "lock"}
+    repo.unlink()
+    repo.symlink_to(bad)
+    r = run_with(lapis_file, PARALLEL, "makecache", "--refresh", cache=cache, reposd=rd)
+    assert r.rc == 1 and "malformed" in r.err, r
+    after = {p: p.read_bytes() for p in cache.rglob("*") if p.is_file() and p.name != "lock"}
+    assert after == files
+    r = run_with(lapis_file, PARALLEL, "-C", "repoquery", "--qf", QF, "*", cache=cache, reposd=rd)
+    assert r.rc == 0 and r.out == before, r
