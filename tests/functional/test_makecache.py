@@ -248,7 +248,7 @@ def test_clean_empty_cache(lapis):
 
 def test_clean_bad_argument(lapis):
     r = lapis.run("clean", "bogus")
-    assert r.rc == 1 and "bogus" in r.err, r
+    assert r.rc == 2 and "bogus" in r.err, r
 
 
 @pytest.mark.parametrize("opt", ["-q", "--quiet"])
