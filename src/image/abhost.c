@@ -121,8 +121,11 @@ static int agent_keys(struct lapis_image_build *b)
                              "(make one with openssl pkey -pubout)", *k);
         r = fin_write(b, dst, data, len, 0644, 0, 0);
     }
-    if (r >= 0 && c->sysupdate_url) {
-        _cleanup_free_ char *conf = xasprintf("[sysupdate]\nurl=%s\n", c->sysupdate_url);
+    if (r >= 0 && (c->sysupdate_url || c->sysupdate_tries)) {
+        _cleanup_free_ char *url = c->sysupdate_url ? xasprintf("url=%s\n", c->sysupdate_url) : xstrdup("");
+        _cleanup_free_ char *tries = c->sysupdate_tries ? xasprintf("tries=%d\n", c->sysupdate_tries)
+                                                        : xstrdup("");
+        _cleanup_free_ char *conf = xasprintf("[sysupdate]\n%s%s", url, tries);
         r = fin_write_str(b, "usr/lib/lapis-sysupdate/sysupdate.conf", conf);
     }
     return r;
@@ -203,12 +206,26 @@ static int efi_dir(struct lapis_image_build *b)
     return 0;
 }
 
+/* /var/run -> ../run, as base-files makes it: the converted Debian packages
+ * leave a directory there, and on the A/B host /var is the persistent root,
+ * so /var/run/reboot-required (the agent's, kured's) would outlive the reboot
+ * it asks for. */
+static int var_run(struct lapis_image_build *b)
+{
+    _cleanup_free_ char *path = path_join(b->rootdir, "var/run");
+    struct stat st;
+    if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+        return 0;
+    (void)rm_rf(path, NULL);
+    return fin_symlink(b, "/var/run", "../run");
+}
+
 int lapis_image_write_usr(struct lapis_image_build *b)
 {
     mode_t old = umask(022);
     int r;
 
-    if ((r = factory_etc(b)) >= 0 && (r = agent_keys(b)) >= 0 &&
+    if ((r = var_run(b)) >= 0 && (r = factory_etc(b)) >= 0 && (r = agent_keys(b)) >= 0 &&
         (r = lapis_image_grow_files(b)) >= 0 && (r = efi_dir(b)) >= 0 &&
         (r = make_usr_erofs(b)) >= 0)
         r = make_usr_verity(b);

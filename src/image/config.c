@@ -1039,11 +1039,20 @@ static const char *check_su_version(const char *v)
            : "digits, letters, '.', '_' and '~', starting with a digit";
 }
 
+/* systemd-boot's boot counter of a staged version: 1..16 (lapis-sysupdate's range). */
+static const char *check_tries(const char *v)
+{
+    size_t n = strspn(v, "0123456789");
+    long x = n && !v[n] && n < 3 ? strtol(v, NULL, 10) : 0;
+    return x >= 1 && x <= 16 ? NULL : "a whole number from 1 to 16 (the boots a new version gets)";
+}
+
 TAB(sysupdate_tab,
     { "publicKeys", h_host_paths, CFG(sysupdate_keys), 0, K_ONE_OR_LIST, NULL, check_pem_name },
     { "url", h_str, CFG(sysupdate_url), 0, 0, NULL, check_url },
     { "signingKey", h_host_path, CFG(sysupdate_signing_key), 0, 0, NULL, NULL },
-    { "minFromVersion", h_str, CFG(sysupdate_min_from), 0, 0, NULL, check_su_version });
+    { "minFromVersion", h_str, CFG(sysupdate_min_from), 0, 0, NULL, check_su_version },
+    { "tries", h_int, CFG(sysupdate_tries), 0, 0, NULL, check_tries });
 
 TAB(signing_tab,
     { "keyId", h_str, CFG(signing_key), 0, K_REQUIRED, NULL, check_no_newline },
@@ -1223,6 +1232,16 @@ static int check_bundle(struct walk *w, yaml_node_t *root)
     return 0;
 }
 
+/* An ISO boots a live copy of one root; the A/B host boots its slots from
+ * the disk it updates, so an ISO of it could never be updated or verified. */
+static int check_no_iso(struct walk *w, yaml_node_t *root)
+{
+    yaml_node_t *f = find_node(w, find_node(w, root, "output"), "formats");
+    snprintf(w->path, sizeof(w->path), "output.formats");
+    return bad(w, f ? f : root, "iso cannot hold the A/B host (usr-a/usr-b slots boot from the disk "
+               "they are updated on): use raw, qcow2, vhd or vhdx");
+}
+
 static int check_whole(struct walk *w, yaml_node_t *root)
 {
     struct lapis_image_config *c = w->c;
@@ -1233,6 +1252,8 @@ static int check_whole(struct walk *w, yaml_node_t *root)
     if (!c->npartitions)
         default_partitions(c);
     if ((c->formats & LAPIS_IMAGE_BUNDLE) && (r = check_bundle(w, root)) < 0)
+        return r;
+    if (c->ab && (c->formats & LAPIS_IMAGE_ISO) && (r = check_no_iso(w, root)) < 0)
         return r;
     if (!c->arches) {
         struct utsname u;

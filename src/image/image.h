@@ -146,6 +146,7 @@ struct lapis_image_config {
     char *sysupdate_url;           /* update server, or NULL */
     char *sysupdate_signing_key;   /* private key signing the bundle output (host path), or NULL */
     char *sysupdate_min_from;      /* bundle's min-from-version, or NULL */
+    int sysupdate_tries;           /* boots a staged version gets (tries=), 0: the agent's default */
 
     /* output: */
     unsigned formats;              /* enum lapis_image_format bits; default raw|oci */

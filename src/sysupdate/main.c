@@ -35,6 +35,9 @@ struct args {
     int npos;
     const char *config;         /* --config: only this file */
     char *conf_url;             /* url= from the configuration */
+    const char *tries;          /* --tries */
+    int conf_tries;             /* tries= from the configuration, 0: none */
+    int conf_bad_line;          /* the line of a tries= out of range */
 };
 
 static void json_str(const char *s)
@@ -320,12 +323,30 @@ static const struct verb {
     { "rollback", verb_rollback }, { "health", verb_health }, { "bundle", verb_bundle }, { "index", verb_index },
 };
 
-/* ---- configuration: [sysupdate] url= ---- */
+/* ---- configuration: [sysupdate] url= tries= ---- */
+
+/* A boot counter: 1..SU_UKI_TRIES_MAX (systemd-boot's +N of a new UKI), or -1. */
+static int parse_tries(const char *v)
+{
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || end == v || *end || n < 1 || n > SU_UKI_TRIES_MAX)
+        return -1;
+    return (int)n;
+}
 
 static int conf_key(const char *section, const char *key, const char *value, int lineno, void *ud)
 {
     struct args *a = ud;
-    if (strcmp(section, "sysupdate") != 0 || strcmp(key, "url") != 0)
+    if (strcmp(section, "sysupdate") != 0)
+        return -EINVAL;
+    if (strcmp(key, "tries") == 0) {
+        a->conf_tries = parse_tries(value);
+        a->conf_bad_line = lineno;
+        return a->conf_tries < 0 ? -ERANGE : 0;
+    }
+    if (strcmp(key, "url") != 0)
         return -EINVAL;
     free(a->conf_url);
     a->conf_url = xstrdup(value);
@@ -342,8 +363,26 @@ static int conf_load(struct args *a, struct lapis_diag *d, const char *path, boo
     if (r < 0)
         return lapis_err(d, r, "cannot read %s: %s", path, strerror(-r));
     r = lapis_ini_parse(text, len, conf_key, a, &line);
+    if (r == -ERANGE)
+        return lapis_err(d, LAPIS_E_CONFIG, "%s line %d: tries= must be a number from 1 to %d "
+                         "(the boots a new version gets before systemd-boot falls back)",
+                         path, a->conf_bad_line, SU_UKI_TRIES_MAX);
     if (r < 0)
-        return lapis_err(d, LAPIS_E_CONFIG, "%s line %d: only [sysupdate] url= is known", path, line);
+        return lapis_err(d, LAPIS_E_CONFIG, "%s line %d: only [sysupdate] url= and tries= are known",
+                         path, line);
+    return 0;
+}
+
+/* --tries over tries= of the configuration over SU_UKI_TRIES. */
+static int tries_apply(struct args *a, struct lapis_diag *d)
+{
+    a->o.tries = a->conf_tries > 0 ? a->conf_tries : SU_UKI_TRIES;
+    if (!a->tries)
+        return 0;
+    a->o.tries = parse_tries(a->tries);
+    if (a->o.tries < 0)
+        return lapis_err(d, LAPIS_E_USAGE, "--tries %s: must be a number from 1 to %d (the boots a new "
+                         "version gets before systemd-boot falls back)", a->tries, SU_UKI_TRIES_MAX);
     return 0;
 }
 
@@ -353,13 +392,13 @@ static int conf_apply(struct args *a, struct lapis_diag *d)
                       : conf_load(a, d, CONF_VENDOR, false) < 0 ? -1 : conf_load(a, d, CONF_ADMIN, false);
     if (r >= 0 && !a->o.url)
         a->o.url = a->conf_url;
-    return r;
+    return r < 0 ? r : tries_apply(a, d);
 }
 
 /* ---- options ---- */
 
 enum { O_JSON = 256, O_ROOT, O_IMAGE, O_STATE, O_KEYS, O_URL, O_ARCH, O_DOWNGRADE, O_KEY, O_VERSION,
-       O_MINFROM, O_USR, O_UKI, O_CHUNK, O_LEVEL, O_ISSUED, O_VALID, O_CONFIG };
+       O_MINFROM, O_USR, O_UKI, O_CHUNK, O_LEVEL, O_ISSUED, O_VALID, O_CONFIG, O_TRIES };
 
 static const struct option LONGOPTS[] = {
     { "json", no_argument, NULL, O_JSON }, { "image", required_argument, NULL, O_IMAGE },
@@ -372,6 +411,7 @@ static const struct option LONGOPTS[] = {
     { "output", required_argument, NULL, 'o' }, { "chunk-size", required_argument, NULL, O_CHUNK },
     { "level", required_argument, NULL, O_LEVEL }, { "issued", required_argument, NULL, O_ISSUED },
     { "valid", required_argument, NULL, O_VALID }, { "config", required_argument, NULL, O_CONFIG },
+    { "tries", required_argument, NULL, O_TRIES },
     { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 };
 
@@ -397,6 +437,7 @@ static void set_opt(struct args *a, int c, const char *v)
     case O_ISSUED: a->issued = atoll(v); break;
     case O_VALID: a->valid = atoll(v); break;
     case O_CONFIG: a->config = v; break;
+    case O_TRIES: a->tries = v; break;
     }
 }
 
@@ -420,7 +461,9 @@ static const char USAGE[] =
     "Without --image it acts on the running host (--root: its /dev, /sys, /proc, /run,\n"
     "/var and ESP under DIR).\n"
     "  check                      is a newer signed version available?\n"
-    "  update [--allow-downgrade] stage it in the inactive slot (verify, write, verify)\n"
+    "  update [--allow-downgrade] [--tries N]\n"
+    "                             stage it in the inactive slot (verify, write, verify);\n"
+    "                             it gets N boots (default 3) to reach boot-complete.target\n"
     "  status                     both slots, versions, booted, failed, a write in progress\n"
     "  boot [CMDLINE]             at boot: which slot runs; did the boot loader fall back?\n"
     "  rollback                   the other (good) slot boots next\n"
@@ -431,7 +474,8 @@ static const char USAGE[] =
     "  bundle --key K --version V --usr IMG --uki UKI -o DIR [--min-from V] [--chunk-size B]\n"
     "  index --key K [--issued T] [--valid S] DIR\n"
     "The update server's URL comes from --url, or url= in [sysupdate] of\n"
-    CONF_ADMIN " or " CONF_VENDOR ". See docs/sysupdate.md.\n";
+    CONF_ADMIN " or " CONF_VENDOR "; the tries from --tries or tries=.\n"
+    "See docs/sysupdate.md.\n";
 
 int main(int argc, char **argv)
 {

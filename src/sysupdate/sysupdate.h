@@ -16,7 +16,8 @@
 
 #define SU_HEX 65               /* a sha256 in hex, NUL-terminated */
 #define SU_MANIFEST_MAX (4 << 20)
-#define SU_UKI_TRIES 3
+#define SU_UKI_TRIES 3          /* the default boots a new version gets */
+#define SU_UKI_TRIES_MAX 16
 #define SU_UKI_MAX (256LL << 20)
 
 /* ---- versions (version.c) ---- */
@@ -156,6 +157,7 @@ struct su_opts {
     const char *root;           /* host mode: prefix of /dev, /sys, /proc, /run, the ESP ("/") */
     const char *image, *state_dir, *keys_dir, *url, *arch;
     bool allow_downgrade;
+    int tries;                  /* boot counter of a staged UKI (lapis_V+TRIES.efi), 1..SU_UKI_TRIES_MAX */
     long long now;              /* time to judge the index's expiry by */
 };
 struct su_check {

@@ -613,7 +613,7 @@ static int check_written(struct run *r, struct written *w)
 static int finish(struct run *r)
 {
     _cleanup_free_ char *part = uki_part(r);
-    _cleanup_free_ char *name = xasprintf("lapis_%s+%d.efi", r->m.version, SU_UKI_TRIES);
+    _cleanup_free_ char *name = xasprintf("lapis_%s+%d.efi", r->m.version, r->o->tries);
     int e = su_disk_set_uuids(r->d, &r->disk, r->target, r->m.roothash);
     if (e >= 0)
         e = su_esp_put(r->d, &r->disk, part, name);

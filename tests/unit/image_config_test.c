@@ -222,6 +222,7 @@ static void check_full_rest(const struct lapis_image_config *c)
     assert_string_equal(c->sysupdate_url, "https://updates.example.org/full/");
     assert_string_equal(c->sysupdate_signing_key, key);
     assert_string_equal(c->sysupdate_min_from, "1.0~rc1");
+    assert_int_equal(c->sysupdate_tries, 2);
     assert_false(c->ab);
 
     assert_string_equal(c->entrypoint[1], "-c");

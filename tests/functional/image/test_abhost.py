@@ -362,6 +362,10 @@ def test_bad_config_errors(keys, tmp_path, lapis_image):
          "4: storage.disks[0].partitions[1]: usr-a has no hash partition"),
         ("output: {formats: [bundle]}\n", "4: output.formats: bundle is the A/B host's update"),
         ("sysupdate: {publicKeys: [nope.pem]}\n", "4: sysupdate.publicKeys[0]: cannot use"),
+        ("sysupdate: {tries: 0}\n", "4: sysupdate.tries: invalid value '0' (expected a whole number from 1 to 16"),
+        ("storage: {disks: [{partitions: [{id: esp, type: esp, size: 256M}, {id: usr-a, type: usr, size: 1G}, "
+         "{id: usr-a-verity, type: usr-verity, size: 64M}, {id: root, type: root, size: grow}]}]}\n"
+         "output: {formats: [raw, iso]}\n", "5: output.formats: iso cannot hold the A/B host"),
     ]
     for text, want in cases:
         cfg = tmp_path / "c.yaml"
@@ -369,6 +373,7 @@ def test_bad_config_errors(keys, tmp_path, lapis_image):
         r = lapis_image("build", "-o", tmp_path / "out", cfg)
         assert r.rc != 0 and len(r.error_lines) == 1, r
         assert r.error_lines[0].startswith(f"lapis: error: {cfg}:{want}"), r
+        assert not (tmp_path / "out").exists()      # refused before anything is written
 
 
 @pytest.fixture(scope="module")

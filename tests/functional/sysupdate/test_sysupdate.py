@@ -588,7 +588,8 @@ def test_server_url_from_the_configuration(env):
     assert json.loads(ok(base + ["check"]).stdout)["available"] == "2.0"
     conf.write_text("[sysupdate]\nurl = %s\nkeys = /tmp/evil\n" % env.url())   # keys come from /usr only
     r = run(base + ["check"])
-    assert r.returncode == 1 and "sysupdate.conf line 3: only [sysupdate] url= is known" in r.stderr, r.stderr
+    assert r.returncode == 1 and "sysupdate.conf line 3: only [sysupdate] url= and tries= are known" in r.stderr, \
+        r.stderr
     assert len(r.stderr.splitlines()) == 1
     r = run([AGENT, "--image", env.disk, "--state-dir", env.state, "--config", env.tmp / "none", "check"])
     assert r.returncode == 1 and "none" in r.stderr
@@ -621,3 +622,28 @@ def test_health_checks_decide_whether_a_slot_is_blessed(tmp_path):
     r = run([AGENT, "--json", "health", vendor, admin])
     assert r.returncode == 0 and json.loads(r.stdout)["healthy"] is True, r
     assert run([AGENT, "health", tmp_path / "none"]).returncode == 0   # no checks: healthy
+
+
+def test_tries_of_the_staged_uki_from_option_and_configuration(env):
+    """systemd-sysupdate's TriesLeft=: the staged UKI is lapis_V+N.efi, N from
+    --tries, else tries= of the configuration, else 3; out of 1..16 refused
+    before anything is written."""
+    env.host_v1()
+    env.bundle("2.0")
+    env.index()
+    conf = env.tmp / "sysupdate.conf"
+    for bad, where in (("0", "--tries 0"), ("17", "--tries 17"), ("x", "--tries x")):
+        conf.write_text("[sysupdate]\nurl = %s\n" % env.url())
+        refused(env, ("--config", conf, "--tries", bad, "update"), [where, "from 1 to 16"])
+    conf.write_text("[sysupdate]\nurl = %s\ntries = 99\n" % env.url())
+    refused(env, ("--config", conf, "update"), ["sysupdate.conf line 3: tries= must be a number from 1 to 16"])
+    conf.write_text("[sysupdate]\nurl = %s\ntries = 2\n" % env.url())
+    assert json.loads(ok(env.agent("--config", conf, "update")).stdout)["staged"] is True
+    assert esp_names(env.disk) == ["lapis_1.0.efi", "lapis_2.0+2.efi"]
+    s = env.status()
+    assert (s["slots"][1]["uki"], s["slots"][1]["tries_left"]) == ("lapis_2.0+2.efi", 2)
+    # --tries wins over the configuration (a newer version, staged over 2.0).
+    env.bundle("2.1")
+    env.index()
+    assert json.loads(ok(env.agent("--config", conf, "update", "--tries", "1")).stdout)["staged"] is True
+    assert esp_names(env.disk) == ["lapis_1.0.efi", "lapis_2.1+1.efi"]
