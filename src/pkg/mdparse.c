@@ -13,7 +13,8 @@
  * and a closing </metadata>. Worker threads each own a Pool (libsolv pools
  * are not thread-safe; nothing is shared but the chunk queue), parse a chunk
  * into a fresh repo and write it as .solv into memory; the caller's thread
- * then loads the .solv images in chunk order into the caller's repo, so the
+ * loads the .solv images in chunk order into the caller's repo as each is
+ * done (between reads, so the merge overlaps the parse), so the
  * solvables get the same ids, in the same order, with the same data as a
  * serial parse. filelists (REPO_EXTEND_SOLVABLES: it matches the caller's
  * solvables by pkgid) stays serial. LAPIS_MD_THREADS=N (1: serial) and
@@ -39,6 +40,7 @@ struct md_chunk {
     size_t solv_len;
     char *err;          /* libsolv's error, or NULL */
     long line_delta;    /* document line = chunk line + line_delta */
+    bool done;          /* parsed: solv/err are the worker's result (under the lock) */
     struct md_chunk *next_queued;
 };
 
@@ -47,6 +49,8 @@ struct md_par {
     pthread_cond_t cond;
     struct md_chunk **chunks; /* every chunk, in document order */
     size_t n, cap;
+    size_t merged;            /* chunks[0..merged) are in the caller's repo */
+    int merge_r;              /* the first error in document order, or 0 */
     struct md_chunk *queue_head, *queue_tail;
     size_t queued;            /* waiting in the queue: bounds the memory read ahead */
     size_t max_queued;
@@ -228,6 +232,10 @@ static void *worker_main(void *arg)
         chunk_parse(pool, c);
         free(c->xml);
         c->xml = NULL;
+        pthread_mutex_lock(&mp->lock);
+        c->done = true;
+        pthread_cond_broadcast(&mp->cond);
+        pthread_mutex_unlock(&mp->lock);
     }
     pool_free(pool);
     return NULL;
@@ -315,36 +323,6 @@ static long count_lines(const char *p, size_t n)
     return lines;
 }
 
-/* Cut the rest of the stream into chunks of about chunk_size bytes. */
-static void read_chunks(FILE *xml, struct md_par *mp, struct md_buf *b, struct md_lex *lx,
-                        const char *prologue, size_t plen, size_t chunk_size)
-{
-    bool more = true;
-    size_t cut, len;
-    long delta = 0; /* newlines of the bodies before this chunk's */
-    char *x;
-    while (more) {
-        while (b->len < chunk_size && (more = buf_fill(b, xml) > 0))
-            ;
-        while (more && !lx->bad && (cut = lex_find_cut(lx, b->data, b->len, chunk_size)) ==
-                                       (size_t)-1)
-            more = buf_fill(b, xml) > 0;
-        if (!more || lx->bad)
-            break;
-        x = chunk_xml(prologue, plen, b->data, cut, false, &len);
-        queue_put(mp, x, len, delta);
-        delta += count_lines(b->data, cut);
-        buf_drop(b, cut);
-        lx->pos -= cut;
-    }
-    /* The rest of the stream, with the document's own end (or its garbage). */
-    while (buf_fill(b, xml) > 0)
-        ;
-    x = chunk_xml(prologue, plen, b->data ? b->data : "", b->len, true, &len);
-    queue_put(mp, x, len, delta);
-    b->len = 0;
-}
-
 static int parse_serial_buffer(Repo *repo, const char *data, size_t len)
 {
     FILE *fp = fmemopen((void *)(data ? data : ""), len ? len : 1, "r");
@@ -369,21 +347,74 @@ static int chunk_error(Pool *pool, const struct md_chunk *c)
                       (long)line + c->line_delta, col);
 }
 
-/* Load the parsed chunks in document order; the first error wins, as it would serially. */
-static int merge_chunks(Repo *repo, struct md_par *mp)
+static int merge_chunk(Repo *repo, struct md_chunk *c)
 {
-    int r = 0;
-    for (size_t i = 0; i < mp->n && r == 0; i++) {
-        struct md_chunk *c = mp->chunks[i];
-        FILE *fp;
-        if (c->err)
-            return chunk_error(repo->pool, c);
-        if (!(fp = fmemopen(c->solv, c->solv_len, "r")))
-            return pool_error(repo->pool, -1, "%s", strerror(errno));
-        r = repo_add_solv(repo, fp, 0) ? -1 : 0;
-        fclose(fp);
-    }
+    FILE *fp;
+    int r;
+    if (c->err)
+        return chunk_error(repo->pool, c);
+    if (!(fp = fmemopen(c->solv, c->solv_len, "r")))
+        return pool_error(repo->pool, -1, "%s", strerror(errno));
+    r = repo_add_solv(repo, fp, 0) ? -1 : 0;
+    fclose(fp);
     return r;
+}
+
+/*
+ * Load the parsed chunks into the caller's repo in document order, as soon as
+ * each is done (while later ones are still being read or parsed), and free
+ * their .solv images. The first error in document order wins, as it would
+ * serially; later chunks are then only freed. wait: block until all are in.
+ */
+static void merge_ready(Repo *repo, struct md_par *mp, bool wait)
+{
+    for (;;) {
+        struct md_chunk *c = NULL;
+        pthread_mutex_lock(&mp->lock);
+        while (wait && mp->merged < mp->n && !mp->chunks[mp->merged]->done)
+            pthread_cond_wait(&mp->cond, &mp->lock);
+        if (mp->merged < mp->n && mp->chunks[mp->merged]->done)
+            c = mp->chunks[mp->merged];
+        pthread_mutex_unlock(&mp->lock);
+        if (!c)
+            return;
+        if (mp->merge_r == 0)
+            mp->merge_r = merge_chunk(repo, c);
+        free(c->solv);
+        c->solv = NULL;
+        mp->merged++; /* only this thread reads or writes merged */
+    }
+}
+
+/* Cut the rest of the stream into chunks of about chunk_size bytes. */
+static void read_chunks(Repo *repo, FILE *xml, struct md_par *mp, struct md_buf *b,
+                        struct md_lex *lx, const char *prologue, size_t plen, size_t chunk_size)
+{
+    bool more = true;
+    size_t cut, len;
+    long delta = 0; /* newlines of the bodies before this chunk's */
+    char *x;
+    while (more) {
+        while (b->len < chunk_size && (more = buf_fill(b, xml) > 0))
+            ;
+        while (more && !lx->bad && (cut = lex_find_cut(lx, b->data, b->len, chunk_size)) ==
+                                       (size_t)-1)
+            more = buf_fill(b, xml) > 0;
+        if (!more || lx->bad)
+            break;
+        x = chunk_xml(prologue, plen, b->data, cut, false, &len);
+        queue_put(mp, x, len, delta);
+        merge_ready(repo, mp, false);
+        delta += count_lines(b->data, cut);
+        buf_drop(b, cut);
+        lx->pos -= cut;
+    }
+    /* The rest of the stream, with the document's own end (or its garbage). */
+    while (buf_fill(b, xml) > 0)
+        ;
+    x = chunk_xml(prologue, plen, b->data ? b->data : "", b->len, true, &len);
+    queue_put(mp, x, len, delta);
+    b->len = 0;
 }
 
 static void par_free(struct md_par *mp)
@@ -428,14 +459,15 @@ static int parse_parallel(Repo *repo, FILE *xml, unsigned nthreads)
             break;
     if (started == 0)
         mp.max_queued = (size_t)-1; /* no thread: parse on this one after reading */
-    read_chunks(xml, &mp, &b, &lx, prologue, plen, env_size("LAPIS_MD_CHUNK", MD_CHUNK_DEFAULT));
+    read_chunks(repo, xml, &mp, &b, &lx, prologue, plen, env_size("LAPIS_MD_CHUNK", MD_CHUNK_DEFAULT));
     queue_finish(&mp);
     if (started == 0)
         worker_main(&mp);
+    merge_ready(repo, &mp, true);
     for (unsigned i = 0; i < started; i++)
         pthread_join(tids[i], NULL);
     free(b.data);
-    r = merge_chunks(repo, &mp);
+    r = mp.merge_r;
     par_free(&mp);
     return r;
 }
