@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -762,6 +763,12 @@ int main(int argc, char **argv)
     const struct cmd *cmd;
     int r;
 
+    /* Fixed thresholds (glibc otherwise raises them as big blocks are freed): libsolv's
+     * arrays grow by realloc, and with mmap'd blocks that is an mremap, not a copy
+     * beside the old one; freed heap goes back. Cold makecache of 63k packages:
+     * peak RSS 72 -> 64 MB, same time. */
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 128 * 1024);
     if (lapis_ctx_new(&c.ctx) < 0) {
         fprintf(stderr, "lapis: error: cannot create the library context (out of memory?)\n");
         return 1;
