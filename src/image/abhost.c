@@ -210,14 +210,31 @@ static int efi_dir(struct lapis_image_build *b)
  * leave a directory there, and on the A/B host /var is the persistent root,
  * so /var/run/reboot-required (the agent's, kured's) would outlive the reboot
  * it asks for. */
+static int epoch_time(struct lapis_image_build *b, const char *path)
+{
+    struct timespec ts[2] = { { b->epoch, 0 }, { b->epoch, 0 } };
+    if (utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW) < 0)
+        return lapis_err(&b->diag, -errno, "cannot set the time of %s: %s", path, strerror(errno));
+    return 0;
+}
+
 static int var_run(struct lapis_image_build *b)
 {
     _cleanup_free_ char *path = path_join(b->rootdir, "var/run");
+    _cleanup_free_ char *var = path_join(b->rootdir, "var");
     struct stat st;
+    int r;
+
     if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
         return 0;
     (void)rm_rf(path, NULL);
-    return fin_symlink(b, "/var/run", "../run");
+    if ((r = fin_symlink(b, "/var/run", "../run")) < 0)
+        return r;
+    /* After finalize's clamp: the link and /var get the epoch here, or the root
+     * partition (mkfs.ext4 copies mtimes) would carry the build's clock. */
+    if ((r = epoch_time(b, path)) < 0)
+        return r;
+    return epoch_time(b, var);
 }
 
 int lapis_image_write_usr(struct lapis_image_build *b)
