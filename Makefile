@@ -65,8 +65,8 @@ asan: deps
 # ThreadSanitizer build (the parallel metadata parse, src/pkg/mdparse.c): the
 # unit tests that load metadata and the functional makecache/metadata tests
 # (not the 63k-package comparison: it takes over 10 minutes under TSan).
-TSAN_TESTS ?= tests/functional/test_mdparallel.py tests/functional/test_makecache.py \
-  tests/functional/test_hostile.py
+TSAN_TESTS ?= tests/functional/test_mdparallel.py tests/functional/test_mdstream.py \
+  tests/functional/test_makecache.py tests/functional/test_hostile.py
 tsan: deps
 	cmake -S . -B $(TSANBUILD) -DCMAKE_BUILD_TYPE=Debug -DLAPIS_TSAN=ON
 	cmake --build $(TSANBUILD) -j $(JOBS)

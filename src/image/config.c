@@ -100,6 +100,10 @@ static int bad(struct walk *w, const yaml_node_t *n, const char *fmt, ...)
     if (vasprintf(&msg, fmt, ap) < 0)
         msg = NULL;
     va_end(ap);
+    /* A quoted YAML value can hold line breaks; the error stays one line. */
+    for (char *p = msg; p && *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
     return lapis_err(w->d, LAPIS_E_CONFIG, "%s:%zu: %s: %s", w->file, node_line(n),
                      w->path[0] ? w->path : "(top level)", msg ? msg : "invalid");
 }
