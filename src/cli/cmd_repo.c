@@ -282,10 +282,13 @@ int cmd_makecache(struct cli *c)
 
 int cmd_clean(struct cli *c)
 {
-    const char *what = c->nargs > 0 ? c->args[0] : "all";
+    const char *what = c->nargs > 0 ? c->args[0] : NULL;
     unsigned flags;
     int n;
 
+    /* dnf5 has no default: a bare "clean" is a usage error, not "all". */
+    if (!what)
+        return cli_error(c, LAPIS_E_USAGE, "clean needs an argument: all, metadata or packages");
     if (strcmp(what, "all") == 0)
         flags = LAPIS_CLEAN_ALL;
     else if (strcmp(what, "metadata") == 0 || strcmp(what, "dbcache") == 0 ||

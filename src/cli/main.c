@@ -18,7 +18,7 @@ static int cmd_help(struct cli *c);
 static const struct cmd commands[] = {
     { "repolist",     cmd_repolist,     0,        "list configured repositories" },
     { "makecache",    cmd_makecache,    0,        "download and cache repository metadata" },
-    { "clean",        cmd_clean,        0,        "remove cached data [all|metadata|packages]" },
+    { "clean",        cmd_clean,        0,        "remove cached data: all, metadata or packages" },
     { "list",         cmd_list,         CMD_LOAD, "list packages [installed|available|updates] [GLOB...]" },
     { "info",         cmd_info,         CMD_LOAD, "show package details" },
     { "search",       cmd_search,       CMD_LOAD, "search names and summaries" },
