@@ -72,6 +72,9 @@ char *lapis_sanitize_text(const char *s);
 const char *lapis_format_utc(long long t, char buf[32]);
 /* "1.2 MiB"; buf must hold 32 bytes. */
 const char *lapis_format_size(unsigned long long bytes, char buf[32]);
+/* dnf5's format_size_aligned ("512.0   B", "1.2 KiB": above 999 the next
+ * unit, the unit right-aligned in 3), as its info shows sizes. */
+const char *lapis_format_size_aligned(unsigned long long bytes, char buf[32]);
 
 #pragma GCC visibility pop
 

@@ -232,9 +232,12 @@ static void print_info(struct cli *c, lapis_pkg p)
     print_info_field(c, "Version", lapis_pkg_version(ctx, p));
     print_info_field(c, "Release", lapis_pkg_release(ctx, p));
     print_info_field(c, "Architecture", lapis_pkg_arch(ctx, p));
-    print_info_field(c, "Size", lapis_format_size(lapis_pkg_installed(ctx, p)
-                                                  ? lapis_pkg_installsize(ctx, p)
-                                                  : lapis_pkg_downloadsize(ctx, p), buf));
+    /* dnf5: what is installed has no download size */
+    if (!lapis_pkg_installed(ctx, p))
+        print_info_field(c, "Download size",
+                         lapis_format_size_aligned(lapis_pkg_downloadsize(ctx, p), buf));
+    print_info_field(c, "Installed size",
+                     lapis_format_size_aligned(lapis_pkg_installsize(ctx, p), buf));
     print_info_field(c, "Source", lapis_pkg_sourcerpm(ctx, p));
     char *repo = shown_repo(ctx, p);
     print_info_field(c, lapis_pkg_installed(ctx, p) ? "From repository" : "Repository", repo);

@@ -538,3 +538,16 @@ const char *lapis_format_size(unsigned long long bytes, char buf[32])
         snprintf(buf, 32, "%.1f %s", v, units[u]);
     return buf;
 }
+
+const char *lapis_format_size_aligned(unsigned long long bytes, char buf[32])
+{
+    static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+    double v = (double)bytes;
+    size_t u = 0;
+    while (v > 999.0 && u + 1 < ARRAY_SIZE(units)) {
+        v /= 1024.0;
+        u++;
+    }
+    snprintf(buf, 32, "%.1f %3s", v, units[u]);
+    return buf;
+}

@@ -191,15 +191,32 @@ def test_info(lapis):
     blocks = info_fields(r.out)
     assert len(blocks) == 1, r
     b = blocks[0]
-    for key in ("Name", "Version", "Release", "Architecture", "Size", "Repository", "Summary",
-                "URL", "License", "Description"):
+    for key in ("Name", "Version", "Release", "Architecture", "Download size", "Installed size",
+                "Repository", "Summary", "URL", "License", "Description"):
         assert key in b, (key, r)
+    assert "Size" not in b, r
     assert b["Version"] == "2.1" and b["Release"] == "1" and b["Architecture"] == "x86_64", r
     assert b["Repository"] == "updates", r
     assert b["Summary"].startswith("A friendly greeting program"), r
     assert b["URL"] == "https://lapis.invalid/hello", r
     assert b["License"] == "MIT", r
-    assert re.fullmatch(r"[\d.]+ (B|KiB|MiB)", b["Size"]), r
+    p = lapis.json("info", "hello")["packages"][0]
+    assert b["Download size"] == dnf5_size(p["downloadsize"]), (b, p)
+    assert b["Installed size"] == dnf5_size(p["installsize"]), (b, p)
+    # dnf5's order: the sizes between Architecture and Source
+    keys = [l.split(":")[0].strip() for l in r.out.splitlines() if ":" in l]
+    i = keys.index("Architecture")
+    assert keys[i:i + 4] == ["Architecture", "Download size", "Installed size", "Source"], keys
+
+
+def dnf5_size(n):
+    """libdnf5-cli's format_size_aligned: divide by 1024 while above 999, one
+    decimal, the unit right-aligned in 3 ("512.0   B", "1.2 KiB")."""
+    units, v = ["B", "KiB", "MiB", "GiB", "TiB"], float(n)
+    i = 0
+    while v > 999:
+        v, i = v / 1024, i + 1
+    return "%.1f %3s" % (v, units[i])
 
 
 def test_info_epoch(lapis):
@@ -213,6 +230,10 @@ def test_info_installed_and_available(installed):
     blocks = info_fields(r.out)   # dnf5: "From repository" for what is installed
     assert [b.get("From repository") for b in blocks] == ["<unknown>", None], r
     assert [b.get("Repository") for b in blocks] == [None, "updates"], r
+    # dnf5: an installed package has only its installed size, an available one both
+    assert [("Download size" in b, "Installed size" in b) for b in blocks] == \
+        [(False, True), (True, True)], r
+    assert not any("Size" in b for b in blocks), r
 
 
 def test_info_json(lapis):
