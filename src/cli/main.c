@@ -378,17 +378,23 @@ void cli_puts(const char *s)
     free(clean);
 }
 
-void cli_kv(const char *key, const char *value)
+/* dnf5's "Key                 : value" of repo, group and environment info;
+ * on a terminal a long value wraps under its column, as info's values do. */
+void cli_kv(const struct cli *c, const char *key, const char *value)
 {
-    char *clean = lapis_sanitize(value ? value : "");
-    printf("%-20s:%s%s\n", key, *clean ? " " : "", clean);
-    free(clean);
+    char prefix[128];
+    if (!value || !*value) {
+        printf("%-20s:\n", key);
+        return;
+    }
+    snprintf(prefix, sizeof(prefix), "%-20s: ", key);
+    lapis_term_print_wrapped(stdout, prefix, "                    : ", value, c->width);
 }
 
-void cli_kv_list(const char *key, char *const *v)
+void cli_kv_list(const struct cli *c, const char *key, char *const *v)
 {
     for (size_t i = 0; v && v[i]; i++)
-        cli_kv(i == 0 ? key : "", v[i]);
+        cli_kv(c, i == 0 ? key : "", v[i]);
 }
 
 cJSON *cli_json_pkglist(struct cli *c, const lapis_pkglist *l)

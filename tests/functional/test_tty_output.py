@@ -230,3 +230,46 @@ def test_a_long_name_does_not_widen_the_search_column(lapis_file):
     assert nxt.lstrip().startswith(": Lapis test package that"), lines
     piped = run_pipe(lapis_file, "search", "Lapis").decode().splitlines()
     assert [l for l in piped if l.startswith("conflictor.noarch  ")], piped
+
+
+# ---- key : value blocks of repo info, group info, environment info ----------
+
+KV_INDENT = " " * 20 + ": "
+
+
+def _kv_values(text):
+    """[(key, value with its continuation lines)] of a key : value block,
+    blanks left out (a wrap may break inside a long path or URL)."""
+    out = []
+    for line in text.splitlines():
+        if line.startswith(KV_INDENT) and out:
+            out[-1] = (out[-1][0], out[-1][1] + "".join(line[len(KV_INDENT):].split()))
+        elif ":" in line:
+            out.append((line[:20], "".join(line[22:].split())))
+    return out
+
+
+@pytest.mark.parametrize("args", [("repo", "info", "base"), ("group", "info", "greeting"),
+                                  ("environment", "info", "web-stack")], ids=" ".join)
+def test_kv_info_values_wrap_on_a_terminal(lapis_file, args):
+    """Values longer than the terminal wrap under the value column, each further
+    line KV_INDENT in (as `info` wraps): every line fits, no text is lost;
+    a pipe keeps one line per value, even with COLUMNS."""
+    out, _ = run_pty(lapis_file, "--color=never", *args, cols=40)
+    text = plain(out)
+    piped = run_pipe(lapis_file, *args, env={"COLUMNS": "30"}).decode()
+    assert widest(text) <= 40, text
+    assert any(l.startswith(KV_INDENT) for l in text.splitlines()), text
+    assert not any(l.startswith(KV_INDENT) and len(l) > 22 and l[22] == " "
+                   for l in text.splitlines()), text
+    assert widest(piped) > 40, piped                         # the pipe is not wrapped
+    assert _kv_values(text) == _kv_values(piped), (text, piped)
+    wide, _ = run_pty(lapis_file, "--color=never", *args, cols=400)
+    assert plain(wide) == piped, wide
+
+
+def test_group_description_wraps_at_its_words(lapis_file):
+    out, _ = run_pty(lapis_file, "group", "info", "greeting", cols=40)
+    lines = plain(out).splitlines()
+    i = lines.index("Description         : Programs that say")
+    assert lines[i + 1] == KV_INDENT + "hello.", lines
