@@ -273,3 +273,44 @@ def test_group_description_wraps_at_its_words(lapis_file):
     lines = plain(out).splitlines()
     i = lines.index("Description         : Programs that say")
     assert lines[i + 1] == KV_INDENT + "hello.", lines
+
+
+# ---- the transaction table on a narrow terminal ---------------------------------
+
+LONG_EVR = "20261202.1.2.3git0123abcdef-1"
+
+
+def _longver_table(lapis, cols):
+    out, _ = run_pty(lapis, "--color=never", "--repo=longver", "--assumeno", "install",
+                     "longver", cols=cols, rc=1)
+    lines = plain(out).splitlines()
+    start = [i for i, l in enumerate(lines) if l.startswith("Package")][0]
+    table = lines[start:lines.index("", start)]
+    row = [l for l in table if l.startswith(" longver ")][0]
+    return table, table[0], row
+
+
+@pytest.mark.parametrize("cols", [50, 60, 64])
+def test_transaction_table_cuts_the_version_on_a_narrow_terminal(lapis_file, cols):
+    """dnf5's Version column is SCOLS_FL_TRUNC (a fifth of the width): on a
+    terminal too narrow for the table its end is cut, the name, arch,
+    repository id (never under its heading) and size stay whole."""
+    lines, head, row = _longver_table(lapis_file, cols)
+    assert widest("\n".join(lines)) <= cols, lines
+    at = head.index("Version")
+    assert head.index("Arch") == row.index("noarch"), (head, row)
+    cell = row[at:].split()[0]
+    assert LONG_EVR.startswith(cell) and len(cell) < len(LONG_EVR), (head, row)
+    assert len(cell) >= len("Version"), row
+    assert row[head.index("Repository"):].split()[0] == "longver", (head, row)
+    assert re.search(r"\d+(\.\d)? (B|KiB)$", row), row
+
+
+def test_transaction_table_version_whole_when_it_fits(lapis_file):
+    _, head, row = _longver_table(lapis_file, 120)
+    assert row[head.index("Version"):].split()[0] == LONG_EVR, row
+    piped = subprocess.run(lapis_file.argv("--repo=longver", "--assumeno", "install",
+                                           "longver"), capture_output=True, text=True,
+                           env=env_with(lapis_file, {"COLUMNS": "40"}),
+                           stdin=subprocess.DEVNULL, timeout=60)
+    assert piped.returncode == 1 and LONG_EVR in piped.stdout, piped
