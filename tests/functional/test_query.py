@@ -187,7 +187,7 @@ def info_fields(text):
 
 def test_info(lapis):
     r = lapis.ok("info", "hello")
-    assert "Name         : hello" in r.out.splitlines(), r
+    assert "Name           : hello" in r.out.splitlines(), r   # dnf5's key column: 14
     blocks = info_fields(r.out)
     assert len(blocks) == 1, r
     b = blocks[0]
@@ -234,6 +234,10 @@ def test_info_installed_and_available(installed):
     assert [("Download size" in b, "Installed size" in b) for b in blocks] == \
         [(False, True), (True, True)], r
     assert not any("Size" in b for b in blocks), r
+    # one key column for the whole output, as wide as its longest key (dnf5's table)
+    lines = r.out.splitlines()
+    assert "From repository : <unknown>" in lines and "Repository      : updates" in lines, r
+    assert lines.count("Name            : hello") == 2, r
 
 
 def test_info_json(lapis):

@@ -82,16 +82,16 @@ def test_info_description_wraps_at_the_window(lapis_file):
     text = plain(out)
     assert widest(text) <= 40, text
     lines = text.splitlines()
-    start = lines.index([l for l in lines if l.startswith("Description  : ")][0])
+    start = lines.index([l for l in lines if l.startswith("Description    : ")][0])
     desc = lines[start:]
     desc = desc[:[i for i, l in enumerate(desc) if not l][0]]
     assert len(desc) > 2, text
-    assert all(l.startswith("             : ") for l in desc[1:]), desc
+    assert all(l.startswith("               : ") for l in desc[1:]), desc
     # The words are all there, in order: only the line breaks moved.
-    words = " ".join(l[15:] for l in desc).split()
+    words = " ".join(l[17:] for l in desc).split()
     assert words == " ".join(HELLO_DESC).split(), desc
-    i = lines.index("Summary      : A friendly greeting")
-    assert lines[i + 1] == "             : program for Lapis tests", text
+    i = lines.index("Summary        : A friendly greeting")
+    assert lines[i + 1] == "               : program for Lapis tests", text
 
 
 def test_columns_wins_over_the_window(lapis_file):
@@ -106,8 +106,8 @@ def test_wide_terminal_and_pipe_do_not_wrap(lapis_file):
     for line in HELLO_DESC:
         assert (" : " + line) in plain(out), out
     piped = run_pipe(lapis_file, "info", "hello", env={"COLUMNS": "30"}).decode()
-    assert "Description  : " + HELLO_DESC[0] in piped.splitlines(), piped
-    assert "             : " + HELLO_DESC[1] in piped.splitlines(), piped
+    assert "Description    : " + HELLO_DESC[0] in piped.splitlines(), piped
+    assert "               : " + HELLO_DESC[1] in piped.splitlines(), piped
 
 
 def test_search_summary_wraps_under_its_column(lapis_file):
