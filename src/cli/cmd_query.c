@@ -241,8 +241,7 @@ static void print_info(struct cli *c, lapis_pkg p, int keyw)
     char buf[32], epoch[16];
     snprintf(epoch, sizeof(epoch), "%u", lapis_pkg_epoch(ctx, p));
     print_info_field(c, keyw, "Name", lapis_pkg_name(ctx, p));
-    if (lapis_pkg_epoch(ctx, p))
-        print_info_field(c, keyw, "Epoch", epoch);
+    print_info_field(c, keyw, "Epoch", epoch); /* dnf5: also when it is 0 */
     print_info_field(c, keyw, "Version", lapis_pkg_version(ctx, p));
     print_info_field(c, keyw, "Release", lapis_pkg_release(ctx, p));
     print_info_field(c, keyw, "Architecture", lapis_pkg_arch(ctx, p));
@@ -271,6 +270,7 @@ static void print_info(struct cli *c, lapis_pkg p, int keyw)
             break;
         d += n + 1;
     }
+    print_info_field(c, keyw, "Vendor", lapis_pkg_vendor(ctx, p));
     printf("\n");
 }
 

@@ -203,10 +203,13 @@ def test_info(lapis):
     p = lapis.json("info", "hello")["packages"][0]
     assert b["Download size"] == dnf5_size(p["downloadsize"]), (b, p)
     assert b["Installed size"] == dnf5_size(p["installsize"]), (b, p)
-    # dnf5's order: the sizes between Architecture and Source
+    # dnf5's fields in its order (PackageInfoSections::add_package): Epoch even
+    # when it is 0, the sizes between Architecture and Source, Vendor last
     keys = [l.split(":")[0].strip() for l in r.out.splitlines() if ":" in l]
-    i = keys.index("Architecture")
-    assert keys[i:i + 4] == ["Architecture", "Download size", "Installed size", "Source"], keys
+    assert [k for k in keys if k] == ["Name", "Epoch", "Version", "Release", "Architecture",
+                                      "Download size", "Installed size", "Source", "Repository",
+                                      "Summary", "URL", "License", "Description", "Vendor"], keys
+    assert b["Epoch"] == "0", b
 
 
 def dnf5_size(n):

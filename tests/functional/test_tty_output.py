@@ -84,7 +84,7 @@ def test_info_description_wraps_at_the_window(lapis_file):
     lines = text.splitlines()
     start = lines.index([l for l in lines if l.startswith("Description    : ")][0])
     desc = lines[start:]
-    desc = desc[:[i for i, l in enumerate(desc) if not l][0]]
+    desc = desc[:[i for i, l in enumerate(desc) if not l.startswith(" ")][1]]  # to Vendor
     assert len(desc) > 2, text
     assert all(l.startswith("               : ") for l in desc[1:]), desc
     # The words are all there, in order: only the line breaks moved.
