@@ -30,6 +30,12 @@ void lapis_table_print(const lapis_table *t, FILE *out);
  * the width does not widen its column: the rest of its row goes under it. */
 void lapis_table_set_width(lapis_table *t, size_t width);
 void lapis_table_cut_column(lapis_table *t, size_t col);
+/* A column cut as libsmartcols cuts dnf5's SCOLS_FL_TRUNC ones (the
+ * transaction table's Version and Repository): when the table is too wide,
+ * one character at a time from each such column in turn, first from those
+ * wider than share of the width, then from all; never narrower than share of
+ * the width less one, nor than its first row (the heading). */
+void lapis_table_cut_column_share(lapis_table *t, size_t col, double share);
 void lapis_table_wrap_column(lapis_table *t, size_t col, size_t hang);
 /* Colours (SGR parameters such as LAPIS_SGR_GREEN) are written only after
  * lapis_table_set_color(t, true). color_cell colours a cell of the row added
@@ -72,6 +78,9 @@ char *lapis_sanitize_text(const char *s);
 const char *lapis_format_utc(long long t, char buf[32]);
 /* "1.2 MiB"; buf must hold 32 bytes. */
 const char *lapis_format_size(unsigned long long bytes, char buf[32]);
+/* dnf5's format_size_aligned ("512.0   B", "1.2 KiB": above 999 the next
+ * unit, the unit right-aligned in 3), as its info shows sizes. */
+const char *lapis_format_size_aligned(unsigned long long bytes, char buf[32]);
 
 #pragma GCC visibility pop
 

@@ -119,8 +119,8 @@ void cli_json_out(struct cli *c, cJSON *doc);
 void cli_puts(const char *s);
 /* dnf5's "key                 : value" info lines (repo info, group info), sanitized;
  * a list puts its first item beside the key and the others under it. */
-void cli_kv(const char *key, const char *value);
-void cli_kv_list(const char *key, char *const *v);
+void cli_kv(const struct cli *c, const char *key, const char *value);
+void cli_kv_list(const struct cli *c, const char *key, char *const *v);
 cJSON *cli_json_pkglist(struct cli *c, const lapis_pkglist *l);
 
 int cmd_repolist(struct cli *c);

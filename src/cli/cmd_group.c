@@ -59,16 +59,16 @@ static cJSON *json_group(const lapis_group *g)
     return o;
 }
 
-static void print_info(const lapis_group *g)
+static void print_info(const struct cli *c, const lapis_group *g)
 {
-    cli_kv("Id", g->id);
-    cli_kv("Name", g->name);
-    cli_kv("Description", g->description);
-    cli_kv("Installed", g->installed ? "yes" : "no");
-    cli_kv("Uservisible", g->visible ? "yes" : "no");
-    cli_kv_list("Mandatory packages", g->mandatory);
-    cli_kv_list("Default packages", g->defaults);
-    cli_kv_list("Optional packages", g->optional);
+    cli_kv(c, "Id", g->id);
+    cli_kv(c, "Name", g->name);
+    cli_kv(c, "Description", g->description);
+    cli_kv(c, "Installed", g->installed ? "yes" : "no");
+    cli_kv(c, "Uservisible", g->visible ? "yes" : "no");
+    cli_kv_list(c, "Mandatory packages", g->mandatory);
+    cli_kv_list(c, "Default packages", g->defaults);
+    cli_kv_list(c, "Optional packages", g->optional);
 }
 
 static void print_list(const lapis_group *g, const size_t *sel, size_t n)
@@ -106,7 +106,7 @@ static int group_show(struct cli *c, bool info)
         for (size_t i = 0; i < k; i++) {
             if (i)
                 putchar('\n');
-            print_info(&g[sel[i]]);
+            print_info(c, &g[sel[i]]);
         }
     } else if (k) {
         print_list(g, sel, k);
@@ -153,17 +153,17 @@ static cJSON *json_environment(const lapis_group *e)
 }
 
 /* dnf5's environment info fields. */
-static void print_environment_info(const lapis_group *e)
+static void print_environment_info(const struct cli *c, const lapis_group *e)
 {
-    cli_kv("Id", e->id);
-    cli_kv("Name", e->name);
-    cli_kv("Description", e->description);
-    cli_kv("Order", e->order);
-    cli_kv("Installed", e->installed ? "True" : "False");
+    cli_kv(c, "Id", e->id);
+    cli_kv(c, "Name", e->name);
+    cli_kv(c, "Description", e->description);
+    cli_kv(c, "Order", e->order);
+    cli_kv(c, "Installed", e->installed ? "True" : "False");
     if (e->mandatory && e->mandatory[0])
-        cli_kv_list("Required groups", e->mandatory);
+        cli_kv_list(c, "Required groups", e->mandatory);
     if (e->optional && e->optional[0])
-        cli_kv_list("Optional groups", e->optional);
+        cli_kv_list(c, "Optional groups", e->optional);
 }
 
 static void print_environment_list(const lapis_group *e, size_t n)
@@ -194,7 +194,7 @@ static int environment_show(struct cli *c, bool info)
         for (size_t i = 0; i < n; i++) {
             if (i)
                 putchar('\n');
-            print_environment_info(&e[i]);
+            print_environment_info(c, &e[i]);
         }
     } else if (n) {
         print_environment_list(e, n);

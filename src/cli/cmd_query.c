@@ -212,48 +212,65 @@ static cJSON *json_pkg_details(struct cli *c, lapis_pkg p)
     return o;
 }
 
-/* dnf5's "Key          : value": a value wraps to the terminal, its further
+/* dnf5's "Key            : value": a value wraps to the terminal, its further
  * lines under the value column, as dnf5's info table wraps it. */
-static void print_info_field(struct cli *c, const char *key, const char *value)
+static void print_info_field(struct cli *c, int keyw, const char *key, const char *value)
 {
-    char prefix[64];
-    snprintf(prefix, sizeof(prefix), "%-13s: ", key);
-    lapis_term_print_wrapped(stdout, prefix, "             : ", value, c->width);
+    char prefix[64], indent[64];
+    snprintf(prefix, sizeof(prefix), "%-*s : ", keyw, key);
+    snprintf(indent, sizeof(indent), "%-*s : ", keyw, "");
+    lapis_term_print_wrapped(stdout, prefix, indent, value, c->width);
 }
 
-static void print_info(struct cli *c, lapis_pkg p)
+/* dnf5 prints all of info's packages as one table: its key column is as
+ * wide as the longest key, "From repository" once anything is installed. */
+static int info_key_width(struct cli *c, const lapis_pkglist *a, const lapis_pkglist *b)
+{
+    for (size_t i = 0; a && i < a->count; i++)
+        if (lapis_pkg_installed(c->ctx, a->pkgs[i]))
+            return (int)strlen("From repository");
+    for (size_t i = 0; b && i < b->count; i++)
+        if (lapis_pkg_installed(c->ctx, b->pkgs[i]))
+            return (int)strlen("From repository");
+    return (int)strlen("Installed size");
+}
+
+static void print_info(struct cli *c, lapis_pkg p, int keyw)
 {
     lapis_ctx *ctx = c->ctx;
     char buf[32], epoch[16];
     snprintf(epoch, sizeof(epoch), "%u", lapis_pkg_epoch(ctx, p));
-    print_info_field(c, "Name", lapis_pkg_name(ctx, p));
-    if (lapis_pkg_epoch(ctx, p))
-        print_info_field(c, "Epoch", epoch);
-    print_info_field(c, "Version", lapis_pkg_version(ctx, p));
-    print_info_field(c, "Release", lapis_pkg_release(ctx, p));
-    print_info_field(c, "Architecture", lapis_pkg_arch(ctx, p));
-    print_info_field(c, "Size", lapis_format_size(lapis_pkg_installed(ctx, p)
-                                                  ? lapis_pkg_installsize(ctx, p)
-                                                  : lapis_pkg_downloadsize(ctx, p), buf));
-    print_info_field(c, "Source", lapis_pkg_sourcerpm(ctx, p));
+    print_info_field(c, keyw, "Name", lapis_pkg_name(ctx, p));
+    print_info_field(c, keyw, "Epoch", epoch); /* dnf5: also when it is 0 */
+    print_info_field(c, keyw, "Version", lapis_pkg_version(ctx, p));
+    print_info_field(c, keyw, "Release", lapis_pkg_release(ctx, p));
+    print_info_field(c, keyw, "Architecture", lapis_pkg_arch(ctx, p));
+    /* dnf5: what is installed has no download size */
+    if (!lapis_pkg_installed(ctx, p))
+        print_info_field(c, keyw, "Download size",
+                         lapis_format_size_aligned(lapis_pkg_downloadsize(ctx, p), buf));
+    print_info_field(c, keyw, "Installed size",
+                     lapis_format_size_aligned(lapis_pkg_installsize(ctx, p), buf));
+    print_info_field(c, keyw, "Source", lapis_pkg_sourcerpm(ctx, p));
     char *repo = shown_repo(ctx, p);
-    print_info_field(c, lapis_pkg_installed(ctx, p) ? "From repository" : "Repository", repo);
+    print_info_field(c, keyw, lapis_pkg_installed(ctx, p) ? "From repository" : "Repository", repo);
     free(repo);
-    print_info_field(c, "Summary", lapis_pkg_summary(ctx, p));
-    print_info_field(c, "URL", lapis_pkg_url(ctx, p));
-    print_info_field(c, "License", lapis_pkg_license(ctx, p));
+    print_info_field(c, keyw, "Summary", lapis_pkg_summary(ctx, p));
+    print_info_field(c, keyw, "URL", lapis_pkg_url(ctx, p));
+    print_info_field(c, keyw, "License", lapis_pkg_license(ctx, p));
     /* Description lines continue under the value column, as dnf prints them;
      * each line goes through the sanitizer on its own. */
     const char *d = lapis_pkg_description(ctx, p), *label = "Description";
     for (;; label = "") {
         size_t n = strcspn(d, "\n");
         char *line = strndup(d, n);
-        print_info_field(c, label, line ? line : "");
+        print_info_field(c, keyw, label, line ? line : "");
         free(line);
         if (!d[n])
             break;
         d += n + 1;
     }
+    print_info_field(c, keyw, "Vendor", lapis_pkg_vendor(ctx, p));
     printf("\n");
 }
 
@@ -299,14 +316,15 @@ int cmd_info(struct cli *c)
             cJSON_AddItemToArray(a, json_pkg_details(c, avail.pkgs[i]));
         cli_json_out(c, doc);
     } else {
+        int keyw = info_key_width(c, &inst, &avail);
         if (inst.count)
             printf("Installed packages\n");
         for (size_t i = 0; i < inst.count; i++)
-            print_info(c, inst.pkgs[i]);
+            print_info(c, inst.pkgs[i], keyw);
         if (avail.count)
             printf("Available packages\n");
         for (size_t i = 0; i < avail.count; i++)
-            print_info(c, avail.pkgs[i]);
+            print_info(c, avail.pkgs[i], keyw);
     }
     lapis_pkglist_free(&inst);
     lapis_pkglist_free(&avail);
@@ -592,8 +610,9 @@ int cmd_repoquery(struct cli *c)
             free(u);
         }
     } else if (c->q_info && !doc) {
+        int keyw = info_key_width(c, &l, NULL);
         for (size_t i = 0; i < l.count; i++)
-            print_info(c, l.pkgs[i]);
+            print_info(c, l.pkgs[i], keyw);
     } else if (c->queryformat && !doc) {
         cli_qf_print(c, &l, c->queryformat);
     } else if (!doc) {

@@ -80,13 +80,13 @@ static void print_repo_list(struct cli *c, lapis_repo **repos, size_t n, bool wi
 
 /* ---- repo info (dnf5's key : value layout) ------------------------------- */
 
-static void kv_lines(const char *key, const char *text)
+static void kv_lines(const struct cli *c, const char *key, const char *text)
 {
     bool first = true;
     for (const char *p = text; *p; first = false) {
         size_t n = strcspn(p, "\n");
         char *u = strndup(p, n);
-        cli_kv(first ? key : "", u);
+        cli_kv(c, first ? key : "", u);
         free(u);
         p += n + (p[n] ? 1 : 0);
     }
@@ -101,21 +101,21 @@ static const char *format_time(long long t, char buf[64])
     return buf;
 }
 
-static void print_repo_info(lapis_repo *r)
+static void print_repo_info(const struct cli *c, lapis_repo *r)
 {
     lapis_repo_settings s;
     char num[64], tbuf[64];
     lapis_repo_get_settings(r, &s);
-    cli_kv("Repo ID", lapis_repo_id(r));
-    cli_kv("Name", lapis_repo_name(r));
-    cli_kv("Status", lapis_repo_enabled(r) ? "enabled" : "disabled");
+    cli_kv(c, "Repo ID", lapis_repo_id(r));
+    cli_kv(c, "Name", lapis_repo_name(r));
+    cli_kv(c, "Status", lapis_repo_enabled(r) ? "enabled" : "disabled");
     snprintf(num, sizeof(num), "%d", lapis_repo_priority(r));
-    cli_kv("Priority", num);
+    cli_kv(c, "Priority", num);
     snprintf(num, sizeof(num), "%d", s.cost);
-    cli_kv("Cost", num);
-    cli_kv("Type", "available");
-    cli_kv_list("Exclude packages", s.excludepkgs);
-    cli_kv_list("Include packages", s.includepkgs);
+    cli_kv(c, "Cost", num);
+    cli_kv(c, "Type", "available");
+    cli_kv_list(c, "Exclude packages", s.excludepkgs);
+    cli_kv_list(c, "Include packages", s.includepkgs);
     char expire[200];
     if (s.metadata_expire < 0)
         snprintf(num, sizeof(num), "Never");
@@ -124,23 +124,23 @@ static void print_repo_info(lapis_repo *r)
     else
         snprintf(num, sizeof(num), "%lld seconds", s.metadata_expire);
     snprintf(expire, sizeof(expire), "%s (last: %s)", num, format_time(lapis_repo_timestamp(r), tbuf));
-    cli_kv("Metadata expire", expire);
-    cli_kv("Skip if unavailable", s.skip_if_unavailable ? "true" : "false");
+    cli_kv(c, "Metadata expire", expire);
+    cli_kv(c, "Skip if unavailable", s.skip_if_unavailable ? "true" : "false");
     if (s.config_file)
-        cli_kv("Config file", s.config_file);
-    cli_kv("URLs", "");
-    kv_lines("  Base URL", lapis_repo_baseurl(r));
-    cli_kv("OpenPGP", "");
-    cli_kv_list("  Keys", s.gpgkeys);
-    cli_kv("  Verify repodata", s.repo_gpgcheck ? "true" : "false");
-    cli_kv("  Verify packages", s.gpgcheck ? "true" : "false");
+        cli_kv(c, "Config file", s.config_file);
+    cli_kv(c, "URLs", "");
+    kv_lines(c, "  Base URL", lapis_repo_baseurl(r));
+    cli_kv(c, "OpenPGP", "");
+    cli_kv_list(c, "  Keys", s.gpgkeys);
+    cli_kv(c, "  Verify repodata", s.repo_gpgcheck ? "true" : "false");
+    cli_kv(c, "  Verify packages", s.gpgcheck ? "true" : "false");
     if (!lapis_repo_enabled(r))
         return;
-    cli_kv("Repodata info", "");
+    cli_kv(c, "Repodata info", "");
     snprintf(num, sizeof(num), "%d", lapis_repo_npackages(r));
-    cli_kv("  Available packages", num);
-    cli_kv("  Total packages", num);
-    cli_kv("  Updated", format_time(lapis_repo_timestamp(r), tbuf));
+    cli_kv(c, "  Available packages", num);
+    cli_kv(c, "  Total packages", num);
+    cli_kv(c, "  Updated", format_time(lapis_repo_timestamp(r), tbuf));
 }
 
 static cJSON *json_repo_info(lapis_repo *r)
@@ -213,7 +213,7 @@ static int repo_show(struct cli *c, bool info, char **specs, int nspecs)
         for (size_t i = 0; i < n; i++) {
             if (i)
                 putchar('\n');
-            print_repo_info(sel[i]);
+            print_repo_info(c, sel[i]);
         }
     } else {
         print_repo_list(c, sel, n, which == REPO_ALL);
@@ -282,10 +282,13 @@ int cmd_makecache(struct cli *c)
 
 int cmd_clean(struct cli *c)
 {
-    const char *what = c->nargs > 0 ? c->args[0] : "all";
+    const char *what = c->nargs > 0 ? c->args[0] : NULL;
     unsigned flags;
     int n;
 
+    /* dnf5 has no default: a bare "clean" is a usage error, not "all". */
+    if (!what)
+        return cli_error(c, LAPIS_E_USAGE, "clean needs an argument: all, metadata or packages");
     if (strcmp(what, "all") == 0)
         flags = LAPIS_CLEAN_ALL;
     else if (strcmp(what, "metadata") == 0 || strcmp(what, "dbcache") == 0 ||

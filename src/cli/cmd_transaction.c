@@ -62,9 +62,11 @@ static void print_transaction(lapis_ctx *ctx, const lapis_trans_item *items, siz
 
     lapis_table_align_right(t, 4);
     lapis_table_set_color(t, color);
-    /* A terminal too narrow loses the end of the repository ids first (dnf5 cuts them). */
+    /* A terminal too narrow loses the ends of versions and repository ids:
+     * dnf5's SCOLS_FL_TRUNC columns, with its width hints (0.2 and 0.1). */
     lapis_table_set_width(t, width);
-    lapis_table_cut_column(t, 3);
+    lapis_table_cut_column_share(t, 2, 0.2);
+    lapis_table_cut_column_share(t, 3, 0.1);
     lapis_table_add(t, (const char *[]){ "Package", "Arch", "Version", "Repository", "Size" });
     for (size_t col = 0; col < 5; col++)
         lapis_table_color_cell(t, col, LAPIS_SGR_BOLD);

@@ -45,7 +45,7 @@ static const struct cmd_help helps[] = {
     { "repo", "list|info [--all|--enabled|--disabled] [REPO...]", REPO_OPTS },
     { "repoinfo", "[--all|--enabled|--disabled] [REPO...]", REPO_OPTS },
     { "makecache", "", "  --refresh               treat cached metadata as expired\n" },
-    { "clean", "[all|metadata|packages]", NULL },
+    { "clean", "all|metadata|packages", NULL },
     { "list", "[installed|available|updates] [GLOB...]",
       "  --showduplicates        every version, not only the newest\n" QUERY_OPTS },
     { "info", "[installed|available|updates] [GLOB...]",

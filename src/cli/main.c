@@ -19,7 +19,7 @@ static int cmd_help(struct cli *c);
 static const struct cmd commands[] = {
     { "repolist",     cmd_repolist,     0,        "list configured repositories" },
     { "makecache",    cmd_makecache,    0,        "download and cache repository metadata" },
-    { "clean",        cmd_clean,        0,        "remove cached data [all|metadata|packages]" },
+    { "clean",        cmd_clean,        0,        "remove cached data: all, metadata or packages" },
     { "list",         cmd_list,         CMD_LOAD, "list packages [installed|available|updates] [GLOB...]" },
     { "info",         cmd_info,         CMD_LOAD, "show package details" },
     { "search",       cmd_search,       CMD_LOAD, "search names and summaries" },
@@ -379,17 +379,23 @@ void cli_puts(const char *s)
     free(clean);
 }
 
-void cli_kv(const char *key, const char *value)
+/* dnf5's "Key                 : value" of repo, group and environment info;
+ * on a terminal a long value wraps under its column, as info's values do. */
+void cli_kv(const struct cli *c, const char *key, const char *value)
 {
-    char *clean = lapis_sanitize(value ? value : "");
-    printf("%-20s:%s%s\n", key, *clean ? " " : "", clean);
-    free(clean);
+    char prefix[128];
+    if (!value || !*value) {
+        printf("%-20s:\n", key);
+        return;
+    }
+    snprintf(prefix, sizeof(prefix), "%-20s: ", key);
+    lapis_term_print_wrapped(stdout, prefix, "                    : ", value, c->width);
 }
 
-void cli_kv_list(const char *key, char *const *v)
+void cli_kv_list(const struct cli *c, const char *key, char *const *v)
 {
     for (size_t i = 0; v && v[i]; i++)
-        cli_kv(i == 0 ? key : "", v[i]);
+        cli_kv(c, i == 0 ? key : "", v[i]);
 }
 
 cJSON *cli_json_pkglist(struct cli *c, const lapis_pkglist *l)

@@ -17,6 +17,14 @@ char *lapis_json_text(const cJSON *doc, bool pretty)
     return out;
 }
 
+static void add_str_or_null(cJSON *o, const char *key, const char *value)
+{
+    if (value)
+        cJSON_AddStringToObject(o, key, value);
+    else
+        cJSON_AddNullToObject(o, key);
+}
+
 cJSON *lapis_json_pkg(lapis_ctx *ctx, lapis_pkg p)
 {
     cJSON *o = cJSON_CreateObject();
@@ -26,6 +34,12 @@ cJSON *lapis_json_pkg(lapis_ctx *ctx, lapis_pkg p)
     cJSON_AddStringToObject(o, "release", lapis_pkg_release(ctx, p));
     cJSON_AddStringToObject(o, "arch", lapis_pkg_arch(ctx, p));
     cJSON_AddStringToObject(o, "repo", lapis_pkg_repoid(ctx, p));
+    /* dnf5's %{from_repo}: the history's repo, null when rpm installed it */
+    if (lapis_pkg_installed(ctx, p)) {
+        char *from = lapis_pkg_from_repo(ctx, p);
+        add_str_or_null(o, "from_repo", from);
+        free(from);
+    }
     return o;
 }
 
@@ -50,14 +64,6 @@ static cJSON *json_evr_pkg(const lapis_advisory_pkg *p)
     cJSON_AddBoolToObject(o, "reboot_suggested", p->reboot_suggested);
     free(ver);
     return o;
-}
-
-static void add_str_or_null(cJSON *o, const char *key, const char *value)
-{
-    if (value)
-        cJSON_AddStringToObject(o, key, value);
-    else
-        cJSON_AddNullToObject(o, key);
 }
 
 cJSON *lapis_json_advisory(const lapis_advisory *a)

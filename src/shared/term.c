@@ -41,6 +41,7 @@ struct lapis_table {
     struct row *rows;
     size_t nrows;
     bool *right;
+    double *share;             /* per column: its share of the width when cut (0: not cut) */
     size_t width;              /* 0: no limit */
     size_t cut_col, wrap_col;  /* NO_COLUMN: none */
     size_t wrap_hang;          /* continuation lines of the wrapped column start this far in */
@@ -54,6 +55,7 @@ lapis_table *lapis_table_new(size_t ncols)
     lapis_table *t = xcalloc(1, sizeof(*t));
     t->ncols = ncols;
     t->right = xcalloc(ncols, sizeof(bool));
+    t->share = xcalloc(ncols ? ncols : 1, sizeof(double));
     t->cut_col = t->wrap_col = NO_COLUMN;
     return t;
 }
@@ -64,6 +66,12 @@ void lapis_table_cut_column(lapis_table *t, size_t col)
 {
     if (col < t->ncols)
         t->cut_col = col;
+}
+
+void lapis_table_cut_column_share(lapis_table *t, size_t col, double share)
+{
+    if (col < t->ncols && share > 0 && share < 1)
+        t->share[col] = share;
 }
 
 void lapis_table_wrap_column(lapis_table *t, size_t col, size_t hang)
@@ -342,13 +350,56 @@ static size_t *column_widths(const lapis_table *t)
     return w;
 }
 
-/* A table wider than the terminal gives the cut column only what is left
- * (the history's command lines), not the width of its longest cell. */
-static void fit_widths(const lapis_table *t, size_t *w)
+static size_t table_width(const lapis_table *t, const size_t *w)
 {
     size_t total = 0;
     for (size_t c = 0; c < t->ncols; c++)
         total += w[c] + (c ? 2 : 0);
+    return total;
+}
+
+/* libsmartcols' floor for a cut column: its share of the terminal less one
+ * (for the separator), and never under its heading. */
+static size_t share_min(const lapis_table *t, size_t c)
+{
+    size_t min = (size_t)(t->share[c] * (double)t->width), head = 0;
+    if (min)
+        min--;
+    if (t->nrows && t->rows[0].cells)
+        head = display_width(t->rows[0].cells[c]);
+    return min > head ? min : head;
+}
+
+/* libsmartcols' first two stages of reducing a table (calculate.c): a
+ * character at a time from each cut column in turn, first only from those at
+ * or above their share of the terminal, then from any above its floor. */
+static void fit_shares(const lapis_table *t, size_t *w)
+{
+    size_t total = table_width(t, w);
+    for (int stage = 1; stage <= 2 && total > t->width;) {
+        size_t before = total;
+        for (size_t c = 0; c < t->ncols && total > t->width; c++) {
+            if (!t->share[c] || w[c] <= share_min(t, c))
+                continue;
+            if (stage == 1 && w[c] < (size_t)(t->share[c] * (double)t->width))
+                continue;
+            w[c]--;
+            total--;
+        }
+        if (total == before)
+            stage++;
+    }
+}
+
+static bool is_cut(const lapis_table *t, size_t c) { return c == t->cut_col || t->share[c]; }
+
+/* A table wider than the terminal gives the cut column only what is left
+ * (the history's command lines), not the width of its longest cell. */
+static void fit_widths(const lapis_table *t, size_t *w)
+{
+    if (t->width)
+        fit_shares(t, w);
+    size_t total = table_width(t, w);
     if (!t->width || t->cut_col == NO_COLUMN || total <= t->width)
         return;
     size_t over = total - t->width, keep = w[t->cut_col] > MIN_CUT_WIDTH ? MIN_CUT_WIDTH
@@ -387,7 +438,7 @@ static void print_cells(const lapis_table *t, const struct row *row, const size_
     for (size_t c = 0; c < last; c++) {
         const char *cell = row->cells[c], *sgr = row->sgr ? row->sgr[c] : NULL;
         size_t dw = display_width(cell), len = strlen(cell);
-        if (c == t->cut_col && dw > w[c]) {
+        if (is_cut(t, c) && dw > w[c]) {
             len = bytes_of_chars(cell, w[c]);
             dw = w[c];
         }
@@ -520,6 +571,7 @@ void lapis_table_free(lapis_table *t)
     lapis_strv_free(t->highlight);
     free(t->rows);
     free(t->right);
+    free(t->share);
     free(t);
 }
 
@@ -536,5 +588,18 @@ const char *lapis_format_size(unsigned long long bytes, char buf[32])
         snprintf(buf, 32, "%llu %s", bytes, units[0]);
     else
         snprintf(buf, 32, "%.1f %s", v, units[u]);
+    return buf;
+}
+
+const char *lapis_format_size_aligned(unsigned long long bytes, char buf[32])
+{
+    static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+    double v = (double)bytes;
+    size_t u = 0;
+    while (v > 999.0 && u + 1 < ARRAY_SIZE(units)) {
+        v /= 1024.0;
+        u++;
+    }
+    snprintf(buf, 32, "%.1f %3s", v, units[u]);
     return buf;
 }

@@ -36,8 +36,8 @@ HOSTILE_REPOS = ("unsigned", "wrongkey", "tampered", "badhref", "badhref-abs", "
                  "bomb")
 # Disabled by default and well-formed: forty packages at 1.0 / 2.0 for kill loops,
 # package text that must not drive a terminal, a slow transaction (signals),
-# a newest version that cannot be installed (best).
-EXTRA_REPOS = ("many1", "many2", "termtext", "slowtx", "nobest")
+# a newest version that cannot be installed (best), a long version (narrow tables).
+EXTRA_REPOS = ("many1", "many2", "termtext", "slowtx", "nobest", "longver")
 DISABLED_REPOS = HOSTILE_REPOS + EXTRA_REPOS
 ALL_REPOS = DEFAULT_REPOS + DISABLED_REPOS
 DEAD_URL = "http://127.0.0.1:1"   # nothing listens on port 1: connection refused

@@ -136,3 +136,23 @@ def test_json_warnings_stay_off_stdout(lapis):
     doc = assert_one_document(r)
     assert [x["id"] for x in doc["repos"]] == ["badhref"]
     assert "outside the repository" in r.err, r
+
+
+def test_installed_packages_name_the_repo_they_came_from(lapis_file):
+    """An installed package's object keeps "repo": "@System" and adds
+    "from_repo" (dnf5's %{from_repo}): the repo the history says it was
+    installed from, null when rpm installed it. Available packages have none."""
+    lapis_file.yes("--setopt=install_weak_deps=0", "--disablerepo=updates", "install", "hello")
+    lapis_file.rpm_install("pkga-1.0-1.noarch.rpm")
+    want = {"hello": "base", "libfoo": "base", "pkga": None}
+    for args, key in ((["list", "--installed"], "installed"),
+                      (["repoquery", "--installed"], "packages"),
+                      (["info", "--installed"], "packages")):
+        pkgs = lapis_file.json(*args)[key]
+        got = {p["name"]: p.get("from_repo", "missing") for p in pkgs}
+        assert got == want, (args, pkgs)
+        assert all(p["repo"] == "@System" for p in pkgs), (args, pkgs)
+    avail = lapis_file.json("list", "--available", "hello")["available"]
+    assert avail and all("from_repo" not in p for p in avail), avail
+    tx = lapis_file.json("-y", "remove", "hello")["transaction"]
+    assert {p["name"]: p["from_repo"] for p in tx} == {"hello": "base", "libfoo": "base"}, tx

@@ -194,12 +194,15 @@ def test_clean_all(lapis):
     assert r.rc == 1 and "makecache" in r.err, r
 
 
-def test_clean_default_is_all(lapis):
+def test_clean_needs_an_argument(lapis):
+    """dnf5 has no default for clean: a bare `clean` is a usage error (exit 2)
+    and removes nothing (lapis used to take it as `clean all`)."""
     lapis.ok("makecache")
-    n = len(cache_files(lapis.cache))
-    r = lapis.ok("clean")
-    assert r.out.strip() == "%d files removed" % n, r
-    assert cache_files(lapis.cache) == []
+    before = cache_files(lapis.cache)
+    r = lapis.run("clean")
+    assert r.rc == 2, r
+    assert r.err.strip() == "lapis: error: clean needs an argument: all, metadata or packages", r
+    assert r.out == "" and cache_files(lapis.cache) == before, r
 
 
 def test_clean_metadata_json(lapis):

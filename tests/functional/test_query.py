@@ -187,19 +187,39 @@ def info_fields(text):
 
 def test_info(lapis):
     r = lapis.ok("info", "hello")
-    assert "Name         : hello" in r.out.splitlines(), r
+    assert "Name           : hello" in r.out.splitlines(), r   # dnf5's key column: 14
     blocks = info_fields(r.out)
     assert len(blocks) == 1, r
     b = blocks[0]
-    for key in ("Name", "Version", "Release", "Architecture", "Size", "Repository", "Summary",
-                "URL", "License", "Description"):
+    for key in ("Name", "Version", "Release", "Architecture", "Download size", "Installed size",
+                "Repository", "Summary", "URL", "License", "Description"):
         assert key in b, (key, r)
+    assert "Size" not in b, r
     assert b["Version"] == "2.1" and b["Release"] == "1" and b["Architecture"] == "x86_64", r
     assert b["Repository"] == "updates", r
     assert b["Summary"].startswith("A friendly greeting program"), r
     assert b["URL"] == "https://lapis.invalid/hello", r
     assert b["License"] == "MIT", r
-    assert re.fullmatch(r"[\d.]+ (B|KiB|MiB)", b["Size"]), r
+    p = lapis.json("info", "hello")["packages"][0]
+    assert b["Download size"] == dnf5_size(p["downloadsize"]), (b, p)
+    assert b["Installed size"] == dnf5_size(p["installsize"]), (b, p)
+    # dnf5's fields in its order (PackageInfoSections::add_package): Epoch even
+    # when it is 0, the sizes between Architecture and Source, Vendor last
+    keys = [l.split(":")[0].strip() for l in r.out.splitlines() if ":" in l]
+    assert [k for k in keys if k] == ["Name", "Epoch", "Version", "Release", "Architecture",
+                                      "Download size", "Installed size", "Source", "Repository",
+                                      "Summary", "URL", "License", "Description", "Vendor"], keys
+    assert b["Epoch"] == "0", b
+
+
+def dnf5_size(n):
+    """libdnf5-cli's format_size_aligned: divide by 1024 while above 999, one
+    decimal, the unit right-aligned in 3 ("512.0   B", "1.2 KiB")."""
+    units, v = ["B", "KiB", "MiB", "GiB", "TiB"], float(n)
+    i = 0
+    while v > 999:
+        v, i = v / 1024, i + 1
+    return "%.1f %3s" % (v, units[i])
 
 
 def test_info_epoch(lapis):
@@ -213,6 +233,14 @@ def test_info_installed_and_available(installed):
     blocks = info_fields(r.out)   # dnf5: "From repository" for what is installed
     assert [b.get("From repository") for b in blocks] == ["<unknown>", None], r
     assert [b.get("Repository") for b in blocks] == [None, "updates"], r
+    # dnf5: an installed package has only its installed size, an available one both
+    assert [("Download size" in b, "Installed size" in b) for b in blocks] == \
+        [(False, True), (True, True)], r
+    assert not any("Size" in b for b in blocks), r
+    # one key column for the whole output, as wide as its longest key (dnf5's table)
+    lines = r.out.splitlines()
+    assert "From repository : <unknown>" in lines and "Repository      : updates" in lines, r
+    assert lines.count("Name            : hello") == 2, r
 
 
 def test_info_json(lapis):

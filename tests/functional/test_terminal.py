@@ -63,12 +63,12 @@ SUMMARY_RAW = ("Term \u009b31mred\u009b0m \u009d52;c;SGVsbG8=\u009c \u202etxt.ex
 def test_repo_text_in_info_search_repoquery(lapis):
     out = lapis_text(lapis, TERM, "info", "termpkg")
     lines = out.splitlines()
-    assert "Summary      : " + SUMMARY in lines, out
-    assert "URL          : https://lapis.invalid/?2J" in lines, out
-    assert "Description  : First line ?2J?H cleared the screen." in lines, out
-    assert "             : Clipboard: ?52;c;cm0gLXJmIH4=?" in lines, out
-    assert "             : Reversed: ?gnp.exe? and ?isolated?" in lines, out
-    assert "             : Kept: " + KEPT in lines, out
+    assert "Summary        : " + SUMMARY in lines, out
+    assert "URL            : https://lapis.invalid/?2J" in lines, out
+    assert "Description    : First line ?2J?H cleared the screen." in lines, out
+    assert "               : Clipboard: ?52;c;cm0gLXJmIH4=?" in lines, out
+    assert "               : Reversed: ?gnp.exe? and ?isolated?" in lines, out
+    assert "               : Kept: " + KEPT in lines, out
     assert lapis_text(lapis, TERM, "repoquery", "--info", "termpkg") == out.split("\n", 1)[1]
     out = lapis_text(lapis, TERM, "search", "Term")
     assert out.split() == ["termpkg.noarch", ":"] + SUMMARY.split(), out
@@ -115,11 +115,11 @@ def test_installed_header_text(raw_installed):
     out = lapis_text(lapis, "info", "termraw")
     lines = out.splitlines()
     # URL and License come from the header as they are: ESC and a raw 0x9b byte.
-    assert "URL          : https://lapis.invalid/?[2J%sH" % FFFD in lines, out
-    assert "License      : MIT %s2J" % FFFD in lines, out
+    assert "URL             : https://lapis.invalid/?[2J%sH" % FFFD in lines, out
+    assert "License         : MIT %s2J" % FFFD in lines, out
     # libsolv reads ill-formed summaries as Latin-1: 0x9b becomes U+009B, a C1 CSI.
     summary = [l for l in lines if l.startswith("Summary")][0]
-    assert summary.startswith("Summary      : Raw ?]0;title?\\ ?31mred "), out
+    assert summary.startswith("Summary         : Raw ?]0;title?\\ ?31mred "), out
     assert lapis_text(lapis, "repoquery", "--info", "termraw") == out.split("\n", 1)[1]
     out = lapis_text(lapis, "repoquery", "-l", "termraw")
     assert "/usr/share/termraw/file-%s31m-%s" % (FFFD, FFFD * 6) in out.splitlines(), out

@@ -82,16 +82,16 @@ def test_info_description_wraps_at_the_window(lapis_file):
     text = plain(out)
     assert widest(text) <= 40, text
     lines = text.splitlines()
-    start = lines.index([l for l in lines if l.startswith("Description  : ")][0])
+    start = lines.index([l for l in lines if l.startswith("Description    : ")][0])
     desc = lines[start:]
-    desc = desc[:[i for i, l in enumerate(desc) if not l][0]]
+    desc = desc[:[i for i, l in enumerate(desc) if not l.startswith(" ")][1]]  # to Vendor
     assert len(desc) > 2, text
-    assert all(l.startswith("             : ") for l in desc[1:]), desc
+    assert all(l.startswith("               : ") for l in desc[1:]), desc
     # The words are all there, in order: only the line breaks moved.
-    words = " ".join(l[15:] for l in desc).split()
+    words = " ".join(l[17:] for l in desc).split()
     assert words == " ".join(HELLO_DESC).split(), desc
-    i = lines.index("Summary      : A friendly greeting")
-    assert lines[i + 1] == "             : program for Lapis tests", text
+    i = lines.index("Summary        : A friendly greeting")
+    assert lines[i + 1] == "               : program for Lapis tests", text
 
 
 def test_columns_wins_over_the_window(lapis_file):
@@ -106,8 +106,8 @@ def test_wide_terminal_and_pipe_do_not_wrap(lapis_file):
     for line in HELLO_DESC:
         assert (" : " + line) in plain(out), out
     piped = run_pipe(lapis_file, "info", "hello", env={"COLUMNS": "30"}).decode()
-    assert "Description  : " + HELLO_DESC[0] in piped.splitlines(), piped
-    assert "             : " + HELLO_DESC[1] in piped.splitlines(), piped
+    assert "Description    : " + HELLO_DESC[0] in piped.splitlines(), piped
+    assert "               : " + HELLO_DESC[1] in piped.splitlines(), piped
 
 
 def test_search_summary_wraps_under_its_column(lapis_file):
@@ -230,3 +230,87 @@ def test_a_long_name_does_not_widen_the_search_column(lapis_file):
     assert nxt.lstrip().startswith(": Lapis test package that"), lines
     piped = run_pipe(lapis_file, "search", "Lapis").decode().splitlines()
     assert [l for l in piped if l.startswith("conflictor.noarch  ")], piped
+
+
+# ---- key : value blocks of repo info, group info, environment info ----------
+
+KV_INDENT = " " * 20 + ": "
+
+
+def _kv_values(text):
+    """[(key, value with its continuation lines)] of a key : value block,
+    blanks left out (a wrap may break inside a long path or URL)."""
+    out = []
+    for line in text.splitlines():
+        if line.startswith(KV_INDENT) and out:
+            out[-1] = (out[-1][0], out[-1][1] + "".join(line[len(KV_INDENT):].split()))
+        elif ":" in line:
+            out.append((line[:20], "".join(line[22:].split())))
+    return out
+
+
+@pytest.mark.parametrize("args", [("repo", "info", "base"), ("group", "info", "greeting"),
+                                  ("environment", "info", "web-stack")], ids=" ".join)
+def test_kv_info_values_wrap_on_a_terminal(lapis_file, args):
+    """Values longer than the terminal wrap under the value column, each further
+    line KV_INDENT in (as `info` wraps): every line fits, no text is lost;
+    a pipe keeps one line per value, even with COLUMNS."""
+    out, _ = run_pty(lapis_file, "--color=never", *args, cols=40)
+    text = plain(out)
+    piped = run_pipe(lapis_file, *args, env={"COLUMNS": "30"}).decode()
+    assert widest(text) <= 40, text
+    assert any(l.startswith(KV_INDENT) for l in text.splitlines()), text
+    assert not any(l.startswith(KV_INDENT) and len(l) > 22 and l[22] == " "
+                   for l in text.splitlines()), text
+    assert widest(piped) > 40, piped                         # the pipe is not wrapped
+    assert _kv_values(text) == _kv_values(piped), (text, piped)
+    wide, _ = run_pty(lapis_file, "--color=never", *args, cols=400)
+    assert plain(wide) == piped, wide
+
+
+def test_group_description_wraps_at_its_words(lapis_file):
+    out, _ = run_pty(lapis_file, "group", "info", "greeting", cols=40)
+    lines = plain(out).splitlines()
+    i = lines.index("Description         : Programs that say")
+    assert lines[i + 1] == KV_INDENT + "hello.", lines
+
+
+# ---- the transaction table on a narrow terminal ---------------------------------
+
+LONG_EVR = "20261202.1.2.3git0123abcdef-1"
+
+
+def _longver_table(lapis, cols):
+    out, _ = run_pty(lapis, "--color=never", "--repo=longver", "--assumeno", "install",
+                     "longver", cols=cols, rc=1)
+    lines = plain(out).splitlines()
+    start = [i for i, l in enumerate(lines) if l.startswith("Package")][0]
+    table = lines[start:lines.index("", start)]
+    row = [l for l in table if l.startswith(" longver ")][0]
+    return table, table[0], row
+
+
+@pytest.mark.parametrize("cols", [50, 60, 64])
+def test_transaction_table_cuts_the_version_on_a_narrow_terminal(lapis_file, cols):
+    """dnf5's Version column is SCOLS_FL_TRUNC (a fifth of the width): on a
+    terminal too narrow for the table its end is cut, the name, arch,
+    repository id (never under its heading) and size stay whole."""
+    lines, head, row = _longver_table(lapis_file, cols)
+    assert widest("\n".join(lines)) <= cols, lines
+    at = head.index("Version")
+    assert head.index("Arch") == row.index("noarch"), (head, row)
+    cell = row[at:].split()[0]
+    assert LONG_EVR.startswith(cell) and len(cell) < len(LONG_EVR), (head, row)
+    assert len(cell) >= len("Version"), row
+    assert row[head.index("Repository"):].split()[0] == "longver", (head, row)
+    assert re.search(r"\d+(\.\d)? (B|KiB)$", row), row
+
+
+def test_transaction_table_version_whole_when_it_fits(lapis_file):
+    _, head, row = _longver_table(lapis_file, 120)
+    assert row[head.index("Version"):].split()[0] == LONG_EVR, row
+    piped = subprocess.run(lapis_file.argv("--repo=longver", "--assumeno", "install",
+                                           "longver"), capture_output=True, text=True,
+                           env=env_with(lapis_file, {"COLUMNS": "40"}),
+                           stdin=subprocess.DEVNULL, timeout=60)
+    assert piped.returncode == 1 and LONG_EVR in piped.stdout, piped

@@ -33,6 +33,7 @@ USAGE_ERRORS = [
     ("history", "frob"),
     ("repo", "frob"),
     ("clean", "frob"),
+    ("clean",),                                  # dnf5: an argument is required
     ("mark", "frob", "pkga"),
     ("image", "frob"),
     ("repoquery", "--requires", "--provides", "pkga"),   # options that exclude each other

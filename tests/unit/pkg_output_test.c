@@ -266,6 +266,44 @@ static void test_table_cut_and_colour(void **state)
     free(s);
 }
 
+static char *share_table_text(size_t width)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    lapis_table *t = lapis_table_new(4);
+    lapis_table_set_width(t, width);
+    lapis_table_cut_column_share(t, 1, 0.2);
+    lapis_table_cut_column_share(t, 2, 0.1);
+    lapis_table_add(t, (const char *const[]){ "N", "Version", "Repository", "S" });
+    lapis_table_add(t, (const char *const[]){ "x", "1234567890123456789012345", "abcdefghijkl", "9" });
+    lapis_table_print(t, f);
+    lapis_table_free(t);
+    fclose(f);
+    return buf;
+}
+
+/* libsmartcols' cut (dnf5's transaction table): 45 wide into 40, one
+ * character at a time from each cut column in turn; the Repository column
+ * stops at its heading (10), the Version one takes the rest. */
+static void test_table_cut_shares(void **state)
+{
+    (void)state;
+    char *s = share_table_text(0);
+    assert_string_equal(s, "N  Version                    Repository    S\n"
+                           "x  1234567890123456789012345  abcdefghijkl  9\n");
+    free(s);
+    s = share_table_text(40);
+    assert_string_equal(s, "N  Version                 Repository  S\n"
+                           "x  1234567890123456789012  abcdefghij  9\n");
+    free(s);
+    /* narrower: no column under its heading nor its share less one */
+    s = share_table_text(20);
+    assert_string_equal(s, "N  Version  Repository  S\n"
+                           "x  1234567  abcdefghij  9\n");
+    free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -276,6 +314,7 @@ int main(void)
         cmocka_unit_test(test_json_round_trip),
         cmocka_unit_test(test_wrap_table),
         cmocka_unit_test(test_table_cut_and_colour),
+        cmocka_unit_test(test_table_cut_shares),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -214,6 +214,9 @@ static void test_term(void **state)
     fclose(f);
     assert_string_equal(out, "h\u00e9llo       1\nevil?[31m  22\n");
     assert_string_equal(lapis_format_size(1536, size), "1.5 KiB");
+    assert_string_equal(lapis_format_size_aligned(512, size), "512.0   B");
+    assert_string_equal(lapis_format_size_aligned(1000, size), "1.0 KiB");
+    assert_string_equal(lapis_format_size_aligned(1258291, size), "1.2 MiB");
 }
 
 static void test_basic(void **state)
