@@ -27,6 +27,8 @@ struct cli {
     bool repo_given;
     bool allowerasing, skip_broken, downloadonly, nodocs, noscripts, allow_downgrade;
     char *downloaddir;
+    bool offline;                  /* --offline: store the transaction for the next boot */
+    bool poweroff, no_reboot;      /* offline reboot --poweroff; reboot/_execute --no-reboot */
     char *cmdline;                 /* the whole command line, for history */
     /* advisory filters (updateinfo, upgrade, upgrade-minimal, check-update) */
     unsigned adv_types;
@@ -152,6 +154,7 @@ int cmd_repoinfo(struct cli *c);
 int cmd_group(struct cli *c);
 int cmd_environment(struct cli *c);
 int cmd_repoclosure(struct cli *c);
+int cmd_offline(struct cli *c);
 /* An @group spec (or group name) as jobs: op 'i' install, 'r' remove, 'u' upgrade. */
 int cli_goal_group_spec(struct cli *c, lapis_goal *goal, const char *spec, char op);
 /* The flag the SIGINT/SIGTERM handler sets. */
