@@ -142,10 +142,10 @@ static int offline_execute(struct cli *c)
     lapis_run_opts o = { .script_fd = c->json ? STDERR_FILENO : -1 };
     int r = lapis_offline_status(c->ctx, &info);
 
+    if (r == 0) /* another tool's /system-update, or cleaned: nothing of ours to do */
+        return cli_error(c, LAPIS_E_OFFLINE, "no offline transaction is stored");
     if (r > 0 && (r = cli_load(c, LAPIS_LOAD_NO_REPOS)) >= 0)
         r = lapis_offline_execute(c->ctx, &o, &goal);
-    else if (r == 0)
-        r = lapis_offline_execute(c->ctx, &o, &goal); /* its "nothing stored" error */
     if (r < 0) {
         cli_fail(c, r);
         shut_down(c, info.poweroff); /* a failed update must not leave the machine in limbo */

@@ -1,0 +1,169 @@
+"""--offline and `lapis offline` (dnf5's offline transactions): a transaction
+resolved, downloaded and verified now, stored under
+ROOT/usr/lib/sysimage/lapis/offline, and applied by `offline _execute` (what
+lapis-offline-transaction.service runs at the next boot). The roots here are
+install roots, so nothing ever reboots the host."""
+
+import json
+
+import pytest
+
+from conftest import FIXTURES
+
+STATE = ("usr", "lib", "sysimage", "lapis", "offline")
+
+
+def state_dir(lapis):
+    return lapis.root.joinpath(*STATE)
+
+
+def link(lapis):
+    return lapis.root / "system-update"
+
+
+def store_hello(lapis):
+    r = lapis.yes("--offline", "install", "hello")
+    assert "Transaction stored to be performed offline. Run `lapis offline reboot`" in r.out, r
+    return r
+
+
+def test_offline_install_stores_then_execute_applies(lapis):
+    store_hello(lapis)
+    # nothing installed now; the packages and the transaction are stored
+    assert lapis.installed() == []
+    doc = json.loads((state_dir(lapis) / "transaction.json").read_text())
+    stored = {i["nevra"]: i for i in doc["items"]}
+    assert stored["hello-2.1-1.x86_64"]["action"] == "install", doc
+    assert stored["libfoo-1.1-1.x86_64"]["action"] == "install-dep", doc
+    assert "--offline install hello" in doc["cmdline"], doc
+    for item in doc["items"]:
+        assert (state_dir(lapis) / "packages" / item["file"]).is_file(), item
+
+    st = lapis.ok("offline", "status")
+    assert "install hello-2.1-1.x86_64" in st.out, st
+    assert "lapis offline reboot" in st.out, st
+
+    rb = lapis.ok("offline", "reboot")
+    assert "Not running `systemctl reboot`" in rb.out, rb
+    assert link(lapis).is_symlink(), rb
+    assert str(link(lapis).readlink()) == "/usr/lib/sysimage/lapis/offline"
+    assert "will run at the next boot" in lapis.ok("offline", "status").out
+
+    ex = lapis.ok("offline", "_execute")
+    assert "hello-2.1-1.x86_64" in ex.out, ex
+    assert "hello" in lapis.names() and "libfoo" in lapis.names(), ex
+    assert not link(lapis).exists() and not link(lapis).is_symlink()
+    assert not state_dir(lapis).exists()
+    rows = lapis.sql("SELECT cmdline, result FROM trans")
+    assert len(rows) == 1 and "--offline install hello" in rows[0][0] and rows[0][1] == "ok", rows
+    assert lapis.ok("offline", "status").out.strip() == "No offline transaction is stored."
+
+
+def test_offline_dependency_reason_kept(lapis_file):
+    lapis = lapis_file
+    store_hello(lapis)
+    lapis.ok("offline", "_execute")
+    ui = lapis.ok("repoquery", "--userinstalled", "--qf", "%{name}\n")
+    assert "hello" in ui.out.split() and "libfoo" not in ui.out.split(), ui
+
+
+def test_offline_clean_removes_it(lapis_file):
+    lapis = lapis_file
+    store_hello(lapis)
+    lapis.ok("offline", "reboot")
+    assert link(lapis).is_symlink()
+    lapis.ok("offline", "clean")
+    assert not state_dir(lapis).exists()
+    assert not link(lapis).is_symlink()
+    assert lapis.ok("offline", "status").out.strip() == "No offline transaction is stored."
+    r = lapis.run("offline", "_execute")
+    assert r.rc == 1 and "no offline transaction is stored" in r.err, r
+    assert lapis.installed() == []
+
+
+def test_offline_tampered_package_refused(lapis_file):
+    lapis = lapis_file
+    store_hello(lapis)
+    lapis.ok("offline", "reboot")
+    pkg = next((state_dir(lapis) / "packages").glob("hello-*.rpm"))
+    data = bytearray(pkg.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    pkg.write_bytes(bytes(data))
+    r = lapis.run("offline", "_execute")
+    assert r.rc == 1, r
+    assert "hello-2.1-1.x86_64" in r.err and "was altered" in r.err, r
+    assert lapis.installed() == []
+    # removed first: a failing update does not run again at every boot
+    assert not link(lapis).is_symlink()
+
+
+def test_offline_signature_checked_again_when_applied(lapis_file):
+    lapis = lapis_file
+    store_hello(lapis)
+    keys = [k for k in lapis.rpm("-qa", "gpg-pubkey*").out.split() if k]
+    assert keys, "the store imports the repo key into the root"
+    # the repo's key replaced by another one: the stored packages' signatures
+    # no longer verify against the root's keyring
+    r = lapis.rpm("-e", *keys)
+    assert r.rc == 0, r
+    r = lapis.rpm("--import", FIXTURES / "keys" / "RPM-GPG-KEY-lapis-other")
+    assert r.rc == 0, r
+    r = lapis.run("offline", "_execute")
+    assert r.rc == 1, r
+    assert "signed by a key that is not in" in r.err and "refusing it" in r.err, r
+    assert lapis.installed() == []
+
+
+def test_offline_changed_system_refused(lapis_file):
+    lapis = lapis_file
+    store_hello(lapis)
+    lapis.yes("install", "pkga")
+    before = lapis.installed()
+    r = lapis.run("offline", "_execute")
+    assert r.rc == 1, r
+    assert "no longer applies" in r.err and "installed packages changed" in r.err, r
+    assert lapis.installed() == before
+    assert "hello" not in lapis.names()
+
+
+def test_offline_remove(lapis_file):
+    lapis = lapis_file
+    lapis.yes("install", "hello")
+    lapis.yes("--offline", "remove", "hello")
+    assert "hello" in lapis.names()
+    lapis.ok("offline", "_execute")
+    assert "hello" not in lapis.names()
+
+
+def test_offline_assumeno_stores_nothing(lapis_file):
+    lapis = lapis_file
+    r = lapis.run("--assumeno", "--offline", "install", "hello")
+    assert r.rc == 1, r
+    assert not state_dir(lapis).exists()
+
+
+def test_offline_json(lapis_file):
+    lapis = lapis_file
+    doc = lapis.json("-y", "--offline", "install", "hello")
+    assert doc["result"] == "stored-offline", doc
+    assert "hello" in {p["name"] for p in doc["transaction"]}, doc
+    st = lapis.json("offline", "status")
+    assert st["stored"] is True and "install hello-2.1-1.x86_64" in st["items"], st
+    ex = lapis.json("offline", "_execute")
+    assert ex["result"] == "ok" and ex["history_id"] == 1, ex
+    assert lapis.json("offline", "status") == {"stored": False}
+
+
+@pytest.mark.parametrize("args,why", [
+    (("--offline", "list"), "--offline works with install"),
+    (("--offline", "--downloadonly", "-y", "install", "hello"), "--offline stores its packages"),
+    (("offline",), "offline takes one of status, reboot, clean, _execute"),
+    (("offline", "bogus"), "unknown offline subcommand 'bogus'"),
+    (("offline", "status", "extra"), "offline takes one of"),
+    (("offline", "status", "--poweroff"), "--poweroff is an option of offline reboot"),
+])
+def test_offline_usage_errors(lapis_file, args, why):
+    r = lapis_file.run(*args)
+    assert r.rc == 2, r
+    assert r.err.count("\n") == 1 and why in r.err, r
+    assert not state_dir(lapis_file).exists()
