@@ -344,7 +344,8 @@ void lapis_offline_info_free(lapis_offline_info *info);
 LAPIS_MUST_USE int lapis_offline_clean(lapis_ctx *ctx);
 /* Create ROOT/system-update -> the state directory (recording poweroff). */
 LAPIS_MUST_USE int lapis_offline_schedule(lapis_ctx *ctx, bool poweroff);
-/* Apply the stored transaction: ROOT/system-update is removed first (a crash
+/* Apply the stored transaction, which must be scheduled (ROOT/system-update
+ * pointing at the state directory; it is removed first: a crash
  * must not loop), each package is checked against its stored digest and its
  * signature against the root's keys, and the installed system must be the
  * one it was resolved against. Needs lapis_load(LAPIS_LOAD_NO_REPOS) first.

@@ -144,6 +144,8 @@ static int offline_execute(struct cli *c)
 
     if (r == 0) /* another tool's /system-update, or cleaned: nothing of ours to do */
         return cli_error(c, LAPIS_E_OFFLINE, "no offline transaction is stored");
+    if (r > 0 && !info.scheduled) /* not ours to reboot either */
+        return cli_fail(c, lapis_offline_execute(c->ctx, &o, &goal));
     if (r > 0 && (r = cli_load(c, LAPIS_LOAD_NO_REPOS)) >= 0)
         r = lapis_offline_execute(c->ctx, &o, &goal);
     if (r < 0) {

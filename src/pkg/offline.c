@@ -433,6 +433,12 @@ int lapis_offline_execute(lapis_ctx *ctx, const lapis_run_opts *opts, lapis_goal
         return r;
     if (r == 0)
         return lapis_err(ctx, LAPIS_E_OFFLINE, "no offline transaction is stored");
+    if (!link_is_ours(ctx)) { /* a /system-update of another tool is not ours to act on */
+        cJSON_Delete(doc);
+        return lapis_err(ctx, LAPIS_E_OFFLINE, "the offline transaction is not scheduled (%s "
+                         "does not point at %s); run 'lapis offline reboot'", LAPIS_OFFLINE_LINK,
+                         LAPIS_OFFLINE_DIR);
+    }
     /* First, so a transaction that crashes the machine is not retried at every boot. */
     if ((r = unlink_ours(ctx)) >= 0)
         r = execute_doc(ctx, doc, opts, ret_goal);

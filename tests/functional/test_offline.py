@@ -21,9 +21,11 @@ def link(lapis):
     return lapis.root / "system-update"
 
 
-def store_hello(lapis):
+def store_hello(lapis, schedule=False):
     r = lapis.yes("--offline", "install", "hello")
     assert "Transaction stored to be performed offline. Run `lapis offline reboot`" in r.out, r
+    if schedule:
+        lapis.ok("offline", "reboot")
     return r
 
 
@@ -61,10 +63,27 @@ def test_offline_install_stores_then_execute_applies(lapis):
 
 def test_offline_dependency_reason_kept(lapis_file):
     lapis = lapis_file
-    store_hello(lapis)
+    store_hello(lapis, schedule=True)
     lapis.ok("offline", "_execute")
     ui = lapis.ok("repoquery", "--userinstalled", "--qf", "%{name}\n")
     assert "hello" in ui.out.split() and "libfoo" not in ui.out.split(), ui
+
+
+def test_offline_execute_needs_the_link(lapis_file):
+    """_execute applies only what `offline reboot` scheduled (another tool's
+    /system-update, or none, is not a reason to run it)."""
+    lapis = lapis_file
+    store_hello(lapis)
+    r = lapis.run("offline", "_execute")
+    assert r.rc == 1 and "not scheduled" in r.err, r
+    assert "Not running `systemctl" not in r.out, r
+    link(lapis).symlink_to("/var/lib/other-updater")
+    r = lapis.run("offline", "_execute")
+    assert r.rc == 1 and "not scheduled" in r.err, r
+    assert lapis.installed() == []
+    assert str(link(lapis).readlink()) == "/var/lib/other-updater"
+    r = lapis.run("offline", "reboot")
+    assert r.rc == 1 and "another tool" in r.err, r
 
 
 def test_offline_clean_removes_it(lapis_file):
@@ -99,7 +118,7 @@ def test_offline_tampered_package_refused(lapis_file):
 
 def test_offline_signature_checked_again_when_applied(lapis_file):
     lapis = lapis_file
-    store_hello(lapis)
+    store_hello(lapis, schedule=True)
     keys = [k for k in lapis.rpm("-qa", "gpg-pubkey*").out.split() if k]
     assert keys, "the store imports the repo key into the root"
     # the repo's key replaced by another one: the stored packages' signatures
@@ -116,7 +135,7 @@ def test_offline_signature_checked_again_when_applied(lapis_file):
 
 def test_offline_changed_system_refused(lapis_file):
     lapis = lapis_file
-    store_hello(lapis)
+    store_hello(lapis, schedule=True)
     lapis.yes("install", "pkga")
     before = lapis.installed()
     r = lapis.run("offline", "_execute")
@@ -131,6 +150,7 @@ def test_offline_remove(lapis_file):
     lapis.yes("install", "hello")
     lapis.yes("--offline", "remove", "hello")
     assert "hello" in lapis.names()
+    lapis.ok("offline", "reboot")
     lapis.ok("offline", "_execute")
     assert "hello" not in lapis.names()
 
@@ -149,6 +169,8 @@ def test_offline_json(lapis_file):
     assert "hello" in {p["name"] for p in doc["transaction"]}, doc
     st = lapis.json("offline", "status")
     assert st["stored"] is True and "install hello-2.1-1.x86_64" in st["items"], st
+    assert st["scheduled"] is False, st
+    lapis.ok("offline", "reboot")
     ex = lapis.json("offline", "_execute")
     assert ex["result"] == "ok" and ex["history_id"] == 1, ex
     assert lapis.json("offline", "status") == {"stored": False}
