@@ -341,6 +341,7 @@ static int add_job(lapis_goal *g, const cJSON *it, const char *pkgdir)
     _cleanup_free_ char *path = path_join(pkgdir, file);
     if ((r = check_file(ctx, it, path)) < 0 || (r = lapis_ctx_add_rpm_file(ctx, path, &p)) < 0)
         return r;
+    lapis_sack_set_from_repo(ctx, p, jstr(it, "repo")); /* history names the repo, as dnf5 */
     return lapis_goal_install_pkg(g, p);
 }
 

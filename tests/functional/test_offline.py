@@ -5,6 +5,7 @@ lapis-offline-transaction.service runs at the next boot). The roots here are
 install roots, so nothing ever reboots the host."""
 
 import json
+import re
 
 import pytest
 
@@ -67,6 +68,12 @@ def test_offline_dependency_reason_kept(lapis_file):
     lapis.ok("offline", "_execute")
     ui = lapis.ok("repoquery", "--userinstalled", "--qf", "%{name}\n")
     assert "hello" in ui.out.split() and "libfoo" not in ui.out.split(), ui
+    # history names the repositories the packages came from, not "@commandline"
+    info = lapis.ok("history", "info", "last")
+    assert re.search(r"install\s+hello-2.1-1.x86_64\s+updates$", info.out, re.M), info
+    assert "@commandline" not in info.out, info
+    assert re.search(r"^hello.x86_64\s+2.1-1\s+updates$",
+                     lapis.ok("list", "--installed").out, re.M)
 
 
 def test_offline_execute_needs_the_link(lapis_file):
