@@ -273,9 +273,9 @@ bool lapis_pkg_match_any(Pool *pool, Solvable *s, char *const *globs);
 Id lapis_sack_find_exact(Pool *pool, Id name, Id arch, Id evr, bool installed);
 /* The file behind a "@commandline" package, else NULL. */
 const char *lapis_sack_cmdline_path(lapis_ctx *ctx, Id p);
-/* The repo id history records for p: a command-line package's from_repo when
- * set (lapis_sack_set_from_repo), else lapis_pkg_repoid(). */
-const char *lapis_sack_history_repoid(lapis_ctx *ctx, Id p);
+/* The repo id history records for a command-line package instead of
+ * "@commandline" (an offline transaction's stored package), or NULL. */
+const char *lapis_sack_cmdline_from_repo(lapis_ctx *ctx, Id p);
 void lapis_sack_set_from_repo(lapis_ctx *ctx, Id p, const char *repoid);
 /* pool_errstr(), never "no error": fallback when libsolv has no reason. It says
  * "no error" (or strerror(0), "Success") when a library under it failed without

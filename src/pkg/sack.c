@@ -264,10 +264,10 @@ struct lapis_repo *lapis_sack_cmdline_origin(lapis_ctx *ctx, Id p)
     return c ? c->origin : NULL;
 }
 
-const char *lapis_sack_history_repoid(lapis_ctx *ctx, Id p)
+const char *lapis_sack_cmdline_from_repo(lapis_ctx *ctx, Id p)
 {
     struct lapis_cmdline_pkg *c = cmdline_pkg(ctx, p);
-    return c && c->from_repo ? c->from_repo : lapis_pkg_repoid(ctx, p);
+    return c ? c->from_repo : NULL;
 }
 
 void lapis_sack_set_from_repo(lapis_ctx *ctx, Id p, const char *repoid)
