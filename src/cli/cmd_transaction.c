@@ -461,6 +461,19 @@ static void goal_report(struct cli *c, lapis_goal *goal, const lapis_trans_item 
                                  "--downloaddir).\nComplete!\n" : "Complete!\n");
 }
 
+/* dnf5 warns when a new offline transaction replaces a stored one. */
+static void note_replaced_offline(struct cli *c)
+{
+    lapis_offline_info info = { 0 };
+    if (c->quiet || lapis_offline_status(c->ctx, &info) <= 0)
+        return;
+    char *clean = lapis_sanitize(info.cmdline);
+    fprintf(stderr, "lapis: warning: this replaces the offline transaction stored by: %s\n",
+            clean);
+    free(clean);
+    lapis_offline_info_free(&info);
+}
+
 /* --offline: download, verify and store; nothing is installed now (dnf5's words). */
 static int goal_store_offline(struct cli *c, lapis_goal *goal, const lapis_trans_item *items,
                               size_t n)
@@ -469,6 +482,7 @@ static int goal_store_offline(struct cli *c, lapis_goal *goal, const lapis_trans
     lapis_run_opts o = { .cmdline = c->cmdline, .script_fd = -1 };
     int r;
 
+    note_replaced_offline(c);
     lapis_ctx_set_confirm(c->ctx, confirm_cb, c);
     if (!c->json && !c->quiet)
         lapis_ctx_set_progress(c->ctx, progress_cb, &prog);

@@ -9,6 +9,7 @@
  * transaction was resolved against (a digest of the installed NEVRAs).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <cjson/cJSON.h>
@@ -59,15 +60,24 @@ static bool action_incoming(enum lapis_action a)
     return a < LAPIS_ACT_REMOVE;
 }
 
+static int unlink_ours(lapis_ctx *ctx);
+
 /* ---- storing ---------------------------------------------------------------- */
 
+static int copy_fd(int in, int out)
+{
+    ssize_t n;
+    while ((n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0)) > 0)
+        ;
+    return n < 0 ? -errno : fsync(out) < 0 ? -errno : 0;
+}
+
+/* A command-line .rpm goes into the state directory: the original may be gone at boot. */
 static int copy_file(lapis_ctx *ctx, const char *from, const char *to)
 {
-    _cleanup_free_ char *buf = NULL;
-    size_t len = 0;
-    int r = read_file(from, (size_t)1 << 31, &buf, &len);
-    if (r >= 0)
-        r = write_file_atomic(to, buf, len);
+    _cleanup_close_ int in = open(from, O_RDONLY | O_CLOEXEC);
+    _cleanup_close_ int out = in < 0 ? -1 : open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    int r = in < 0 || out < 0 ? -errno : copy_fd(in, out);
     return r < 0 ? lapis_err(ctx, r, "cannot copy %s to %s: %s", from, to, strerror(-r)) : 0;
 }
 
@@ -161,9 +171,11 @@ int lapis_offline_store(lapis_goal *g, const lapis_run_opts *opts)
     lapis_run_opts o = *opts;
     int r;
 
-    if ((r = lapis_ctx_lock(ctx)) < 0)
+    /* A new offline transaction replaces the stored one (dnf5), unscheduled until
+     * "offline reboot" schedules it. */
+    if ((r = lapis_ctx_lock(ctx)) < 0 || (r = unlink_ours(ctx)) < 0)
         return r;
-    (void)rm_rf(dir, NULL); /* a new offline transaction replaces the stored one (dnf5) */
+    (void)rm_rf(dir, NULL);
     if ((r = mkdir_p(pkgdir, 0755)) < 0)
         return lapis_err(ctx, r, "cannot create %s: %s", pkgdir, strerror(-r));
     o.flags |= LAPIS_RUN_DOWNLOADONLY | LAPIS_RUN_IMPORT_KEYS;

@@ -196,3 +196,28 @@ def test_offline_usage_errors(lapis_file, args, why):
     assert r.rc == 2, r
     assert r.err.count("\n") == 1 and why in r.err, r
     assert not state_dir(lapis_file).exists()
+
+
+def test_offline_local_rpm_is_copied(lapis_file, tmp_path):
+    """A command-line .rpm is copied into the state directory: the file named
+    may be gone by the next boot."""
+    lapis = lapis_file
+    local = tmp_path / "hello-1.0-1.x86_64.rpm"
+    local.write_bytes((FIXTURES / "rpms" / "hello-1.0-1.x86_64.rpm").read_bytes())
+    lapis.yes("--offline", "install", local)
+    local.unlink()
+    assert (state_dir(lapis) / "packages" / "hello-1.0-1.x86_64.rpm").is_file()
+    lapis.ok("offline", "reboot")
+    lapis.ok("offline", "_execute")
+    assert "hello-0:1.0-1.x86_64" in lapis.installed()
+
+
+def test_offline_new_store_replaces_and_unschedules(lapis_file):
+    lapis = lapis_file
+    store_hello(lapis, schedule=True)
+    r = lapis.yes("--offline", "install", "pkga")
+    assert "this replaces the offline transaction stored by:" in r.err, r
+    assert "--offline install hello" in r.err, r
+    assert not link(lapis).is_symlink()
+    st = lapis.json("offline", "status")
+    assert st["scheduled"] is False and not any("hello" in i for i in st["items"]), st
