@@ -25,6 +25,21 @@ static char *state_dir(lapis_ctx *ctx)
     return path_in_root(lapis_ctx_installroot(ctx), LAPIS_OFFLINE_DIR);
 }
 
+/* A symlink in the root on the way to the state directory must not lead
+ * store's or clean's rm -rf outside the root. */
+static int check_state_dir(lapis_ctx *ctx)
+{
+    _cleanup_free_ char *dir = state_dir(ctx);
+    _cleanup_free_ char *real = path_resolve(dir);
+    _cleanup_free_ char *root = path_resolve(lapis_ctx_installroot(ctx));
+    size_t n = root ? strlen(root) : 0;
+    if (real && root && (strcmp(root, "/") == 0 ||
+                         (strncmp(real, root, n) == 0 && (real[n] == '/' || !real[n]))))
+        return 0;
+    return lapis_err(ctx, LAPIS_E_UNSAFE, "%s leads outside the root (%s); refusing to use it",
+                     dir, real ? real : "unresolvable");
+}
+
 static char *state_path(lapis_ctx *ctx, const char *rel)
 {
     _cleanup_free_ char *dir = state_dir(ctx);
@@ -173,7 +188,8 @@ int lapis_offline_store(lapis_goal *g, const lapis_run_opts *opts)
 
     /* A new offline transaction replaces the stored one (dnf5), unscheduled until
      * "offline reboot" schedules it. */
-    if ((r = lapis_ctx_lock(ctx)) < 0 || (r = unlink_ours(ctx)) < 0)
+    if ((r = lapis_ctx_lock(ctx)) < 0 || (r = check_state_dir(ctx)) < 0 ||
+        (r = unlink_ours(ctx)) < 0)
         return r;
     (void)rm_rf(dir, NULL);
     if ((r = mkdir_p(pkgdir, 0755)) < 0)
@@ -194,7 +210,10 @@ static int read_state(lapis_ctx *ctx, cJSON **ret)
     _cleanup_free_ char *path = state_path(ctx, STATE_FILE);
     _cleanup_free_ char *buf = NULL;
     size_t len;
-    int r = read_file(path, 16 << 20, &buf, &len);
+    int r = check_state_dir(ctx);
+    if (r < 0)
+        return r;
+    r = read_file(path, 16 << 20, &buf, &len);
     if (r == -ENOENT)
         return 0;
     if (r < 0)
@@ -264,7 +283,7 @@ int lapis_offline_clean(lapis_ctx *ctx)
 {
     _cleanup_free_ char *dir = state_dir(ctx);
     int r = lapis_ctx_lock(ctx);
-    if (r < 0 || (r = unlink_ours(ctx)) < 0)
+    if (r < 0 || (r = check_state_dir(ctx)) < 0 || (r = unlink_ours(ctx)) < 0)
         return r;
     if ((r = rm_rf(dir, NULL)) < 0 && r != -ENOENT)
         return lapis_err(ctx, r, "cannot remove %s: %s", dir, strerror(-r));

@@ -221,3 +221,21 @@ def test_offline_new_store_replaces_and_unschedules(lapis_file):
     assert not link(lapis).is_symlink()
     st = lapis.json("offline", "status")
     assert st["scheduled"] is False and not any("hello" in i for i in st["items"]), st
+
+
+def test_offline_state_dir_symlink_out_of_root_refused(lapis_file, tmp_path):
+    """A symlink in the root on the way to the state directory must not make
+    store's or clean's rm -rf remove anything outside the root."""
+    lapis = lapis_file
+    outside = tmp_path / "outside"
+    (outside / "offline").mkdir(parents=True)
+    (outside / "offline" / "keep").write_text("x")
+    sysimage = lapis.root / "usr" / "lib" / "sysimage"
+    sysimage.mkdir(parents=True)
+    (sysimage / "lapis").symlink_to(outside)
+    for args in (("offline", "clean"), ("-y", "--offline", "install", "hello"),
+                 ("offline", "status")):
+        r = lapis.run(*args)
+        assert r.rc == 1 and "leads outside the root" in r.err, r
+    assert (outside / "offline" / "keep").read_text() == "x"
+    assert lapis.installed() == []
