@@ -52,8 +52,9 @@ def test_offline_install_stores_then_execute_applies(lapis):
     assert str(link(lapis).readlink()) == "/usr/lib/sysimage/lapis/offline"
     assert "will run at the next boot" in lapis.ok("offline", "status").out
 
-    ex = lapis.ok("offline", "_execute")
+    ex = lapis.ok("offline", "_execute", "--no-reboot")
     assert "hello-2.1-1.x86_64" in ex.out, ex
+    assert "Not running `systemctl reboot` (--no-reboot)" in ex.out, ex
     assert "hello" in lapis.names() and "libfoo" in lapis.names(), ex
     assert not link(lapis).exists() and not link(lapis).is_symlink()
     assert not state_dir(lapis).exists()
