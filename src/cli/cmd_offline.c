@@ -146,7 +146,8 @@ static int offline_execute(struct cli *c)
         return cli_error(c, LAPIS_E_OFFLINE, "no offline transaction is stored");
     if (r > 0 && !info.scheduled) /* not ours to reboot either */
         return cli_fail(c, lapis_offline_execute(c->ctx, &o, &goal));
-    if (r > 0 && (r = cli_load(c, LAPIS_LOAD_NO_REPOS)) >= 0)
+    /* Only the installed system: no repository is read (nor said to be). */
+    if (r > 0 && (r = lapis_load(c->ctx, LAPIS_LOAD_NO_REPOS)) >= 0)
         r = lapis_offline_execute(c->ctx, &o, &goal);
     if (r < 0) {
         cli_fail(c, r);
