@@ -173,6 +173,8 @@ char *cli_qf_format(struct cli *c, lapis_pkg p, const char *fmt);
 void cli_qf_print(struct cli *c, const lapis_pkglist *l, const char *fmt);
 bool cli_qf_needs_filelists(const char *fmt);
 
+/* run(arg) with the transaction's progress lines and questions (-y, --assumeno). */
+int cli_with_progress(struct cli *c, int (*run)(void *arg), void *arg);
 /* Lock, load, build the goal with build(), resolve, show, confirm, run. Returns the exit code. */
 int cli_run_goal(struct cli *c, unsigned load_flags, int (*build)(struct cli *c, lapis_goal *goal));
 

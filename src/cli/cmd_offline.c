@@ -134,6 +134,18 @@ static void print_applied(struct cli *c, lapis_goal *goal)
     printf("Complete! (history id %lld)\n", lapis_goal_history_id(goal));
 }
 
+struct execute_args {
+    lapis_ctx *ctx;
+    const lapis_run_opts *opts;
+    lapis_goal **goal;
+};
+
+static int run_execute(void *arg)
+{
+    struct execute_args *a = arg;
+    return lapis_offline_execute(a->ctx, a->opts, a->goal);
+}
+
 /* What the unit runs: apply, then reboot (or power off) as systemd.offline-updates says. */
 static int offline_execute(struct cli *c)
 {
@@ -148,7 +160,7 @@ static int offline_execute(struct cli *c)
         return cli_fail(c, lapis_offline_execute(c->ctx, &o, &goal));
     /* Only the installed system: no repository is read (nor said to be). */
     if (r > 0 && (r = lapis_load(c->ctx, LAPIS_LOAD_NO_REPOS)) >= 0)
-        r = lapis_offline_execute(c->ctx, &o, &goal);
+        r = cli_with_progress(c, run_execute, &(struct execute_args){ c->ctx, &o, &goal });
     if (r < 0) {
         cli_fail(c, r);
         shut_down(c, info.poweroff); /* a failed update must not leave the machine in limbo */

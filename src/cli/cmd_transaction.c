@@ -461,6 +461,31 @@ static void goal_report(struct cli *c, lapis_goal *goal, const lapis_trans_item 
                                  "--downloaddir).\nComplete!\n" : "Complete!\n");
 }
 
+int cli_with_progress(struct cli *c, int (*run)(void *arg), void *arg)
+{
+    struct progress prog = { .tty = isatty(STDOUT_FILENO) && !c->json && !c->quiet };
+    lapis_ctx_set_confirm(c->ctx, confirm_cb, c);
+    if (!c->json && !c->quiet)
+        lapis_ctx_set_progress(c->ctx, progress_cb, &prog);
+    int r = run(arg);
+    /* prog lives on this stack frame */
+    lapis_ctx_set_progress(c->ctx, cli_mdprogress_cb, c->mdprogress);
+    if (prog.line_open)
+        printf("\n");
+    return r;
+}
+
+struct store_args {
+    lapis_goal *goal;
+    const lapis_run_opts *opts;
+};
+
+static int run_store(void *arg)
+{
+    struct store_args *a = arg;
+    return lapis_offline_store(a->goal, a->opts);
+}
+
 /* dnf5 warns when a new offline transaction replaces a stored one. */
 static void note_replaced_offline(struct cli *c)
 {
@@ -478,18 +503,11 @@ static void note_replaced_offline(struct cli *c)
 static int goal_store_offline(struct cli *c, lapis_goal *goal, const lapis_trans_item *items,
                               size_t n)
 {
-    struct progress prog = { .tty = isatty(STDOUT_FILENO) && !c->json && !c->quiet };
     lapis_run_opts o = { .cmdline = c->cmdline, .script_fd = -1 };
     int r;
 
     note_replaced_offline(c);
-    lapis_ctx_set_confirm(c->ctx, confirm_cb, c);
-    if (!c->json && !c->quiet)
-        lapis_ctx_set_progress(c->ctx, progress_cb, &prog);
-    r = lapis_offline_store(goal, &o);
-    lapis_ctx_set_progress(c->ctx, cli_mdprogress_cb, c->mdprogress);
-    if (prog.line_open)
-        printf("\n");
+    r = cli_with_progress(c, run_store, &(struct store_args){ goal, &o });
     if (r < 0)
         return cli_fail(c, r);
     if (c->json)
