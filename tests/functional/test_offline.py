@@ -158,8 +158,11 @@ def test_offline_remove(lapis_file):
     lapis.yes("install", "hello")
     lapis.yes("--offline", "remove", "hello")
     assert "hello" in lapis.names()
-    lapis.ok("offline", "reboot")
-    lapis.ok("offline", "_execute")
+    r = lapis.ok("offline", "reboot", "--poweroff")
+    assert "Not running `systemctl reboot`" in r.out, r  # the reboot into the update
+    assert lapis.json("offline", "status")["poweroff"] is True
+    r = lapis.ok("offline", "_execute")
+    assert "Not running `systemctl poweroff`" in r.out, r  # after it, as asked
     assert "hello" not in lapis.names()
 
 
