@@ -154,6 +154,10 @@ _lapis()
         clean)
             ((first)) && COMPREPLY=($(compgen -W "all metadata packages" -- "$cur"))
             ;;
+        offline)
+            # _execute is the unit's, not offered (dnf5 hides it too)
+            ((first)) && COMPREPLY=($(compgen -W "status reboot clean" -- "$cur"))
+            ;;
         image)
             ((first)) && COMPREPLY=($(compgen -W "build lock inspect" -- "$cur"))
             ;;

@@ -29,6 +29,7 @@ enum lapis_error {
     LAPIS_E_ABORTED,     /* the user (or the confirm callback) said no */
     LAPIS_E_HISTORY,     /* history database unusable or no such transaction */
     LAPIS_E_INTERRUPTED, /* stopped by the interrupt flag (SIGINT/SIGTERM); nothing half-done */
+    LAPIS_E_OFFLINE,     /* no stored offline transaction, or it no longer applies */
 };
 
 /* Log levels for the message callback (warnings, progress notes). */

@@ -293,6 +293,9 @@ enum lapis_run_flags {
     LAPIS_RUN_NODOCS       = 1 << 1, /* rpm --excludedocs */
     LAPIS_RUN_NOSCRIPTS    = 1 << 2, /* rpm --noscripts */
     LAPIS_RUN_TEST         = 1 << 3, /* rpm test transaction only */
+    /* With DOWNLOADONLY: import the verified packages' repo keys into the root
+     * as a real run would (an offline transaction checks against them later). */
+    LAPIS_RUN_IMPORT_KEYS  = 1 << 4,
 };
 
 typedef struct {
@@ -317,6 +320,39 @@ LAPIS_MUST_USE int lapis_download_pkgs(lapis_ctx *ctx, const lapis_pkglist *pkgs
 /* History id of the transaction just run (0 if none). */
 long long lapis_goal_history_id(const lapis_goal *goal);
 
+/* ---- offline transactions (dnf5's --offline and "offline") ------------------
+ * The state lives in ROOT/usr/lib/sysimage/lapis/offline (dnf5:
+ * /usr/lib/sysimage/libdnf5/offline): transaction.json and packages/. The
+ * /system-update symlink (systemd.offline-updates(7)) points at it. */
+#define LAPIS_OFFLINE_DIR "/usr/lib/sysimage/lapis/offline"
+#define LAPIS_OFFLINE_LINK "/system-update"
+/* Download and verify goal's packages into the state directory, import their
+ * keys into the root, and store the resolved transaction (replacing one stored
+ * before). Nothing is installed. opts->cmdline is what history records later. */
+LAPIS_MUST_USE int lapis_offline_store(lapis_goal *goal, const lapis_run_opts *opts);
+typedef struct {
+    char *cmdline;          /* the command that stored it */
+    long long stored;       /* unix time */
+    bool scheduled;         /* ROOT/system-update points at the state directory */
+    bool poweroff;          /* power off instead of rebooting after it is applied */
+    char **items;           /* "ACTION NEVRA" lines, NULL-terminated */
+} lapis_offline_info;
+/* 1 and *ret filled when a transaction is stored, 0 when none is. */
+LAPIS_MUST_USE int lapis_offline_status(lapis_ctx *ctx, lapis_offline_info *ret);
+void lapis_offline_info_free(lapis_offline_info *info);
+/* Remove the stored transaction, its packages and a /system-update that points at it. */
+LAPIS_MUST_USE int lapis_offline_clean(lapis_ctx *ctx);
+/* Create ROOT/system-update -> the state directory (recording poweroff). */
+LAPIS_MUST_USE int lapis_offline_schedule(lapis_ctx *ctx, bool poweroff);
+/* Apply the stored transaction, which must be scheduled (ROOT/system-update
+ * pointing at the state directory; it is removed first: a crash
+ * must not loop), each package is checked against its stored digest and its
+ * signature against the root's keys, and the installed system must be the
+ * one it was resolved against. Needs lapis_load(LAPIS_LOAD_NO_REPOS) first.
+ * On success the state directory is removed; *ret_goal (caller frees) holds
+ * the items run. */
+LAPIS_MUST_USE int lapis_offline_execute(lapis_ctx *ctx, const lapis_run_opts *opts,
+                                         lapis_goal **ret_goal);
 /* ---- installroot lock ---------------------------------------------------- */
 
 /* Take the installroot's lock (ROOT/var/lib/lapis/lock), waiting up to the

@@ -27,6 +27,8 @@ struct cli {
     bool repo_given;
     bool allowerasing, skip_broken, downloadonly, nodocs, noscripts, allow_downgrade;
     char *downloaddir;
+    bool offline;                  /* --offline: store the transaction for the next boot */
+    bool poweroff, no_reboot;      /* offline reboot --poweroff; reboot/_execute --no-reboot */
     char *cmdline;                 /* the whole command line, for history */
     /* advisory filters (updateinfo, upgrade, upgrade-minimal, check-update) */
     unsigned adv_types;
@@ -152,6 +154,7 @@ int cmd_repoinfo(struct cli *c);
 int cmd_group(struct cli *c);
 int cmd_environment(struct cli *c);
 int cmd_repoclosure(struct cli *c);
+int cmd_offline(struct cli *c);
 /* An @group spec (or group name) as jobs: op 'i' install, 'r' remove, 'u' upgrade. */
 int cli_goal_group_spec(struct cli *c, lapis_goal *goal, const char *spec, char op);
 /* The flag the SIGINT/SIGTERM handler sets. */
@@ -170,6 +173,8 @@ char *cli_qf_format(struct cli *c, lapis_pkg p, const char *fmt);
 void cli_qf_print(struct cli *c, const lapis_pkglist *l, const char *fmt);
 bool cli_qf_needs_filelists(const char *fmt);
 
+/* run(arg) with the transaction's progress lines and questions (-y, --assumeno). */
+int cli_with_progress(struct cli *c, int (*run)(void *arg), void *arg);
 /* Lock, load, build the goal with build(), resolve, show, confirm, run. Returns the exit code. */
 int cli_run_goal(struct cli *c, unsigned load_flags, int (*build)(struct cli *c, lapis_goal *goal));
 

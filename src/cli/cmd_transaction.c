@@ -327,6 +327,9 @@ static int goal_prepare(struct cli *c, unsigned load_flags)
 
     if (c->downloaddir && !c->downloadonly)
         return cli_error(c, LAPIS_E_USAGE, "--downloaddir needs --downloadonly");
+    if (c->offline && (c->downloadonly || c->downloaddir))
+        return cli_error(c, LAPIS_E_USAGE, "--offline stores its packages itself: drop "
+                         "--downloadonly/--downloaddir");
     if (!c->assumeno && !c->downloadonly && (r = lapis_ctx_lock(c->ctx)) < 0)
         return cli_fail(c, r);
     for (int i = 0; i < c->nargs; i++) {
@@ -460,6 +463,64 @@ static void goal_report(struct cli *c, lapis_goal *goal, const lapis_trans_item 
                                  "--downloaddir).\nComplete!\n" : "Complete!\n");
 }
 
+int cli_with_progress(struct cli *c, int (*run)(void *arg), void *arg)
+{
+    struct progress prog = { .tty = isatty(STDOUT_FILENO) && !c->json && !c->quiet };
+    lapis_ctx_set_confirm(c->ctx, confirm_cb, c);
+    if (!c->json && !c->quiet)
+        lapis_ctx_set_progress(c->ctx, progress_cb, &prog);
+    int r = run(arg);
+    /* prog lives on this stack frame */
+    lapis_ctx_set_progress(c->ctx, cli_mdprogress_cb, c->mdprogress);
+    if (prog.line_open)
+        printf("\n");
+    return r;
+}
+
+struct store_args {
+    lapis_goal *goal;
+    const lapis_run_opts *opts;
+};
+
+static int run_store(void *arg)
+{
+    struct store_args *a = arg;
+    return lapis_offline_store(a->goal, a->opts);
+}
+
+/* dnf5 warns when a new offline transaction replaces a stored one. */
+static void note_replaced_offline(struct cli *c)
+{
+    lapis_offline_info info = { 0 };
+    if (c->quiet || lapis_offline_status(c->ctx, &info) <= 0)
+        return;
+    char *clean = lapis_sanitize(info.cmdline);
+    fprintf(stderr, "lapis: warning: this replaces the offline transaction stored by: %s\n",
+            clean);
+    free(clean);
+    lapis_offline_info_free(&info);
+}
+
+/* --offline: download, verify and store; nothing is installed now (dnf5's words). */
+static int goal_store_offline(struct cli *c, lapis_goal *goal, const lapis_trans_item *items,
+                              size_t n)
+{
+    lapis_run_opts o = { .cmdline = c->cmdline, .script_fd = -1 };
+    int r;
+
+    note_replaced_offline(c);
+    r = cli_with_progress(c, run_store, &(struct store_args){ goal, &o });
+    if (r < 0)
+        return cli_fail(c, r);
+    if (c->json)
+        return json_result(c, NULL, items, n, "stored-offline");
+    if (!c->quiet)
+        printf("Transaction stored to be performed offline. Run `lapis offline reboot` to reboot "
+               "and run the transaction. To cancel the transaction and delete the downloaded "
+               "files, use `lapis offline clean`.\n");
+    return 0;
+}
+
 /* Lock (unless only looking), load, let build() add jobs, then resolve/show/ask/run. */
 int cli_run_goal(struct cli *c, unsigned load_flags, int (*build)(struct cli *, lapis_goal *))
 {
@@ -486,7 +547,11 @@ int cli_run_goal(struct cli *c, unsigned load_flags, int (*build)(struct cli *, 
             printf("Nothing to do.\n");
         return 0;
     }
-    if ((r = goal_confirm(c, items, n)) != 0 || (r = goal_execute(c, goal)) != 0)
+    if ((r = goal_confirm(c, items, n)) != 0)
+        return r;
+    if (c->offline)
+        return goal_store_offline(c, goal, items, n);
+    if ((r = goal_execute(c, goal)) != 0)
         return r;
     goal_report(c, goal, items, n);
     /* A signal during the rpm transaction waited for it to end (see lapis_goal_run). */

@@ -20,6 +20,10 @@
     "  --allow-downgrade       let the solver downgrade installed packages\n"             \
     "  -y, --assumeyes         answer yes    --assumeno  answer no (show only)\n"
 
+/* dnf5's --offline: on install, reinstall, remove, upgrade, downgrade, distro-sync. */
+#define OFFLINE_OPT                                                                         \
+    "  --offline               store the transaction to run at the next boot (lapis offline)\n"
+
 #define ADV_OPTS                                                                            \
     "  --security --bugfix --enhancement --newpackage   advisory types\n"                  \
     "  --advisory=ID  --cve=CVE  --bz=ID                 named advisories\n"               \
@@ -68,13 +72,13 @@ static const struct cmd_help helps[] = {
       "  --with-cve --with-bz                     only advisories with CVE / bugzilla references\n"
       "  --contains-pkgs=GLOB,...                 only advisories naming these packages\n"
       ADV_OPTS },
-    { "install", "PACKAGE...", TX_OPTS },
-    { "reinstall", "PACKAGE...", TX_OPTS },
-    { "remove", "PACKAGE...", TX_OPTS },
-    { "upgrade", "[PACKAGE...]", TX_OPTS ADV_OPTS },
+    { "install", "PACKAGE...", TX_OPTS OFFLINE_OPT },
+    { "reinstall", "PACKAGE...", TX_OPTS OFFLINE_OPT },
+    { "remove", "PACKAGE...", TX_OPTS OFFLINE_OPT },
+    { "upgrade", "[PACKAGE...]", TX_OPTS OFFLINE_OPT ADV_OPTS },
     { "upgrade-minimal", "[PACKAGE...]", TX_OPTS ADV_OPTS },
-    { "downgrade", "PACKAGE...", TX_OPTS },
-    { "distro-sync", "[PACKAGE...]", TX_OPTS },
+    { "downgrade", "PACKAGE...", TX_OPTS OFFLINE_OPT },
+    { "distro-sync", "[PACKAGE...]", TX_OPTS OFFLINE_OPT },
     { "autoremove", "[PACKAGE...]", TX_OPTS },
     { "mark", "install|remove PACKAGE...", NULL },
     { "history", "[list|info SPEC|undo N|redo N|rollback N]",
@@ -102,6 +106,14 @@ static const struct cmd_help helps[] = {
       "  --check=REPO,...        check only these repositories' packages (globs)\n"
       "  --arch=ARCH,...         check only packages of these architectures\n"
       "  --newest                only each repository's newest packages\n" },
+    { "offline", "status|reboot|clean|_execute",
+      "  status                  what --offline stored (or that nothing is)\n"
+      "  reboot                  schedule it (/system-update) and reboot to apply it\n"
+      "  clean                   remove it and its downloaded packages\n"
+      "  _execute                apply it (run by lapis-offline-transaction.service)\n"
+      "  --poweroff              reboot: power off once it is applied, not reboot\n"
+      "  --no-reboot             reboot, _execute: do not run systemctl (an installroot\n"
+      "                          is never rebooted)\n" },
     { "help", "[COMMAND]", NULL },
 };
 

@@ -52,6 +52,7 @@ static const struct cmd commands[] = {
     { "group",        cmd_group,        0,        "group list|info|install|remove|upgrade (comps groups)" },
     { "environment",  cmd_environment,  0,        "environment list|info (comps environments; install @^ENV)" },
     { "repoclosure",  cmd_repoclosure,  0,        "packages whose requirements nothing available provides" },
+    { "offline",      cmd_offline,      0,        "offline status|reboot|clean|_execute: the transaction --offline stored" },
     { "help",         cmd_help,         CMD_OWN_SETUP, "help [COMMAND]: the commands, or one command's options" },
 };
 
@@ -85,6 +86,7 @@ enum {
     OPT_CHECK, OPT_NEWEST,
     OPT_SKIPUNAVAILABLE, OPT_BEST, OPT_NOBEST, OPT_ALLOWDOWNGRADE,
     OPT_QUERYFORMAT, OPT_USERINSTALLED, OPT_EXTRAS, OPT_RECENT, OPT_REVERSE, OPT_COLOR,
+    OPT_OFFLINE, OPT_POWEROFF, OPT_NO_REBOOT,
 };
 
 static const struct option long_opts[] = {
@@ -127,6 +129,9 @@ static const struct option long_opts[] = {
     { "allowerasing", no_argument, NULL, OPT_ALLOWERASING },
     { "skip-broken", no_argument, NULL, OPT_SKIPBROKEN },
     { "downloadonly", no_argument, NULL, OPT_DOWNLOADONLY },
+    { "offline", no_argument, NULL, OPT_OFFLINE },
+    { "poweroff", no_argument, NULL, OPT_POWEROFF },
+    { "no-reboot", no_argument, NULL, OPT_NO_REBOOT },
     { "downloaddir", required_argument, NULL, OPT_DOWNLOADDIR },
     { "destdir", required_argument, NULL, OPT_DOWNLOADDIR },
     { "nodocs", no_argument, NULL, OPT_NODOCS },
@@ -215,6 +220,7 @@ static void usage(FILE *out)
             "  --allow-downgrade     allow downgrading dependencies to resolve\n"
             "  --downloadonly        only download (and verify) packages\n"
             "  --downloaddir=DIR     with --downloadonly: where to put them\n"
+            "  --offline             store the transaction for the next boot (lapis offline)\n"
             "  --nodocs              do not install documentation\n"
             "  --noscripts           do not run scriptlets\n"
             "\nAdvisory filters (updateinfo, upgrade, upgrade-minimal, check-update):\n"
@@ -506,6 +512,9 @@ static const struct cli_field cli_flags[] = {
     { OPT_ALLOWERASING, offsetof(struct cli, allowerasing) },
     { OPT_SKIPBROKEN, offsetof(struct cli, skip_broken) },
     { OPT_DOWNLOADONLY, offsetof(struct cli, downloadonly) },
+    { OPT_OFFLINE, offsetof(struct cli, offline) },
+    { OPT_POWEROFF, offsetof(struct cli, poweroff) },
+    { OPT_NO_REBOOT, offsetof(struct cli, no_reboot) },
     { OPT_NODOCS, offsetof(struct cli, nodocs) },
     { OPT_NOSCRIPTS, offsetof(struct cli, noscripts) },
     { OPT_SUMMARY, offsetof(struct cli, summary) },
@@ -761,6 +770,13 @@ static int cmd_help(struct cli *c)
     return show_help(c, c->nargs ? c->args[0] : NULL);
 }
 
+/* dnf5's commands with --offline. */
+static bool cmd_takes_offline(const struct cmd *cmd)
+{
+    return cmd->run == cmd_install || cmd->run == cmd_reinstall || cmd->run == cmd_remove ||
+           cmd->run == cmd_upgrade || cmd->run == cmd_downgrade || cmd->run == cmd_distro_sync;
+}
+
 int main(int argc, char **argv)
 {
     struct cli c = { 0 };
@@ -820,6 +836,11 @@ int main(int argc, char **argv)
     cmd = find_command(c.args[0]);
     if (!cmd) {
         r = unknown_command(&c, c.args[0]);
+        goto out;
+    }
+    if (c.offline && !cmd_takes_offline(cmd)) {
+        r = usage_error(&c, "--offline works with install, reinstall, remove, upgrade, "
+                        "downgrade and distro-sync, not", c.args[0]);
         goto out;
     }
     /* Commands see their own arguments only. */

@@ -269,7 +269,8 @@ static int insert_item(lapis_ctx *ctx, sqlite3 *db, sqlite3_stmt *st, long long 
     sqlite3_bind_text(st, 7, version, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 8, release, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 9, lapis_pkg_arch(ctx, p), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 10, lapis_pkg_repoid(ctx, p), -1, SQLITE_TRANSIENT);
+    const char *from = lapis_sack_cmdline_from_repo(ctx, p);
+    sqlite3_bind_text(st, 10, from ? from : lapis_pkg_repoid(ctx, p), -1, SQLITE_TRANSIENT);
     return sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(ctx, db, "recording a package");
 }
 

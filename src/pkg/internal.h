@@ -135,6 +135,7 @@ void lapis_repo_opts_clear(struct lapis_repo_opts *o);
 struct lapis_cmdline_pkg {
     char *path;
     struct lapis_repo *origin;
+    char *from_repo;          /* the repo history records (an offline transaction's), or NULL */
 };
 
 struct lapis_ctx {
@@ -272,6 +273,10 @@ bool lapis_pkg_match_any(Pool *pool, Solvable *s, char *const *globs);
 Id lapis_sack_find_exact(Pool *pool, Id name, Id arch, Id evr, bool installed);
 /* The file behind a "@commandline" package, else NULL. */
 const char *lapis_sack_cmdline_path(lapis_ctx *ctx, Id p);
+/* The repo id history records for a command-line package instead of
+ * "@commandline" (an offline transaction's stored package), or NULL. */
+const char *lapis_sack_cmdline_from_repo(lapis_ctx *ctx, Id p);
+void lapis_sack_set_from_repo(lapis_ctx *ctx, Id p, const char *repoid);
 /* pool_errstr(), never "no error": fallback when libsolv has no reason. It says
  * "no error" (or strerror(0), "Success") when a library under it failed without
  * telling it why. Inline: cache, metadata and sack all use it, below each other. */

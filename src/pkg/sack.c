@@ -161,8 +161,10 @@ static void drop_considered(Pool *pool)
 /* pool_free() does not release the considered map: we own it. */
 void lapis_sack_free(lapis_ctx *ctx)
 {
-    for (size_t i = 0; i < ctx->ncmdline_pkgs; i++)
+    for (size_t i = 0; i < ctx->ncmdline_pkgs; i++) {
         free(ctx->cmdline_pkgs[i].path);
+        free(ctx->cmdline_pkgs[i].from_repo);
+    }
     free(ctx->cmdline_pkgs);
     ctx->cmdline_pkgs = NULL;
     ctx->ncmdline_pkgs = 0;
@@ -236,7 +238,7 @@ int lapis_sack_add_rpm(lapis_ctx *ctx, const char *path, Id *ret)
     /* repo_add_rpm appends one solvable, so the index is always the next slot. */
     size_t idx = (size_t)(p - ctx->cmdline_repo->start);
     ctx->cmdline_pkgs = xrealloc(ctx->cmdline_pkgs, (idx + 1) * sizeof(*ctx->cmdline_pkgs));
-    ctx->cmdline_pkgs[idx] = (struct lapis_cmdline_pkg){ TAKE_PTR(abs), NULL };
+    ctx->cmdline_pkgs[idx] = (struct lapis_cmdline_pkg){ TAKE_PTR(abs), NULL, NULL };
     ctx->ncmdline_pkgs = idx + 1;
     *ret = p;
     return 0;
@@ -260,6 +262,21 @@ struct lapis_repo *lapis_sack_cmdline_origin(lapis_ctx *ctx, Id p)
 {
     struct lapis_cmdline_pkg *c = cmdline_pkg(ctx, p);
     return c ? c->origin : NULL;
+}
+
+const char *lapis_sack_cmdline_from_repo(lapis_ctx *ctx, Id p)
+{
+    struct lapis_cmdline_pkg *c = cmdline_pkg(ctx, p);
+    return c ? c->from_repo : NULL;
+}
+
+void lapis_sack_set_from_repo(lapis_ctx *ctx, Id p, const char *repoid)
+{
+    struct lapis_cmdline_pkg *c = cmdline_pkg(ctx, p);
+    if (!c)
+        return;
+    free(c->from_repo);
+    c->from_repo = xstrdup(repoid);
 }
 
 int lapis_sack_add_cached_rpm(lapis_ctx *ctx, const char *path, struct lapis_repo *origin, Id *ret)

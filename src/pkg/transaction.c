@@ -894,6 +894,17 @@ static void drop_cached_packages(lapis_ctx *ctx, struct lapis_pkgfile *f, size_t
             unlink(f[i].path);
 }
 
+/* An offline transaction verifies its packages against the root's keyring
+ * when applied: the keys go in now, while the repos are at hand. */
+static int import_keys_now(lapis_ctx *ctx, rpmts ts, struct lapis_pkgfile *f, size_t n)
+{
+    _cleanup_free_ char *made_db = NULL, *made_link = NULL;
+    int r = lapis_ctx_lock(ctx);
+    if (r >= 0)
+        r = ensure_rpmdb(ctx, ts, &made_db, &made_link);
+    return r < 0 ? r : import_repo_keys(ctx, ts, f, n);
+}
+
 int lapis_goal_run(lapis_goal *g, const lapis_run_opts *opts)
 {
     lapis_ctx *ctx = g->ctx;
@@ -927,6 +938,8 @@ int lapis_goal_run(lapis_goal *g, const lapis_run_opts *opts)
     for (size_t i = 0; r >= 0 && i < n; i++)
         if (!f[i].in_memory)
             strv_push(&g->downloaded, xstrdup(f[i].path));
+    if (r >= 0 && (o.flags & LAPIS_RUN_DOWNLOADONLY) && (o.flags & LAPIS_RUN_IMPORT_KEYS))
+        r = import_keys_now(ctx, ts, f, n);
     if (r >= 0 && !(o.flags & LAPIS_RUN_DOWNLOADONLY)) {
         r = ensure_rpmdb(ctx, ts, &made_db, &made_link);
         if (r >= 0)

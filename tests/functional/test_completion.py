@@ -91,6 +91,8 @@ def test_command_names(complete):
     assert complete("lapis help downl") == {"download"}
     assert complete("lapis env") == {"environment"}
     assert complete("lapis environment ") == {"list", "info"}
+    assert complete("lapis of") == {"offline"}
+    assert complete("lapis offline ") == {"status", "reboot", "clean"}
 
 
 def test_command_names_without_bash_completion(complete):
@@ -103,6 +105,10 @@ def test_command_options(complete):
     assert complete("lapis repoquery --whatr") == {"--whatrequires"}
     assert complete("lapis --no") == {"--no-best", "--nodocs", "--nogpgcheck", "--noscripts"}
     assert complete("lapis --col") == {"--color"}
+    assert complete("lapis --of") == {"--offline"}
+    assert complete("lapis upgrade --of") == {"--offline"}
+    assert complete("lapis autoremove --of") == set()
+    assert complete("lapis offline --") == {"--poweroff", "--no-reboot"}
 
 
 def test_color_values(complete):

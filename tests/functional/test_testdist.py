@@ -163,7 +163,9 @@ def test_lapis_runs_in_root(server):
     r = server.chroot("/usr/bin/lapis", "--version")
     assert r.rc == 0 and "lapis" in r.out, r
     for f in ("usr/share/man/man8", "usr/lib/systemd/system/lapis-automatic.timer",
-              "usr/lib/systemd/system/lapis-automatic.service", "etc/lapis/automatic.conf"):
+              "usr/lib/systemd/system/lapis-automatic.service", "etc/lapis/automatic.conf",
+              "usr/lib/systemd/system/lapis-offline-transaction.service",
+              "usr/lib/systemd/system/system-update.target.wants/lapis-offline-transaction.service"):
         assert (server.path / f).exists(), f
     assert list((server.path / "usr/share/man/man8").glob("lapis.8*"))
     r = server.rpm("-q", "--requires", "lapis")

@@ -42,6 +42,29 @@ def test_units_verify(tmp_path):
     assert "lapis-automatic" not in cp.stderr, cp.stderr
 
 
+def test_offline_unit_runs_execute_in_system_update_target():
+    """systemd.offline-updates(7): early, only when /system-update exists, in system-update.target."""
+    text = (UNITS / "lapis-offline-transaction.service").read_text()
+    for line in ("DefaultDependencies=no", "Requires=sysinit.target",
+                 "ConditionPathExists=/system-update", "Type=oneshot",
+                 "ExecStart=/usr/bin/lapis offline _execute", "WantedBy=system-update.target",
+                 "Before=shutdown.target system-update.target"):
+        assert re.search(r"^%s$" % re.escape(line), text, re.M), line
+    assert re.search(r"^After=sysinit.target\b", text, re.M)
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze not installed")
+def test_offline_unit_verifies(tmp_path):
+    name = "lapis-offline-transaction.service"
+    text = (UNITS / name).read_text().replace("/usr/bin/lapis", LAPIS_BIN)
+    text = "\n".join(l for l in text.splitlines() if not l.startswith("Documentation="))
+    (tmp_path / name).write_text(text + "\n")
+    cp = subprocess.run(["systemd-analyze", "verify", str(tmp_path / name)],
+                        capture_output=True, text=True, timeout=60)
+    assert cp.returncode == 0, cp.stderr
+    assert "lapis-offline" not in cp.stderr, cp.stderr
+
+
 def test_shipped_automatic_conf_runs(lapis_file):
     """data/automatic.conf (apply_updates = no) checks and downloads, and changes nothing."""
     lapis_file.yes("--repo", "base", "install", "hello-1.0")
