@@ -38,7 +38,11 @@ static int read_range(struct lapis_diag *d, int fd, unsigned char *buf, size_t l
     return 0;
 }
 
-int su_range_hash(struct lapis_diag *d, lapis_hasher *h, int fd, long long offset, long long size)
+typedef void (*range_sink)(void *sink, const unsigned char *buf, size_t len);
+
+/* Feed [offset, offset+size) of fd to sink, IO_SIZE at a time. */
+static int feed_range(struct lapis_diag *d, int fd, long long offset, long long size,
+                      range_sink fn, void *sink)
 {
     _cleanup_free_ unsigned char *buf = xmalloc(IO_SIZE);
     for (long long done = 0; done < size;) {
@@ -46,10 +50,20 @@ int su_range_hash(struct lapis_diag *d, lapis_hasher *h, int fd, long long offse
         int r = read_range(d, fd, buf, n, offset + done);
         if (r < 0)
             return r;
-        lapis_hasher_update(h, buf, n);
+        fn(sink, buf, n);
         done += (long long)n;
     }
     return 0;
+}
+
+static void hasher_sink(void *h, const unsigned char *buf, size_t len)
+{
+    lapis_hasher_update(h, buf, len);
+}
+
+int su_range_hash(struct lapis_diag *d, lapis_hasher *h, int fd, long long offset, long long size)
+{
+    return feed_range(d, fd, offset, size, hasher_sink, h);
 }
 
 int su_range_sha256(struct lapis_diag *d, int fd, long long offset, long long size, char ret_hex[SU_HEX])
@@ -192,19 +206,15 @@ int su_verity_final(struct lapis_diag *d, struct su_verity *v, char ret_root[SU_
     return 0;
 }
 
+static void verity_sink(void *v, const unsigned char *buf, size_t len)
+{
+    su_verity_add(v, buf, len);
+}
+
 /* Feed len bytes of fd from off to the accumulator. */
 int su_verity_add_range(struct lapis_diag *d, struct su_verity *v, int fd, long long off, long long len)
 {
-    _cleanup_free_ unsigned char *buf = xmalloc(IO_SIZE);
-    for (long long done = 0; done < len;) {
-        size_t n = len - done < IO_SIZE ? (size_t)(len - done) : IO_SIZE;
-        int r = read_range(d, fd, buf, n, off + done);
-        if (r < 0)
-            return r;
-        su_verity_add(v, buf, n);
-        done += (long long)n;
-    }
-    return 0;
+    return feed_range(d, fd, off, len, verity_sink, v);
 }
 
 int su_verity_root(struct lapis_diag *d, int fd, long long offset, long long size, long bs,
