@@ -396,21 +396,27 @@ static int environment_group(lapis_goal *g, const lapis_group *grp, enum group_o
 static int environment_groups(lapis_goal *g, const lapis_group *env, enum group_op op,
                               bool with_optional)
 {
-    int r = 0;
-    for (size_t i = 0; r >= 0 && env->mandatory && env->mandatory[i]; i++) {
-        char *specs[] = { env->mandatory[i], NULL };
-        lapis_group *grp = NULL;
-        size_t n = 0;
-        if ((r = lapis_group_query(g->ctx, specs, &grp, &n)) < 0)
-            break;
-        if (n == 0)
+    lapis_group *grp = NULL;
+    size_t n = 0;
+    int r;
+
+    if (!env->mandatory || !env->mandatory[0])
+        return 0;
+    /* One query for all its groups (each query reads the repos' comps). */
+    if ((r = lapis_group_query(g->ctx, env->mandatory, &grp, &n)) < 0)
+        return r;
+    for (size_t i = 0; r >= 0 && env->mandatory[i]; i++) {
+        bool found = false;
+        for (size_t k = 0; r >= 0 && k < n; k++)
+            if (strcmp(grp[k].id, env->mandatory[i]) == 0) {
+                found = true;
+                r = environment_group(g, &grp[k], op, with_optional);
+            }
+        if (!found)
             lapis_log(g->ctx, LAPIS_LOG_WARNING, "No match for group \"%s\" (environment %s); "
                       "skipping it", env->mandatory[i], env->id);
-        for (size_t k = 0; r >= 0 && k < n; k++)
-            if (strcmp(grp[k].id, env->mandatory[i]) == 0)
-                r = environment_group(g, &grp[k], op, with_optional);
-        lapis_groups_free(grp, n);
     }
+    lapis_groups_free(grp, n);
     return r;
 }
 
