@@ -769,6 +769,8 @@ static void log_cache_decision(lapis_ctx *ctx, const struct lapis_repo *r, const
     struct stat st;
     char age[32], expire[32];
 
+    if (!lapis_log_wants(ctx, LAPIS_LOG_DEBUG)) /* no second stat of repomd.xml without -v */
+        return;
     if (r->opts.metadata_expire < 0)
         snprintf(expire, sizeof(expire), "never");
     else
