@@ -193,7 +193,12 @@ static int clamp_tree(const char *dir, long long epoch)
  * data dir, or the source tree (tests run from the build tree). */
 static const char *live_module_dir(void)
 {
-    static const char *const dirs[] = { LAPIS_DRACUT_INSTALLED, LAPIS_DRACUT_SOURCE };
+    static const char *const dirs[] = {
+        LAPIS_DRACUT_INSTALLED,
+#ifdef LAPIS_DRACUT_SOURCE
+        LAPIS_DRACUT_SOURCE,
+#endif
+    };
     const char *e = getenv("LAPIS_DRACUT_MODULES");
     if (e && *e)
         return e;

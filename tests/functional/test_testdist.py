@@ -9,6 +9,7 @@ import hashlib
 import os
 import pathlib
 import platform
+import shutil
 import subprocess
 import sys
 
@@ -311,13 +312,24 @@ for n in btd.build_lapis(out, btd.Key(cache), arch, cross):
 @pytest.mark.skipif(ARCH != "x86_64" or not (TESTDIST / "aarch64" / ".stamp").exists(),
                     reason="needs an x86_64 host and the aarch64 repo")
 def test_cross_built_lapis_is_reproducible(tmp_path):
-    """The aarch64 lapis and lapis-sysupdate, cross-built again (other TMPDIR,
-    umask and so another rpmbuild dir), are the repo's bytes. Before
-    -ffile-prefix-map in lapis.spec: the build dir's path was in the debug
-    info, so the build id (and 18 bytes of /usr/bin/lapis) differed."""
+    """The aarch64 lapis and lapis-sysupdate, cross-built again from a copy of
+    the tree at another path (other TMPDIR, umask and so another rpmbuild
+    dir), are the repo's bytes. Before -ffile-prefix-map in lapis.spec: the
+    build dir's path was in the debug info, so the build id (and 18 bytes of
+    /usr/bin/lapis) differed. Before LAPIS_SOURCE_TREE_DATA=OFF there: the
+    source tree's path was compiled in as the dracut module fallback, so a
+    tree checked out elsewhere (CI's clone) built another lapis."""
     tmp = tmp_path / "tmp"
     tmp.mkdir()
-    cp = subprocess.run([sys.executable, "-c", REBUILD_LAPIS, str(TOOL), "aarch64"],
+    src = tmp_path / "elsewhere" / "src"
+    files = subprocess.run(["git", "-C", str(SRCROOT), "ls-files", "-z"], check=True,
+                           capture_output=True).stdout.decode().split("\0")
+    for name in filter(None, files):
+        if (SRCROOT / name).is_file():
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(SRCROOT / name, src / name)
+    tool = src / TOOL.relative_to(SRCROOT)
+    cp = subprocess.run([sys.executable, "-c", REBUILD_LAPIS, str(tool), "aarch64"],
                         env=dict(os.environ, TMPDIR=str(tmp)), capture_output=True, text=True,
                         timeout=1200, preexec_fn=lambda: os.umask(0o077))
     assert cp.returncode == 0, cp.stderr
