@@ -306,6 +306,13 @@ static const char *check_compression(const char *v)
     return NULL;
 }
 
+static const char *check_qcow2_compression(const char *v)
+{
+    if (strcmp(v, "zstd") && strcmp(v, "zlib") && strcmp(v, "none"))
+        return "one of zstd, zlib, none";
+    return NULL;
+}
+
 static const char *check_keep(const char *v)
 {
     if (strcmp(v, "package-cache") && strcmp(v, "logs") && strcmp(v, "history") && strcmp(v, "tmp"))
@@ -1064,6 +1071,7 @@ TAB(signing_tab,
 
 TAB(output_tab,
     { "formats", h_formats, CFG(formats), 0, 0, NULL, NULL },
+    { "qcow2Compression", h_str, CFG(qcow2_compression), 0, 0, NULL, check_qcow2_compression },
     { "signing", h_map, 0, 0, 0, &signing_tab, NULL });
 
 TAB(top_tab,
@@ -1281,6 +1289,7 @@ static void set_defaults(struct lapis_image_config *c)
     c->locale = xstrdup("C.UTF-8");
     c->hardening = true;
     c->layer_compression = xstrdup("gzip");
+    c->qcow2_compression = xstrdup("zstd");
     c->uki = true;
     c->formats = LAPIS_IMAGE_RAW | LAPIS_IMAGE_OCI;
 }
@@ -1470,6 +1479,7 @@ void lapis_image_config_free(struct lapis_image_config *c)
     free(c->workdir);
     kv_free(c->labels, c->nlabels);
     free(c->layer_compression);
+    free(c->qcow2_compression);
     for (size_t i = 0; i < c->npartitions; i++)
         free(c->partitions[i].id);
     free(c->partitions);

@@ -133,6 +133,7 @@ struct lapis_image_config {
     struct lapis_image_kv *labels;
     size_t nlabels;
     char *layer_compression;       /* "gzip" (default) | "zstd" */
+    char *qcow2_compression;       /* "zstd" (default) | "zlib" | "none" */
 
     /* storage: */
     unsigned long long disk_size;  /* bytes; 0 = root content + headroom */

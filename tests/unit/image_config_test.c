@@ -235,6 +235,7 @@ static void check_full_rest(const struct lapis_image_config *c)
     assert_string_equal(c->workdir, "/srv");
     assert_string_equal(c->labels[0].key, "org.opencontainers.image.title");
     assert_string_equal(c->layer_compression, "zstd");
+    assert_string_equal(c->qcow2_compression, "zlib");
     assert_false(c->uki);
     assert_int_equal(c->disk_size, 4ull << 30);
     assert_int_equal(c->npartitions, 4);
@@ -370,6 +371,7 @@ static void test_defaults(void **state)
     assert_null(c->setuid_allow);
     assert_null(c->keep);
     assert_string_equal(c->layer_compression, "gzip");
+    assert_string_equal(c->qcow2_compression, "zstd");
     assert_int_equal(c->disk_size, 0);
     assert_true(c->uki);
     assert_int_equal(c->npartitions, 2);

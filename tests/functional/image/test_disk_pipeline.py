@@ -70,7 +70,8 @@ def piped(tmp_path_factory):
                WRAP_CACHE=str(cache), SOURCE_DATE_EPOCH="1767225600")
     cfg = base / "disk.yaml"
     cfg.write_text('name: pipe\nversion: "1"\nreleasever: "12"\nrepos:\n  - file: %s\n'
-                   'packages:\n  install: [%s]\n  nodocs: true\noutput:\n  formats: [raw, qcow2]\n'
+                   'packages:\n  install: [%s]\n  nodocs: true\n'
+                   'output:\n  formats: [raw, qcow2]\n  qcow2Compression: none\n'
                    % (TESTDIST / "testdist.repo", ", ".join(PACKAGES)))
     cmd = [LAPIS_BIN, "-v", "image", "build", "--cachedir", str(cache), "-o", str(out), str(cfg)]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)
@@ -97,6 +98,23 @@ def test_raw_cached_and_root_removed_while_qemu_img_converts(piped):
     q = piped["runs"]["qemu-img"]
     assert q["raw_cached"], "the raw reached the image cache only after qemu-img"
     assert q["root_gone"], "the composed root was still there after qemu-img"
+
+
+def test_qcow2_compression_none_writes_plain_clusters(piped):
+    """output.qcow2Compression: none: qemu-img runs without -c, every data
+    cluster has a host offset (compressed ones have none) and the guest sees
+    the raw's bytes. test_boot.py covers the zstd default."""
+    q = piped["runs"]["qemu-img"]
+    assert "-c" not in q["args"] and not any("compression_type" in a for a in q["args"]), q["args"]
+    out = piped["out"]
+    qcow2, raw = out / "pipe-1.x86_64.qcow2", out / "pipe-1.x86_64.raw"
+    extents = json.loads(subprocess.run(["qemu-img", "map", "--output=json", str(qcow2)],
+                                        capture_output=True, text=True, check=True).stdout)
+    data = [e for e in extents if e["data"]]
+    assert data and all("offset" in e for e in data), [e for e in data if "offset" not in e][:3]
+    r = subprocess.run(["qemu-img", "compare", "-f", "qcow2", "-F", "raw", str(qcow2), str(raw)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and "Images are identical." in r.stdout, r.stdout + r.stderr
 
 
 def test_verbose_build_times_tools_and_finalize_steps(piped):
