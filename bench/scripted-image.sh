@@ -7,7 +7,9 @@
 #
 #   bench/scripted-image.sh disk|oci WORKDIR REPOFILE PKG...
 #
-# disk: WORKDIR/disk.raw and WORKDIR/disk.qcow2; oci: WORKDIR/layer.tar.gz
+# disk: WORKDIR/disk.raw and WORKDIR/disk.qcow2 (plain clusters, as qemu-img
+# writes by default; QCOW2_COMPRESS=zstd compresses them as lapis's default
+# does); oci: WORKDIR/layer.tar.gz
 # (what a user tars up for a container base: dnf --installroot + tar | gzip).
 set -euo pipefail
 mode=$1 work=$2 repofile=$3
@@ -59,4 +61,8 @@ sgdisk -q -n 1:2048:+128M -t 1:ef00 -n 2:0:0 -t 2:4f68bce3-e8cd-4db1-96e7-fbcaf9
 dd if="$esp" of="$disk" bs=1M seek=1 conv=notrunc status=none
 start=$(sgdisk -i 2 "$disk" | awk '/First sector/ {print $3}')
 mkfs.ext4 -q -F -E offset=$(( start * 512 )) -d "$root" "$disk" "${root_k}k"
-qemu-img convert -O qcow2 "$disk" "$work/disk.qcow2"
+if [ "${QCOW2_COMPRESS:-}" = zstd ]; then
+    qemu-img convert -c -o compression_type=zstd -O qcow2 "$disk" "$work/disk.qcow2"
+else
+    qemu-img convert -O qcow2 "$disk" "$work/disk.qcow2"
+fi

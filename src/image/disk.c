@@ -31,6 +31,7 @@
 #include "basic/macro.h"
 #include "basic/strv.h"
 #include "image/bootdisk.h"
+#include "image/ext4times.h"
 #include "image/finalize.h"
 
 #define MiB (1024ULL * 1024ULL)
@@ -287,22 +288,6 @@ static int make_vfat(struct lapis_image_build *b, struct part *p)
     return esp_copy(b, p->image, esp, "::");
 }
 
-static FILE *debugfs_cmds;
-static size_t debugfs_prefix;
-
-/* debugfs quotes arguments with double quotes; a name containing one cannot
- * be addressed, so it keeps mkfs's times (never seen in packages). */
-static int debugfs_add(const char *path, const struct stat *st, int flag, struct FTW *f)
-{
-    const char *rel = path + debugfs_prefix;
-    (void)st; (void)flag; (void)f;
-    if (path[debugfs_prefix - 1] == 0 || strchr(rel, '"') || strchr(rel, '\n'))
-        return 0;
-    for (const char *const *fld = (const char *const[]){ "atime", "ctime", "crtime", NULL }; *fld; fld++)
-        fprintf(debugfs_cmds, "sif \"/%s\" %s @EPOCH@\nsif \"/%s\" %s_extra 0\n", rel, *fld, rel, *fld);
-    return 0;
-}
-
 /* Files only the disk's root gets (not the shared root tree, so OCI output
  * stays free of them): systemd-repart grows the root partition into the
  * space a resized disk has; then the filesystem is grown. systemd 252 grows
@@ -360,10 +345,12 @@ static int grow_cmds(struct lapis_image_build *b, FILE *f)
     return 0;
 }
 
-/* Write the debugfs script with the epoch's digits in place of @EPOCH@. */
+/* Write the debugfs script with "@" and the epoch's digits in place of
+ * @EPOCH@: debugfs reads bare digits as YYYYMMDD[HHMM[SS]] (1767225600
+ * became 1903), "@N" as seconds. */
 static int write_cmds(struct lapis_image_build *b, const char *path, const char *text)
 {
-    _cleanup_free_ char *ep = xasprintf("%lld", b->epoch);
+    _cleanup_free_ char *ep = xasprintf("@%lld", b->epoch);
     _cleanup_fclose_ FILE *out = fopen(path, "we");
     if (!out)
         return lapis_err(&b->diag, -errno, "cannot write %s: %s", path, strerror(errno));
@@ -380,32 +367,32 @@ static int write_cmds(struct lapis_image_build *b, const char *path, const char 
 }
 
 /* mkfs.ext4 -d copies each source inode's atime and ctime and stamps crtime
- * with the clock: set them all to the epoch with debugfs. */
-static int ext4_fix_times(struct lapis_image_build *b, const char *img, const char *src, bool grow)
+ * with the clock: ext4times.c sets them to the epoch, after debugfs has
+ * added the grow files (it stamps those with E2FSPROGS_FAKE_TIME). */
+static int ext4_fix_times(struct lapis_image_build *b, const char *file, unsigned long long offset,
+                          bool grow)
 {
     _cleanup_free_ char *cmds = path_join(b->workdir, "debugfs.cmds");
+    _cleanup_free_ char *target = offset ? xasprintf("%s?offset=%llu", file, offset) : xstrdup(file);
     _cleanup_free_ char *text = NULL;
     size_t len = 0;
-    char *debugfs[] = { "debugfs", "-w", "-f", cmds, (char *)img, NULL };
+    char *debugfs[] = { "debugfs", "-w", "-f", cmds, target, NULL };
     char *env[] = { epoch_env(b, "E2FSPROGS_FAKE_TIME"), NULL };
     int r = 0;
 
-    debugfs_cmds = open_memstream(&text, &len);
-    debugfs_times(debugfs_cmds, "");
-    debugfs_times(debugfs_cmds, "lost+found");
-    if (src) {
-        debugfs_prefix = strlen(src) + 1;
-        nftw(src, debugfs_add, 32, FTW_PHYS);
+    if (grow) {
+        FILE *f = open_memstream(&text, &len);
+        r = grow_cmds(b, f);
+        fclose(f);
+        if (r == 0)
+            r = write_cmds(b, cmds, text);
+        if (r == 0)
+            r = lapis_image_tool(b, "e2fsprogs", debugfs, env, NULL);
     }
-    if (grow)
-        r = grow_cmds(b, debugfs_cmds);
-    fclose(debugfs_cmds);
-    if (r == 0)
-        r = write_cmds(b, cmds, text);
-    if (r == 0)
-        r = lapis_image_tool(b, "e2fsprogs", debugfs, env, NULL);
     free(env[0]);
-    return r;
+    if (r < 0)
+        return r;
+    return lapis_image_ext4_set_times(&b->diag, file, offset, b->epoch);
 }
 
 /* The A/B host's root partition has /usr as an empty mount point (the
@@ -432,8 +419,6 @@ static int make_ext4(struct lapis_image_build *b, struct part *p, bool with_root
     _cleanup_free_ char *opts = p->disk ? xasprintf("hash_seed=%s,root_owner=0:0,offset=%llu",
                                                     p->fsuuid, p->start)
                                         : xasprintf("hash_seed=%s,root_owner=0:0", p->fsuuid);
-    _cleanup_free_ char *target = p->disk ? xasprintf("%s?offset=%llu", p->disk, p->start)
-                                          : xstrdup(p->image);
     _cleanup_free_ char *kib = xasprintf("%lluk", p->size / 1024);
     _cleanup_free_ char *label = xstrndup(p->label, 16);
     char *env[] = { epoch_env(b, "E2FSPROGS_FAKE_TIME"), "MKE2FS_CONFIG=/etc/mke2fs.conf", NULL };
@@ -456,7 +441,7 @@ static int make_ext4(struct lapis_image_build *b, struct part *p, bool with_root
                          "give it more space", p->label, p->size / MiB);
     if (r < 0)
         return r;
-    return ext4_fix_times(b, target, with_root ? b->rootdir : NULL,
+    return ext4_fix_times(b, p->disk ? p->disk : p->image, p->disk ? p->start : 0,
                           with_root && p->grow && !b->conf->ab);
 }
 

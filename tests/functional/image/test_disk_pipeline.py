@@ -117,6 +117,30 @@ def test_qcow2_compression_none_writes_plain_clusters(piped):
     assert r.returncode == 0 and "Images are identical." in r.stdout, r.stdout + r.stderr
 
 
+def root_fs_offset(raw):
+    out = subprocess.run(["sgdisk", "-i", "2", str(raw)], capture_output=True, text=True, check=True).stdout
+    return int([l for l in out.splitlines() if l.startswith("First sector")][0].split()[2]) * 512
+
+
+def test_root_fs_inode_times_are_the_epoch(piped):
+    """Every time field of the root file system's inodes is SOURCE_DATE_EPOCH
+    (0x6955b900): what mkfs.ext4 -d copied (atime, ctime), stamped (crtime)
+    or made itself (/, lost+found), and the grow files debugfs adds. Before
+    ext4times.c and the "@" in debugfs's script, atime, ctime and crtime (and
+    the grow files' mtime) were 0x827466e0, 1903: debugfs read the bare
+    digits as a date."""
+    raw = piped["out"] / "pipe-1.x86_64.raw"
+    img = "%s?offset=%d" % (raw, root_fs_offset(raw))
+    for path in ("/", "/lost+found", "/usr/bin/bash", "/etc/os-release", "/usr/lib/systemd/system",
+                 "/usr/lib/repart.d/50-lapis-root.conf",
+                 "/usr/lib/systemd/system/sysinit.target.wants/lapis-growfs-root.service"):
+        out = subprocess.run(["debugfs", "-R", 'stat "%s"' % path, img], capture_output=True,
+                             text=True, check=True).stdout
+        times = dict(re.findall(r"^ *(\w+time): (0x[0-9a-f]+:[0-9a-f]+)", out, re.M))
+        assert sorted(times) == ["atime", "crtime", "ctime", "mtime"], (path, out)
+        assert set(times.values()) == {"0x6955b900:00000000"}, (path, times)
+
+
 def test_verbose_build_times_tools_and_finalize_steps(piped):
     """-v: where a stage's time goes (a line per tool run and per finalize step)."""
     err = piped["stderr"]
