@@ -564,34 +564,36 @@ static int place(struct lapis_image_build *b, const char *src, int dst, unsigned
     return 0;
 }
 
-/* The partitions other than the ESP first: they need nothing of the boot
- * stage, which may still be running (wait_boot waits for it); then the ESP.
- * Each lands in its own range of the disk, so the order leaves no trace. */
-static int write_parts(struct lapis_image_build *b, struct layout *l, const char *disk, int fd,
-                       int (*wait_boot)(void *), void *data)
+/* The ESP's (esp) or the other partitions' file systems, into the disk.
+ * Each lands in its own range of the disk, so the order leaves no trace. The
+ * ESP's image stays for the qcow2 (qcow2_add_esp). */
+static int write_parts(struct lapis_image_build *b, struct layout *l, const char *disk, int fd, bool esp)
 {
     int r;
-    for (int esp = 0; esp < 2; esp++) {
-        if (esp && wait_boot && (r = wait_boot(data)) < 0)
+    for (size_t i = 0; i < l->n; i++) {
+        struct part *p = &l->parts[i];
+        if ((p->type == LAPIS_PART_ESP) != esp)
+            continue;
+        p->disk = p->fs == LAPIS_FS_EXT4 ? disk : NULL;
+        if ((r = make_fs(b, p)) < 0 ||
+            (!p->disk && p->image && (r = place(b, p->image, fd, p->start)) < 0))
             return r;
-        for (size_t i = 0; i < l->n; i++) {
-            struct part *p = &l->parts[i];
-            if ((p->type == LAPIS_PART_ESP) != esp)
-                continue;
-            p->disk = p->fs == LAPIS_FS_EXT4 ? disk : NULL;
-            if ((r = make_fs(b, p)) < 0 ||
-                (!p->disk && p->image && (r = place(b, p->image, fd, p->start)) < 0))
-                return r;
-            if (p->image && !p->keep)
-                unlink(p->image);
-        }
+        if (p->image && !p->keep && !esp)
+            unlink(p->image);
     }
     return 0;
 }
 
-/* The partition table is written while the file systems are made. */
+static int qemu_img(struct lapis_image_build *b, const char *raw, const char *fmt,
+                    const char *opts, const char *out);
+
+/* The partition table is written while the file systems are made. The
+ * partitions other than the ESP first: they need nothing of the boot stage,
+ * which may still be running (wait_boot waits for it). A qcow2 (qcow2 not
+ * NULL) is converted from the disk while the ESP is still a hole, beside
+ * dracut; qcow2_add_esp adds the ESP later. */
 static int write_raw(struct lapis_image_build *b, struct layout *l, const char *disk,
-                     int (*wait_boot)(void *), void *data)
+                     int (*wait_boot)(void *), void *data, const char *qcow2)
 {
     _cleanup_close_ int fd = -1;
     struct lapis_image_bg gpt = { 0 };
@@ -603,9 +605,13 @@ static int write_raw(struct lapis_image_build *b, struct layout *l, const char *
     if (fd < 0)
         return lapis_err(&b->diag, -errno, "cannot open %s: %s", disk, strerror(errno));
     sgdisk_start(b, l, disk, &gpt);
-    r = write_parts(b, l, disk, fd, wait_boot, data);
+    r = write_parts(b, l, disk, fd, false);
     g = lapis_image_tool_wait(r < 0 ? NULL : b, &gpt);   /* the first error counts */
     if (r < 0 || (r = g) < 0)
+        return r;
+    if (qcow2 && (r = qemu_img(b, disk, "qcow2", NULL, qcow2)) < 0)
+        return r;
+    if ((wait_boot && (r = wait_boot(data)) < 0) || (r = write_parts(b, l, disk, fd, true)) < 0)
         return r;
     if (!(b->conf->formats & LAPIS_IMAGE_RAW) && fsync(fd) < 0)   /* a kept raw: the finisher's */
         return lapis_err(&b->diag, -errno, "cannot write %s: %s", disk, strerror(errno));
@@ -634,6 +640,48 @@ static int qemu_img(struct lapis_image_build *b, const char *raw, const char *fm
     argv[n++] = (char *)raw;
     argv[n++] = (char *)out;
     return lapis_image_tool(b, "qemu-utils", argv, NULL, NULL);
+}
+
+/* A path as one value of QEMU's key=value,... option syntax. */
+static char *qemu_opt_path(const char *path)
+{
+    char *out = xmalloc(2 * strlen(path) + 1), *o = out;
+    for (const char *c = path; *c; c++)
+        if ((*o++ = *c) == ',')
+            *o++ = ',';
+    *o = 0;
+    return out;
+}
+
+/* The ESP into the qcow2 converted without it: the disk's bytes are zeros
+ * before and after it, which --target-is-zero skips, so only the ESP's
+ * clusters are written (compressed like the rest), after the others. */
+static int qcow2_add_esp(struct lapis_image_build *b, const struct part *esp, unsigned long long disk,
+                         const char *out)
+{
+    struct stat st;
+    if (!esp->image || stat(esp->image, &st) < 0 || esp->start + (unsigned long long)st.st_size > disk)
+        return lapis_err(&b->diag, -EIO, "the ESP image is missing or too large for the disk");
+    _cleanup_free_ char *path = qemu_opt_path(esp->image);
+    _cleanup_free_ char *before = xasprintf("driver=null-co,read-zeroes=on,size=%llu", esp->start);
+    _cleanup_free_ char *image = xasprintf("driver=raw,file.driver=file,file.filename=%s", path);
+    _cleanup_free_ char *after = xasprintf("driver=null-co,read-zeroes=on,size=%llu",
+                                           disk - esp->start - (unsigned long long)st.st_size);
+    char *argv[] = { "qemu-img", "convert", "-n", "--target-is-zero", "-O", "qcow2", "--image-opts",
+                     before, image, after, (char *)out, NULL, NULL };
+    if (strcmp(b->conf->qcow2_compression, "none")) {    /* the target's header names the codec */
+        memmove(argv + 3, argv + 2, (ARRAY_SIZE(argv) - 4) * sizeof(*argv));
+        argv[2] = "-c";
+    }
+    return lapis_image_tool(b, "qemu-utils", argv, NULL, NULL);
+}
+
+static const struct part *layout_esp(const struct layout *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (l->parts[i].type == LAPIS_PART_ESP)
+            return &l->parts[i];
+    return NULL;
 }
 
 static void put32(unsigned char *p, uint32_t v)
@@ -692,23 +740,53 @@ static int write_vhdx(struct lapis_image_build *b, const char *raw, const char *
     return lapis_image_vhdx_fix(b, fd);
 }
 
-static int write_format(struct lapis_image_build *b, const char *raw, unsigned fmt)
+static char *format_name(struct lapis_image_build *b, unsigned fmt)
 {
-    static const char *const ext[] = { [1] = "qcow2", [2] = "vhd", [3] = "vhdx" };
-    int bit = fmt == LAPIS_IMAGE_QCOW2 ? 1 : fmt == LAPIS_IMAGE_VHD ? 2 : 3;
-    _cleanup_free_ char *name = xasprintf("%s.%s", b->basename, ext[bit]);
+    return xasprintf("%s.%s", b->basename, fmt == LAPIS_IMAGE_QCOW2 ? "qcow2" : fmt == LAPIS_IMAGE_VHD ? "vhd"
+                                                                                                    : "vhdx");
+}
+
+/* qcow2: begun by write_raw (qcow2_begun), finished here with the ESP. */
+static int write_format(struct lapis_image_build *b, const char *raw, unsigned fmt, const struct layout *l,
+                        bool qcow2_begun)
+{
+    _cleanup_free_ char *name = format_name(b, fmt);
     _cleanup_free_ char *out = path_join(b->stagedir, name);
+    const struct part *esp = layout_esp(l);
     int r = fmt == LAPIS_IMAGE_VHD ? write_vhd(b, raw, out)
             : fmt == LAPIS_IMAGE_VHDX ? write_vhdx(b, raw, out)
-            : qemu_img(b, raw, ext[bit], NULL, out);
+            : !qcow2_begun ? qemu_img(b, raw, "qcow2", NULL, out)
+            : esp ? qcow2_add_esp(b, esp, l->disk, out) : 0;
     if (r == 0)
         lapis_image_add_output(b, name);
     return r;
 }
 
-static int write_disk(struct lapis_image_build *b, int (*wait_boot)(void *), void *data)
+/* The raw is final: it is hashed, synced and cached while the others are made. */
+static int write_outputs(struct lapis_image_build *b, const struct layout *l, const char *raw,
+                         const char *name, bool qcow2_begun)
 {
     static const unsigned conv[] = { LAPIS_IMAGE_QCOW2, LAPIS_IMAGE_VHD, LAPIS_IMAGE_VHDX };
+    int r = 0;
+
+    lapis_image_root_unused(b);
+    bool keep = b->conf->formats & LAPIS_IMAGE_RAW;
+    _cleanup_free_ char *dst = keep ? path_join(b->stagedir, name) : NULL;
+    if (keep && rename(raw, dst) < 0)
+        return lapis_err(&b->diag, -errno, "cannot move the disk to %s: %s", dst, strerror(errno));
+    if (keep)
+        lapis_image_output_ready(b, name, true);
+    for (size_t i = 0; r == 0 && i < ARRAY_SIZE(conv); i++)
+        if (b->conf->formats & conv[i])
+            r = write_format(b, keep ? dst : raw, conv[i], l, qcow2_begun);
+    if (r < 0 || !keep)
+        return r < 0 ? r : (unlink(raw), 0);
+    lapis_image_add_output(b, name);
+    return 0;
+}
+
+static int write_disk(struct lapis_image_build *b, int (*wait_boot)(void *), void *data)
+{
     struct layout l = { 0 };
     _cleanup_free_ char *raw = path_join(b->workdir, "disk.raw");
     _cleanup_free_ char *name = xasprintf("%s.raw", b->basename);
@@ -719,26 +797,18 @@ static int write_disk(struct lapis_image_build *b, int (*wait_boot)(void *), voi
     if ((r = config_layout(b, &l)) < 0 || (r = check_layout(b, &l)) < 0 ||
         (r = size_layout(b, &l, root_needed(b->rootdir, b->conf->ab))) < 0)
         return r;
-    r = write_raw(b, &l, raw, wait_boot, data);
-    for (size_t i = 0; i < l.n; i++)
+    bool qcow2 = b->conf->formats & LAPIS_IMAGE_QCOW2;
+    _cleanup_free_ char *qname = qcow2 ? format_name(b, LAPIS_IMAGE_QCOW2) : NULL;
+    _cleanup_free_ char *qout = qcow2 ? path_join(b->stagedir, qname) : NULL;
+    r = write_raw(b, &l, raw, wait_boot, data, qout);
+    if (r == 0)
+        r = write_outputs(b, &l, raw, name, qcow2);
+    for (size_t i = 0; i < l.n; i++) {
+        if (l.parts[i].type == LAPIS_PART_ESP && l.parts[i].image)
+            unlink(l.parts[i].image);
         free(l.parts[i].image);
-    if (r < 0)
-        return r;
-    lapis_image_root_unused(b);
-    /* The raw is final now: it is hashed, synced and cached while it is converted. */
-    bool keep = b->conf->formats & LAPIS_IMAGE_RAW;
-    _cleanup_free_ char *dst = keep ? path_join(b->stagedir, name) : NULL;
-    if (keep && rename(raw, dst) < 0)
-        return lapis_err(&b->diag, -errno, "cannot move the disk to %s: %s", dst, strerror(errno));
-    if (keep)
-        lapis_image_output_ready(b, name, true);
-    for (size_t i = 0; r == 0 && i < ARRAY_SIZE(conv); i++)
-        if (b->conf->formats & conv[i])
-            r = write_format(b, keep ? dst : raw, conv[i]);
-    if (r < 0 || !keep)
-        return r < 0 ? r : (unlink(raw), 0);
-    lapis_image_add_output(b, name);
-    return 0;
+    }
+    return r;
 }
 
 int lapis_image_write_disk_overlapped(struct lapis_image_build *b, int (*wait_boot)(void *),

@@ -1,11 +1,13 @@
 """The disk stage's overlaps (src/image/disk.c, build.c, publish.c's finisher).
 
-One cold raw+qcow2 build with sgdisk, mkfs.ext4, qemu-img, depmod and
-systemctl behind wrappers in PATH that log when each ran. After converting, the qemu-img wrapper waits
-(up to a minute) for what must happen while qemu-img runs: the raw's copy in
-the image cache's temporary dir at its full size, and the composed root gone.
-A build that does them only after the disk stage makes the wrapper wait out
-its minute and log "no".
+One cold raw+qcow2 build with sgdisk, mkfs.ext4, qemu-img, depmod,
+systemctl, dracut and mkfs.vfat behind wrappers in PATH that log when each ran. qemu-img runs twice:
+once on the disk before its ESP (beside dracut), once to add the ESP
+(--target-is-zero). After the second, the wrapper waits (up to a minute) for
+what must happen while qemu-img runs: the raw's copy in the image cache's
+temporary dir at its full size, and the composed root gone. A build that does
+them only after the disk stage makes the wrapper wait out its minute and log
+"no".
 """
 
 import json
@@ -31,9 +33,9 @@ t0 = time.time()
 rc = subprocess.run([real] + sys.argv[1:]).returncode
 t1 = time.time()
 rec = {"tool": name, "start": t0, "end": t1, "args": sys.argv[1:]}
-if name == "qemu-img" and rc == 0:
+if name == "qemu-img" and rc == 0 and "--target-is-zero" in sys.argv:
     out, cache = os.environ["WRAP_OUT"], os.environ["WRAP_CACHE"]
-    raw = [a for a in sys.argv[1:] if a.endswith(".raw")][0]
+    raw = glob.glob(os.path.join(out, ".lapis-build-*", "*.raw"))[0]
     size = os.path.getsize(raw)
     cached = gone = False
     deadline = time.time() + 60
@@ -48,7 +50,7 @@ with open(log, "a") as f:
 sys.exit(rc)
 '''
 
-TOOLS = ["sgdisk", "mkfs.ext4", "qemu-img", "depmod", "systemctl"]
+TOOLS = ["sgdisk", "mkfs.ext4", "qemu-img", "depmod", "systemctl", "dracut", "mkfs.vfat"]
 
 
 @pytest.fixture(scope="module")
@@ -104,8 +106,10 @@ def test_qcow2_compression_none_writes_plain_clusters(piped):
     """output.qcow2Compression: none: qemu-img runs without -c, every data
     cluster has a host offset (compressed ones have none) and the guest sees
     the raw's bytes. test_boot.py covers the zstd default."""
-    q = piped["runs"]["qemu-img"]
-    assert "-c" not in q["args"] and not any("compression_type" in a for a in q["args"]), q["args"]
+    runs = [x for x in piped["all"] if x["tool"] == "qemu-img"]
+    assert len(runs) == 2, runs
+    for q in runs:
+        assert "-c" not in q["args"] and not any("compression_type" in a for a in q["args"]), q["args"]
     out = piped["out"]
     qcow2, raw = out / "pipe-1.x86_64.qcow2", out / "pipe-1.x86_64.raw"
     extents = json.loads(subprocess.run(["qemu-img", "map", "--output=json", str(qcow2)],
@@ -139,6 +143,20 @@ def test_root_fs_inode_times_are_the_epoch(piped):
         times = dict(re.findall(r"^ *(\w+time): (0x[0-9a-f]+:[0-9a-f]+)", out, re.M))
         assert sorted(times) == ["atime", "crtime", "ctime", "mtime"], (path, out)
         assert set(times.values()) == {"0x6955b900:00000000"}, (path, times)
+
+
+def test_qcow2_converted_beside_dracut(piped):
+    """The qcow2 is converted from the disk while dracut runs (the ESP still a
+    hole), and only the ESP is added after the boot stage: the first qemu-img
+    starts before dracut ends and ends before the ESP's mkfs.vfat starts.
+    Before: one qemu-img, after mkfs.vfat."""
+    runs = [x for x in piped["all"] if x["tool"] == "qemu-img"]
+    assert len(runs) == 2, runs
+    first, second = runs
+    assert "--target-is-zero" not in first["args"] and "--target-is-zero" in second["args"]
+    dracut, vfat = piped["runs"]["dracut"], piped["runs"]["mkfs.vfat"]
+    assert first["start"] < dracut["end"], "the qcow2 waited for dracut"
+    assert first["end"] <= vfat["start"] < second["start"]
 
 
 def test_verbose_build_times_tools_and_finalize_steps(piped):
