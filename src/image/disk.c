@@ -587,6 +587,12 @@ static int write_parts(struct lapis_image_build *b, struct layout *l, const char
 static int qemu_img(struct lapis_image_build *b, const char *raw, const char *fmt,
                     const char *opts, const char *out);
 
+/* output.qcow2Compression: both qemu-img runs of a qcow2 ask for -c alike. */
+static bool qcow2_compressed(const struct lapis_image_build *b)
+{
+    return strcmp(b->conf->qcow2_compression, "none") != 0;
+}
+
 /* The partition table is written while the file systems are made. The
  * partitions other than the ESP first: they need nothing of the boot stage,
  * which may still be running (wait_boot waits for it). A qcow2 (qcow2 not
@@ -629,7 +635,7 @@ static int qemu_img(struct lapis_image_build *b, const char *raw, const char *fm
     /* zstd clusters by default (QEMU >= 5.1 reads them): zlib's took ~7x the
      * CPU for a 2% larger image. "none" is the fastest to write (qemu-img
      * compresses on one core) and to boot from, at ~3x the size here. */
-    if (!strcmp(fmt, "qcow2") && strcmp(z, "none")) {
+    if (!strcmp(fmt, "qcow2") && qcow2_compressed(b)) {
         argv[n++] = "-c";
         opts = !strcmp(z, "zlib") ? "compression_type=zlib" : "compression_type=zstd";
     }
@@ -669,7 +675,7 @@ static int qcow2_add_esp(struct lapis_image_build *b, const struct part *esp, un
                                            disk - esp->start - (unsigned long long)st.st_size);
     char *argv[] = { "qemu-img", "convert", "-n", "--target-is-zero", "-O", "qcow2", "--image-opts",
                      before, image, after, (char *)out, NULL, NULL };
-    if (strcmp(b->conf->qcow2_compression, "none")) {    /* the target's header names the codec */
+    if (qcow2_compressed(b)) {    /* the target's header names the codec */
         memmove(argv + 3, argv + 2, (ARRAY_SIZE(argv) - 4) * sizeof(*argv));
         argv[2] = "-c";
     }
