@@ -19,12 +19,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <archive.h>
-#include <archive_entry.h>
 
 #include "basic/fs.h"
 #include "basic/macro.h"
 #include "image/image.h"
+#include "image/archive_dl.h"
 #include "image/oci.h"
 #include "shared/digest.h"
 
@@ -278,19 +277,19 @@ static int archive_add(struct lapis_diag *d, struct archive *a, struct archive_e
     _cleanup_close_ int fd = -1;
     if (name && ((fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0))
         return lapis_err(d, -errno, "cannot read %s: %s", path, strerror(errno));
-    archive_entry_clear(e);
-    archive_entry_copy_pathname(e, path);
-    archive_entry_set_filetype(e, name ? AE_IFREG : AE_IFDIR);
-    archive_entry_set_perm(e, name ? 0644 : 0755);
-    archive_entry_set_mtime(e, epoch, 0);
-    archive_entry_set_size(e, name ? st.st_size : 0);
-    if (archive_write_header(a, e) < ARCHIVE_WARN)
-        return lapis_err(d, -EIO, "cannot write the OCI archive: %s", archive_error_string(a));
+    sym_archive_entry_clear(e);
+    sym_archive_entry_copy_pathname(e, path);
+    sym_archive_entry_set_filetype(e, name ? AE_IFREG : AE_IFDIR);
+    sym_archive_entry_set_perm(e, name ? 0644 : 0755);
+    sym_archive_entry_set_mtime(e, epoch, 0);
+    sym_archive_entry_set_size(e, name ? st.st_size : 0);
+    if (sym_archive_write_header(a, e) < ARCHIVE_WARN)
+        return lapis_err(d, -EIO, "cannot write the OCI archive: %s", sym_archive_error_string(a));
     char buf[65536];
     ssize_t n = 0;
     while (name && (n = read(fd, buf, sizeof(buf))) > 0)
-        if (archive_write_data(a, buf, (size_t)n) != n)
-            return lapis_err(d, -EIO, "cannot write the OCI archive: %s", archive_error_string(a));
+        if (sym_archive_write_data(a, buf, (size_t)n) != n)
+            return lapis_err(d, -EIO, "cannot write the OCI archive: %s", sym_archive_error_string(a));
     return n < 0 ? lapis_err(d, -errno, "cannot read %s: %s", path, strerror(errno)) : 0;
 }
 
@@ -317,7 +316,7 @@ static int blob_names(struct lapis_diag *d, int blobsfd, char ***ret, size_t *re
 
 static int archive_entries(struct lapis_diag *d, struct archive *a, int fd, int blobsfd, long long epoch)
 {
-    struct archive_entry *e = archive_entry_new();
+    struct archive_entry *e = sym_archive_entry_new();
     char **blobs = NULL;
     size_t n = 0;
     int r = e ? blob_names(d, blobsfd, &blobs, &n) : LAPIS_OOM(d);
@@ -341,7 +340,7 @@ static int archive_entries(struct lapis_diag *d, struct archive *a, int fd, int 
     for (size_t i = 0; i < n; i++)
         free(blobs[i]);
     free(blobs);
-    archive_entry_free(e);
+    sym_archive_entry_free(e);
     return r;
 }
 
@@ -350,21 +349,23 @@ static int archive_entries(struct lapis_diag *d, struct archive *a, int fd, int 
 static int write_archive(struct lapis_diag *d, int fd, int blobsfd, const char *path, long long epoch)
 {
     _cleanup_free_ char *tmp = NULL;
+    int r = lapis_archive_load(d);
+    if (r < 0)
+        return r;
     if (asprintf(&tmp, "%s.tmp", path) < 0)
         return LAPIS_OOM(d);
-    struct archive *a = archive_write_new();
+    struct archive *a = sym_archive_write_new();
     if (!a)
         return LAPIS_OOM(d);
-    int r = 0;
-    if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
-        archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
-        archive_write_open_filename(a, tmp) != ARCHIVE_OK)
-        r = lapis_err(d, -EIO, "cannot create %s: %s", tmp, archive_error_string(a));
+    if (sym_archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
+        sym_archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
+        sym_archive_write_open_filename(a, tmp) != ARCHIVE_OK)
+        r = lapis_err(d, -EIO, "cannot create %s: %s", tmp, sym_archive_error_string(a));
     if (r >= 0)
         r = archive_entries(d, a, fd, blobsfd, epoch);
-    if (r >= 0 && archive_write_close(a) != ARCHIVE_OK)
-        r = lapis_err(d, -EIO, "cannot write %s: %s", tmp, archive_error_string(a));
-    archive_write_free(a);
+    if (r >= 0 && sym_archive_write_close(a) != ARCHIVE_OK)
+        r = lapis_err(d, -EIO, "cannot write %s: %s", tmp, sym_archive_error_string(a));
+    sym_archive_write_free(a);
     if (r >= 0 && chmod(tmp, 0644) < 0)
         r = lapis_err(d, -errno, "cannot write %s: %s", tmp, strerror(errno));
     if (r >= 0 && rename(tmp, path) < 0)

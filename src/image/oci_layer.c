@@ -15,8 +15,6 @@
  * /run are kept as empty directories; /usr/lib/modules, /lib/modules,
  * /usr/lib/kernel and /usr/lib/systemd/boot are left out entirely.
  */
-#include <archive.h>
-#include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -32,6 +30,7 @@
 #include <zstd.h>
 
 #include "basic/macro.h"
+#include "image/archive_dl.h"
 #include "image/oci.h"
 #include "image/pgzip.h"
 #include "shared/digest.h"
@@ -151,7 +150,7 @@ static int tar_err(struct layer *l, const char *path)
     if (l->err < 0)
         return l->err;
     return lapis_err(l->d, -EIO, "cannot add %s to the OCI layer: %s", path,
-                     archive_error_string(l->a) ? archive_error_string(l->a) : "libarchive failed");
+                     sym_archive_error_string(l->a) ? sym_archive_error_string(l->a) : "libarchive failed");
 }
 
 static int inode_cmp(const void *x, const void *y)
@@ -183,18 +182,18 @@ static const char *hardlink_target(struct layer *l, const struct stat *st, const
 static void entry_init(struct layer *l, const char *path, const struct stat *st)
 {
     struct archive_entry *e = l->e;
-    archive_entry_clear(e);
-    archive_entry_copy_pathname(e, path);
-    archive_entry_set_mode(e, st->st_mode);
-    archive_entry_set_uid(e, st->st_uid);
-    archive_entry_set_gid(e, st->st_gid);
-    archive_entry_set_mtime(e, st->st_mtime < l->epoch ? st->st_mtime : l->epoch, 0);
-    archive_entry_set_size(e, 0);
+    sym_archive_entry_clear(e);
+    sym_archive_entry_copy_pathname(e, path);
+    sym_archive_entry_set_mode(e, st->st_mode);
+    sym_archive_entry_set_uid(e, st->st_uid);
+    sym_archive_entry_set_gid(e, st->st_gid);
+    sym_archive_entry_set_mtime(e, st->st_mtime < l->epoch ? st->st_mtime : l->epoch, 0);
+    sym_archive_entry_set_size(e, 0);
 }
 
 static int write_header(struct layer *l, const char *path)
 {
-    int r = archive_write_header(l->a, l->e);
+    int r = sym_archive_write_header(l->a, l->e);
     return r < ARCHIVE_WARN ? tar_err(l, path) : 0;
 }
 
@@ -211,7 +210,7 @@ static int copy_data(struct layer *l, int fd, const char *path, unsigned long lo
             break;
         if (done + (unsigned long long)n > size)
             break;
-        if (archive_write_data(l->a, l->inbuf, (size_t)n) != n)
+        if (sym_archive_write_data(l->a, l->inbuf, (size_t)n) != n)
             return tar_err(l, path);
         done += (unsigned long long)n;
     }
@@ -227,7 +226,7 @@ static int add_regular(struct layer *l, int dfd, const char *name, const char *p
     if (st->st_nlink > 1) {
         const char *target = hardlink_target(l, st, path);
         if (target) {
-            archive_entry_copy_hardlink(l->e, target);
+            sym_archive_entry_copy_hardlink(l->e, target);
             return write_header(l, path);
         }
     }
@@ -237,13 +236,13 @@ static int add_regular(struct layer *l, int dfd, const char *name, const char *p
     struct stat fst;
     if (fstat(fd, &fst) < 0 || !S_ISREG(fst.st_mode) || fst.st_ino != st->st_ino)
         return lapis_err(l->d, -EIO, "%s changed while the OCI layer was written; build again", path);
-    archive_entry_set_size(l->e, fst.st_size);
+    sym_archive_entry_set_size(l->e, fst.st_size);
     /* File capabilities are part of what a binary does (ping); other xattrs
      * (SELinux labels of the build host, user.*) are not the image's. */
     char cap[256];
     ssize_t caplen = fgetxattr(fd, "security.capability", cap, sizeof(cap));
     if (caplen > 0)
-        archive_entry_xattr_add_entry(l->e, "security.capability", cap, (size_t)caplen);
+        sym_archive_entry_xattr_add_entry(l->e, "security.capability", cap, (size_t)caplen);
     int r = write_header(l, path);
     return r < 0 ? r : copy_data(l, fd, path, (unsigned long long)fst.st_size);
 }
@@ -255,7 +254,7 @@ static int add_symlink(struct layer *l, int dfd, const char *name, const char *p
     if (n < 0)
         return lapis_err(l->d, -errno, "cannot read the symlink %s: %s", path, strerror(errno));
     target[n] = '\0';
-    archive_entry_copy_symlink(l->e, target);
+    sym_archive_entry_copy_symlink(l->e, target);
     return write_header(l, path);
 }
 
@@ -274,7 +273,7 @@ static int add_entry(struct layer *l, int dfd, const char *name, const char *pat
     if (S_ISLNK(st.st_mode))
         return add_symlink(l, dfd, name, path);
     if (!S_ISDIR(st.st_mode)) {
-        archive_entry_set_rdev(l->e, st.st_rdev);
+        sym_archive_entry_set_rdev(l->e, st.st_rdev);
         return write_header(l, path);
     }
     int r = write_header(l, path);
@@ -379,13 +378,16 @@ static int compressor_init(struct layer *l, const char *compression)
 
 static int archive_init(struct layer *l)
 {
-    l->a = archive_write_new();
-    l->e = archive_entry_new();
+    int r = lapis_archive_load(l->d);
+    if (r < 0)
+        return r;
+    l->a = sym_archive_write_new();
+    l->e = sym_archive_entry_new();
     if (!l->a || !l->e)
         return LAPIS_OOM(l->d);
-    if (archive_write_set_format_pax_restricted(l->a) != ARCHIVE_OK ||
-        archive_write_set_bytes_in_last_block(l->a, 1) != ARCHIVE_OK ||
-        archive_write_open(l->a, l, NULL, tar_write_cb, NULL) != ARCHIVE_OK)
+    if (sym_archive_write_set_format_pax_restricted(l->a) != ARCHIVE_OK ||
+        sym_archive_write_set_bytes_in_last_block(l->a, 1) != ARCHIVE_OK ||
+        sym_archive_write_open(l->a, l, NULL, tar_write_cb, NULL) != ARCHIVE_OK)
         return tar_err(l, "the layer");
     return 0;
 }
@@ -400,9 +402,9 @@ static void inode_free(void *p)
 static void layer_done(struct layer *l)
 {
     if (l->a)
-        archive_write_free(l->a);
+        sym_archive_write_free(l->a);
     if (l->e)
-        archive_entry_free(l->e);
+        sym_archive_entry_free(l->e);
     ZSTD_freeCCtx(l->zc);
     pgzip_free(l->gz);
     tdestroy(l->inodes, inode_free);
@@ -416,7 +418,7 @@ static void layer_done(struct layer *l)
 
 static int layer_finish(struct layer *l, int blobsfd, struct oci_layer_result *ret)
 {
-    if (archive_write_close(l->a) != ARCHIVE_OK)
+    if (sym_archive_write_close(l->a) != ARCHIVE_OK)
         return tar_err(l, "the end of the layer");
     int r = compress_feed(l, NULL, 0, true);
     if (r < 0)

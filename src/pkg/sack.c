@@ -15,6 +15,7 @@
 #include <solv/repo_rpmdb.h>
 #include <solv/repo_solv.h>
 #include <solv/solvable.h>
+#include <solv/util.h>
 
 
 int lapis_sack_init(lapis_ctx *ctx)
@@ -186,6 +187,28 @@ void lapis_sack_free(lapis_ctx *ctx)
     ctx->pool = NULL;
 }
 
+/* pool_createwhatprovides() frees the pool's string hash (libsolv's own
+ * comment there: "XXX: should not be here!"), so the first pool_str2id() after
+ * it, in every selection, hashes all strings again: ~19M instructions and 2 MB
+ * of fresh pages for 63k packages. It adds no strings, so the old hash stays
+ * valid and is kept across the call. (The relation hash is not public.) */
+static void create_whatprovides(Pool *pool)
+{
+    Hashtable tbl = pool->ss.stringhashtbl;
+    Hashval mask = pool->ss.stringhashmask;
+
+    pool->ss.stringhashtbl = NULL;
+    pool->ss.stringhashmask = 0;
+    pool_createwhatprovides(pool);
+    /* Should a libsolv ever make a new hash in there, that is the one to keep. */
+    if (pool->ss.stringhashtbl) {
+        solv_free(tbl);
+    } else {
+        pool->ss.stringhashtbl = tbl;
+        pool->ss.stringhashmask = mask;
+    }
+}
+
 void lapis_sack_finish(lapis_ctx *ctx)
 {
     drop_considered(ctx->pool); /* rebuilt from scratch: excludes, then unsafe locations */
@@ -197,7 +220,7 @@ void lapis_sack_finish(lapis_ctx *ctx)
         count_packages(ctx, ctx->repos[i]); /* after hiding: counts what is offered */
     }
     pool_addfileprovides(ctx->pool);
-    pool_createwhatprovides(ctx->pool);
+    create_whatprovides(ctx->pool);
 }
 
 /* The package with exactly this name, arch and evr: the installed one, or the
@@ -309,7 +332,7 @@ int lapis_ctx_add_rpm_file(lapis_ctx *ctx, const char *path, int *ret_pkg)
         MAPSET(m, p);
     }
     pool_addfileprovides(ctx->pool);
-    pool_createwhatprovides(ctx->pool);
+    create_whatprovides(ctx->pool);
     if (ret_pkg)
         *ret_pkg = p;
     return 0;

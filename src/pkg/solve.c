@@ -153,31 +153,78 @@ static Id forcebest(lapis_goal *g)
     return g->ctx->conf.best ? SOLVER_FORCEBEST : 0;
 }
 
+/* Appends to Q what obsoletes "name = evr" of T, as pool_whatmatchesdep(
+ * SOLVABLE_OBSOLETES) finds it but without its per-package copy of the
+ * dependency array (seven times the cost on 63k packages) and without
+ * emptying Q: obsoletes always live in s->obsoletes, and most packages have
+ * none. The relation is made only once a package has obsoletes: after
+ * pool_createwhatprovides() the first pool_rel2id() hashes every relation
+ * again. */
+static void whatobsoletes(Pool *pool, Solvable *t, Queue *q)
+{
+    Id p, dep = 0;
+    FOR_POOL_SOLVABLES(p) {
+        Solvable *s = pool_id2solvable(pool, p);
+        if (!s->obsoletes || s->repo->disabled ||
+            (s->repo != pool->installed && !pool_installable(pool, s)))
+            continue;
+        if (!dep)
+            dep = pool_rel2id(pool, t->name, t->evr, REL_EQ, 1);
+        for (Id *op = s->repo->idarraydata + s->obsoletes; *op; op++)
+            if (pool_match_dep(pool, *op, dep)) {
+                queue_pushunique(q, p);
+                break;
+            }
+    }
+}
+
+/* Whether P may stand in for a match: available, installable, not excluded. */
+static bool obsoleter_ok(Pool *pool, Id p)
+{
+    Solvable *o = pool_id2solvable(pool, p);
+    return o->repo != pool->installed && pool_installable(pool, o) &&
+           !(pool->considered && !MAPTST(pool->considered, p));
+}
+
+/* The packages of one selection job, with what obsoletes any of them. */
+static bool job_with_obsoleters(Pool *pool, Id how, Id what, Queue *pkgs)
+{
+    Queue job, obs;
+    int before;
+    queue_init(&job);
+    queue_init(&obs);
+    queue_push2(&job, how, what);
+    selection_solvables(pool, &job, pkgs);
+    for (int i = 0; i < pkgs->count; i++)
+        whatobsoletes(pool, pool_id2solvable(pool, pkgs->elements[i]), &obs);
+    before = pkgs->count;
+    for (int i = 0; i < obs.count; i++)
+        if (obsoleter_ok(pool, obs.elements[i]))
+            queue_pushunique(pkgs, obs.elements[i]);
+    queue_free(&obs);
+    queue_free(&job);
+    return pkgs->count > before;
+}
+
 /* obsoletes=1: what obsoletes a match is a candidate too, and libsolv's policy
- * prefers it (prune_obsoleted), so "install oldname" installs its replacement. */
+ * prefers it (prune_obsoleted), so "install oldname" installs its replacement.
+ * As in dnf, only for a bare name (a glob gives one job per name, each with
+ * its own obsoleters), not for name-evr, name.arch or a provide. */
 static void add_obsoleters(lapis_goal *g, Queue *sel)
 {
     Pool *pool = g->ctx->pool;
-    Queue pkgs, obs;
+    Queue pkgs;
     queue_init(&pkgs);
-    queue_init(&obs);
-    selection_solvables(pool, sel, &pkgs);
-    for (int i = 0; i < pkgs.count; i++) {
-        Solvable *s = pool_id2solvable(pool, pkgs.elements[i]);
-        Id dep = pool_rel2id(pool, s->name, s->evr, REL_EQ, 1);
-        pool_whatmatchesdep(pool, SOLVABLE_OBSOLETES, dep, &obs, 0);
+    for (int i = 0; i < sel->count; i += 2) {
+        Id how = sel->elements[i], what = sel->elements[i + 1];
+        if ((how & SOLVER_SELECTMASK) != SOLVER_SOLVABLE_NAME || ISRELDEP(what))
+            continue;
+        queue_empty(&pkgs);
+        if (job_with_obsoleters(pool, how, what, &pkgs)) {
+            sel->elements[i] = SOLVER_SOLVABLE_ONE_OF;
+            sel->elements[i + 1] = pool_queuetowhatprovides(pool, &pkgs);
+        }
     }
-    for (int i = 0; i < obs.count; i++) {
-        Solvable *o = pool_id2solvable(pool, obs.elements[i]);
-        if (o->repo != pool->installed && pool_installable(pool, o) &&
-            !(pool->considered && !MAPTST(pool->considered, obs.elements[i])))
-            queue_pushunique(&pkgs, obs.elements[i]);
-    }
-    if (pkgs.count > 0 && obs.count > 0) {
-        queue_empty(sel);
-        queue_push2(sel, SOLVER_SOLVABLE_ONE_OF, pool_queuetowhatprovides(pool, &pkgs));
-    }
-    queue_free(&obs);
     queue_free(&pkgs);
 }
 

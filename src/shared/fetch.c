@@ -17,6 +17,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <dlfcn.h>
+#include <pthread.h>
+
 #include <curl/curl.h>
 
 #include "basic/alloc.h"
@@ -27,6 +30,66 @@
 #include "shared/fetch.h"
 
 #define DEFAULT_MAX_SIZE (256LL << 20) /* when the metadata states no size */
+
+/* ---- libcurl, loaded on first use ----------------------------------------
+ * Linking libcurl maps its ~30 libraries (GnuTLS, Kerberos, LDAP, ...) and
+ * runs their constructors at every start: ~7 ms of CPU that the runs which
+ * never download (a warm install, a query) paid for nothing. The functions
+ * are looked up once per process, under pthread_once, and only read after. */
+#define CURL_SONAME "libcurl.so.4"
+#define DLSYM(name) static __typeof__(name) *sym_##name
+DLSYM(curl_easy_init);
+DLSYM(curl_easy_setopt);
+DLSYM(curl_easy_getinfo);
+DLSYM(curl_easy_perform);
+DLSYM(curl_easy_reset);
+DLSYM(curl_easy_cleanup);
+DLSYM(curl_easy_strerror);
+DLSYM(curl_multi_init);
+DLSYM(curl_multi_setopt);
+DLSYM(curl_multi_add_handle);
+DLSYM(curl_multi_remove_handle);
+DLSYM(curl_multi_perform);
+DLSYM(curl_multi_poll);
+DLSYM(curl_multi_info_read);
+DLSYM(curl_multi_strerror);
+DLSYM(curl_multi_cleanup);
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static char curl_error[256]; /* why loading failed; empty when loaded */
+
+#define SYM(name) { #name, (void **)&sym_##name }
+static void curl_load_once(void)
+{
+    static const struct { const char *name; void **slot; } syms[] = {
+        SYM(curl_easy_init), SYM(curl_easy_setopt), SYM(curl_easy_getinfo),
+        SYM(curl_easy_perform), SYM(curl_easy_reset), SYM(curl_easy_cleanup),
+        SYM(curl_easy_strerror), SYM(curl_multi_init), SYM(curl_multi_setopt),
+        SYM(curl_multi_add_handle), SYM(curl_multi_remove_handle), SYM(curl_multi_perform),
+        SYM(curl_multi_poll), SYM(curl_multi_info_read), SYM(curl_multi_strerror),
+        SYM(curl_multi_cleanup),
+    };
+    void *h = dlopen(CURL_SONAME, RTLD_NOW | RTLD_LOCAL);
+
+    if (!h) {
+        snprintf(curl_error, sizeof(curl_error), "%s", dlerror());
+        return;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(syms); i++)
+        if (!(*syms[i].slot = dlsym(h, syms[i].name))) {
+            snprintf(curl_error, sizeof(curl_error), "%s has no %s", CURL_SONAME, syms[i].name);
+            return; /* h stays open: a failed load is not retried */
+        }
+}
+
+static int curl_load(struct lapis_diag *ctx)
+{
+    pthread_once(&curl_once, curl_load_once);
+    if (curl_error[0])
+        return lapis_err(ctx, LAPIS_E_DOWNLOAD, "cannot download: cannot load %s (%s); "
+                         "install libcurl", CURL_SONAME, curl_error);
+    return 0;
+}
 
 struct xfer {
     struct lapis_fetch_job *job;
@@ -71,7 +134,7 @@ static int restart_if_range_ignored(struct xfer *x)
     x->checked_status = true;
     if (x->resumed_from == 0)
         return 0;
-    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
+    sym_curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
     if (code != 200)
         return 0;
     if (ftruncate(x->fd, 0) < 0 || lseek(x->fd, 0, SEEK_SET) < 0)
@@ -219,35 +282,35 @@ static int start_xfer(CURLM *multi, struct xfer *x, const struct lapis_fetch_opt
     }
 
     CURL *e = x->easy;
-    curl_easy_reset(e);
-    curl_easy_setopt(e, CURLOPT_URL, x->url);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, x);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_FAILONERROR, 0L);
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https,ftp,ftps,file");
-    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "lapis/" "0.1");
+    sym_curl_easy_reset(e);
+    sym_curl_easy_setopt(e, CURLOPT_URL, x->url);
+    sym_curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+    sym_curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+    sym_curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+    sym_curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+    sym_curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    sym_curl_easy_setopt(e, CURLOPT_FAILONERROR, 0L);
+    sym_curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+    sym_curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
+    sym_curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https,ftp,ftps,file");
+    sym_curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    sym_curl_easy_setopt(e, CURLOPT_USERAGENT, "lapis/" "0.1");
     long timeout = (long)(j->limits ? j->limits->timeout : o->timeout);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, timeout);
+    sym_curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, timeout);
     /* A stalled or trickling server (slow-loris) fails like dnf's minrate. */
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1000L);
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, timeout);
-    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->cap);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, j->sslverify ? 1L : 0L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, j->sslverify ? 2L : 0L);
+    sym_curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1000L);
+    sym_curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, timeout);
+    sym_curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->cap);
+    sym_curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, j->sslverify ? 1L : 0L);
+    sym_curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, j->sslverify ? 2L : 0L);
     if (j->sslcacert)
-        curl_easy_setopt(e, CURLOPT_CAINFO, j->sslcacert);
+        sym_curl_easy_setopt(e, CURLOPT_CAINFO, j->sslcacert);
     if (x->resumed_from > 0)
-        curl_easy_setopt(e, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)x->resumed_from);
-    CURLMcode mc = curl_multi_add_handle(multi, e);
+        sym_curl_easy_setopt(e, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)x->resumed_from);
+    CURLMcode mc = sym_curl_multi_add_handle(multi, e);
     if (mc != CURLM_OK) {
         fail_job(x, LAPIS_E_DOWNLOAD, "%s: cannot start the download: %s", j->what,
-                 curl_multi_strerror(mc));
+                 sym_curl_multi_strerror(mc));
         cleanup_attempt(x, true);
         return -1;
     }
@@ -263,7 +326,7 @@ static int classify(struct xfer *x, CURLcode cc, char *msg, size_t msglen)
     struct lapis_fetch_job *j = x->job;
     long code = 0;
 
-    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
+    sym_curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
     if (x->oversize) {
         snprintf(msg, msglen, "larger than the %lld bytes allowed", x->cap);
         return -2;
@@ -281,7 +344,7 @@ static int classify(struct xfer *x, CURLcode cc, char *msg, size_t msglen)
         return -2;
     }
     if (cc != CURLE_OK) {
-        snprintf(msg, msglen, "%s", x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc));
+        snprintf(msg, msglen, "%s", x->errbuf[0] ? x->errbuf : sym_curl_easy_strerror(cc));
         return cc == CURLE_TOO_MANY_REDIRECTS || cc == CURLE_UNSUPPORTED_PROTOCOL ||
                cc == CURLE_REMOTE_ACCESS_DENIED ? -2 : -1; /* ftp: no such directory */
     }
@@ -463,7 +526,7 @@ static int stop_all(struct lapis_diag *ctx, const char *cachedir, CURLM *multi, 
         if (x->done)
             continue;
         if (x->active)
-            curl_multi_remove_handle(multi, x->easy);
+            sym_curl_multi_remove_handle(multi, x->easy);
         x->active = false;
         if (x->fd >= 0) /* an attempt in flight; between attempts it is already cleaned up */
             cleanup_attempt(x, x->job->resume);
@@ -492,16 +555,20 @@ int lapis_fetch_run(struct lapis_diag *ctx, struct lapis_fetch_job *jobs, size_t
                     const struct lapis_fetch_opts *opts)
 {
     struct lapis_fetch_opts o = *opts;
-    CURLM *multi = curl_multi_init();
-    struct xfer *xs = xcalloc(njobs, sizeof(*xs));
+    CURLM *multi;
+    struct xfer *xs;
     size_t pending = njobs, running = 0;
-    int first_err = 0, interrupted = 0;
+    int first_err = 0, interrupted = 0, r;
     long long done_bytes = 0;
     double last_report = 0;
 
+    if ((r = curl_load(ctx)) < 0)
+        return r;
+    multi = sym_curl_multi_init();
+    xs = xcalloc(njobs, sizeof(*xs));
     if (o.max_parallel < 1)
         o.max_parallel = 1;
-    curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)o.max_parallel);
+    sym_curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)o.max_parallel);
     for (size_t i = 0; i < njobs; i++) {
         struct xfer *x = &xs[i];
         x->job = &jobs[i];
@@ -514,7 +581,7 @@ int lapis_fetch_run(struct lapis_diag *ctx, struct lapis_fetch_job *jobs, size_t
         x->cap = jobs[i].expected_size >= 0 ? jobs[i].expected_size
                  : jobs[i].max_size > 0   ? jobs[i].max_size
                                           : DEFAULT_MAX_SIZE;
-        if (validate_job(x) && !(x->easy = curl_easy_init()))
+        if (validate_job(x) && !(x->easy = sym_curl_easy_init()))
             fail_job(x, LAPIS_E_DOWNLOAD, "%s: cannot set up a download (out of memory)",
                      jobs[i].what);
     }
@@ -525,19 +592,19 @@ int lapis_fetch_run(struct lapis_diag *ctx, struct lapis_fetch_job *jobs, size_t
         bool finished_any = false;
         CURLMsg *m;
 
-        /* curl_multi_poll() wakes on the signal (EINTR), so this is soon seen. */
+        /* sym_curl_multi_poll() wakes on the signal (EINTR), so this is soon seen. */
         if (lapis_interrupted(ctx) &&
             (interrupted = stop_all(ctx, o.cachedir, multi, xs, njobs)) < 0)
             break;
         running = start_ready(multi, xs, njobs, running, &o, &wait);
-        curl_multi_perform(multi, &still);
-        while ((m = curl_multi_info_read(multi, &nmsg))) {
+        sym_curl_multi_perform(multi, &still);
+        while ((m = sym_curl_multi_info_read(multi, &nmsg))) {
             struct xfer *x;
             if (m->msg != CURLMSG_DONE)
                 continue;
-            curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+            sym_curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
             CURLcode cc = m->data.result;
-            curl_multi_remove_handle(multi, m->easy_handle);
+            sym_curl_multi_remove_handle(multi, m->easy_handle);
             running--;
             finish_attempt(ctx, x, cc, &o);
             finished_any = true;
@@ -545,14 +612,14 @@ int lapis_fetch_run(struct lapis_diag *ctx, struct lapis_fetch_job *jobs, size_t
         report_progress(ctx, &o, done_bytes, &last_report, false, xs, njobs);
         /* A finished transfer frees a slot: start the next one now, not after a poll. */
         if (pending > 0 && !finished_any)
-            curl_multi_poll(multi, NULL, 0, (int)(wait * 1000) + 1, NULL);
+            sym_curl_multi_poll(multi, NULL, 0, (int)(wait * 1000) + 1, NULL);
     }
 
     if (njobs)
         report_progress(ctx, &o, done_bytes, &last_report, true, xs, njobs);
     for (size_t i = 0; i < njobs; i++) {
         if (xs[i].easy)
-            curl_easy_cleanup(xs[i].easy);
+            sym_curl_easy_cleanup(xs[i].easy);
         if (xs[i].fd >= 0)
             close(xs[i].fd);
         free(xs[i].part);
@@ -562,7 +629,7 @@ int lapis_fetch_run(struct lapis_diag *ctx, struct lapis_fetch_job *jobs, size_t
             first_err = jobs[i].result;
     }
     free(xs);
-    curl_multi_cleanup(multi);
+    sym_curl_multi_cleanup(multi);
     for (size_t i = 0; i < njobs && first_err && !interrupted; i++)
         if (jobs[i].result < 0 && jobs[i].error) {
             lapis_err(ctx, first_err, "%s", jobs[i].error);
@@ -590,8 +657,8 @@ static int stream_check(struct stream *s)
 {
     long code = 0;
     curl_off_t len = -1;
-    curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &code);
-    curl_easy_getinfo(s->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
+    sym_curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &code);
+    sym_curl_easy_getinfo(s->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
     bool remote = lapis_url_is_remote(s->url);
     if (remote && code != 200 && code != 206)
         return lapis_err(s->ctx, LAPIS_E_DOWNLOAD, "%s: HTTP status %ld", s->url, code);
@@ -629,20 +696,20 @@ static size_t stream_write(char *data, size_t size, size_t nmemb, void *ud)
 static void stream_setopt(struct stream *s, long long timeout)
 {
     CURL *e = s->easy;
-    curl_easy_setopt(e, CURLOPT_URL, s->url);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, stream_write);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https,file");
-    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "lapis-sysupdate/" "0.1");
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, (long)timeout);
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1000L);
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)timeout);
+    sym_curl_easy_setopt(e, CURLOPT_URL, s->url);
+    sym_curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, stream_write);
+    sym_curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
+    sym_curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    sym_curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+    sym_curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
+    sym_curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https,file");
+    sym_curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    sym_curl_easy_setopt(e, CURLOPT_USERAGENT, "lapis-sysupdate/" "0.1");
+    sym_curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, (long)timeout);
+    sym_curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1000L);
+    sym_curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)timeout);
     if (s->offset > 0)
-        curl_easy_setopt(e, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)s->offset);
+        sym_curl_easy_setopt(e, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)s->offset);
 }
 
 int lapis_fetch_stream(struct lapis_diag *ctx, const char *url, long long offset,
@@ -652,18 +719,21 @@ int lapis_fetch_stream(struct lapis_diag *ctx, const char *url, long long offset
     struct stream s = { .ctx = ctx, .url = url, .offset = offset, .total = total_size,
                         .cap = max_size > 0 ? max_size : DEFAULT_MAX_SIZE, .fn = fn, .ud = ud };
     char errbuf[CURL_ERROR_SIZE] = "";
-    if (!(s.easy = curl_easy_init()))
+    int r;
+    if ((r = curl_load(ctx)) < 0)
+        return r;
+    if (!(s.easy = sym_curl_easy_init()))
         return LAPIS_OOM(ctx);
     stream_setopt(&s, timeout > 0 ? timeout : 30);
-    curl_easy_setopt(s.easy, CURLOPT_ERRORBUFFER, errbuf);
-    CURLcode cc = curl_easy_perform(s.easy);
+    sym_curl_easy_setopt(s.easy, CURLOPT_ERRORBUFFER, errbuf);
+    CURLcode cc = sym_curl_easy_perform(s.easy);
     long code = 0;
-    curl_easy_getinfo(s.easy, CURLINFO_RESPONSE_CODE, &code);
-    curl_easy_cleanup(s.easy);
+    sym_curl_easy_getinfo(s.easy, CURLINFO_RESPONSE_CODE, &code);
+    sym_curl_easy_cleanup(s.easy);
     if (s.stop < 0)
         return s.stop;
     if (cc != CURLE_OK)
-        return lapis_err(ctx, LAPIS_E_DOWNLOAD, "%s: %s", url, errbuf[0] ? errbuf : curl_easy_strerror(cc));
+        return lapis_err(ctx, LAPIS_E_DOWNLOAD, "%s: %s", url, errbuf[0] ? errbuf : sym_curl_easy_strerror(cc));
     if (!s.checked && lapis_url_is_remote(url) && code != 200 && code != 206)
         return lapis_err(ctx, LAPIS_E_DOWNLOAD, "%s: HTTP status %ld", url, code);
     if (total_size >= 0 && s.received + offset != total_size)

@@ -163,6 +163,26 @@ def test_install_obsoleted_installs_obsoleter(lapis_file):
     assert lapis_file.installed() == same_as_dnf(lapis_file, "install", "oldname")
 
 
+def test_glob_gives_each_name_its_own_obsoleters(lapis_file):
+    """dnf groups a glob's matches by name and adds each name's obsoleters to
+    that name only: '*name' installs newname (for oldname, and as itself).
+    Lapis used to keep only the last match's obsoleters, and found none, so it
+    asked for oldname and newname both: a conflict."""
+    r = lapis_file.run("-y", "install", "*name")
+    assert r.rc == 0, r
+    assert lapis_file.names() == ["newname"]
+    assert lapis_file.installed() == same_as_dnf(lapis_file, "install", "*name")
+
+
+def test_name_with_version_gets_no_obsoleters(lapis_file):
+    """Only a bare name brings in obsoleters (dnf's has_just_name): asking for
+    oldname-1.0 installs oldname-1.0."""
+    r = lapis_file.run("-y", "install", "oldname-1.0")
+    assert r.rc == 0, r
+    assert lapis_file.names() == ["oldname"]
+    assert lapis_file.installed() == same_as_dnf(lapis_file, "install", "oldname-1.0")
+
+
 def test_obsoletes_off(lapis_file):
     lapis_file.yes("--setopt=obsoletes=0", "install", "oldname")
     assert lapis_file.names() == ["oldname"]

@@ -6,6 +6,8 @@ import re
 
 import pytest
 
+from conftest import run_cmd
+
 SECTION_TITLES = ("Installing:", "Installing dependencies:", "Installing weak dependencies:",
                   "Upgrading:", "Downgrading:", "Reinstalling:", "Removing:")
 
@@ -53,6 +55,20 @@ def test_install_assumeno_table(lapis):
     # aborted: nothing is installed
     assert lapis.rpm_qa() == []
     assert not (lapis.root / "usr" / "bin" / "hello").exists()
+
+
+def test_resolve_from_cache_loads_no_libcurl(lapis_file):
+    """A run that downloads nothing never loads libcurl, nor libarchive (only
+    OCI outputs write tar files): with their dependencies they cost ~9 ms of
+    CPU at every start (issue 15). ld.so's LD_DEBUG=libs names every library
+    it loads, dlopen'ed ones too."""
+    lapis_file.ok("makecache")
+    env = dict(lapis_file.env, LD_DEBUG="libs")
+    r = run_cmd(lapis_file.argv("--assumeno", "install", "hello"), env=env)
+    assert r.rc == 1 and "Installing:" in r.out, r
+    assert "libsolv" in r.err, r  # LD_DEBUG worked
+    assert "libcurl" not in r.err, r
+    assert "libarchive" not in r.err, r
 
 
 def test_install_weak_deps_off(lapis):

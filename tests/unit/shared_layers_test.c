@@ -1,6 +1,6 @@
 /*
  * The layers below the package manager, on their own: this test links
- * lapis-basic and lapis-shared only (plus libcurl and libcrypto), as the
+ * lapis-basic and lapis-shared only (plus libcrypto; libcurl is dlopen'ed), as the
  * on-host updater will. Its link would fail if src/basic or src/shared used
  * librpm, libsolv, sqlite or anything from src/pkg, and ctest's
  * unit_shared_layers_deps checks that the binary needs none of them.
