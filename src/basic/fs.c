@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fts.h>
 #include <signal.h>
 #include <limits.h>
 #include <string.h>
@@ -309,4 +310,51 @@ int sweep_dead_owner_dirs(const char *parent, const char *prefix, long grace_s)
     }
     closedir(d);
     return removed;
+}
+
+/* Whether tree_walk() calls fn for this entry: once per entry, in the order asked. */
+static bool tree_walk_visits(const FTSENT *e, bool post_order)
+{
+    switch (e->fts_info) {
+    case FTS_D:
+        return !post_order;
+    case FTS_DP:
+        return post_order;
+    default:
+        return true;
+    }
+}
+
+static int tree_walk_error(const FTSENT *e)
+{
+    return e->fts_info == FTS_DNR || e->fts_info == FTS_ERR || e->fts_info == FTS_NS
+           ? -(e->fts_errno ? e->fts_errno : EIO) : 0;
+}
+
+int tree_walk(const char *top, bool post_order, tree_walk_fn fn, void *data)
+{
+    char *paths[] = { (char *)top, NULL };
+    FTS *fts = fts_open(paths, FTS_PHYSICAL | FTS_NOCHDIR, NULL);
+    FTSENT *e;
+    int r = 0;
+
+    if (!fts)
+        return -errno;
+    while (r == 0) {
+        errno = 0;
+        if (!(e = fts_read(fts))) {
+            r = -errno;                        /* 0 at the end */
+            break;
+        }
+        if ((r = tree_walk_error(e)) < 0 || !tree_walk_visits(e, post_order))
+            continue;
+        r = fn(e->fts_path, e->fts_statp, data);
+        if (r == TREE_WALK_SKIP) {
+            r = 0;
+            if (e->fts_info == FTS_D)
+                fts_set(fts, e, FTS_SKIP);
+        }
+    }
+    fts_close(fts);
+    return r;
 }

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 char *path_join(const char *a, const char *b);
@@ -26,5 +27,16 @@ int open_dir_in_root(const char *root, const char *dir, bool create);
 int sweep_dead_owner_dirs(const char *parent, const char *prefix, long grace_s);
 /* Atomically write name in dirfd (temp file, fsync, rename; no symlink followed). */
 int write_file_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode);
+
+/* What tree_walk() calls for every entry under (and including) its top, never
+ * following symlinks. Return 0 to go on, TREE_WALK_SKIP (for a directory on
+ * its way in) to leave out what is below it, or a negative errno to stop. */
+#define TREE_WALK_SKIP 1
+typedef int (*tree_walk_fn)(const char *path, const struct stat *st, void *data);
+/* Walk top with fn, parents before their entries, or after them with
+ * post_order (to change a directory once its content is done). State goes
+ * through data: no globals, as nftw() would need. Returns 0, fn's error, or
+ * the walk's own negative errno. */
+int tree_walk(const char *top, bool post_order, tree_walk_fn fn, void *data);
 
 #endif

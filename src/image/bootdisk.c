@@ -3,7 +3,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <linux/openat2.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -15,6 +14,7 @@
 #include <unistd.h>
 
 #include "basic/alloc.h"
+#include "basic/fs.h"
 #include "basic/macro.h"
 #include "basic/spawn.h"
 #include "basic/strv.h"
@@ -119,20 +119,20 @@ int lapis_image_copy_fd(struct lapis_image_build *b, int fd, const char *dst, mo
     return 0;
 }
 
-static long long clamp_epoch;
-
-static int clamp_one(const char *path, const struct stat *st, int flag, struct FTW *f)
+static int clamp_one(const char *path, const struct stat *st, void *data)
 {
-    struct timespec ts[2] = { { clamp_epoch, 0 }, { clamp_epoch, 0 } };
-    (void)st; (void)flag; (void)f;
-    return utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW) < 0 ? -1 : 0;
+    const long long *epoch = data;
+    struct timespec ts[2] = { { *epoch, 0 }, { *epoch, 0 } };
+    (void)st;
+    return utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 }
 
 int lapis_image_clamp_tree(struct lapis_image_build *b, const char *dir)
 {
-    clamp_epoch = b->epoch;
-    if (nftw(dir, clamp_one, 16, FTW_PHYS | FTW_DEPTH) != 0)
-        return lapis_err(&b->diag, -errno, "cannot set the times under %s: %s", dir, strerror(errno));
+    long long epoch = b->epoch;
+    int r = tree_walk(dir, true, clamp_one, &epoch);
+    if (r < 0)
+        return lapis_err(&b->diag, r, "cannot set the times under %s: %s", dir, strerror(-r));
     return 0;
 }
 

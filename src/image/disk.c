@@ -18,7 +18,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +37,7 @@
 #define GPT_START MiB               /* first partition; also room for the primary GPT */
 #define GPT_END MiB                 /* room for the backup GPT */
 #define DEFAULT_ESP (128 * MiB)
+#define PLACE_BUF (1 << 20)         /* place()'s copy buffer */
 
 struct part {
     const char *label;
@@ -84,16 +84,18 @@ static unsigned long long align_up(unsigned long long v, unsigned long long a)
 
 /* ---- sizing the root --------------------------------------------------- */
 
-static unsigned long long tree_bytes;
-static const char *tree_skip;        /* the A/B host's ROOT/usr: not in the root partition */
+struct tree_size {
+    unsigned long long bytes;
+    const char *skip;                /* the A/B host's ROOT/usr: not in the root partition */
+};
 
-static int tree_add(const char *path, const struct stat *st, int flag, struct FTW *f)
+static int tree_add(const char *path, const struct stat *st, void *data)
 {
-    (void)flag; (void)f;
-    if (tree_skip && !strcmp(path, tree_skip))
-        return FTW_SKIP_SUBTREE;
-    tree_bytes += 256 + (S_ISREG(st->st_mode) ? align_up((unsigned long long)st->st_size, 4096)
-                                               : S_ISDIR(st->st_mode) ? 4096 : 0);
+    struct tree_size *t = data;
+    if (t->skip && !strcmp(path, t->skip))
+        return TREE_WALK_SKIP;
+    t->bytes += 256 + (S_ISREG(st->st_mode) ? align_up((unsigned long long)st->st_size, 4096)
+                                             : S_ISDIR(st->st_mode) ? 4096 : 0);
     return 0;
 }
 
@@ -102,11 +104,9 @@ static int tree_add(const char *path, const struct stat *st, int flag, struct FT
 static unsigned long long root_needed(const char *rootdir, bool ab)
 {
     _cleanup_free_ char *usr = ab ? path_join(rootdir, "usr") : NULL;
-    tree_bytes = 0;
-    tree_skip = usr;
-    nftw(rootdir, tree_add, 32, FTW_PHYS | FTW_ACTIONRETVAL);
-    tree_skip = NULL;
-    return align_up(tree_bytes + tree_bytes / 10 + 64 * MiB, MiB);
+    struct tree_size t = { .skip = usr };
+    (void)tree_walk(rootdir, false, tree_add, &t);
+    return align_up(t.bytes + t.bytes / 10 + 64 * MiB, MiB);
 }
 
 /* ---- layout -------------------------------------------------------------- */
@@ -543,7 +543,7 @@ static void sgdisk_start(struct lapis_image_build *b, struct layout *l, const ch
 static int place(struct lapis_image_build *b, const char *src, int dst, unsigned long long off)
 {
     _cleanup_close_ int fd = open(src, O_RDONLY | O_CLOEXEC);
-    static char buf[1 << 20];
+    _cleanup_free_ char *buf = xmalloc(PLACE_BUF);
     off_t pos = 0, end;
 
     if (fd < 0)
@@ -555,7 +555,8 @@ static int place(struct lapis_image_build *b, const char *src, int dst, unsigned
             break;                            /* only a hole is left */
         hole = lseek(fd, data, SEEK_HOLE);
         for (pos = data; pos < hole;) {
-            ssize_t n = pread(fd, buf, (size_t)(hole - pos < (off_t)sizeof(buf) ? hole - pos : (off_t)sizeof(buf)), pos);
+            size_t want = hole - pos < PLACE_BUF ? (size_t)(hole - pos) : PLACE_BUF;
+            ssize_t n = pread(fd, buf, want, pos);
             if (n <= 0 || pwrite(dst, buf, (size_t)n, (off_t)off + pos) != n)
                 return lapis_err(&b->diag, -EIO, "cannot copy %s into the disk: %s", src, strerror(errno));
             pos += n;

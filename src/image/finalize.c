@@ -328,10 +328,7 @@ static int fin_ldconfig(struct lapis_image_build *b)
 }
 
 /* depmod reads only the modules and depmod.d, which the steps between its
- * start and its wait (services, ldconfig) leave alone: it runs meanwhile.
- * One finalize at a time (the arches are built one after another). */
-static struct lapis_image_bg depmod_job;
-
+ * start and its wait (services, ldconfig) leave alone: it runs meanwhile. */
 static int fin_depmod_start(struct lapis_image_build *b)
 {
     if (!b->kver)
@@ -341,13 +338,25 @@ static int fin_depmod_start(struct lapis_image_build *b)
     strv_push(&argv, xstrdup("-b"));
     strv_push(&argv, xstrdup(b->rootdir));
     strv_push(&argv, xstrdup(b->kver));
-    lapis_image_tool_start(&depmod_job, "kmod", argv);
+    b->depmod = xcalloc(1, sizeof(*b->depmod));
+    lapis_image_tool_start(b->depmod, "kmod", argv);
     return 0;
+}
+
+/* Joins depmod if it was started; its result goes on b's diag when report is set. */
+static int depmod_join(struct lapis_image_build *b, bool report)
+{
+    if (!b->depmod)
+        return 0;
+    int r = lapis_image_tool_wait(report ? b : NULL, b->depmod);
+    free(b->depmod);
+    b->depmod = NULL;
+    return r;
 }
 
 static int fin_depmod(struct lapis_image_build *b)
 {
-    return lapis_image_tool_wait(b, &depmod_job);
+    return depmod_join(b, true);
 }
 
 /* ---- cleanup ------------------------------------------------------------- */
@@ -515,7 +524,7 @@ static int run_steps(struct lapis_image_build *b)
 {
     for (size_t i = 0; i < ARRAY_SIZE(steps); i++) {
         if (lapis_interrupted(&b->diag)) {
-            (void)lapis_image_tool_wait(NULL, &depmod_job);
+            (void)depmod_join(b, false);
             return lapis_err(&b->diag, -LAPIS_E_INTERRUPTED, "interrupted");
         }
         struct timespec t0, t1;
@@ -525,7 +534,7 @@ static int run_steps(struct lapis_image_build *b)
         lapis_log(&b->diag, LAPIS_LOG_DEBUG, "finalize: %s: %.2f s", steps[i].what,
                   (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
         if (r < 0) {
-            (void)lapis_image_tool_wait(NULL, &depmod_job);   /* joined, whatever it did */
+            (void)depmod_join(b, false);   /* joined, whatever it did */
             return r;
         }
     }

@@ -225,6 +225,7 @@ struct lapis_image_build {
     char **outputs;                /* names in stagedir to move to OUTDIR at the end */
     struct lapis_image_report report;
     struct lapis_image_compose *compose; /* compose.c's state between resolve and compose */
+    struct lapis_image_bg *depmod; /* finalize.c's depmod, running beside later steps */
     struct lapis_image_finisher *finisher; /* build.c's: finishes outputs meanwhile (build.h) */
     bool drop_root;                /* no stage after the disk's file systems reads rootdir */
     bool root_dropped;             /* ... and its removal has begun */

@@ -27,7 +27,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +39,7 @@
 #include "basic/macro.h"
 #include "basic/spawn.h"
 #include "basic/strv.h"
+#include "image/bootdisk.h"
 #include "image/image.h"
 #include "shared/digest.h"
 
@@ -171,22 +171,6 @@ static int mkdirs(const char *base, const char *const *dirs)
     return 0;
 }
 
-static struct timespec clamp_ts[2];
-
-static int clamp_one(const char *path, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st, (void)flag, (void)f;
-    return utimensat(AT_FDCWD, path, clamp_ts, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
-}
-
-/* Every mtime under dir becomes the epoch (mcopy -m and xorriso keep them). */
-static int clamp_tree(const char *dir, long long epoch)
-{
-    clamp_ts[0] = clamp_ts[1] = (struct timespec){ .tv_sec = (time_t)epoch };
-    int r = nftw(dir, clamp_one, 16, FTW_PHYS | FTW_DEPTH);
-    return r < 0 ? -errno : r;
-}
-
 /* ---- the live initrd ---------------------------------------------------------- */
 
 /* Where the lapis-live dracut module is: $LAPIS_DRACUT_MODULES, the installed
@@ -279,12 +263,10 @@ static int copy_live_module(struct lapis_image_build *b, const char *base)
         _cleanup_free_ char *t = path_join(dst, files[i]);
         r = copy_file(s, t, 0755);
     }
-    if (r >= 0)
-        r = clamp_tree(base, b->epoch);
     if (r < 0)
         return lapis_err(&b->diag, r, "cannot copy the lapis-live dracut module: %s",
                          strerror(-r));
-    return 0;
+    return lapis_image_clamp_tree(b, base);
 }
 
 /* The boot stage's dracut run reads this drop-in (its --confdir) and the base
@@ -387,21 +369,20 @@ static int esp_entries(struct lapis_image_build *b, const char *esp, const char 
     return 0;
 }
 
-static unsigned long long tree_bytes;
-
-static int add_size(const char *path, const struct stat *st, int flag, struct FTW *f)
+static int add_size(const char *path, const struct stat *st, void *data)
 {
-    (void)path, (void)f;
-    tree_bytes += (flag == FTW_F ? (unsigned long long)st->st_size : 0) + 4096;
+    unsigned long long *bytes = data;
+    (void)path;
+    *bytes += (S_ISREG(st->st_mode) ? (unsigned long long)st->st_size : 0) + 4096;
     return 0;
 }
 
 /* The FAT image: content + 1/16 + 4 MiB for FAT tables and clusters, whole MiB. */
 static unsigned long long esp_size_kib(const char *esp)
 {
-    tree_bytes = 0;
-    nftw(esp, add_size, 16, FTW_PHYS);
-    unsigned long long b = tree_bytes + tree_bytes / 16 + (4ULL << 20);
+    unsigned long long bytes = 0;
+    (void)tree_walk(esp, false, add_size, &bytes);
+    unsigned long long b = bytes + bytes / 16 + (4ULL << 20);
     return (b + (1ULL << 20) - 1) / (1ULL << 20) * 1024;
 }
 
@@ -439,8 +420,8 @@ static int build_esp(struct lapis_image_build *b, const char *isodir, const char
     if ((r = esp_boot_files(b, esp, b->initrd)) < 0 ||
         (r = esp_entries(b, esp, label)) < 0)
         return r;
-    if ((r = clamp_tree(esp, b->epoch)) < 0)
-        return lapis_err(&b->diag, r, "cannot set the times in %s: %s", esp, strerror(-r));
+    if ((r = lapis_image_clamp_tree(b, esp)) < 0)
+        return r;
     return esp_image(b, esp, ids, img);
 }
 
@@ -503,8 +484,8 @@ int lapis_image_write_iso(struct lapis_image_build *b)
         r = build_esp(b, isodir, label, &ids);
     if (r >= 0)
         r = root_image(b, isodir, &ids);
-    if (r >= 0 && (r = clamp_tree(isodir, b->epoch)) < 0)
-        return lapis_err(&b->diag, r, "cannot set the times in %s: %s", isodir, strerror(-r));
+    if (r >= 0)
+        r = lapis_image_clamp_tree(b, isodir);
     if (r >= 0)
         r = run_xorriso(b, isodir, label, &ids, out);
     if (r < 0)
