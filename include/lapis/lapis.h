@@ -202,9 +202,24 @@ LAPIS_MUST_USE int lapis_query_list(lapis_ctx *ctx, enum lapis_list_what what, c
 /* Every package (all versions) matching the globs, installed and available. */
 LAPIS_MUST_USE int lapis_query_all_versions(lapis_ctx *ctx, char *const *globs, bool installed,
                                             bool available, lapis_pkglist *ret);
-/* Substring search on name and summary (and description/url when all=true); all terms must match. */
+/* Search on name and summary (and description/url when all=true), ignoring case: a
+ * glob term matches a whole field, another term a part. Without all every term must
+ * match, with all any term (dnf5's rules). */
 LAPIS_MUST_USE int lapis_query_search(lapis_ctx *ctx, char *const *terms, bool all,
                                       lapis_pkglist *ret);
+/* The fields of p the terms match, as dnf5 ranks them: a higher value is a better
+ * match; each _EXACT bit (whole field, a single non-glob term) outranks its field. */
+enum lapis_search_field {
+    LAPIS_SEARCH_URL = 1 << 0,
+    LAPIS_SEARCH_URL_EXACT = 1 << 1,
+    LAPIS_SEARCH_DESCRIPTION = 1 << 2,
+    LAPIS_SEARCH_DESCRIPTION_EXACT = 1 << 3,
+    LAPIS_SEARCH_SUMMARY = 1 << 4,
+    LAPIS_SEARCH_SUMMARY_EXACT = 1 << 5,
+    LAPIS_SEARCH_NAME = 1 << 6,
+    LAPIS_SEARCH_NAME_EXACT = 1 << 7,
+};
+unsigned lapis_search_fields(lapis_ctx *ctx, lapis_pkg p, char *const *terms, bool all);
 /* Packages providing a capability ("mta", "libfoo(abi) >= 1"), a file path or a glob of either. */
 LAPIS_MUST_USE int lapis_query_whatprovides(lapis_ctx *ctx, const char *spec, lapis_pkglist *ret);
 LAPIS_MUST_USE int lapis_query_whatrequires(lapis_ctx *ctx, const char *spec, lapis_pkglist *ret);
@@ -269,6 +284,9 @@ const lapis_trans_item *lapis_goal_items(const lapis_goal *goal, size_t *ret_cou
 /* NULL-terminated list of the solver's problems in dnf5's words, one entry per
  * problem ("Problem: ...", further rules on "\n  - " lines; owned by goal). */
 char *const *lapis_goal_problems(const lapis_goal *goal);
+/* With LAPIS_GOAL_SKIP_BROKEN, after a resolve: for each install request that
+ * could not be met and was dropped, the package it would have installed. */
+const lapis_pkg *lapis_goal_skipped(const lapis_goal *goal, size_t *ret_count);
 /* The resolve log, dnf5's lines: "No match for argument: X", "Package \"NEVRA\" is
  * already installed.", "No packages to remove for argument: X" (owned by goal). */
 char *const *lapis_goal_log(const lapis_goal *goal);
@@ -452,6 +470,7 @@ typedef struct {
 
 typedef struct {
     char *id, *type, *severity, *title, *description, *status, *repo;
+    char *vendor, *rights, *message;  /* updateinfo's from=, <rights>, <message>; may be NULL */
     long long issued;                 /* unix time (the newer of issued/updated) */
     bool reboot_suggested;
     lapis_advisory_ref *refs;

@@ -49,6 +49,7 @@ struct cli {
     char *config_arg;              /* -c: lapis.conf, or automatic.conf for "automatic" */
     long long history_id;          /* history undo/redo/rollback target */
     bool interrupt_told;           /* the "interrupted" line has been printed */
+    const char *cmd_name;          /* the command's own name (an alias resolved) */
     char **args;                   /* positional arguments after the command */
     int nargs;
     char **image_argv;             /* "image" and everything after it (own options) */

@@ -6,6 +6,7 @@
 #include <fnmatch.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -184,6 +185,195 @@ static void print_info(const lapis_advisory *advs, size_t n)
     }
 }
 
+/* ---- advisory: dnf5's layouts ------------------------------------------------- */
+
+/* dnf5's key/value table: "Key : value", children indented two spaces, the
+ * keys padded to the widest; a value wraps on a terminal under itself. */
+struct kv_row {
+    int depth;
+    const char *key;
+    char *value;
+};
+
+struct kv {
+    struct kv_row *rows;
+    size_t n;
+};
+
+static void kv_add(struct kv *t, int depth, const char *key, const char *value)
+{
+    t->rows = realloc(t->rows, (t->n + 1) * sizeof(*t->rows));
+    t->rows[t->n++] = (struct kv_row){ depth, key, strdup(value ? value : "") };
+}
+
+static void kv_add_count(struct kv *t, int depth, const char *key, size_t n)
+{
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%zu", n);
+    kv_add(t, depth, key, buf);
+}
+
+/* A value of several lines: the key on the first, none on the rest. */
+static void kv_add_lines(struct kv *t, const char *key, const char *text)
+{
+    char *copy = strdup(text ? text : ""), *save = NULL;
+    bool first = true;
+    for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        kv_add(t, 0, first ? key : "", line);
+        first = false;
+    }
+    if (first)
+        kv_add(t, 0, key, "");
+    free(copy);
+}
+
+static void kv_print(struct cli *c, struct kv *t)
+{
+    int w = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        int kw = 2 * t->rows[i].depth + (int)strlen(t->rows[i].key);
+        w = kw > w ? kw : w;
+    }
+    for (size_t i = 0; i < t->n; i++) {
+        char prefix[160], indent[160];
+        snprintf(prefix, sizeof(prefix), "%*s%-*s : ", 2 * t->rows[i].depth, "",
+                 w - 2 * t->rows[i].depth, t->rows[i].key);
+        snprintf(indent, sizeof(indent), "%*s : ", w, "");
+        lapis_term_print_wrapped(stdout, prefix, indent, t->rows[i].value, c->width);
+        free(t->rows[i].value);
+    }
+    free(t->rows);
+    *t = (struct kv){ 0 };
+}
+
+static const char *scope_title(enum lapis_advisory_scope s)
+{
+    return s == LAPIS_ADV_INSTALLED ? "Installed" : s == LAPIS_ADV_ALL ? "All" : "Available";
+}
+
+/* dnf5's summary: security by severity, then the other types. */
+static void print_summary5(struct cli *c, const lapis_advisory *advs, size_t n,
+                           enum lapis_advisory_scope scope)
+{
+    struct summary sum = count_advisories(advs, n);
+    struct kv t = { 0 };
+    size_t known = 0;
+
+    printf("%s advisory information summary:\n", scope_title(scope));
+    kv_add_count(&t, 0, "Security", sum.kind[0]);
+    for (size_t v = 0; v < NSEVERITIES; v++) {
+        kv_add_count(&t, 1, severity_order[v], sum.severity[v]);
+        known += sum.severity[v];
+    }
+    kv_add_count(&t, 1, "Other", sum.kind[0] - known);
+    kv_add_count(&t, 0, "Bugfix", sum.kind[1]);
+    kv_add_count(&t, 0, "Enhancement", sum.kind[2]);
+    kv_add_count(&t, 0, "Other", sum.kind[3] + sum.other);
+    kv_print(c, &t);
+}
+
+static void format_issued(long long t, char buf[32])
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (!localtime_r(&tt, &tm) || !strftime(buf, 32, "%F %T", &tm))
+        snprintf(buf, 32, "%lld", t);
+}
+
+static void list5_row(struct cli *c, lapis_table *t, const char *first, const lapis_advisory *a,
+                      const lapis_advisory_pkg *p)
+{
+    char nevra[512], issued[32];
+    snprintf(nevra, sizeof(nevra), "%s-%s.%s", p->name, p->evr, p->arch);
+    format_issued(a->issued, issued);
+    lapis_table_add(t, (const char *[]){ first, a->type ? a->type : "",
+                                         a->severity ? a->severity : "", nevra, issued });
+    /* dnf5 shows the installed packages of --all/--installed in green. */
+    if (c->color && p->state == LAPIS_ADVPKG_INSTALLED)
+        lapis_table_color_cell(t, 3, LAPIS_SGR_GREEN);
+}
+
+/* One row per advisory and package (dnf5 sorts by the first column); with
+ * --with-cve or --with-bz, one per reference of that type, named by its id. */
+static void print_list5(struct cli *c, const lapis_advisory *advs, size_t n,
+                        enum lapis_advisory_scope scope)
+{
+    const char *ref_type = c->with_cve ? "cve" : c->with_bz ? "bugzilla" : NULL;
+    lapis_table *t = lapis_table_new(5);
+
+    lapis_table_align_right(t, 3);
+    lapis_table_align_right(t, 4);
+    lapis_table_set_color(t, c->color);
+    lapis_table_add(t, (const char *[]){ c->with_cve ? "CVE" : c->with_bz ? "Bugzilla" : "Name",
+                                         "Type", "Severity", "Package", "Issued" });
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < advs[i].npkgs; j++) {
+            if (!lapis_advisory_state_in_scope(advs[i].pkgs[j].state, scope))
+                continue;
+            if (!ref_type) {
+                list5_row(c, t, advs[i].id, &advs[i], &advs[i].pkgs[j]);
+                continue;
+            }
+            for (size_t r = 0; r < advs[i].nrefs; r++)
+                if (advs[i].refs[r].type && strcmp(advs[i].refs[r].type, ref_type) == 0)
+                    list5_row(c, t, advs[i].refs[r].id ? advs[i].refs[r].id : "", &advs[i],
+                              &advs[i].pkgs[j]);
+        }
+    if (lapis_table_rows(t) > 1)
+        lapis_table_print(t, stdout);
+    lapis_table_free(t);
+}
+
+static void info5_refs(struct kv *t, const lapis_advisory *a)
+{
+    for (size_t r = 0; r < a->nrefs; r++) {
+        const lapis_advisory_ref *ref = &a->refs[r];
+        kv_add(t, 0, "Reference", "");
+        kv_add(t, 1, "Title", ref->title);
+        kv_add(t, 1, "Id", ref->id);
+        kv_add(t, 1, "Type", ref->type);
+        kv_add(t, 1, "Url", ref->href);
+    }
+}
+
+static void info5_packages(struct kv *t, const lapis_advisory *a)
+{
+    if (a->npkgs == 0)
+        return;
+    kv_add(t, 0, "Collection", "");
+    for (size_t j = 0; j < a->npkgs; j++) {
+        char nevra[512];
+        snprintf(nevra, sizeof(nevra), "%s-%s.%s", a->pkgs[j].name, a->pkgs[j].evr,
+                 a->pkgs[j].arch);
+        kv_add(t, 1, j ? "" : "Packages", nevra);
+    }
+}
+
+static void print_info5(struct cli *c, const lapis_advisory *advs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const lapis_advisory *a = &advs[i];
+        struct kv t = { 0 };
+        char issued[32];
+
+        format_issued(a->issued, issued);
+        kv_add(&t, 0, "Name", a->id);
+        kv_add(&t, 0, "Title", a->title);
+        kv_add(&t, 0, "Severity", a->severity);
+        kv_add(&t, 0, "Type", a->type);
+        kv_add(&t, 0, "Status", a->status);
+        kv_add(&t, 0, "Vendor", a->vendor);
+        kv_add(&t, 0, "Issued", issued);
+        kv_add_lines(&t, "Description", a->description);
+        kv_add(&t, 0, "Message", a->message);
+        kv_add(&t, 0, "Rights", a->rights);
+        info5_refs(&t, a);
+        info5_packages(&t, a);
+        kv_print(c, &t);
+        printf("\n");
+    }
+}
+
 static bool names_pkg(const lapis_advisory *a, char *const *globs)
 {
     for (size_t j = 0; j < a->npkgs; j++)
@@ -213,6 +403,8 @@ int cmd_updateinfo(struct cli *c)
     enum lapis_advisory_scope scope = c->all ? LAPIS_ADV_ALL
                                       : c->q_installed ? LAPIS_ADV_INSTALLED : LAPIS_ADV_AVAILABLE;
     char **specs = c->args;
+    /* "advisory" is dnf5's command and prints dnf5's tables; "updateinfo" keeps dnf 4's. */
+    bool dnf5 = strcmp(c->cmd_name, "advisory") == 0;
     lapis_advisory *advs = NULL;
     size_t n = 0;
     int r;
@@ -246,6 +438,12 @@ int cmd_updateinfo(struct cli *c)
                 cJSON_AddItemToArray(a, lapis_json_advisory(&advs[i]));
         }
         cli_json_out(c, doc);
+    } else if (dnf5 && mode == UI_SUMMARY) {
+        print_summary5(c, advs, n, scope);
+    } else if (dnf5 && mode == UI_LIST) {
+        print_list5(c, advs, n, scope);
+    } else if (dnf5) {
+        print_info5(c, advs, n);
     } else if (mode == UI_SUMMARY) {
         print_summary(advs, n, scope);
     } else if (mode == UI_LIST) {

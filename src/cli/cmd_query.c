@@ -4,6 +4,8 @@
  * liblapis query and prints a table or one JSON document.
  */
 #include <errno.h>
+#include <fnmatch.h>
+#include <limits.h>
 #include <string.h>
 #include <time.h>
 
@@ -331,9 +333,98 @@ int cmd_info(struct cli *c)
     return 0;
 }
 
+/* The order dnf5 prints search results in: best matched fields first, then by name. */
+struct search_hit {
+    lapis_pkg pkg;
+    unsigned fields;
+    const char *name;
+};
+
+static int search_hit_cmp(const void *a, const void *b)
+{
+    const struct search_hit *x = a, *y = b;
+    if (x->fields != y->fields)
+        return x->fields < y->fields ? 1 : -1;
+    return strcmp(x->name, y->name);
+}
+
+static struct search_hit *search_rank(struct cli *c, const lapis_pkglist *l)
+{
+    struct search_hit *h = calloc(l->count + 1, sizeof(*h));
+    for (size_t i = 0; i < l->count; i++)
+        h[i] = (struct search_hit){ l->pkgs[i], lapis_search_fields(c->ctx, l->pkgs[i], c->args, c->all),
+                                    lapis_pkg_name(c->ctx, l->pkgs[i]) };
+    qsort(h, l->count, sizeof(*h), search_hit_cmp);
+    return h;
+}
+
+/* "name (exact), summary": dnf5's "Matched fields:" list, best field first. */
+static void search_fields_str(unsigned fields, char *buf, size_t size)
+{
+    static const char *const names[] = { "name", "summary", "description", "url" };
+    static const unsigned bits[] = { LAPIS_SEARCH_NAME, LAPIS_SEARCH_SUMMARY,
+                                     LAPIS_SEARCH_DESCRIPTION, LAPIS_SEARCH_URL };
+    size_t n = 0;
+
+    buf[0] = 0;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]) && n < size; i++)
+        if (fields & bits[i])
+            n += (size_t)snprintf(buf + n, size - n, "%s%s%s", n ? ", " : "", names[i],
+                                  fields & (bits[i] << 1) ? " (exact)" : "");
+}
+
+static cJSON *search_fields_json(unsigned fields)
+{
+    char buf[96];
+    cJSON *a = cJSON_CreateArray();
+    search_fields_str(fields, buf, sizeof(buf));
+    for (char *save = NULL, *f = strtok_r(buf, ",", &save); f; f = strtok_r(NULL, ",", &save))
+        cJSON_AddItemToArray(a, cJSON_CreateString(f + (*f == ' ')));
+    return a;
+}
+
+static void search_print_json(struct cli *c, const struct search_hit *h, size_t n)
+{
+    cJSON *doc = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(doc, "packages");
+    for (size_t i = 0; i < n; i++) {
+        cJSON *o = lapis_json_pkg(c->ctx, h[i].pkg);
+        cJSON_AddStringToObject(o, "summary", lapis_pkg_summary(c->ctx, h[i].pkg));
+        cJSON_AddItemToObject(o, "matched_fields", search_fields_json(h[i].fields));
+        cJSON_AddItemToArray(a, o);
+    }
+    cli_json_out(c, doc);
+}
+
+/* One group of hits with the same fields: its heading, then " name.arch: summary"
+ * lines, the terms in green and wrapped on a terminal. */
+static size_t search_print_group(struct cli *c, const struct search_hit *h, size_t n)
+{
+    char fields[96];
+    size_t k = 0;
+    lapis_table *t = lapis_table_new(1);
+
+    search_fields_str(h[0].fields, fields, sizeof(fields));
+    printf("%sMatched fields: %s%s\n", c->color ? "\033[" LAPIS_SGR_BOLD "m" : "",
+           c->color ? "\033[0m" : "", fields);
+    lapis_table_set_width(t, c->width);
+    lapis_table_wrap_column(t, 0, 2);
+    lapis_table_set_color(t, c->color);
+    lapis_table_highlight(t, (const char *const *)c->args, LAPIS_SGR_GREEN);
+    for (; k < n && h[k].fields == h[0].fields; k++) {
+        char line[1536];
+        snprintf(line, sizeof(line), " %s.%s: %s", h[k].name, lapis_pkg_arch(c->ctx, h[k].pkg),
+                 lapis_pkg_summary(c->ctx, h[k].pkg));
+        lapis_table_add(t, (const char *[]){ line });
+    }
+    lapis_table_print(t, stdout);
+    lapis_table_free(t);
+    return k;
+}
+
 int cmd_search(struct cli *c)
 {
     lapis_pkglist l = { 0 };
+    struct search_hit *h;
     int r;
 
     if (c->nargs == 0)
@@ -342,91 +433,181 @@ int cmd_search(struct cli *c)
         return cli_fail(c, r);
     if ((r = lapis_query_search(c->ctx, c->args, c->all, &l)) < 0)
         return cli_fail(c, r);
-    lapis_pkglist_sort(c->ctx, &l);
-    if (c->json) {
-        cJSON *doc = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(doc, "packages");
-        for (size_t i = 0; i < l.count; i++) {
-            cJSON *o = lapis_json_pkg(c->ctx, l.pkgs[i]);
-            cJSON_AddStringToObject(o, "summary", lapis_pkg_summary(c->ctx, l.pkgs[i]));
-            cJSON_AddItemToArray(a, o);
-        }
-        cli_json_out(c, doc);
-    } else if (l.count) {
-        lapis_table *t = lapis_table_new(2);
-        /* dnf5 shows the terms it matched in green; summaries wrap on a terminal. */
-        lapis_table_set_width(t, c->width);
-        lapis_table_wrap_column(t, 1, 2);
-        lapis_table_set_color(t, c->color);
-        lapis_table_highlight(t, (const char *const *)c->args, LAPIS_SGR_GREEN);
-        for (size_t i = 0; i < l.count; i++) {
-            char na[512], sum[1024];
-            snprintf(na, sizeof(na), "%s.%s", lapis_pkg_name(c->ctx, l.pkgs[i]),
-                     lapis_pkg_arch(c->ctx, l.pkgs[i]));
-            snprintf(sum, sizeof(sum), ": %s", lapis_pkg_summary(c->ctx, l.pkgs[i]));
-            lapis_table_add(t, (const char *[]){ na, sum });
-        }
-        lapis_table_print(t, stdout);
-        lapis_table_free(t);
-    }
+    h = search_rank(c, &l);
+    if (c->json)
+        search_print_json(c, h, l.count);
+    else
+        for (size_t i = 0; i < l.count;)
+            i += search_print_group(c, h + i, l.count - i);
     if (l.count == 0 && !c->json && !c->quiet)
         fprintf(stderr, "No matches found.\n");
+    free(h);
     lapis_pkglist_free(&l);
     return 0;
+}
+
+/* Does a provide ("name = 1.0-1") or a file of the package match what was asked? */
+static bool provide_matches(const char *dep, const char *spec)
+{
+    size_t dn = strcspn(dep, " "), sn = strcspn(spec, " ");
+    char dname[512], sname[512];
+
+    if (dn >= sizeof(dname) || sn >= sizeof(sname))
+        return false;
+    snprintf(dname, sizeof(dname), "%.*s", (int)dn, dep);
+    snprintf(sname, sizeof(sname), "%.*s", (int)sn, spec);
+    return fnmatch(sname, dname, 0) == 0;
+}
+
+/* dnf5's "Provide : …" or "Filename : …" lines: what of the package matched. */
+static void provides_print_matches(struct cli *c, lapis_pkg p, const char *spec)
+{
+    bool file = strchr(spec, '/') != NULL;
+    char **v = file ? lapis_pkg_files(c->ctx, p) : lapis_pkg_deps(c->ctx, p, LAPIS_DEP_PROVIDES);
+    bool any = false;
+
+    for (size_t k = 0; v && v[k]; k++) {
+        if (file ? fnmatch(spec, v[k], 0) != 0 : !provide_matches(v[k], spec))
+            continue;
+        char *m = lapis_sanitize(v[k]);
+        printf("%-12s : %s\n", file ? "Filename" : "Provide", m);
+        free(m);
+        any = true;
+    }
+    if (!any) {
+        char *m = lapis_sanitize(spec);
+        printf("%-12s : %s\n", file ? "Filename" : "Provide", m);
+        free(m);
+    }
+    lapis_strv_free(v);
+}
+
+static void provides_print(struct cli *c, lapis_pkg p, const char *spec)
+{
+    char *nevra = lapis_sanitize(lapis_pkg_nevra(c->ctx, p));
+    char *sum = lapis_sanitize(lapis_pkg_summary(c->ctx, p));
+    char *repo = lapis_sanitize(lapis_pkg_repoid(c->ctx, p));
+
+    printf("%s : %s\nRepo         : %s\nMatched From : \n", nevra, sum, repo);
+    provides_print_matches(c, p, spec);
+    printf("\n");
+    free(nevra);
+    free(sum);
+    free(repo);
+}
+
+/* dnf5's order: a capability, then (for a bare name) the binaries of that name,
+ * then a path; /bin and /sbin paths also as /usr ones, for packages after UsrMove. */
+/* Looks path up; what matched becomes the spec the lines show. */
+static int provides_try(struct cli *c, const char *path, lapis_pkglist *ret, char **ret_spec)
+{
+    int r;
+
+    lapis_pkglist_free(ret);
+    if ((r = lapis_query_whatprovides(c->ctx, path, ret)) < 0 || !ret->count)
+        return r;
+    free(*ret_spec);
+    *ret_spec = strdup(path);
+    return 0;
+}
+
+static int provides_find(struct cli *c, const char *spec, lapis_pkglist *ret, char **ret_spec)
+{
+    static const char *const bindirs[] = { "/bin/", "/sbin/", "/usr/bin/", "/usr/sbin/" };
+    char path[PATH_MAX];
+    int r;
+
+    *ret_spec = strdup(spec);
+    if ((r = lapis_query_whatprovides(c->ctx, spec, ret)) < 0 || ret->count)
+        return r;
+    if (!strchr(spec, '/')) {
+        for (size_t d = 0; d < sizeof(bindirs) / sizeof(bindirs[0]) && r >= 0 && !ret->count; d++) {
+            snprintf(path, sizeof(path), "%s%s", bindirs[d], spec);
+            r = provides_try(c, path, ret, ret_spec);
+        }
+        return r;
+    }
+    if (strncmp(spec, "/bin/", 5) == 0 || strncmp(spec, "/sbin/", 6) == 0) {
+        snprintf(path, sizeof(path), "/usr%s", spec);
+        return provides_try(c, path, ret, ret_spec);
+    }
+    return 0;
+}
+
+static void provides_json_add(struct cli *c, cJSON *arr, const lapis_pkglist *l, const char *spec)
+{
+    for (size_t k = 0; k < l->count; k++) {
+        cJSON *o = lapis_json_pkg(c->ctx, l->pkgs[k]);
+        cJSON_AddStringToObject(o, "summary", lapis_pkg_summary(c->ctx, l->pkgs[k]));
+        cJSON_AddStringToObject(o, "matched", spec);
+        cJSON_AddItemToArray(arr, o);
+    }
+}
+
+/* dnf5 prints what matched, then fails naming the specs nothing matched. */
+static int provides_unmatched_error(struct cli *c, const lapis_pkglist *found)
+{
+    char *names = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&names, &len);
+    int r;
+
+    for (int i = 0, n = 0; f && i < c->nargs; i++)
+        if (found[i].count == 0)
+            fprintf(f, "%s%s", n++ ? ", " : "", c->args[i]);
+    if (f)
+        fclose(f);
+    if (!names || !*names) {
+        free(names);
+        return 0;
+    }
+    r = cli_error(c, LAPIS_E_NOTFOUND,
+                  "No matches found for %s. If searching for a file, try the full path or a "
+                  "wildcard prefix (\"*/\") at the beginning.", names);
+    free(names);
+    return r;
 }
 
 int cmd_provides(struct cli *c)
 {
     lapis_pkglist *found;
-    cJSON *doc, *arr;
-    int r;
+    char **specs;
+    cJSON *doc = NULL, *arr = NULL;
+    int r = 0;
 
     if (c->nargs == 0)
         return cli_error(c, LAPIS_E_USAGE, "provides needs a capability or a file path");
     if ((r = cli_load(c, any_needs_filelists(c->args, c->nargs) ? LAPIS_LOAD_FILELISTS : 0)) < 0)
         return cli_fail(c, r);
     found = calloc((size_t)c->nargs, sizeof(*found));
-    for (int i = 0; i < c->nargs; i++) {
-        if ((r = lapis_query_whatprovides(c->ctx, c->args[i], &found[i])) < 0) {
+    specs = calloc((size_t)c->nargs, sizeof(*specs));
+    for (int i = 0; i < c->nargs && r >= 0; i++) {
+        if ((r = provides_find(c, c->args[i], &found[i], &specs[i])) < 0)
             r = cli_fail(c, r);
-            goto out;
-        }
         lapis_pkglist_sort(c->ctx, &found[i]);
     }
-    /* Like dnf: any spec nothing provides makes the command fail. */
-    for (int i = 0; i < c->nargs; i++)
-        if (found[i].count == 0) {
-            r = cli_error(c, LAPIS_E_NOTFOUND, "no package provides '%s'", c->args[i]);
-            goto out;
+    if (r >= 0 && c->json) {
+        /* One document: matches, or else the error. */
+        if ((r = provides_unmatched_error(c, found)) == 0) {
+            doc = cJSON_CreateObject();
+            arr = cJSON_AddArrayToObject(doc, "packages");
+            for (int i = 0; i < c->nargs; i++)
+                provides_json_add(c, arr, &found[i], specs[i]);
+            cli_json_out(c, doc);
         }
-    doc = c->json ? cJSON_CreateObject() : NULL;
-    arr = doc ? cJSON_AddArrayToObject(doc, "packages") : NULL;
-    for (int i = 0; i < c->nargs; i++)
-        for (size_t k = 0; k < found[i].count; k++) {
-            lapis_pkg p = found[i].pkgs[k];
-            if (arr) {
-                cJSON *o = lapis_json_pkg(c->ctx, p);
-                cJSON_AddStringToObject(o, "summary", lapis_pkg_summary(c->ctx, p));
-                cJSON_AddStringToObject(o, "matched", c->args[i]);
-                cJSON_AddItemToArray(arr, o);
-                continue;
-            }
-            char *nevra = lapis_sanitize(lapis_pkg_nevra(c->ctx, p));
-            char *sum = lapis_sanitize(lapis_pkg_summary(c->ctx, p));
-            char *repo = lapis_sanitize(lapis_pkg_repoid(c->ctx, p));
-            char *spec = lapis_sanitize(c->args[i]);
-            printf("%s : %s\nRepo         : %s\nMatched from : %s\n\n", nevra, sum, repo, spec);
-            free(nevra);
-            free(sum);
-            free(repo);
-            free(spec);
-        }
-    if (doc)
-        cli_json_out(c, doc);
-    r = 0;
-out:
-    for (int i = 0; i < c->nargs; i++)
+    } else if (r >= 0) {
+        for (int i = 0; i < c->nargs; i++)
+            for (size_t k = 0; k < found[i].count; k++)
+                provides_print(c, found[i].pkgs[k], specs[i]);
+        fflush(stdout);
+        r = provides_unmatched_error(c, found);
+    }
+    for (int i = 0; i < c->nargs; i++) {
         lapis_pkglist_free(&found[i]);
+        free(specs[i]);
+    }
     free(found);
+    free(specs);
     return r;
 }
 

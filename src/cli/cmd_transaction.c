@@ -53,8 +53,20 @@ static void print_summary_line(const char *label, size_t n)
     printf(" %-15s %zu package%s\n", l, n, n == 1 ? "" : "s");
 }
 
-static void print_transaction(lapis_ctx *ctx, const lapis_trans_item *items, size_t n, bool color,
-                              size_t width)
+/* dnf5's last section: what --skip-broken dropped (and its summary line). */
+static size_t add_skipped_rows(lapis_ctx *ctx, lapis_table *t, lapis_goal *goal)
+{
+    size_t ns = 0;
+    const lapis_pkg *skipped = goal ? lapis_goal_skipped(goal, &ns) : NULL;
+    if (ns)
+        lapis_table_add_line(t, "Skipping packages with broken dependencies:");
+    for (size_t i = 0; i < ns; i++)
+        add_row(ctx, t, " ", skipped[i], NULL);
+    return ns;
+}
+
+static void print_transaction(lapis_ctx *ctx, lapis_goal *goal, const lapis_trans_item *items,
+                              size_t n, bool color, size_t width)
 {
     lapis_table *t = lapis_table_new(5);
     unsigned long long dl = 0, fetch = 0, inst = 0, freed = 0;
@@ -91,6 +103,7 @@ static void print_transaction(lapis_ctx *ctx, const lapis_trans_item *items, siz
                 freed += lapis_pkg_installsize(ctx, items[i].replaces);
         }
     }
+    size_t skipping = add_skipped_rows(ctx, t, goal);
     lapis_table_print(t, stdout);
     lapis_table_free(t);
 
@@ -104,6 +117,8 @@ static void print_transaction(lapis_ctx *ctx, const lapis_trans_item *items, siz
             print_summary_line(sections[s].summary, count[s]);
     if (removing)
         print_summary_line("Removing", removing);
+    if (skipping)
+        print_summary_line("Skipping", skipping);
     char size[32], size2[32], size3[32];
     putchar('\n');
     if (dl) /* dnf5 leaves this line out when nothing comes in (a pure remove) */
@@ -301,6 +316,13 @@ static int json_result(struct cli *c, lapis_goal *goal, const lapis_trans_item *
     cJSON *doc = cJSON_CreateObject();
     cJSON_AddItemToObject(doc, "transaction", json_transaction(c->ctx, items, n));
     cJSON_AddStringToObject(doc, "result", result);
+    size_t ns = 0;
+    const lapis_pkg *skipped = goal ? lapis_goal_skipped(goal, &ns) : NULL;
+    if (ns) {
+        cJSON *a = cJSON_AddArrayToObject(doc, "skipped");
+        for (size_t i = 0; i < ns; i++)
+            cJSON_AddItemToArray(a, lapis_json_pkg(c->ctx, skipped[i]));
+    }
     if (goal && lapis_goal_history_id(goal))
         cJSON_AddNumberToObject(doc, "history_id", (double)lapis_goal_history_id(goal));
     char *const *dl = goal ? lapis_goal_downloaded(goal) : NULL;
@@ -370,13 +392,13 @@ static int goal_resolve(struct cli *c, int (*build)(struct cli *, lapis_goal *),
 }
 
 /* Show the transaction and ask (--assumeno: exit status 1). */
-static int goal_confirm(struct cli *c, const lapis_trans_item *items, size_t n)
+static int goal_confirm(struct cli *c, lapis_goal *goal, const lapis_trans_item *items, size_t n)
 {
     if (!c->json && !c->quiet)
-        print_transaction(c->ctx, items, n, c->color, c->width);
+        print_transaction(c->ctx, goal, items, n, c->color, c->width);
     if (c->assumeno) {
         if (c->json)
-            json_result(c, NULL, items, n, "aborted");
+            json_result(c, goal, items, n, "aborted");
         else /* dnf5 says the same for --assumeno as for answering no, on stderr */
             fprintf(stderr, "Operation aborted by the user.\n");
         return 1;
@@ -415,6 +437,9 @@ static int goal_execute(struct cli *c, lapis_goal *goal)
     lapis_ctx_set_progress(c->ctx, cli_mdprogress_cb, c->mdprogress);
     if (prog.line_open)
         printf("\n");
+    /* dnf5's heading for why nothing was installed; the detail follows on its own line. */
+    if (r == -LAPIS_E_SIGNATURE && !c->json)
+        fprintf(stderr, "Transaction failed: Signature verification failed.\n");
     return r < 0 ? cli_fail(c, r) : 0;
 }
 
@@ -541,13 +566,17 @@ int cli_run_goal(struct cli *c, unsigned load_flags, int (*build)(struct cli *, 
         (r = lapis_goal_run(goal, &(lapis_run_opts){ .script_fd = -1 })) < 0)
         return cli_fail(c, r);
     if (n == 0) {
+        size_t ns = 0;
+        (void)lapis_goal_skipped(goal, &ns);
         if (c->json)
-            json_result(c, NULL, items, n, "nothing-to-do");
-        else if (!c->quiet)
+            json_result(c, goal, items, n, "nothing-to-do");
+        else if (!c->quiet && ns) /* what was dropped is still worth saying */
+            print_transaction(c->ctx, goal, items, n, c->color, c->width);
+        if (!c->json && !c->quiet)
             printf("Nothing to do.\n");
         return 0;
     }
-    if ((r = goal_confirm(c, items, n)) != 0)
+    if ((r = goal_confirm(c, goal, items, n)) != 0)
         return r;
     if (c->offline)
         return goal_store_offline(c, goal, items, n);

@@ -843,6 +843,7 @@ int main(int argc, char **argv)
                         "downgrade and distro-sync, not", c.args[0]);
         goto out;
     }
+    c.cmd_name = cmd->name;
     /* Commands see their own arguments only. */
     c.args++;
     c.nargs--;

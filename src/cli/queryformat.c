@@ -64,6 +64,7 @@ static const char *reason_text(lapis_ctx *ctx, lapis_pkg p)
     case LAPIS_REASON_USER: return "User";
     case LAPIS_REASON_DEP: return "Dependency";
     case LAPIS_REASON_WEAK: return "Weak Dependency";
+    case LAPIS_REASON_GROUP: return "Group";
     default: return "External User"; /* installed by rpm directly */
     }
 }

@@ -272,6 +272,9 @@ static void snapshot(Pool *pool, Id p, lapis_advisory *a)
         .title = dupstr(solvable_lookup_str(s, SOLVABLE_SUMMARY)),
         .description = dupstr(solvable_lookup_str(s, SOLVABLE_DESCRIPTION)),
         .status = dupstr(solvable_lookup_str(s, UPDATE_STATUS)),
+        .vendor = dupstr(solvable_lookup_str(s, SOLVABLE_VENDOR)),
+        .rights = dupstr(solvable_lookup_str(s, UPDATE_RIGHTS)),
+        .message = dupstr(solvable_lookup_str(s, UPDATE_MESSAGE)),
         .repo = xstrdup(s->repo->name ? s->repo->name : ""),
         .issued = (long long)solvable_lookup_num(s, SOLVABLE_BUILDTIME, 0),
         .reboot_suggested = solvable_lookup_void(s, UPDATE_REBOOT),
@@ -353,6 +356,7 @@ void lapis_advisories_free(lapis_advisory *a, size_t n)
     for (size_t i = 0; i < n; i++) {
         free(a[i].id); free(a[i].type); free(a[i].severity); free(a[i].title);
         free(a[i].description); free(a[i].status); free(a[i].repo);
+        free(a[i].vendor); free(a[i].rights); free(a[i].message);
         for (size_t j = 0; j < a[i].nrefs; j++) {
             free(a[i].refs[j].type); free(a[i].refs[j].id);
             free(a[i].refs[j].href); free(a[i].refs[j].title);

@@ -24,6 +24,7 @@ struct lapis_goal {
     bool autoremove;
     bool erasing;            /* a remove request: dependents may go too (dnf's allow_uninstall) */
     Queue reasons;           /* pairs (pkg, lapis_reason) recorded for history restores */
+    Queue skipped;           /* --skip-broken: the best candidate of each request dropped */
     char **downloaded;       /* package files, after a run */
     char **group_pkgs;       /* names installed for a group: reason "group" (comps.c) */
     char **groups_set;       /* "ID\tNAME NAME..." recorded as installed on success */

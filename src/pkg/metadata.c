@@ -799,8 +799,8 @@ static int prepare_state(lapis_ctx *ctx, struct rstate *s, unsigned flags)
     if (ctx->cacheonly) {
         lapis_log(ctx, LAPIS_LOG_DEBUG, "repo %s: --cacheonly: using the cached metadata", r->id);
         if (!path_exists(repomd))
-            return lapis_err(ctx, LAPIS_E_CACHE, "repo %s: no cached metadata and --cacheonly "
-                             "given; run 'lapis makecache' first", r->id);
+            return lapis_err(ctx, LAPIS_E_CACHE, "Cache-only enabled but no cache for repository "
+                             "\"%s\"; run 'lapis makecache' first", r->id);
         return 0;
     }
     s->pin = flags & LAPIS_LOAD_PIN_KEYS;
@@ -987,8 +987,8 @@ static int load_filelists_locked(lapis_ctx *ctx)
             dest = path_join(s.repodata, local);
             what = xasprintf("repo %s: %s", lr->id, e->href);
             if (!path_exists(dest) && ctx->cacheonly)
-                r = lapis_err(ctx, LAPIS_E_CACHE, "repo %s: file lists are not cached and "
-                              "--cacheonly given; run 'lapis makecache' first", lr->id);
+                r = lapis_err(ctx, LAPIS_E_CACHE, "Cache-only enabled but no cache for repository "
+                              "\"%s\" (its file lists); run 'lapis makecache' first", lr->id);
             else if (!path_exists(dest)) {
                 struct lapis_fetch_job j = job_for(&s, e->href, dest, what);
                 struct lapis_fetch_opts o;

@@ -399,9 +399,55 @@ int lapis_query_all_versions(lapis_ctx *ctx, char *const *globs, bool installed,
     return 0;
 }
 
-static bool contains_ci(const char *hay, const char *needle)
+static bool is_glob(const char *s)
 {
-    return hay && strcasestr(hay, needle) != NULL;
+    return strpbrk(s, "*?[") != NULL;
+}
+
+/* A glob term matches the whole field, any other term a part of it; both ignore case. */
+static bool field_matches(const char *field, const char *term)
+{
+    if (!field)
+        return false;
+    if (is_glob(term))
+        return fnmatch(term, field, FNM_CASEFOLD) == 0;
+    return strcasestr(field, term) != NULL;
+}
+
+/* dnf5's weights: each field's bit, and the bit above it for an exact match. */
+static unsigned term_fields(lapis_ctx *ctx, lapis_pkg p, const char *term, bool all, bool exact)
+{
+    const char *fields[] = { lapis_pkg_name(ctx, p), lapis_pkg_summary(ctx, p),
+                             all ? lapis_pkg_description(ctx, p) : NULL,
+                             all ? lapis_pkg_url(ctx, p) : NULL };
+    const unsigned bits[] = { LAPIS_SEARCH_NAME, LAPIS_SEARCH_SUMMARY, LAPIS_SEARCH_DESCRIPTION,
+                              LAPIS_SEARCH_URL };
+    unsigned m = 0;
+
+    for (size_t f = 0; f < ARRAY_SIZE(fields); f++) {
+        if (!field_matches(fields[f], term))
+            continue;
+        m |= bits[f];
+        if (exact && strcasecmp(fields[f], term) == 0)
+            m |= bits[f] << 1;
+    }
+    return m;
+}
+
+unsigned lapis_search_fields(lapis_ctx *ctx, lapis_pkg p, char *const *terms, bool all)
+{
+    /* Like dnf5: exact matches count for a single plain term only; without
+     * --all every term must match, with --all any term may. */
+    bool exact = terms[0] && !terms[1] && !is_glob(terms[0]);
+    unsigned m = 0;
+
+    for (size_t t = 0; terms[t]; t++) {
+        unsigned tm = term_fields(ctx, p, terms[t], all, exact);
+        if (!tm && !all)
+            return 0;
+        m |= tm;
+    }
+    return m;
 }
 
 int lapis_query_search(lapis_ctx *ctx, char *const *terms, bool all, lapis_pkglist *ret)
@@ -418,17 +464,9 @@ int lapis_query_search(lapis_ctx *ctx, char *const *terms, bool all, lapis_pkgli
     newest_available(ctx, NULL, &cand);
     for (int i = 0; i < cand.count; i++) {
         lapis_pkg p = cand.elements[i];
-        Solvable *s = S(ctx, p);
-        bool ok = true;
-        for (size_t t = 0; terms[t] && ok; t++) {
-            const char *term = terms[t];
-            ok = contains_ci(pool_id2str(ctx->pool, s->name), term) ||
-                 contains_ci(lapis_pkg_summary(ctx, p), term) ||
-                 (all && (contains_ci(lapis_pkg_description(ctx, p), term) ||
-                          contains_ci(lapis_pkg_url(ctx, p), term)));
-        }
         /* Like dnf, one line per name.arch: the installed package wins. */
-        if (ok && !(!lapis_pkg_installed(ctx, p) && installed_like(ctx, s, false)))
+        if (lapis_search_fields(ctx, p, terms, all) &&
+            !(!lapis_pkg_installed(ctx, p) && installed_like(ctx, S(ctx, p), false)))
             queue_push(&q, p);
     }
     list_from_queue(ret, &q);

@@ -28,6 +28,7 @@ int lapis_goal_new(lapis_ctx *ctx, lapis_goal **ret)
     queue_init(&g->job);
     queue_init(&g->work);
     queue_init(&g->reasons);
+    queue_init(&g->skipped);
     g->problems = xcalloc(1, sizeof(char *));
     g->log = xcalloc(1, sizeof(char *));
     g->user_specs = xcalloc(1, sizeof(char *));
@@ -51,6 +52,7 @@ static void goal_clear_result(lapis_goal *g)
     lapis_strv_free(g->problems);
     g->problems = xcalloc(1, sizeof(char *));
     g->hints = 0;
+    queue_empty(&g->skipped);
     queue_free(&g->work);
     queue_init_clone(&g->work, &g->job);
 }
@@ -67,6 +69,7 @@ void lapis_goal_free(lapis_goal *g)
     queue_free(&g->work);
     queue_free(&g->job);
     queue_free(&g->reasons);
+    queue_free(&g->skipped);
     lapis_strv_free(g->problems);
     lapis_strv_free(g->log);
     lapis_strv_free(g->user_specs);
@@ -910,6 +913,43 @@ static void add_unneeded_erase_jobs(lapis_goal *g)
     queue_free(&q);
 }
 
+/* A weak install request none of whose packages the solver kept or chose was
+ * dropped; its newest available candidate is what dnf5 reports as skipped. */
+static Id skipped_candidate(lapis_goal *g, Id how, Id what)
+{
+    Pool *pool = g->ctx->pool;
+    Id p, pp, best = 0, select = how & SOLVER_SELECTMASK; /* the macro needs a plain name */
+
+    FOR_JOB_SELECT(p, pp, select, what) {
+        if (solver_get_decisionlevel(g->solver, p) > 0)
+            return 0;
+        if (pool->installed && pool_id2solvable(pool, p)->repo == pool->installed)
+            continue;
+        if (!best || pool_evrcmp(pool, pool_id2solvable(pool, p)->evr,
+                                 pool_id2solvable(pool, best)->evr, EVRCMP_COMPARE) > 0)
+            best = p;
+    }
+    return best;
+}
+
+static void collect_skipped(lapis_goal *g)
+{
+    for (int i = 0; i < g->work.count; i += 2) {
+        Id how = g->work.elements[i];
+        if ((how & SOLVER_JOBMASK) != SOLVER_INSTALL || !(how & SOLVER_WEAK))
+            continue;
+        Id p = skipped_candidate(g, how, g->work.elements[i + 1]);
+        if (p)
+            queue_pushunique(&g->skipped, p);
+    }
+}
+
+const lapis_pkg *lapis_goal_skipped(const lapis_goal *g, size_t *ret_count)
+{
+    *ret_count = (size_t)g->skipped.count;
+    return g->skipped.elements;
+}
+
 int lapis_goal_resolve(lapis_goal *g)
 {
     lapis_ctx *ctx = g->ctx;
@@ -937,6 +977,8 @@ int lapis_goal_resolve(lapis_goal *g)
     }
     if (g->unavailable)
         return unavailable_failed(g);
+    if (g->flags & LAPIS_GOAL_SKIP_BROKEN)
+        collect_skipped(g);
     /* No transaction_order(): display order is by name, and rpm orders the real run. */
     g->trans = solver_create_transaction(g->solver);
     build_items(g);

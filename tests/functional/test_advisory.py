@@ -141,9 +141,8 @@ def test_summary_available_default(old_any):
 
 def test_summary_spellings_agree(old):
     expected = old.ok("updateinfo").out
-    for args in (["updateinfo", "summary"], ["updateinfo", "--summary"], ["advisory"],
-                 ["advisory", "summary"], ["updateinfo", "--available"],
-                 ["updateinfo", "--summary", "list"]):
+    for args in (["updateinfo", "summary"], ["updateinfo", "--summary"],
+                 ["updateinfo", "--available"], ["updateinfo", "--summary", "list"]):
         r = old.ok(*args)
         assert r.out == expected, r
 
@@ -210,10 +209,10 @@ def test_list_available(old_any):
 
 def test_list_spellings_agree(old):
     expected = old.ok("updateinfo", "list").out
-    for args in (["updateinfo", "--list"], ["advisory", "list"], ["advisory", "--list"],
-                 ["updateinfo", "list", "--available"]):
+    for args in (["updateinfo", "--list"], ["updateinfo", "list", "--available"]):
         r = old.ok(*args)
         assert r.out == expected, r
+    assert old.ok("advisory", "--list").out == old.ok("advisory", "list").out
 
 
 def test_list_installed(old):
@@ -446,7 +445,7 @@ def test_info_installed_scope(old):
 def test_info_option_equals_info_mode(old):
     assert old.ok("updateinfo", "--info").out == old.ok("updateinfo", "info").out
     assert old.ok("advisory", "info", "kernel").out == \
-        old.ok("updateinfo", "info", "LAPIS-2026-0005").out
+        old.ok("advisory", "info", "LAPIS-2026-0005").out
 
 
 # ---- JSON documents ------------------------------------------------------------------
@@ -736,3 +735,69 @@ def test_malformed_updateinfo_json(lapis):
     err = r.json()["error"]
     assert "updateinfo" in err["message"] and "malformed" in err["message"], r
     assert len(r.error_lines) == 1, r
+
+
+# ---- advisory: dnf5's layouts (updateinfo keeps dnf 4's) ---------------------------
+
+ADVISORY_SUMMARY_AVAILABLE = """\
+Available advisory information summary:
+Security    : 4
+  Critical  : 1
+  Important : 1
+  Moderate  : 1
+  Low       : 1
+  Other     : 0
+Bugfix      : 1
+Enhancement : 1
+Other       : 0
+"""
+
+
+def test_advisory_summary_dnf5_table(old):
+    assert old.ok("advisory").out == ADVISORY_SUMMARY_AVAILABLE
+    assert old.ok("advisory", "summary").out == ADVISORY_SUMMARY_AVAILABLE
+    r = old.ok("advisory", "summary", "--installed")
+    assert r.out.splitlines()[:3] == ["Installed advisory information summary:",
+                                      "Security    : 1", "  Critical  : 0"], r
+
+
+def test_advisory_list_dnf5_table(old):
+    r = old.ok("advisory", "list")
+    lines = r.out.splitlines()
+    assert lines[0].split() == ["Name", "Type", "Severity", "Package", "Issued"], r
+    assert lines[1].split() == ["LAPIS-2026-0001", "security", "Critical", "hello-2.0-1.x86_64",
+                                "2026-01-01", "00:00:00"], r
+    # no severity: the cell stays empty; Package and Issued are right-aligned
+    assert lines[3].split() == ["LAPIS-2026-0003", "bugfix", "libfoo-1.1-1.x86_64",
+                                "2026-01-03", "00:00:00"], r
+    assert len({len(l) for l in lines}) == 1, r
+    assert [l.split()[0] for l in lines[1:]] == AVAILABLE_IDS, r
+    r = old.ok("advisory", "list", "--all")
+    assert [l.split()[0] for l in r.out.splitlines()[1:]] == ALL_IDS, r
+
+
+def test_advisory_list_with_cve_names_the_references(old):
+    r = old.ok("advisory", "list", "--with-cve")
+    lines = r.out.splitlines()
+    assert lines[0].split()[0] == "CVE", r
+    assert [l.split()[0] for l in lines[1:]] == ["CVE-2026-1111", "CVE-2026-1112",
+                                                 "CVE-2026-2222", "CVE-2026-5555",
+                                                 "CVE-2026-6666"], r
+
+
+def test_advisory_info_dnf5_table(old):
+    r = old.ok("advisory", "info", "LAPIS-2026-0001")
+    lines = r.out.splitlines()
+    assert lines[:7] == ["Name        : LAPIS-2026-0001",
+                         "Title       : Critical: hello security update",
+                         "Severity    : Critical",
+                         "Type        : security",
+                         "Status      : stable",
+                         "Vendor      : security@lapis.invalid",
+                         "Issued      : 2026-01-01 00:00:00"], r
+    assert "Rights      : Copyright 2026 Lapis test fixtures" in lines, r
+    i = lines.index("Reference   : ")
+    assert lines[i + 1:i + 5] == ["  Title     : CVE-2026-1111", "  Id        : CVE-2026-1111",
+                                  "  Type      : cve",
+                                  "  Url       : https://cve.lapis.invalid/CVE-2026-1111"], r
+    assert lines[-3:] == ["Collection  : ", "  Packages  : hello-2.0-1.x86_64", ""], r

@@ -181,9 +181,10 @@ def adv_ids(doc):
 def test_advisory_dnf5_filters(old, args, expected):
     for sub in ("list", "info"):
         assert adv_ids(old.json("advisory", sub, *args)) == expected, (sub, args)
+    if "--with-cve" in args or "--with-bz" in args:
+        return  # the text names the references instead (test_advisory.py)
     r = old.ok("advisory", "list", *args)
-    assert [w for l in r.out.splitlines() for w in l.split() if w.startswith("LAPIS-")] == \
-        expected, r
+    assert [l.split()[0] for l in r.out.splitlines()[1:]] == expected, r
 
 
 def test_advisory_summary_with_cve(old):

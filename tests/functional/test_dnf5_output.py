@@ -330,6 +330,16 @@ def test_queryformat_tags(lapis_file):
     assert r.out_lines == ["libfoo Dependency"], r
 
 
+def test_queryformat_reason_group_and_external(lapis_file):
+    """dnf5's words: a group member is "Group", a package rpm installed by
+    itself (no lapis transaction recorded it) "External User"."""
+    lapis_file.rpm_install("pkgb-1.0-1.noarch.rpm")
+    lapis_file.yes(NOWEAK, "--repo=base", "group", "install", "greeting")
+    r = lapis_file.ok("repoquery", "--installed", "--qf", "%{name} %{reason}")
+    assert r.out_lines == ["hello Group", "libfoo Dependency", "pkga Group",
+                           "pkgb External User"], r
+
+
 def test_queryformat_alignment_unknown_tag_and_escapes(lapis):
     r = lapis.ok("repoquery", "--qf", "[%-8{name}][%8{arch}]%{bogus}\\t%{repoid}", "hello-1.0")
     assert r.out_lines == ["[hello   ][  x86_64]%{bogus}\tbase"], r

@@ -37,6 +37,7 @@ def test_hostile_repo_refused(lapis, repoid):
     r = lapis.run(*opts, "--repo=%s" % repoid, "-C", "list")
     assert r.rc == 1, r
     assert "makecache" in r.err, r
+    assert ('Cache-only enabled but no cache for repository "%s"' % repoid) in r.err, r
 
 
 def test_truncated_mentions_size(lapis):

@@ -264,24 +264,66 @@ def test_info_no_match(lapis):
 
 # ---- search -------------------------------------------------------------------------
 
+def search_groups(out):
+    """dnf5's search output: [(matched fields, [" name.arch: summary" lines])]."""
+    groups = []
+    for l in out.splitlines():
+        if l.startswith("Matched fields: "):
+            groups.append((l[len("Matched fields: "):], []))
+        else:
+            assert groups and l.startswith(" "), out
+            groups[-1][1].append(l)
+    return groups
+
+
 def test_search_summary(lapis):
     r = lapis.ok("search", "greeting")
-    lines = [l for l in r.out.splitlines() if l.strip()]
-    assert len(lines) == 1 and lines[0].startswith("hello.x86_64"), r
-    assert "A friendly greeting program" in lines[0], r
+    assert search_groups(r.out) == [
+        ("summary", [" hello.x86_64: A friendly greeting program for Lapis tests"])], r
 
 
 def test_search_name(lapis):
     r = lapis.ok("search", "mta")
-    names = sorted(l.split()[0] for l in r.out.splitlines() if l.strip())
-    assert names == ["mta-a.noarch", "mta-b.noarch", "needs-mta.noarch"], r
+    assert [(f, [l.split(":")[0].strip() for l in ls]) for f, ls in search_groups(r.out)] == [
+        ("name, summary", ["needs-mta.noarch"]), ("name", ["mta-a.noarch", "mta-b.noarch"])], r
+
+
+def test_search_exact_name_first(lapis):
+    """dnf5's ranking: the exact name before partial name matches, those
+    before summary-only ones; each group under its "Matched fields:" line."""
+    r = lapis.ok("search", "hello")
+    groups = search_groups(r.out)
+    assert groups[0][0].startswith("name (exact)"), r
+    assert [l.split(":")[0] for l in groups[0][1]] == [" hello.x86_64"], r
+    fields = [f for f, _ in groups]
+    assert len(fields) == len(set(fields)), r
+
+
+def test_search_fields_json(lapis):
+    doc = lapis.json("search", "hello")
+    first = doc["packages"][0]
+    assert first["name"] == "hello" and first["matched_fields"][0] == "name (exact)", doc
+    doc = lapis.json("search", "greeting")
+    assert [p["matched_fields"] for p in doc["packages"]] == [["summary"]], doc
+
+
+def test_search_several_terms_all_must_match_unless_all(lapis):
+    assert lapis.json("search", "greeting", "zzzznotthere") == {"packages": []}
+    doc = lapis.json("search", "--all", "greeting", "zzzznotthere")
+    assert [p["name"] for p in doc["packages"]] == ["hello"], doc
+
+
+def test_search_glob_matches_whole_field(lapis):
+    doc = lapis.json("search", "mta-?")
+    assert sorted(p["name"] for p in doc["packages"]) == ["mta-a", "mta-b"], doc
 
 
 def test_search_all_includes_description(lapis):
     r = lapis.run("search", "exercise")
     assert r.rc == 0 and "hello" not in r.out, r
     r = lapis.ok("search", "--all", "exercise")
-    assert any(l.startswith("hello.x86_64") for l in r.out.splitlines()), r
+    assert any(l.startswith(" hello.x86_64") for l in r.out.splitlines()), r
+    assert "description" in search_groups(r.out)[0][0], r
 
 
 def test_search_no_match(lapis):
@@ -302,13 +344,22 @@ def test_search_json(lapis):
 
 def provided_nevras(out):
     return [l.split(" : ")[0] for l in out.splitlines()
-            if " : " in l and not l.startswith(("Repo ", "Matched "))]
+            if " : " in l and not l.startswith(("Repo ", "Matched ", "Provide ", "Filename "))]
+
+
+def provides_blocks(out):
+    """Each blank-line separated block of `provides` as a list of (key, value)."""
+    return [[tuple(p.strip() for p in l.split(" : ", 1)) for l in b.splitlines()]
+            for b in out.strip("\n").split("\n\n")]
 
 
 def test_provides_capability(lapis):
     r = lapis.ok("provides", "mta")
     assert provided_nevras(r.out) == ["mta-a-1.0-1.noarch", "mta-b-1.0-1.noarch"], r
-    assert "Matched from : mta" in r.out, r
+    # dnf5's block: Repo, an empty "Matched From", then what matched
+    assert provides_blocks(r.out)[0][1:] == [("Repo", "base"), ("Matched From", ""),
+                                             ("Provide", "mta")], r
+    assert "\nMatched From : \n" in r.out, r
 
 
 def test_whatprovides_alias(lapis):
@@ -325,17 +376,35 @@ def test_provides_file_in_filelists(lapis):
     r = lapis.ok("provides", "/usr/share/hello/data.txt")
     assert provided_nevras(r.out) == ["hello-1.0-1.x86_64", "hello-2.0-1.x86_64",
                                       "hello-2.1-1.x86_64"], r
+    assert ("Filename", "/usr/share/hello/data.txt") in provides_blocks(r.out)[0], r
 
 
 def test_provides_file_glob(lapis):
     r = lapis.ok("provides", "/usr/bin/hell*")
     assert set(provided_nevras(r.out)) == {"hello-1.0-1.x86_64", "hello-2.0-1.x86_64",
                                            "hello-2.1-1.x86_64"}, r
+    assert ("Filename", "/usr/bin/hello") in provides_blocks(r.out)[0], r
+
+
+def test_provides_usrmove(lapis):
+    """dnf5: /bin/X also finds /usr/bin/X (packages after UsrMove)."""
+    r = lapis.ok("provides", "/bin/hello")
+    assert "hello-2.1-1.x86_64" in provided_nevras(r.out), r
+    assert ("Filename", "/usr/bin/hello") in provides_blocks(r.out)[0], r
+    r = lapis.ok("provides", "hello")
+    assert ("Provide", "hello = 2.1-1") in provides_blocks(r.out)[-1], r
 
 
 def test_provides_nonexistent(lapis):
     r = lapis.run("provides", "nonexistent")
     assert r.rc == 1, r
+    assert len(r.error_lines) == 1 and "No matches found for nonexistent." in r.error_lines[0], r
+
+
+def test_provides_prints_matches_then_fails_for_the_rest(lapis):
+    r = lapis.run("provides", "mta", "nonexistent")
+    assert r.rc == 1, r
+    assert provided_nevras(r.out) == ["mta-a-1.0-1.noarch", "mta-b-1.0-1.noarch"], r
     assert len(r.error_lines) == 1 and "nonexistent" in r.error_lines[0], r
 
 

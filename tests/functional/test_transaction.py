@@ -368,9 +368,21 @@ def test_skip_broken(lapis_file):
     r = lapis_file.run("-y", "install", "conflictor", "pkga")
     assert r.rc == 1, r
     assert lapis_file.names() == ["hello", "libfoo"]
+    # dnf5 reports what it skipped: a section of the table and a summary line
+    r = lapis_file.run("--assumeno", "--skip-broken", "install", "conflictor", "pkga")
+    assert r.rc == 1, r
+    lines = r.out.splitlines()
+    i = lines.index("Skipping packages with broken dependencies:")
+    assert lines[i + 1].split()[:3] == ["conflictor", "noarch", "1.0-1"], r
+    assert re.search(r"^ Skipping:\s+1 package$", r.out, re.M), r
     doc = lapis_file.json("-y", "--skip-broken", "install", "conflictor", "pkga")
     assert actions(doc) == {"pkga": "install"}, doc
+    assert [p["name"] for p in doc["skipped"]] == ["conflictor"], doc
     assert lapis_file.names() == ["hello", "libfoo", "pkga"]
+    # all of it skipped: still said, then nothing to do
+    r = lapis_file.run("-y", "--skip-broken", "install", "conflictor")
+    assert r.rc == 0 and "Skipping packages with broken dependencies:" in r.out, r
+    assert r.out.splitlines()[-1] == "Nothing to do.", r
 
 
 # ---- reinstall, remove, autoremove, mark --------------------------------------

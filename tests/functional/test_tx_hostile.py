@@ -72,6 +72,10 @@ def test_refused_package_signature(seeded, repoid, needle):
     assert len(r.error_lines) == 1, r
     assert pkg in r.error_lines[0] and needle in r.error_lines[0], r
     assert "nothing was installed" in r.error_lines[0], r
+    # dnf5's heading, on the line before the detail
+    err = r.err.splitlines()
+    assert err[err.index(r.error_lines[0]) - 1] == \
+        "Transaction failed: Signature verification failed.", r
     assert_unchanged(seeded, before, hist)
     assert not (seeded.root / "usr/share" / pkg).exists()
 
