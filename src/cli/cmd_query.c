@@ -323,8 +323,8 @@ int cmd_info(struct cli *c)
             printf("Installed packages\n");
         for (size_t i = 0; i < inst.count; i++)
             print_info(c, inst.pkgs[i], keyw);
-        if (avail.count)
-            printf("Available packages\n");
+        if (avail.count) /* list's headings */
+            printf(c->q_upgrades ? "Available upgrades\n" : "Available packages\n");
         for (size_t i = 0; i < avail.count; i++)
             print_info(c, avail.pkgs[i], keyw);
     }

@@ -183,6 +183,20 @@ def test_name_with_version_gets_no_obsoleters(lapis_file):
     assert lapis_file.installed() == same_as_dnf(lapis_file, "install", "oldname-1.0")
 
 
+@pytest.mark.parametrize("mark,want", [(None, "User"), ("remove", "Dependency")])
+def test_upgrade_across_obsoletes_keeps_the_reason(lapis_file, mark, want):
+    """The obsoleter inherits the reason of what it replaces (dnf5 does the same);
+    'mark remove' makes oldname a dependency first."""
+    lapis_file.yes("--setopt=obsoletes=0", "install", "oldname")
+    if mark:
+        lapis_file.yes("mark", mark, "oldname")
+    assert lapis_file.names() == ["oldname"]
+    r = lapis_file.yes("upgrade")
+    assert lapis_file.names() == ["newname"], r
+    r = lapis_file.ok("repoquery", "--installed", "--qf", "%{name} %{reason}")
+    assert r.out_lines == ["newname %s" % want], r
+
+
 def test_obsoletes_off(lapis_file):
     lapis_file.yes("--setopt=obsoletes=0", "install", "oldname")
     assert lapis_file.names() == ["oldname"]
@@ -371,6 +385,22 @@ def test_list_and_info_queryformat(lapis_file):
     assert r.out_lines == ["hello-2.1-1", "libfoo-1.1-1"], r
     r = lapis_file.ok("info", "--available", "--qf", "%{name} %{repoid}", "pkga")
     assert r.out_lines == ["pkga base"], r
+
+
+def test_info_and_repoquery_take_the_list_filters(lapis_file):
+    """--upgrades, --extras and --installed mean for info and repoquery what
+    they mean for list: the same packages."""
+    lapis_file.yes(NOWEAK, "--disablerepo=updates", "install", "hello")
+    qf = ("--qf", "%{name}-%{evr}")
+    for opt, want, repos in (("--upgrades", ["hello-2.1-1", "libfoo-1.1-1"], ()),
+                             ("--extras", ["hello-1.0-1", "libfoo-1.0-1"], ("--disablerepo=base",)),
+                             ("--installed", ["hello-1.0-1", "libfoo-1.0-1"], ())):
+        for cmd in ("list", "info", "repoquery"):
+            r = lapis_file.ok(*repos, cmd, opt, *qf)
+            assert r.out_lines == want, (cmd, opt, r)
+    r = lapis_file.ok("info", "--upgrades", "hello")
+    assert r.out.splitlines()[0] == "Available upgrades", r
+    assert re.search(r"^Version\s*: 2\.1$", r.out, re.M), r
 
 
 def test_userinstalled(lapis_file):

@@ -43,6 +43,21 @@ def test_unknown_short_option(lapis_file):
     assert "-Z" in r.err, r
 
 
+@pytest.mark.parametrize("mirror_opts,want", [
+    ({"cost": 500}, "mirror"),                   # same priority: the lower cost wins
+    ({"cost": 2000}, "base"),                    # base's default cost is 1000
+    ({"cost": 500, "priority": 100}, "base"),   # priority first, cost only between equals
+])
+def test_repo_cost_breaks_priority_ties(lapis, tmp_path, mirror_opts, want):
+    """dnf5: the same package in two repos comes from the better priority, and
+    between equal priorities from the lower cost."""
+    d = tmp_path / "cost.repos.d"
+    write_repo(d, "base", lapis.baseurl + "/base")
+    write_repo(d, "mirror", lapis.baseurl + "/base", **mirror_opts)
+    doc = lapis.json("--assumeno", "install", "pkga", reposd=d, rc=1)
+    assert [(p["name"], p["repo"]) for p in doc["transaction"]] == [("pkga", want)], doc
+
+
 def test_option_missing_value(lapis_file):
     r = run_cmd([LAPIS_BIN, "repolist", "--releasever"], env=lapis_file.env)
     assert r.rc == 2, r
