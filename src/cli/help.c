@@ -17,7 +17,8 @@
     "  -x, --exclude=GLOB      hide matching packages (repeatable)\n"                      \
     "  --skip-unavailable      skip specs that match nothing (a note, not an error)\n"    \
     "  --best, --no-best       insist on the newest candidates (default), or fall back\n" \
-    "  --allow-downgrade       let the solver downgrade installed packages\n"             \
+    "  --allow-downgrade       let the solver downgrade dependencies (--no-allow-downgrade:\n" \
+    "                          never, the default)\n"                                    \
     "  -y, --assumeyes         answer yes    --assumeno  answer no (show only)\n"
 
 /* dnf5's --offline: on install, reinstall, remove, upgrade, downgrade, distro-sync. */

@@ -84,7 +84,7 @@ enum {
     OPT_ARCH, OPT_RESOLVE, OPT_ALLDEPS, OPT_URL, OPT_ENABLED, OPT_DISABLED,
     OPT_WITH_CVE, OPT_WITH_BZ, OPT_CONTAINS_PKGS, OPT_WITH_OPTIONAL, OPT_HIDDEN,
     OPT_CHECK, OPT_NEWEST,
-    OPT_SKIPUNAVAILABLE, OPT_BEST, OPT_NOBEST, OPT_ALLOWDOWNGRADE,
+    OPT_SKIPUNAVAILABLE, OPT_BEST, OPT_NOBEST, OPT_ALLOWDOWNGRADE, OPT_NOALLOWDOWNGRADE,
     OPT_QUERYFORMAT, OPT_USERINSTALLED, OPT_EXTRAS, OPT_RECENT, OPT_REVERSE, OPT_COLOR,
     OPT_OFFLINE, OPT_POWEROFF, OPT_NO_REBOOT,
 };
@@ -172,6 +172,7 @@ static const struct option long_opts[] = {
     { "no-best", no_argument, NULL, OPT_NOBEST },
     { "nobest", no_argument, NULL, OPT_NOBEST },
     { "allow-downgrade", no_argument, NULL, OPT_ALLOWDOWNGRADE },
+    { "no-allow-downgrade", no_argument, NULL, OPT_NOALLOWDOWNGRADE },
     { "queryformat", required_argument, NULL, OPT_QUERYFORMAT },
     { "qf", required_argument, NULL, OPT_QUERYFORMAT },
     { "userinstalled", no_argument, NULL, OPT_USERINSTALLED },
@@ -218,6 +219,7 @@ static void usage(FILE *out)
             "  --skip-unavailable    skip specs that match nothing (a note, not an error)\n"
             "  --best, --no-best     insist on the newest candidates (default), or fall back\n"
             "  --allow-downgrade     allow downgrading dependencies to resolve\n"
+            "  --no-allow-downgrade  never downgrade a dependency (the default)\n"
             "  --downloadonly        only download (and verify) packages\n"
             "  --downloaddir=DIR     with --downloadonly: where to put them\n"
             "  --offline             store the transaction for the next boot (lapis offline)\n"
@@ -658,6 +660,9 @@ static int parse_option(struct cli *c, int opt, char **argv)
         return r;
     switch (opt) {
     case 'h': c->help = true; return 0;
+    /* lapis's default: a dependency is not downgraded (it could bring back a fixed
+     * flaw) unless --allow-downgrade says so; dnf5 allows it by default. */
+    case OPT_NOALLOWDOWNGRADE: c->allow_downgrade = false; return 0;
     case OPT_COLOR: return set_color_option(c);
     case OPT_VERSION: printf("lapis 0.1.0\n"); return PARSE_DONE;
     case ':': return missing_value(c, argv[optind - 1]);

@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from conftest import list_sections, run_on_tty
+from conftest import list_sections, run_cmd, run_on_tty
 from test_transaction import DNF, dnf_installed
 
 NOWEAK = "--setopt=install_weak_deps=0"
@@ -277,6 +277,48 @@ def test_allow_downgrade_accepted(lapis_file):
     """Accepted where dnf5 accepts it; an ordinary install is unchanged by it."""
     r = lapis_file.run("-y", "--allow-downgrade", NOWEAK, "install", "pkga")
     assert r.rc == 0 and lapis_file.names() == ["pkga"], r
+
+
+NEEDS_OLD_SPEC = """Name: needsold
+Version: 1.0
+Release: 1
+Summary: Lapis test package that needs the old libfoo
+License: MIT
+BuildArch: noarch
+Requires: libfoo = 1.0-1
+%description
+Needs libfoo 1.0 exactly.
+%files
+"""
+
+
+def build_needs_old(tmp_path):
+    top = tmp_path / "rpmbuild"
+    (top / "SPECS").mkdir(parents=True)
+    spec = top / "SPECS" / "needsold.spec"
+    spec.write_text(NEEDS_OLD_SPEC)
+    r = run_cmd(["rpmbuild", "-bb", "--define", "_topdir %s" % top, str(spec)],
+                env=dict(os.environ, SOURCE_DATE_EPOCH="1700000000"))
+    assert r.rc == 0, r
+    return next((top / "RPMS" / "noarch").glob("needsold-*.rpm"))
+
+
+def test_allow_downgrade_downgrades_a_dependency(lapis_file, tmp_path):
+    """A package that needs an older libfoo: refused as a plain install (a
+    dependency is not downgraded behind the user's back), installed with
+    --allow-downgrade, which takes libfoo back to 1.0."""
+    rpm = build_needs_old(tmp_path)
+    lapis_file.yes(NOWEAK, "install", "hello")
+    assert lapis_file.names() == ["hello", "libfoo"]
+    before = lapis_file.installed()
+    for opts in ((), ("--no-allow-downgrade",)):
+        r = lapis_file.run("-y", "--nogpgcheck", NOWEAK, *opts, "install", rpm)
+        assert r.rc == 1 and "libfoo" in r.err, r
+        assert lapis_file.installed() == before
+    r = lapis_file.run("-y", "--nogpgcheck", NOWEAK, "--allow-downgrade", "install", rpm)
+    assert r.rc == 0, r
+    assert lapis_file.installed() == ["hello-0:2.1-1.x86_64", "libfoo-0:1.0-1.x86_64",
+                                      "needsold-0:1.0-1.noarch"], r
 
 
 # ---- the transaction's report ------------------------------------------------------
