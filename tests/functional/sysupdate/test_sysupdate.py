@@ -11,6 +11,7 @@ import json
 import os
 import pathlib
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -260,6 +261,30 @@ def test_refuses_payload_not_matching_manifest(env):
     b[100] ^= 0xff
     z.write_bytes(bytes(b))
     refused(env, ["update"], ["usr.zst frame 0", "does not match the signed manifest"])
+
+
+def test_mismatch_in_a_later_frame_never_makes_the_slot_bootable(env):
+    """docs/sysupdate.md's guarantee for a frame after the first that does not
+    match: the frames before it (verified bytes of 2.0) are written, the slot
+    stays "writing" with no UKI, and the good bundle then stages over it."""
+    env.host_v1()
+    env.bundle("2.0", size=3 * MIB)
+    env.index()
+    z = env.www / "2.0" / "usr.zst"
+    good = z.read_bytes()
+    b = bytearray(good)
+    b[len(b) // 2] ^= 0xff
+    z.write_bytes(bytes(b))
+    r = run(env.agent("update"))
+    assert r.returncode == 1, r.stderr
+    m = re.search(r"usr\.zst frame (\d+)", r.stderr)
+    assert m and int(m.group(1)) > 0 and "does not match the signed manifest" in r.stderr, r.stderr
+    assert esp_names(env.disk) == ["lapis_1.0.efi"]
+    assert env.status()["slots"][1]["status"] == "writing"
+    z.write_bytes(good)
+    r = json.loads(ok(env.agent("update")).stdout)
+    assert r["staged"] is True and r["slot"] == "b", r
+    assert esp_names(env.disk) == ["lapis_1.0.efi", "lapis_2.0+3.efi"]
 
 
 def test_refuses_downgrade_unless_asked(env):
