@@ -100,10 +100,12 @@ def test_command_names_without_bash_completion(complete):
 
 
 def test_command_options(complete):
-    assert complete("lapis install --no") == {"--no-best", "--nodocs", "--noscripts"}
+    assert complete("lapis install --no") == {"--no-allow-downgrade", "--no-best", "--nodocs",
+                                                "--noscripts"}
     assert complete("lapis download --a") == {"--alldeps", "--arch"}
     assert complete("lapis repoquery --whatr") == {"--whatrequires"}
-    assert complete("lapis --no") == {"--no-best", "--nodocs", "--nogpgcheck", "--noscripts"}
+    assert complete("lapis --no") == {"--no-allow-downgrade", "--no-best", "--nodocs", "--nogpgcheck",
+                                      "--noscripts"}
     assert complete("lapis --col") == {"--color"}
     assert complete("lapis --of") == {"--offline"}
     assert complete("lapis upgrade --of") == {"--offline"}
@@ -191,5 +193,6 @@ def test_zsh_through_bashcompinit(system):
     lapis, _, prefix = system
     complete = zsh_completer(lapis.tmp)
     assert complete("lapis ins") == {"install"}
-    assert complete("lapis install --no") == {"--no-best", "--nodocs", "--noscripts"}
+    assert complete("lapis install --no") == {"--no-allow-downgrade", "--no-best", "--nodocs",
+                                                "--noscripts"}
     assert complete(prefix + "install pk") == {"pkga", "pkgb"}

@@ -71,7 +71,8 @@ def test_repo_text_in_info_search_repoquery(lapis):
     assert "               : Kept: " + KEPT in lines, out
     assert lapis_text(lapis, TERM, "repoquery", "--info", "termpkg") == out.split("\n", 1)[1]
     out = lapis_text(lapis, TERM, "search", "Term")
-    assert out.split() == ["termpkg.noarch", ":"] + SUMMARY.split(), out
+    assert out.split() == ["Matched", "fields:", "name,", "summary", "termpkg.noarch:"] + \
+        SUMMARY.split(), out
     out = lapis_text(lapis, TERM, "repoquery", "-l", "termpkg")
     assert "/usr/share/termpkg/file-?31m-?gpj.exe" in out.splitlines(), out
     for args in (("provides", "termpkg"), ("list", "termpkg"),
