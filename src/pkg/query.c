@@ -414,21 +414,30 @@ static bool field_matches(const char *field, const char *term)
     return strcasestr(field, term) != NULL;
 }
 
+/* One field of p; the string lives only until the next lookup (libsolv's buffers). */
+static const char *search_field(lapis_ctx *ctx, lapis_pkg p, size_t f)
+{
+    switch (f) {
+    case 0: return lapis_pkg_name(ctx, p);
+    case 1: return lapis_pkg_summary(ctx, p);
+    case 2: return lapis_pkg_description(ctx, p);
+    default: return lapis_pkg_url(ctx, p);
+    }
+}
+
 /* dnf5's weights: each field's bit, and the bit above it for an exact match. */
 static unsigned term_fields(lapis_ctx *ctx, lapis_pkg p, const char *term, bool all, bool exact)
 {
-    const char *fields[] = { lapis_pkg_name(ctx, p), lapis_pkg_summary(ctx, p),
-                             all ? lapis_pkg_description(ctx, p) : NULL,
-                             all ? lapis_pkg_url(ctx, p) : NULL };
-    const unsigned bits[] = { LAPIS_SEARCH_NAME, LAPIS_SEARCH_SUMMARY, LAPIS_SEARCH_DESCRIPTION,
-                              LAPIS_SEARCH_URL };
+    static const unsigned bits[] = { LAPIS_SEARCH_NAME, LAPIS_SEARCH_SUMMARY,
+                                     LAPIS_SEARCH_DESCRIPTION, LAPIS_SEARCH_URL };
     unsigned m = 0;
 
-    for (size_t f = 0; f < ARRAY_SIZE(fields); f++) {
-        if (!field_matches(fields[f], term))
+    for (size_t f = 0; f < (all ? ARRAY_SIZE(bits) : 2); f++) {
+        const char *field = search_field(ctx, p, f);
+        if (!field_matches(field, term))
             continue;
         m |= bits[f];
-        if (exact && strcasecmp(fields[f], term) == 0)
+        if (exact && strcasecmp(field, term) == 0)
             m |= bits[f] << 1;
     }
     return m;
