@@ -22,6 +22,9 @@ void lapis_table_add(lapis_table *t, const char *const *cells);
 /* A full-width line inside the table (section headers like "Installing:"). */
 void lapis_table_add_line(lapis_table *t, const char *text);
 size_t lapis_table_rows(const lapis_table *t);
+/* Sort the rows from row first on by column col (strcmp, stable: equal
+ * cells keep the order they were added in), as libsmartcols sorts dnf5's. */
+void lapis_table_sort(lapis_table *t, size_t col, size_t first);
 void lapis_table_print(const lapis_table *t, FILE *out);
 /* Fit the table into width columns (0, the default: no limit): the cut
  * column loses what the table is too wide by (dnf5's history command line);

@@ -319,6 +319,7 @@ static void print_list5(struct cli *c, const lapis_advisory *advs, size_t n,
                     list5_row(c, t, advs[i].refs[r].id ? advs[i].refs[r].id : "", &advs[i],
                               &advs[i].pkgs[j]);
         }
+    lapis_table_sort(t, 0, 1);
     if (lapis_table_rows(t) > 1)
         lapis_table_print(t, stdout);
     lapis_table_free(t);

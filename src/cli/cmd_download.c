@@ -18,22 +18,6 @@ static bool arch_wanted(const struct cli *c, const char *arch)
     return false;
 }
 
-static bool listed(const lapis_pkglist *l, lapis_pkg p)
-{
-    for (size_t i = 0; i < l->count; i++)
-        if (l->pkgs[i] == p)
-            return true;
-    return false;
-}
-
-static void add_pkg(lapis_pkglist *l, lapis_pkg p)
-{
-    if (listed(l, p))
-        return;
-    l->pkgs = realloc(l->pkgs, (l->count + 1) * sizeof(*l->pkgs));
-    l->pkgs[l->count++] = p;
-}
-
 static void goal_freep(lapis_goal **g)
 {
     lapis_goal_free(*g);
@@ -61,7 +45,7 @@ static int add_resolved(struct cli *c, lapis_pkg p, lapis_pkglist *out)
     items = lapis_goal_items(g, &n);
     for (size_t i = 0; i < n; i++)
         if (items[i].action < LAPIS_ACT_REMOVE && !lapis_pkg_installed(c->ctx, items[i].pkg))
-            add_pkg(out, items[i].pkg);
+            cli_pkglist_add(out, items[i].pkg);
     return 0;
 }
 
@@ -75,7 +59,7 @@ static int add_spec(struct cli *c, const char *spec, lapis_pkglist *out)
         if (!arch_wanted(c, lapis_pkg_arch(c->ctx, l.pkgs[i])))
             continue;
         found++;
-        add_pkg(out, l.pkgs[i]);
+        cli_pkglist_add(out, l.pkgs[i]);
         if (c->resolve)
             r = add_resolved(c, l.pkgs[i], out);
     }

@@ -459,93 +459,150 @@ static bool provide_matches(const char *dep, const char *spec)
     return fnmatch(sname, dname, 0) == 0;
 }
 
-/* dnf5's "Provide : …" or "Filename : …" lines: what of the package matched. */
-static void provides_print_matches(struct cli *c, lapis_pkg p, const char *spec)
+/* What one argument of provides found: spec is what the lines show (the path
+ * that matched, for a /bin path found under /usr); binary: a bare name found
+ * as a file in one of the bin directories, spec the name. */
+struct provided {
+    lapis_pkglist pkgs;
+    char *spec;
+    bool binary;
+};
+
+static const char *const provides_bindirs[] = { "/bin/", "/sbin/", "/usr/bin/", "/usr/sbin/" };
+#define N_BINDIRS (sizeof(provides_bindirs) / sizeof(provides_bindirs[0]))
+
+static bool file_matches(const char *file, const struct provided *m)
 {
-    bool file = strchr(spec, '/') != NULL;
+    char path[PATH_MAX];
+
+    if (!m->binary)
+        return fnmatch(m->spec, file, 0) == 0;
+    for (size_t d = 0; d < N_BINDIRS; d++) {
+        snprintf(path, sizeof(path), "%s%s", provides_bindirs[d], m->spec);
+        if (fnmatch(path, file, 0) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* The package's first file that matched (NULL if none, e.g. a virtual provide
+ * of the path): freed by the caller. */
+static char *first_matching_file(struct cli *c, lapis_pkg p, const struct provided *m)
+{
+    char **v = lapis_pkg_files(c->ctx, p);
+    char *hit = NULL;
+
+    for (size_t k = 0; v && v[k] && !hit; k++)
+        if (file_matches(v[k], m))
+            hit = strdup(v[k]);
+    lapis_strv_free(v);
+    return hit;
+}
+
+/* dnf5's "Provide : …" or "Filename : …" lines: what of the package matched. */
+static void provides_print_matches(struct cli *c, lapis_pkg p, const struct provided *m)
+{
+    bool file = m->binary || strchr(m->spec, '/') != NULL;
     char **v = file ? lapis_pkg_files(c->ctx, p) : lapis_pkg_deps(c->ctx, p, LAPIS_DEP_PROVIDES);
     bool any = false;
 
     for (size_t k = 0; v && v[k]; k++) {
-        if (file ? fnmatch(spec, v[k], 0) != 0 : !provide_matches(v[k], spec))
+        if (file ? !file_matches(v[k], m) : !provide_matches(v[k], m->spec))
             continue;
-        char *m = lapis_sanitize(v[k]);
-        printf("%-12s : %s\n", file ? "Filename" : "Provide", m);
-        free(m);
+        char *s = lapis_sanitize(v[k]);
+        printf("%-12s : %s\n", file ? "Filename" : "Provide", s);
+        free(s);
         any = true;
     }
     if (!any) {
-        char *m = lapis_sanitize(spec);
-        printf("%-12s : %s\n", file ? "Filename" : "Provide", m);
-        free(m);
+        char *s = lapis_sanitize(m->spec);
+        printf("%-12s : %s\n", file ? "Filename" : "Provide", s);
+        free(s);
     }
     lapis_strv_free(v);
 }
 
-static void provides_print(struct cli *c, lapis_pkg p, const char *spec)
+static void provides_print(struct cli *c, lapis_pkg p, const struct provided *m)
 {
     char *nevra = lapis_sanitize(lapis_pkg_nevra(c->ctx, p));
     char *sum = lapis_sanitize(lapis_pkg_summary(c->ctx, p));
     char *repo = lapis_sanitize(lapis_pkg_repoid(c->ctx, p));
 
     printf("%s : %s\nRepo         : %s\nMatched From : \n", nevra, sum, repo);
-    provides_print_matches(c, p, spec);
+    provides_print_matches(c, p, m);
     printf("\n");
     free(nevra);
     free(sum);
     free(repo);
 }
 
-/* dnf5's order: a capability, then (for a bare name) the binaries of that name,
- * then a path; /bin and /sbin paths also as /usr ones, for packages after UsrMove. */
-/* Looks path up; what matched becomes the spec the lines show. */
-static int provides_try(struct cli *c, const char *path, lapis_pkglist *ret, char **ret_spec)
+/* Adds the packages of from that ship a file the binary match names (dnf5
+ * matches files here, not virtual provides of the path). */
+static void add_binary_hits(struct cli *c, struct provided *m, const lapis_pkglist *from)
 {
-    int r;
-
-    lapis_pkglist_free(ret);
-    if ((r = lapis_query_whatprovides(c->ctx, path, ret)) < 0 || !ret->count)
-        return r;
-    free(*ret_spec);
-    *ret_spec = strdup(path);
-    return 0;
+    for (size_t k = 0; k < from->count; k++) {
+        char *f = first_matching_file(c, from->pkgs[k], m);
+        if (f)
+            cli_pkglist_add(&m->pkgs, from->pkgs[k]);
+        free(f);
+    }
 }
 
-static int provides_find(struct cli *c, const char *spec, lapis_pkglist *ret, char **ret_spec)
+/* A bare name no capability matched: the packages with that file in any of
+ * the bin directories, all four of them (as dnf5). */
+static int provides_find_binary(struct cli *c, struct provided *m)
 {
-    static const char *const bindirs[] = { "/bin/", "/sbin/", "/usr/bin/", "/usr/sbin/" };
+    char path[PATH_MAX];
+    int r = 0;
+
+    m->binary = true;
+    for (size_t d = 0; d < N_BINDIRS && r >= 0; d++) {
+        lapis_pkglist l = { 0 };
+        snprintf(path, sizeof(path), "%s%s", provides_bindirs[d], m->spec);
+        if ((r = lapis_query_whatprovides(c->ctx, path, &l)) >= 0)
+            add_binary_hits(c, m, &l);
+        lapis_pkglist_free(&l);
+    }
+    return r;
+}
+
+/* dnf5's order: a capability, then (for a bare name) the binaries of that name,
+ * then a path; /bin and /sbin paths also as /usr ones, for packages after UsrMove. */
+static int provides_find(struct cli *c, const char *spec, struct provided *m)
+{
     char path[PATH_MAX];
     int r;
 
-    *ret_spec = strdup(spec);
-    if ((r = lapis_query_whatprovides(c->ctx, spec, ret)) < 0 || ret->count)
+    m->spec = strdup(spec);
+    if ((r = lapis_query_whatprovides(c->ctx, spec, &m->pkgs)) < 0 || m->pkgs.count)
         return r;
-    if (!strchr(spec, '/')) {
-        for (size_t d = 0; d < sizeof(bindirs) / sizeof(bindirs[0]) && r >= 0 && !ret->count; d++) {
-            snprintf(path, sizeof(path), "%s%s", bindirs[d], spec);
-            r = provides_try(c, path, ret, ret_spec);
-        }
+    if (!strchr(spec, '/'))
+        return provides_find_binary(c, m);
+    if (strncmp(spec, "/bin/", 5) != 0 && strncmp(spec, "/sbin/", 6) != 0)
+        return 0;
+    snprintf(path, sizeof(path), "/usr%s", spec);
+    lapis_pkglist_free(&m->pkgs);
+    if ((r = lapis_query_whatprovides(c->ctx, path, &m->pkgs)) < 0 || !m->pkgs.count)
         return r;
-    }
-    if (strncmp(spec, "/bin/", 5) == 0 || strncmp(spec, "/sbin/", 6) == 0) {
-        snprintf(path, sizeof(path), "/usr%s", spec);
-        return provides_try(c, path, ret, ret_spec);
-    }
+    free(m->spec);
+    m->spec = strdup(path);
     return 0;
 }
 
-static void provides_json_add(struct cli *c, cJSON *arr, const lapis_pkglist *l, const char *spec)
+static void provides_json_add(struct cli *c, cJSON *arr, const struct provided *m)
 {
-    for (size_t k = 0; k < l->count; k++) {
-        cJSON *o = lapis_json_pkg(c->ctx, l->pkgs[k]);
-        cJSON_AddStringToObject(o, "summary", lapis_pkg_summary(c->ctx, l->pkgs[k]));
-        cJSON_AddStringToObject(o, "matched", spec);
+    for (size_t k = 0; k < m->pkgs.count; k++) {
+        cJSON *o = lapis_json_pkg(c->ctx, m->pkgs.pkgs[k]);
+        char *f = m->binary ? first_matching_file(c, m->pkgs.pkgs[k], m) : NULL;
+        cJSON_AddStringToObject(o, "summary", lapis_pkg_summary(c->ctx, m->pkgs.pkgs[k]));
+        cJSON_AddStringToObject(o, "matched", f ? f : m->spec);
         cJSON_AddItemToArray(arr, o);
+        free(f);
     }
 }
 
 /* dnf5 prints what matched, then fails naming the specs nothing matched. */
-static int provides_unmatched_error(struct cli *c, const lapis_pkglist *found)
+static int provides_unmatched_error(struct cli *c, const struct provided *found)
 {
     char *names = NULL;
     size_t len = 0;
@@ -553,7 +610,7 @@ static int provides_unmatched_error(struct cli *c, const lapis_pkglist *found)
     int r;
 
     for (int i = 0, n = 0; f && i < c->nargs; i++)
-        if (found[i].count == 0)
+        if (found[i].pkgs.count == 0)
             fprintf(f, "%s%s", n++ ? ", " : "", c->args[i]);
     if (f)
         fclose(f);
@@ -570,8 +627,7 @@ static int provides_unmatched_error(struct cli *c, const lapis_pkglist *found)
 
 int cmd_provides(struct cli *c)
 {
-    lapis_pkglist *found;
-    char **specs;
+    struct provided *found;
     cJSON *doc = NULL, *arr = NULL;
     int r = 0;
 
@@ -580,11 +636,10 @@ int cmd_provides(struct cli *c)
     if ((r = cli_load(c, any_needs_filelists(c->args, c->nargs) ? LAPIS_LOAD_FILELISTS : 0)) < 0)
         return cli_fail(c, r);
     found = calloc((size_t)c->nargs, sizeof(*found));
-    specs = calloc((size_t)c->nargs, sizeof(*specs));
     for (int i = 0; i < c->nargs && r >= 0; i++) {
-        if ((r = provides_find(c, c->args[i], &found[i], &specs[i])) < 0)
+        if ((r = provides_find(c, c->args[i], &found[i])) < 0)
             r = cli_fail(c, r);
-        lapis_pkglist_sort(c->ctx, &found[i]);
+        lapis_pkglist_sort(c->ctx, &found[i].pkgs);
     }
     if (r >= 0 && c->json) {
         /* One document: matches, or else the error. */
@@ -592,22 +647,21 @@ int cmd_provides(struct cli *c)
             doc = cJSON_CreateObject();
             arr = cJSON_AddArrayToObject(doc, "packages");
             for (int i = 0; i < c->nargs; i++)
-                provides_json_add(c, arr, &found[i], specs[i]);
+                provides_json_add(c, arr, &found[i]);
             cli_json_out(c, doc);
         }
     } else if (r >= 0) {
         for (int i = 0; i < c->nargs; i++)
-            for (size_t k = 0; k < found[i].count; k++)
-                provides_print(c, found[i].pkgs[k], specs[i]);
+            for (size_t k = 0; k < found[i].pkgs.count; k++)
+                provides_print(c, found[i].pkgs.pkgs[k], &found[i]);
         fflush(stdout);
         r = provides_unmatched_error(c, found);
     }
     for (int i = 0; i < c->nargs; i++) {
-        lapis_pkglist_free(&found[i]);
-        free(specs[i]);
+        lapis_pkglist_free(&found[i].pkgs);
+        free(found[i].spec);
     }
     free(found);
-    free(specs);
     return r;
 }
 

@@ -406,6 +406,19 @@ void cli_kv_list(const struct cli *c, const char *key, char *const *v)
         cli_kv(c, i == 0 ? key : "", v[i]);
 }
 
+void cli_pkglist_add(lapis_pkglist *l, lapis_pkg p)
+{
+    lapis_pkg *grown;
+
+    for (size_t i = 0; i < l->count; i++)
+        if (l->pkgs[i] == p)
+            return;
+    if (!(grown = realloc(l->pkgs, (l->count + 1) * sizeof(*l->pkgs))))
+        abort();
+    l->pkgs = grown;
+    l->pkgs[l->count++] = p;
+}
+
 cJSON *cli_json_pkglist(struct cli *c, const lapis_pkglist *l)
 {
     cJSON *a = cJSON_CreateArray();

@@ -247,6 +247,23 @@ void lapis_table_add_line(lapis_table *t, const char *text)
 
 size_t lapis_table_rows(const lapis_table *t) { return t->nrows; }
 
+static const char *row_cell(const struct row *r, size_t col)
+{
+    return r->cells ? (r->cells[col] ? r->cells[col] : "") : (r->line ? r->line : "");
+}
+
+/* Insertion sort: stable, and the tables sorted are small (advisory lists). */
+void lapis_table_sort(lapis_table *t, size_t col, size_t first)
+{
+    for (size_t i = first + 1; i < t->nrows; i++) {
+        struct row r = t->rows[i];
+        size_t j = i;
+        for (; j > first && strcmp(row_cell(&t->rows[j - 1], col), row_cell(&r, col)) > 0; j--)
+            t->rows[j] = t->rows[j - 1];
+        t->rows[j] = r;
+    }
+}
+
 static size_t display_width(const char *s)
 {
     size_t w = 0;

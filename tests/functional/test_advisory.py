@@ -780,9 +780,12 @@ def test_advisory_list_with_cve_names_the_references(old):
     r = old.ok("advisory", "list", "--with-cve")
     lines = r.out.splitlines()
     assert lines[0].split()[0] == "CVE", r
-    assert [l.split()[0] for l in lines[1:]] == ["CVE-2026-1111", "CVE-2026-1112",
-                                                 "CVE-2026-2222", "CVE-2026-5555",
-                                                 "CVE-2026-6666"], r
+    # sorted by the id, as dnf5's table is: LAPIS-2026-0006 lists CVE-2026-6666
+    # before CVE-2026-0066, and is the last advisory
+    assert [l.split()[0] for l in lines[1:]] == ["CVE-2026-0066", "CVE-2026-1111",
+                                                 "CVE-2026-1112", "CVE-2026-2222",
+                                                 "CVE-2026-5555", "CVE-2026-6666"], r
+    assert lines[1].split()[3] == "glibc-1.1-1.x86_64", r
 
 
 def test_advisory_info_dnf5_table(old):

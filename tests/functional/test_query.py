@@ -395,6 +395,28 @@ def test_provides_usrmove(lapis):
     assert ("Provide", "hello = 2.1-1") in provides_blocks(r.out)[-1], r
 
 
+def test_provides_bare_binary_name(lapis):
+    """dnf5: a bare name no capability matches is looked for as a file in
+    /bin, /sbin, /usr/bin and /usr/sbin (glibc ships /usr/sbin/ldconfig)."""
+    r = lapis.ok("provides", "ldconfig")
+    assert provided_nevras(r.out) == ["glibc-1.0-1.x86_64", "glibc-1.1-1.x86_64"], r
+    for block in provides_blocks(r.out):
+        assert block[1:] == [("Repo", block[1][1]), ("Matched From", ""),
+                             ("Filename", "/usr/sbin/ldconfig")], r
+    assert lapis.ok("provides", "ldconf*").out == r.out
+    doc = lapis.json("provides", "ldconfig")
+    assert {p["matched"] for p in doc["packages"]} == {"/usr/sbin/ldconfig"}, doc
+
+
+def test_provides_bare_name_needs_a_file_not_a_virtual_path(lapis):
+    """lapis-sh only Provides: /bin/sh (no file): as in dnf5, `provides sh`
+    finds no binary, while the path itself is a capability it provides."""
+    r = lapis.run("provides", "sh")
+    assert r.rc == 1 and r.out == "", r
+    assert "No matches found for sh." in r.error_lines[0], r
+    assert provided_nevras(lapis.ok("provides", "/bin/sh").out) == ["lapis-sh-1.0-1.noarch"]
+
+
 def test_provides_nonexistent(lapis):
     r = lapis.run("provides", "nonexistent")
     assert r.rc == 1, r

@@ -245,6 +245,25 @@ static char *table_text(size_t width, bool color)
     return buf;
 }
 
+/* Sorted from row 1 (the heading stays), stable: equal cells keep their order. */
+static void test_table_sort(void **state)
+{
+    (void)state;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    lapis_table *t = lapis_table_new(2);
+    const char *rows[][2] = { { "Name", "N" }, { "b", "1" }, { "a", "2" }, { "b", "0" }, { "a", "1" } };
+    for (size_t i = 0; i < 5; i++)
+        lapis_table_add(t, rows[i]);
+    lapis_table_sort(t, 0, 1);
+    lapis_table_print(t, f);
+    lapis_table_free(t);
+    fclose(f);
+    assert_string_equal(buf, "Name  N\na     2\na     1\nb     1\nb     0\n");
+    free(buf);
+}
+
 static void test_table_cut_and_colour(void **state)
 {
     (void)state;
@@ -313,6 +332,7 @@ int main(void)
         cmocka_unit_test(test_json_escapes_keys),
         cmocka_unit_test(test_json_round_trip),
         cmocka_unit_test(test_wrap_table),
+        cmocka_unit_test(test_table_sort),
         cmocka_unit_test(test_table_cut_and_colour),
         cmocka_unit_test(test_table_cut_shares),
     };
