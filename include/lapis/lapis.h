@@ -91,6 +91,7 @@ LAPIS_MUST_USE int lapis_ctx_setup(lapis_ctx *ctx);
 const char *lapis_ctx_installroot(const lapis_ctx *ctx); /* "/" when unset */
 const char *lapis_ctx_cachedir(const lapis_ctx *ctx);    /* resolved, host path */
 const char *lapis_ctx_destdir(const lapis_ctx *ctx);     /* destdir= (download dir), or NULL */
+bool lapis_ctx_skip_unavailable(const lapis_ctx *ctx);   /* skip_unavailable= (--skip-unavailable) */
 int lapis_ctx_recent_days(const lapis_ctx *ctx);          /* recent=: what --recent means */
 int lapis_ctx_color(const lapis_ctx *ctx); /* color=: an enum lapis_color (lapis/term.h) */
 

@@ -66,8 +66,11 @@ static int add_spec(struct cli *c, const char *spec, lapis_pkglist *out)
     lapis_pkglist_free(&l);
     if (r < 0)
         return cli_fail(c, r);
-    if (!found)
-        return cli_error(c, LAPIS_E_NOTFOUND, "No match for argument: %s", spec);
+    /* dnf5's words; with skip_unavailable the spec is dropped, silently as dnf5 does */
+    if (!found && !lapis_ctx_skip_unavailable(c->ctx))
+        return cli_error(c, LAPIS_E_NOTFOUND,
+                         "No package \"%s\" available; You might want to use --skip-unavailable "
+                         "option.", spec);
     return 0;
 }
 
@@ -114,7 +117,9 @@ static int print_urls(struct cli *c, const lapis_pkglist *l)
 
 static int fetch(struct cli *c, const lapis_pkglist *l)
 {
-    const char *dest = c->downloaddir ? c->downloaddir : ".";
+    /* --destdir, then destdir= (--setopt or lapis.conf), then here */
+    const char *dest = c->downloaddir ? c->downloaddir
+                                      : lapis_ctx_destdir(c->ctx) ? lapis_ctx_destdir(c->ctx) : ".";
     char **paths = NULL;
     int r;
 

@@ -317,6 +317,11 @@ const char *lapis_ctx_destdir(const lapis_ctx *ctx)
     return ctx->conf.destdir;
 }
 
+bool lapis_ctx_skip_unavailable(const lapis_ctx *ctx)
+{
+    return ctx->conf.skip_unavailable;
+}
+
 int lapis_ctx_recent_days(const lapis_ctx *ctx)
 {
     return ctx->conf.recent;

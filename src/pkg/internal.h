@@ -6,6 +6,7 @@
 #ifndef LAPIS_INTERNAL_H
 #define LAPIS_INTERNAL_H
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -300,13 +301,24 @@ struct lapis_goal;
 int lapis_metadata_add_comps(lapis_ctx *ctx, struct lapis_repo *lr, Repo *into);
 /* mdparse.c: primary/filelists XML (decompressed) into repo; libsolv's result code. */
 int lapis_mdparse_rpmmd(Repo *repo, FILE *xml, int flags);
+/* The pool's error with its "at line L" moved down delta lines (a part of a
+ * document parsed alone); -1. */
+int lapis_md_error_shift(Pool *pool, long delta);
+/* mdfast.c: primary.xml into repo as repo_add_rpmmd(repo, xml, NULL, 0) would,
+ * without expat where the document has createrepo_c's shape; libsolv's result code. */
+int lapis_mdfast_rpmmd(Repo *repo, FILE *xml);
 /* md.c: a decompressing reader (by name's suffix; of fd when fd >= 0,
  * which it then owns) that fails with EFBIG past limit bytes. */
 struct lapis_md_bounded {
     FILE *inner;
     long long limit, done;
     bool exceeded;
+    bool readahead;    /* set before opening: decompress on another thread */
+    struct md_ra *ra;
 };
+/* pthread_create with every signal blocked in the new thread (the caller's
+ * poll loops are the ones that must wake on SIGINT/SIGTERM). */
+int lapis_md_start_thread(pthread_t *t, void *(*fn)(void *), void *arg);
 FILE *lapis_md_open_bounded(const char *name, int fd, struct lapis_md_bounded *b);
 /* Record the packages whose location leaves the repository (once per XML parse). */
 void lapis_md_mark_unsafe_locations(Repo *repo);

@@ -6,18 +6,156 @@
  * two loaders so neither depends on the other.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <sys/socket.h>
 
 #include "pkg/internal.h"
 #include <solv/solv_xfopen.h>
+
+int lapis_md_start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+    sigset_t all, old;
+    int r;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    r = pthread_create(t, NULL, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return r;
+}
+
+/*
+ * Read-ahead: a thread decompresses into a ring of blocks while the caller's
+ * thread parses what came before, so that inflating (a third of the parse
+ * time of primary.xml.gz) runs on the other core. The thread only ever
+ * touches blocks the reader is not reading; the ring's counts are under the
+ * lock.
+ */
+#define RA_BLOCK (256u << 10)
+#define RA_SLOTS 4
+
+struct md_ra {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    pthread_t thread;
+    FILE *inner;
+    int fd;                 /* the inner stream's descriptor, or -1 */
+    char *blk[RA_SLOTS];
+    size_t blen[RA_SLOTS];
+    size_t head, count, off; /* reader: blk[head] from off; count blocks filled */
+    bool eof, err, stop;
+};
+
+static bool ra_wait_room(struct md_ra *ra)
+{
+    pthread_mutex_lock(&ra->lock);
+    while (ra->count == RA_SLOTS && !ra->stop)
+        pthread_cond_wait(&ra->cond, &ra->lock);
+    bool go = !ra->stop;
+    pthread_mutex_unlock(&ra->lock);
+    return go;
+}
+
+static void *ra_main(void *arg)
+{
+    struct md_ra *ra = arg;
+    for (;;) {
+        size_t slot, n;
+        if (!ra_wait_room(ra))
+            break;
+        slot = (ra->head + ra->count) % RA_SLOTS; /* head and count move only under the lock, */
+        n = fread(ra->blk[slot], 1, RA_BLOCK, ra->inner); /* and never onto a free slot */
+        pthread_mutex_lock(&ra->lock);
+        if (n == 0) {
+            ra->eof = true;
+            ra->err = ferror(ra->inner) != 0;
+        } else {
+            ra->blen[slot] = n;
+            ra->count++;
+        }
+        pthread_cond_broadcast(&ra->cond);
+        pthread_mutex_unlock(&ra->lock);
+        if (n == 0)
+            break;
+    }
+    return NULL;
+}
+
+static ssize_t ra_read(struct md_ra *ra, char *buf, size_t len)
+{
+    size_t k;
+    pthread_mutex_lock(&ra->lock);
+    while (ra->count == 0 && !ra->eof)
+        pthread_cond_wait(&ra->cond, &ra->lock);
+    if (ra->count == 0) {
+        bool err = ra->err;
+        pthread_mutex_unlock(&ra->lock);
+        return err ? (errno = EIO, -1) : 0;
+    }
+    pthread_mutex_unlock(&ra->lock);
+    k = ra->blen[ra->head] - ra->off; /* the thread does not write a filled block */
+    k = k < len ? k : len;
+    memcpy(buf, ra->blk[ra->head] + ra->off, k);
+    pthread_mutex_lock(&ra->lock);
+    if ((ra->off += k) == ra->blen[ra->head]) {
+        ra->head = (ra->head + 1) % RA_SLOTS;
+        ra->count--;
+        ra->off = 0;
+        pthread_cond_broadcast(&ra->cond);
+    }
+    pthread_mutex_unlock(&ra->lock);
+    return (ssize_t)k;
+}
+
+static struct md_ra *ra_start(FILE *inner, int fd)
+{
+    struct md_ra *ra = xcalloc(1, sizeof(*ra));
+    ra->inner = inner;
+    ra->fd = fd;
+    for (size_t i = 0; i < RA_SLOTS; i++)
+        ra->blk[i] = xmalloc(RA_BLOCK);
+    pthread_mutex_init(&ra->lock, NULL);
+    pthread_cond_init(&ra->cond, NULL);
+    if (lapis_md_start_thread(&ra->thread, ra_main, ra) == 0)
+        return ra;
+    for (size_t i = 0; i < RA_SLOTS; i++)
+        free(ra->blk[i]);
+    free(ra);
+    return NULL; /* no thread: read on the caller's */
+}
+
+/* Stops the thread (a socket is shut down, so that a read waiting on it
+ * returns at once) and closes the inner stream. */
+static int ra_close(struct md_ra *ra)
+{
+    int r;
+    pthread_mutex_lock(&ra->lock);
+    ra->stop = true;
+    pthread_cond_broadcast(&ra->cond);
+    pthread_mutex_unlock(&ra->lock);
+    if (ra->fd >= 0)
+        shutdown(ra->fd, SHUT_RDWR);
+    pthread_join(ra->thread, NULL);
+    r = fclose(ra->inner);
+    for (size_t i = 0; i < RA_SLOTS; i++)
+        free(ra->blk[i]);
+    pthread_mutex_destroy(&ra->lock);
+    pthread_cond_destroy(&ra->cond);
+    free(ra);
+    return r;
+}
 
 /* A decompressing reader that refuses to produce more than limit bytes:
  * a compression bomb stops at the size repomd.xml promised. */
 static ssize_t bounded_read(void *cookie, char *buf, size_t len)
 {
     struct lapis_md_bounded *b = cookie;
-    size_t n = fread(buf, 1, len, b->inner);
-    if (n == 0 && ferror(b->inner)) {
+    ssize_t n;
+    if (b->ra) {
+        if ((n = ra_read(b->ra, buf, len)) < 0)
+            return -1;
+    } else if ((n = (ssize_t)fread(buf, 1, len, b->inner)) == 0 && ferror(b->inner)) {
         errno = EIO;
         return -1;
     }
@@ -27,13 +165,13 @@ static ssize_t bounded_read(void *cookie, char *buf, size_t len)
         errno = EFBIG;
         return -1;
     }
-    return (ssize_t)n;
+    return n;
 }
 
 static int bounded_close(void *cookie)
 {
     struct lapis_md_bounded *b = cookie;
-    return fclose(b->inner);
+    return b->ra ? ra_close(b->ra) : fclose(b->inner);
 }
 
 FILE *lapis_md_open_bounded(const char *name, int fd, struct lapis_md_bounded *b)
@@ -43,9 +181,10 @@ FILE *lapis_md_open_bounded(const char *name, int fd, struct lapis_md_bounded *b
     b->inner = fd < 0 ? solv_xfopen(name, "r") : solv_xfopen_fd(name, fd, "r");
     if (!b->inner)
         return NULL;
+    b->ra = b->readahead ? ra_start(b->inner, fd) : NULL;
     fp = fopencookie(b, "r", io);
     if (!fp)
-        fclose(b->inner);
+        bounded_close(b);
     return fp;
 }
 

@@ -197,7 +197,7 @@ static void chunk_parse(Pool *pool, struct md_chunk *c)
         repo_free(repo, 1);
         return;
     }
-    r = repo_add_rpmmd(repo, in, NULL, 0);
+    r = lapis_mdfast_rpmmd(repo, in);
     fclose(in);
     if (r != 0) {
         c->err = xstrdup(pool_errstr(pool));
@@ -336,22 +336,37 @@ static int parse_serial_buffer(Repo *repo, const char *data, size_t len)
     int r;
     if (!fp)
         return pool_error(repo->pool, -1, "%s", strerror(errno));
-    r = repo_add_rpmmd(repo, fp, NULL, 0);
+    r = lapis_mdfast_rpmmd(repo, fp);
     fclose(fp);
     return r;
 }
 
 /* libsolv's "... at line L:C" with L counted in the whole document, as a serial parse says it. */
-static int chunk_error(Pool *pool, const struct md_chunk *c)
+static int error_shifted(Pool *pool, const char *err, long delta)
 {
     const char *at = NULL;
     unsigned line, col;
-    for (const char *p = c->err; (p = strstr(p, " at line ")); p++)
+    int n = 0;
+    for (const char *p = err; (p = strstr(p, " at line ")); p++)
         at = p;
+    /* the checksum errors: "line L: ..." */
+    if (!at && sscanf(err, "line %u:%n", &line, &n) == 1 && n > 0)
+        return pool_error(pool, -1, "line %ld:%s", (long)line + delta, err + n);
     if (!at || sscanf(at, " at line %u:%u", &line, &col) != 2)
-        return pool_error(pool, -1, "%s", c->err);
-    return pool_error(pool, -1, "%.*s at line %ld:%u", (int)(at - c->err), c->err,
-                      (long)line + c->line_delta, col);
+        return pool_error(pool, -1, "%s", err);
+    return pool_error(pool, -1, "%.*s at line %ld:%u", (int)(at - err), err, (long)line + delta,
+                      col);
+}
+
+int lapis_md_error_shift(Pool *pool, long delta)
+{
+    _cleanup_free_ char *err = xstrdup(pool_errstr(pool));
+    return error_shifted(pool, err, delta);
+}
+
+static int chunk_error(Pool *pool, const struct md_chunk *c)
+{
+    return error_shifted(pool, c->err, c->line_delta);
 }
 
 static int merge_chunk(Repo *repo, struct md_chunk *c)
@@ -462,7 +477,7 @@ static int parse_parallel(Repo *repo, FILE *xml, unsigned nthreads)
     pthread_mutex_init(&mp.lock, NULL);
     pthread_cond_init(&mp.cond, NULL);
     for (; started < nthreads; started++)
-        if (pthread_create(&tids[started], NULL, worker_main, &mp) != 0)
+        if (lapis_md_start_thread(&tids[started], worker_main, &mp) != 0)
             break;
     if (started == 0)
         mp.max_queued = (size_t)-1; /* no thread: parse on this one after reading */
@@ -482,7 +497,9 @@ static int parse_parallel(Repo *repo, FILE *xml, unsigned nthreads)
 int lapis_mdparse_rpmmd(Repo *repo, FILE *xml, int flags)
 {
     unsigned n = md_threads();
-    if (n <= 1 || flags != 0) /* filelists (REPO_EXTEND_SOLVABLES): serial */
+    if (flags != 0) /* filelists (REPO_EXTEND_SOLVABLES): libsolv's, serial */
         return repo_add_rpmmd(repo, xml, NULL, flags);
+    if (n <= 1)
+        return lapis_mdfast_rpmmd(repo, xml);
     return parse_parallel(repo, xml, n);
 }

@@ -84,16 +84,6 @@ static void tap_verified(void *ud)
 
 /* A thread that never takes SIGINT/SIGTERM: they must reach the main thread,
  * whose curl_multi_poll() they wake (lapis_fetch_run checks the flag then). */
-static int start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
-{
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int r = pthread_create(t, NULL, fn, arg);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    return r;
-}
-
 /* ---- the tailer: .part file -> socket -------------------------------------- */
 
 struct tailer {
@@ -161,7 +151,7 @@ static void *tailer_main(void *arg)
  * whole, verified file. */
 static bool parse_feed(struct feed *f, Repo *repo, bool updateinfo, int flags)
 {
-    struct lapis_md_bounded b = { .limit = f->limit };
+    struct lapis_md_bounded b = { .limit = f->limit, .readahead = true };
     struct tailer t = { .f = f };
     int sv[2], r = -1;
     FILE *fp;
@@ -169,7 +159,7 @@ static bool parse_feed(struct feed *f, Repo *repo, bool updateinfo, int flags)
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
         return false;
     t.wfd = sv[1];
-    if (start_thread(&t.thread, tailer_main, &t) != 0) {
+    if (lapis_md_start_thread(&t.thread, tailer_main, &t) != 0) {
         close(sv[0]);
         close(sv[1]);
         return false;
@@ -273,7 +263,7 @@ struct lapis_mdstream *lapis_mdstream_start(const struct lapis_mdstream_spec *sp
         m->spec.local[i] = spec->local[i] ? xstrdup(spec->local[i]) : NULL;
         feed_init(&m->feeds[i], m->spec.local[i], spec->limit[i]);
     }
-    if (start_thread(&m->thread, parse_main, m) != 0) {
+    if (lapis_md_start_thread(&m->thread, parse_main, m) != 0) {
         mdstream_free(m);
         return NULL;
     }

@@ -577,7 +577,7 @@ static int add_xml(lapis_ctx *ctx, struct rstate *s, Repo *repo, const char *dir
 {
     const struct md_entry *e = md_find(s, type);
     _cleanup_free_ char *local = NULL, *path = NULL;
-    struct lapis_md_bounded b = { 0 };
+    struct lapis_md_bounded b = { .readahead = true };
     FILE *fp;
     int r;
 

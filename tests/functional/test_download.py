@@ -86,8 +86,27 @@ def test_download_no_match(lapis):
     d = lapis.tmp / "dest"
     r = lapis.run("download", "--destdir", d, "nosuchpkg")
     assert r.rc == 1, r
-    assert r.error_lines == ["lapis: error: No match for argument: nosuchpkg"], r
+    assert r.error_lines == ['lapis: error: No package "nosuchpkg" available; You might want '
+                             'to use --skip-unavailable option.'], r
     assert rpms(d) == []
+
+
+@pytest.mark.parametrize("opt", ["--skip-unavailable", "--setopt=skip_unavailable=1"])
+def test_download_skip_unavailable_drops_the_spec(lapis, opt):
+    """dnf5: with skip_unavailable a spec nothing matches is dropped; the rest is fetched."""
+    d = lapis.tmp / "dest"
+    r = lapis.ok(opt, "download", "--destdir", d, "nosuchpkg", "hello")
+    assert rpms(d) == ["hello-2.1-1.x86_64.rpm"], r
+    assert r.error_lines == [], r
+
+
+def test_download_setopt_destdir(lapis):
+    """destdir= from --setopt is where download puts packages (--destdir still wins)."""
+    d, e = lapis.tmp / "viaset", lapis.tmp / "viaopt"
+    r = lapis.ok("--setopt=destdir=%s" % d, "download", "hello")
+    assert rpms(d) == ["hello-2.1-1.x86_64.rpm"], r
+    r = lapis.ok("--setopt=destdir=%s" % d, "download", "--destdir", e, "epochpkg")
+    assert rpms(e) == ["epochpkg-2.0-1.noarch.rpm"] and rpms(d) == ["hello-2.1-1.x86_64.rpm"], r
 
 
 def test_download_url_prints_and_fetches_nothing(lapis):

@@ -1,5 +1,6 @@
-"""The parallel primary.xml parse (src/pkg/mdparse.c) gives the same cache as
-the serial one: every package's NEVRA, checksum-bearing location, deps, files
+"""The parallel primary.xml parse (src/pkg/mdparse.c) and the expat-free one
+(src/pkg/mdfast.c) give the same cache as libsolv's serial parse
+(LAPIS_MD_FAST=0 LAPIS_MD_THREADS=1): every package's NEVRA, checksum-bearing location, deps, files
 and texts, over the fixtures (always) and the 63k-package benchmark repo (when
 build/bench/debrepo exists). LAPIS_MD_THREADS=1 forces the serial parse;
 LAPIS_MD_CHUNK=1 cuts a chunk at every <package>, so the small fixtures go
@@ -23,7 +24,10 @@ QF = ("%{full_nevra}|%{repoid}|%{summary}|%{description}|%{url}|%{license}|%{sou
       "%{installsize}|%{downloadsize}|%{buildtime}|%{location}|%{requires}|%{provides}|"
       "%{recommends}|%{suggests}|%{conflicts}|%{obsoletes}|%{files}\\n")
 SERIAL = {"LAPIS_MD_THREADS": "1"}
+LIBSOLV = {"LAPIS_MD_THREADS": "1", "LAPIS_MD_FAST": "0"}
 PARALLEL = {"LAPIS_MD_THREADS": "4", "LAPIS_MD_CHUNK": "1"}
+# libsolv's own parse first: the one every other must equal
+MODES = (("libsolv", LIBSOLV), ("serial", SERIAL), ("parallel", PARALLEL))
 BENCH_REPO = pathlib.Path(os.environ.get("LAPIS_BENCH_REPO") or SRCROOT / "build" / "bench" / "debrepo")
 
 
@@ -48,10 +52,10 @@ def query_all(lapis, knobs, cache, *opts, reposd=None, timeout=60):
 
 def test_parallel_equals_serial_fixtures(lapis_file, tmp_path):
     repos = "--enablerepo=base,updates,many1,many2,termtext,nobest"
-    serial = query_all(lapis_file, SERIAL, tmp_path / "c1", repos)
-    parallel = query_all(lapis_file, PARALLEL, tmp_path / "c2", repos)
-    assert serial.count("\n") > 100, serial
-    assert parallel == serial
+    out = {name: query_all(lapis_file, knobs, tmp_path / name, repos) for name, knobs in MODES}
+    assert out["libsolv"].count("\n") > 100, out
+    assert out["serial"] == out["libsolv"]
+    assert out["parallel"] == out["libsolv"]
 
 
 @pytest.mark.skipif(not (BENCH_REPO / "repodata" / "repomd.xml").exists(),
@@ -60,14 +64,16 @@ def test_parallel_equals_serial_bench_repo(lapis_file, tmp_path):
     rd = write_repo(tmp_path / "bench.d", "debian", "file://%s" % BENCH_REPO,
                     gpgcheck=0, repo_gpgcheck=0)
     out = {}
-    for name, knobs in (("serial", SERIAL), ("parallel", {"LAPIS_MD_THREADS": "2"})):
+    for name, knobs in (("libsolv", LIBSOLV), ("serial", SERIAL),
+                        ("parallel", {"LAPIS_MD_THREADS": "2"})):
         cache = tmp_path / name
         for cmd in (("makecache",), ("repoquery", "--qf", QF, "*")):
             r = run_with(lapis_file, knobs, *cmd, cache=cache, reposd=rd, timeout=600)
             assert r.rc == 0, r
         out[name] = r.out
-    assert out["serial"].count("|debian|") > 60000
-    assert out["parallel"] == out["serial"]
+    assert out["libsolv"].count("|debian|") > 60000
+    assert out["serial"] == out["libsolv"]
+    assert out["parallel"] == out["libsolv"]
 
 
 # --- hostile primary.xml -----------------------------------------------------
@@ -104,6 +110,13 @@ def lt_in_attribute(xml):
     return xml.replace('<package type="rpm">', '<package type="rpm" x="<package">', 5)
 
 
+def entity_late(xml):
+    """An undefined entity in the last package: the fast parser reads the
+    others, libsolv fails on this one at its line."""
+    i = xml.rindex("<summary>") + len("<summary>")
+    return xml[:i] + "&undefined;" + xml[i:]
+
+
 def truncated(xml):
     cut = [m.start() for m in re.finditer("<package ", xml)]
     return xml[:cut[len(cut) // 2] + 40]
@@ -117,26 +130,29 @@ def hostile_setup(lapis, tmp_path, edit):
 def test_markup_in_cdata_and_comments_parses_as_serially(lapis_file, tmp_path):
     rd = hostile_setup(lapis_file, tmp_path, markup_in_text)
     out = {}
-    for name, knobs in (("serial", SERIAL), ("parallel", PARALLEL)):
+    for name, knobs in MODES:
         cache = tmp_path / name
         for cmd in (("makecache",), ("repoquery", "--qf", QF, "*")):
             r = run_with(lapis_file, knobs, *cmd, cache=cache, reposd=rd)
             assert r.rc == 0, r
         out[name] = r.out
-    assert "<package" in out["serial"]  # the CDATA text is in a description
-    assert out["parallel"] == out["serial"]
+    assert "<package" in out["libsolv"]  # the CDATA text is in a description
+    assert out["serial"] == out["libsolv"]
+    assert out["parallel"] == out["libsolv"]
 
 
-@pytest.mark.parametrize("edit", [lt_in_attribute, truncated], ids=["lt-in-attribute", "truncated"])
+@pytest.mark.parametrize("edit", [lt_in_attribute, truncated, entity_late],
+                         ids=["lt-in-attribute", "truncated", "entity-late"])
 def test_bad_primary_fails_as_serially(lapis_file, tmp_path, edit):
     rd = hostile_setup(lapis_file, tmp_path, edit)
     lines = {}
-    for name, knobs in (("serial", SERIAL), ("parallel", PARALLEL)):
+    for name, knobs in MODES:
         r = run_with(lapis_file, knobs, "makecache", cache=tmp_path / name, reposd=rd)
         assert r.rc == 1, r
         assert len(r.error_lines) == 1 and "malformed" in r.error_lines[0], r
         lines[name] = r.error_lines[0]
-    assert lines["parallel"] == lines["serial"]
+    assert lines["serial"] == lines["libsolv"]
+    assert lines["parallel"] == lines["libsolv"]
 
 
 def test_bad_primary_keeps_old_cache(lapis_file, tmp_path):
