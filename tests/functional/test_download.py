@@ -106,7 +106,7 @@ def test_download_setopt_destdir(lapis):
     r = lapis.ok("--setopt=destdir=%s" % d, "download", "hello")
     assert rpms(d) == ["hello-2.1-1.x86_64.rpm"], r
     r = lapis.ok("--setopt=destdir=%s" % d, "download", "--destdir", e, "epochpkg")
-    assert rpms(e) == ["epochpkg-2.0-1.noarch.rpm"] and rpms(d) == ["hello-2.1-1.x86_64.rpm"], r
+    assert rpms(e) == ["epochpkg-1.0-1.noarch.rpm"] and rpms(d) == ["hello-2.1-1.x86_64.rpm"], r
 
 
 def test_download_url_prints_and_fetches_nothing(lapis):
