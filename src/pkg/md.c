@@ -32,7 +32,7 @@ int lapis_md_start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
  * touches blocks the reader is not reading; the ring's counts are under the
  * lock.
  */
-#define RA_BLOCK (256u << 10)
+#define RA_BLOCK (64u << 10)
 #define RA_SLOTS 4
 
 struct md_ra {

@@ -23,9 +23,15 @@
 #include <solv/repo_rpmmd.h>
 #include <solv/util.h>
 
-#define MF_READ_BLOCK (1u << 20)
+#define MF_READ_BLOCK (128u << 10)
 #define MF_MAX_ATTRS 6
 #define MF_CHK_MAX 256
+/* Packages between internalizations: the data of a batch moves into the
+ * repodata's compact form, so the peak holds one batch twice, not all of
+ * them (libsolv's parser internalizes once, at the end). Cold makecache of
+ * 63k packages: peak RSS 63-68 -> 57 MB, the time within the noise; the
+ * .solv the same bytes. */
+#define MF_INTERNALIZE_EVERY 8192
 
 enum mf_el {
     EL_NONE, EL_PACKAGE, EL_FORMAT, EL_NAME, EL_ARCH, EL_VERSION, EL_CHECKSUM, EL_SUMMARY,
@@ -108,6 +114,7 @@ struct mf {
     size_t root_end;    /* the prologue: buf[0..root_end) until the first package is parsed */
     char *prologue;
     size_t plen;
+    size_t npkgs;
     long lines;         /* newlines in what was parsed after the prologue, */
     size_t col;         /* and the bytes after the last of them (or the prologue) */
     char *arena;        /* one package's decoded strings */
@@ -734,6 +741,8 @@ static bool mf_packages(struct mf *m)
         if (!(pend = mf_package_end(m)) || !mf_scan_package(m, pend))
             return false;
         mf_emit_package(m);
+        if (++m->npkgs % MF_INTERNALIZE_EVERY == 0)
+            repodata_internalize(m->data);
         mf_advance(m, pend);
     }
 }
