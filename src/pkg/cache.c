@@ -20,7 +20,6 @@
 #include <solv/chksum.h>
 #include <solv/repo_solv.h>
 #include <solv/repo_write.h>
-#include <stdio_ext.h>
 
 
 #define COOKIE_LEN 64
@@ -201,9 +200,6 @@ int lapis_cache_solv_read(lapis_ctx *ctx, Repo *repo, const char *path, const ch
      * buffer it is to allocate itself, hence ours). */
     iobuf = xmalloc(SOLV_IOBUF);
     setvbuf(fp, iobuf, _IOFBF, SOLV_IOBUF);
-    /* libsolv reads the cache a byte at a time (getc); only this thread has
-     * the stream, so each getc need not take its lock. */
-    __fsetlocking(fp, FSETLOCKING_BYCALLER);
     if (fseek(fp, -COOKIE_LEN, SEEK_END) != 0 || fread(buf, 1, COOKIE_LEN, fp) != COOKIE_LEN ||
         memcmp(buf, cookie, COOKIE_LEN) != 0)
         return 0;
