@@ -163,15 +163,19 @@ static void print_question(const char *q, const char *end)
     }
 }
 
-static bool ask_tty(const char *question)
+/* The question, answered on stdin as dnf5 reads it: a terminal or a pipe
+ * (`yes | lapis install …`); no answer (end of input) is no. */
+static bool ask(const char *question)
 {
     char line[64];
-    if (!isatty(STDIN_FILENO))
-        return false;
     print_question(question, " [y/N]: ");
     fflush(stderr);
-    if (!fgets(line, sizeof(line), stdin))
+    if (!fgets(line, sizeof(line), stdin)) {
+        fputc('\n', stderr); /* what follows starts a line of its own */
         return false;
+    }
+    if (!isatty(STDIN_FILENO)) /* a terminal would have echoed the answer's newline */
+        fputc('\n', stderr);
     return line[0] == 'y' || line[0] == 'Y';
 }
 
@@ -185,7 +189,7 @@ static bool confirm_cb(const char *question, void *ud)
             print_question(question, "\n");
         return true;
     }
-    return ask_tty(question);
+    return ask(question);
 }
 
 struct progress {
@@ -405,10 +409,7 @@ static int goal_confirm(struct cli *c, lapis_goal *goal, const lapis_trans_item 
     }
     if (c->assumeyes)
         return 0;
-    if (!isatty(STDIN_FILENO))
-        return cli_error(c, LAPIS_E_ABORTED, "operation aborted: not confirmed (use -y to "
-                         "answer yes without a terminal)");
-    if (ask_tty(c->downloadonly ? "Is this ok (download only)" : "Is this ok"))
+    if (ask(c->downloadonly ? "Is this ok (download only)" : "Is this ok"))
         return 0;
     if (cli_interrupted()) /* Ctrl-C at the prompt */
         return cli_interrupt_note(c, "interrupted: nothing was changed");

@@ -201,7 +201,8 @@ def clean_env(home):
 
 def run_cmd(cmd, env=None, timeout=60):
     t0 = time.monotonic()
-    # stdin is never a terminal: lapis must not stop to ask (it refuses instead).
+    # stdin is never a terminal and at its end: lapis must not stop to ask
+    # (the end of input answers no).
     cp = subprocess.run([str(c) for c in cmd], capture_output=True, text=True,
                         timeout=timeout, env=env, stdin=subprocess.DEVNULL)
     return Result([str(c) for c in cmd], cp, time.monotonic() - t0)

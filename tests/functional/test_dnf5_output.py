@@ -145,6 +145,21 @@ def test_answer_no_is_operation_aborted(lapis_file):
     assert lapis_file.installed() == []
 
 
+@pytest.mark.parametrize("answer,installed", [("y\ny\n", ["pkga-0:1.0-1.noarch"]), ("n\n", []),
+                                              ("", [])], ids=["yes", "no", "end-of-input"])
+def test_answer_read_from_a_pipe(lapis_file, answer, installed):
+    """dnf5 reads the answers on stdin when it is not a terminal: `yes | dnf install`
+    (the transaction, then the repo key to import)."""
+    cp = subprocess.run(lapis_file.argv("install", "pkga"), input=answer, capture_output=True,
+                        text=True, env=lapis_file.env, timeout=60)
+    assert cp.returncode == (0 if installed else 1), cp
+    assert "Is this ok [y/N]: \n" in cp.stderr, cp
+    assert "lapis: error" not in cp.stderr and "terminal" not in cp.stderr, cp
+    if not installed:
+        assert cp.stderr.endswith("Operation aborted by the user.\n"), cp
+    assert lapis_file.installed() == installed, cp
+
+
 def test_json_never_prompts_on_a_terminal(lapis_file):
     cp = run_on_tty(lapis_file, "y\ny\n", "--json", "install", "pkga")
     assert cp.returncode == 2, cp
