@@ -430,7 +430,7 @@ typedef struct {
     char *const *ids;
     char *const *cves;
     char *const *bzs;
-    char *const *severities;   /* Critical, Important, Moderate, Low (any case) */
+    char *const *severities;   /* Critical, Important, Moderate, Low, None (no severity); any case */
     bool with_cve, with_bz;    /* narrow to advisories with a CVE / bugzilla reference (dnf5) */
 } lapis_advisory_filter;
 

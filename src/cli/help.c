@@ -28,7 +28,7 @@
 #define ADV_OPTS                                                                            \
     "  --security --bugfix --enhancement --newpackage   advisory types\n"                  \
     "  --advisory=ID  --cve=CVE  --bz=ID                 named advisories\n"               \
-    "  --advisory-severities=LIST (--sec-severity)       Critical,Important,Moderate,Low\n"
+    "  --advisory-severities=LIST (--sec-severity)       Critical,Important,Moderate,Low,None\n"
 
 #define REPO_OPTS                                                                           \
     "  --all                   all repositories, with their status\n"                      \

@@ -228,7 +228,7 @@ static void usage(FILE *out)
             "\nAdvisory filters (updateinfo, upgrade, upgrade-minimal, check-update):\n"
             "  --security --bugfix --enhancement --newpackage   advisory types\n"
             "  --advisory=ID  --cve=CVE  --bz=ID                 named advisories\n"
-            "  --sec-severity=Critical|Important|Moderate|Low    narrow by severity\n"
+            "  --sec-severity=Critical|Important|Moderate|Low|None  narrow by severity\n"
             "  updateinfo: --available (default) --installed --all; --summary --list --info\n"
             "\nOther:\n"
             "  needs-restarting -r   exit 1 and say why when a reboot is needed\n"
@@ -795,6 +795,14 @@ static bool cmd_takes_offline(const struct cmd *cmd)
            cmd->run == cmd_upgrade || cmd->run == cmd_downgrade || cmd->run == cmd_distro_sync;
 }
 
+/* The commands that filter by advisories; on any other an advisory filter
+ * would be ignored, which is worse than an error. */
+static bool cmd_takes_advisory_filters(const struct cmd *cmd)
+{
+    return cmd->run == cmd_updateinfo || cmd->run == cmd_upgrade ||
+           cmd->run == cmd_upgrade_minimal || cmd->run == cmd_check_update;
+}
+
 int main(int argc, char **argv)
 {
     struct cli c = { 0 };
@@ -862,6 +870,13 @@ int main(int argc, char **argv)
     if (c.offline && !cmd_takes_offline(cmd)) {
         r = usage_error(&c, "--offline works with install, reinstall, remove, upgrade, "
                         "downgrade and distro-sync, not", c.args[0]);
+        goto out;
+    }
+    if (cli_has_advisory_filter(&c) && !cmd_takes_advisory_filters(cmd)) {
+        r = usage_error(&c, "advisory filters (--security, --bugfix, --enhancement, --newpackage, "
+                        "--advisory, --cve, --bz, --advisory-severities, --with-cve, --with-bz) "
+                        "work with advisory, updateinfo, upgrade, upgrade-minimal and "
+                        "check-upgrade, not", c.args[0]);
         goto out;
     }
     c.cmd_name = cmd->name;

@@ -26,7 +26,8 @@ static const struct {
     { "newpackage", LAPIS_ADV_NEWPACKAGE },
 };
 
-static const char *const severities[] = { "Critical", "Important", "Moderate", "Low" };
+/* "None": dnf5's value for an advisory without a severity. */
+static const char *const severities[] = { "Critical", "Important", "Moderate", "Low", "None" };
 
 unsigned lapis_advisory_type_from_name(const char *name)
 {
@@ -117,8 +118,10 @@ static bool filter_match(Pool *pool, Id p, const lapis_advisory_filter *f)
     if ((f->with_cve && !has_reference_type(pool, p, "cve")) ||
         (f->with_bz && !has_reference_type(pool, p, "bugzilla")))
         return false;
-    if (f->severities && f->severities[0])
-        return strv_has_ci(f->severities, solvable_lookup_str(s, UPDATE_SEVERITY));
+    if (f->severities && f->severities[0]) {
+        const char *sev = solvable_lookup_str(s, UPDATE_SEVERITY);
+        return strv_has_ci(f->severities, sev && *sev ? sev : "None");
+    }
     return true;
 }
 

@@ -344,7 +344,7 @@ def test_filter_text_list(old):
                            ["LAPIS-2026-0003", "bugfix", "libfoo-1.1-1.x86_64"]], r
 
 
-@pytest.mark.parametrize("value", ["bogus", "Urgent", "Low,Bogus", "none"])
+@pytest.mark.parametrize("value", ["bogus", "Urgent", "Low,Bogus", "nothing"])
 def test_unknown_severity(old, value):
     r = old.run("updateinfo", "list", "--sec-severity=" + value)
     assert r.rc == 2, r

@@ -166,6 +166,10 @@ def adv_ids(doc):
 
 @pytest.mark.parametrize("args,expected", [
     (["--advisory-severities=critical,low"], ["LAPIS-2026-0001", "LAPIS-2026-0006"]),
+    # dnf5's "none": the advisories without a severity (the bugfix and the enhancement)
+    (["--advisory-severities=none"], ["LAPIS-2026-0003", "LAPIS-2026-0004"]),
+    (["--advisory-severities=None,moderate"], ["LAPIS-2026-0003", "LAPIS-2026-0004",
+                                              "LAPIS-2026-0005"]),
     (["--security", "--advisory-severities", "Important"], ["LAPIS-2026-0002"]),
     (["--with-bz"], ["LAPIS-2026-0003"]),
     (["--with-cve"], ["LAPIS-2026-0001", "LAPIS-2026-0002", "LAPIS-2026-0005",

@@ -38,6 +38,10 @@ USAGE_ERRORS = [
     ("image", "frob"),
     ("repoquery", "--requires", "--provides", "pkga"),   # options that exclude each other
     ("repo", "list", "--all", "--disabled"),
+    ("list", "--security"),                      # advisory filters where none apply
+    ("info", "--advisory-severities=low", "hello"),
+    ("repoquery", "--cve", "CVE-2026-1111"),
+    ("install", "--bugfix", "hello"),
 ]
 
 

@@ -266,7 +266,7 @@ static size_t compare_dir_primaries(const char *repos)
         if (e->d_name[0] == '.' || !(r = opendir(rd)))
             continue;
         while ((f = readdir(r))) {
-            char path[8192];
+            char path[8192 + 512];
             size_t len;
             char *xml;
             if (!strstr(f->d_name, "primary.xml"))
