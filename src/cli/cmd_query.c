@@ -667,15 +667,19 @@ int cmd_provides(struct cli *c)
 
 /* ---- repoquery ---------------------------------------------------------- */
 
-static void print_nevra_epoch(struct cli *c, lapis_pkg p)
+/* One NEVRA line; the same line as the one before it is left out (an
+ * installed package that is available too: dnf5 prints a set). */
+static void print_nevra_epoch(struct cli *c, lapis_pkg p, char **prev)
 {
     lapis_ctx *ctx = c->ctx;
     char *s;
     if (asprintf(&s, "%s-%u:%s-%s.%s", lapis_pkg_name(ctx, p), lapis_pkg_epoch(ctx, p),
                  lapis_pkg_version(ctx, p), lapis_pkg_release(ctx, p), lapis_pkg_arch(ctx, p)) < 0)
         return;
-    cli_puts(s);
-    free(s);
+    if (!*prev || strcmp(*prev, s) != 0)
+        cli_puts(s);
+    free(*prev);
+    *prev = s;
 }
 
 /* The location URL of an available package: its repo's first baseurl + href. */
@@ -738,7 +742,8 @@ static int narrow(struct cli *c, int r, const char *spec, lapis_pkglist *ret,
 
 static int repoquery_select(struct cli *c, lapis_pkglist *ret)
 {
-    bool inst = !c->q_available || c->q_installed, avail = !c->q_installed || c->q_available;
+    /* dnf5: available packages by default; --installed, or both with --available too */
+    bool inst = c->q_installed, avail = !c->q_installed || c->q_available;
     int r;
 
     if (c->q_userinstalled || c->q_extras)
@@ -851,8 +856,10 @@ int cmd_repoquery(struct cli *c)
     } else if (c->queryformat && !doc) {
         cli_qf_print(c, &l, c->queryformat);
     } else if (!doc) {
+        char *prev = NULL;
         for (size_t i = 0; i < l.count; i++)
-            print_nevra_epoch(c, l.pkgs[i]);
+            print_nevra_epoch(c, l.pkgs[i], &prev);
+        free(prev);
     }
     if (doc)
         cli_json_out(c, doc);

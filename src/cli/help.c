@@ -59,7 +59,7 @@ static const struct cmd_help helps[] = {
     { "provides", "CAPABILITY|PATH...", NULL },
     { "whatprovides", "CAPABILITY|PATH...", NULL },
     { "repoquery", "[options] [GLOB...]",
-      "  --installed --available --upgrades   which packages (default: installed and available)\n"
+      "  --installed --available --upgrades   which packages (default: available, as dnf5)\n"
       "  --requires --provides --recommends --suggests --conflicts --obsoletes   one dependency kind\n"
       "  --whatrequires=CAP      packages requiring CAP\n"
       "  --whatprovides=CAP      packages providing CAP\n"
