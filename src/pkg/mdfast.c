@@ -275,10 +275,11 @@ static const char *tag_name(const char *p, const char *end, struct mf_tag *t)
     return t->nlen ? p : NULL;
 }
 
-/* s (NUL-terminated) is exactly the len bytes at p. */
+/* s (NUL-terminated) is exactly the len bytes at p (which may hold a NUL:
+ * fuzz_mdfast found strncmp stopping there, then a read past s). */
 static bool same_name(const char *s, const char *p, size_t len)
 {
-    return s[0] == p[0] && strncmp(s, p, len) == 0 && s[len] == 0;
+    return len && s[0] == p[0] && strnlen(s, len + 1) == len && memcmp(s, p, len) == 0;
 }
 
 static int attr_slot(const struct mf_elem *e, const char *name, size_t len)

@@ -203,6 +203,12 @@ static void test_document_cases(void **state)
     assert_same("", 0, "empty input");
     assert_same(HEAD TAIL, strlen(HEAD TAIL), "no packages");
     assert_same("<metadata/>", 11, "self-closing root");
+    /* a NUL inside a tag name (fuzz_mdfast: "metadata\0..." was taken for "metadata") */
+    {
+        static const char nul_name[] = "<metadata\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0>\n"
+                                       "<package type=\"rpm\"><name>a</name></package>\n</metadata>\n";
+        assert_same(nul_name, sizeof(nul_name) - 1, "NUL in a tag name");
+    }
     /* Cut everywhere in a two-package document: truncated, one way or another. */
     assert_true(asprintf(&d, HEAD "%s%s" TAIL, p, p) > 0);
     for (size_t cut = 0; cut < strlen(d); cut += 7) {
