@@ -459,7 +459,8 @@ static bool mf_scan_package(struct mf *m, size_t pend)
     }
     m->alen = 0;
     m->nev = 0;
-    if (!(p = tag_name(p + 1, end, &t)) || !name_is(&t, mf_package.name))
+    /* fuzz_mdfast: ",package ...>" was read as a package, the '<' never looked at */
+    if (*p != '<' || !(p = tag_name(p + 1, end, &t)) || !name_is(&t, mf_package.name))
         return false;
     if (!(p = tag_rest(m, p, end, &mf_package, &t)) || t.empty)
         return false;

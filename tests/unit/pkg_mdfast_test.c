@@ -209,6 +209,9 @@ static void test_document_cases(void **state)
                                        "<package type=\"rpm\"><name>a</name></package>\n</metadata>\n";
         assert_same(nul_name, sizeof(nul_name) - 1, "NUL in a tag name");
     }
+    /* a package start tag without its '<' (fuzz_mdfast: read as a package) */
+    assert_same_doc(strdup(HEAD ",package type=\"rpm\"><name>a</name></package>\n" TAIL),
+                    "package without <");
     /* Cut everywhere in a two-package document: truncated, one way or another. */
     assert_true(asprintf(&d, HEAD "%s%s" TAIL, p, p) > 0);
     for (size_t cut = 0; cut < strlen(d); cut += 7) {
