@@ -704,8 +704,8 @@ static bool mf_epilogue(struct mf *m)
     if (!mf_need(m, 11) || !(p = end_tag(m->buf + m->pos, m->buf + m->len, mf_root.name)))
         return false;
     from = (size_t)(p - m->buf) - m->pos; /* offset from pos, which a fill may move */
-    do {
-        if (*skip_blanks(m->buf + m->pos + from, m->buf + m->len))
+    do { /* by position: a NUL there is junk, not the end (fuzz_mdfast) */
+        if (skip_blanks(m->buf + m->pos + from, m->buf + m->len) != m->buf + m->len)
             return false;
         from = m->len - m->pos;
     } while (mf_fill(m));

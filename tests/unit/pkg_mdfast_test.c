@@ -209,6 +209,10 @@ static void test_document_cases(void **state)
                                        "<package type=\"rpm\"><name>a</name></package>\n</metadata>\n";
         assert_same(nul_name, sizeof(nul_name) - 1, "NUL in a tag name");
     }
+    {   /* a NUL after the end (fuzz_mdfast: taken for the end of the input) */
+        static const char nul_after[] = HEAD TAIL " \0junk";
+        assert_same(nul_after, sizeof(nul_after) - 1, "NUL after the end");
+    }
     /* a package start tag without its '<' (fuzz_mdfast: read as a package) */
     assert_same_doc(strdup(HEAD ",package type=\"rpm\"><name>a</name></package>\n" TAIL),
                     "package without <");
