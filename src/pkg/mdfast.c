@@ -677,9 +677,11 @@ static bool mf_prologue(struct mf *m)
     mf_need(m, 4096);
     p = m->buf;
     end = m->buf + m->len;
-    for (size_t i = 0; i < 2; i++)
-        if ((size_t)(end - p) >= strlen(decls[i]) && memcmp(p, decls[i], strlen(decls[i])) == 0)
+    for (size_t i = 0; i < 2; i++) /* one of them (fuzz_mdfast: it took one of each) */
+        if ((size_t)(end - p) >= strlen(decls[i]) && memcmp(p, decls[i], strlen(decls[i])) == 0) {
             p += strlen(decls[i]);
+            break;
+        }
     p = skip_blanks(p, end);
     if (!(gt = memchr(p, '>', (size_t)(end - p))) || *p != '<' || !(p = tag_name(p + 1, gt + 1, &t)))
         return false;

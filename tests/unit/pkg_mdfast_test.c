@@ -187,6 +187,9 @@ static void test_document_cases(void **state)
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rpmmd><metadata>\n",
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<metadata xmlns:x=\"1\">\n",
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<metadata a=\"1\" a=\"2\">\n",
+        /* two declarations (fuzz_mdfast: both were skipped) */
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><?xml version='1.0' encoding='UTF-8'?>\n"
+        "<metadata>\n",
     };
     static const char *const tails[] = {
         TAIL, "</metadata>", "</metadata>\n<!-- after -->\n", "</metadata>junk\n",
