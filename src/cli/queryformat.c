@@ -6,6 +6,7 @@
  * them. A format without a final newline gets one (one package per line).
  * Package text is sanitized per value; what the user wrote passes as written.
  */
+#include <ctype.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -93,7 +94,18 @@ static const struct {
     { "requires", LAPIS_DEP_REQUIRES }, { "provides", LAPIS_DEP_PROVIDES },
     { "recommends", LAPIS_DEP_RECOMMENDS }, { "suggests", LAPIS_DEP_SUGGESTS },
     { "conflicts", LAPIS_DEP_CONFLICTS }, { "obsoletes", LAPIS_DEP_OBSOLETES },
+    { "supplements", LAPIS_DEP_SUPPLEMENTS }, { "enhances", LAPIS_DEP_ENHANCES },
 };
+
+/* dnf5's source_name: the source package's name, from "NAME-VERSION-RELEASE.src.rpm". */
+static char *source_name(lapis_ctx *ctx, lapis_pkg p)
+{
+    const char *srpm = lapis_pkg_sourcerpm(ctx, p);
+    char *s = strdup(srpm ? srpm : ""), *dash;
+    for (int i = 0; s && i < 2 && (dash = strrchr(s, '-')); i++)
+        *dash = '\0';
+    return s;
+}
 
 static char *str_tag(lapis_ctx *ctx, lapis_pkg p, const char *tag)
 {
@@ -107,7 +119,8 @@ static char *str_tag(lapis_ctx *ctx, lapis_pkg p, const char *tag)
         { "summary", lapis_pkg_summary }, { "description", lapis_pkg_description },
         { "url", lapis_pkg_url }, { "license", lapis_pkg_license },
         { "sourcerpm", lapis_pkg_sourcerpm }, { "reason", reason_text },
-        { "reponame", repo_name },
+        { "reponame", repo_name }, { "vendor", lapis_pkg_vendor },
+        { "packager", lapis_pkg_packager },
     };
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
         if (strcmp(strs[i].tag, tag) == 0) {
@@ -141,6 +154,8 @@ static char *tag_value(lapis_ctx *ctx, lapis_pkg p, const char *tag)
         return strdup(lapis_pkg_installed(ctx, p) ? "" : lapis_pkg_location(ctx, p));
     if (strcmp(tag, "files") == 0)
         return joined(lapis_pkg_files(ctx, p));
+    if (strcmp(tag, "source_name") == 0)
+        return source_name(ctx, p);
     for (size_t i = 0; i < sizeof(dep_tags) / sizeof(dep_tags[0]); i++)
         if (strcmp(tag, dep_tags[i].tag) == 0)
             return joined(lapis_pkg_deps(ctx, p, dep_tags[i].kind));
@@ -188,6 +203,8 @@ static size_t put_tag(struct buf *b, lapis_ctx *ctx, lapis_pkg p, const char *f)
     if (!end)
         return 0;
     char *tag = strndup(q + 1, (size_t)(end - q - 1));
+    for (char *t = tag; t && *t; t++) /* dnf5's tags are case-insensitive: %{NAME} */
+        *t = (char)tolower((unsigned char)*t);
     char *raw = tag ? tag_value(ctx, p, tag) : NULL;
     free(tag);
     if (!raw)

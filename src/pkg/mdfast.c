@@ -716,6 +716,16 @@ static bool mf_epilogue(struct mf *m)
 }
 
 /* pos moves on to to: count the lines and the column passed. */
+/* Characters, as expat counts columns: UTF-8 continuation bytes are not
+ * (fuzz_mdfast: a two-byte character put libsolv's column one off). */
+static size_t chars_in(const char *p, const char *end)
+{
+    size_t n = 0;
+    for (; p < end; p++)
+        n += ((unsigned char)*p & 0xc0) != 0x80;
+    return n;
+}
+
 static void mf_advance(struct mf *m, size_t to)
 {
     const char *p = m->buf + m->pos, *end = m->buf + to, *last = NULL;
@@ -723,7 +733,7 @@ static void mf_advance(struct mf *m, size_t to)
         m->lines++;
         last = p++;
     }
-    m->col = last ? (size_t)(end - last - 1) : m->col + (to - m->pos);
+    m->col = last ? chars_in(last + 1, end) : m->col + chars_in(m->buf + m->pos, end);
     m->pos = to;
 }
 

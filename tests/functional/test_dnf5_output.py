@@ -401,6 +401,18 @@ def test_queryformat_tags(lapis_file):
     assert r.out_lines == ["libfoo Dependency"], r
 
 
+def test_queryformat_more_dnf5_tags(lapis):
+    """%{vendor} %{packager} %{source_name} %{supplements} %{enhances}, and
+    tags in any case (dnf5 lowercases them)."""
+    r = lapis.ok("repoquery", "--qf", "%{NAME}|%{vendor}|%{packager}|%{source_name}",
+                 "weakpkg", "enhancer")
+    assert r.out_lines == ["enhancer|Lapis Test|Lapis Fixtures <fixtures@lapis.invalid>|enhancer",
+                           "weakpkg|Lapis Test|Lapis Fixtures <fixtures@lapis.invalid>|weakpkg"], r
+    # lists: one item per line, as dnf5 prints them
+    r = lapis.ok("repoquery", "--qf", "%{name}:%{supplements}%{Enhances}", "weakpkg", "enhancer")
+    assert r.out == "enhancer:hello\nweakpkg:hello\n", r
+
+
 def test_queryformat_reason_group_and_external(lapis_file):
     """dnf5's words: a group member is "Group", a package rpm installed by
     itself (no lapis transaction recorded it) "External User"."""

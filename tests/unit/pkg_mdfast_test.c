@@ -216,6 +216,10 @@ static void test_document_cases(void **state)
         static const char nul_after[] = HEAD TAIL " \0junk";
         assert_same(nul_after, sizeof(nul_after) - 1, "NUL after the end");
     }
+    /* junk on the line of a package with a two-byte character (fuzz_mdfast:
+     * the column libsolv named was one off) */
+    assert_same_doc(strdup(HEAD "<package type=\"rpm\"><name>caf\xc3\xa9</name></package>junk&\n"
+                           TAIL), "column after a multibyte character");
     /* a package start tag without its '<' (fuzz_mdfast: read as a package) */
     assert_same_doc(strdup(HEAD ",package type=\"rpm\"><name>a</name></package>\n" TAIL),
                     "package without <");
