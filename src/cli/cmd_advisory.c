@@ -303,6 +303,10 @@ static void print_list5(struct cli *c, const lapis_advisory *advs, size_t n,
 
     lapis_table_align_right(t, 3);
     lapis_table_align_right(t, 4);
+    /* dnf5's table fits the terminal: Type and Severity are cut (TRUNC, share 0.5) */
+    lapis_table_set_width(t, c->width);
+    lapis_table_cut_column_share(t, 1, 0.5);
+    lapis_table_cut_column_share(t, 2, 0.5);
     lapis_table_set_color(t, c->color);
     lapis_table_add(t, (const char *[]){ c->with_cve ? "CVE" : c->with_bz ? "Bugzilla" : "Name",
                                          "Type", "Severity", "Package", "Issued" });

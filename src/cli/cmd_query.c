@@ -178,7 +178,7 @@ int cmd_list(struct cli *c)
     if (inst.count + avail.count == 0 && globs[0]) {
         lapis_pkglist_free(&inst);
         lapis_pkglist_free(&avail);
-        return cli_error(c, LAPIS_E_NOTFOUND, "no matching packages to list");
+        return cli_error(c, LAPIS_E_NOTFOUND, "No matching packages to list");
     }
     if (c->json) {
         cJSON *doc = cJSON_CreateObject();
@@ -305,7 +305,7 @@ int cmd_info(struct cli *c)
     if (inst.count + avail.count == 0) {
         lapis_pkglist_free(&inst);
         lapis_pkglist_free(&avail);
-        return cli_error(c, LAPIS_E_NOTFOUND, "no matching packages to list");
+        return cli_error(c, LAPIS_E_NOTFOUND, "No matching packages to list");
     }
     if (c->queryformat && !c->json) {
         print_section(c, NULL, &inst);

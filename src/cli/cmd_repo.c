@@ -66,6 +66,9 @@ static cJSON *json_repo(lapis_repo *r)
 static void print_repo_list(struct cli *c, lapis_repo **repos, size_t n, bool with_status)
 {
     lapis_table *t = lapis_table_new(with_status ? 3 : 2);
+    /* dnf5's table fits the terminal: the name is cut (libsmartcols' TRUNC, share 0.5) */
+    lapis_table_set_width(t, c->width);
+    lapis_table_cut_column_share(t, 1, 0.5);
     lapis_table_add(t, (const char *[]){ "repo id", "repo name", "status" });
     for (size_t i = 0; i < n; i++)
         lapis_table_add(t, (const char *[]){ lapis_repo_id(repos[i]), lapis_repo_name(repos[i]),

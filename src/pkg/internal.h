@@ -301,8 +301,10 @@ struct lapis_goal;
 int lapis_metadata_add_comps(lapis_ctx *ctx, struct lapis_repo *lr, Repo *into);
 /* mdparse.c: primary/filelists XML (decompressed) into repo; libsolv's result code. */
 int lapis_mdparse_rpmmd(Repo *repo, FILE *xml, int flags);
-/* The pool's error with its "at line L" moved down delta lines (a part of a
- * document parsed alone); -1. */
+/* md.c: err (libsolv's "... at line L:C" or "line L: ...") with L moved down
+ * delta lines (a part of a document parsed alone), as the pool's error; -1.
+ * error_shift: the pool's own error. */
+int lapis_md_error_shifted(Pool *pool, const char *err, long delta);
 int lapis_md_error_shift(Pool *pool, long delta);
 /* mdfast.c: primary.xml into repo as repo_add_rpmmd(repo, xml, NULL, 0) would,
  * without expat where the document has createrepo_c's shape; libsolv's result code. */

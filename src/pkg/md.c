@@ -188,6 +188,29 @@ FILE *lapis_md_open_bounded(const char *name, int fd, struct lapis_md_bounded *b
     return fp;
 }
 
+/* libsolv's "... at line L:C" with L counted in the whole document, as a serial parse says it. */
+int lapis_md_error_shifted(Pool *pool, const char *err, long delta)
+{
+    const char *at = NULL;
+    unsigned line, col;
+    int n = 0;
+    for (const char *p = err; (p = strstr(p, " at line ")); p++)
+        at = p;
+    /* the checksum errors: "line L: ..." */
+    if (!at && sscanf(err, "line %u:%n", &line, &n) == 1 && n > 0)
+        return pool_error(pool, -1, "line %ld:%s", (long)line + delta, err + n);
+    if (!at || sscanf(at, " at line %u:%u", &line, &col) != 2)
+        return pool_error(pool, -1, "%s", err);
+    return pool_error(pool, -1, "%.*s at line %ld:%u", (int)(at - err), err, (long)line + delta,
+                      col);
+}
+
+int lapis_md_error_shift(Pool *pool, long delta)
+{
+    _cleanup_free_ char *err = xstrdup(pool_errstr(pool));
+    return lapis_md_error_shifted(pool, err, delta);
+}
+
 /* Called once when a repo is parsed from XML (not on .solv loads): record the
  * packages whose location leaves the repository in a meta key that is saved
  * with the .solv cache, so the costly location scan is not repeated. */

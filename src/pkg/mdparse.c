@@ -341,32 +341,9 @@ static int parse_serial_buffer(Repo *repo, const char *data, size_t len)
     return r;
 }
 
-/* libsolv's "... at line L:C" with L counted in the whole document, as a serial parse says it. */
-static int error_shifted(Pool *pool, const char *err, long delta)
-{
-    const char *at = NULL;
-    unsigned line, col;
-    int n = 0;
-    for (const char *p = err; (p = strstr(p, " at line ")); p++)
-        at = p;
-    /* the checksum errors: "line L: ..." */
-    if (!at && sscanf(err, "line %u:%n", &line, &n) == 1 && n > 0)
-        return pool_error(pool, -1, "line %ld:%s", (long)line + delta, err + n);
-    if (!at || sscanf(at, " at line %u:%u", &line, &col) != 2)
-        return pool_error(pool, -1, "%s", err);
-    return pool_error(pool, -1, "%.*s at line %ld:%u", (int)(at - err), err, (long)line + delta,
-                      col);
-}
-
-int lapis_md_error_shift(Pool *pool, long delta)
-{
-    _cleanup_free_ char *err = xstrdup(pool_errstr(pool));
-    return error_shifted(pool, err, delta);
-}
-
 static int chunk_error(Pool *pool, const struct md_chunk *c)
 {
-    return error_shifted(pool, c->err, c->line_delta);
+    return lapis_md_error_shifted(pool, c->err, c->line_delta);
 }
 
 static int merge_chunk(Repo *repo, struct md_chunk *c)

@@ -401,6 +401,13 @@ def test_queryformat_tags(lapis_file):
     assert r.out_lines == ["libfoo Dependency"], r
 
 
+@pytest.mark.parametrize("cmd", ["list", "info"])
+def test_list_no_match_in_dnf5_words(lapis, cmd):
+    r = lapis.run(cmd, "nosuchpkg")
+    assert r.rc == 1, r
+    assert r.error_lines == ["lapis: error: No matching packages to list"], r
+
+
 def test_queryformat_more_dnf5_tags(lapis):
     """%{vendor} %{packager} %{source_name} %{supplements} %{enhances}, and
     tags in any case (dnf5 lowercases them)."""

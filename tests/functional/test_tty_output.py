@@ -147,6 +147,18 @@ def test_history_cuts_the_command_line(lapis_file):
     assert "x" * 120 in piped, piped              # a pipe keeps the whole command line
 
 
+def test_repo_list_fits_the_terminal(lapis_file):
+    """dnf5's repo table fits the window: the repo name is cut (libsmartcols'
+    TRUNC column), the ids and the status stay whole; a pipe is not cut."""
+    piped = run_pipe(lapis_file, "repo", "list", "--all").decode().splitlines()
+    assert max(len(l) for l in piped) > 70, piped  # too wide for the window below
+    out, _ = run_pty(lapis_file, "repo", "list", "--all", cols=70)
+    lines = plain(out).splitlines()
+    assert len(lines) == len(piped) and all(len(l) <= 70 for l in lines), lines
+    assert [l.split()[0] for l in lines] == [l.split()[0] for l in piped], lines
+    assert [l.split()[-1] for l in lines] == [l.split()[-1] for l in piped], lines
+
+
 # ---- colours ----------------------------------------------------------------
 
 def test_search_highlights_the_match_on_a_terminal(lapis_file):

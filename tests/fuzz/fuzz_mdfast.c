@@ -3,7 +3,7 @@
  * the same error text, byte for byte the same .solv; and no crash or leak. */
 #include <stdint.h>
 
-#include "../unit/mdcompare.h"
+#include "../unit/pkg_mdcompare.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {

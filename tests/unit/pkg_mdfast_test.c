@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "mdcompare.h"
+#include "pkg_mdcompare.h"
 #include <solv/solv_xfopen.h>
 
 #define HEAD "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n" \
