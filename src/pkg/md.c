@@ -47,12 +47,14 @@ struct md_ra {
     bool eof, err, stop;
 };
 
-static bool ra_wait_room(struct md_ra *ra)
+/* Wait for a free block; its index in *slot (read under the lock: the reader moves head). */
+static bool ra_wait_room(struct md_ra *ra, size_t *slot)
 {
     pthread_mutex_lock(&ra->lock);
     while (ra->count == RA_SLOTS && !ra->stop)
         pthread_cond_wait(&ra->cond, &ra->lock);
     bool go = !ra->stop;
+    *slot = (ra->head + ra->count) % RA_SLOTS;
     pthread_mutex_unlock(&ra->lock);
     return go;
 }
@@ -62,10 +64,9 @@ static void *ra_main(void *arg)
     struct md_ra *ra = arg;
     for (;;) {
         size_t slot, n;
-        if (!ra_wait_room(ra))
+        if (!ra_wait_room(ra, &slot))
             break;
-        slot = (ra->head + ra->count) % RA_SLOTS; /* head and count move only under the lock, */
-        n = fread(ra->blk[slot], 1, RA_BLOCK, ra->inner); /* and never onto a free slot */
+        n = fread(ra->blk[slot], 1, RA_BLOCK, ra->inner); /* a free block: the reader waits */
         pthread_mutex_lock(&ra->lock);
         if (n == 0) {
             ra->eof = true;
