@@ -125,6 +125,8 @@ void cli_puts(const char *s);
 void cli_kv(const struct cli *c, const char *key, const char *value);
 void cli_kv_list(const struct cli *c, const char *key, char *const *v);
 cJSON *cli_json_pkglist(struct cli *c, const lapis_pkglist *l);
+/* Where downloads go: --destdir/--downloaddir, else destdir= (--setopt, lapis.conf), else NULL. */
+const char *cli_destdir(const struct cli *c);
 /* Appends p unless l holds it already (out of memory: abort, as the library's xrealloc). */
 void cli_pkglist_add(lapis_pkglist *l, lapis_pkg p);
 

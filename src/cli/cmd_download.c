@@ -117,9 +117,7 @@ static int print_urls(struct cli *c, const lapis_pkglist *l)
 
 static int fetch(struct cli *c, const lapis_pkglist *l)
 {
-    /* --destdir, then destdir= (--setopt or lapis.conf), then here */
-    const char *dest = c->downloaddir ? c->downloaddir
-                                      : lapis_ctx_destdir(c->ctx) ? lapis_ctx_destdir(c->ctx) : ".";
+    const char *dest = cli_destdir(c) ? cli_destdir(c) : "."; /* dnf5: here by default */
     char **paths = NULL;
     int r;
 

@@ -423,7 +423,7 @@ static int goal_execute(struct cli *c, lapis_goal *goal)
     lapis_run_opts o = {
         .flags = (c->downloadonly ? LAPIS_RUN_DOWNLOADONLY : 0) |
                  (c->nodocs ? LAPIS_RUN_NODOCS : 0) | (c->noscripts ? LAPIS_RUN_NOSCRIPTS : 0),
-        .downloaddir = c->downloaddir ? c->downloaddir : lapis_ctx_destdir(c->ctx),
+        .downloaddir = cli_destdir(c),
         .cmdline = c->cmdline,
         /* Scriptlet output must not corrupt the JSON document on stdout. */
         .script_fd = c->json ? STDERR_FILENO : -1,

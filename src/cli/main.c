@@ -406,6 +406,11 @@ void cli_kv_list(const struct cli *c, const char *key, char *const *v)
         cli_kv(c, i == 0 ? key : "", v[i]);
 }
 
+const char *cli_destdir(const struct cli *c)
+{
+    return c->downloaddir ? c->downloaddir : lapis_ctx_destdir(c->ctx);
+}
+
 void cli_pkglist_add(lapis_pkglist *l, lapis_pkg p)
 {
     lapis_pkg *grown;

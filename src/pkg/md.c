@@ -14,6 +14,8 @@
 #include "pkg/internal.h"
 #include <solv/solv_xfopen.h>
 
+/* SIGINT/SIGTERM must reach the main thread, whose curl_multi_poll() they wake
+ * (lapis_fetch_run checks the flag then). */
 int lapis_md_start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
 {
     sigset_t all, old;

@@ -111,12 +111,11 @@ struct mf {
     char *buf;          /* buf[pos..len): read, not yet parsed */
     size_t len, cap, pos;
     bool eof;
-    size_t root_end;    /* the prologue: buf[0..root_end) until the first package is parsed */
-    char *prologue;
+    char *prologue;     /* what came before the first package: the root's start tag */
     size_t plen;
     size_t npkgs;
     long lines;         /* newlines in what was parsed after the prologue, */
-    size_t col;         /* and the bytes after the last of them (or the prologue) */
+    size_t col;         /* and the characters after the last of them (or the prologue) */
     char *arena;        /* one package's decoded strings */
     size_t alen, acap;
     struct mf_ev *ev;
@@ -446,18 +445,25 @@ static const char *read_element(struct mf *m, const char *p, const char *end,
     return p;
 }
 
-/* Read the package at buf[pos..pend) into events; false: not the usual shape. */
-static bool mf_scan_package(struct mf *m, size_t pend)
+/* An empty arena for the strings of raw input bytes: never grown while
+ * they are decoded, so the pointers into it stay good. */
+static void arena_reset(struct mf *m, size_t raw)
 {
-    const char *p = m->buf + m->pos, *end = m->buf + pend;
-    struct mf_tag t = { 0 };
-    size_t need = 2 * (pend - m->pos) + 64;
-
+    size_t need = 2 * raw + 64;
     if (m->acap < need) {
         m->acap = need;
         m->arena = xrealloc(m->arena, need);
     }
     m->alen = 0;
+}
+
+/* Read the package at buf[pos..pend) into events; false: not the usual shape. */
+static bool mf_scan_package(struct mf *m, size_t pend)
+{
+    const char *p = m->buf + m->pos, *end = m->buf + pend;
+    struct mf_tag t = { 0 };
+
+    arena_reset(m, pend - m->pos);
     m->nev = 0;
     /* fuzz_mdfast: ",package ...>" was read as a package, the '<' never looked at */
     if (*p != '<' || !(p = tag_name(p + 1, end, &t)) || !name_is(&t, mf_package.name))
@@ -685,14 +691,13 @@ static bool mf_prologue(struct mf *m)
     p = skip_blanks(p, end);
     if (!(gt = memchr(p, '>', (size_t)(end - p))) || *p != '<' || !(p = tag_name(p + 1, gt + 1, &t)))
         return false;
-    m->alen = 0;
-    if (m->acap < (size_t)(gt - m->buf) * 2 + 64) {
-        m->acap = (size_t)(gt - m->buf) * 2 + 64;
-        m->arena = xrealloc(m->arena, m->acap);
-    }
+    arena_reset(m, (size_t)(gt + 1 - m->buf));
     if (!name_is(&t, mf_root.name) || tag_rest(m, p, gt + 1, &mf_root, &t) != gt + 1 || t.empty)
         return false;
-    m->root_end = m->pos = (size_t)(gt + 1 - m->buf);
+    /* the prologue, which libsolv is handed first should the usual shape end */
+    m->pos = m->plen = (size_t)(gt + 1 - m->buf);
+    m->prologue = xmalloc(m->plen);
+    memcpy(m->prologue, m->buf, m->plen);
     return true;
 }
 
@@ -846,9 +851,6 @@ int lapis_mdfast_rpmmd(Repo *repo, FILE *xml)
         r = mf_fallback(&m, 0);
         goto out;
     }
-    m.prologue = xmalloc(m.root_end);
-    memcpy(m.prologue, m.buf, m.root_end);
-    m.plen = m.root_end;
     m.data = repo_add_repodata(repo, 0);
     if (!mf_packages(&m)) {
         r = mf_fallback(&m, REPO_REUSE_REPODATA); /* it internalizes */

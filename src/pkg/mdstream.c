@@ -82,8 +82,6 @@ static void tap_verified(void *ud)
     pthread_mutex_unlock(&f->lock);
 }
 
-/* A thread that never takes SIGINT/SIGTERM: they must reach the main thread,
- * whose curl_multi_poll() they wake (lapis_fetch_run checks the flag then). */
 /* ---- the tailer: .part file -> socket -------------------------------------- */
 
 struct tailer {
