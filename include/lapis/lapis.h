@@ -178,10 +178,20 @@ unsigned long long lapis_pkg_buildtime(lapis_ctx *ctx, lapis_pkg p);
 const char *lapis_pkg_checksum(lapis_ctx *ctx, lapis_pkg p, const char **ret_type);
 const char *lapis_pkg_vendor(lapis_ctx *ctx, lapis_pkg p);
 const char *lapis_pkg_packager(lapis_ctx *ctx, lapis_pkg p);
+const char *lapis_pkg_group(lapis_ctx *ctx, lapis_pkg p);          /* rpm's Group tag */
+unsigned long long lapis_pkg_installtime(lapis_ctx *ctx, lapis_pkg p); /* 0: not installed */
+/* Is p an installonly package (installonlypkgs names it or a provide of it)? */
+bool lapis_pkg_installonly(lapis_ctx *ctx, lapis_pkg p);
 
 enum lapis_dep_kind {
     LAPIS_DEP_REQUIRES, LAPIS_DEP_PROVIDES, LAPIS_DEP_CONFLICTS, LAPIS_DEP_OBSOLETES,
     LAPIS_DEP_RECOMMENDS, LAPIS_DEP_SUGGESTS, LAPIS_DEP_SUPPLEMENTS, LAPIS_DEP_ENHANCES,
+    /* dnf5's parts of the requires: only the pre-requires (Requires(pre) and the like),
+     * only the others, and the pre-requires rpm ignores once installed (installed
+     * packages only). */
+    LAPIS_DEP_REQUIRES_PRE, LAPIS_DEP_REGULAR_REQUIRES, LAPIS_DEP_PREREQ_IGNOREINST,
+    /* dnf5's "depends": requires, recommends, suggests, supplements and enhances. */
+    LAPIS_DEP_DEPENDS,
 };
 /* NULL-terminated array of strings; free with lapis_strv_free(). */
 LAPIS_MUST_USE char **lapis_pkg_deps(lapis_ctx *ctx, lapis_pkg p, enum lapis_dep_kind kind);
@@ -224,6 +234,28 @@ unsigned lapis_search_fields(lapis_ctx *ctx, lapis_pkg p, char *const *terms, bo
 /* Packages providing a capability ("mta", "libfoo(abi) >= 1"), a file path or a glob of either. */
 LAPIS_MUST_USE int lapis_query_whatprovides(lapis_ctx *ctx, const char *spec, lapis_pkglist *ret);
 LAPIS_MUST_USE int lapis_query_whatrequires(lapis_ctx *ctx, const char *spec, lapis_pkglist *ret);
+/* repoquery's what<kind> filters, in place on l (querydeps.c): keep the packages with
+ * a KIND dependency that spec matches as a capability (a name glob, or a relation the
+ * dependency satisfies) or, without EXACT, that a package of l named by spec (a
+ * name/NEVRA glob) provides. RECURSIVE then adds, until nothing changes, the packages
+ * of l with a KIND dependency a kept package provides (dnf5's --recursive). */
+enum lapis_what_flags { LAPIS_WHAT_EXACT = 1 << 0, LAPIS_WHAT_RECURSIVE = 1 << 1 };
+LAPIS_MUST_USE int lapis_query_filter_what(lapis_ctx *ctx, enum lapis_dep_kind kind,
+                                           char *const *specs, unsigned flags, lapis_pkglist *l);
+/* --providers-of: keep the packages of universe that provide a KIND dependency of a
+ * package in of; RECURSIVE follows the kept packages' own KIND dependencies too. */
+LAPIS_MUST_USE int lapis_query_filter_providers_of(lapis_ctx *ctx, enum lapis_dep_kind kind,
+                                                   unsigned flags, const lapis_pkglist *of,
+                                                   lapis_pkglist *universe);
+/* Installed packages no other installed package requires; packages that require each
+ * other in a cycle count as one (dnf5's --leaves). */
+LAPIS_MUST_USE int lapis_query_leaves(lapis_ctx *ctx, lapis_pkglist *ret);
+/* Installed packages whose name.arch is installed in more than one version,
+ * installonly packages left out (dnf5's --duplicates). */
+LAPIS_MUST_USE int lapis_query_duplicates(lapis_ctx *ctx, lapis_pkglist *ret);
+/* Keep per name.arch the packages of the n newest versions in l (n < 0: all but the
+ * -n newest; dnf5's --latest-limit). */
+void lapis_pkglist_latest(lapis_ctx *ctx, lapis_pkglist *l, int n);
 /* Newest available package per name.arch matching spec as a name/NEVRA glob,
  * or else as a capability or file (dnf5 download's choice). */
 LAPIS_MUST_USE int lapis_query_latest(lapis_ctx *ctx, const char *spec, lapis_pkglist *ret);

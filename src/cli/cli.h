@@ -23,11 +23,20 @@ struct cli {
     bool q_recommends, q_suggests, q_conflicts, q_obsoletes;
     bool q_userinstalled, q_extras, q_recent, reverse;
     char *queryformat;             /* --queryformat / --qf */
-    char *whatrequires, *whatprovides;
+    /* repoquery (cmd_repoquery.c) */
+    char **what[LAPIS_DEP_DEPENDS + 1]; /* --whatprovides ... --whatdepends, by kind */
+    char **q_file;                 /* --file */
+    bool q_enhances, q_supplements, q_requires_pre, q_depends, q_files_attr; /* attributes */
+    bool q_exactdeps, q_recursive, q_leaves, q_unneeded, q_duplicates, q_installonly;
+    bool q_querytags;
+    int latest_limit;              /* --latest-limit; 0: not given */
+    bool providers_of_given;       /* --providers-of=ATTR */
+    enum lapis_dep_kind providers_of;
     bool repo_given;
     bool allowerasing, skip_broken, downloadonly, nodocs, noscripts, allow_downgrade;
     char *downloaddir;
     bool offline;                  /* --offline: store the transaction for the next boot */
+    bool minimal;                  /* upgrade --minimal: dnf5's upgrade-minimal */
     bool poweroff, no_reboot;      /* offline reboot --poweroff; reboot/_execute --no-reboot */
     char *cmdline;                 /* the whole command line, for history */
     /* advisory filters (updateinfo, upgrade, upgrade-minimal, check-update) */
@@ -138,6 +147,14 @@ int cmd_info(struct cli *c);
 int cmd_search(struct cli *c);
 int cmd_provides(struct cli *c);
 int cmd_repoquery(struct cli *c);
+/* cmd_query.c's helpers that repoquery shares: does a spec name a path, the
+ * --userinstalled/--recent/--extras filters, and info's layout. */
+bool cli_args_need_filelists(char *const *args, int n);
+int cli_query_filters(struct cli *c, lapis_pkglist *l);
+int cli_info_key_width(struct cli *c, const lapis_pkglist *a, const lapis_pkglist *b);
+void cli_print_info(struct cli *c, lapis_pkg p, int keyw);
+/* An available package's URL (its repo's first baseurl + href); NULL if unknown. */
+char *cli_location_url(struct cli *c, lapis_pkg p);
 int cmd_check_update(struct cli *c);
 int cmd_install(struct cli *c);
 int cmd_reinstall(struct cli *c);
@@ -177,6 +194,8 @@ int cli_build_advisory_upgrade(struct cli *c, lapis_goal *goal, bool minimal);
 char *cli_qf_format(struct cli *c, lapis_pkg p, const char *fmt);
 void cli_qf_print(struct cli *c, const lapis_pkglist *l, const char *fmt);
 bool cli_qf_needs_filelists(const char *fmt);
+/* repoquery --querytags: every tag, sorted, one per line. */
+void cli_qf_print_tags(void);
 
 /* run(arg) with the transaction's progress lines and questions (-y, --assumeno). */
 int cli_with_progress(struct cli *c, int (*run)(void *arg), void *arg);

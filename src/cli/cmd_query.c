@@ -1,5 +1,6 @@
 /*
- * Query commands: list, info, search, provides, repoquery, check-update.
+ * Query commands: list, info, search, provides, check-update (repoquery
+ * is in cmd_repoquery.c).
  * Each loads the sack (file lists only when a path is asked about), runs a
  * liblapis query and prints a table or one JSON document.
  */
@@ -11,7 +12,7 @@
 
 #include "cli.h"
 
-static bool any_needs_filelists(char *const *args, int n)
+bool cli_args_need_filelists(char *const *args, int n)
 {
     for (int i = 0; i < n; i++)
         if (lapis_spec_needs_filelists(args[i]))
@@ -39,7 +40,12 @@ static void add_pkg_row(struct cli *c, lapis_table *t, lapis_pkg p)
     free(repo);
 }
 
-static int cmp_strp(const void *a, const void *b);
+
+
+static int cmp_strp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 /* Keep the packages keep() says yes to. */
 static void filter(struct cli *c, lapis_pkglist *l, bool (*keep)(struct cli *, lapis_pkg, void *),
@@ -98,7 +104,7 @@ static int keep_extras(struct cli *c, lapis_pkglist *l)
 }
 
 /* --userinstalled, --recent, --extras narrow any query. */
-static int apply_filters(struct cli *c, lapis_pkglist *l)
+int cli_query_filters(struct cli *c, lapis_pkglist *l)
 {
     if (c->q_userinstalled)
         filter(c, l, is_userinstalled, NULL);
@@ -168,8 +174,8 @@ int cmd_list(struct cli *c)
                                                                    : LAPIS_LIST_AVAILABLE,
                                  globs, &avail);
     }
-    if (r >= 0 && (r = apply_filters(c, &inst)) >= 0)
-        r = apply_filters(c, &avail);
+    if (r >= 0 && (r = cli_query_filters(c, &inst)) >= 0)
+        r = cli_query_filters(c, &avail);
     if (r < 0) {
         lapis_pkglist_free(&inst);
         lapis_pkglist_free(&avail);
@@ -226,7 +232,7 @@ static void print_info_field(struct cli *c, int keyw, const char *key, const cha
 
 /* dnf5 prints all of info's packages as one table: its key column is as
  * wide as the longest key, "From repository" once anything is installed. */
-static int info_key_width(struct cli *c, const lapis_pkglist *a, const lapis_pkglist *b)
+int cli_info_key_width(struct cli *c, const lapis_pkglist *a, const lapis_pkglist *b)
 {
     for (size_t i = 0; a && i < a->count; i++)
         if (lapis_pkg_installed(c->ctx, a->pkgs[i]))
@@ -237,7 +243,7 @@ static int info_key_width(struct cli *c, const lapis_pkglist *a, const lapis_pkg
     return (int)strlen("Installed size");
 }
 
-static void print_info(struct cli *c, lapis_pkg p, int keyw)
+void cli_print_info(struct cli *c, lapis_pkg p, int keyw)
 {
     lapis_ctx *ctx = c->ctx;
     char buf[32], epoch[16];
@@ -293,8 +299,8 @@ int cmd_info(struct cli *c)
         r = lapis_query_all_versions(c->ctx, c->args, false, true, &avail);
     else if (r >= 0 && want_avail)
         r = lapis_query_list(c->ctx, LAPIS_LIST_AVAILABLE, c->args, &avail);
-    if (r >= 0 && (r = apply_filters(c, &inst)) >= 0)
-        r = apply_filters(c, &avail);
+    if (r >= 0 && (r = cli_query_filters(c, &inst)) >= 0)
+        r = cli_query_filters(c, &avail);
     if (r < 0) {
         lapis_pkglist_free(&inst);
         lapis_pkglist_free(&avail);
@@ -318,15 +324,15 @@ int cmd_info(struct cli *c)
             cJSON_AddItemToArray(a, json_pkg_details(c, avail.pkgs[i]));
         cli_json_out(c, doc);
     } else {
-        int keyw = info_key_width(c, &inst, &avail);
+        int keyw = cli_info_key_width(c, &inst, &avail);
         if (inst.count)
             printf("Installed packages\n");
         for (size_t i = 0; i < inst.count; i++)
-            print_info(c, inst.pkgs[i], keyw);
+            cli_print_info(c, inst.pkgs[i], keyw);
         if (avail.count) /* list's headings */
             printf(c->q_upgrades ? "Available upgrades\n" : "Available packages\n");
         for (size_t i = 0; i < avail.count; i++)
-            print_info(c, avail.pkgs[i], keyw);
+            cli_print_info(c, avail.pkgs[i], keyw);
     }
     lapis_pkglist_free(&inst);
     lapis_pkglist_free(&avail);
@@ -633,7 +639,7 @@ int cmd_provides(struct cli *c)
 
     if (c->nargs == 0)
         return cli_error(c, LAPIS_E_USAGE, "provides needs a capability or a file path");
-    if ((r = cli_load(c, any_needs_filelists(c->args, c->nargs) ? LAPIS_LOAD_FILELISTS : 0)) < 0)
+    if ((r = cli_load(c, cli_args_need_filelists(c->args, c->nargs) ? LAPIS_LOAD_FILELISTS : 0)) < 0)
         return cli_fail(c, r);
     found = calloc((size_t)c->nargs, sizeof(*found));
     for (int i = 0; i < c->nargs && r >= 0; i++) {
@@ -663,208 +669,6 @@ int cmd_provides(struct cli *c)
     }
     free(found);
     return r;
-}
-
-/* ---- repoquery ---------------------------------------------------------- */
-
-/* One NEVRA line; the same line as the one before it is left out (an
- * installed package that is available too: dnf5 prints a set). */
-static void print_nevra_epoch(struct cli *c, lapis_pkg p, char **prev)
-{
-    lapis_ctx *ctx = c->ctx;
-    char *s;
-    if (asprintf(&s, "%s-%u:%s-%s.%s", lapis_pkg_name(ctx, p), lapis_pkg_epoch(ctx, p),
-                 lapis_pkg_version(ctx, p), lapis_pkg_release(ctx, p), lapis_pkg_arch(ctx, p)) < 0)
-        return;
-    if (!*prev || strcmp(*prev, s) != 0)
-        cli_puts(s);
-    free(*prev);
-    *prev = s;
-}
-
-/* The location URL of an available package: its repo's first baseurl + href. */
-static char *location_url(struct cli *c, lapis_pkg p)
-{
-    const char *repoid = lapis_pkg_repoid(c->ctx, p);
-    for (size_t i = 0; i < lapis_repo_count(c->ctx); i++) {
-        lapis_repo *r = lapis_repo_at(c->ctx, i);
-        if (strcmp(lapis_repo_id(r), repoid) != 0)
-            continue;
-        const char *b = lapis_repo_baseurl(r);
-        size_t n = strcspn(b, "\n");
-        while (n > 0 && b[n - 1] == '/')
-            n--;
-        char *u;
-        if (asprintf(&u, "%.*s/%s", (int)n, b, lapis_pkg_location(c->ctx, p)) < 0)
-            return NULL;
-        return u;
-    }
-    return NULL;
-}
-
-static int dep_kind_selected(struct cli *c, enum lapis_dep_kind *ret)
-{
-    int n = 0;
-    if (c->q_requires) { *ret = LAPIS_DEP_REQUIRES; n++; }
-    if (c->q_provides) { *ret = LAPIS_DEP_PROVIDES; n++; }
-    if (c->q_recommends) { *ret = LAPIS_DEP_RECOMMENDS; n++; }
-    if (c->q_suggests) { *ret = LAPIS_DEP_SUGGESTS; n++; }
-    if (c->q_conflicts) { *ret = LAPIS_DEP_CONFLICTS; n++; }
-    if (c->q_obsoletes) { *ret = LAPIS_DEP_OBSOLETES; n++; }
-    return n;
-}
-
-/* Keep only packages in both lists. */
-static void intersect(lapis_pkglist *a, const lapis_pkglist *b)
-{
-    size_t w = 0;
-    for (size_t i = 0; i < a->count; i++)
-        for (size_t k = 0; k < b->count; k++)
-            if (a->pkgs[i] == b->pkgs[k]) {
-                a->pkgs[w++] = a->pkgs[i];
-                break;
-            }
-    a->count = w;
-}
-
-/* Narrow ret to the packages query() returns; r carries the first failure. */
-static int narrow(struct cli *c, int r, const char *spec, lapis_pkglist *ret,
-                  int (*query)(lapis_ctx *, const char *, lapis_pkglist *))
-{
-    lapis_pkglist f = { 0 };
-    if (r < 0 || !spec)
-        return r;
-    if ((r = query(c->ctx, spec, &f)) >= 0)
-        intersect(ret, &f);
-    lapis_pkglist_free(&f);
-    return r;
-}
-
-static int repoquery_select(struct cli *c, lapis_pkglist *ret)
-{
-    /* dnf5: available packages by default; --installed, or both with --available too */
-    bool inst = c->q_installed, avail = !c->q_installed || c->q_available;
-    int r;
-
-    if (c->q_userinstalled || c->q_extras)
-        inst = true, avail = false;
-    if (c->q_upgrades)
-        r = lapis_query_list(c->ctx, LAPIS_LIST_UPGRADES, c->args, ret);
-    else
-        r = lapis_query_all_versions(c->ctx, c->args, inst, avail, ret);
-    r = narrow(c, r, c->whatprovides, ret, lapis_query_whatprovides);
-    r = narrow(c, r, c->whatrequires, ret, lapis_query_whatrequires);
-    if (r >= 0)
-        r = apply_filters(c, ret);
-    if (r >= 0)
-        lapis_pkglist_sort(c->ctx, ret);
-    return r;
-}
-
-static int cmp_strp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int repoquery_deps(struct cli *c, const lapis_pkglist *l, enum lapis_dep_kind kind,
-                          cJSON *doc)
-{
-    char **all = calloc(1, sizeof(char *));
-    size_t n = 0;
-    for (size_t i = 0; i < l->count; i++) {
-        char **deps = lapis_pkg_deps(c->ctx, l->pkgs[i], kind);
-        for (size_t k = 0; deps[k]; k++) {
-            all = realloc(all, (n + 2) * sizeof(char *));
-            all[n++] = deps[k];
-            all[n] = NULL;
-            deps[k] = strdup("");
-        }
-        lapis_strv_free(deps);
-    }
-    qsort(all, n, sizeof(char *), cmp_strp);
-    cJSON *arr = doc ? cJSON_AddArrayToObject(doc, "deps") : NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (i > 0 && strcmp(all[i], all[i - 1]) == 0)
-            continue;
-        if (arr)
-            cJSON_AddItemToArray(arr, cJSON_CreateString(all[i]));
-        else
-            cli_puts(all[i]);
-    }
-    lapis_strv_free(all);
-    return 0;
-}
-
-int cmd_repoquery(struct cli *c)
-{
-    enum lapis_dep_kind kind = LAPIS_DEP_REQUIRES;
-    int ndep = dep_kind_selected(c, &kind);
-    unsigned flags = 0;
-    lapis_pkglist l = { 0 };
-    cJSON *doc = c->json ? cJSON_CreateObject() : NULL;
-    int r;
-
-    if (ndep > 1) {
-        cJSON_Delete(doc);
-        return cli_error(c, LAPIS_E_USAGE, "choose one of --requires, --provides, --recommends, "
-                         "--suggests, --conflicts, --obsoletes");
-    }
-    if (c->q_files || any_needs_filelists(c->args, c->nargs) ||
-        cli_qf_needs_filelists(c->queryformat) ||
-        lapis_spec_needs_filelists(c->whatprovides) || lapis_spec_needs_filelists(c->whatrequires))
-        flags |= LAPIS_LOAD_FILELISTS;
-    if ((r = cli_load(c, flags)) < 0) {
-        cJSON_Delete(doc);
-        return cli_fail(c, r);
-    }
-    if ((r = repoquery_select(c, &l)) < 0) {
-        lapis_pkglist_free(&l);
-        cJSON_Delete(doc);
-        return cli_fail(c, r);
-    }
-    if (doc)
-        cJSON_AddItemToObject(doc, "packages", cli_json_pkglist(c, &l));
-    if (ndep) {
-        repoquery_deps(c, &l, kind, doc);
-    } else if (c->q_files) {
-        for (size_t i = 0; i < l.count; i++) {
-            char **files = lapis_pkg_files(c->ctx, l.pkgs[i]);
-            if (doc)
-                cJSON_AddItemToObject(cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "packages"), (int)i),
-                                      "files", lapis_json_strv(files));
-            else
-                for (size_t k = 0; files[k]; k++)
-                    cli_puts(files[k]);
-            lapis_strv_free(files);
-        }
-    } else if (c->q_location) {
-        for (size_t i = 0; i < l.count; i++) {
-            if (lapis_pkg_installed(c->ctx, l.pkgs[i]))
-                continue;
-            char *u = location_url(c, l.pkgs[i]);
-            if (doc)
-                cJSON_AddStringToObject(cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "packages"), (int)i),
-                                        "location", u ? u : "");
-            else if (u)
-                cli_puts(u);
-            free(u);
-        }
-    } else if (c->q_info && !doc) {
-        int keyw = info_key_width(c, &l, NULL);
-        for (size_t i = 0; i < l.count; i++)
-            print_info(c, l.pkgs[i], keyw);
-    } else if (c->queryformat && !doc) {
-        cli_qf_print(c, &l, c->queryformat);
-    } else if (!doc) {
-        char *prev = NULL;
-        for (size_t i = 0; i < l.count; i++)
-            print_nevra_epoch(c, l.pkgs[i], &prev);
-        free(prev);
-    }
-    if (doc)
-        cli_json_out(c, doc);
-    lapis_pkglist_free(&l);
-    return 0;
 }
 
 int cmd_check_update(struct cli *c)

@@ -12,7 +12,7 @@
     "  --skip-broken           skip packages whose dependencies cannot be satisfied\n"     \
     "  --downloadonly          only download (and verify) the packages\n"                  \
     "  --downloaddir=DIR       with --downloadonly: where to put them (also --destdir)\n"  \
-    "  --nodocs                do not install documentation\n"                             \
+    "  --nodocs, --no-docs     do not install documentation\n"                             \
     "  --noscripts             do not run scriptlets\n"                                    \
     "  -x, --exclude=GLOB      hide matching packages (repeatable)\n"                      \
     "  --skip-unavailable      skip specs that match nothing (a note, not an error)\n"    \
@@ -60,11 +60,21 @@ static const struct cmd_help helps[] = {
     { "whatprovides", "CAPABILITY|PATH...", NULL },
     { "repoquery", "[options] [GLOB...]",
       "  --installed --available --upgrades   which packages (default: available, as dnf5)\n"
-      "  --requires --provides --recommends --suggests --conflicts --obsoletes   one dependency kind\n"
-      "  --whatrequires=CAP      packages requiring CAP\n"
-      "  --whatprovides=CAP      packages providing CAP\n"
+      "  --whatprovides --whatrequires --whatdepends --whatrecommends --whatsuggests\n"
+      "  --whatsupplements --whatenhances --whatconflicts --whatobsoletes=CAP,...\n"
+      "                          packages with such a dependency on CAP\n"
+      "  --exactdeps             CAP as a capability only, not a package it names\n"
+      "  --recursive             with --whatrequires/--providers-of=requires: follow them\n"
+      "  -f, --file=PATH,...     packages owning these files\n"
+      "  --arch=ARCH,...         only these architectures\n"
+      "  --latest-limit=N        the N newest versions per name.arch (-N: all but those)\n"
+      "  --leaves --unneeded --duplicates --installonly   installed packages only\n"
+      "  --providers-of=ATTR     the packages providing the results' ATTR (requires, ...)\n"
+      "  --requires --requires-pre --provides --recommends --suggests --supplements\n"
+      "  --enhances --depends --conflicts --obsoletes --files   one attribute, sorted\n"
       "  --location              where each package is downloaded from\n"
-      "  --info                  details    -l, --list  files\n" QUERY_OPTS },
+      "  --info                  details    -l, --list  each package's files\n"
+      "  --querytags             the tags --queryformat knows\n" QUERY_OPTS },
     { "check-update", "[GLOB...]", ADV_OPTS },
     { "check-upgrade", "[GLOB...]", ADV_OPTS },
     { "updateinfo", "[summary|list|info] [ADVISORY|PACKAGE...]",
@@ -76,7 +86,9 @@ static const struct cmd_help helps[] = {
     { "install", "PACKAGE...", TX_OPTS OFFLINE_OPT },
     { "reinstall", "PACKAGE...", TX_OPTS OFFLINE_OPT },
     { "remove", "PACKAGE...", TX_OPTS OFFLINE_OPT },
-    { "upgrade", "[PACKAGE...]", TX_OPTS OFFLINE_OPT ADV_OPTS },
+    { "upgrade", "[PACKAGE...]",
+      "  --minimal               only to the versions advisories name (upgrade-minimal)\n"
+      TX_OPTS OFFLINE_OPT ADV_OPTS },
     { "upgrade-minimal", "[PACKAGE...]", TX_OPTS ADV_OPTS },
     { "downgrade", "PACKAGE...", TX_OPTS OFFLINE_OPT },
     { "distro-sync", "[PACKAGE...]", TX_OPTS OFFLINE_OPT },

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -86,7 +87,11 @@ enum {
     OPT_CHECK, OPT_NEWEST,
     OPT_SKIPUNAVAILABLE, OPT_BEST, OPT_NOBEST, OPT_ALLOWDOWNGRADE, OPT_NOALLOWDOWNGRADE,
     OPT_QUERYFORMAT, OPT_USERINSTALLED, OPT_EXTRAS, OPT_RECENT, OPT_REVERSE, OPT_COLOR,
-    OPT_OFFLINE, OPT_POWEROFF, OPT_NO_REBOOT,
+    OPT_OFFLINE, OPT_POWEROFF, OPT_NO_REBOOT, OPT_NOPLUGINS, OPT_MINIMAL,
+    OPT_WHATDEPENDS, OPT_WHATCONFLICTS, OPT_WHATENHANCES, OPT_WHATOBSOLETES, OPT_WHATRECOMMENDS,
+    OPT_WHATSUPPLEMENTS, OPT_WHATSUGGESTS, OPT_EXACTDEPS, OPT_RECURSIVE, OPT_LEAVES,
+    OPT_UNNEEDED, OPT_DUPLICATES, OPT_INSTALLONLY, OPT_QUERYTAGS, OPT_DEPENDS, OPT_REQUIRES_PRE,
+    OPT_ENHANCES, OPT_SUPPLEMENTS, OPT_FILES, OPT_LATEST_LIMIT, OPT_PROVIDERS_OF,
 };
 
 static const struct option long_opts[] = {
@@ -95,7 +100,9 @@ static const struct option long_opts[] = {
     { "releasever", required_argument, NULL, OPT_RELEASEVER },
     { "setopt", required_argument, NULL, OPT_SETOPT },
     { "enablerepo", required_argument, NULL, OPT_ENABLEREPO },
+    { "enable-repo", required_argument, NULL, OPT_ENABLEREPO },
     { "disablerepo", required_argument, NULL, OPT_DISABLEREPO },
+    { "disable-repo", required_argument, NULL, OPT_DISABLEREPO },
     { "repo", required_argument, NULL, OPT_REPO },
     { "repoid", required_argument, NULL, OPT_REPO },
     { "assumeyes", no_argument, NULL, 'y' },
@@ -104,6 +111,10 @@ static const struct option long_opts[] = {
     { "verbose", no_argument, NULL, 'v' },
     { "cacheonly", no_argument, NULL, 'C' },
     { "nogpgcheck", no_argument, NULL, OPT_NOGPGCHECK },
+    { "no-gpgchecks", no_argument, NULL, OPT_NOGPGCHECK },
+    /* lapis has no plugins: turning them off is true as asked */
+    { "noplugins", no_argument, NULL, OPT_NOPLUGINS },
+    { "no-plugins", no_argument, NULL, OPT_NOPLUGINS },
     { "json", no_argument, NULL, OPT_JSON },
     { "color", required_argument, NULL, OPT_COLOR },
     { "refresh", no_argument, NULL, OPT_REFRESH },
@@ -135,6 +146,7 @@ static const struct option long_opts[] = {
     { "downloaddir", required_argument, NULL, OPT_DOWNLOADDIR },
     { "destdir", required_argument, NULL, OPT_DOWNLOADDIR },
     { "nodocs", no_argument, NULL, OPT_NODOCS },
+    { "no-docs", no_argument, NULL, OPT_NODOCS },
     { "noscripts", no_argument, NULL, OPT_NOSCRIPTS },
     { "exclude", required_argument, NULL, OPT_EXCLUDE },
     { "excludepkgs", required_argument, NULL, OPT_EXCLUDE },
@@ -180,6 +192,29 @@ static const struct option long_opts[] = {
     { "extras", no_argument, NULL, OPT_EXTRAS },
     { "recent", no_argument, NULL, OPT_RECENT },
     { "reverse", no_argument, NULL, OPT_REVERSE },
+    { "minimal", no_argument, NULL, OPT_MINIMAL },
+    { "whatdepends", required_argument, NULL, OPT_WHATDEPENDS },
+    { "whatconflicts", required_argument, NULL, OPT_WHATCONFLICTS },
+    { "whatenhances", required_argument, NULL, OPT_WHATENHANCES },
+    { "whatobsoletes", required_argument, NULL, OPT_WHATOBSOLETES },
+    { "whatrecommends", required_argument, NULL, OPT_WHATRECOMMENDS },
+    { "whatsupplements", required_argument, NULL, OPT_WHATSUPPLEMENTS },
+    { "whatsuggests", required_argument, NULL, OPT_WHATSUGGESTS },
+    { "file", required_argument, NULL, 'f' },
+    { "exactdeps", no_argument, NULL, OPT_EXACTDEPS },
+    { "recursive", no_argument, NULL, OPT_RECURSIVE },
+    { "leaves", no_argument, NULL, OPT_LEAVES },
+    { "unneeded", no_argument, NULL, OPT_UNNEEDED },
+    { "duplicates", no_argument, NULL, OPT_DUPLICATES },
+    { "installonly", no_argument, NULL, OPT_INSTALLONLY },
+    { "querytags", no_argument, NULL, OPT_QUERYTAGS },
+    { "depends", no_argument, NULL, OPT_DEPENDS },
+    { "requires-pre", no_argument, NULL, OPT_REQUIRES_PRE },
+    { "enhances", no_argument, NULL, OPT_ENHANCES },
+    { "supplements", no_argument, NULL, OPT_SUPPLEMENTS },
+    { "files", no_argument, NULL, OPT_FILES },
+    { "latest-limit", required_argument, NULL, OPT_LATEST_LIMIT },
+    { "providers-of", required_argument, NULL, OPT_PROVIDERS_OF },
     { NULL, 0, NULL, 0 },
 };
 
@@ -198,12 +233,13 @@ static void usage(FILE *out)
             "  -c, --config=FILE     configuration file (default /etc/lapis/lapis.conf)\n"
             "  --releasever=VER      value of $releasever\n"
             "  --setopt=KEY=VALUE    override a [main] option; REPOID.KEY=VALUE for a repo\n"
-            "  --enablerepo=GLOB     enable repositories (repeatable, comma list)\n"
-            "  --disablerepo=GLOB    disable repositories\n"
+            "  --enablerepo, --enable-repo=GLOB    enable repositories (repeatable, comma list)\n"
+            "  --disablerepo, --disable-repo=GLOB  disable repositories\n"
             "  --repo=ID             use only these repositories\n"
             "  -C, --cacheonly       use only cached metadata\n"
             "  --refresh             treat cached metadata as expired\n"
-            "  --nogpgcheck          skip signature checks (explicit opt-out)\n"
+            "  --nogpgcheck, --no-gpgchecks  skip signature checks (explicit opt-out)\n"
+            "  --noplugins, --no-plugins     accepted: lapis has no plugins\n"
             "  -y, --assumeyes       answer yes    --assumeno  answer no (show only)\n"
             "  --json                one JSON document on stdout\n"
             "  --color=WHEN          auto (a terminal, unless NO_COLOR is set), always, never\n"
@@ -223,7 +259,7 @@ static void usage(FILE *out)
             "  --downloadonly        only download (and verify) packages\n"
             "  --downloaddir=DIR     with --downloadonly: where to put them\n"
             "  --offline             store the transaction for the next boot (lapis offline)\n"
-            "  --nodocs              do not install documentation\n"
+            "  --nodocs, --no-docs   do not install documentation\n"
             "  --noscripts           do not run scriptlets\n"
             "\nAdvisory filters (updateinfo, upgrade, upgrade-minimal, check-update):\n"
             "  --security --bugfix --enhancement --newpackage   advisory types\n"
@@ -555,11 +591,22 @@ static const struct cli_field cli_flags[] = {
     { OPT_EXTRAS, offsetof(struct cli, q_extras) },
     { OPT_RECENT, offsetof(struct cli, q_recent) },
     { OPT_REVERSE, offsetof(struct cli, reverse) },
+    { OPT_MINIMAL, offsetof(struct cli, minimal) },
+    { OPT_EXACTDEPS, offsetof(struct cli, q_exactdeps) },
+    { OPT_RECURSIVE, offsetof(struct cli, q_recursive) },
+    { OPT_LEAVES, offsetof(struct cli, q_leaves) },
+    { OPT_UNNEEDED, offsetof(struct cli, q_unneeded) },
+    { OPT_DUPLICATES, offsetof(struct cli, q_duplicates) },
+    { OPT_INSTALLONLY, offsetof(struct cli, q_installonly) },
+    { OPT_QUERYTAGS, offsetof(struct cli, q_querytags) },
+    { OPT_DEPENDS, offsetof(struct cli, q_depends) },
+    { OPT_REQUIRES_PRE, offsetof(struct cli, q_requires_pre) },
+    { OPT_ENHANCES, offsetof(struct cli, q_enhances) },
+    { OPT_SUPPLEMENTS, offsetof(struct cli, q_supplements) },
+    { OPT_FILES, offsetof(struct cli, q_files_attr) },
 };
 static const struct cli_field cli_values[] = {
     { 'c', offsetof(struct cli, config_arg) },
-    { OPT_WHATREQUIRES, offsetof(struct cli, whatrequires) },
-    { OPT_WHATPROVIDES, offsetof(struct cli, whatprovides) },
     { OPT_DOWNLOADDIR, offsetof(struct cli, downloaddir) },
     { OPT_QUERYFORMAT, offsetof(struct cli, queryformat) },
 };
@@ -643,6 +690,70 @@ static int set_advisory_option(struct cli *c, int opt)
     }
 }
 
+/* repoquery's --what<kind> options and the kind each filters on. */
+static const struct {
+    int opt;
+    enum lapis_dep_kind kind;
+} what_opts[] = {
+    { OPT_WHATPROVIDES, LAPIS_DEP_PROVIDES }, { OPT_WHATREQUIRES, LAPIS_DEP_REQUIRES },
+    { OPT_WHATDEPENDS, LAPIS_DEP_DEPENDS }, { OPT_WHATCONFLICTS, LAPIS_DEP_CONFLICTS },
+    { OPT_WHATENHANCES, LAPIS_DEP_ENHANCES }, { OPT_WHATOBSOLETES, LAPIS_DEP_OBSOLETES },
+    { OPT_WHATRECOMMENDS, LAPIS_DEP_RECOMMENDS }, { OPT_WHATSUPPLEMENTS, LAPIS_DEP_SUPPLEMENTS },
+    { OPT_WHATSUGGESTS, LAPIS_DEP_SUGGESTS },
+};
+
+/* dnf5's --providers-of values. */
+static const struct {
+    const char *name;
+    enum lapis_dep_kind kind;
+} providers_of_attrs[] = {
+    { "conflicts", LAPIS_DEP_CONFLICTS }, { "depends", LAPIS_DEP_DEPENDS },
+    { "enhances", LAPIS_DEP_ENHANCES }, { "obsoletes", LAPIS_DEP_OBSOLETES },
+    { "provides", LAPIS_DEP_PROVIDES }, { "recommends", LAPIS_DEP_RECOMMENDS },
+    { "requires", LAPIS_DEP_REQUIRES }, { "requires_pre", LAPIS_DEP_REQUIRES_PRE },
+    { "suggests", LAPIS_DEP_SUGGESTS }, { "supplements", LAPIS_DEP_SUPPLEMENTS },
+};
+
+static int set_providers_of(struct cli *c)
+{
+    for (size_t i = 0; i < sizeof(providers_of_attrs) / sizeof(providers_of_attrs[0]); i++)
+        if (strcmp(providers_of_attrs[i].name, optarg) == 0) {
+            c->providers_of = providers_of_attrs[i].kind;
+            c->providers_of_given = true;
+            return 0;
+        }
+    return usage_error(c, "--providers-of takes conflicts, depends, enhances, obsoletes, "
+                       "provides, recommends, requires, requires_pre, suggests or supplements, "
+                       "not", optarg);
+}
+
+static int set_latest_limit(struct cli *c)
+{
+    char *end;
+    errno = 0;
+    long n = strtol(optarg, &end, 10);
+    if (errno || end == optarg || *end || n == 0 || n < INT_MIN / 2 || n > INT_MAX / 2)
+        return usage_error(c, "--latest-limit takes a number other than 0 (negative: all but "
+                           "the newest N), not", optarg);
+    c->latest_limit = (int)n;
+    return 0;
+}
+
+/* repoquery's options that take a value: 0, a usage error's exit status, or -1
+ * when opt is none of them. */
+static int set_query_option(struct cli *c, int opt)
+{
+    for (size_t i = 0; i < sizeof(what_opts) / sizeof(what_opts[0]); i++)
+        if (what_opts[i].opt == opt)
+            return add_list(&c->what[what_opts[i].kind], optarg) == 0 ? empty_value(c, opt) : 0;
+    switch (opt) {
+    case 'f': return add_list(&c->q_file, optarg) == 0 ? empty_value(c, opt) : 0;
+    case OPT_LATEST_LIMIT: return set_latest_limit(c);
+    case OPT_PROVIDERS_OF: return set_providers_of(c);
+    default: return -1;
+    }
+}
+
 static int set_color_option(struct cli *c)
 {
     enum lapis_color mode;
@@ -676,7 +787,10 @@ static int parse_option(struct cli *c, int opt, char **argv)
     }
     if ((r = set_advisory_option(c, opt)) >= 0)
         return r;
+    if ((r = set_query_option(c, opt)) >= 0)
+        return r;
     switch (opt) {
+    case OPT_NOPLUGINS: return 0;
     case 'h': c->help = true; return 0;
     /* lapis's default: a dependency is not downgraded (it could bring back a fixed
      * flaw) unless --allow-downgrade says so; dnf5 allows it by default. */
@@ -696,7 +810,7 @@ static int parse_options(struct cli *c, int argc, char **argv)
     opterr = 0;
     /* '+': stop at positionals (handled below); ':' right after it makes a
      * missing value come back as ':' instead of '?'. */
-    while ((opt = getopt_long(argc, argv, "+:c:yqvChlx:r", long_opts, NULL)) != -1 || optind < argc) {
+    while ((opt = getopt_long(argc, argv, "+:c:yqvChlx:rf:", long_opts, NULL)) != -1 || optind < argc) {
         if (opt == -1) {
             /* A positional: keep it and continue parsing options after it (dnf style). */
             c->args = realloc(c->args, (size_t)(c->nargs + 2) * sizeof(char *));
@@ -721,8 +835,8 @@ static bool option_takes_value(const char *arg)
         return false;
     }
     /* Short options: the first of c/x ends the cluster; it takes the next
-     * word when nothing follows it. */
-    size_t at = strcspn(arg + 1, "cx");
+     * word when nothing follows it (-f too). */
+    size_t at = strcspn(arg + 1, "cxf");
     return arg[1 + at] && !arg[2 + at];
 }
 
@@ -808,6 +922,64 @@ static bool cmd_takes_advisory_filters(const struct cmd *cmd)
            cmd->run == cmd_upgrade_minimal || cmd->run == cmd_check_update;
 }
 
+/* repoquery's own options: on another command they would be ignored. */
+static const char *repoquery_only_option(const struct cli *c)
+{
+    static const struct {
+        size_t off;
+        const char *name;
+    } flags[] = {
+        { offsetof(struct cli, q_exactdeps), "--exactdeps" },
+        { offsetof(struct cli, q_recursive), "--recursive" },
+        { offsetof(struct cli, q_leaves), "--leaves" },
+        { offsetof(struct cli, q_unneeded), "--unneeded" },
+        { offsetof(struct cli, q_duplicates), "--duplicates" },
+        { offsetof(struct cli, q_installonly), "--installonly" },
+        { offsetof(struct cli, q_querytags), "--querytags" },
+        { offsetof(struct cli, q_depends), "--depends" },
+        { offsetof(struct cli, q_requires_pre), "--requires-pre" },
+        { offsetof(struct cli, q_enhances), "--enhances" },
+        { offsetof(struct cli, q_supplements), "--supplements" },
+        { offsetof(struct cli, q_files_attr), "--files" },
+    };
+    for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
+        if (*(const bool *)((const char *)c + flags[i].off))
+            return flags[i].name;
+    for (size_t i = 0; i < sizeof(what_opts) / sizeof(what_opts[0]); i++)
+        if (c->what[what_opts[i].kind])
+            for (const struct option *o = long_opts; o->name; o++)
+                if (o->val == what_opts[i].opt)
+                    return o->name;
+    if (c->q_file)
+        return "--file";
+    if (c->latest_limit)
+        return "--latest-limit";
+    return c->providers_of_given ? "--providers-of" : NULL;
+}
+
+/* The command's own checks of options that belong to other commands; 0 or an
+ * exit status. upgrade --minimal becomes upgrade-minimal. */
+static int check_command_options(struct cli *c, const struct cmd **cmd)
+{
+    const char *rq = repoquery_only_option(c);
+    if (c->minimal && (*cmd)->run != cmd_upgrade && (*cmd)->run != cmd_upgrade_minimal)
+        return usage_error(c, "--minimal works with upgrade, not", c->args[0]);
+    if (c->minimal)
+        *cmd = find_command("upgrade-minimal");
+    if (rq && (*cmd)->run != cmd_repoquery)
+        return cli_error(c, LAPIS_E_USAGE, "%s works with repoquery, not '%s'; see 'lapis "
+                         "repoquery --help'", rq, c->args[0]);
+    if (c->offline && !cmd_takes_offline(*cmd))
+        return usage_error(c, "--offline works with install, reinstall, remove, upgrade, "
+                           "downgrade and distro-sync, not", c->args[0]);
+    if (cli_has_advisory_filter(c) && !cmd_takes_advisory_filters(*cmd))
+        return usage_error(c, "advisory filters (--security, --bugfix, --enhancement, "
+                           "--newpackage, --advisory, --cve, --bz, --advisory-severities, "
+                           "--with-cve, --with-bz) work with advisory, updateinfo, upgrade, "
+                           "upgrade-minimal and check-upgrade, not", c->args[0]);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct cli c = { 0 };
@@ -872,18 +1044,8 @@ int main(int argc, char **argv)
         r = unknown_command(&c, c.args[0]);
         goto out;
     }
-    if (c.offline && !cmd_takes_offline(cmd)) {
-        r = usage_error(&c, "--offline works with install, reinstall, remove, upgrade, "
-                        "downgrade and distro-sync, not", c.args[0]);
+    if ((r = check_command_options(&c, &cmd)) != 0)
         goto out;
-    }
-    if (cli_has_advisory_filter(&c) && !cmd_takes_advisory_filters(cmd)) {
-        r = usage_error(&c, "advisory filters (--security, --bugfix, --enhancement, --newpackage, "
-                        "--advisory, --cve, --bz, --advisory-severities, --with-cve, --with-bz) "
-                        "work with advisory, updateinfo, upgrade, upgrade-minimal and "
-                        "check-upgrade, not", c.args[0]);
-        goto out;
-    }
     c.cmd_name = cmd->name;
     /* Commands see their own arguments only. */
     c.args++;
@@ -917,6 +1079,9 @@ out:
     lapis_strv_free(c.arches);
     lapis_strv_free(c.contains_pkgs);
     lapis_strv_free(c.check_repos);
+    lapis_strv_free(c.q_file);
+    for (size_t i = 0; i < sizeof(c.what) / sizeof(c.what[0]); i++)
+        lapis_strv_free(c.what[i]);
     free(c.args);
     free(c.cmdline);
     lapis_ctx_free(c.ctx);

@@ -1,5 +1,6 @@
 /*
- * --queryformat / --qf for repoquery, list and info, with dnf5's tags:
+ * --queryformat / --qf for repoquery, list and info, with dnf5's tags
+ * (repoquery --querytags lists them):
  * "%{name}-%{evr}\n", "%-20{name}" (left-aligned in 20 columns), "%10{arch}"
  * (right-aligned). An unknown tag stays as written, "\n" and "\t" are a
  * newline and a tab, and the lines come out sorted and unique, as dnf5 prints
@@ -95,6 +96,8 @@ static const struct {
     { "recommends", LAPIS_DEP_RECOMMENDS }, { "suggests", LAPIS_DEP_SUGGESTS },
     { "conflicts", LAPIS_DEP_CONFLICTS }, { "obsoletes", LAPIS_DEP_OBSOLETES },
     { "supplements", LAPIS_DEP_SUPPLEMENTS }, { "enhances", LAPIS_DEP_ENHANCES },
+    { "requires_pre", LAPIS_DEP_REQUIRES_PRE }, { "regular_requires", LAPIS_DEP_REGULAR_REQUIRES },
+    { "prereq_ignoreinst", LAPIS_DEP_PREREQ_IGNOREINST }, { "depends", LAPIS_DEP_DEPENDS },
 };
 
 /* dnf5's source_name: the source package's name, from "NAME-VERSION-RELEASE.src.rpm". */
@@ -105,6 +108,31 @@ static char *source_name(lapis_ctx *ctx, lapis_pkg p)
     for (int i = 0; s && i < 2 && (dash = strrchr(s, '-')); i++)
         *dash = '\0';
     return s;
+}
+
+/* dnf5's debug_name: NAME-debuginfo (a debuginfo package's own name stays). */
+static char *debug_name(const char *name)
+{
+    static const char suffix[] = "-debuginfo";
+    size_t n = name ? strlen(name) : 0;
+    char *s;
+    if (n >= sizeof(suffix) - 1 && strcmp(name + n - (sizeof(suffix) - 1), suffix) == 0)
+        return strdup(name);
+    return asprintf(&s, "%s%s", name ? name : "", suffix) < 0 ? NULL : s;
+}
+
+static char *source_debug_name(lapis_ctx *ctx, lapis_pkg p)
+{
+    char *src = source_name(ctx, p), *s = src ? debug_name(src) : NULL;
+    free(src);
+    return s;
+}
+
+/* dnf5's location: the first URL the package downloads from ("" once installed). */
+static char *location(struct cli *c, lapis_pkg p)
+{
+    char *u = lapis_pkg_installed(c->ctx, p) ? NULL : cli_location_url(c, p);
+    return u ? u : strdup("");
 }
 
 static char *str_tag(lapis_ctx *ctx, lapis_pkg p, const char *tag)
@@ -120,7 +148,7 @@ static char *str_tag(lapis_ctx *ctx, lapis_pkg p, const char *tag)
         { "url", lapis_pkg_url }, { "license", lapis_pkg_license },
         { "sourcerpm", lapis_pkg_sourcerpm }, { "reason", reason_text },
         { "reponame", repo_name }, { "vendor", lapis_pkg_vendor },
-        { "packager", lapis_pkg_packager },
+        { "packager", lapis_pkg_packager }, { "group", lapis_pkg_group },
     };
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
         if (strcmp(strs[i].tag, tag) == 0) {
@@ -131,8 +159,9 @@ static char *str_tag(lapis_ctx *ctx, lapis_pkg p, const char *tag)
 }
 
 /* The value of TAG for p (malloc'd), or NULL when TAG is no tag. */
-static char *tag_value(lapis_ctx *ctx, lapis_pkg p, const char *tag)
+static char *tag_value(struct cli *c, lapis_pkg p, const char *tag)
 {
+    lapis_ctx *ctx = c->ctx;
     char *v = str_tag(ctx, p, tag);
     if (v)
         return v;
@@ -150,8 +179,14 @@ static char *tag_value(lapis_ctx *ctx, lapis_pkg p, const char *tag)
         char *r = lapis_pkg_from_repo(ctx, p); /* dnf5: "<unknown>" for rpm's own installs */
         return r ? r : strdup(lapis_pkg_installed(ctx, p) ? "<unknown>" : "");
     }
+    if (strcmp(tag, "installtime") == 0)
+        return num(lapis_pkg_installtime(ctx, p));
     if (strcmp(tag, "location") == 0)
-        return strdup(lapis_pkg_installed(ctx, p) ? "" : lapis_pkg_location(ctx, p));
+        return location(c, p);
+    if (strcmp(tag, "debug_name") == 0)
+        return debug_name(lapis_pkg_name(ctx, p));
+    if (strcmp(tag, "source_debug_name") == 0)
+        return source_debug_name(ctx, p);
     if (strcmp(tag, "files") == 0)
         return joined(lapis_pkg_files(ctx, p));
     if (strcmp(tag, "source_name") == 0)
@@ -160,6 +195,22 @@ static char *tag_value(lapis_ctx *ctx, lapis_pkg p, const char *tag)
         if (strcmp(tag, dep_tags[i].tag) == 0)
             return joined(lapis_pkg_deps(ctx, p, dep_tags[i].kind));
     return NULL;
+}
+
+/* Every tag tag_value() knows, for --querytags (a test checks each one). */
+static const char *const all_tags[] = {
+    "arch", "buildtime", "conflicts", "debug_name", "depends", "description", "downloadsize",
+    "enhances", "epoch", "evr", "files", "from_repo", "full_nevra", "group", "installsize",
+    "installtime", "license", "location", "name", "nevra", "obsoletes", "packager",
+    "prereq_ignoreinst", "provides", "reason", "recommends", "regular_requires", "release",
+    "repoid", "reponame", "requires", "requires_pre", "source_debug_name", "source_name",
+    "sourcerpm", "suggests", "summary", "supplements", "url", "vendor", "version",
+};
+
+void cli_qf_print_tags(void)
+{
+    for (size_t i = 0; i < sizeof(all_tags) / sizeof(all_tags[0]); i++)
+        puts(all_tags[i]);
 }
 
 bool cli_qf_needs_filelists(const char *fmt)
@@ -191,7 +242,7 @@ static void put(struct buf *b, const char *s, size_t n)
 }
 
 /* "%[-]WIDTH{tag}" at *f: appends the value and returns the characters used, or 0. */
-static size_t put_tag(struct buf *b, lapis_ctx *ctx, lapis_pkg p, const char *f)
+static size_t put_tag(struct buf *b, struct cli *c, lapis_pkg p, const char *f)
 {
     const char *q = f + 1;
     bool left = *q == '-';
@@ -205,7 +256,7 @@ static size_t put_tag(struct buf *b, lapis_ctx *ctx, lapis_pkg p, const char *f)
     char *tag = strndup(q + 1, (size_t)(end - q - 1));
     for (char *t = tag; t && *t; t++) /* dnf5's tags are case-insensitive: %{NAME} */
         *t = (char)tolower((unsigned char)*t);
-    char *raw = tag ? tag_value(ctx, p, tag) : NULL;
+    char *raw = tag ? tag_value(c, p, tag) : NULL;
     free(tag);
     if (!raw)
         return 0;
@@ -228,7 +279,7 @@ char *cli_qf_format(struct cli *c, lapis_pkg p, const char *fmt)
     struct buf b = { 0 };
     put(&b, "", 0);
     for (const char *f = fmt; *f;) {
-        size_t used = *f == '%' ? put_tag(&b, c->ctx, p, f) : 0;
+        size_t used = *f == '%' ? put_tag(&b, c, p, f) : 0;
         if (used) {
             f += used;
         } else if (f[0] == '\\' && (f[1] == 'n' || f[1] == 't')) {

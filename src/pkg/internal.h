@@ -268,6 +268,14 @@ static inline bool lapis_is_advisory(Pool *pool, Solvable *s)
 /* A real, installable package from a repo (not an advisory, not a source rpm,
  * not excluded) (query.c). */
 bool lapis_pkg_is_available(lapis_ctx *ctx, Id p, Solvable *s);
+/* query.c's helpers for querydeps.c: the "queried before lapis_load()" error,
+ * and a list holding q's packages. */
+int lapis_query_require_loaded(lapis_ctx *ctx);
+void lapis_pkglist_from_queue(lapis_pkglist *ret, const Queue *q);
+/* "name", "name OP evr" or a rich dependency "(a or b)" -> libsolv dependency id (0: none). */
+Id lapis_str2dep(Pool *pool, const char *spec);
+/* Appends s's dependencies of a kind to q, libsolv's markers left out. */
+void lapis_solvable_deps(Solvable *s, enum lapis_dep_kind kind, Queue *q);
 /* Does any of the globs match (false for none)? */
 bool lapis_pkg_match_any(Pool *pool, Solvable *s, char *const *globs);
 /* Exactly name.arch at evr: installed, or offered by the best-priority repo. 0 if none. */

@@ -1,6 +1,6 @@
 /*
  * Package accessors and read-only queries over the loaded pool: list,
- * search, whatprovides/whatrequires. "available" follows dnf: the newest
+ * search (the dependency queries are in querydeps.c). "available" follows dnf: the newest
  * package per name.arch among the highest-priority repos offering that
  * name, leaving out exact versions already installed.
  */
@@ -94,6 +94,10 @@ const char *lapis_pkg_vendor(lapis_ctx *ctx, lapis_pkg p)
 { return str_or_empty(solvable_lookup_str(SD(ctx, p), SOLVABLE_VENDOR)); }
 const char *lapis_pkg_packager(lapis_ctx *ctx, lapis_pkg p)
 { return str_or_empty(solvable_lookup_str(SD(ctx, p), SOLVABLE_PACKAGER)); }
+const char *lapis_pkg_group(lapis_ctx *ctx, lapis_pkg p)
+{ return str_or_empty(solvable_lookup_str(SD(ctx, p), SOLVABLE_GROUP)); }
+unsigned long long lapis_pkg_installtime(lapis_ctx *ctx, lapis_pkg p)
+{ return lapis_pkg_installed(ctx, p) ? solvable_lookup_num(S(ctx, p), SOLVABLE_INSTALLTIME, 0) : 0; }
 
 const char *lapis_pkg_checksum(lapis_ctx *ctx, lapis_pkg p, const char **ret_type)
 {
@@ -104,15 +108,47 @@ const char *lapis_pkg_checksum(lapis_ctx *ctx, lapis_pkg p, const char **ret_typ
     return str_or_empty(hex);
 }
 
-static Id dep_key(enum lapis_dep_kind k)
+/* libsolv's key for a kind, and the part of it the kind is (libsolv's marker:
+ * 1 after the marker, -1 before it, 0 all; the requires' marker parts the
+ * pre-requires from the others). */
+static Id dep_key(enum lapis_dep_kind k, Id *marker)
 {
     static const Id keys[] = {
         [LAPIS_DEP_REQUIRES] = SOLVABLE_REQUIRES,     [LAPIS_DEP_PROVIDES] = SOLVABLE_PROVIDES,
         [LAPIS_DEP_CONFLICTS] = SOLVABLE_CONFLICTS,   [LAPIS_DEP_OBSOLETES] = SOLVABLE_OBSOLETES,
         [LAPIS_DEP_RECOMMENDS] = SOLVABLE_RECOMMENDS, [LAPIS_DEP_SUGGESTS] = SOLVABLE_SUGGESTS,
         [LAPIS_DEP_SUPPLEMENTS] = SOLVABLE_SUPPLEMENTS, [LAPIS_DEP_ENHANCES] = SOLVABLE_ENHANCES,
+        [LAPIS_DEP_REQUIRES_PRE] = SOLVABLE_REQUIRES, [LAPIS_DEP_REGULAR_REQUIRES] = SOLVABLE_REQUIRES,
+        [LAPIS_DEP_PREREQ_IGNOREINST] = SOLVABLE_PREREQ_IGNOREINST,
     };
+    /* Provides stop at libsolv's file marker: what pool_addfileprovides() added
+     * after it are files, which dnf lists as files, not as provides. */
+    *marker = k == LAPIS_DEP_REQUIRES_PRE ? 1
+            : k == LAPIS_DEP_REGULAR_REQUIRES || k == LAPIS_DEP_PROVIDES ? -1 : 0;
     return keys[k];
+}
+
+void lapis_solvable_deps(Solvable *s, enum lapis_dep_kind kind, Queue *q)
+{
+    static const enum lapis_dep_kind depends[] = {
+        LAPIS_DEP_REQUIRES, LAPIS_DEP_RECOMMENDS, LAPIS_DEP_SUGGESTS, LAPIS_DEP_SUPPLEMENTS,
+        LAPIS_DEP_ENHANCES,
+    };
+    Queue part;
+    Id marker = 0;
+
+    if (kind == LAPIS_DEP_DEPENDS) {
+        for (size_t i = 0; i < ARRAY_SIZE(depends); i++)
+            lapis_solvable_deps(s, depends[i], q);
+        return;
+    }
+    Id key = dep_key(kind, &marker); /* sets marker: not in the call's own arguments */
+    queue_init(&part);
+    solvable_lookup_deparray(s, key, &part, marker);
+    for (int i = 0; i < part.count; i++)
+        if (part.elements[i] != SOLVABLE_PREREQMARKER && part.elements[i] != SOLVABLE_FILEMARKER)
+            queue_push(q, part.elements[i]);
+    queue_free(&part);
 }
 
 static int cmp_strp(const void *a, const void *b)
@@ -142,12 +178,9 @@ char **lapis_pkg_deps(lapis_ctx *ctx, lapis_pkg p, enum lapis_dep_kind kind)
     char **v = xcalloc(1, sizeof(char *));
 
     queue_init(&q);
-    solvable_lookup_deparray(S(ctx, p), dep_key(kind), &q, 0);
-    for (int i = 0; i < q.count; i++) {
-        if (q.elements[i] == SOLVABLE_PREREQMARKER || q.elements[i] == SOLVABLE_FILEMARKER)
-            continue;
+    lapis_solvable_deps(S(ctx, p), kind, &q);
+    for (int i = 0; i < q.count; i++)
         strv_push(&v, xstrdup(pool_dep2str(ctx->pool, q.elements[i])));
-    }
     queue_free(&q);
     return strv_sort_uniq(v);
 }
@@ -172,7 +205,7 @@ void lapis_pkglist_free(lapis_pkglist *l)
     l->count = 0;
 }
 
-static void list_from_queue(lapis_pkglist *ret, const Queue *q)
+void lapis_pkglist_from_queue(lapis_pkglist *ret, const Queue *q)
 {
     ret->count = (size_t)q->count;
     ret->pkgs = xcalloc(ret->count + 1, sizeof(lapis_pkg));
@@ -333,7 +366,7 @@ static void upgrades(lapis_ctx *ctx, char *const *globs, Queue *out)
 }
 
 /* Queries need the pool; asking before lapis_load() is a caller's bug, not a crash. */
-static int require_loaded(lapis_ctx *ctx)
+int lapis_query_require_loaded(lapis_ctx *ctx)
 {
     if (!ctx->loaded)
         return lapis_err(ctx, LAPIS_E_USAGE, "internal: package query before lapis_load()");
@@ -346,7 +379,7 @@ int lapis_query_list(lapis_ctx *ctx, enum lapis_list_what what, char *const *glo
     Queue q, avail;
     int r;
 
-    if ((r = require_loaded(ctx)) < 0)
+    if ((r = lapis_query_require_loaded(ctx)) < 0)
         return r;
     queue_init(&q);
     queue_init(&avail);
@@ -368,7 +401,7 @@ int lapis_query_list(lapis_ctx *ctx, enum lapis_list_what what, char *const *glo
         upgrades(ctx, globs, &q);
         break;
     }
-    list_from_queue(ret, &q);
+    lapis_pkglist_from_queue(ret, &q);
     queue_free(&q);
     queue_free(&avail);
     return 0;
@@ -382,7 +415,7 @@ int lapis_query_all_versions(lapis_ctx *ctx, char *const *globs, bool installed,
     Id p;
     int r;
 
-    if ((r = require_loaded(ctx)) < 0)
+    if ((r = lapis_query_require_loaded(ctx)) < 0)
         return r;
     queue_init(&q);
     if (installed)
@@ -394,7 +427,7 @@ int lapis_query_all_versions(lapis_ctx *ctx, char *const *globs, bool installed,
                 queue_push(&q, p);
         }
     }
-    list_from_queue(ret, &q);
+    lapis_pkglist_from_queue(ret, &q);
     queue_free(&q);
     return 0;
 }
@@ -464,7 +497,7 @@ int lapis_query_search(lapis_ctx *ctx, char *const *terms, bool all, lapis_pkgli
     Queue cand, q;
     int r;
 
-    if ((r = require_loaded(ctx)) < 0)
+    if ((r = lapis_query_require_loaded(ctx)) < 0)
         return r;
     queue_init(&cand);
     queue_init(&q);
@@ -478,7 +511,7 @@ int lapis_query_search(lapis_ctx *ctx, char *const *terms, bool all, lapis_pkgli
             !(!lapis_pkg_installed(ctx, p) && installed_like(ctx, S(ctx, p), false)))
             queue_push(&q, p);
     }
-    list_from_queue(ret, &q);
+    lapis_pkglist_from_queue(ret, &q);
     queue_free(&cand);
     queue_free(&q);
     return 0;
@@ -490,7 +523,7 @@ bool lapis_spec_needs_filelists(const char *spec)
 }
 
 /* "name", "name OP evr" or a rich dependency "(a or b)" -> libsolv dependency id. */
-static Id str2dep(Pool *pool, const char *spec)
+Id lapis_str2dep(Pool *pool, const char *spec)
 {
     static const struct { const char *op; int flags; } ops[] = {
         { "<=", REL_LT | REL_EQ }, { ">=", REL_GT | REL_EQ }, { "==", REL_EQ },
@@ -538,7 +571,7 @@ static void providers_of(lapis_ctx *ctx, const char *spec, Queue *out)
     selection_make(pool, &sel, spec, flags);
     if (sel.count == 0) {
         /* Rich or unusual deps selection_make does not take: evaluate the dep itself. */
-        Id dep = str2dep(pool, spec);
+        Id dep = lapis_str2dep(pool, spec);
         Id p, pp;
         if (dep)
             FOR_PROVIDES(p, pp, dep)
@@ -556,61 +589,11 @@ int lapis_query_whatprovides(lapis_ctx *ctx, const char *spec, lapis_pkglist *re
     Queue q;
     int r;
 
-    if ((r = require_loaded(ctx)) < 0)
+    if ((r = lapis_query_require_loaded(ctx)) < 0)
         return r;
     queue_init(&q);
     providers_of(ctx, spec, &q);
-    list_from_queue(ret, &q);
-    queue_free(&q);
-    return 0;
-}
-
-int lapis_query_whatrequires(lapis_ctx *ctx, const char *spec, lapis_pkglist *ret)
-{
-    Pool *pool = ctx->pool;
-    Queue prov, q, reqs;
-    Map provmap;
-    Id dep, p;
-    int rc;
-
-    if ((rc = require_loaded(ctx)) < 0)
-        return rc;
-    dep = str2dep(pool, spec);
-    queue_init(&prov);
-    queue_init(&q);
-    queue_init(&reqs);
-    providers_of(ctx, spec, &prov);
-    map_init(&provmap, pool->nsolvables);
-    for (int i = 0; i < prov.count; i++)
-        MAPSET(&provmap, prov.elements[i]);
-    FOR_POOL_SOLVABLES(p) {
-        Solvable *s = pool_id2solvable(pool, p);
-        if (!lapis_pkg_installed(ctx, p) && !lapis_pkg_is_available(ctx, p, s))
-            continue;
-        queue_empty(&reqs);
-        solvable_lookup_deparray(s, SOLVABLE_REQUIRES, &reqs, 0);
-        bool hit = false;
-        for (int k = 0; k < reqs.count && !hit; k++) {
-            Id r = reqs.elements[k], pp, prv;
-            if (r == SOLVABLE_PREREQMARKER)
-                continue;
-            if (dep && pool_match_dep(pool, r, dep)) {
-                hit = true;
-                break;
-            }
-            FOR_PROVIDES(prv, pp, r)
-                if (MAPTST(&provmap, prv)) {
-                    hit = true;
-                    break;
-                }
-        }
-        if (hit)
-            queue_push(&q, p);
-    }
-    list_from_queue(ret, &q);
-    map_free(&provmap);
-    queue_free(&prov);
-    queue_free(&reqs);
+    lapis_pkglist_from_queue(ret, &q);
     queue_free(&q);
     return 0;
 }
@@ -645,7 +628,7 @@ int lapis_query_latest(lapis_ctx *ctx, const char *spec, lapis_pkglist *ret)
     Queue q, prov, avail;
     int r;
 
-    if ((r = require_loaded(ctx)) < 0)
+    if ((r = lapis_query_require_loaded(ctx)) < 0)
         return r;
     queue_init(&q);
     queue_init(&prov);
@@ -658,7 +641,7 @@ int lapis_query_latest(lapis_ctx *ctx, const char *spec, lapis_pkglist *ret)
                 queue_push(&avail, prov.elements[i]);
         newest_of(ctx, &avail, &q);
     }
-    list_from_queue(ret, &q);
+    lapis_pkglist_from_queue(ret, &q);
     queue_free(&q);
     queue_free(&prov);
     queue_free(&avail);

@@ -576,9 +576,10 @@ static void add_installonly_jobs(lapis_goal *g)
     }
 }
 
-static bool is_installonly(lapis_ctx *ctx, Solvable *s)
+bool lapis_pkg_installonly(lapis_ctx *ctx, lapis_pkg p)
 {
     Pool *pool = ctx->pool;
+    Solvable *s = pool_id2solvable(pool, p);
     for (size_t i = 0; ctx->conf.installonlypkgs && ctx->conf.installonlypkgs[i]; i++) {
         Id dep = pool_str2id(pool, ctx->conf.installonlypkgs[i], 0);
         if (dep && (s->name == dep || solvable_matchesdep(s, SOLVABLE_PROVIDES, dep, 0)))
@@ -608,7 +609,7 @@ static void add_duplicate_erase_jobs(lapis_goal *g)
             int c = pool_evrcmp(pool, s->evr, o->evr, EVRCMP_COMPARE);
             /* s is older (or the same version twice: keep the first copy). The
              * installonly check costs more, so it waits for a duplicate. */
-            if ((c < 0 || (c == 0 && p > q)) && !is_installonly(ctx, s)) {
+            if ((c < 0 || (c == 0 && p > q)) && !lapis_pkg_installonly(ctx, p)) {
                 lapis_log(ctx, LAPIS_LOG_WARNING, "%s is installed twice (an interrupted "
                           "transaction?); removing the older copy %s",
                           pool_id2str(pool, s->name), pool_solvable2str(pool, s));
@@ -656,7 +657,7 @@ static bool enforce_installonly_limit(lapis_goal *g)
     queue_init(&present);
     for (Id p = 2; p < pool->nsolvables; p++) {
         Solvable *s = pool_id2solvable(pool, p);
-        if (!s->repo || solver_get_decisionlevel(g->solver, p) <= 0 || !is_installonly(ctx, s))
+        if (!s->repo || solver_get_decisionlevel(g->solver, p) <= 0 || !lapis_pkg_installonly(ctx, p))
             continue;
         if (s->repo != pool->installed)
             queue_pushunique(&names, s->name);

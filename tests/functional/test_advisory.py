@@ -540,6 +540,11 @@ UPGRADE_CASES = [
       ("kernel", "5.1.0", "x86_64", "install"), ("libfoo", "1.1", "x86_64", "upgrade"),
       ("openssl", "1.1", "x86_64", "upgrade"), ("systemd", "1.1", "x86_64", "upgrade")]),
     (["update-minimal", "--bugfix"], [("libfoo", "1.1", "x86_64", "upgrade")]),
+    # dnf5's spelling of upgrade-minimal
+    (["upgrade", "--minimal", "--security"],
+     [("glibc", "1.1", "x86_64", "upgrade"), ("hello", "2.0", "x86_64", "upgrade"),
+      ("kernel", "5.1.0", "x86_64", "install"), ("openssl", "1.1", "x86_64", "upgrade")]),
+    (["upgrade", "--minimal", "--security", "hello"], [("hello", "2.0", "x86_64", "upgrade")]),
     (["upgrade", "--bz", "3"], [("libfoo", "1.1", "x86_64", "upgrade")]),
     (["upgrade", "--enhancement"], [("systemd", "1.1", "x86_64", "upgrade")]),
     (["upgrade", "--security", "hello"], [("hello", "2.1", "x86_64", "upgrade")]),

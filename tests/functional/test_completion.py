@@ -101,11 +101,14 @@ def test_command_names_without_bash_completion(complete):
 
 def test_command_options(complete):
     assert complete("lapis install --no") == {"--no-allow-downgrade", "--no-best", "--nodocs",
-                                                "--noscripts"}
+                                                "--no-docs", "--noscripts"}
     assert complete("lapis download --a") == {"--alldeps", "--arch"}
-    assert complete("lapis repoquery --whatr") == {"--whatrequires"}
-    assert complete("lapis --no") == {"--no-allow-downgrade", "--no-best", "--nodocs", "--nogpgcheck",
-                                      "--noscripts"}
+    assert complete("lapis repoquery --whatr") == {"--whatrequires", "--whatrecommends"}
+    assert complete("lapis --no") == {"--no-allow-downgrade", "--no-best", "--nodocs", "--no-docs",
+                                      "--nogpgcheck", "--no-gpgchecks", "--noplugins",
+                                      "--no-plugins", "--noscripts"}
+    assert complete("lapis repoquery --whatd") == {"--whatdepends"}
+    assert complete("lapis repoquery --lea") == {"--leaves"}
     assert complete("lapis --col") == {"--color"}
     assert complete("lapis --of") == {"--offline"}
     assert complete("lapis upgrade --of") == {"--offline"}
@@ -194,5 +197,5 @@ def test_zsh_through_bashcompinit(system):
     complete = zsh_completer(lapis.tmp)
     assert complete("lapis ins") == {"install"}
     assert complete("lapis install --no") == {"--no-allow-downgrade", "--no-best", "--nodocs",
-                                                "--noscripts"}
+                                                "--no-docs", "--noscripts"}
     assert complete(prefix + "install pk") == {"pkga", "pkgb"}

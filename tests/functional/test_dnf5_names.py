@@ -199,3 +199,32 @@ def test_advisory_summary_with_cve(old):
 def test_advisory_severities_unknown(old):
     r = old.run("advisory", "list", "--advisory-severities=urgent")
     assert r.rc == 2 and "unknown severity" in r.err, r
+
+
+# ---- dnf5's spellings of global options ---------------------------------------------
+
+@pytest.mark.parametrize("dnf5, dnf4", [
+    (("--enable-repo=nobest",), ("--enablerepo=nobest",)),
+    (("--disable-repo", "updates"), ("--disablerepo", "updates")),
+    (("--enable-repo=nobest", "--disable-repo=base"), ("--enablerepo=nobest", "--disablerepo=base")),
+])
+def test_repo_option_spellings(lapis_file, dnf5, dnf4):
+    ours = lapis_file.ok(*dnf5, "repo", "list").out
+    assert ours == lapis_file.ok(*dnf4, "repo", "list").out
+    assert table_ids(ours) != table_ids(lapis_file.ok("repo", "list").out), ours
+
+
+def test_no_gpgchecks_is_nogpgcheck(lapis_file):
+    assert lapis_file.run("--repo=unsigned", "-y", "install", "unsignedpkg").rc == 1
+    lapis_file.ok("--no-gpgchecks", "--repo=unsigned", "-y", "install", "unsignedpkg")
+    assert "unsignedpkg" in lapis_file.names()
+
+
+@pytest.mark.parametrize("opt", ["--noplugins", "--no-plugins"])
+def test_no_plugins_is_accepted(lapis_file, opt):
+    assert lapis_file.ok(opt, "repo", "list").out == lapis_file.ok("repo", "list").out
+
+
+def test_minimal_only_on_upgrade(lapis_file):
+    r = lapis_file.run("--minimal", "install", "hello")
+    assert r.rc == 2 and "--minimal works with upgrade" in r.err, r

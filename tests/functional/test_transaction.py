@@ -604,8 +604,9 @@ def test_downloaddir_needs_downloadonly(lapis_file, tmp_path):
     assert lapis_file.installed() == []
 
 
-def test_nodocs(lapis_file):
-    lapis_file.yes(NOWEAK, "--nodocs", "install", "hello")
+@pytest.mark.parametrize("opt", ["--nodocs", "--no-docs"])  # dnf 4's and dnf5's spelling
+def test_nodocs(lapis_file, opt):
+    lapis_file.yes(NOWEAK, opt, "install", "hello")
     assert lapis_file.names() == ["hello", "libfoo"]
     assert (lapis_file.root / "usr/bin/hello").is_file()
     docs = lapis_file.root / "usr/share/doc"
