@@ -671,6 +671,18 @@ int cmd_provides(struct cli *c)
     return r;
 }
 
+/* dnf5's check-upgrade: filters that leave out every upgrade say how many there are
+ * (its condition leaves out --enhancement alone; so does this one). check-update
+ * keeps dnf 4's empty output. */
+static void upgrades_outside_advisories(struct cli *c, size_t all)
+{
+    unsigned others = LAPIS_ADV_SECURITY | LAPIS_ADV_BUGFIX | LAPIS_ADV_NEWPACKAGE;
+    bool said = (c->adv_types & others) || c->adv_ids || c->adv_cves || c->adv_bzs ||
+                c->adv_severities;
+    if (all && said && !c->json && strcmp(c->cmd_name, "check-upgrade") == 0)
+        printf("No security updates needed, but %zu update(s) available\n", all);
+}
+
 int cmd_check_update(struct cli *c)
 {
     lapis_pkglist l = { 0 };
@@ -678,11 +690,13 @@ int cmd_check_update(struct cli *c)
 
     if ((r = cli_load(c, 0)) < 0)
         return cli_fail(c, r);
-    if (cli_has_advisory_filter(c)) {
+    if ((r = lapis_query_list(c->ctx, LAPIS_LIST_UPGRADES, c->args, &l)) >= 0 &&
+        cli_has_advisory_filter(c)) {
         lapis_advisory_filter f = cli_advisory_filter(c);
-        r = lapis_query_advisory_upgrades(c->ctx, &f, c->args, &l);
-    } else {
-        r = lapis_query_list(c->ctx, LAPIS_LIST_UPGRADES, c->args, &l);
+        size_t all = l.count;
+        lapis_pkglist_free(&l);
+        if ((r = lapis_query_advisory_upgrades(c->ctx, &f, c->args, &l)) >= 0 && !l.count)
+            upgrades_outside_advisories(c, all);
     }
     if (r < 0) {
         lapis_pkglist_free(&l);
@@ -697,7 +711,8 @@ int cmd_check_update(struct cli *c)
         lapis_table *t = lapis_table_new(3);
         for (size_t i = 0; i < l.count; i++)
             add_pkg_row(c, t, l.pkgs[i]);
-        putchar('\n');
+        if (strcmp(c->cmd_name, "check-update") == 0)
+            putchar('\n'); /* dnf 4's layout; dnf5's check-upgrade starts with the table */
         lapis_table_print(t, stdout);
         lapis_table_free(t);
     }

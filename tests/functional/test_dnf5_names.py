@@ -31,11 +31,25 @@ def test_check_upgrade_exit_100_like_check_update(lapis):
     lapis.rpm_install("hello-1.0-1.x86_64.rpm", "libfoo-1.0-1.x86_64.rpm")
     r = lapis.run("check-upgrade")
     assert r.rc == 100, r
-    assert r.out == lapis.run("check-update").out
+    # dnf5 starts with the table; check-update keeps dnf 4's blank line first
+    assert "\n" + r.out == lapis.run("check-update").out
+    assert r.out.startswith("hello.x86_64 "), r
     assert {l.split()[0] for l in r.out.splitlines() if l.strip()} == {"hello.x86_64",
                                                                       "libfoo.x86_64"}, r
     doc = lapis.json("check-upgrade", "hello", rc=100)
     assert [nevra(p) for p in doc["upgrades"]] == ["hello-2.1-1.x86_64"]
+
+
+@pytest.mark.parametrize("filt, says", [
+    (("--advisory=LAPIS-2026-0005",), True),   # kernel's advisory: kernel is not installed
+    (("--security", "--advisory-severities=Low"), True),
+    (("--enhancement", "hello"), False),       # dnf5's condition leaves --enhancement out
+])
+def test_check_upgrade_filters_that_match_nothing(lapis_file, filt, says):
+    lapis_file.rpm_install("hello-2.0-1.x86_64.rpm", "libfoo-1.0-1.x86_64.rpm")
+    r = lapis_file.run("-q", "check-upgrade", *filt)
+    assert r.rc == 0, r
+    assert r.out == ("No security updates needed, but 2 update(s) available\n" if says else ""), r
 
 
 def test_check_upgrade_nothing_exit_0(lapis):
