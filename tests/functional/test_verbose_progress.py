@@ -69,6 +69,25 @@ def test_metadata_progress_on_a_tty(lapis_http):
     assert "\x1b[" in text  # redrawn in place
 
 
+def frames(text):
+    """Every progress line the terminal was sent, redrawn ones included."""
+    lines = (raw.split("\r")[-1] for raw in text.replace("\r\n", "\n").split("\n"))
+    return [re.sub(r"\x1b\[\d*[AK]", "", l) for l in lines if PROGRESS_LINE.match(
+        re.sub(r"\x1b\[\d*[AK]", "", l))]
+
+
+def test_metadata_progress_shows_an_eta_while_it_downloads(lapis_http, make_reposd):
+    """A slow link (8 KB/s): the lines in between give percent and an ETA
+    (dnf5's columns); the last one, at 100%, the time it took instead."""
+    reposd = make_reposd("_slow/8000", ids=("base",))
+    rc, text = run_all_on_pty(lapis_http, "--setopt=reposdir=%s" % reposd, "makecache")
+    assert rc == 0, text
+    seen = frames(text)
+    eta = [l for l in seen if re.search(r"^ base +\d+% \|.*\| ETA \d\dm\d\ds$", l)]
+    assert eta and any(" 100% " not in l for l in eta), seen
+    assert re.search(r"^ base +100% \|.*\| \d\dm\d\ds$", seen[-1]), seen
+
+
 @pytest.mark.parametrize("how", ["piped", "quiet", "json"])
 def test_no_metadata_progress_when_not_a_tty(lapis_http, how):
     if how == "piped":
