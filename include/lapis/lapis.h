@@ -353,6 +353,7 @@ typedef struct {
     unsigned flags;
     const char *downloaddir; /* with DOWNLOADONLY: where packages go (default: the cache) */
     const char *cmdline;     /* recorded in history */
+    const char *comment;     /* recorded in history too (dnf5's --comment); may be NULL */
     int script_fd;           /* where scriptlet output goes; -1: inherit */
 } lapis_run_opts;
 
@@ -426,6 +427,9 @@ typedef struct {
     char *result;           /* "ok", "failed", "interrupted" */
     int nitems;
     char *actions;          /* e.g. "Install, Upgrade" */
+    long long uid;          /* who ran it */
+    char *releasever;       /* $releasever then ("" in a history from before it was kept) */
+    char *comment;          /* --comment ("" when none) */
 } lapis_history_trans;
 
 typedef struct {

@@ -39,6 +39,7 @@ struct cli {
     bool minimal;                  /* upgrade --minimal: dnf5's upgrade-minimal */
     bool poweroff, no_reboot;      /* offline reboot --poweroff; reboot/_execute --no-reboot */
     char *cmdline;                 /* the whole command line, for history */
+    char *comment;                 /* --comment: recorded in history too */
     /* advisory filters (updateinfo, upgrade, upgrade-minimal, check-update) */
     unsigned adv_types;
     char **adv_ids, **adv_cves, **adv_bzs, **adv_severities;
@@ -133,6 +134,9 @@ void cli_puts(const char *s);
  * a list puts its first item beside the key and the others under it. */
 void cli_kv(const struct cli *c, const char *key, const char *value);
 void cli_kv_list(const struct cli *c, const char *key, char *const *v);
+/* The same with the key column KEYW wide, the blank before ':' included (dnf5 sizes
+ * it to the longest key: history info's is 15). */
+void cli_kv_width(const struct cli *c, int keyw, const char *key, const char *value);
 cJSON *cli_json_pkglist(struct cli *c, const lapis_pkglist *l);
 /* Where downloads go: --destdir/--downloaddir, else destdir= (--setopt, lapis.conf), else NULL. */
 const char *cli_destdir(const struct cli *c);

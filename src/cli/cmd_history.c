@@ -2,6 +2,7 @@
  * history list|info|undo|redo|rollback and mark install|remove: reading
  * and acting on ROOT/var/lib/lapis/history.sqlite.
  */
+#include <pwd.h>
 #include <string.h>
 #include <time.h>
 
@@ -131,6 +132,91 @@ static int history_list(struct cli *c)
     return 0;
 }
 
+/* dnf5's words for what history stores (transaction_item_action_to_string,
+ * transaction_item_reason_to_string, transaction_state_to_string). */
+static const char *dnf5_action(const char *a)
+{
+    static const struct { const char *ours, *theirs; } names[] = {
+        { "install", "Install" }, { "install-dep", "Install" }, { "install-weak", "Install" },
+        { "upgrade", "Upgrade" }, { "downgrade", "Downgrade" }, { "reinstall", "Reinstall" },
+        { "remove", "Remove" }, { "remove-dep", "Remove" }, { "remove-unused", "Remove" },
+        { "upgraded", "Replaced" }, { "downgraded", "Replaced" }, { "obsoleted", "Replaced" },
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(names[i].ours, a) == 0)
+            return names[i].theirs;
+    return a;
+}
+
+static const char *dnf5_reason(const char *r)
+{
+    static const struct { const char *ours, *theirs; } names[] = {
+        { "user", "User" }, { "dependency", "Dependency" },
+        { "weak-dependency", "Weak Dependency" }, { "group", "Group" },
+        { "unknown", "External User" }, /* installed by rpm, not by lapis */
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(names[i].ours, r) == 0)
+            return names[i].theirs;
+    return r;
+}
+
+/* An interrupted transaction never ended: dnf5 shows such a one as Started. */
+static const char *dnf5_status(const char *result)
+{
+    return strcmp(result, "ok") == 0 ? "Ok" : strcmp(result, "interrupted") == 0 ? "Started"
+                                                                                 : "Error";
+}
+
+/* dnf5's user column: "UID Display Name <login>" as the passwd database has it. */
+static void user_text(long long uid, char *buf, size_t len)
+{
+    struct passwd *pw = getpwuid((uid_t)uid);
+    size_t n = (size_t)snprintf(buf, len, "%lld", uid);
+    if (pw && pw->pw_gecos && *pw->pw_gecos && n < len)
+        n += (size_t)snprintf(buf + n, len - n, " %.*s", (int)strcspn(pw->pw_gecos, ","),
+                              pw->pw_gecos);
+    if (pw && pw->pw_name && *pw->pw_name && n < len)
+        snprintf(buf + n, len - n, " <%s>", pw->pw_name);
+}
+
+static void print_packages_altered(const lapis_history_item *it, size_t nit)
+{
+    lapis_table *tb = lapis_table_new(4);
+    lapis_table_add(tb, (const char *[]){ "  Action", "Package", "Reason", "Repository" });
+    for (size_t i = 0; i < nit; i++) {
+        char nevra[1024], action[64];
+        bool ep = strcmp(it[i].epoch, "0") != 0;
+        snprintf(nevra, sizeof(nevra), "%s-%s%s%s-%s.%s", it[i].name, ep ? it[i].epoch : "",
+                 ep ? ":" : "", it[i].version, it[i].release, it[i].arch);
+        snprintf(action, sizeof(action), "  %s", dnf5_action(it[i].action));
+        lapis_table_add(tb, (const char *[]){ action, nevra, dnf5_reason(it[i].reason),
+                                              it[i].repo });
+    }
+    printf("Packages altered:\n");
+    lapis_table_print(tb, stdout);
+    lapis_table_free(tb);
+}
+
+/* dnf5's history info: its key/value lines (the rpmdb versions, which lapis does
+ * not record, left out), then the packages. */
+static void print_info_text(struct cli *c, const lapis_history_trans *tr,
+                            const lapis_history_item *it, size_t nit)
+{
+    char id[32], b1[32], b2[32], user[512];
+    snprintf(id, sizeof(id), "%lld", tr->id);
+    user_text(tr->uid, user, sizeof(user));
+    cli_kv_width(c, 15, "Transaction ID", id);
+    cli_kv_width(c, 15, "Begin time", fmt_time(tr->begin, b1, sizeof(b1)));
+    cli_kv_width(c, 15, "End time", tr->end ? fmt_time(tr->end, b2, sizeof(b2)) : "");
+    cli_kv_width(c, 15, "User", user);
+    cli_kv_width(c, 15, "Status", dnf5_status(tr->result));
+    cli_kv_width(c, 15, "Releasever", tr->releasever);
+    cli_kv_width(c, 15, "Description", tr->cmdline);
+    cli_kv_width(c, 15, "Comment", tr->comment);
+    print_packages_altered(it, nit);
+}
+
 static int history_info_id(struct cli *c, long long id)
 {
     lapis_history_trans *t;
@@ -159,6 +245,9 @@ static int history_info_id(struct cli *c, long long id)
         cJSON_AddNumberToObject(doc, "end", (double)tr->end);
         cJSON_AddStringToObject(doc, "cmdline", tr->cmdline);
         cJSON_AddStringToObject(doc, "result", tr->result);
+        cJSON_AddNumberToObject(doc, "user_id", (double)tr->uid);
+        cJSON_AddStringToObject(doc, "releasever", tr->releasever);
+        cJSON_AddStringToObject(doc, "comment", tr->comment);
         cJSON *a = cJSON_AddArrayToObject(doc, "packages");
         for (size_t i = 0; i < nit; i++) {
             cJSON *o = cJSON_CreateObject();
@@ -174,24 +263,7 @@ static int history_info_id(struct cli *c, long long id)
         }
         cli_json_out(c, doc);
     } else {
-        char b1[32], b2[32];
-        char *cmd = lapis_sanitize(tr->cmdline), *result = lapis_sanitize(tr->result);
-        printf("Transaction ID : %lld\nBegin time     : %s\nEnd time       : %s\n"
-               "Command line   : %s\nResult         : %s\nPackages altered:\n",
-               id, fmt_time(tr->begin, b1, sizeof(b1)), fmt_time(tr->end, b2, sizeof(b2)), cmd,
-               result);
-        free(cmd);
-        free(result);
-        lapis_table *tb = lapis_table_new(4);
-        for (size_t i = 0; i < nit; i++) {
-            char nevra[1024];
-            bool ep = strcmp(it[i].epoch, "0") != 0;
-            snprintf(nevra, sizeof(nevra), "%s-%s%s%s-%s.%s", it[i].name, ep ? it[i].epoch : "",
-                     ep ? ":" : "", it[i].version, it[i].release, it[i].arch);
-            lapis_table_add(tb, (const char *[]){ "   ", it[i].action, nevra, it[i].repo });
-        }
-        lapis_table_print(tb, stdout);
-        lapis_table_free(tb);
+        print_info_text(c, tr, it, nit);
     }
     lapis_history_items_free(it, nit);
     lapis_history_trans_free(t, n);

@@ -425,6 +425,7 @@ static int goal_execute(struct cli *c, lapis_goal *goal)
                  (c->nodocs ? LAPIS_RUN_NODOCS : 0) | (c->noscripts ? LAPIS_RUN_NOSCRIPTS : 0),
         .downloaddir = cli_destdir(c),
         .cmdline = c->cmdline,
+        .comment = c->comment,
         /* Scriptlet output must not corrupt the JSON document on stdout. */
         .script_fd = c->json ? STDERR_FILENO : -1,
     };

@@ -19,7 +19,8 @@
     "  --best, --no-best       insist on the newest candidates (default), or fall back\n" \
     "  --allow-downgrade       let the solver downgrade dependencies (--no-allow-downgrade:\n" \
     "                          never, the default)\n"                                    \
-    "  -y, --assumeyes         answer yes    --assumeno  answer no (show only)\n"
+    "  -y, --assumeyes         answer yes    --assumeno  answer no (show only)\n"         \
+    "  --comment=TEXT          recorded with the transaction (history info)\n"
 
 /* dnf5's --offline: on install, reinstall, remove, upgrade, downgrade, distro-sync. */
 #define OFFLINE_OPT                                                                         \

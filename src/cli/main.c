@@ -91,7 +91,7 @@ enum {
     OPT_WHATDEPENDS, OPT_WHATCONFLICTS, OPT_WHATENHANCES, OPT_WHATOBSOLETES, OPT_WHATRECOMMENDS,
     OPT_WHATSUPPLEMENTS, OPT_WHATSUGGESTS, OPT_EXACTDEPS, OPT_RECURSIVE, OPT_LEAVES,
     OPT_UNNEEDED, OPT_DUPLICATES, OPT_INSTALLONLY, OPT_QUERYTAGS, OPT_DEPENDS, OPT_REQUIRES_PRE,
-    OPT_ENHANCES, OPT_SUPPLEMENTS, OPT_FILES, OPT_LATEST_LIMIT, OPT_PROVIDERS_OF,
+    OPT_ENHANCES, OPT_SUPPLEMENTS, OPT_FILES, OPT_LATEST_LIMIT, OPT_PROVIDERS_OF, OPT_COMMENT,
 };
 
 static const struct option long_opts[] = {
@@ -193,6 +193,7 @@ static const struct option long_opts[] = {
     { "recent", no_argument, NULL, OPT_RECENT },
     { "reverse", no_argument, NULL, OPT_REVERSE },
     { "minimal", no_argument, NULL, OPT_MINIMAL },
+    { "comment", required_argument, NULL, OPT_COMMENT },
     { "whatdepends", required_argument, NULL, OPT_WHATDEPENDS },
     { "whatconflicts", required_argument, NULL, OPT_WHATCONFLICTS },
     { "whatenhances", required_argument, NULL, OPT_WHATENHANCES },
@@ -259,6 +260,7 @@ static void usage(FILE *out)
             "  --downloadonly        only download (and verify) packages\n"
             "  --downloaddir=DIR     with --downloadonly: where to put them\n"
             "  --offline             store the transaction for the next boot (lapis offline)\n"
+            "  --comment=TEXT        recorded with the transaction (history info)\n"
             "  --nodocs, --no-docs   do not install documentation\n"
             "  --noscripts           do not run scriptlets\n"
             "\nAdvisory filters (updateinfo, upgrade, upgrade-minimal, check-update):\n"
@@ -427,13 +429,19 @@ void cli_puts(const char *s)
  * on a terminal a long value wraps under its column, as info's values do. */
 void cli_kv(const struct cli *c, const char *key, const char *value)
 {
-    char prefix[128];
+    cli_kv_width(c, 20, key, value);
+}
+
+void cli_kv_width(const struct cli *c, int keyw, const char *key, const char *value)
+{
+    char prefix[128], hang[128];
     if (!value || !*value) {
-        printf("%-20s:\n", key);
+        printf("%-*s:\n", keyw, key);
         return;
     }
-    snprintf(prefix, sizeof(prefix), "%-20s: ", key);
-    lapis_term_print_wrapped(stdout, prefix, "                    : ", value, c->width);
+    snprintf(prefix, sizeof(prefix), "%-*s: ", keyw, key);
+    snprintf(hang, sizeof(hang), "%-*s: ", keyw, "");
+    lapis_term_print_wrapped(stdout, prefix, hang, value, c->width);
 }
 
 void cli_kv_list(const struct cli *c, const char *key, char *const *v)
@@ -609,6 +617,7 @@ static const struct cli_field cli_values[] = {
     { 'c', offsetof(struct cli, config_arg) },
     { OPT_DOWNLOADDIR, offsetof(struct cli, downloaddir) },
     { OPT_QUERYFORMAT, offsetof(struct cli, queryformat) },
+    { OPT_COMMENT, offsetof(struct cli, comment) },
 };
 
 static bool set_field_option(struct cli *c, int opt)

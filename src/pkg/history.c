@@ -38,6 +38,26 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS comps_group ("
     " id TEXT PRIMARY KEY, packages TEXT NOT NULL);";
 
+/* Columns added since the first schema: a history from before gets them on open. */
+static const struct {
+    const char *select, *add;
+} added_columns[] = {
+    { "SELECT releasever FROM trans LIMIT 0", "ALTER TABLE trans ADD COLUMN releasever TEXT" },
+    { "SELECT comment FROM trans LIMIT 0", "ALTER TABLE trans ADD COLUMN comment TEXT" },
+};
+
+static int add_missing_columns(sqlite3 *db)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(added_columns); i++) {
+        sqlite3_stmt *st = NULL;
+        bool has = sqlite3_prepare_v2(db, added_columns[i].select, -1, &st, NULL) == SQLITE_OK;
+        sqlite3_finalize(st);
+        if (!has && sqlite3_exec(db, added_columns[i].add, NULL, NULL, NULL) != SQLITE_OK)
+            return -1;
+    }
+    return 0;
+}
+
 static void dbclosep(sqlite3 **db) { if (*db) sqlite3_close(*db); }
 static void stmtfreep(sqlite3_stmt **st) { if (*st) sqlite3_finalize(*st); }
 #define _cleanup_db_ _cleanup_(dbclosep)
@@ -79,7 +99,7 @@ static int history_open(lapis_ctx *ctx, bool create, sqlite3 **ret)
     }
     sqlite3_busy_timeout(db, 10000);
     if (sqlite3_exec(db, "PRAGMA synchronous=FULL;", NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_exec(db, schema, NULL, NULL, NULL) != SQLITE_OK) {
+        sqlite3_exec(db, schema, NULL, NULL, NULL) != SQLITE_OK || add_missing_columns(db) < 0) {
         r = lapis_err(ctx, LAPIS_E_HISTORY, "history database %s is unusable: %s; move it "
                       "aside to start a new history", path, sqlite3_errmsg(db));
         sqlite3_close(db);
@@ -301,7 +321,7 @@ static const char *outgoing_action(lapis_goal *g, const lapis_trans_item *it)
                ? "upgraded" : "obsoleted";
 }
 
-int lapis_history_begin(lapis_goal *g, const char *cmdline)
+int lapis_history_begin(lapis_goal *g, const char *cmdline, const char *comment)
 {
     lapis_ctx *ctx = g->ctx;
     _cleanup_db_ sqlite3 *db = NULL;
@@ -312,14 +332,16 @@ int lapis_history_begin(lapis_goal *g, const char *cmdline)
         return r;
     if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
         return db_fail(ctx, db, "begin");
-    if (sqlite3_prepare_v2(db, "INSERT INTO trans(begin, cmdline, result, uid) VALUES "
-                           "(?1, ?2, 'interrupted', ?3)", -1, &st, NULL) != SQLITE_OK ||
+    if (sqlite3_prepare_v2(db, "INSERT INTO trans(begin, cmdline, result, uid, releasever, comment)"
+                           " VALUES (?1, ?2, 'interrupted', ?3, ?4, ?5)", -1, &st, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(db, "INSERT INTO trans_item VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
                            -1, &it, NULL) != SQLITE_OK)
         return db_fail(ctx, db, "prepare");
     sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
     sqlite3_bind_text(st, 2, cmdline ? cmdline : "", -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, (sqlite3_int64)getuid());
+    sqlite3_bind_text(st, 4, ctx->releasever ? ctx->releasever : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, comment ? comment : "", -1, SQLITE_STATIC);
     if (sqlite3_step(st) != SQLITE_DONE)
         return db_fail(ctx, db, "recording the transaction");
     g->history_id = sqlite3_last_insert_rowid(db);
@@ -465,6 +487,8 @@ void lapis_history_trans_free(lapis_history_trans *t, size_t n)
         free(t[i].cmdline);
         free(t[i].result);
         free(t[i].actions);
+        free(t[i].releasever);
+        free(t[i].comment);
     }
     free(t);
 }
@@ -505,7 +529,8 @@ int lapis_history_list(lapis_ctx *ctx, lapis_history_trans **ret, size_t *ret_n)
             "   WHEN action LIKE 'install%' THEN 'Install' WHEN action = 'upgrade' THEN 'Upgrade'"
             "   WHEN action = 'downgrade' THEN 'Downgrade' WHEN action = 'reinstall' THEN 'Reinstall'"
             "   WHEN action LIKE 'remove%' THEN 'Removed' END AS a"
-            "   FROM trans_item i WHERE i.trans_id = t.id AND a IS NOT NULL ORDER BY a))"
+            "   FROM trans_item i WHERE i.trans_id = t.id AND a IS NOT NULL ORDER BY a)),"
+            " t.uid, t.releasever, t.comment"
             " FROM trans t ORDER BY t.id DESC", -1, &st, NULL) != SQLITE_OK)
         return db_fail(ctx, db, "list");
     while (sqlite3_step(st) == SQLITE_ROW) {
@@ -514,7 +539,8 @@ int lapis_history_list(lapis_ctx *ctx, lapis_history_trans **ret, size_t *ret_n)
             .id = sqlite3_column_int64(st, 0), .begin = sqlite3_column_int64(st, 1),
             .end = sqlite3_column_int64(st, 2), .cmdline = col_dup(st, 3),
             .result = col_dup(st, 4), .nitems = sqlite3_column_int(st, 5),
-            .actions = col_dup(st, 6),
+            .actions = col_dup(st, 6), .uid = sqlite3_column_int64(st, 7),
+            .releasever = col_dup(st, 8), .comment = col_dup(st, 9),
         };
         n++;
     }

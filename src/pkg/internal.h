@@ -332,7 +332,7 @@ int lapis_md_start_thread(pthread_t *t, void *(*fn)(void *), void *arg);
 FILE *lapis_md_open_bounded(const char *name, int fd, struct lapis_md_bounded *b);
 /* Record the packages whose location leaves the repository (once per XML parse). */
 void lapis_md_mark_unsafe_locations(Repo *repo);
-int lapis_history_begin(struct lapis_goal *g, const char *cmdline);
+int lapis_history_begin(struct lapis_goal *g, const char *cmdline, const char *comment);
 /* Installed groups: ids and their package names (space separated), by id. */
 int lapis_history_groups(lapis_ctx *ctx, char ***ret_ids, char ***ret_pkgs);
 /* A goal's group changes alone (its transaction had nothing to install). */

@@ -778,7 +778,7 @@ static int run_rpm_for_real(lapis_goal *g, rpmts ts, struct lapis_pkgfile *f, si
         return r;
     if (lapis_history_last_interrupted(ctx))
         remove_rpm_leftovers(ctx, ts);
-    if ((r = lapis_history_begin(g, o->cmdline)) < 0)
+    if ((r = lapis_history_begin(g, o->cmdline, o->comment)) < 0)
         return r;
     if (rpmtsRun(ts, NULL, filter) != 0) {
         _cleanup_free_ char *why = problems_text(ts, NULL);

@@ -1,6 +1,7 @@
 """history list/info/undo/redo/rollback against real roots: what the
 history database records, and what undoing it does to the rpmdb."""
 
+import os
 import re
 
 import pytest
@@ -69,19 +70,52 @@ def test_history_list_json(three):
 
 
 def test_history_info(three):
+    """dnf5's layout: key/value lines, then Packages altered with its words."""
     r = three.ok("history", "info", "1")
-    assert re.search(r"^Transaction ID\s*:\s*1$", r.out, re.M), r
-    assert re.search(r"^Result\s*:\s*ok$", r.out, re.M), r
-    assert re.search(r"^\s+install\s+hello-1\.0-1\.x86_64\s+base$", r.out, re.M), r
-    assert re.search(r"^\s+install-dep\s+libfoo-1\.0-1\.x86_64\s+base$", r.out, re.M), r
+    assert re.search(r"^Transaction ID : 1$", r.out, re.M), r
+    assert re.search(r"^Status         : Ok$", r.out, re.M), r
+    assert re.search(r"^Releasever     : 1$", r.out, re.M), r
+    assert re.search(r"^User           : %d\b" % os.getuid(), r.out, re.M), r
+    assert re.search(r"^Description    : .* install hello$", r.out, re.M), r
+    assert re.search(r"^Comment        :$", r.out, re.M), r
+    assert re.search(r"^  Action +Package +Reason +Repository$", r.out, re.M), r
+    assert re.search(r"^  Install +hello-1\.0-1\.x86_64 +User +base$", r.out, re.M), r
+    assert re.search(r"^  Install +libfoo-1\.0-1\.x86_64 +Dependency +base$", r.out, re.M), r
     last = three.ok("history", "info", "last")
-    assert re.search(r"^Transaction ID\s*:\s*3$", last.out, re.M), last
-    assert re.search(r"^\s+upgraded\s+hello-1\.0-1\.x86_64\s", last.out, re.M), last
-    assert re.search(r"^\s+upgrade\s+hello-2\.1-1\.x86_64\s+updates$", last.out, re.M), last
+    assert re.search(r"^Transaction ID : 3$", last.out, re.M), last
+    assert re.search(r"^  Replaced +hello-1\.0-1\.x86_64 +User +@System$", last.out, re.M), last
+    assert re.search(r"^  Upgrade +hello-2\.1-1\.x86_64 +User +updates$", last.out, re.M), last
     doc = three.json("history", "info", "2")
-    assert doc["id"] == 2 and doc["result"] == "ok"
+    assert doc["id"] == 2 and doc["result"] == "ok" and doc["releasever"] == "1", doc
+    assert doc["user_id"] == os.getuid() and doc["comment"] == "", doc
     assert [(p["action"], p["name"], p["reason"], p["repo"]) for p in doc["packages"]] == [
         ("install", "pkga", "user", "base")]
+
+
+def test_history_comment(lapis_file):
+    lapis_file.yes("--setopt=install_weak_deps=0", "--comment", "ticket 42: needs pkga", "install",
+                   "pkga")
+    r = lapis_file.ok("history", "info", "last")
+    assert re.search(r"^Comment        : ticket 42: needs pkga$", r.out, re.M), r
+    assert lapis_file.json("history", "info", "last")["comment"] == "ticket 42: needs pkga"
+
+
+def test_history_from_before_releasever_and_comment_were_kept(lapis_file):
+    """A history written before those columns existed gets them on open; its
+    transactions show them empty."""
+    import sqlite3
+    db_path = lapis_file.history_db()
+    db_path.parent.mkdir(parents=True)
+    db = sqlite3.connect(db_path)
+    db.executescript(
+        "CREATE TABLE trans (id INTEGER PRIMARY KEY AUTOINCREMENT, begin INTEGER NOT NULL,"
+        " end INTEGER, cmdline TEXT NOT NULL, result TEXT NOT NULL, uid INTEGER);"
+        "INSERT INTO trans(begin, end, cmdline, result, uid) VALUES (1, 2, 'install old', 'ok', 0);")
+    db.close()
+    r = lapis_file.ok("history", "info", "1")
+    assert re.search(r"^Releasever     :$", r.out, re.M) and "install old" in r.out, r
+    lapis_file.yes("--setopt=install_weak_deps=0", "install", "pkga")
+    assert re.search(r"^Releasever     : 1$", lapis_file.ok("history", "info", "2").out, re.M)
 
 
 def test_history_empty(lapis_file):

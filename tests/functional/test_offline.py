@@ -71,7 +71,7 @@ def test_offline_dependency_reason_kept(lapis_file):
     assert "hello" in ui.out.split() and "libfoo" not in ui.out.split(), ui
     # history names the repositories the packages came from, not "@commandline"
     info = lapis.ok("history", "info", "last")
-    assert re.search(r"install\s+hello-2.1-1.x86_64\s+updates$", info.out, re.M), info
+    assert re.search(r"Install\s+hello-2.1-1.x86_64\s+User\s+updates$", info.out, re.M), info
     assert "@commandline" not in info.out, info
     assert re.search(r"^hello.x86_64\s+2.1-1\s+updates$",
                      lapis.ok("list", "--installed").out, re.M)
