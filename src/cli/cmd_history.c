@@ -335,14 +335,17 @@ int cmd_mark(struct cli *c)
     int r, total = 0;
 
     if (c->nargs < 2)
-        return cli_error(c, LAPIS_E_USAGE, "usage: mark install|remove PACKAGE...");
+        return cli_error(c, LAPIS_E_USAGE, "usage: mark user|dependency|weak PACKAGE... "
+                         "(dnf 4: install|remove)");
     if (strcmp(c->args[0], "install") == 0 || strcmp(c->args[0], "user") == 0)
         why = LAPIS_REASON_USER;
     else if (strcmp(c->args[0], "remove") == 0 || strcmp(c->args[0], "dependency") == 0)
         why = LAPIS_REASON_DEP;
+    else if (strcmp(c->args[0], "weak") == 0)
+        why = LAPIS_REASON_WEAK;
     else
-        return cli_error(c, LAPIS_E_USAGE, "mark: unknown mark '%s' (install or remove)",
-                         c->args[0]);
+        return cli_error(c, LAPIS_E_USAGE, "mark: unknown mark '%s' (user, dependency or weak; "
+                         "dnf 4's install or remove)", c->args[0]);
     if ((r = lapis_ctx_lock(c->ctx)) < 0 || (r = cli_load(c, LAPIS_LOAD_NO_REPOS)) < 0)
         return cli_fail(c, r);
     for (int i = 1; i < c->nargs; i++) {
@@ -357,7 +360,8 @@ int cmd_mark(struct cli *c)
         cli_json_out(c, doc);
     } else if (!c->quiet) {
         printf("%d package%s marked as %s.\n", total, total == 1 ? "" : "s",
-               why == LAPIS_REASON_USER ? "user-installed" : "dependencies");
+               why == LAPIS_REASON_USER ? "user-installed"
+               : why == LAPIS_REASON_WEAK ? "weak dependencies" : "dependencies");
     }
     return 0;
 }

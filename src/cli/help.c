@@ -94,7 +94,7 @@ static const struct cmd_help helps[] = {
     { "downgrade", "PACKAGE...", TX_OPTS OFFLINE_OPT },
     { "distro-sync", "[PACKAGE...]", TX_OPTS OFFLINE_OPT },
     { "autoremove", "[PACKAGE...]", TX_OPTS },
-    { "mark", "install|remove PACKAGE...", NULL },
+    { "mark", "user|dependency|weak PACKAGE... (dnf 4: install|remove)", NULL },
     { "history", "[list|info SPEC|undo N|redo N|rollback N]",
       "  -y, --assumeyes         for undo, redo, rollback\n"
       "  --reverse               list the oldest first\n"

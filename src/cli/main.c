@@ -41,7 +41,7 @@ static const struct cmd commands[] = {
     { "downgrade",    cmd_downgrade,    0,        "downgrade packages to the next older version" },
     { "distro-sync",  cmd_distro_sync,  0,        "synchronize installed packages with the repositories" },
     { "autoremove",   cmd_autoremove,   0,        "remove dependencies no user-installed package needs" },
-    { "mark",         cmd_mark,         0,        "mark install|remove PKG...: set why a package is installed" },
+    { "mark",         cmd_mark,         0,        "mark user|dependency|weak PKG...: set why a package is installed" },
     { "history",      cmd_history,      0,        "history [list|info N|undo N|redo N|rollback N]" },
     { "needs-restarting", cmd_needs_restarting, CMD_LOAD, "processes to restart; -r: is a reboot needed" },
     { "automatic",    cmd_automatic,    CMD_OWN_SETUP, "unattended upgrade run [--timer] [-c automatic.conf]" },

@@ -198,10 +198,11 @@ def test_name_with_version_gets_no_obsoleters(lapis_file):
     assert lapis_file.installed() == same_as_dnf(lapis_file, "install", "oldname-1.0")
 
 
-@pytest.mark.parametrize("mark,want", [(None, "User"), ("remove", "Dependency")])
+@pytest.mark.parametrize("mark,want", [(None, "User"), ("remove", "Dependency"),
+                                       ("dependency", "Dependency"), ("weak", "Weak Dependency")])
 def test_upgrade_across_obsoletes_keeps_the_reason(lapis_file, mark, want):
     """The obsoleter inherits the reason of what it replaces (dnf5 does the same);
-    'mark remove' makes oldname a dependency first."""
+    'mark remove' (dnf 4), 'mark dependency' and 'mark weak' (dnf5) change it first."""
     lapis_file.yes("--setopt=obsoletes=0", "install", "oldname")
     if mark:
         lapis_file.yes("mark", mark, "oldname")
@@ -559,3 +560,15 @@ def test_history_reverse_and_ranges(lapis_file):
     assert "Transaction ID : 2" in r.out_lines and "pkgb" in r.out, r
     r = lapis_file.run("history", "info", "last-9")
     assert r.rc == 1 and "no transaction last-9" in r.err, r
+
+
+def test_mark_user_after_weak(lapis_file):
+    """dnf5's mark user|dependency|weak set what %{reason} shows and autoremove follows."""
+    lapis_file.yes(NOWEAK, "install", "pkga")
+    for mark, want in (("weak", "Weak Dependency"), ("user", "User"), ("dependency", "Dependency")):
+        r = lapis_file.ok("mark", mark, "pkga")
+        assert r.out.startswith("1 package marked as "), r
+        assert lapis_file.ok("repoquery", "--installed", "--qf", "%{reason}", "pkga").out_lines == [
+            want]
+    r = lapis_file.yes("autoremove")
+    assert lapis_file.names() == [], r
