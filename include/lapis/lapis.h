@@ -76,6 +76,8 @@ LAPIS_MUST_USE int lapis_ctx_set_arch(lapis_ctx *ctx, const char *arch);
 LAPIS_MUST_USE int lapis_ctx_setopt(lapis_ctx *ctx, const char *assignment);
 /* Applied in call order after the .repo files are read, like dnf. */
 LAPIS_MUST_USE int lapis_ctx_enable_repos(lapis_ctx *ctx, const char *glob_list);
+/* dnf5's --repofrompath=ID,PATH: one more enabled repo (checked at setup). */
+LAPIS_MUST_USE int lapis_ctx_add_repofrompath(lapis_ctx *ctx, const char *id_path);
 LAPIS_MUST_USE int lapis_ctx_disable_repos(lapis_ctx *ctx, const char *glob_list);
 void lapis_ctx_set_cacheonly(lapis_ctx *ctx, bool on);
 /* --exclude: comma/space separated globs hidden in every repo, on top of the configured ones. */

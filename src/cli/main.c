@@ -92,6 +92,7 @@ enum {
     OPT_WHATSUPPLEMENTS, OPT_WHATSUGGESTS, OPT_EXACTDEPS, OPT_RECURSIVE, OPT_LEAVES,
     OPT_UNNEEDED, OPT_DUPLICATES, OPT_INSTALLONLY, OPT_QUERYTAGS, OPT_DEPENDS, OPT_REQUIRES_PRE,
     OPT_ENHANCES, OPT_SUPPLEMENTS, OPT_FILES, OPT_LATEST_LIMIT, OPT_PROVIDERS_OF, OPT_COMMENT,
+    OPT_REPOFROMPATH,
 };
 
 static const struct option long_opts[] = {
@@ -104,6 +105,7 @@ static const struct option long_opts[] = {
     { "disablerepo", required_argument, NULL, OPT_DISABLEREPO },
     { "disable-repo", required_argument, NULL, OPT_DISABLEREPO },
     { "repo", required_argument, NULL, OPT_REPO },
+    { "repofrompath", required_argument, NULL, OPT_REPOFROMPATH },
     { "repoid", required_argument, NULL, OPT_REPO },
     { "assumeyes", no_argument, NULL, 'y' },
     { "assumeno", no_argument, NULL, OPT_ASSUMENO },
@@ -237,6 +239,7 @@ static void usage(FILE *out)
             "  --enablerepo, --enable-repo=GLOB    enable repositories (repeatable, comma list)\n"
             "  --disablerepo, --disable-repo=GLOB  disable repositories\n"
             "  --repo=ID             use only these repositories\n"
+            "  --repofrompath=ID,PATH  one more repository, at PATH (a directory or URL)\n"
             "  -C, --cacheonly       use only cached metadata\n"
             "  --refresh             treat cached metadata as expired\n"
             "  --nogpgcheck, --no-gpgchecks  skip signature checks (explicit opt-out)\n"
@@ -654,6 +657,7 @@ static int set_ctx_option(struct cli *c, int opt)
     case OPT_SETOPT: return lapis_ctx_setopt(ctx, optarg);
     case OPT_ENABLEREPO: return lapis_ctx_enable_repos(ctx, optarg);
     case OPT_DISABLEREPO: return lapis_ctx_disable_repos(ctx, optarg);
+    case OPT_REPOFROMPATH: return lapis_ctx_add_repofrompath(ctx, optarg);
     case OPT_REPO: return set_repo_option(c);
     case 'C': lapis_ctx_set_cacheonly(ctx, true); return 0;
     case OPT_NOGPGCHECK: lapis_ctx_set_nogpgcheck(ctx, true); return 0;

@@ -30,6 +30,7 @@ int lapis_ctx_new(lapis_ctx **ret)
     ctx->setopts_main = xcalloc(1, sizeof(char *));
     ctx->setopts_repo = xcalloc(1, sizeof(char *));
     ctx->repo_toggles = xcalloc(1, sizeof(char *));
+    ctx->repofrompath = xcalloc(1, sizeof(char *));
     ctx->pending_rpms = xcalloc(1, sizeof(char *));
     ctx->extra_excludes = xcalloc(1, sizeof(char *));
     ctx->lock_fd = -1;
@@ -58,6 +59,7 @@ void lapis_ctx_free(lapis_ctx *ctx)
     lapis_strv_free(ctx->setopts_main);
     lapis_strv_free(ctx->setopts_repo);
     lapis_strv_free(ctx->repo_toggles);
+    lapis_strv_free(ctx->repofrompath);
     free(ctx->installroot);
     free(ctx->config_file);
     free(ctx->releasever);
@@ -224,6 +226,14 @@ static int add_toggles(lapis_ctx *ctx, char sign, const char *list)
             strv_push(&ctx->repo_toggles, TAKE_PTR(t));
     }
     return 0;
+}
+
+int lapis_ctx_add_repofrompath(lapis_ctx *ctx, const char *id_path)
+{
+    int r = check_late(ctx, "--repofrompath", false);
+    if (r == 0)
+        strv_push(&ctx->repofrompath, xstrdup(id_path));
+    return r;
 }
 
 int lapis_ctx_enable_repos(lapis_ctx *ctx, const char *list) { return add_toggles(ctx, '+', list); }
@@ -421,7 +431,7 @@ static int ctx_setup_once(lapis_ctx *ctx)
         free(ctx->conf.cachedir);
         ctx->conf.cachedir = c;
     }
-    if ((r = lapis_repos_read_dirs(ctx)) < 0)
+    if ((r = lapis_repos_read_dirs(ctx)) < 0 || (r = lapis_repos_add_from_paths(ctx)) < 0)
         return r;
     if ((r = apply_setopts_repo(ctx)) < 0)
         return r;

@@ -156,6 +156,7 @@ struct lapis_ctx {
     char **setopts_main;    /* "key=value" */
     char **setopts_repo;    /* "glob.key=value" */
     char **repo_toggles;    /* "+glob" / "-glob", in order */
+    char **repofrompath;    /* --repofrompath: "ID,PATH", in order */
     bool cacheonly;
     bool nogpgcheck;
     bool cachedir_explicit;
@@ -272,6 +273,8 @@ bool lapis_pkg_is_available(lapis_ctx *ctx, Id p, Solvable *s);
  * and a list holding q's packages. */
 int lapis_query_require_loaded(lapis_ctx *ctx);
 void lapis_pkglist_from_queue(lapis_pkglist *ret, const Queue *q);
+/* The --repofrompath repositories, after the .repo files (repo.c). */
+int lapis_repos_add_from_paths(lapis_ctx *ctx);
 /* "name", "name OP evr" or a rich dependency "(a or b)" -> libsolv dependency id (0: none). */
 Id lapis_str2dep(Pool *pool, const char *spec);
 /* Appends s's dependencies of a kind to q, libsolv's markers left out. */

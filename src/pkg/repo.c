@@ -8,6 +8,7 @@
 #include <fnmatch.h>
 #include <limits.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "pkg/internal.h"
 
@@ -262,6 +263,50 @@ int lapis_repos_read_dirs(lapis_ctx *ctx)
                                         : xstrdup(ctx->conf.reposdir[i]);
         r = read_repo_dir(ctx, p);
     }
+    return r;
+}
+
+/* --repofrompath=ID,PATH: an enabled repo at PATH (a local directory or a URL),
+ * with [main]'s defaults: its signatures are checked like any other repo's. */
+static int add_from_path(lapis_ctx *ctx, const char *arg)
+{
+    const char *comma = strchr(arg, ',');
+    _cleanup_free_ char *id = comma ? xstrndup(arg, (size_t)(comma - arg)) : NULL;
+    const char *path = comma ? comma + 1 : "";
+    _cleanup_free_ char *url = NULL;
+    struct lapis_repo *repo;
+
+    if (!id || !*path || !lapis_repo_id_valid(id))
+        return lapis_err(ctx, LAPIS_E_USAGE, "--repofrompath takes ID,PATH (a repo id of letters, "
+                         "digits and -_.:, then a directory or URL), not '%s'", arg);
+    if (lapis_repo_find(ctx, id))
+        return lapis_err(ctx, LAPIS_E_USAGE, "--repofrompath: repo '%s' is already defined; "
+                         "choose another id", id);
+    if (strstr(path, "://"))
+        url = xstrdup(path);
+    else if (path[0] == '/')
+        url = xasprintf("file://%s", path);
+    else {
+        _cleanup_free_ char *cwd = getcwd(NULL, 0);
+        if (!cwd)
+            return lapis_err(ctx, -errno, "--repofrompath %s: cannot tell the current directory", id);
+        url = xasprintf("file://%s/%s", cwd, path);
+    }
+    repo = lapis_repo_new(id, &ctx->conf.repo);
+    repo->source = xstrdup("--repofrompath");
+    ctx->repos = xrealloc(ctx->repos, (ctx->nrepos + 1) * sizeof(*ctx->repos));
+    ctx->repos[ctx->nrepos++] = repo;
+    if (lapis_repo_set(ctx, repo, "baseurl", url) < 0 || lapis_repo_set(ctx, repo, "enabled", "1") < 0)
+        return lapis_err(ctx, LAPIS_E_USAGE, "--repofrompath %s: bad path '%s'", id, path);
+    lapis_log(ctx, LAPIS_LOG_DEBUG, "repo %s from --repofrompath: %s", id, url);
+    return 0;
+}
+
+int lapis_repos_add_from_paths(lapis_ctx *ctx)
+{
+    int r = 0;
+    for (size_t i = 0; ctx->repofrompath[i] && r >= 0; i++)
+        r = add_from_path(ctx, ctx->repofrompath[i]);
     return r;
 }
 

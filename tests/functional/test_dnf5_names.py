@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from conftest import ALL_REPOS, DEFAULT_REPOS, DISABLED_REPOS, nevra, run_cmd
+from conftest import ALL_REPOS, DEFAULT_REPOS, DISABLED_REPOS, FIXTURES, nevra, run_cmd
 
 DNF = shutil.which("dnf")
 OLD = ("hello-1.0", "openssl-1.0", "kernel-5.0.0", "glibc-1.0", "systemd-1.0", "libfoo-1.0")
@@ -242,3 +242,39 @@ def test_no_plugins_is_accepted(lapis_file, opt):
 def test_minimal_only_on_upgrade(lapis_file):
     r = lapis_file.run("--minimal", "install", "hello")
     assert r.rc == 2 and "--minimal works with upgrade" in r.err, r
+
+
+# ---- --repofrompath --------------------------------------------------------------------
+
+def test_repofrompath_adds_an_enabled_repo(lapis):
+    """A directory (file://) or, over http, a URL; --repo can then pick it alone."""
+    where = lapis.baseurl + "/nobest"
+    if lapis.transport == "file":
+        where = where[len("file://"):]
+    r = lapis.ok("--repofrompath=nb,%s" % where, "--repo=nb", "repoquery")
+    assert r.out_lines == ["nobest-0:1.0-1.noarch", "nobest-0:2.0-1.noarch"], r
+    assert "nb" in table_ids(lapis.ok("--repofrompath=nb,%s" % where, "repo", "list").out)
+
+
+@pytest.mark.skipif(not DNF, reason="dnf is not installed")
+def test_repofrompath_same_as_dnf(lapis_file):
+    path = "%s/repos/updates" % FIXTURES
+    ours = lapis_file.ok("-q", "--repofrompath=u2,%s" % path, "--repo=u2", "repoquery").out_lines
+    r = dnf(lapis_file, "-q", "--repofrompath=u2,%s" % path, "--repo=u2", "repoquery")
+    assert r.rc == 0, r
+    assert ours == r.out_lines and len(ours) > 5, (ours, r.out_lines)
+
+
+def test_repofrompath_checks_signatures(lapis_file):
+    path = "%s/repos/unsigned" % FIXTURES
+    r = lapis_file.run("-y", "--repofrompath=u,%s" % path, "--repo=u", "install", "unsignedpkg")
+    assert r.rc == 1 and lapis_file.installed() == [], r
+
+
+@pytest.mark.parametrize("arg, says", [
+    ("nocomma", "takes ID,PATH"), ("bad id,/tmp", "takes ID,PATH"), ("x,", "takes ID,PATH"),
+    ("base,/tmp", "repo 'base' is already defined"),
+])
+def test_repofrompath_bad_argument(lapis_file, arg, says):
+    r = lapis_file.run("--repofrompath=%s" % arg, "repo", "list")
+    assert r.rc == 2 and len(r.error_lines) == 1 and says in r.error_lines[0], r
