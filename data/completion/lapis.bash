@@ -8,7 +8,7 @@
 # are passed along so completion looks at the same system the command will.
 
 # Options whose value is the next word when written without '='.
-_lapis_argopts='-c|--config|--installroot|--releasever|--setopt|--enablerepo|--enable-repo|--disablerepo|--disable-repo|--repo|--repoid|-x|--exclude|--excludepkgs|--forcearch|--downloaddir|--destdir|--color|--queryformat|--qf|--whatprovides|--whatrequires|--whatdepends|--whatrecommends|--whatsuggests|--whatsupplements|--whatenhances|--whatconflicts|--whatobsoletes|-f|--file|--latest-limit|--providers-of|--arch'
+_lapis_argopts='-c|--config|--installroot|--releasever|--setopt|--repofrompath|--comment|--enablerepo|--enable-repo|--disablerepo|--disable-repo|--repo|--repoid|-x|--exclude|--excludepkgs|--forcearch|--downloaddir|--destdir|--color|--queryformat|--qf|--whatprovides|--whatrequires|--whatdepends|--whatrecommends|--whatsuggests|--whatsupplements|--whatenhances|--whatconflicts|--whatobsoletes|-f|--file|--latest-limit|--providers-of|--arch'
 
 # Run lapis on the system the command line names, from the cache, quietly,
 # never waiting for a lock.
@@ -18,11 +18,11 @@ _lapis_run()
     while ((i < cword)); do
         w=${words[i]}
         case $w in
-            -c | --config | --installroot | --releasever | --setopt | --enablerepo | --enable-repo | --disablerepo | --disable-repo | --repo | --repoid | --forcearch)
+            -c | --config | --installroot | --releasever | --setopt | --repofrompath | --enablerepo | --enable-repo | --disablerepo | --disable-repo | --repo | --repoid | --forcearch)
                 sys+=("$w" "${words[i + 1]}")
                 ((i++))
                 ;;
-            --config=* | --installroot=* | --releasever=* | --setopt=* | --enablerepo=* | --enable-repo=* | --disablerepo=* | --disable-repo=* | --repo=* | --repoid=* | --forcearch=* | --nogpgcheck | --no-gpgchecks)
+            --config=* | --installroot=* | --releasever=* | --setopt=* | --repofrompath=* | --enablerepo=* | --enable-repo=* | --disablerepo=* | --disable-repo=* | --repo=* | --repoid=* | --forcearch=* | --nogpgcheck | --no-gpgchecks)
                 sys+=("$w")
                 ;;
         esac
