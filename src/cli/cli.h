@@ -72,6 +72,10 @@ struct cli {
     struct cli_mdprogress *mdprogress; /* the metadata progress block (mdprogress.c) */
 };
 
+/* heap.c: glibc malloc's policy for the process, set once in main. */
+void cli_heap_prepare(void);
+void cli_heap_release(void);
+
 /* mdprogress.c: per repository metadata download lines on a terminal. */
 struct cli_md_repo {
     char *id;
@@ -80,6 +84,7 @@ struct cli_md_repo {
 };
 struct cli_mdprogress {
     bool enabled;                  /* a terminal, not -q, not --json */
+    bool fetching;                 /* a download began: cli_heap_release() was called */
     struct cli_md_repo *repos;
     size_t n, drawn;               /* drawn: lines of the block above the cursor */
 };

@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
-#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -1001,15 +1000,7 @@ int main(int argc, char **argv)
     const struct cmd *cmd;
     int r;
 
-    /* Fixed thresholds (glibc otherwise raises them as big blocks are freed): libsolv's
-     * arrays grow by realloc, and with mmap'd blocks that is an mremap, not a copy
-     * beside the old one; freed heap goes back. Cold makecache of 63k packages:
-     * peak RSS 72 -> 64 MB, same time. One arena: the metadata threads (parse while
-     * downloading, read-ahead) would otherwise each grow their own heap beside the
-     * main one (68 -> 63 MB; they share one lock only when they allocate). */
-    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-    mallopt(M_TRIM_THRESHOLD, 128 * 1024);
-    mallopt(M_ARENA_MAX, 1);
+    cli_heap_prepare();
     if (lapis_ctx_new(&c.ctx) < 0) {
         fprintf(stderr, "lapis: error: cannot create the library context (out of memory?)\n");
         return 1;

@@ -80,7 +80,7 @@ static void md_reset(struct cli_mdprogress *p)
     for (size_t i = 0; i < p->n; i++)
         free(p->repos[i].id);
     free(p->repos);
-    *p = (struct cli_mdprogress){ .enabled = p->enabled };
+    *p = (struct cli_mdprogress){ .enabled = p->enabled, .fetching = p->fetching };
 }
 
 void cli_mdprogress_event(struct cli_mdprogress *p, enum lapis_progress_kind k, const char *name,
@@ -104,7 +104,13 @@ void cli_mdprogress_event(struct cli_mdprogress *p, enum lapis_progress_kind k, 
 void cli_mdprogress_cb(enum lapis_progress_kind k, const char *name, unsigned long long done,
                        unsigned long long total, void *ud)
 {
-    cli_mdprogress_event(ud, k, name, done, total);
+    struct cli_mdprogress *p = ud;
+
+    if (p && k == LAPIS_PROGRESS_METADATA && !p->fetching) {
+        p->fetching = true; /* metadata will be parsed, not only loaded */
+        cli_heap_release();
+    }
+    cli_mdprogress_event(p, k, name, done, total);
 }
 
 /* A message printed under the block: the next redraw starts below it. */
