@@ -72,7 +72,8 @@ struct cli {
     struct cli_mdprogress *mdprogress; /* the metadata progress block (mdprogress.c) */
 };
 
-/* heap.c: glibc malloc's policy for the process, set once in main. */
+/* heap.c: glibc malloc's policy for the process: set in main, released when
+ * metadata is fetched or a transaction confirmed. */
 void cli_heap_prepare(void);
 void cli_heap_release(void);
 

@@ -179,9 +179,8 @@ static bool ask(const char *question)
     return line[0] == 'y' || line[0] == 'Y';
 }
 
-static bool confirm_cb(const char *question, void *ud)
+static bool confirm_answer(struct cli *c, const char *question)
 {
-    struct cli *c = ud;
     if (c->assumeno)
         return false;
     if (c->assumeyes) {
@@ -190,6 +189,14 @@ static bool confirm_cb(const char *question, void *ud)
         return true;
     }
     return ask(question);
+}
+
+static bool confirm_cb(const char *question, void *ud)
+{
+    bool yes = confirm_answer(ud, question);
+    if (yes)
+        cli_heap_release(); /* downloads and rpm follow: their memory goes back as freed */
+    return yes;
 }
 
 struct progress {

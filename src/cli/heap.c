@@ -56,8 +56,10 @@ void cli_heap_prepare(void)
     heap_huge_step();
 }
 
-/* Parsing metadata frees as much as it keeps: a 64 MiB top pad would hold the freed
- * part resident (cold makecache peak 57 -> 74 MB). Once a download begins, the heap
+/* The huge step serves loading and solving. Parsing metadata frees as much as it
+ * keeps, and a transaction frees what each package needed: a 64 MiB top pad would
+ * hold that freed memory resident (cold makecache peak 57 -> 74 MB). So when a
+ * metadata download begins (mdprogress.c) or a transaction is confirmed, the heap
  * goes back to growing and shrinking in small steps. */
 void cli_heap_release(void)
 {
