@@ -412,11 +412,8 @@ static int cmp_name_arch(const void *pa, const void *pb, void *dp)
 {
     Pool *pool = dp;
     Solvable *a = pool_id2solvable(pool, *(const Id *)pa), *b = pool_id2solvable(pool, *(const Id *)pb);
-    if (a->name != b->name)
-        return strcmp(pool_id2str(pool, a->name), pool_id2str(pool, b->name));
-    if (a->arch != b->arch)
-        return strcmp(pool_id2str(pool, a->arch), pool_id2str(pool, b->arch));
-    return pool_evrcmp(pool, a->evr, b->evr, EVRCMP_COMPARE);
+    int r = lapis_cmp_name_arch(pool, a, b);
+    return r ? r : pool_evrcmp(pool, a->evr, b->evr, EVRCMP_COMPARE);
 }
 
 /* Upgrade candidates of every matching advisory, sorted by name, arch, evr. */

@@ -266,6 +266,16 @@ static inline bool lapis_is_advisory(Pool *pool, Solvable *s)
 {
     return str_startswith(pool_id2str(pool, s->name), LAPIS_ADVISORY_PREFIX);
 }
+/* Order by name, then arch (as strings); 0 when both are the same: the sort
+ * keys before a version that the package lists share. */
+static inline int lapis_cmp_name_arch(Pool *pool, const Solvable *a, const Solvable *b)
+{
+    if (a->name != b->name)
+        return strcmp(pool_id2str(pool, a->name), pool_id2str(pool, b->name));
+    if (a->arch != b->arch)
+        return strcmp(pool_id2str(pool, a->arch), pool_id2str(pool, b->arch));
+    return 0;
+}
 /* A real, installable package from a repo (not an advisory, not a source rpm,
  * not excluded) (query.c). */
 bool lapis_pkg_is_available(lapis_ctx *ctx, Id p, Solvable *s);

@@ -251,11 +251,9 @@ static int cmp_name_arch_prio_evr(const void *pa, const void *pb, void *dp)
 {
     Pool *pool = dp;
     Solvable *a = pool_id2solvable(pool, *(const Id *)pa), *b = pool_id2solvable(pool, *(const Id *)pb);
-    int r;
-    if (a->name != b->name)
-        return strcmp(pool_id2str(pool, a->name), pool_id2str(pool, b->name));
-    if (a->arch != b->arch)
-        return strcmp(pool_id2str(pool, a->arch), pool_id2str(pool, b->arch));
+    int r = lapis_cmp_name_arch(pool, a, b);
+    if (r)
+        return r;
     if (a->repo->priority != b->repo->priority)
         return a->repo->priority > b->repo->priority ? -1 : 1;
     r = pool_evrcmp(pool, b->evr, a->evr, EVRCMP_COMPARE);

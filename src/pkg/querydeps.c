@@ -375,11 +375,8 @@ static int cmp_name_arch_newest(const void *pa, const void *pb, void *dp)
 {
     Pool *pool = dp;
     Solvable *a = pool_id2solvable(pool, *(const Id *)pa), *b = pool_id2solvable(pool, *(const Id *)pb);
-    if (a->name != b->name)
-        return strcmp(pool_id2str(pool, a->name), pool_id2str(pool, b->name));
-    if (a->arch != b->arch)
-        return strcmp(pool_id2str(pool, a->arch), pool_id2str(pool, b->arch));
-    return pool_evrcmp(pool, b->evr, a->evr, EVRCMP_COMPARE);
+    int r = lapis_cmp_name_arch(pool, a, b);
+    return r ? r : pool_evrcmp(pool, b->evr, a->evr, EVRCMP_COMPARE);
 }
 
 void lapis_pkglist_latest(lapis_ctx *ctx, lapis_pkglist *l, int n)
