@@ -107,7 +107,7 @@ void cli_mdprogress_cb(enum lapis_progress_kind k, const char *name, unsigned lo
     struct cli_mdprogress *p = ud;
 
     if (p && k == LAPIS_PROGRESS_METADATA && !p->fetching) {
-        p->fetching = true; /* metadata will be parsed, not only loaded */
+        p->fetching = true; /* what arrives may be parsed (or be an unchanged repomd.xml) */
         cli_heap_release();
     }
     cli_mdprogress_event(p, k, name, done, total);
