@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -166,6 +167,56 @@ int lapis_cache_solv_write_file(Repo *repo, Repodata *data, enum lapis_solv_part
     if (r == 0 && rename(tmp, path) == 0)
         return 0;
     unlink(tmp);
+    return -1;
+}
+
+/* Both writers only read the repo when its ids are the pool's: a repodata
+ * with a local string pool would have a writer add to it. The one lazy
+ * structure they share, a dirpool's traversal index, is built first. */
+static bool split_write_is_read_only(Repo *repo)
+{
+    Repodata *data;
+    int i;
+    FOR_REPODATAS(repo, i, data) {
+        if (data->localpool || data->state != REPODATA_AVAILABLE)
+            return false;
+        if (data->dirpool.ndirs && !data->dirpool.dirtraverse)
+            dirpool_make_dirtraverse(&data->dirpool);
+    }
+    return true;
+}
+
+struct details_writer {
+    Repo *repo;
+    const char *path, *cookie;
+    int r;
+};
+
+static void *details_writer_main(void *arg)
+{
+    struct details_writer *w = arg;
+    w->r = lapis_cache_solv_write_file(w->repo, NULL, LAPIS_SOLV_DETAILS, w->path, w->cookie);
+    return NULL;
+}
+
+int lapis_cache_solv_write_split(Repo *repo, const char *main_path, const char *main_cookie,
+                                 const char *details_path, const char *details_cookie)
+{
+    struct details_writer w = { .repo = repo, .path = details_path, .cookie = details_cookie };
+    pthread_t t;
+    bool threaded = split_write_is_read_only(repo) &&
+                    lapis_md_start_thread(&t, details_writer_main, &w) == 0;
+    int r;
+
+    if (!threaded)
+        details_writer_main(&w);
+    r = lapis_cache_solv_write_file(repo, NULL, LAPIS_SOLV_MAIN, main_path, main_cookie);
+    if (threaded)
+        pthread_join(t, NULL);
+    if (r == 0 && w.r == 0)
+        return 0;
+    unlink(main_path); /* a main cache on disk implies its details cache */
+    unlink(details_path);
     return -1;
 }
 

@@ -244,6 +244,11 @@ int lapis_cache_solv_read(lapis_ctx *ctx, Repo *repo, const char *path, const ch
 /* The writer itself, without a context (for a parse thread's private pool): <0 on failure. */
 int lapis_cache_solv_write_file(Repo *repo, Repodata *data, enum lapis_solv_part part,
                                 const char *path, const char *cookie);
+/* The main and details caches of a parsed repo, written at the same time by
+ * two threads (each write spends most of its time sorting the pool's
+ * strings); both or neither are left: <0 on failure. */
+int lapis_cache_solv_write_split(Repo *repo, const char *main_path, const char *main_cookie,
+                                 const char *details_path, const char *details_cookie);
 bool lapis_cache_expired(const char *repomd_path, long long max_age);
 
 /* ---- metadata.c / sack.c ------------------------------------------------ */

@@ -173,15 +173,12 @@ static bool parse_feed(struct feed *f, Repo *repo, bool updateinfo, int flags)
     return r == 0 && !b.exceeded && t.whole;
 }
 
-/* Details first: a main cache on disk implies its details cache is there too. */
 static bool write_main(const struct lapis_mdstream_spec *sp, Repo *repo)
 {
     _cleanup_free_ char *details = path_join(sp->staging, "lapis-details.solv");
     _cleanup_free_ char *main_solv = path_join(sp->staging, "lapis-main.solv");
-    return lapis_cache_solv_write_file(repo, NULL, LAPIS_SOLV_DETAILS, details,
-                                       sp->cookie_details) == 0 &&
-           lapis_cache_solv_write_file(repo, NULL, LAPIS_SOLV_MAIN, main_solv,
-                                       sp->cookie_main) == 0;
+    return lapis_cache_solv_write_split(repo, main_solv, sp->cookie_main, details,
+                                        sp->cookie_details) == 0;
 }
 
 static bool write_filelists(const struct lapis_mdstream_spec *sp, Repo *repo)

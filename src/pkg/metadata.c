@@ -676,10 +676,10 @@ static int load_repo_dir(lapis_ctx *ctx, struct rstate *s, const char *dir)
             return r;
         }
         lapis_md_mark_unsafe_locations(repo);
-        /* Details first: a main cache on disk implies its details cache is there too. */
+        /* a cache we cannot write is only slower, not an error */
         _cleanup_free_ char *details = path_join(dir, "lapis-details.solv");
-        lapis_cache_solv_write_part(ctx, repo, NULL, LAPIS_SOLV_DETAILS, details, dcookie);
-        lapis_cache_solv_write_part(ctx, repo, NULL, LAPIS_SOLV_MAIN, solv, cookie);
+        if (lapis_cache_solv_write_split(repo, solv, cookie, details, dcookie) < 0)
+            lapis_log(ctx, LAPIS_LOG_DEBUG, "could not write solv caches %s", solv);
         s->repo->details_loaded = true; /* parsed from XML: everything is in memory */
     }
     s->repo->solv = repo;
