@@ -134,6 +134,8 @@ enum lapis_load_flags {
     LAPIS_LOAD_NO_REPOS  = 1 << 3, /* only the installed system */
     LAPIS_LOAD_PIN_KEYS  = 1 << 4, /* record a repo's first verified gpgkey in the root
                                     * (makecache; transactions pin the keys they import) */
+    LAPIS_LOAD_CACHES_ONLY = 1 << 5, /* makecache: make the caches current and count each
+                                      * repo's packages; nothing stays loaded after */
 };
 
 /* Fetch (as needed), verify and load the enabled repositories and the rpmdb.

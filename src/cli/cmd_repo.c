@@ -249,7 +249,7 @@ int cmd_makecache(struct cli *c)
 {
     if (c->nargs > 0) /* dnf5: an unknown positional argument is a usage error */
         return cli_error(c, LAPIS_E_USAGE, "makecache takes no arguments, not '%s'", c->args[0]);
-    int r = cli_load(c, LAPIS_LOAD_NO_SYSTEM | LAPIS_LOAD_PIN_KEYS);
+    int r = cli_load(c, LAPIS_LOAD_NO_SYSTEM | LAPIS_LOAD_PIN_KEYS | LAPIS_LOAD_CACHES_ONLY);
     cJSON *arr = c->json ? cJSON_CreateArray() : NULL;
 
     if (r < 0) {

@@ -124,6 +124,8 @@ struct lapis_repo *lapis_repo_new(const char *id, const struct lapis_repo_opts *
 void lapis_repo_free(struct lapis_repo *r);
 int lapis_repo_set(lapis_ctx *ctx, struct lapis_repo *r, const char *key, const char *value);
 bool lapis_repo_id_valid(const char *id);
+/* Whether an exclude or include filter may hide packages of the repo. */
+bool lapis_repo_filtered(const lapis_ctx *ctx, const struct lapis_repo *lr);
 int lapis_repos_read_dirs(lapis_ctx *ctx);
 struct lapis_repo *lapis_repo_find(lapis_ctx *ctx, const char *id);
 void lapis_repo_opts_copy(struct lapis_repo_opts *dst, const struct lapis_repo_opts *src);
@@ -258,7 +260,9 @@ int lapis_metadata_load_filelists(lapis_ctx *ctx);
 void lapis_metadata_load_details(lapis_ctx *ctx);
 int lapis_sack_init(lapis_ctx *ctx);
 int lapis_sack_load_system(lapis_ctx *ctx);
+/* lapis_sack_count(), then the file provides and the whatprovides index. */
 void lapis_sack_finish(lapis_ctx *ctx);
+void lapis_sack_count(lapis_ctx *ctx);
 /* Packages whose location leaves their repo, recorded in this meta key of the .solv. */
 #define UNSAFE_KEY "lapis:unsafe-location"
 Map *lapis_sack_considered(lapis_ctx *ctx);
@@ -349,7 +353,7 @@ struct lapis_md_bounded {
 int lapis_md_start_thread(pthread_t *t, void *(*fn)(void *), void *arg);
 FILE *lapis_md_open_bounded(const char *name, int fd, struct lapis_md_bounded *b);
 /* Record the packages whose location leaves the repository (once per XML parse). */
-void lapis_md_mark_unsafe_locations(Repo *repo);
+int lapis_md_mark_unsafe_locations(Repo *repo);
 int lapis_history_begin(struct lapis_goal *g, const char *cmdline, const char *comment);
 /* Installed groups: ids and their package names (space separated), by id. */
 int lapis_history_groups(lapis_ctx *ctx, char ***ret_ids, char ***ret_pkgs);

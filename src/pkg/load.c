@@ -28,19 +28,28 @@ static int load_pool(lapis_ctx *ctx, unsigned flags)
     return 0;
 }
 
+/* The pool and what points into it; the repos' counts and cache paths stay. */
+static void drop_pool(lapis_ctx *ctx)
+{
+    lapis_sack_free(ctx);
+    ctx->details_loaded = false;
+    for (size_t i = 0; i < ctx->nrepos; i++) {
+        ctx->repos[i]->solv = NULL; /* freed with the pool */
+        ctx->repos[i]->filelists_loaded = ctx->repos[i]->details_loaded = false;
+    }
+}
+
 /* A failed load leaves no half-filled pool behind: the next lapis_load()
  * starts over (and fails again, or skips what it may skip) instead of
  * taking the partial pool as loaded. */
 static void unload(lapis_ctx *ctx)
 {
-    lapis_sack_free(ctx);
-    ctx->details_loaded = false;
+    drop_pool(ctx);
     for (size_t i = 0; i < ctx->nrepos; i++) {
         struct lapis_repo *lr = ctx->repos[i];
-        lr->solv = NULL; /* freed with the pool */
         lr->npackages = 0;
         lr->timestamp = 0;
-        lr->skipped = lr->filelists_loaded = lr->details_loaded = false;
+        lr->skipped = false;
         free(lr->solv_dir);
         lr->solv_dir = NULL;
         free(lr->comps_path);
@@ -50,6 +59,7 @@ static void unload(lapis_ctx *ctx)
 
 int lapis_load(lapis_ctx *ctx, unsigned flags)
 {
+    bool caches_only = (flags & LAPIS_LOAD_CACHES_ONLY) && !ctx->loaded;
     int r;
 
     if ((r = lapis_ctx_setup(ctx)) < 0)
@@ -61,6 +71,11 @@ int lapis_load(lapis_ctx *ctx, unsigned flags)
         }
     } else if ((flags & LAPIS_LOAD_FILELISTS) && (r = lapis_metadata_load_filelists(ctx)) < 0) {
         return r;
+    }
+    if (caches_only) { /* counted; the pool may lack repos parsed while downloading */
+        lapis_sack_count(ctx);
+        drop_pool(ctx);
+        return 0;
     }
     lapis_sack_finish(ctx);
     ctx->loaded = true;

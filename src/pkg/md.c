@@ -216,19 +216,24 @@ int lapis_md_error_shift(Pool *pool, long delta)
 
 /* Called once when a repo is parsed from XML (not on .solv loads): record the
  * packages whose location leaves the repository in a meta key that is saved
- * with the .solv cache, so the costly location scan is not repeated. */
-void lapis_md_mark_unsafe_locations(Repo *repo)
+ * with the .solv cache, so the costly location scan is not repeated.
+ * Returns how many were marked. */
+int lapis_md_mark_unsafe_locations(Repo *repo)
 {
     Pool *pool = repo->pool;
     Id key = pool_str2id(pool, UNSAFE_KEY, 1);
     Repodata *data = repo_last_repodata(repo);
     Solvable *s;
     Id p;
+    int n = 0;
 
     FOR_REPO_SOLVABLES(repo, p, s) {
         const char *loc = solvable_lookup_location(s, NULL);
-        if (loc && !lapis_href_is_safe(loc))
+        if (loc && !lapis_href_is_safe(loc)) {
             repodata_add_idarray(data, SOLVID_META, key, p - repo->start + 1);
+            n++;
+        }
     }
     repodata_internalize(data);
+    return n;
 }

@@ -25,7 +25,10 @@ struct lapis_mdstream;
 struct lapis_mdstream *lapis_mdstream_start(const struct lapis_mdstream_spec *spec);
 /* The tap for a fetch job of that type ("primary"...), or NULL. */
 const struct lapis_fetch_tap *lapis_mdstream_tap(struct lapis_mdstream *m, const char *type);
-/* After lapis_fetch_run returned: wait for the parse, free; true if the caches were written. */
-bool lapis_mdstream_finish(struct lapis_mdstream *m);
+/* After lapis_fetch_run returned: wait for the parse, free; true if the caches
+ * were written. *offered: the packages the repo offers before excludes, or -1
+ * (not known: the caches were not written, or packages are hidden for unsafe
+ * locations). */
+bool lapis_mdstream_finish(struct lapis_mdstream *m, int *offered);
 
 #endif

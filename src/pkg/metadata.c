@@ -53,6 +53,8 @@ struct rstate {
     size_t repomd_mirror; /* which baseurl served repomd.xml */
     bool pin;         /* record the repo's key pin (LAPIS_LOAD_PIN_KEYS); else only check it */
     struct lapis_mdstream *stream; /* parsing while phase B downloads */
+    bool counted;     /* the stream wrote the caches and counted the packages: */
+    int offered;      /* how many it offers before excludes */
     int err;          /* first error, 0 if fine */
     char *errmsg;
     long long fetched; /* bytes of earlier batches, for progress */
@@ -533,8 +535,9 @@ static void stream_finish(lapis_ctx *ctx, struct rstate *s)
 {
     if (!s->stream)
         return;
-    bool ok = lapis_mdstream_finish(s->stream);
+    bool ok = lapis_mdstream_finish(s->stream, &s->offered);
     s->stream = NULL;
+    s->counted = s->offered >= 0;
     lapis_log(ctx, LAPIS_LOG_DEBUG, "repo %s: %s", s->repo->id,
               ok ? "metadata parsed while downloading"
                  : "metadata not parsed while downloading; parsing it now");
@@ -728,10 +731,40 @@ static int commit_staging(lapis_ctx *ctx, struct rstate *s)
     return 0;
 }
 
+/* makecache needs no pool: a repo parsed while downloading, whose count no
+ * filter changes, is committed and counted, not loaded again from the .solv
+ * just written (63k packages: ~0.1 s). */
+static bool keep_unloaded(lapis_ctx *ctx, const struct rstate *s, unsigned flags)
+{
+    return (flags & LAPIS_LOAD_CACHES_ONLY) && !(flags & LAPIS_LOAD_FILELISTS) && s->staging &&
+           s->counted && !lapis_repo_filtered(ctx, s->repo);
+}
+
+static int commit_unloaded(lapis_ctx *ctx, struct rstate *s)
+{
+    int r = commit_staging(ctx, s);
+    if (r < 0)
+        return r;
+    s->repo->npackages = s->offered;
+    free(s->repo->solv_dir);
+    s->repo->solv_dir = xstrdup(s->repodata);
+    note_comps(s);
+    lapis_log(ctx, LAPIS_LOG_DEBUG, "repo %s: %d packages, counted while parsing; not loaded",
+              s->repo->id, s->offered);
+    return 0;
+}
+
 static void load_one(lapis_ctx *ctx, struct rstate *s, unsigned flags)
 {
     const char *dir = s->staging ? s->staging : s->repodata;
-    int r = load_repo_dir(ctx, s, dir);
+    int r;
+
+    if (keep_unloaded(ctx, s, flags)) {
+        if ((r = commit_unloaded(ctx, s)) < 0)
+            rstate_fail(s, r, "%s", lapis_ctx_error(ctx));
+        return;
+    }
+    r = load_repo_dir(ctx, s, dir);
 
     /* Parse filelists fetched in this refresh before committing, so a bad one keeps the old cache. */
     if (r == 0 && s->staging && (flags & LAPIS_LOAD_FILELISTS) && md_find(s, "filelists"))

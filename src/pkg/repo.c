@@ -354,3 +354,11 @@ bool lapis_repo_matches(const struct lapis_repo *r, const char *glob)
 {
     return fnmatch(glob, r->id, 0) == 0;
 }
+
+/* Whether an exclude or include filter may hide packages of repo lr. The
+ * per-repo exclude starts as a copy of the global one. */
+bool lapis_repo_filtered(const lapis_ctx *ctx, const struct lapis_repo *lr)
+{
+    return (lr->opts.exclude && lr->opts.exclude[0]) || ctx->extra_excludes[0] ||
+           lr->includepkgs || (ctx->conf.includepkgs && ctx->conf.includepkgs[0]);
+}

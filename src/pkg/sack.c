@@ -69,14 +69,12 @@ static void apply_excludes(lapis_ctx *ctx)
 {
     Pool *pool = ctx->pool;
     char **main_inc = ctx->conf.includepkgs && ctx->conf.includepkgs[0] ? ctx->conf.includepkgs : NULL;
-    bool any = (ctx->conf.repo.exclude && ctx->conf.repo.exclude[0]) || ctx->extra_excludes[0] ||
-               main_inc;
+    bool any = false;
     Id p;
     Solvable *s;
 
     for (size_t i = 0; i < ctx->nrepos && !any; i++)
-        any = (ctx->repos[i]->opts.exclude && ctx->repos[i]->opts.exclude[0]) ||
-              ctx->repos[i]->includepkgs;
+        any = lapis_repo_filtered(ctx, ctx->repos[i]);
     if (!any)
         return;
     FOR_POOL_SOLVABLES(p) {
@@ -209,9 +207,11 @@ static void create_whatprovides(Pool *pool)
     }
 }
 
-void lapis_sack_finish(lapis_ctx *ctx)
+/* What the solver may use (excludes, then unsafe locations hidden), and what
+ * each loaded repo offers. */
+void lapis_sack_count(lapis_ctx *ctx)
 {
-    drop_considered(ctx->pool); /* rebuilt from scratch: excludes, then unsafe locations */
+    drop_considered(ctx->pool); /* rebuilt from scratch */
     apply_excludes(ctx);
     for (size_t i = 0; i < ctx->nrepos; i++) {
         if (!ctx->repos[i]->solv)
@@ -219,6 +219,11 @@ void lapis_sack_finish(lapis_ctx *ctx)
         hide_unsafe_locations(ctx, ctx->repos[i]);
         count_packages(ctx, ctx->repos[i]); /* after hiding: counts what is offered */
     }
+}
+
+void lapis_sack_finish(lapis_ctx *ctx)
+{
+    lapis_sack_count(ctx);
     pool_addfileprovides(ctx->pool);
     create_whatprovides(ctx->pool);
 }

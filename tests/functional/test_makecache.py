@@ -313,3 +313,47 @@ def run_strace(lapis, log, *args):
     return subprocess.run(["strace", "-f", "-qq", "-e", "trace=openat", "-o", str(log)] +
                           [str(a) for a in lapis.argv(*args)], env=env,
                           capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+
+
+COUNT_REPOS = "--enablerepo=base,updates,many1,termtext,badhref,empty"
+
+
+def makecache_counts(lapis, cache, *opts, stream=True):
+    saved = dict(lapis.env)
+    if not stream:
+        lapis.env["LAPIS_MD_STREAM"] = "0"  # parsed after the download: always loaded
+    try:
+        r = lapis.run("-v", "--json", COUNT_REPOS, *opts, "makecache", cache=cache)
+    finally:
+        lapis.env.clear()
+        lapis.env.update(saved)
+    assert r.rc == 0, r
+    counts = {x["id"]: (x["packages"], x["skipped"]) for x in r.json()["repos"]}
+    unloaded = set(re.findall(r"debug: repo (\S+): \d+ packages, counted while parsing; not loaded",
+                              r.err))
+    return counts, unloaded, r.warning_lines
+
+
+@pytest.mark.parametrize("opts,filtered", [
+    ((), ()),
+    (("--exclude=e*",), COUNT_REPOS.split("=")[1].split(",")),
+    (("--setopt=base.includepkgs=hello,glibc",), ("base",)),
+    (("--setopt=updates.excludepkgs=*",), ("updates",)),
+])
+def test_makecache_counts_without_loading(lapis, tmp_path, opts, filtered):
+    """makecache counts a repo parsed while downloading without loading the
+    .solv it wrote; what it prints equals what the load counts (advisories
+    left out), and a repo an exclude or include may change, or whose unsafe
+    locations the load warns of, is loaded as before."""
+    counts, unloaded, warnings = makecache_counts(lapis, tmp_path / "stream", *opts)
+    want, none, want_warnings = makecache_counts(lapis, tmp_path / "serial", *opts, stream=False)
+    assert counts == want
+    assert warnings == want_warnings and any("badhref" in w for w in warnings), warnings
+    assert none == set()
+    assert unloaded == set(counts) - set(filtered) - {"badhref"}, (unloaded, counts)
+    if filtered:
+        full, _, _ = makecache_counts(lapis, tmp_path / "full")
+        assert any(counts[r][0] < full[r][0] for r in filtered), (counts, full)
+    # The caches it did not load count the same when a later run loads them.
+    again, none, _ = makecache_counts(lapis, tmp_path / "stream", *opts)
+    assert again == counts and none == set()

@@ -254,6 +254,41 @@ static void test_big_and_binary(void **state)
     free(d);
 }
 
+/* n packages, the one at index odd (if any) with the case's text: the
+ * fast parser cuts the document into repodatas of 4096 packages, and each
+ * package's first file is in the directory of the last file before it (the
+ * parser's one-entry directory cache must not reach into the next batch). */
+static char *doc_n(size_t n, size_t odd, const char *in_format)
+{
+    size_t cap = n * 2048 + 4096, len = 0;
+    char *d = xmalloc(cap);
+    len += (size_t)snprintf(d, cap, "%s", HEAD);
+    for (size_t i = 0; i < n; i++) {
+        char name[32], *p;
+        snprintf(name, sizeof(name), "p%zu", i);
+        p = pkg(name, i == odd ? in_format : "<file>/usr/bin/also</file>\n", "");
+        assert_true(len + strlen(p) + sizeof(TAIL) < cap);
+        memcpy(d + len, p, strlen(p) + 1);
+        len += strlen(p);
+        free(p);
+    }
+    memcpy(d + len, TAIL, sizeof(TAIL));
+    return d;
+}
+
+/* Across the batches: directories, the meta key of filtered file lists, an
+ * end on a batch boundary, and the hand-over to libsolv in a later batch. */
+static void test_batches(void **state)
+{
+    const size_t none = (size_t)-1;
+    (void)state;
+    assert_same_doc(doc_n(2 * 4096 + 7, none, ""), "three batches");
+    assert_same_doc(doc_n(2 * 4096, none, ""), "two full batches");
+    assert_same_doc(doc_n(4096 + 9, 4096, "<!-- libsolv's from here -->\n"),
+                    "libsolv's from a batch's first package");
+    assert_same_doc(doc_n(4096 + 9, 4100, "<rpm:foo/>\n"), "libsolv's inside a batch");
+}
+
 static char *read_xml(const char *path, size_t *len)
 {
     FILE *f = solv_xfopen(path, "r");
@@ -334,6 +369,7 @@ int main(void)
         cmocka_unit_test(test_package_pkgid),
         cmocka_unit_test(test_document_cases),
         cmocka_unit_test(test_big_and_binary),
+        cmocka_unit_test(test_batches),
         cmocka_unit_test(test_fixture_repos),
         cmocka_unit_test(test_bench_repo),
     };
