@@ -15,6 +15,11 @@
  * repodata or fails with its own message, line numbers counted in the whole
  * document. So it never accepts what libsolv would refuse, and never reads
  * differently what libsolv would accept. LAPIS_MD_FAST=0 turns it off.
+ *
+ * The reading and checking (the scan) runs a few slots of packages ahead of
+ * the libsolv calls (the emission) on a thread of its own; the emission,
+ * the only one that touches the pool, stays in document order
+ * (LAPIS_MD_PIPE=0: both on the caller's thread).
  */
 #include "pkg/internal.h"
 #include <errno.h>
@@ -104,6 +109,22 @@ struct mf_ev {
     const char *a[MF_MAX_ATTRS];
     Id chktype;
     const unsigned char *chk;
+    const char *key;    /* <rpm:entry>: its attributes but pre, as the dependency cache keys them */
+    unsigned klen;      /* 0: too long to be cached */
+    uint32_t khash;
+};
+
+/* Dependencies repeat (Debian's 63k packages: 455k entries, 172k different),
+ * and an entry met before gets the Id it got then, without the string and
+ * relation lookups: the same pool, as the lookups would only have found
+ * what the first one made. One entry per hash: bounded, 2 MB at most. */
+#define MF_DEPCACHE_SIZE (1u << 15)
+#define MF_DEPKEY_MAX 55
+struct mf_depslot {
+    uint32_t hash;
+    Id id;
+    unsigned char len;
+    char key[MF_DEPKEY_MAX];
 };
 
 struct mf {
@@ -123,6 +144,7 @@ struct mf {
     size_t alen, acap;
     struct mf_ev *ev;
     size_t nev, evcap;
+    struct mf_depslot *deps; /* the emission's dependency cache (MF_DEPCACHE_SIZE) */
     char *evr, *dir;    /* scratch: an EVR being built, a file's directory */
     size_t evrcap, dircap;
     Id lastdir;         /* the directory of the file before (libsolv's one-entry cache) */
@@ -391,6 +413,32 @@ static bool ev_checksum(struct mf *m, struct mf_ev *v)
 static const char *read_element(struct mf *m, const char *p, const char *end,
                                 const struct mf_elem *e, const struct mf_tag *t);
 
+/* The entry's name, flags, epoch, version and release, each NUL-ended or
+ * \1 when absent (no text has control characters), into the arena, hashed
+ * (FNV-1a): the scan's share of the dependency cache. */
+static void dep_key(struct mf *m, struct mf_ev *v)
+{
+    static const int fields[] = { E_NAME, E_FLAGS, E_EPOCH, E_VER, E_REL };
+    char *k = m->arena + m->alen, *p = k;
+    uint32_t h = 2166136261u;
+
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        const char *a = v->a[fields[i]];
+        if (a)
+            p = stpcpy(p, a) + 1;
+        else
+            *p++ = 1;
+    }
+    v->klen = (size_t)(p - k) <= MF_DEPKEY_MAX ? (unsigned)(p - k) : 0;
+    if (!v->klen)
+        return;
+    for (const char *c = k; c < p; c++)
+        h = (h ^ (unsigned char)*c) * 16777619u;
+    v->key = k;
+    v->khash = h;
+    m->alen += v->klen;
+}
+
 /* The children of e up to its end tag; only blanks between them. */
 static const char *read_children(struct mf *m, const char *p, const char *end,
                                  const struct mf_elem *e)
@@ -445,6 +493,8 @@ static const char *read_element(struct mf *m, const char *p, const char *end,
         return NULL; /* SUSE's author section: libsolv splits it off */
     if (e->el == EL_ENTRY && !v->a[E_NAME])
         m->nev--; /* libsolv skips an entry without a name */
+    else if (e->el == EL_ENTRY)
+        dep_key(m, v);
     return p;
 }
 
@@ -460,14 +510,13 @@ static void arena_reset(struct mf *m, size_t raw)
     m->alen = 0;
 }
 
-/* Read the package at buf[pos..pend) into events; false: not the usual shape. */
+/* Read the package at buf[pos..pend) into events after those there are, its
+ * strings into the arena, which has room for them; false: not the usual shape. */
 static bool mf_scan_package(struct mf *m, size_t pend)
 {
     const char *p = m->buf + m->pos, *end = m->buf + pend;
     struct mf_tag t = { 0 };
 
-    arena_reset(m, pend - m->pos);
-    m->nev = 0;
     /* fuzz_mdfast: ",package ...>" was read as a package, the '<' never looked at */
     if (*p != '<' || !(p = tag_name(p + 1, end, &t)) || !name_is(&t, mf_package.name))
         return false;
@@ -516,22 +565,17 @@ static char *evr_space(struct mf *m, const char *e, const char *v, const char *r
     return scratch(&m->evr, &m->evrcap, l);
 }
 
-/* adddep() */
-static Offset add_dep(struct mf *m, Offset olddeps, const struct mf_ev *v, bool isreq)
+/* The dependency an entry names (0: a rich dependency libsolv refuses). */
+static Id dep_id(struct mf *m, const struct mf_ev *v)
 {
     static const char *const flagtab[] = { "GT", "EQ", "GE", "LT", "NE", "LE" };
     const char *n = v->a[E_NAME], *f = v->a[E_FLAGS];
-    Id id, marker = isreq ? -SOLVABLE_PREREQMARKER : 0;
+    Id id;
     int flags;
 
-    if (isreq && v->a[E_PRE] && v->a[E_PRE][0] == '1')
-        marker = SOLVABLE_PREREQMARKER;
-    if (!f && n[0] == '(') {
-        if (!(id = pool_parserpmrichdep(m->pool, n)))
-            return olddeps;
-    } else {
-        id = pool_str2id(m->pool, n, 1);
-    }
+    if (!f && n[0] == '(')
+        return pool_parserpmrichdep(m->pool, n);
+    id = pool_str2id(m->pool, n, 1);
     if (f) {
         char *space = evr_space(m, v->a[E_EPOCH], v->a[E_VER], v->a[E_REL]);
         Id evr = make_evr(m->pool, v->a[E_EPOCH], v->a[E_VER], v->a[E_REL], space);
@@ -541,6 +585,37 @@ static Offset add_dep(struct mf *m, Offset olddeps, const struct mf_ev *v, bool 
         flags = flags < 6 ? flags + 1 : 0;
         id = pool_rel2id(m->pool, id, evr, flags, 1);
     }
+    return id;
+}
+
+static Id dep_cached(struct mf *m, const struct mf_ev *v)
+{
+    struct mf_depslot *d;
+    Id id;
+
+    if (!v->klen)
+        return dep_id(m, v);
+    if (!m->deps)
+        m->deps = xcalloc(MF_DEPCACHE_SIZE, sizeof(*m->deps));
+    d = &m->deps[v->khash & (MF_DEPCACHE_SIZE - 1)];
+    if (d->id && d->hash == v->khash && d->len == v->klen && memcmp(d->key, v->key, v->klen) == 0)
+        return d->id;
+    if ((id = dep_id(m, v))) {
+        d->hash = v->khash, d->id = id, d->len = (unsigned char)v->klen;
+        memcpy(d->key, v->key, v->klen);
+    }
+    return id;
+}
+
+/* adddep() */
+static Offset add_dep(struct mf *m, Offset olddeps, const struct mf_ev *v, bool isreq)
+{
+    Id id, marker = isreq ? -SOLVABLE_PREREQMARKER : 0;
+
+    if (isreq && v->a[E_PRE] && v->a[E_PRE][0] == '1')
+        marker = SOLVABLE_PREREQMARKER;
+    if (!(id = dep_cached(m, v)))
+        return olddeps;
     return repo_addid_dep(m->repo, olddeps, id, marker);
 }
 
@@ -758,9 +833,137 @@ static void mf_next_batch(struct mf *m)
     m->lastdir = 0;
 }
 
-/* Packages while they have the usual shape; true: the whole document was read. */
-static bool mf_packages(struct mf *m)
+/* ---- the pipeline: a scan thread reads packages, the caller emits them -- */
+
+/* Reading and checking a package (the scan) is a third of the parse, putting
+ * it into the pool (the emission) the rest; the scan runs ahead on a thread
+ * of its own and hands packages over in slots of up to 64. The pool is only
+ * ever the caller's. The emission is in document order, so the calls into
+ * libsolv are the same as without the thread (which is the path when the
+ * thread cannot be made). */
+#define MF_SLOTS 16
+#define MF_SLOT_PKGS 64
+#define MF_SLOT_ARENA (256u << 10)
+
+struct mf_slot {
+    char *arena;
+    size_t alen, acap;
+    struct mf_ev *ev;
+    size_t nev, evcap;
+    size_t npkgs, ends[MF_SLOT_PKGS]; /* where each package's events end */
+};
+
+struct mf_pipe {
+    struct mf *scan, *emit;
+    bool threaded;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct mf_slot slots[MF_SLOTS];
+    size_t head, tail; /* [tail, head): scanned, not yet emitted; the scan fills head */
+    bool done, whole;  /* the scan ended; it had read the whole document */
+};
+
+/* The scan's arena and events are a slot's while it fills it. */
+static void slot_swap(struct mf *m, struct mf_slot *s)
 {
+    char *a = m->arena;
+    struct mf_ev *ev = m->ev;
+    size_t alen = m->alen, acap = m->acap, nev = m->nev, evcap = m->evcap;
+    m->arena = s->arena, m->alen = s->alen, m->acap = s->acap;
+    m->ev = s->ev, m->nev = s->nev, m->evcap = s->evcap;
+    s->arena = a, s->alen = alen, s->acap = acap;
+    s->ev = ev, s->nev = nev, s->evcap = evcap;
+}
+
+static struct mf_slot *pipe_filling(struct mf_pipe *pp)
+{
+    return &pp->slots[pp->head % MF_SLOTS];
+}
+
+static void emit_slot(struct mf *m, const struct mf_slot *s)
+{
+    size_t from = 0;
+    for (size_t i = 0; i < s->npkgs; i++) {
+        if (m->npkgs > 0 && m->npkgs % MF_BATCH == 0)
+            mf_next_batch(m); /* only before a package: the last repodata is never empty */
+        m->ev = s->ev + from;
+        m->nev = s->ends[i] - from;
+        mf_emit_package(m);
+        m->npkgs++;
+        from = s->ends[i];
+    }
+}
+
+/* The filling slot is complete: to the emission (or emitted here, without
+ * the thread). */
+static void pipe_publish(struct mf_pipe *pp)
+{
+    struct mf_slot *s = pipe_filling(pp);
+    slot_swap(pp->scan, s);
+    if (!pp->threaded) {
+        emit_slot(pp->emit, s);
+    } else {
+        pthread_mutex_lock(&pp->lock);
+        pp->head++;
+        pthread_cond_broadcast(&pp->cond);
+        pthread_mutex_unlock(&pp->lock);
+    }
+}
+
+/* Start filling the next slot once the emission has freed it. */
+static void pipe_take(struct mf_pipe *pp)
+{
+    struct mf_slot *s;
+    pthread_mutex_lock(&pp->lock);
+    while (pp->threaded && pp->head - pp->tail >= MF_SLOTS)
+        pthread_cond_wait(&pp->cond, &pp->lock);
+    pthread_mutex_unlock(&pp->lock);
+    s = pipe_filling(pp);
+    slot_swap(pp->scan, s);
+    pp->scan->alen = pp->scan->nev = 0;
+    s->npkgs = 0;
+}
+
+/* Room in the arena for a package of raw bytes (its strings must not move
+ * while it is decoded): a slot it does not fit goes first. */
+static void pipe_reserve(struct mf_pipe *pp, size_t raw)
+{
+    struct mf *m = pp->scan;
+    size_t need = 3 * raw + 64; /* decoded strings, checksums, dependency keys: each <= raw */
+    if (m->acap - m->alen >= need)
+        return;
+    if (pipe_filling(pp)->npkgs > 0) {
+        pipe_publish(pp);
+        pipe_take(pp);
+    }
+    if (m->acap < need) { /* an empty slot: nothing points into it */
+        m->acap = need > MF_SLOT_ARENA ? need : MF_SLOT_ARENA;
+        m->arena = xrealloc(m->arena, m->acap);
+    }
+}
+
+/* One package into the filling slot; false: not the usual shape. */
+static bool pipe_scan(struct mf_pipe *pp, size_t pend)
+{
+    struct mf *m = pp->scan;
+    struct mf_slot *s;
+
+    pipe_reserve(pp, pend - m->pos);
+    if (!mf_scan_package(m, pend))
+        return false;
+    s = pipe_filling(pp);
+    s->ends[s->npkgs++] = m->nev;
+    if (s->npkgs == MF_SLOT_PKGS) {
+        pipe_publish(pp);
+        pipe_take(pp);
+    }
+    return true;
+}
+
+/* Packages while they have the usual shape; true: the whole document was read. */
+static bool scan_packages(struct mf_pipe *pp)
+{
+    struct mf *m = pp->scan;
     for (;;) {
         const char *p;
         size_t pend;
@@ -773,14 +976,78 @@ static bool mf_packages(struct mf *m)
         mf_advance(m, (size_t)(p - m->buf));
         if (m->len - m->pos >= 2 && p[1] == '/')
             return mf_epilogue(m);
-        if (!(pend = mf_package_end(m)) || !mf_scan_package(m, pend))
+        if (!(pend = mf_package_end(m)) || !pipe_scan(pp, pend))
             return false;
-        if (m->npkgs > 0 && m->npkgs % MF_BATCH == 0)
-            mf_next_batch(m); /* only before a package: the last repodata is never empty */
-        mf_emit_package(m);
-        m->npkgs++;
         mf_advance(m, pend);
     }
+}
+
+static void *scan_main(void *arg)
+{
+    struct mf_pipe *pp = arg;
+    bool whole;
+
+    pipe_take(pp);
+    whole = scan_packages(pp);
+    if (pipe_filling(pp)->npkgs > 0)
+        pipe_publish(pp); /* the packages before a failed one too */
+    pthread_mutex_lock(&pp->lock);
+    pp->whole = whole;
+    pp->done = true;
+    pthread_cond_broadcast(&pp->cond);
+    pthread_mutex_unlock(&pp->lock);
+    return NULL;
+}
+
+/* The caller's side: emit the slots as they come, until the scan is done. */
+static void pipe_emit_all(struct mf_pipe *pp)
+{
+    for (;;) {
+        pthread_mutex_lock(&pp->lock);
+        while (pp->tail == pp->head && !pp->done)
+            pthread_cond_wait(&pp->cond, &pp->lock);
+        bool over = pp->tail == pp->head;
+        pthread_mutex_unlock(&pp->lock);
+        if (over)
+            return;
+        emit_slot(pp->emit, &pp->slots[pp->tail % MF_SLOTS]);
+        pthread_mutex_lock(&pp->lock);
+        pp->tail++;
+        pthread_cond_broadcast(&pp->cond);
+        pthread_mutex_unlock(&pp->lock);
+    }
+}
+
+static bool mf_pipe_enabled(void)
+{
+    const char *v = getenv("LAPIS_MD_PIPE");
+    return !v || strcmp(v, "0") != 0;
+}
+
+/* scan's packages into emit's pool; true: the whole document was read. */
+static bool mf_packages(struct mf *scan, struct mf *emit)
+{
+    struct mf_pipe pp = { .scan = scan, .emit = emit };
+    pthread_t t;
+
+    pthread_mutex_init(&pp.lock, NULL);
+    pthread_cond_init(&pp.cond, NULL);
+    pp.threaded = mf_pipe_enabled(); /* before the thread reads it */
+    if (pp.threaded && lapis_md_start_thread(&t, scan_main, &pp) != 0)
+        pp.threaded = false;
+    if (pp.threaded) {
+        pipe_emit_all(&pp);
+        pthread_join(t, NULL);
+    } else {
+        scan_main(&pp);
+    }
+    pthread_mutex_destroy(&pp.lock);
+    pthread_cond_destroy(&pp.cond);
+    for (size_t i = 0; i < MF_SLOTS; i++) {
+        free(pp.slots[i].arena);
+        free(pp.slots[i].ev);
+    }
+    return pp.whole;
 }
 
 /* ---- the rest to libsolv ------------------------------------------------ */
@@ -860,6 +1127,7 @@ static bool mf_enabled(void)
 int lapis_mdfast_rpmmd(Repo *repo, FILE *xml)
 {
     struct mf m = { .pool = repo->pool, .repo = repo, .in = xml };
+    struct mf e = { .pool = repo->pool, .repo = repo }; /* the emission's state */
     int r = 0;
 
     if (!mf_enabled())
@@ -868,24 +1136,25 @@ int lapis_mdfast_rpmmd(Repo *repo, FILE *xml)
         r = mf_fallback(&m, 0);
         goto out;
     }
-    m.data = repo_add_repodata(repo, 0);
-    if (!mf_packages(&m)) {
+    e.data = repo_add_repodata(repo, 0);
+    if (!mf_packages(&m, &e)) {
         r = mf_fallback(&m, REPO_REUSE_REPODATA); /* it internalizes */
         goto out;
     }
-    repodata_free_dircache(m.data);
-    if (m.data->end > m.data->start) {
-        repodata_set_filelisttype(m.data, REPODATA_FILELIST_FILTERED);
-        repodata_set_void(m.data, SOLVID_META, REPOSITORY_FILTEREDFILELIST);
+    repodata_free_dircache(e.data);
+    if (e.data->end > e.data->start) {
+        repodata_set_filelisttype(e.data, REPODATA_FILELIST_FILTERED);
+        repodata_set_void(e.data, SOLVID_META, REPOSITORY_FILTEREDFILELIST);
     }
-    repodata_internalize(m.data);
+    repodata_internalize(e.data);
 out:
     free(m.buf);
     free(m.prologue);
     free(m.arena);
     free(m.ev);
-    free(m.lastdirstr);
-    free(m.evr);
-    free(m.dir);
+    free(e.lastdirstr);
+    free(e.deps);
+    free(e.evr);
+    free(e.dir);
     return r;
 }

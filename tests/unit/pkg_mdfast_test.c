@@ -289,6 +289,16 @@ static void test_batches(void **state)
     assert_same_doc(doc_n(4096 + 9, 4100, "<rpm:foo/>\n"), "libsolv's inside a batch");
 }
 
+/* The same without the scan thread (LAPIS_MD_PIPE=0, and the path when no
+ * thread can be made). */
+static void test_batches_on_one_thread(void **state)
+{
+    setenv("LAPIS_MD_PIPE", "0", 1);
+    test_batches(state);
+    assert_same_doc(doc3("", "<!-- -->\n"), "libsolv's from the second package");
+    unsetenv("LAPIS_MD_PIPE");
+}
+
 static char *read_xml(const char *path, size_t *len)
 {
     FILE *f = solv_xfopen(path, "r");
@@ -370,6 +380,7 @@ int main(void)
         cmocka_unit_test(test_document_cases),
         cmocka_unit_test(test_big_and_binary),
         cmocka_unit_test(test_batches),
+        cmocka_unit_test(test_batches_on_one_thread),
         cmocka_unit_test(test_fixture_repos),
         cmocka_unit_test(test_bench_repo),
     };
