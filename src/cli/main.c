@@ -971,9 +971,65 @@ static const char *repoquery_only_option(const struct cli *c)
 
 /* The command's own checks of options that belong to other commands; 0 or an
  * exit status. upgrade --minimal becomes upgrade-minimal. */
+/* Options of a few commands only: any other would ignore them. */
+#define CMDS_MAX 4
+static const struct {
+    size_t off;
+    bool is_ptr; /* a pointer set when given, else a bool */
+    const char *name, *cmds;
+    int (*run[CMDS_MAX])(struct cli *);
+} cmd_only_opts[] = {
+    { offsetof(struct cli, resolve), false, "--resolve", "download", { cmd_download } },
+    { offsetof(struct cli, alldeps), false, "--alldeps", "download", { cmd_download } },
+    { offsetof(struct cli, url), false, "--url", "download", { cmd_download } },
+    { offsetof(struct cli, arches), true, "--arch", "download, repoquery and repoclosure",
+      { cmd_download, cmd_repoquery, cmd_repoclosure } },
+    { offsetof(struct cli, reverse), false, "--reverse", "history", { cmd_history } },
+    { offsetof(struct cli, repo_enabled), false, "--enabled", "repo and repolist",
+      { cmd_repo, cmd_repolist, cmd_repoinfo } },
+    { offsetof(struct cli, repo_disabled), false, "--disabled", "repo and repolist",
+      { cmd_repo, cmd_repolist, cmd_repoinfo } },
+    { offsetof(struct cli, queryformat), true, "--queryformat", "list, info and repoquery",
+      { cmd_list, cmd_info, cmd_repoquery } },
+    { offsetof(struct cli, q_extras), false, "--extras", "list, info and repoquery",
+      { cmd_list, cmd_info, cmd_repoquery } },
+    { offsetof(struct cli, q_recent), false, "--recent", "list, info and repoquery",
+      { cmd_list, cmd_info, cmd_repoquery } },
+    { offsetof(struct cli, q_userinstalled), false, "--userinstalled", "list, info and repoquery",
+      { cmd_list, cmd_info, cmd_repoquery } },
+    { offsetof(struct cli, with_optional), false, "--with-optional", "group", { cmd_group } },
+    { offsetof(struct cli, hidden), false, "--hidden", "group", { cmd_group } },
+    { offsetof(struct cli, newest), false, "--newest", "repoclosure", { cmd_repoclosure } },
+    { offsetof(struct cli, check_repos), true, "--check", "repoclosure", { cmd_repoclosure } },
+};
+
+static bool opt_given(const struct cli *c, size_t i)
+{
+    const char *at = (const char *)c + cmd_only_opts[i].off;
+    return cmd_only_opts[i].is_ptr ? *(void *const *)at != NULL : *(const bool *)at;
+}
+
+static bool opt_taken_by(size_t i, const struct cmd *cmd)
+{
+    for (size_t k = 0; k < CMDS_MAX && cmd_only_opts[i].run[k]; k++)
+        if (cmd_only_opts[i].run[k] == cmd->run)
+            return true;
+    return false;
+}
+
+/* The first option given that the command does not take, or -1. */
+static int misplaced_option(const struct cli *c, const struct cmd *cmd)
+{
+    for (size_t i = 0; i < sizeof(cmd_only_opts) / sizeof(cmd_only_opts[0]); i++)
+        if (opt_given(c, i) && !opt_taken_by(i, cmd))
+            return (int)i;
+    return -1;
+}
+
 static int check_command_options(struct cli *c, const struct cmd **cmd)
 {
     const char *rq = repoquery_only_option(c);
+    int mis = misplaced_option(c, *cmd);
     if (c->minimal && (*cmd)->run != cmd_upgrade && (*cmd)->run != cmd_upgrade_minimal)
         return usage_error(c, "--minimal works with upgrade, not", c->args[0]);
     if (c->minimal)
@@ -981,6 +1037,9 @@ static int check_command_options(struct cli *c, const struct cmd **cmd)
     if (rq && (*cmd)->run != cmd_repoquery)
         return cli_error(c, LAPIS_E_USAGE, "%s works with repoquery, not '%s'; see 'lapis "
                          "repoquery --help'", rq, c->args[0]);
+    if (mis >= 0)
+        return cli_error(c, LAPIS_E_USAGE, "%s works with %s, not '%s'; see 'lapis %s --help'",
+                         cmd_only_opts[mis].name, cmd_only_opts[mis].cmds, c->args[0], c->args[0]);
     if (c->offline && !cmd_takes_offline(*cmd))
         return usage_error(c, "--offline works with install, reinstall, remove, upgrade, "
                            "downgrade and distro-sync, not", c->args[0]);

@@ -199,3 +199,27 @@ def test_zsh_through_bashcompinit(system):
     assert complete("lapis install --no") == {"--no-allow-downgrade", "--no-best", "--nodocs",
                                                 "--no-docs", "--noscripts"}
     assert complete(prefix + "install pk") == {"pkga", "pkgb"}
+
+
+def test_completion_is_installed_where_the_shells_look(tmp_path):
+    """`cmake --install` puts the bash script where bash-completion loads it
+    by command name and the zsh function (#compdef lapis) in zsh's vendor
+    directory; the lapis RPM ships both."""
+    build = pathlib.Path(LAPIS_BIN).parent
+    if not (build / "cmake_install.cmake").exists():
+        pytest.skip("LAPIS_BIN is not in a CMake build directory")
+    dest = tmp_path / "dest"
+    r = subprocess.run(["cmake", "--install", str(build), "--prefix", "/usr"],
+                       env=dict(os.environ, DESTDIR=str(dest)), capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    bash = dest / "usr/share/bash-completion/completions/lapis"
+    zsh = dest / "usr/share/zsh/vendor-completions/_lapis"
+    assert bash.read_text() == SCRIPT.read_text()
+    assert zsh.read_text().startswith("#compdef lapis"), zsh.read_text()[:80]
+    rpm = next((pathlib.Path(os.environ.get("LAPIS_TESTDIST") or SRCROOT / "build" / "testdist")
+                / "x86_64" / "Packages").glob("lapis-[0-9]*.x86_64.rpm"), None)
+    if rpm:
+        files = subprocess.run(["rpm", "-qlp", "--nosignature", str(rpm)], capture_output=True,
+                               text=True, check=True).stdout.split()
+        assert "/usr/share/bash-completion/completions/lapis" in files, files
+        assert any(f.endswith("/_lapis") for f in files), files

@@ -14,7 +14,7 @@ import subprocess
 import pytest
 
 from conftest import list_sections, run_cmd, run_on_tty
-from test_transaction import DNF, dnf_installed
+from test_transaction import DNF, dnf_installed, section
 
 NOWEAK = "--setopt=install_weak_deps=0"
 NOBEST_REPO = "--enablerepo=nobest"
@@ -571,4 +571,18 @@ def test_mark_user_after_weak(lapis_file):
         assert lapis_file.ok("repoquery", "--installed", "--qf", "%{reason}", "pkga").out_lines == [
             want]
     r = lapis_file.yes("autoremove")
+    assert lapis_file.names() == [], r
+
+
+def test_external_packages_stay_on_autoremove(lapis_file):
+    """A package rpm installed by itself is dnf5's "External User": autoremove
+    keeps it, as it keeps what the user installed, and takes the dependency
+    nothing user-installed needs any more; remove takes the external one."""
+    lapis_file.rpm_install("pkgb-1.0-1.noarch.rpm")
+    lapis_file.yes(NOWEAK, "--repo=base", "install", "hello")
+    lapis_file.yes("mark", "dependency", "hello")
+    r = lapis_file.yes("autoremove")
+    assert sorted(section(r.out, "Removing unused dependencies:")) == ["hello", "libfoo"], r
+    assert lapis_file.names() == ["pkgb"], r
+    r = lapis_file.yes("remove", "pkgb")
     assert lapis_file.names() == [], r

@@ -166,6 +166,29 @@ def test_offline_remove(lapis_file):
     assert "hello" not in lapis.names()
 
 
+@pytest.mark.parametrize("cmd,before,after", [
+    (("upgrade",), "hello-0:1.0-1.x86_64", "hello-0:2.1-1.x86_64"),
+    (("downgrade", "hello"), "hello-0:2.1-1.x86_64", "hello-0:2.0-1.x86_64"),
+    (("distro-sync",), "hello-0:1.0-1.x86_64", "hello-0:2.1-1.x86_64"),
+    (("reinstall", "hello"), "hello-0:2.1-1.x86_64", "hello-0:2.1-1.x86_64"),
+])
+def test_offline_upgrade_downgrade_sync_reinstall(lapis_file, cmd, before, after):
+    """The other commands that take --offline: stored, nothing changed now,
+    applied by _execute."""
+    lapis = lapis_file
+    lapis.yes("install", "hello-%s" % before.split(":")[1].rsplit(".", 1)[0])
+    assert [n for n in lapis.installed() if n.startswith("hello-")] == [before]
+    r = lapis.yes("--offline", *cmd)
+    assert "Transaction stored to be performed offline" in r.out, r
+    doc = json.loads((state_dir(lapis) / "transaction.json").read_text())
+    assert any(i["nevra"].startswith("hello-") for i in doc["items"]), doc
+    assert [n for n in lapis.installed() if n.startswith("hello-")] == [before]
+    lapis.ok("offline", "reboot")
+    ex = lapis.ok("offline", "_execute", "--no-reboot")
+    assert [n for n in lapis.installed() if n.startswith("hello-")] == [after], ex
+    assert not state_dir(lapis).exists()
+
+
 def test_offline_assumeno_stores_nothing(lapis_file):
     lapis = lapis_file
     r = lapis.run("--assumeno", "--offline", "install", "hello")

@@ -2,6 +2,8 @@
 unknown option, a missing or bad option value, a wrong number of arguments,
 an unknown command or subcommand. Each gives exactly one clear line on
 stderr, nothing on stdout, and changes nothing."""
+import re
+
 import pytest
 
 USAGE_ERRORS = [
@@ -42,7 +44,31 @@ USAGE_ERRORS = [
     ("info", "--advisory-severities=low", "hello"),
     ("repoquery", "--cve", "CVE-2026-1111"),
     ("install", "--bugfix", "hello"),
+    ("install", "--url", "hello"),               # options of other commands: never ignored
+    ("install", "--resolve", "hello"),
+    ("upgrade", "--alldeps"),
+    ("list", "--arch=x86_64"),
+    ("install", "--reverse", "hello"),
+    ("list", "--disabled"),
+    ("search", "--qf", "%{name}", "hello"),
+    ("check-upgrade", "--extras"),
+    ("search", "--recent", "hello"),
+    ("remove", "--userinstalled", "hello"),
+    ("install", "--with-optional", "hello"),
+    ("list", "--hidden"),
+    ("repoquery", "--newest"),
+    ("repoquery", "--check=base"),
 ]
+
+
+@pytest.mark.parametrize("args", [("install", "--url", "hello"), ("search", "--qf", "x", "hello")],
+                         ids=" ".join)
+def test_misplaced_option_names_its_commands(lapis_file, args):
+    r = lapis_file.run(*args)
+    assert r.rc == 2, r
+    opt = "--queryformat" if args[1] == "--qf" else args[1]
+    assert re.fullmatch(r"lapis: error: %s works with [a-z, ]+, not '%s'; see 'lapis %s --help'"
+                        % (opt, args[0], args[0]), r.err.strip()), r
 
 
 @pytest.mark.parametrize("args", USAGE_ERRORS, ids=" ".join)

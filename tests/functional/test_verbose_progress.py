@@ -69,6 +69,20 @@ def test_metadata_progress_on_a_tty(lapis_http):
     assert "\x1b[" in text  # redrawn in place
 
 
+def test_metadata_progress_on_a_cold_install(lapis_http):
+    """A cold install loads the metadata as makecache does: the same lines,
+    before the transaction table."""
+    rc, text = run_all_on_pty(lapis_http, "--assumeno", "install", "hello")
+    assert rc == 1, text  # answered no
+    lines = screen_lines(text)
+    start = lines.index("Updating and loading repositories:")
+    end = lines.index("Repositories loaded.")
+    block = lines[start + 1:end]
+    assert sorted(PROGRESS_LINE.match(l).group(1) for l in block) == ["base", "updates"], lines
+    assert all(" 100% " in l for l in block), block
+    assert any(l.startswith("Installing:") for l in lines[end:]), lines
+
+
 def frames(text):
     """Every progress line the terminal was sent, redrawn ones included."""
     lines = (raw.split("\r")[-1] for raw in text.replace("\r\n", "\n").split("\n"))
