@@ -113,6 +113,13 @@ def test_batches_equal_libsolv_synthetic_repo(lapis_file, tmp_path):
     assert out["libsolv"].count("/usr/share/doc/p09999/copyright") == 1
     assert out["serial"] == out["libsolv"]
     assert out["stream"] == out["libsolv"]
+    # The file lists parsed in the same run as primary.xml, into the pool of
+    # batches itself (no .solv between them), streamed and serially.
+    for name, knobs in (("cold-stream", {}), ("cold-serial", {"LAPIS_MD_STREAM": "0"})):
+        r = run_with(lapis_file, knobs, "repoquery", "--qf", QF, "*", cache=tmp_path / name,
+                     reposd=rd, timeout=120)
+        assert r.rc == 0, r
+        assert r.out == out["libsolv"], name
 
 
 # --- hostile primary.xml -----------------------------------------------------
