@@ -886,7 +886,7 @@ static void emit_slot(struct mf *m, const struct mf_slot *s)
     for (size_t i = 0; i < s->npkgs; i++) {
         if (m->npkgs > 0 && m->npkgs % MF_BATCH == 0)
             mf_next_batch(m); /* only before a package: the last repodata is never empty */
-        m->ev = s->ev + from;
+        m->ev = s->ev ? s->ev + from : NULL; /* no event in the slot yet: no array */
         m->nev = s->ends[i] - from;
         mf_emit_package(m);
         m->npkgs++;

@@ -287,6 +287,8 @@ static void test_batches(void **state)
     assert_same_doc(doc_n(4096 + 9, 4096, "<!-- libsolv's from here -->\n"),
                     "libsolv's from a batch's first package");
     assert_same_doc(doc_n(4096 + 9, 4100, "<rpm:foo/>\n"), "libsolv's inside a batch");
+    /* fuzz_mdfast (UBSan): a slot whose packages have no event has no array */
+    assert_same_doc(strdup(HEAD "<package type=\"rpm\">\n  </package>\n" TAIL), "empty package");
 }
 
 /* The same without the scan thread (LAPIS_MD_PIPE=0, and the path when no
