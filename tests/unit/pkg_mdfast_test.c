@@ -165,7 +165,7 @@ static void test_package_pkgid(void **state)
 {
     char *d = doc3("", ""), *second = strstr(d, "<name>second"), *s;
     (void)state;
-    second[-strlen("<package type=\"rpm\">\n  ")] = 0;
+    *(second - strlen("<package type=\"rpm\">\n  ")) = 0;
     assert_true(asprintf(&s, "%s<package type=\"rpm\" pkgid=\"4d4ebef133bd255755c48aa0f80b82abcf9b4d17e"
                              "4987ebb3309e4991ef904f8\">\n  %s", d, second) > 0);
     assert_same_doc(s, "pkgid");
