@@ -56,16 +56,22 @@ def screen_lines(text):
     return out
 
 
-def test_metadata_progress_on_a_tty(lapis_http):
-    rc, text = run_all_on_pty(lapis_http, "makecache")
-    assert rc == 0, text
+def assert_metadata_block(text):
+    """The screen's progress block: a line per repo, every one at 100% in the
+    final state, nothing half drawn after it. Returns the lines after it."""
     lines = screen_lines(text)
     start = lines.index("Updating and loading repositories:")
     end = lines.index("Repositories loaded.")
     block = lines[start + 1:end]
     assert sorted(PROGRESS_LINE.match(l).group(1) for l in block) == ["base", "updates"], lines
-    # The final state: every repo at 100%, nothing half drawn after the block.
     assert all(" 100% " in l for l in block), block
+    return lines[end:]
+
+
+def test_metadata_progress_on_a_tty(lapis_http):
+    rc, text = run_all_on_pty(lapis_http, "makecache")
+    assert rc == 0, text
+    assert_metadata_block(text)
     assert "\x1b[" in text  # redrawn in place
 
 
@@ -74,13 +80,8 @@ def test_metadata_progress_on_a_cold_install(lapis_http):
     before the transaction table."""
     rc, text = run_all_on_pty(lapis_http, "--assumeno", "install", "hello")
     assert rc == 1, text  # answered no
-    lines = screen_lines(text)
-    start = lines.index("Updating and loading repositories:")
-    end = lines.index("Repositories loaded.")
-    block = lines[start + 1:end]
-    assert sorted(PROGRESS_LINE.match(l).group(1) for l in block) == ["base", "updates"], lines
-    assert all(" 100% " in l for l in block), block
-    assert any(l.startswith("Installing:") for l in lines[end:]), lines
+    after = assert_metadata_block(text)
+    assert any(l.startswith("Installing:") for l in after), after
 
 
 def frames(text):
